@@ -1,0 +1,166 @@
+"""The hub's error tree.
+
+Every refusal the hub makes is a :class:`HubError` with a stable machine-readable ``code``
+(``xml.not_well_formed``, ``signature.invalid``, …) and the HTTP status the API answers with.
+The codes are part of the public contract: integrators match on them, so never rename one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class HubError(Exception):
+    """Root of every error the hub raises on purpose."""
+
+    code: ClassVar[str] = "hub.error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal hub error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: Mapping[str, Any] = extra
+
+    def to_problem(self) -> dict[str, Any]:
+        """The RFC 9457 problem+json body for this error."""
+        body: dict[str, Any] = {
+            "type": f"https://hub.example/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+# -- XML well-formedness and safety (400) ---------------------------------------------------
+
+
+class XmlError(HubError):
+    code = "xml.error"
+    status = 400
+    title = "The package is not acceptable XML"
+
+
+class XmlNotWellFormed(XmlError):
+    code = "xml.not_well_formed"
+    title = "The package is not well-formed XML"
+
+    def __init__(self, detail: str, *, line: int | None, column: int | None) -> None:
+        super().__init__(detail, line=line, column=column)
+        self.line = line
+        self.column = column
+
+
+class XmlDtdForbidden(XmlError):
+    code = "xml.dtd_forbidden"
+    title = "DTDs, entities and processing instructions are forbidden"
+
+
+class XmlEncodingForbidden(XmlError):
+    code = "xml.encoding_forbidden"
+    title = "Only UTF-8 is accepted"
+
+
+# -- Size (413) -------------------------------------------------------------------------------
+
+
+class PackageTooLarge(HubError):
+    code = "package.too_large"
+    status = 413
+    title = "The package exceeds the size limit"
+
+
+# -- Schema (422) -----------------------------------------------------------------------------
+
+
+class SchemaInvalid(HubError):
+    code = "schema.invalid"
+    status = 422
+    title = "The package does not conform to the schema"
+
+    def __init__(self, detail: str, *, path: str | None, line: int | None = None) -> None:
+        super().__init__(detail, path=path, line=line)
+        self.path = path
+        self.line = line
+
+
+# -- Signature and signer binding (403) ---------------------------------------------------------
+
+
+class SignatureError(HubError):
+    """A signature refusal. ``code`` is taken from the standalone ``signing`` package's error."""
+
+    code = "signature.invalid"
+    status = 403
+    title = "The package signature is not acceptable"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance-level specific signature.* code
+
+
+class SignerMismatch(SignatureError):
+    code = "signature.signer_mismatch"
+    title = "The signing certificate is not registered for the From agency"
+
+
+# -- Authentication and authorisation ----------------------------------------------------------
+
+
+class AuthRequired(HubError):
+    code = "auth.required"
+    status = 401
+    title = "Authentication required"
+
+
+class AuthForbidden(HubError):
+    code = "auth.forbidden"
+    status = 403
+    title = "The caller may not do this"
+
+
+class NotFound(HubError):
+    code = "package.not_found"
+    status = 404
+    title = "No such package"
+
+
+# -- Routing and conflicts ----------------------------------------------------------------------
+
+
+class UnknownRecipient(HubError):
+    code = "route.unknown_recipient"
+    status = 422
+    title = "A recipient is unknown or disabled"
+
+
+class RouteForbidden(HubError):
+    code = "route.forbidden"
+    status = 422
+    title = "A routing rule forbids this route"
+
+
+class PackageConflict(HubError):
+    code = "package.conflict"
+    status = 409
+    title = "This DocumentId was already sent with other content"
+
+
+# -- Infrastructure (503) -------------------------------------------------------------------------
+
+
+class Unavailable(HubError):
+    code = "hub.unavailable"
+    status = 503
+    title = "The hub cannot accept packages right now"
+
+
+class ConfigError(HubError):
+    code = "config.invalid"
+    status = 500
+    title = "Invalid configuration"

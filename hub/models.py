@@ -1,0 +1,134 @@
+"""Frozen records that cross the hub's seams (store, broker, API).
+
+These are the hub's own bookkeeping, independent of any package format: the edXML models live
+in :mod:`hub.edxml.models`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PackageKind(enum.StrEnum):
+    """What a package is, decided from the verified tree."""
+
+    DOCUMENT = "document"
+    STATUS = "status"
+
+
+class DeliveryState(enum.StrEnum):
+    """The life of one (package, recipient) pair.
+
+    ``pending``   committed with its package, queue entry not yet confirmed by the broker;
+    ``queued``    the broker confirmed the queue entry;
+    ``available`` in the recipient's pull inbox (pull agencies);
+    ``delivered`` pushed and answered 2xx (push agencies) or fetched by the recipient;
+    ``acked``     the recipient acknowledged it (terminal, happens once);
+    ``failed``    the last push attempt failed, a retry is scheduled;
+    ``dead``      attempts exhausted, dead-lettered (an operator may re-send).
+    """
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    AVAILABLE = "available"
+    DELIVERED = "delivered"
+    ACKED = "acked"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class NewPackage:
+    """Everything the store records when a package is accepted (one row plus its deliveries)."""
+
+    id: str
+    sha256: str
+    sender: str  # the From OrganId
+    kind: PackageKind
+    document_id: str | None  # DocumentId (documents) or ResponseFor/DocumentId (statuses)
+    business_doc_type: int | None  # BussinessDocType (0 new, 1 revocation, 2 update, 3 replacement)
+    status_code: str | None  # StatusCode of a status package
+    recipients: tuple[str, ...]
+    accepted_at: datetime  # timezone-aware UTC
+    signer_fingerprint: str  # SHA-256 hex of the signing certificate
+    signer_subject: str
+    data: bytes  # the exact bytes received; never re-serialised
+    receipt: bytes  # the signed receipt, returned for identical re-submissions
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRecord:
+    """A stored package without its bytes (listings, look-ups)."""
+
+    id: str
+    sha256: str
+    sender: str
+    kind: PackageKind
+    document_id: str | None
+    business_doc_type: int | None
+    status_code: str | None
+    recipients: tuple[str, ...]
+    accepted_at: datetime
+    size: int
+    signer_fingerprint: str
+    signer_subject: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """The state of one (package, recipient) pair."""
+
+    package_id: str
+    recipient: str
+    state: DeliveryState
+    attempts: int
+    updated_at: datetime
+    last_error: str | None = None
+    acked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One line of a recipient's inbox."""
+
+    package: PackageRecord
+    delivery: DeliveryRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """A page of a listing; ``next`` is an opaque cursor, ``None`` on the last page."""
+
+    items: tuple[T, ...]
+    next: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the append-only event log (the trace of a package)."""
+
+    package_id: str | None
+    kind: str  # accepted, queued, available, delivered, acked, failed, dead, status, refused, …
+    at: datetime
+    recipient: str | None = None
+    attempt: int | None = None
+    detail: dict[str, object] = field(default_factory=dict)
+    seq: int = 0  # assigned by the store
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyOverride:
+    """A runtime change to an agency, recorded in the store so it survives restarts."""
+
+    organ_id: str
+    enabled: bool | None = None  # None: as in agencies.toml
+    token_sha256: tuple[str, ...] | None = None  # replaces the configured token hashes
+    changed_at: datetime | None = None
+    reason: str | None = None

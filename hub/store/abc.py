@@ -1,0 +1,188 @@
+"""The :class:`Store` contract.
+
+The store owns all durable state. Implementations: SQLite in WAL (the embedded default,
+:mod:`hub.store.sqlite`); PostgreSQL arrives with the scale-out issue and must pass the same
+contract suite (``tests/contracts/store_contract.py``).
+
+Every method is a coroutine; implementations do their blocking I/O off the event loop.
+A store is an async context manager: ``async with store:`` opens (and migrates) and closes it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+
+from hub.models import (
+    AgencyOverride,
+    DeliveryRecord,
+    DeliveryState,
+    Event,
+    InboxItem,
+    NewPackage,
+    PackageRecord,
+    Page,
+)
+
+
+class Store(abc.ABC):
+    """Durable state of the hub."""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Open connections and apply migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Flush and close; idempotent."""
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise if the store cannot serve (used by ``/readyz``)."""
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
+        """Durably commit packages, one ``pending`` delivery per recipient, and an ``accepted``
+        event each, in one transaction (group commit). Returns only once committed.
+
+        A package whose ``sha256`` is already stored is skipped silently (the caller checked
+        before, but two concurrent submissions of the same bytes may race: first one wins).
+        """
+
+    @abc.abstractmethod
+    async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
+        """The package stored with exactly these bytes, if any."""
+
+    @abc.abstractmethod
+    async def find_document(
+        self, sender: str, document_id: str, business_doc_type: int | None
+    ) -> PackageRecord | None:
+        """The first stored document from ``sender`` with this DocumentId and doc type."""
+
+    @abc.abstractmethod
+    async def get_package(self, package_id: str) -> PackageRecord | None:
+        """Look up a package's record."""
+
+    @abc.abstractmethod
+    async def get_bytes(self, package_id: str) -> bytes | None:
+        """The exact bytes received."""
+
+    @abc.abstractmethod
+    async def get_receipt(self, package_id: str) -> bytes | None:
+        """The signed receipt issued for the package."""
+
+    # -- deliveries ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def pending_deliveries(self, limit: int = 1000) -> Sequence[DeliveryRecord]:
+        """Deliveries still ``pending`` (committed but queue entry not confirmed), oldest first.
+
+        Used at start-up to re-publish what a crash left between commit and broker confirm.
+        """
+
+    @abc.abstractmethod
+    async def set_delivery_state(
+        self,
+        package_id: str,
+        recipient: str,
+        state: DeliveryState,
+        *,
+        attempts: int | None = None,
+        error: str | None = None,
+        event_detail: dict[str, object] | None = None,
+    ) -> DeliveryRecord:
+        """Move a delivery to ``state`` and append the matching event, atomically.
+
+        Never moves a delivery out of ``acked`` (acked is terminal): in that case the current
+        record is returned unchanged and no event is written.
+        """
+
+    @abc.abstractmethod
+    async def mark_queued(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Mark ``pending`` deliveries ``queued`` (after the broker confirmed them), in one
+        transaction; deliveries already past ``queued`` are left alone."""
+
+    @abc.abstractmethod
+    async def get_delivery(self, package_id: str, recipient: str) -> DeliveryRecord | None:
+        """One delivery."""
+
+    @abc.abstractmethod
+    async def deliveries_for(self, package_id: str) -> Sequence[DeliveryRecord]:
+        """Every delivery of a package, by recipient."""
+
+    @abc.abstractmethod
+    async def ack(
+        self, package_id: str, recipient: str, at: datetime
+    ) -> tuple[DeliveryRecord, bool]:
+        """Acknowledge a delivery. Returns the record and ``True`` if this call acked it,
+        ``False`` if it was acked before (acks are idempotent and counted once).
+
+        Raises ``KeyError`` when there is no such delivery.
+        """
+
+    # -- listings ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def inbox(
+        self,
+        recipient: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        include_acked: bool = False,
+    ) -> Page[InboxItem]:
+        """The recipient's packages in ``available``/``delivered`` state (and ``acked`` if asked),
+        in acceptance order; stable paging by opaque cursor."""
+
+    @abc.abstractmethod
+    async def outbox(
+        self, sender: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
+        """The sender's packages with the state of each delivery, in acceptance order."""
+
+    @abc.abstractmethod
+    async def count_packages(self) -> int:
+        """Number of stored packages."""
+
+    # -- events --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def append_event(self, event: Event) -> None:
+        """Append to the event log (refusals, status links, operator actions)."""
+
+    @abc.abstractmethod
+    async def events_for(self, package_id: str) -> Sequence[Event]:
+        """The trace of one package, in order."""
+
+    @abc.abstractmethod
+    async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
+        """Status packages that answer the document (``ResponseFor``) ``document_id`` of
+        ``sender``, in acceptance order."""
+
+    # -- runtime agency changes -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_agency_override(self, override: AgencyOverride) -> None:
+        """Record a runtime change (disable/enable, token rotation); last write wins per field."""
+
+    @abc.abstractmethod
+    async def agency_overrides(self) -> Sequence[AgencyOverride]:
+        """All recorded runtime changes, one merged record per agency."""
