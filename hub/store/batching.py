@@ -1,0 +1,145 @@
+"""Group commit: many concurrent submissions, one durable transaction.
+
+A durable commit costs one or two ``fsync`` calls whatever its size, so committing packages one
+by one caps intake at the disk's sync rate. :class:`GroupCommitter` lets every submission await
+its own durability while a single flusher task commits whatever has accumulated in one
+``Store.add_packages`` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from types import TracebackType
+
+from hub.errors import Unavailable
+from hub.models import NewPackage
+from hub.store.abc import Store
+
+
+@dataclass(slots=True)
+class GroupCommitStats:
+    """Counters for measurement and metrics."""
+
+    batches: int = 0
+    packages: int = 0
+    failed_batches: int = 0
+    largest_batch: int = 0
+
+
+class GroupCommitter:
+    """Batches concurrent :meth:`add` calls into one ``add_packages`` transaction each.
+
+    A batch closes when it holds ``max_batch`` packages or ``max_delay`` seconds after its first
+    package arrived, whichever is first; only one commit runs at a time and the next batch
+    starts as soon as the previous commit finished. Under load, packages arriving during a
+    commit have waited longer than ``max_delay`` already, so they go at once: batches grow with
+    load by themselves. Without load, a package waits ``max_delay`` plus one commit
+    (``max_delay=0`` commits whatever is ready after one turn of the event loop).
+
+    If a commit fails, every caller of that batch gets the exception: nothing is half-accepted.
+    A caller cancelled before its batch is taken is left out; one cancelled after may still be
+    committed (the store's sha256 de-duplication makes a retry safe).
+    """
+
+    def __init__(self, store: Store, *, max_batch: int = 256, max_delay: float = 0.002) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self.stats = GroupCommitStats()
+        self._queue: list[tuple[NewPackage, asyncio.Future[None], float]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def __aenter__(self) -> GroupCommitter:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start the flusher task (done by ``async with``)."""
+        if self._task is None:
+            self._closing = False
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="group-committer")
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop. Later :meth:`add` calls raise ``Unavailable``."""
+        self._closing = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    async def add(self, package: NewPackage) -> None:
+        """Return once ``package`` is durably committed (or was already stored)."""
+        if self._closing or self._task is None:
+            raise Unavailable("the store is not accepting packages (committer closed)")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.append((package, future, loop.time()))
+        self._wakeup.set()
+        await future
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            # Only reached with work left if the task was cancelled: never leave callers hanging.
+            queued, self._queue = self._queue, []
+            for _, future, _ in queued:
+                if not future.done():
+                    future.set_exception(Unavailable("the group committer stopped"))
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            # Wait out the batch window of the oldest waiting package, unless full or closing.
+            deadline = self._queue[0][2] + self.max_delay
+            while len(self._queue) < self.max_batch and not self._closing:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+            if self.max_delay <= 0:
+                await asyncio.sleep(0)  # let callers already scheduled join this batch
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+            batch = [item for item in batch if not item[1].done()]  # drop cancelled callers
+            if not batch:
+                continue
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[None], float]]) -> None:
+        try:
+            await self.store.add_packages([package for package, _, _ in batch])
+        except Exception as exc:
+            self.stats.failed_batches += 1
+            for _, future, _ in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.packages += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        for _, future, _ in batch:
+            if not future.done():
+                future.set_result(None)

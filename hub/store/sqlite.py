@@ -1,0 +1,613 @@
+"""The embedded default :class:`~hub.store.abc.Store`: one SQLite file in WAL mode.
+
+Two connections, each confined to its own thread: a *writer* (every write, serialised, so
+group commits never contend inside the process) and a *reader* (look-ups and listings, which
+WAL lets run while a write commits). Several processes may open the same file; SQLite's
+locking with ``busy_timeout`` arbitrates between them.
+
+Durability: ``synchronous=FULL`` by default. In WAL mode, ``NORMAL`` survives an application
+crash (``kill -9``) but may lose the last commits on power loss; a receipt is only issued after
+the commit returns, so the commit must survive both. See ``docs/store-and-broker.md`` for the
+measured cost.
+"""
+
+# SQL text is assembled only from module constants and identifiers checked here, never from
+# input; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.models import (
+    AgencyOverride,
+    DeliveryRecord,
+    DeliveryState,
+    Event,
+    InboxItem,
+    NewPackage,
+    PackageKind,
+    PackageRecord,
+    Page,
+)
+from hub.store.abc import Store
+from hub.store.sqlitedb import (
+    SqliteConnection,
+    Synchronous,
+    apply_migrations,
+    from_db_time,
+    load_migrations,
+    to_db_time,
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
+VERSION_TABLE = "schema_version"
+
+_PACKAGE_COLUMNS = (
+    "p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
+    "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
+    "p.signer_subject, p.warnings"
+)
+_DELIVERY_COLUMNS = (
+    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at"
+)
+_N_PACKAGE_COLUMNS = 14
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque cursor for "after ``seq``" (base64 so clients do not do arithmetic on it)."""
+    return base64.urlsafe_b64encode(f"s{seq}".encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The seq a cursor stands for; 0 for the first page. ``ValueError`` if malformed."""
+    if cursor is None or cursor == "":
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc
+    if not raw.startswith("s") or not raw[1:].isdigit():
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return int(raw[1:])
+
+
+def inbox_sql(*, include_acked: bool) -> str:
+    """The inbox query (parameters: recipient, after-seq, limit)."""
+    if include_acked:
+        states, index = "('available', 'delivered', 'acked')", "deliveries_all_by_recipient"
+    else:
+        # Literal states and INDEXED BY: the partial index skips the (usually many) acked rows
+        # instead of filtering them, and the planner has no statistics to find that itself.
+        states, index = "('available', 'delivered')", "deliveries_open_inbox"
+    return (
+        f"SELECT {_PACKAGE_COLUMNS}, {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY {index} "
+        "JOIN packages p ON p.id = d.package_id "
+        f"WHERE d.recipient = ? AND d.state IN {states} AND d.seq > ? "
+        "ORDER BY d.seq LIMIT ?"
+    )
+
+
+def _package(row: Sequence[Any]) -> PackageRecord:
+    (
+        _seq,
+        id_,
+        sha256,
+        sender,
+        kind,
+        document_id,
+        business_doc_type,
+        status_code,
+        recipients,
+        accepted_at,
+        size,
+        fingerprint,
+        subject,
+        warnings,
+    ) = row
+    return PackageRecord(
+        id=id_,
+        sha256=sha256,
+        sender=sender,
+        kind=PackageKind(kind),
+        document_id=document_id,
+        business_doc_type=business_doc_type,
+        status_code=status_code,
+        recipients=tuple(json.loads(recipients)),
+        accepted_at=from_db_time(accepted_at),
+        size=size,
+        signer_fingerprint=fingerprint,
+        signer_subject=subject,
+        warnings=tuple(json.loads(warnings)),
+    )
+
+
+def _delivery(row: Sequence[Any]) -> DeliveryRecord:
+    package_id, recipient, state, attempts, updated_at, last_error, acked_at = row
+    return DeliveryRecord(
+        package_id=package_id,
+        recipient=recipient,
+        state=DeliveryState(state),
+        attempts=attempts,
+        updated_at=from_db_time(updated_at),
+        last_error=last_error,
+        acked_at=from_db_time(acked_at) if acked_at is not None else None,
+    )
+
+
+def _get_delivery(conn: sqlite3.Connection, package_id: str, recipient: str) -> DeliveryRecord:
+    row = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = ? AND d.recipient = ?",
+        (package_id, recipient),
+    ).fetchone()
+    if row is None:
+        raise KeyError((package_id, recipient))
+    return _delivery(row)
+
+
+def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
+    conn.execute(
+        "INSERT INTO events (package_id, kind, at, recipient, attempt, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            event.package_id,
+            event.kind,
+            to_db_time(event.at),
+            event.recipient,
+            event.attempt,
+            json.dumps(event.detail, ensure_ascii=False, default=str),
+        ),
+    )
+
+
+class SqliteStore(Store):
+    """The hub's state in one SQLite file (WAL); safe to share between processes.
+
+    ``synchronous`` exists for measurements and throw-away deployments; keep ``FULL`` in
+    production (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_ms: int = 10000,
+        synchronous: Synchronous = "FULL",
+    ) -> None:
+        self.path = Path(path)
+        self._writer = SqliteConnection(
+            self.path,
+            name="store-writer",
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous=synchronous,
+        )
+        self._reader = SqliteConnection(
+            self.path,
+            name="store-reader",
+            busy_timeout_ms=busy_timeout_ms,
+            synchronous=synchronous,
+        )
+        self.schema_version = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open both connections; migrate on the writer first so the reader sees the schema."""
+        if self._writer.is_open:
+            return
+        migrations = load_migrations(MIGRATIONS_DIR)
+
+        def migrate(conn: sqlite3.Connection) -> None:
+            self.schema_version = apply_migrations(conn, VERSION_TABLE, migrations)
+
+        try:
+            await self._writer.open(migrate)
+            await self._reader.open()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close both connections (queued writes finish first); idempotent."""
+        await self._reader.close()
+        await self._writer.close()
+
+    async def ping(self) -> None:
+        """Check that the writer thread answers and the schema is there."""
+        await self._writer.run(lambda c: c.execute(f"SELECT 1 FROM {VERSION_TABLE}").fetchone())
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
+        """Commit the batch in one transaction; a package whose sha256 exists is skipped."""
+        if not packages:
+            return
+        # Serialise outside the writer thread: the writer is the bottleneck, keep it on SQL.
+        rows = [
+            (
+                p,
+                (
+                    p.id,
+                    p.sha256,
+                    p.sender,
+                    p.kind.value,
+                    p.document_id,
+                    p.business_doc_type,
+                    p.status_code,
+                    json.dumps(list(p.recipients), ensure_ascii=False),
+                    to_db_time(p.accepted_at),
+                    len(p.data),
+                    p.signer_fingerprint,
+                    p.signer_subject,
+                    json.dumps(list(p.warnings), ensure_ascii=False),
+                ),
+            )
+            for p in packages
+        ]
+        now = to_db_time(datetime.now(UTC))
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for package, values in rows:
+                row = conn.execute(
+                    "INSERT INTO packages (id, sha256, sender, kind, document_id, "
+                    "business_doc_type, status_code, recipients, accepted_at, size, "
+                    "signer_fingerprint, signer_subject, warnings) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (sha256) DO NOTHING RETURNING seq",
+                    values,
+                ).fetchone()
+                if row is None:
+                    continue  # same bytes already stored (maybe earlier in this batch)
+                seq = int(row[0])
+                conn.execute(
+                    "INSERT INTO package_blobs (package_id, data, receipt) VALUES (?, ?, ?)",
+                    (package.id, package.data, package.receipt),
+                )
+                conn.executemany(
+                    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, "
+                    "updated_at) VALUES (?, ?, ?, 'pending', 0, ?) "
+                    "ON CONFLICT (package_id, recipient) DO NOTHING",
+                    [(package.id, r, seq, now) for r in package.recipients],
+                )
+                _insert_event(
+                    conn,
+                    Event(
+                        package_id=package.id,
+                        kind="accepted",
+                        at=package.accepted_at,
+                        detail={"sha256": package.sha256, "size": len(package.data)},
+                    ),
+                )
+
+        await self._writer.write(tx)
+
+    async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
+        sql = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
+        row = await self._reader.run(lambda c: c.execute(sql, params).fetchone())
+        return _package(row) if row is not None else None
+
+    async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
+        """The package stored with exactly these bytes, if any."""
+        return await self._one_package("p.sha256 = ?", (sha256,))
+
+    async def find_document(
+        self, sender: str, document_id: str, business_doc_type: int | None
+    ) -> PackageRecord | None:
+        """The first stored *document* (not status) from ``sender`` with this DocumentId and
+        BussinessDocType (``None`` matches packages stored without one)."""
+        return await self._one_package(
+            "p.sender = ? AND p.document_id = ? AND p.business_doc_type IS ? "
+            "AND p.kind = 'document'",
+            (sender, document_id, business_doc_type),
+        )
+
+    async def get_package(self, package_id: str) -> PackageRecord | None:
+        """Look up a package's record."""
+        return await self._one_package("p.id = ?", (package_id,))
+
+    async def _blob(self, column: str, package_id: str) -> bytes | None:
+        sql = f"SELECT {column} FROM package_blobs WHERE package_id = ?"
+        row = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchone())
+        return bytes(row[0]) if row is not None else None
+
+    async def get_bytes(self, package_id: str) -> bytes | None:
+        """The exact bytes received."""
+        return await self._blob("data", package_id)
+
+    async def get_receipt(self, package_id: str) -> bytes | None:
+        """The signed receipt issued for the package."""
+        return await self._blob("receipt", package_id)
+
+    # -- deliveries ------------------------------------------------------------------------------
+
+    async def pending_deliveries(self, limit: int = 1000) -> Sequence[DeliveryRecord]:
+        """Deliveries still ``pending``, oldest package first."""
+        sql = (
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.state = 'pending' "
+            "ORDER BY d.seq, d.recipient LIMIT ?"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql, (limit,)).fetchall())
+        return [_delivery(r) for r in rows]
+
+    async def set_delivery_state(
+        self,
+        package_id: str,
+        recipient: str,
+        state: DeliveryState,
+        *,
+        attempts: int | None = None,
+        error: str | None = None,
+        event_detail: dict[str, object] | None = None,
+    ) -> DeliveryRecord:
+        """Move a delivery and append the event (kind = the state's value), atomically.
+
+        ``attempts``/``error`` of ``None`` keep the stored values (``last_error`` is the *last*
+        error seen, so a later success does not erase it). Raises ``KeyError`` when there is no
+        such delivery; leaves an ``acked`` delivery unchanged.
+        """
+        now = datetime.now(UTC)
+        state = DeliveryState(state)
+
+        def tx(conn: sqlite3.Connection) -> DeliveryRecord:
+            current = _get_delivery(conn, package_id, recipient)
+            if current.state is DeliveryState.ACKED:
+                return current
+            new_attempts = current.attempts if attempts is None else attempts
+            conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = ?, updated_at = ?, "
+                "last_error = COALESCE(?, last_error), "
+                "acked_at = CASE WHEN ? = 'acked' THEN ? ELSE acked_at END "
+                "WHERE package_id = ? AND recipient = ?",
+                (
+                    state.value,
+                    new_attempts,
+                    to_db_time(now),
+                    error,
+                    state.value,
+                    to_db_time(now),
+                    package_id,
+                    recipient,
+                ),
+            )
+            detail: dict[str, object] = dict(event_detail or {})
+            if error is not None:
+                detail.setdefault("error", error)
+            _insert_event(
+                conn,
+                Event(
+                    package_id=package_id,
+                    kind=state.value,
+                    at=now,
+                    recipient=recipient,
+                    attempt=new_attempts,
+                    detail=detail,
+                ),
+            )
+            return _get_delivery(conn, package_id, recipient)
+
+        return await self._writer.write(tx)
+
+    async def mark_queued(self, keys: Sequence[tuple[str, str]]) -> None:
+        """``pending`` → ``queued`` with a ``queued`` event each, in one transaction."""
+        if not keys:
+            return
+        now = datetime.now(UTC)
+        at = to_db_time(now)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            for package_id, recipient in keys:
+                row = conn.execute(
+                    "UPDATE deliveries SET state = 'queued', updated_at = ? "
+                    "WHERE package_id = ? AND recipient = ? AND state = 'pending' "
+                    "RETURNING attempts",
+                    (at, package_id, recipient),
+                ).fetchone()
+                if row is not None:
+                    _insert_event(
+                        conn,
+                        Event(package_id=package_id, kind="queued", at=now, recipient=recipient),
+                    )
+
+        await self._writer.write(tx)
+
+    async def get_delivery(self, package_id: str, recipient: str) -> DeliveryRecord | None:
+        """One delivery."""
+
+        def q(conn: sqlite3.Connection) -> DeliveryRecord | None:
+            try:
+                return _get_delivery(conn, package_id, recipient)
+            except KeyError:
+                return None
+
+        return await self._reader.run(q)
+
+    async def deliveries_for(self, package_id: str) -> Sequence[DeliveryRecord]:
+        """Every delivery of a package, by recipient."""
+        sql = (
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = ? "
+            "ORDER BY d.recipient"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchall())
+        return [_delivery(r) for r in rows]
+
+    async def ack(
+        self, package_id: str, recipient: str, at: datetime
+    ) -> tuple[DeliveryRecord, bool]:
+        """Acknowledge once: the conditional UPDATE makes concurrent acks (threads or processes)
+        count exactly one ``first``."""
+        at_text = to_db_time(at)
+        now = to_db_time(datetime.now(UTC))
+
+        def tx(conn: sqlite3.Connection) -> tuple[DeliveryRecord, bool]:
+            row = conn.execute(
+                "UPDATE deliveries SET state = 'acked', acked_at = ?, updated_at = ? "
+                "WHERE package_id = ? AND recipient = ? AND state != 'acked' RETURNING attempts",
+                (at_text, now, package_id, recipient),
+            ).fetchone()
+            first = row is not None
+            if first:
+                _insert_event(
+                    conn,
+                    Event(
+                        package_id=package_id,
+                        kind="acked",
+                        at=at,
+                        recipient=recipient,
+                        attempt=int(row[0]),
+                    ),
+                )
+            return _get_delivery(conn, package_id, recipient), first  # KeyError if unknown
+
+        return await self._writer.write(tx)
+
+    # -- listings ------------------------------------------------------------------------------
+
+    async def inbox(
+        self,
+        recipient: str,
+        *,
+        cursor: str | None = None,
+        limit: int = 100,
+        include_acked: bool = False,
+    ) -> Page[InboxItem]:
+        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order."""
+        after = decode_cursor(cursor)
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        sql = inbox_sql(include_acked=include_acked)
+        rows = await self._reader.run(
+            lambda c: c.execute(sql, (recipient, after, limit + 1)).fetchall()
+        )
+        items = tuple(
+            InboxItem(
+                package=_package(r[:_N_PACKAGE_COLUMNS]), delivery=_delivery(r[_N_PACKAGE_COLUMNS:])
+            )
+            for r in rows[:limit]
+        )
+        more = len(rows) > limit
+        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
+
+    async def outbox(
+        self, sender: str, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
+        """The sender's packages in acceptance order, each with its deliveries by recipient."""
+        after = decode_cursor(cursor)
+        if limit < 1:
+            raise ValueError("limit must be positive")
+
+        def q(conn: sqlite3.Connection) -> tuple[list[Any], dict[str, list[DeliveryRecord]]]:
+            rows = conn.execute(
+                f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
+                "ORDER BY p.seq LIMIT ?",
+                (sender, after, limit + 1),
+            ).fetchall()
+            ids = [r[1] for r in rows[:limit]]
+            by_package: dict[str, list[DeliveryRecord]] = {i: [] for i in ids}
+            if ids:
+                for d in conn.execute(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id IN "
+                    "(SELECT value FROM json_each(?)) ORDER BY d.package_id, d.recipient",
+                    (json.dumps(ids),),
+                ):
+                    by_package[d[0]].append(_delivery(d))
+            return rows, by_package
+
+        rows, by_package = await self._reader.read(q)
+        items = tuple((_package(r), tuple(by_package[r[1]])) for r in rows[:limit])
+        more = len(rows) > limit
+        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
+
+    async def count_packages(self) -> int:
+        """Number of stored packages."""
+        row = await self._reader.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM packages").fetchone()
+        )
+        return int(row[0])
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def append_event(self, event: Event) -> None:
+        """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
+        await self._writer.write(lambda c: _insert_event(c, event))
+
+    async def events_for(self, package_id: str) -> Sequence[Event]:
+        """The trace of one package, in append order."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT seq, package_id, kind, at, recipient, attempt, detail FROM events "
+                "WHERE package_id = ? ORDER BY seq",
+                (package_id,),
+            ).fetchall()
+        )
+        return [
+            Event(
+                package_id=package_id_,
+                kind=kind,
+                at=from_db_time(at),
+                recipient=recipient,
+                attempt=attempt,
+                detail=json.loads(detail),
+                seq=seq,
+            )
+            for seq, package_id_, kind, at, recipient, attempt, detail in rows
+        ]
+
+    async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
+        """Status packages whose ResponseFor/DocumentId is ``document_id`` and which were
+        addressed to ``sender`` (the document's author), in acceptance order."""
+        sql = (
+            f"SELECT {_PACKAGE_COLUMNS} FROM packages p "
+            "JOIN deliveries d ON d.package_id = p.id AND d.recipient = ? "
+            "WHERE p.document_id = ? AND p.kind = 'status' ORDER BY p.seq"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql, (sender, document_id)).fetchall())
+        return [_package(r) for r in rows]
+
+    # -- runtime agency changes -------------------------------------------------------------------
+
+    async def set_agency_override(self, override: AgencyOverride) -> None:
+        """Upsert; a ``None`` field keeps the stored value (last write wins per field)."""
+        values = (
+            override.organ_id,
+            None if override.enabled is None else int(override.enabled),
+            None if override.token_sha256 is None else json.dumps(list(override.token_sha256)),
+            None if override.changed_at is None else to_db_time(override.changed_at),
+            override.reason,
+        )
+        await self._writer.write(
+            lambda c: c.execute(
+                "INSERT INTO agency_overrides (organ_id, enabled, token_sha256, changed_at, "
+                "reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT (organ_id) DO UPDATE SET "
+                "enabled = COALESCE(excluded.enabled, enabled), "
+                "token_sha256 = COALESCE(excluded.token_sha256, token_sha256), "
+                "changed_at = COALESCE(excluded.changed_at, changed_at), "
+                "reason = COALESCE(excluded.reason, reason)",
+                values,
+            )
+        )
+
+    async def agency_overrides(self) -> Sequence[AgencyOverride]:
+        """One merged record per agency, by OrganId."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT organ_id, enabled, token_sha256, changed_at, reason "
+                "FROM agency_overrides ORDER BY organ_id"
+            ).fetchall()
+        )
+        return [
+            AgencyOverride(
+                organ_id=organ_id,
+                enabled=None if enabled is None else bool(enabled),
+                token_sha256=None if tokens is None else tuple(json.loads(tokens)),
+                changed_at=None if changed_at is None else from_db_time(changed_at),
+                reason=reason,
+            )
+            for organ_id, enabled, tokens, changed_at, reason in rows
+        ]

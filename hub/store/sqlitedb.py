@@ -1,0 +1,268 @@
+"""A SQLite connection confined to one dedicated thread, plus versioned migrations.
+
+Shared by :class:`hub.store.sqlite.SqliteStore` and :class:`hub.broker.local.LocalBroker`.
+
+Why a dedicated thread per connection: ``sqlite3`` calls block, so they must stay off the event
+loop, and a connection used from exactly one thread needs no locking of its own. Every unit of
+work is a plain function run to completion on that thread, so a transaction never stays open
+across an ``await`` (other processes sharing the file are never blocked by a suspended task).
+
+Cross-process safety comes from SQLite itself: WAL mode, ``busy_timeout``, and write transactions
+started with ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of deadlocking on
+a read-to-write upgrade (which SQLite reports as ``SQLITE_BUSY`` without waiting).
+"""
+
+# SQL text is assembled only from module constants and identifiers checked here, never from
+# input; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from hub.errors import Unavailable
+
+T = TypeVar("T")
+
+#: ``UPDATE … RETURNING`` (used to claim and to skip duplicates) needs SQLite 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def check_sqlite_version() -> None:
+    """Refuse to run on a SQLite library too old for ``RETURNING``."""
+    if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+        raise RuntimeError(
+            f"SQLite {sqlite3.sqlite_version} is too old: "
+            f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or later is required"
+        )
+
+
+# -- value conversions ---------------------------------------------------------------------------
+
+
+def to_db_time(value: datetime) -> str:
+    """ISO-8601 UTC text with microseconds; fixed width, so text order is time order."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware times")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str) -> datetime:
+    """Parse what :func:`to_db_time` wrote into a timezone-aware UTC datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered SQL script."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(directory: Path) -> tuple[Migration, ...]:
+    """Read ``NNNN_name.sql`` files from ``directory``, ordered by number."""
+    found: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        number, _, rest = path.stem.partition("_")
+        if not number.isdigit():
+            raise RuntimeError(f"migration file without a number: {path}")
+        found.append(Migration(int(number), rest, path.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in {directory}")
+    return tuple(found)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script into complete statements (``sqlite3.complete_statement`` knows about
+    triggers and string literals), so they can run inside our own transaction:
+    ``executescript`` would commit first and break the migration's atomicity."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise RuntimeError(f"incomplete SQL statement at end of script: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, version_table: str, migrations: Sequence[Migration]
+) -> int:
+    """Apply every migration newer than the file's recorded version; return the new version.
+
+    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its
+    ``version_table`` row, so two processes opening a fresh file at once apply it exactly once
+    (the second waits on the lock, then sees the version and skips it).
+    """
+    if not version_table.isidentifier():
+        raise ValueError(f"bad table name {version_table!r}")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {version_table} "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    current = 0
+    for migration in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {version_table}").fetchone()
+            current = int(row[0])
+            if migration.version > current:
+                for statement in split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {version_table} (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, to_db_time(datetime.now(UTC))),
+                )
+                current = migration.version
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return current
+
+
+# -- the thread-confined connection ------------------------------------------------------------
+
+
+class SqliteConnection:
+    """One ``sqlite3`` connection living on its own single worker thread.
+
+    ``run`` executes a function with the connection on that thread; ``write`` wraps it in
+    ``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error); ``read`` in a deferred
+    transaction, so multi-statement reads see one snapshot. ``sqlite3.OperationalError``
+    (locked past ``busy_timeout``, disk full, read-only file, I/O error) becomes
+    :class:`hub.errors.Unavailable`: the caller can answer 503 and try later.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        name: str,
+        busy_timeout_ms: int = 10000,
+        synchronous: Synchronous = "FULL",
+        wal: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.name = name
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self.wal = wal
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether :meth:`open` ran and :meth:`close` did not."""
+        return self._executor is not None
+
+    async def open(self, init: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Start the thread, connect, set the pragmas, then run ``init`` (migrations) there."""
+        if self._executor is not None:
+            return
+        check_sqlite_version()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        try:
+            await self._submit(self._connect)
+            if init is not None:
+                await self.run(init)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _connect(self) -> None:
+        # isolation_level=None: the module never opens transactions behind our back; every
+        # transaction here is an explicit BEGIN … COMMIT inside one thread job.
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=True,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            if self.wal:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise RuntimeError(f"{self.path}: could not switch to WAL (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Close the connection on its thread (after queued jobs) and stop the thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise Unavailable(f"{self.name}: database connection is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the connection's thread (autocommit)."""
+
+        def job() -> T:
+            conn = self._conn
+            if conn is None:
+                raise Unavailable(f"{self.name}: database connection is closed")
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError as exc:
+                raise Unavailable(f"{self.name}: {exc}", database=str(self.path)) from exc
+
+        return await self._submit(job)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside ``BEGIN IMMEDIATE … COMMIT``; returns after the commit."""
+        return await self.run(lambda conn: _in_transaction(conn, "BEGIN IMMEDIATE", fn))
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside a deferred (read) transaction: one consistent snapshot."""
+        return await self.run(lambda conn: _in_transaction(conn, "BEGIN", fn))
+
+
+def _in_transaction(
+    conn: sqlite3.Connection, begin: str, fn: Callable[[sqlite3.Connection], T]
+) -> T:
+    conn.execute(begin)
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result

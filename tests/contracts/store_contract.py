@@ -1,0 +1,602 @@
+"""The contract every :class:`hub.store.Store` implementation passes.
+
+Subclass :class:`StoreContract` in a ``Test…`` class and provide one fixture::
+
+    @pytest.fixture
+    def store_factory(self, tmp_path) -> Callable[[], Store]:
+        return lambda: SqliteStore(tmp_path / "hub.db")
+
+``store_factory()`` returns a new, *unopened* store over the same backing storage every time it
+is called (same file, same database/schema), so the suite can reopen it (persistence) and open
+two at once (two processes). Nothing here may depend on a particular backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from hub.models import (
+    AgencyOverride,
+    DeliveryState,
+    Event,
+    NewPackage,
+    PackageKind,
+    PackageRecord,
+)
+from hub.store.abc import Store
+
+H41 = "000.00.00.H41"  # provincial People's Committee
+G22 = "000.00.00.G22"  # Government Office
+H29 = "000.00.00.H29"
+S = DeliveryState
+
+_counter = itertools.count(1)
+_T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+
+VIETNAMESE = (
+    "<Subject>Về việc triển khai dịch vụ công trực tuyến mức độ 3, 4 — "
+    "Ủy ban nhân dân tỉnh Hà Nội; Cà Mau; Đắk Lắk</Subject>"
+)
+
+
+def new_package(
+    *,
+    sender: str = H41,
+    recipients: tuple[str, ...] = (G22,),
+    kind: PackageKind = PackageKind.DOCUMENT,
+    document_id: str | None = None,
+    business_doc_type: int | None = 0,
+    status_code: str | None = None,
+    data: bytes | None = None,
+    accepted_at: datetime | None = None,
+    warnings: tuple[str, ...] = (),
+) -> NewPackage:
+    """A package with unique bytes (unless ``data`` is given) and increasing ``accepted_at``."""
+    n = next(_counter)
+    if data is None:
+        data = f"<edXML n='{n}' nonce='{uuid.uuid4()}'>{VIETNAMESE}</edXML>".encode()
+    return NewPackage(
+        id=str(uuid.uuid4()),
+        sha256=hashlib.sha256(data).hexdigest(),
+        sender=sender,
+        kind=kind,
+        document_id=document_id if document_id is not None else f"{sender},2026/03/02,{n}/UBND",
+        business_doc_type=business_doc_type,
+        status_code=status_code,
+        recipients=recipients,
+        accepted_at=accepted_at or _T0 + timedelta(seconds=n),
+        signer_fingerprint=hashlib.sha256(sender.encode()).hexdigest(),
+        signer_subject=f"CN=Văn thư {sender}, O=Ban Cơ yếu Chính phủ",
+        data=data,
+        receipt=b"<Receipt>" + data[:16] + b"</Receipt>",
+        warnings=warnings,
+    )
+
+
+def assert_record_matches(record: PackageRecord | None, package: NewPackage) -> None:
+    """Every field of the stored record equals what was added."""
+    assert record is not None
+    assert record.id == package.id
+    assert record.sha256 == package.sha256
+    assert record.sender == package.sender
+    assert record.kind is package.kind
+    assert record.document_id == package.document_id
+    assert record.business_doc_type == package.business_doc_type
+    assert record.status_code == package.status_code
+    assert record.recipients == package.recipients
+    assert record.accepted_at == package.accepted_at
+    assert record.size == len(package.data)
+    assert record.signer_fingerprint == package.signer_fingerprint
+    assert record.signer_subject == package.signer_subject
+    assert record.warnings == package.warnings
+
+
+def assert_utc(value: datetime | None) -> None:
+    """Timezone-aware and in UTC."""
+    assert value is not None
+    assert value.tzinfo is not None
+    assert value.utcoffset() == timedelta(0)
+
+
+OpenStore = Callable[[], Awaitable[Store]]
+
+
+class StoreContract:
+    """Abstract tests; a subclass supplies ``store_factory``."""
+
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        raise NotImplementedError("a StoreContract subclass provides store_factory")
+
+    @pytest.fixture
+    async def open_store(self, store_factory: Callable[[], Store]) -> AsyncIterator[OpenStore]:
+        """Open another store over the same backing storage; closed at teardown."""
+        opened: list[Store] = []
+
+        async def _open() -> Store:
+            store = store_factory()
+            await store.open()
+            opened.append(store)
+            return store
+
+        yield _open
+        for store in reversed(opened):
+            await store.close()
+
+    @pytest.fixture
+    async def store(self, open_store: OpenStore) -> Store:
+        return await open_store()
+
+    @pytest.fixture
+    def reopen(self, open_store: OpenStore) -> Callable[[Store], Awaitable[Store]]:
+        """Close a store and open a fresh one over the same storage (a restart)."""
+
+        async def _reopen(store: Store) -> Store:
+            await store.close()
+            return await open_store()
+
+        return _reopen
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def test_ping_and_close_idempotent(self, open_store: OpenStore) -> None:
+        store = await open_store()
+        await store.ping()
+        await store.close()
+        await store.close()
+
+    # -- accepting ----------------------------------------------------------------------------
+
+    async def test_add_and_get_package_roundtrip(self, store: Store) -> None:
+        pkg = new_package(recipients=(G22, H29), warnings=("signature.sha1_legacy",))
+        await store.add_packages([pkg])
+        record = await store.get_package(pkg.id)
+        assert_record_matches(record, pkg)
+        assert record is not None
+        assert_utc(record.accepted_at)
+        assert await store.get_package("no-such-id") is None
+        assert await store.count_packages() == 1
+
+    async def test_exact_bytes_and_receipt(self, store: Store) -> None:
+        binary = bytes(range(256)) * 8 + b"\x00\xff\xfe\x80 tail"
+        text = ("<?xml version='1.0' encoding='UTF-8'?>" + VIETNAMESE * 40).encode()
+        nfd = "Ủy ban nhân dân".encode("utf-16-le")  # not UTF-8 at all
+        pkgs = [new_package(data=d) for d in (binary, text, nfd)]
+        await store.add_packages(pkgs)
+        for pkg in pkgs:
+            assert await store.get_bytes(pkg.id) == pkg.data
+            assert await store.get_receipt(pkg.id) == pkg.receipt
+        assert await store.get_bytes("no-such-id") is None
+        assert await store.get_receipt("no-such-id") is None
+
+    async def test_find_by_sha256(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        assert_record_matches(await store.find_by_sha256(pkg.sha256), pkg)
+        assert await store.find_by_sha256("0" * 64) is None
+
+    async def test_find_document(self, store: Store) -> None:
+        doc = new_package(document_id="H41,2026/03/02,15/UBND-VP", business_doc_type=0)
+        update = new_package(document_id="H41,2026/03/02,15/UBND-VP", business_doc_type=2)
+        untyped = new_package(document_id="H41,2026/03/02,16/UBND-VP", business_doc_type=None)
+        other_sender = new_package(
+            sender=H29, document_id="H41,2026/03/02,15/UBND-VP", business_doc_type=0
+        )
+        await store.add_packages([doc, update, untyped, other_sender])
+        found = await store.find_document(H41, "H41,2026/03/02,15/UBND-VP", 0)
+        assert found is not None and found.id == doc.id
+        found = await store.find_document(H41, "H41,2026/03/02,15/UBND-VP", 2)
+        assert found is not None and found.id == update.id
+        found = await store.find_document(H41, "H41,2026/03/02,16/UBND-VP", None)
+        assert found is not None and found.id == untyped.id
+        assert await store.find_document(H41, "H41,2026/03/02,15/UBND-VP", 3) is None
+        assert await store.find_document(G22, "H41,2026/03/02,15/UBND-VP", 0) is None
+
+    async def test_find_document_returns_first_stored(self, store: Store) -> None:
+        first = new_package(document_id="H41,2026/03/02,20/QD")
+        second = new_package(document_id="H41,2026/03/02,20/QD")
+        await store.add_packages([first])
+        await store.add_packages([second])
+        found = await store.find_document(H41, "H41,2026/03/02,20/QD", 0)
+        assert found is not None and found.id == first.id
+
+    async def test_duplicate_sha256_skipped(self, store: Store) -> None:
+        original = new_package()
+        await store.add_packages([original])
+        again = new_package(data=original.data)  # same bytes, new id
+        fresh = new_package()
+        twin = new_package(data=fresh.data)  # same bytes twice in one batch
+        await store.add_packages([again, fresh, twin])
+        assert await store.count_packages() == 2
+        assert await store.get_package(again.id) is None
+        assert await store.get_package(twin.id) is None
+        assert (await store.find_by_sha256(original.sha256)).id == original.id  # type: ignore[union-attr]
+        assert (await store.find_by_sha256(fresh.sha256)).id == fresh.id  # type: ignore[union-attr]
+        assert await store.deliveries_for(again.id) == []
+        assert list(await store.events_for(again.id)) == []
+
+    async def test_empty_batch_is_a_noop(self, store: Store) -> None:
+        await store.add_packages([])
+        assert await store.count_packages() == 0
+
+    async def test_add_creates_pending_deliveries_and_accepted_event(self, store: Store) -> None:
+        pkg = new_package(recipients=(H29, G22))
+        await store.add_packages([pkg])
+        deliveries = await store.deliveries_for(pkg.id)
+        assert [d.recipient for d in deliveries] == sorted([H29, G22])
+        for d in deliveries:
+            assert d.state is S.PENDING
+            assert d.attempts == 0
+            assert d.acked_at is None
+            assert_utc(d.updated_at)
+        events = await store.events_for(pkg.id)
+        assert [e.kind for e in events] == ["accepted"]
+        assert events[0].at == pkg.accepted_at
+        one = await store.get_delivery(pkg.id, G22)
+        assert one is not None and one.state is S.PENDING
+        assert await store.get_delivery(pkg.id, "000.00.00.X99") is None
+
+    # -- deliveries ----------------------------------------------------------------------------
+
+    async def test_pending_deliveries_then_mark_queued(self, store: Store) -> None:
+        a = new_package(recipients=(G22, H29))
+        b = new_package(recipients=(G22,))
+        await store.add_packages([a])
+        await store.add_packages([b])
+        pending = await store.pending_deliveries()
+        assert [(d.package_id, d.recipient) for d in pending] == [
+            (a.id, G22),
+            (a.id, H29),
+            (b.id, G22),
+        ]
+        assert len(await store.pending_deliveries(limit=2)) == 2
+        await store.set_delivery_state(b.id, G22, S.AVAILABLE)  # overtaken by the dispatcher
+        await store.mark_queued([(a.id, G22), (a.id, H29), (b.id, G22), ("nope", G22)])
+        await store.mark_queued([(a.id, G22)])  # idempotent
+        assert await store.pending_deliveries() == []
+        assert (await store.get_delivery(a.id, G22)).state is S.QUEUED  # type: ignore[union-attr]
+        assert (await store.get_delivery(b.id, G22)).state is S.AVAILABLE  # type: ignore[union-attr]
+        kinds = [e.kind for e in await store.events_for(a.id)]
+        assert kinds == ["accepted", "queued", "queued"]
+
+    async def test_set_delivery_state_transitions_and_events(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        await store.mark_queued([(pkg.id, G22)])
+        failed = await store.set_delivery_state(
+            pkg.id, G22, S.FAILED, attempts=1, error="HTTP 503", event_detail={"status": 503}
+        )
+        assert failed.state is S.FAILED
+        assert failed.attempts == 1
+        assert failed.last_error == "HTTP 503"
+        delivered = await store.set_delivery_state(pkg.id, G22, S.DELIVERED, attempts=2)
+        assert delivered.state is S.DELIVERED
+        assert delivered.attempts == 2
+        assert delivered.updated_at >= failed.updated_at
+        kept = await store.set_delivery_state(pkg.id, G22, S.DELIVERED)
+        assert kept.attempts == 2  # None keeps the stored count
+        events = await store.events_for(pkg.id)
+        assert [e.kind for e in events] == [
+            "accepted",
+            "queued",
+            "failed",
+            "delivered",
+            "delivered",
+        ]
+        failed_event = events[2]
+        assert failed_event.recipient == G22
+        assert failed_event.attempt == 1
+        assert failed_event.detail.get("status") == 503
+        assert "HTTP 503" in str(failed_event.detail)
+        assert_utc(failed_event.at)
+        assert (await store.get_delivery(pkg.id, G22)) == kept
+
+    async def test_dead_and_resend(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        dead = await store.set_delivery_state(pkg.id, G22, S.DEAD, attempts=5, error="timeout")
+        assert dead.state is S.DEAD
+        again = await store.set_delivery_state(pkg.id, G22, S.QUEUED, event_detail={"by": "op"})
+        assert again.state is S.QUEUED
+
+    async def test_acked_is_terminal(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        acked, first = await store.ack(pkg.id, G22, datetime.now(UTC))
+        assert first
+        n_events = len(await store.events_for(pkg.id))
+        for state in (S.FAILED, S.DELIVERED, S.DEAD, S.PENDING):
+            after = await store.set_delivery_state(pkg.id, G22, state, attempts=9, error="x")
+            assert after == acked
+        assert len(await store.events_for(pkg.id)) == n_events
+        await store.mark_queued([(pkg.id, G22)])
+        assert (await store.get_delivery(pkg.id, G22)) == acked
+
+    async def test_ack_idempotent_counted_once(self, store: Store) -> None:
+        pkg = new_package(recipients=(G22, H29))
+        await store.add_packages([pkg])
+        await store.set_delivery_state(pkg.id, G22, S.DELIVERED, attempts=1)
+        at = datetime(2026, 3, 2, 9, 15, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
+        record, first = await store.ack(pkg.id, G22, at)
+        assert first
+        assert record.state is S.ACKED
+        assert record.acked_at == at
+        assert_utc(record.acked_at)
+        again, first_again = await store.ack(pkg.id, G22, at + timedelta(minutes=5))
+        assert not first_again
+        assert again.acked_at == at
+        assert [e.kind for e in await store.events_for(pkg.id)].count("acked") == 1
+        other = await store.get_delivery(pkg.id, H29)
+        assert other is not None and other.state is S.PENDING
+
+    async def test_concurrent_acks_exactly_one_first(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        second = await open_store()  # another process on the same storage
+        pkg = new_package()
+        await store.add_packages([pkg])
+        at = datetime.now(UTC)
+        results = await asyncio.gather(
+            *(s.ack(pkg.id, G22, at) for s in (store, second, store, second, store, second))
+        )
+        assert sum(first for _, first in results) == 1
+        assert all(record.state is S.ACKED for record, _ in results)
+
+    async def test_unknown_delivery_raises_key_error(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        with pytest.raises(KeyError):
+            await store.ack(pkg.id, H29, datetime.now(UTC))
+        with pytest.raises(KeyError):
+            await store.ack("no-such-id", G22, datetime.now(UTC))
+        with pytest.raises(KeyError):
+            await store.set_delivery_state("no-such-id", G22, S.DELIVERED)
+        assert [e.kind for e in await store.events_for(pkg.id)] == ["accepted"]
+
+    # -- listings ------------------------------------------------------------------------------
+
+    async def test_inbox_paging_is_stable_and_complete(self, store: Store) -> None:
+        pkgs = [new_package(recipients=(G22,)) for _ in range(250)]
+        await store.add_packages(pkgs)
+        for pkg in pkgs:
+            await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            page = await store.inbox(G22, cursor=cursor, limit=100)
+            pages += 1
+            seen.extend(item.package.id for item in page.items)
+            if page.next is None:
+                break
+            assert isinstance(page.next, str)
+            cursor = page.next
+        assert pages == 3
+        assert seen == [p.id for p in pkgs]
+        # The same cursor gives the same page again (stable).
+        first = await store.inbox(G22, limit=100)
+        again = await store.inbox(G22, cursor=None, limit=100)
+        assert first == again
+        second = await store.inbox(G22, cursor=first.next, limit=100)
+        assert second == await store.inbox(G22, cursor=first.next, limit=100)
+        exact = await store.inbox(G22, limit=250)
+        assert len(exact.items) == 250 and exact.next is None
+
+    async def test_inbox_filters_recipient_and_state(self, store: Store) -> None:
+        to_g22 = [new_package(recipients=(G22,)) for _ in range(6)]
+        both = new_package(recipients=(H29, G22))
+        to_h29 = new_package(recipients=(H29,))
+        await store.add_packages([*to_g22, both, to_h29])
+        states = [S.PENDING, S.QUEUED, S.AVAILABLE, S.DELIVERED, S.FAILED, S.DEAD]
+        for pkg, state in zip(to_g22, states, strict=True):
+            if state is not S.PENDING:
+                await store.set_delivery_state(pkg.id, G22, state)
+        await store.set_delivery_state(both.id, G22, S.AVAILABLE)
+        await store.set_delivery_state(both.id, H29, S.AVAILABLE)
+        await store.set_delivery_state(to_h29.id, H29, S.AVAILABLE)
+
+        page = await store.inbox(G22)
+        assert [i.package.id for i in page.items] == [to_g22[2].id, to_g22[3].id, both.id]
+        assert page.next is None
+        for item in page.items:
+            assert item.delivery.recipient == G22
+            assert item.delivery.package_id == item.package.id
+        assert [i.delivery.state for i in page.items] == [S.AVAILABLE, S.DELIVERED, S.AVAILABLE]
+
+        await store.ack(to_g22[2].id, G22, datetime.now(UTC))
+        assert [i.package.id for i in (await store.inbox(G22)).items] == [
+            to_g22[3].id,
+            both.id,
+        ]
+        with_acked = await store.inbox(G22, include_acked=True)
+        assert [i.package.id for i in with_acked.items] == [to_g22[2].id, to_g22[3].id, both.id]
+        assert with_acked.items[0].delivery.state is S.ACKED
+        assert [i.package.id for i in (await store.inbox(H29)).items] == [both.id, to_h29.id]
+        assert (await store.inbox("000.00.00.X99")).items == ()
+
+    async def test_inbox_is_in_acceptance_order(self, store: Store) -> None:
+        pkgs = [new_package() for _ in range(5)]
+        await store.add_packages(pkgs[:2])
+        await store.add_packages(pkgs[2:])
+        for pkg in reversed(pkgs):  # made available in reverse order
+            await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        assert [i.package.id for i in (await store.inbox(G22)).items] == [p.id for p in pkgs]
+
+    async def test_outbox_with_delivery_states_and_paging(self, store: Store) -> None:
+        pkgs = [new_package(sender=H29, recipients=(G22, H41)) for _ in range(5)]
+        foreign = new_package(sender=H41, recipients=(G22,))
+        await store.add_packages([*pkgs, foreign])
+        await store.set_delivery_state(pkgs[0].id, G22, S.DELIVERED)
+        await store.ack(pkgs[0].id, H41, datetime.now(UTC))
+
+        page1 = await store.outbox(H29, limit=3)
+        page2 = await store.outbox(H29, cursor=page1.next, limit=3)
+        assert page1.next is not None and page2.next is None
+        items = page1.items + page2.items
+        assert [record.id for record, _ in items] == [p.id for p in pkgs]
+        record, deliveries = items[0]
+        assert_record_matches(record, pkgs[0])
+        states = {d.recipient: d.state for d in deliveries}
+        assert states == {G22: S.DELIVERED, H41: S.ACKED}
+        assert all(len(ds) == 2 for _, ds in items)
+        assert {d.state for _, ds in items[1:] for d in ds} == {S.PENDING}
+        assert [r.id for r, _ in (await store.outbox(H41)).items] == [foreign.id]
+        assert (await store.outbox(G22)).items == ()
+
+    async def test_bad_cursor_rejected(self, store: Store) -> None:
+        with pytest.raises(ValueError):
+            await store.inbox(G22, cursor="not a cursor!")
+
+    async def test_related_statuses(self, store: Store) -> None:
+        doc_id = "000.00.00.H41,2026/03/02,77/UBND-VP"
+        document = new_package(sender=H41, recipients=(G22, H29), document_id=doc_id)
+        arrived = new_package(
+            sender=G22,
+            recipients=(H41,),
+            kind=PackageKind.STATUS,
+            document_id=doc_id,
+            business_doc_type=None,
+            status_code="01",
+        )
+        accepted = new_package(
+            sender=H29,
+            recipients=(H41,),
+            kind=PackageKind.STATUS,
+            document_id=doc_id,
+            business_doc_type=None,
+            status_code="03",
+        )
+        other_doc = new_package(
+            sender=G22,
+            recipients=(H41,),
+            kind=PackageKind.STATUS,
+            document_id="000.00.00.H41,2026/03/02,78/UBND-VP",
+            business_doc_type=None,
+            status_code="01",
+        )
+        to_someone_else = new_package(
+            sender=G22,
+            recipients=(H29,),
+            kind=PackageKind.STATUS,
+            document_id=doc_id,
+            business_doc_type=None,
+            status_code="02",
+        )
+        await store.add_packages([document, arrived, accepted, other_doc, to_someone_else])
+        related = await store.related_statuses(H41, doc_id)
+        assert [r.id for r in related] == [arrived.id, accepted.id]
+        assert [r.status_code for r in related] == ["01", "03"]
+        assert all(r.kind is PackageKind.STATUS for r in related)
+        assert await store.related_statuses(G22, doc_id) == []
+        # A status is not a document: find_document does not confuse them.
+        found = await store.find_document(H41, doc_id, 0)
+        assert found is not None and found.id == document.id
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def test_events_in_order(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        at = datetime.now(UTC)
+        await store.append_event(
+            Event(package_id=pkg.id, kind="status", at=at, detail={"code": "01", "vi": "Đã đến"})
+        )
+        await store.append_event(Event(package_id=None, kind="refused", at=at, detail={"x": 1}))
+        await store.append_event(
+            Event(package_id=pkg.id, kind="resend", at=at, recipient=G22, attempt=3)
+        )
+        await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        events = await store.events_for(pkg.id)
+        assert [e.kind for e in events] == ["accepted", "status", "resend", "available"]
+        seqs = [e.seq for e in events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs) and seqs[0] > 0
+        assert events[1].detail == {"code": "01", "vi": "Đã đến"}
+        assert events[1].at == at
+        assert (events[2].recipient, events[2].attempt) == (G22, 3)
+        for e in events:
+            assert_utc(e.at)
+        assert await store.events_for("no-such-id") == []
+
+    # -- agency overrides -----------------------------------------------------------------------
+
+    async def test_agency_overrides_merge_and_persist(
+        self, store: Store, reopen: Callable[[Store], Awaitable[Store]]
+    ) -> None:
+        t1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        t2 = t1 + timedelta(hours=1)
+        await store.set_agency_override(
+            AgencyOverride(organ_id=H29, enabled=False, changed_at=t1, reason="maintenance")
+        )
+        await store.set_agency_override(
+            AgencyOverride(organ_id=H29, token_sha256=("ab" * 32, "cd" * 32), changed_at=t2)
+        )
+        await store.set_agency_override(AgencyOverride(organ_id=G22, enabled=True))
+        await store.set_agency_override(AgencyOverride(organ_id=H29, enabled=True))
+        store = await reopen(store)
+        overrides = {o.organ_id: o for o in await store.agency_overrides()}
+        assert set(overrides) == {H29, G22}
+        h29 = overrides[H29]
+        assert h29.enabled is True
+        assert h29.token_sha256 == ("ab" * 32, "cd" * 32)
+        assert h29.changed_at == t2
+        assert_utc(h29.changed_at)
+        assert h29.reason == "maintenance"
+        g22 = overrides[G22]
+        assert (g22.enabled, g22.token_sha256, g22.changed_at) == (True, None, None)
+
+    # -- persistence and sharing ------------------------------------------------------------------
+
+    async def test_everything_survives_reopen(
+        self, store: Store, reopen: Callable[[Store], Awaitable[Store]]
+    ) -> None:
+        pkg = new_package(recipients=(G22, H29))
+        await store.add_packages([pkg])
+        await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        await store.ack(pkg.id, G22, datetime.now(UTC))
+        store = await reopen(store)
+        assert_record_matches(await store.get_package(pkg.id), pkg)
+        assert await store.get_bytes(pkg.id) == pkg.data
+        assert await store.get_receipt(pkg.id) == pkg.receipt
+        states = {d.recipient: d.state for d in await store.deliveries_for(pkg.id)}
+        assert states == {G22: S.ACKED, H29: S.PENDING}
+        assert [d.package_id for d in await store.pending_deliveries()] == [pkg.id]
+        assert [e.kind for e in await store.events_for(pkg.id)] == [
+            "accepted",
+            "available",
+            "acked",
+        ]
+
+    async def test_second_store_sees_commits(self, store: Store, open_store: OpenStore) -> None:
+        other = await open_store()
+        pkg = new_package()
+        await store.add_packages([pkg])
+        assert_record_matches(await other.get_package(pkg.id), pkg)
+        await other.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        assert [i.package.id for i in (await store.inbox(G22)).items] == [pkg.id]
+        # Both race to store the same bytes: first one wins, nothing fails.
+        same = new_package()
+        twin = new_package(data=same.data)
+        await asyncio.gather(store.add_packages([same]), other.add_packages([twin]))
+        assert await store.count_packages() == 2
+
+    async def test_timestamps_are_utc(self, store: Store) -> None:
+        hanoi = timezone(timedelta(hours=7))
+        local = datetime(2026, 3, 2, 15, 45, 30, 654321, tzinfo=hanoi)
+        pkg = new_package(accepted_at=local)
+        await store.add_packages([pkg])
+        record = await store.get_package(pkg.id)
+        assert record is not None
+        assert record.accepted_at == local  # same instant …
+        assert_utc(record.accepted_at)  # … expressed in UTC
+        assert record.accepted_at.hour == 8 and record.accepted_at.microsecond == 654321
+        delivery = await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
+        assert_utc(delivery.updated_at)
+        assert abs(delivery.updated_at - datetime.now(UTC)) < timedelta(minutes=1)
