@@ -310,6 +310,11 @@ def _locate_signature(root: etree._Element, path: tuple[str, ...]) -> etree._Ele
             f"exactly one ds:Signature is allowed, found {len(signatures)}"
         )
     signature = signatures[0]
+    if signature is root:
+        raise SignatureProfileViolation(
+            "ds:Signature is the document element (enveloping signature); only an enveloped "
+            "signature is accepted"
+        )
     parent = _resolve_parent(root, path)
     if signature.getparent() is not parent or _last_element_child(parent) is not signature:
         raise SignatureProfileViolation(
@@ -337,23 +342,30 @@ def _prefix_list(method: etree._Element) -> tuple[str, ...]:
     return prefixes
 
 
-def _check_c14n_method(el: etree._Element, legacy_ok: bool) -> tuple[str, tuple[str, ...], bool]:
+def _check_c14n_method(
+    el: etree._Element, legacy_ok: bool, deferred: list[AlgorithmForbidden]
+) -> tuple[str, tuple[str, ...], bool]:
     _expect(el, _C14N_METHOD)
     alg = el.get("Algorithm") or ""
     if alg == EXC_C14N:
         return alg, _prefix_list(el), False
     if alg == C14N_10:
         if not legacy_ok:
-            raise AlgorithmForbidden(
-                "inclusive C14N 1.0 as CanonicalizationMethod requires the legacy flag"
+            deferred.append(
+                AlgorithmForbidden(
+                    "inclusive C14N 1.0 as CanonicalizationMethod requires the legacy flag"
+                )
             )
         if _elements(el):
             raise SignatureProfileViolation("C14N 1.0 takes no parameters")
         return alg, (), True
-    raise AlgorithmForbidden(f"CanonicalizationMethod {alg!r} is not allowed")
+    deferred.append(AlgorithmForbidden(f"CanonicalizationMethod {alg!r} is not allowed"))
+    return alg, (), False
 
 
-def _check_transforms(el: etree._Element, legacy_ok: bool) -> tuple[str, tuple[str, ...], bool]:
+def _check_transforms(
+    el: etree._Element, legacy_ok: bool, deferred: list[AlgorithmForbidden]
+) -> tuple[str, tuple[str, ...], bool]:
     """Return (reference canonicalisation "exc"/"inc", prefix list, legacy)."""
     _expect(el, _TRANSFORMS)
     transforms = _elements(el)
@@ -371,7 +383,9 @@ def _check_transforms(el: etree._Element, legacy_ok: bool) -> tuple[str, tuple[s
     if algs == [ENVELOPED_SIGNATURE, C14N_10] or algs == [ENVELOPED_SIGNATURE]:
         # With no explicit canonicalisation the node-set is serialised with C14N 1.0.
         if not legacy_ok:
-            raise AlgorithmForbidden("inclusive C14N 1.0 transform requires the legacy flag")
+            deferred.append(
+                AlgorithmForbidden("inclusive C14N 1.0 transform requires the legacy flag")
+            )
         if len(transforms) == 2 and _elements(transforms[1]):
             raise SignatureProfileViolation("C14N 1.0 takes no parameters")
         return "inc", (), True
@@ -382,6 +396,9 @@ def _check_transforms(el: etree._Element, legacy_ok: bool) -> tuple[str, tuple[s
 
 def _check_structure(signature: etree._Element, policy: SignaturePolicy) -> _Parts:
     legacy_ok = policy.allow_legacy
+    # Algorithm refusals are collected and raised only once the whole structure is known
+    # to be inside the profile, so a structural problem is always reported as such.
+    deferred: list[AlgorithmForbidden] = []
     _expect(signature, _SIGNATURE)
     size = sum(len(node.text or "") + len(node.tail or "") for node in signature.iter())
     if size > policy.max_signature_bytes:
@@ -405,7 +422,7 @@ def _check_structure(signature: etree._Element, policy: SignaturePolicy) -> _Par
             f"and one Reference; found {[_local_name(c.tag) for c in si_children]}"
         )
     c14n_el, sm_el, reference = si_children
-    c14n_method, c14n_prefixes, legacy_c14n = _check_c14n_method(c14n_el, legacy_ok)
+    c14n_method, c14n_prefixes, legacy_c14n = _check_c14n_method(c14n_el, legacy_ok, deferred)
 
     # Reference: URI="" only (the whole document), no Type, enveloped + exc-c14n.
     _expect(reference, _REFERENCE)
@@ -420,7 +437,7 @@ def _check_structure(signature: etree._Element, policy: SignaturePolicy) -> _Par
             "Reference children must be exactly Transforms, DigestMethod, DigestValue"
         )
     transforms_el, dm_el, dv_el = ref_children
-    ref_c14n, ref_prefixes, legacy_ref = _check_transforms(transforms_el, legacy_ok)
+    ref_c14n, ref_prefixes, legacy_ref = _check_transforms(transforms_el, legacy_ok, deferred)
 
     # KeyInfo: one X509Data with the signer certificate (and optional intermediates).
     ki_children = _elements(key_info)
@@ -443,23 +460,26 @@ def _check_structure(signature: etree._Element, policy: SignaturePolicy) -> _Par
     if len(cert_texts) > policy.max_certificates:
         raise SignatureProfileViolation(f"more than {policy.max_certificates} certificates")
 
-    # Algorithms (structure is known good now).
+    # Algorithms (structure is known good now). HMAC is an algorithm decision, not a
+    # structural one: it is refused as algorithm_forbidden like every unknown method.
     _expect(sm_el, _SIGNATURE_METHOD)
     _expect(dm_el, _DIGEST_METHOD)
     _expect(dv_el, _DIGEST_VALUE)
     sm = sm_el.get("Algorithm") or ""
+    dm = dm_el.get("Algorithm") or ""
+    if sm in SIGNATURE_METHODS and _elements(sm_el):
+        raise SignatureProfileViolation("SignatureMethod takes no parameters")
+    if dm in DIGEST_METHODS and _elements(dm_el):
+        raise SignatureProfileViolation("DigestMethod takes no parameters")
+    if deferred:
+        raise deferred[0]
     if sm not in SIGNATURE_METHODS:
         raise AlgorithmForbidden(f"SignatureMethod {sm!r} is not allowed (HMAC, DSA, … refused)")
-    if _elements(sm_el):
-        raise SignatureProfileViolation("SignatureMethod takes no parameters")
     legacy_sm = SIGNATURE_METHODS[sm][2]
     if legacy_sm and not legacy_ok:
         raise AlgorithmForbidden(f"SignatureMethod {sm!r} requires the legacy flag")
-    dm = dm_el.get("Algorithm") or ""
     if dm not in DIGEST_METHODS:
         raise AlgorithmForbidden(f"DigestMethod {dm!r} is not allowed")
-    if _elements(dm_el):
-        raise SignatureProfileViolation("DigestMethod takes no parameters")
     legacy_dm = DIGEST_METHODS[dm][1]
     if legacy_dm and not legacy_ok:
         raise AlgorithmForbidden(f"DigestMethod {dm!r} requires the legacy flag")
@@ -664,10 +684,9 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
 
 
 def _find_end_tag_offset(data: bytes, path: tuple[str, ...]) -> int | None:
-    """Byte offset of the ``</…>`` end tag of the element at ``path``, or None.
+    """Byte offset of the ``</…>`` end tag of the (non-empty) element at ``path``, or None.
 
-    None when the element is written as an empty-element tag ``<x/>``. The input has
-    already passed the DTD check, so expat sees no entity declarations.
+    The input has already passed the DTD check, so expat sees no entity declarations.
     """
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
     stack: list[str] = []
@@ -794,7 +813,10 @@ def sign_enveloped(
     value_el.text = base64.b64encode(value).decode()
     sig_bytes = etree.tostring(sig, encoding="UTF-8", xml_declaration=False)
 
-    offset = _find_end_tag_offset(data, signature_parent)
+    # An element with content is necessarily written with an end tag, which is where the
+    # Signature goes. An empty one may be "<x/>", so it is re-serialised instead.
+    has_content = len(parent) > 0 or bool(parent.text)
+    offset = _find_end_tag_offset(data, signature_parent) if has_content else None
     if offset is None:
         # The parent is an empty-element tag: re-serialising is the only option here.
         parent.append(sig)
