@@ -7,6 +7,7 @@ integrator-facing reports and tooling, never for ingest.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -87,17 +88,35 @@ def element_path(el: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
+_STEP = re.compile(r"(?:[^:/\[\]]+:)?([^:/\[\]]+)(?:\[(\d+)\])?")
+
+
 def _resolve(root: etree._Element, path: str | None) -> str | None:
-    # libxml2 reports positional paths such as "/*/*[1]/*[1]/*[2]"; turn them into names.
-    if not path:
+    """Turn libxml2's error path into :func:`element_path` form.
+
+    libxml2 writes paths such as ``/*/edXML:edXMLEnvelope/edXML:edXMLHeader/*[2]`` using the
+    document's own prefixes, which cannot be evaluated as XPath without its prefix map; the
+    path is walked step by step instead (local names, 1-based positions).
+    """
+    if not path or not path.startswith("/"):
         return path
-    try:
-        found = root.getroottree().xpath(path)
-    except etree.XPathError:
-        return path
-    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
-        return element_path(found[0])
-    return path
+    steps = path[1:].split("/")
+    node: etree._Element | None = None
+    for step in steps:
+        m = _STEP.fullmatch(step)
+        if m is None:
+            return path
+        name, index = m.group(1), int(m.group(2) or 1)
+        if node is None:
+            candidates = [root.getroottree().getroot()]
+        else:
+            candidates = [c for c in node if isinstance(c.tag, str)]
+        if name != "*":
+            candidates = [c for c in candidates if etree.QName(c).localname == name]
+        if index > len(candidates):
+            return path
+        node = candidates[index - 1]
+    return element_path(node) if node is not None else path
 
 
 def validate(root: etree._Element) -> None:
