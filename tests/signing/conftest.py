@@ -61,7 +61,9 @@ def _issue_p384(ca_key: PrivateKey, ca: x509.Certificate) -> Signer:
 @pytest.fixture(scope="session")
 def pki() -> DevPki:
     ca_key, ca = create_ca("Hub Dev CA")
-    rsa_key, rsa_cert = issue_certificate(ca_key, ca, "Văn phòng Chính phủ", organizational_unit="000.00.00.G22")
+    rsa_key, rsa_cert = issue_certificate(
+        ca_key, ca, "Văn phòng Chính phủ", organizational_unit="000.00.00.G22"
+    )
     ec_key, ec_cert = issue_certificate(ca_key, ca, "UBND Tỉnh Nghệ An", key_type="ec-p256")
     other_key, other_cert = issue_certificate(ca_key, ca, "Someone else")
     other_ca_key, other_ca = create_ca("Other CA")

@@ -72,7 +72,9 @@ def resign(
     index = parent.index(sig)
     parent.remove(sig)
     exclusive = transforms[-1] == EXC
-    octets = etree.tostring(root.getroottree(), method="c14n", exclusive=exclusive, with_comments=False)
+    octets = etree.tostring(
+        root.getroottree(), method="c14n", exclusive=exclusive, with_comments=False
+    )
     parent.insert(index, sig)
     ref.find(DS + "DigestValue").text = base64.b64encode(  # type: ignore[union-attr]
         hashlib.new(hash_name, octets).digest()

@@ -19,8 +19,8 @@ from signing import (
 )
 from signing.algorithms import HMAC_SHA1, RSA_SHA1, RSA_SHA256, SHA1, SHA256, XPATH, XSLT
 
-from .conftest import E, EDXML_PARENT, DevPki
-from .helpers import C14N10, DS, ENVELOPED, EXC, dump, parse, resign, signature_of
+from .conftest import EDXML_PARENT, DevPki, E
+from .helpers import C14N10, DS, ENVELOPED, dump, parse, resign, signature_of
 
 POLICY = SignaturePolicy(signature_parent=EDXML_PARENT)
 LEGACY = SignaturePolicy(signature_parent=EDXML_PARENT, allow_legacy=True)
@@ -39,7 +39,9 @@ def _header(root: etree._Element) -> etree._Element:
     return header
 
 
-def _refused(data: bytes | etree._Element, code: type[SigningError], policy: SignaturePolicy = POLICY) -> str:
+def _refused(
+    data: bytes | etree._Element, code: type[SigningError], policy: SignaturePolicy = POLICY
+) -> str:
     with pytest.raises(code) as info:
         verify_enveloped(data, policy)
     assert info.value.code == code.code
@@ -153,7 +155,11 @@ def test_transform_replacing_exc_c14n_is_profile(signed: bytes) -> None:
 
 
 def test_object_is_profile(signed: bytes) -> None:
-    data = _mutate(signed, "//ds:Signature", lambda s: etree.SubElement(s, DS + "Object").append(etree.Element(DS + "Foo")))
+    data = _mutate(
+        signed,
+        "//ds:Signature",
+        lambda s: etree.SubElement(s, DS + "Object").append(etree.Element(DS + "Foo")),
+    )
     assert "Object" in _refused(data, SignatureProfileViolation)
 
 
@@ -170,7 +176,9 @@ def test_retrieval_method_is_profile(signed: bytes) -> None:
     def add(key_info: etree._Element) -> None:
         etree.SubElement(key_info, DS + "RetrievalMethod", URI="http://attacker.example/cert")
 
-    assert "RetrievalMethod" in _refused(_mutate(signed, "//ds:KeyInfo", add), SignatureProfileViolation)
+    assert "RetrievalMethod" in _refused(
+        _mutate(signed, "//ds:KeyInfo", add), SignatureProfileViolation
+    )
 
 
 def test_keyname_only_keyinfo_is_profile(signed: bytes) -> None:
@@ -182,7 +190,9 @@ def test_keyname_only_keyinfo_is_profile(signed: bytes) -> None:
     _refused(_mutate(signed, "//ds:KeyInfo", swap), SignatureProfileViolation)
 
 
-def test_placeholder_in_edxml_namespace_is_profile_even_when_signed_elsewhere(pki: DevPki, edoc_sample: bytes) -> None:
+def test_placeholder_in_edxml_namespace_is_profile_even_when_signed_elsewhere(
+    pki: DevPki, edoc_sample: bytes
+) -> None:
     """The kit's default-namespace Signature is not a signature: explicit profile refusal."""
     detail = _refused(edoc_sample, SignatureProfileViolation)
     assert "placeholder" in detail
@@ -197,7 +207,9 @@ def test_hmac_is_algorithm_forbidden(signed: bytes) -> None:
 
 
 def test_sha1_needs_the_legacy_flag(pki: DevPki, signed: bytes) -> None:
-    legacy = resign(signed, pki.rsa.key, signature_method=RSA_SHA1, digest_method=SHA1, hash_name="sha1")
+    legacy = resign(
+        signed, pki.rsa.key, signature_method=RSA_SHA1, digest_method=SHA1, hash_name="sha1"
+    )
     _refused(legacy, AlgorithmForbidden)
     result = verify_enveloped(legacy, LEGACY)
     assert result.legacy is True
@@ -205,14 +217,21 @@ def test_sha1_needs_the_legacy_flag(pki: DevPki, signed: bytes) -> None:
 
 
 def test_sha1_digest_alone_needs_the_legacy_flag(pki: DevPki, signed: bytes) -> None:
-    data = resign(signed, pki.rsa.key, signature_method=RSA_SHA256, digest_method=SHA1, hash_name="sha1")
+    data = resign(
+        signed, pki.rsa.key, signature_method=RSA_SHA256, digest_method=SHA1, hash_name="sha1"
+    )
     _refused(data, AlgorithmForbidden)
 
 
 def test_inclusive_c14n_needs_the_legacy_flag(pki: DevPki, signed: bytes) -> None:
     # The real samples' placeholders declare C14N 1.0 for SignedInfo: accepted only as legacy.
     data = resign(
-        signed, pki.rsa.key, signature_method=RSA_SHA256, digest_method=SHA256, hash_name="sha256", c14n_method=C14N10
+        signed,
+        pki.rsa.key,
+        signature_method=RSA_SHA256,
+        digest_method=SHA256,
+        hash_name="sha256",
+        c14n_method=C14N10,
     )
     assert "legacy" in _refused(data, AlgorithmForbidden)
     assert verify_enveloped(data, LEGACY).legacy is True
@@ -223,7 +242,12 @@ def test_inclusive_reference_transforms_need_the_legacy_flag(
     pki: DevPki, signed: bytes, transforms: tuple[str, ...]
 ) -> None:
     data = resign(
-        signed, pki.rsa.key, signature_method=RSA_SHA256, digest_method=SHA256, hash_name="sha256", transforms=transforms
+        signed,
+        pki.rsa.key,
+        signature_method=RSA_SHA256,
+        digest_method=SHA256,
+        hash_name="sha256",
+        transforms=transforms,
     )
     _refused(data, AlgorithmForbidden)
     result = verify_enveloped(data, LEGACY)
@@ -233,7 +257,9 @@ def test_inclusive_reference_transforms_need_the_legacy_flag(
 
 
 def test_legacy_flag_still_checks_the_crypto(pki: DevPki, signed: bytes) -> None:
-    legacy = resign(signed, pki.rsa.key, signature_method=RSA_SHA1, digest_method=SHA1, hash_name="sha1")
+    legacy = resign(
+        signed, pki.rsa.key, signature_method=RSA_SHA1, digest_method=SHA1, hash_name="sha1"
+    )
     _refused(legacy.replace(b"H41", b"H42", 1), SignatureInvalid, LEGACY)
 
 
@@ -261,9 +287,17 @@ def test_ec_certificate_for_rsa_method_is_invalid(pki: DevPki, signed: bytes) ->
 
 
 def test_garbage_certificate_and_values_are_invalid(signed: bytes) -> None:
-    _refused(_mutate(signed, "//ds:X509Certificate", lambda c: setattr(c, "text", "AAAA")), SignatureInvalid)
-    _refused(_mutate(signed, "//ds:SignatureValue", lambda c: setattr(c, "text", "not base64!")), SignatureInvalid)
-    _refused(_mutate(signed, "//ds:DigestValue", lambda c: setattr(c, "text", "AAAA")), SignatureInvalid)
+    _refused(
+        _mutate(signed, "//ds:X509Certificate", lambda c: setattr(c, "text", "AAAA")),
+        SignatureInvalid,
+    )
+    _refused(
+        _mutate(signed, "//ds:SignatureValue", lambda c: setattr(c, "text", "not base64!")),
+        SignatureInvalid,
+    )
+    _refused(
+        _mutate(signed, "//ds:DigestValue", lambda c: setattr(c, "text", "AAAA")), SignatureInvalid
+    )
 
 
 def test_wrapped_base64_is_accepted(signed: bytes) -> None:

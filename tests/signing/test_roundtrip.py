@@ -16,14 +16,26 @@ from signing import (
     sign_enveloped,
     verify_enveloped,
 )
-from signing.algorithms import ECDSA_SHA256, ECDSA_SHA384, EXC_C14N, RSA_SHA256, RSA_SHA384, RSA_SHA512, SHA256, SHA384, SHA512
+from signing.algorithms import (
+    ECDSA_SHA256,
+    ECDSA_SHA384,
+    EXC_C14N,
+    RSA_SHA256,
+    RSA_SHA384,
+    RSA_SHA512,
+    SHA256,
+    SHA384,
+    SHA512,
+)
 
-from .conftest import E, EDXML_PARENT, DevPki, Signer
+from .conftest import EDXML_PARENT, DevPki, E, Signer
 from .helpers import DS, parse
 
 POLICY = SignaturePolicy(signature_parent=EDXML_PARENT)
-SIMPLE = b"""<?xml version="1.0" encoding="UTF-8"?>
-<doc xmlns="urn:example"><head><Subject>Quy\xe1\xba\xbft \xc4\x91\xe1\xbb\x8bnh s\xe1\xbb\x91 7816</Subject></head></doc>"""
+SIMPLE = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<doc xmlns="urn:example"><head><Subject>Quyết định số 7816</Subject></head></doc>'
+).encode()
 SIMPLE_PARENT = ("{urn:example}doc", "{urn:example}head")
 
 
@@ -47,7 +59,9 @@ def test_round_trip_on_real_edxml(
     pki: DevPki, edoc_unsigned: bytes, signer_name: str, digest: str, method: str, digest_uri: str
 ) -> None:
     signer: Signer = getattr(pki, signer_name)
-    signed = sign_enveloped(edoc_unsigned, signer.key, signer.cert, signature_parent=EDXML_PARENT, digest=digest)
+    signed = sign_enveloped(
+        edoc_unsigned, signer.key, signer.cert, signature_parent=EDXML_PARENT, digest=digest
+    )
     result = verify_enveloped(signed, POLICY)
     assert result.signature_method == method
     assert result.digest_method == digest_uri
@@ -101,7 +115,9 @@ def test_unsigned_package_is_missing(edoc_unsigned: bytes) -> None:
         (b"UEsDBBQACAgIAO2TPE0", b"UEsDBBQACAgIAO2TPE1"),  # inside the attachment
     ],
 )
-def test_tampering_with_signed_content_is_invalid(pki: DevPki, edoc_unsigned: bytes, old: bytes, new: bytes) -> None:
+def test_tampering_with_signed_content_is_invalid(
+    pki: DevPki, edoc_unsigned: bytes, old: bytes, new: bytes
+) -> None:
     signed = sign_enveloped(edoc_unsigned, pki.rsa.key, pki.rsa.cert, signature_parent=EDXML_PARENT)
     verify_enveloped(signed, POLICY)  # control
     assert old in signed
@@ -118,7 +134,10 @@ def test_comment_splitting_cannot_change_what_callers_read(pki: DevPki) -> None:
     signed_root is re-parsed from the canonical bytes, which have no comments, so it
     carries the whole signed value.
     """
-    doc = b'<?xml version="1.0" encoding="UTF-8"?><doc xmlns="urn:example"><head><Subject>admin@evil.example.good.example</Subject></head></doc>'
+    doc = (
+        b'<?xml version="1.0" encoding="UTF-8"?><doc xmlns="urn:example"><head>'
+        b"<Subject>admin@evil.example.good.example</Subject></head></doc>"
+    )
     signed = sign_enveloped(doc, pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT)
     spliced = signed.replace(b"admin@evil.example", b"admin@evil.example<!-- -->", 1)
     result = verify_enveloped(spliced, SignaturePolicy(signature_parent=SIMPLE_PARENT))
@@ -130,11 +149,18 @@ def test_comment_splitting_cannot_change_what_callers_read(pki: DevPki) -> None:
     assert b"<!--" not in result.signed_xml
     # Changing the text around the comment is a real change and fails.
     with pytest.raises(SignatureInvalid):
-        verify_enveloped(spliced.replace(b"-->.good", b"-->.bad", 1), SignaturePolicy(signature_parent=SIMPLE_PARENT))
+        verify_enveloped(
+            spliced.replace(b"-->.good", b"-->.bad", 1),
+            SignaturePolicy(signature_parent=SIMPLE_PARENT),
+        )
 
 
-def test_verify_accepts_an_element_and_leaves_it_untouched(pki: DevPki, edoc_unsigned: bytes) -> None:
-    signed = sign_enveloped(edoc_unsigned, pki.ec256.key, pki.ec256.cert, signature_parent=EDXML_PARENT)
+def test_verify_accepts_an_element_and_leaves_it_untouched(
+    pki: DevPki, edoc_unsigned: bytes
+) -> None:
+    signed = sign_enveloped(
+        edoc_unsigned, pki.ec256.key, pki.ec256.cert, signature_parent=EDXML_PARENT
+    )
     root = parse(signed)
     before = etree.tostring(root.getroottree())
     result = verify_enveloped(root, POLICY)
@@ -156,7 +182,9 @@ def test_signature_tail_text_is_part_of_the_parent(pki: DevPki) -> None:
 
 
 def test_sign_accepts_element_input_and_refuses_a_second_signature(pki: DevPki) -> None:
-    signed = sign_enveloped(parse(SIMPLE), pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT)
+    signed = sign_enveloped(
+        parse(SIMPLE), pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT
+    )
     verify_enveloped(signed, SignaturePolicy(signature_parent=SIMPLE_PARENT))
     with pytest.raises(SignatureProfileViolation, match="already"):
         sign_enveloped(signed, pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT)
@@ -168,7 +196,9 @@ def test_sign_refuses_the_placeholder_and_a_mismatched_key(pki: DevPki, edoc_sam
     with pytest.raises(ValueError, match="does not match"):
         sign_enveloped(SIMPLE, pki.rsa.key, pki.ec256.cert, signature_parent=SIMPLE_PARENT)
     with pytest.raises(ValueError, match="digest"):
-        sign_enveloped(SIMPLE, pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT, digest="sha1")
+        sign_enveloped(
+            SIMPLE, pki.rsa.key, pki.rsa.cert, signature_parent=SIMPLE_PARENT, digest="sha1"
+        )
 
 
 def test_sign_adds_a_declaration_and_handles_an_empty_parent(pki: DevPki) -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from signing import AlgorithmForbidden, SignatureInvalid, SignaturePolicy, sign_enveloped, verify_enveloped
+from signing import (
+    AlgorithmForbidden,
+    SignatureInvalid,
+    SignaturePolicy,
+    sign_enveloped,
+    verify_enveloped,
+)
 from signing.pki import save_certificate, save_private_key
 
 from .conftest import EDXML_PARENT, DevPki, Signer
