@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -174,10 +175,13 @@ def _check_bytes(data: bytes, max_bytes: int) -> None:
     """Refuse, before parsing, what the safe parser must never see."""
     if len(data) > max_bytes:
         raise UnsafeXml(f"document of {len(data)} bytes exceeds the limit of {max_bytes}")
-    head = data[3:] if data.startswith(_UTF8_BOM) else data
+    # Only look at the first bytes: slicing the whole document would copy it.
+    head = data[:515]
+    if head.startswith(_UTF8_BOM):
+        head = head[3:]
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4]:
         raise UnsafeXml("document is not UTF-8 (UTF-16/32 byte order mark or NUL bytes)")
-    decl = _XML_DECL.match(head[:512])
+    decl = _XML_DECL.match(head)
     if decl is not None:
         enc = _ENCODING.search(decl.group(0))
         if enc is not None and enc.group(1).lower() not in (b"utf-8", b"utf8"):
@@ -502,6 +506,13 @@ def _check_structure(signature: etree._Element, policy: SignaturePolicy) -> _Par
 # ---------------------------------------------------------------------------- crypto
 
 
+@functools.lru_cache(maxsize=1024)
+def _certificate(der: bytes) -> tuple[x509.Certificate, str]:
+    """Parsed certificate and its SHA-256 fingerprint, cached: the same agencies sign every
+    package, and certificates are immutable values."""
+    return x509.load_der_x509_certificate(der), hashlib.sha256(der).hexdigest()
+
+
 def _load_certificates(
     ders: tuple[bytes, ...],
 ) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
@@ -512,7 +523,7 @@ def _load_certificates(
             continue
         seen.add(der)
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(_certificate(der)[0])
         except ValueError as exc:
             raise SignatureInvalid(f"unparsable X509Certificate: {exc}") from exc
     if len(certs) == 1:
@@ -669,9 +680,7 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
         signed_xml=signed_xml,
         signed_root=signed_root,
         certificate=certificate,
-        fingerprint_sha256=hashlib.sha256(
-            certificate.public_bytes(serialization.Encoding.DER)
-        ).hexdigest(),
+        fingerprint_sha256=_certificate(certificate.public_bytes(serialization.Encoding.DER))[1],
         signature_method=parts.signature_method,
         digest_method=parts.digest_method,
         canonicalization=parts.c14n_method,

@@ -113,8 +113,9 @@ def test_signature_as_root_is_profile(signed: bytes) -> None:
 
 def _mutate(signed: bytes, xpath: str, change: object) -> bytes:
     root = parse(signed)
-    (target,) = root.xpath(xpath, namespaces={"ds": DS[1:-1]})
-    change(target)  # type: ignore[operator]
+    found = root.xpath(xpath, namespaces={"ds": DS[1:-1]})
+    assert isinstance(found, list) and len(found) == 1 and isinstance(found[0], etree._Element)
+    change(found[0])  # type: ignore[operator]
     return dump(root)
 
 
@@ -167,7 +168,9 @@ def test_manifest_is_profile(signed: bytes) -> None:
     def add(sig: etree._Element) -> None:
         obj = etree.SubElement(sig, DS + "Object")
         manifest = etree.SubElement(obj, DS + "Manifest")
-        manifest.append(copy.deepcopy(sig.find(f"{DS}SignedInfo/{DS}Reference")))
+        reference = sig.find(f"{DS}SignedInfo/{DS}Reference")
+        assert reference is not None
+        manifest.append(copy.deepcopy(reference))
 
     _refused(_mutate(signed, "//ds:Signature", add), SignatureProfileViolation)
 

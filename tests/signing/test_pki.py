@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import stat
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -32,13 +33,14 @@ def test_ca_is_ec_p256_with_ca_extensions() -> None:
 
 def test_end_entity_extensions_and_key_types() -> None:
     ca_key, ca = create_ca("Dev CA")
-    for key_type, key_class in (
+    kinds: list[tuple[Literal["rsa2048", "ec-p256"], type]] = [
         ("rsa2048", rsa.RSAPrivateKey),
         ("ec-p256", ec.EllipticCurvePrivateKey),
-    ):
+    ]
+    for key_type, key_class in kinds:
         key, cert = issue_certificate(
             ca_key, ca, "UBND Tỉnh Cao Bằng", key_type=key_type, organizational_unit="000.00.00.H14"
-        )  # type: ignore[arg-type]
+        )
         assert isinstance(key, key_class)
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
         assert usage.critical and usage.value.digital_signature and usage.value.content_commitment
