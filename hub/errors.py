@@ -23,6 +23,11 @@ class HubError(Exception):
         self.detail = detail
         self.extra: Mapping[str, Any] = extra
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Refusals cross process boundaries (verification runs in a process pool); subclasses
+        # take keyword-only arguments, so rebuild from the stored fields, not from ``args``.
+        return (_rebuild_error, (type(self), self.detail, dict(self.extra), self.code))
+
     def to_problem(self) -> dict[str, Any]:
         """The RFC 9457 problem+json body for this error."""
         body: dict[str, Any] = {
@@ -164,3 +169,17 @@ class ConfigError(HubError):
     code = "config.invalid"
     status = 500
     title = "Invalid configuration"
+
+
+def _rebuild_error(
+    cls: type[HubError], detail: str, extra: dict[str, Any], code: str
+) -> HubError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, detail)
+    err.detail = detail
+    err.extra = extra
+    for key, value in extra.items():
+        setattr(err, key, value)
+    if code != cls.code:
+        err.code = code  # type: ignore[misc]  # instance-level specific code (signature.*)
+    return err

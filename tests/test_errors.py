@@ -28,3 +28,14 @@ def test_every_code_is_unique_per_class() -> None:
     codes = [c.code for c in walk(HubError)]
     assert len(codes) == len(set(codes))
     assert SchemaInvalid("bad", path="/a").to_problem()["path"] == "/a"
+
+
+def test_errors_survive_pickling_across_processes() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(XmlNotWellFormed("bad", line=3, column=7)))
+    assert isinstance(err, XmlNotWellFormed)
+    assert (err.line, err.column, err.code) == (3, 7, "xml.not_well_formed")
+    sig = pickle.loads(pickle.dumps(SignatureError("x", code="signature.profile")))
+    assert sig.code == "signature.profile"
+    assert sig.status == 403

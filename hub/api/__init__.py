@@ -1,0 +1,5 @@
+"""The agency HTTP API (aiohttp)."""
+
+from hub.api.app import build_app
+
+__all__ = ["build_app"]

@@ -1,0 +1,25 @@
+"""The aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.api import ops, packages
+from hub.api.auth import auth_middleware
+from hub.api.keys import RUNTIME
+from hub.api.problems import problem_middleware
+from hub.runtime import Runtime
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    """The agency API over a started :class:`Runtime` (the caller owns its lifecycle)."""
+    # The body limit is enforced by our own reader (before reading past it); aiohttp's own
+    # limit is set just above so it never cuts in first with a non-problem answer.
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware],
+        client_max_size=runtime.config.settings.max_package_bytes + 1024,
+    )
+    app[RUNTIME] = runtime
+    app.add_routes(ops.routes)
+    app.add_routes(packages.routes)
+    return app

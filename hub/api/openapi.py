@@ -1,0 +1,348 @@
+"""The OpenAPI 3.1 document of the agency API.
+
+Written as data beside the handlers: the API is small, its bodies are XML packages and
+problem+json, and aiohttp's OpenAPI generators need a schema library the hub does not use.
+A test validates this document as OpenAPI and checks that every route is described.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from hub import __version__
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _xml_body(description: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+    }
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _receipt(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {
+            "Location": {"schema": {"type": "string"}, "description": "/v1/packages/{id}"},
+            "Hub-Package-Id": {"schema": {"type": "string"}},
+        },
+        "content": {"application/xml": {"schema": {"type": "string"}}},
+    }
+
+
+_ID_PARAM = {
+    "name": "package_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_PAGING = [
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The document served at ``/v1/openapi.json``."""
+    errors = {
+        "400": _PROBLEM,
+        "401": _PROBLEM,
+        "403": _PROBLEM,
+        "404": _PROBLEM,
+        "409": _PROBLEM,
+        "413": _PROBLEM,
+        "422": _PROBLEM,
+        "503": _PROBLEM,
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Vietnamese e-government exchange hub — agency API",
+            "version": __version__,
+            "description": (
+                "Agencies submit signed edXML packages (QCVN 102:2016), pull or are pushed "
+                "their packages, acknowledge them, and follow their trace. Every refusal is "
+                "RFC 9457 problem+json with a stable `code`."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/packages": {
+                "post": {
+                    "summary": "Submit a signed package",
+                    "operationId": "submitPackage",
+                    "requestBody": _xml_body("The edXML package bytes, signed by the sender"),
+                    "responses": {
+                        "202": _receipt("Accepted; the body is the hub's signed receipt"),
+                        "200": _receipt("Identical bytes accepted before: the same receipt"),
+                        **errors,
+                    },
+                }
+            },
+            "/v1/validate": {
+                "post": {
+                    "summary": "Run every submission check without storing anything",
+                    "operationId": "validatePackage",
+                    "requestBody": _xml_body("The edXML package bytes"),
+                    "responses": {"200": _json("Validation", "The package would be accepted"),
+                                  **errors},
+                }
+            },
+            "/v1/inbox": {
+                "get": {
+                    "summary": "Packages waiting for the caller",
+                    "operationId": "inbox",
+                    "parameters": [
+                        *_PAGING,
+                        {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
+                }
+            },
+            "/v1/outbox": {
+                "get": {
+                    "summary": "The caller's sent packages with per-recipient state",
+                    "operationId": "outbox",
+                    "parameters": _PAGING,
+                    "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
+                }
+            },
+            "/v1/packages/{package_id}": {
+                "get": {
+                    "summary": "The exact bytes of a package (sender and recipients only)",
+                    "operationId": "fetchPackage",
+                    "parameters": [_ID_PARAM],
+                    "responses": {
+                        "200": {
+                            "description": "The package as the sender signed it",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/v1/packages/{package_id}/receipt": {
+                "get": {
+                    "summary": "The hub's signed receipt for a package",
+                    "operationId": "packageReceipt",
+                    "parameters": [_ID_PARAM],
+                    "responses": {"200": _receipt("The signed receipt"), **errors},
+                }
+            },
+            "/v1/packages/{package_id}/ack": {
+                "post": {
+                    "summary": "Acknowledge a package (recipients; idempotent)",
+                    "operationId": "ackPackage",
+                    "parameters": [_ID_PARAM],
+                    "responses": {"200": _json("Ack", "Acknowledged"), **errors},
+                }
+            },
+            "/v1/packages/{package_id}/trace": {
+                "get": {
+                    "summary": "The package's timeline",
+                    "operationId": "tracePackage",
+                    "parameters": [_ID_PARAM],
+                    "responses": {"200": _json("Trace", "The trace"), **errors},
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "security": [],
+                    "responses": {"200": {"description": "Alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: store, broker, receipt certificate",
+                    "operationId": "readyz",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {"description": "Not ready"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "security": [],
+                    "responses": {"200": {"description": "Prometheus text format"}},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Per-agency random 256-bit token",
+                }
+            },
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "code"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "code": {
+                            "type": "string",
+                            "examples": [
+                                "xml.not_well_formed",
+                                "xml.dtd_forbidden",
+                                "schema.invalid",
+                                "signature.invalid",
+                                "signature.untrusted",
+                                "signature.signer_mismatch",
+                                "route.unknown_recipient",
+                                "package.too_large",
+                                "package.conflict",
+                                "auth.required",
+                                "auth.forbidden",
+                            ],
+                        },
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                        "line": {"type": ["integer", "null"]},
+                        "column": {"type": ["integer", "null"]},
+                        "path": {"type": ["string", "null"]},
+                    },
+                },
+                "PackageSummary": {
+                    "type": "object",
+                    "required": ["id", "from", "kind", "sha256", "size", "accepted_at"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "from": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["document", "status"]},
+                        "document_id": {"type": ["string", "null"]},
+                        "sha256": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "accepted_at": {"type": "string", "format": "date-time"},
+                        "state": {"type": "string"},
+                    },
+                },
+                "Delivery": {
+                    "type": "object",
+                    "properties": {
+                        "organ_id": {"type": "string"},
+                        "state": {
+                            "type": "string",
+                            "enum": ["pending", "queued", "available", "delivered", "acked",
+                                     "failed", "dead"],
+                        },
+                        "attempts": {"type": "integer"},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                        "last_error": {"type": ["string", "null"]},
+                    },
+                },
+                "InboxPage": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/PackageSummary"},
+                        },
+                        "next": {"type": ["string", "null"]},
+                    },
+                },
+                "OutboxPage": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "allOf": [
+                                    {"$ref": "#/components/schemas/PackageSummary"},
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "recipients": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Delivery"},
+                                            }
+                                        },
+                                    },
+                                ]
+                            },
+                        },
+                        "next": {"type": ["string", "null"]},
+                    },
+                },
+                "Ack": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "organ_id": {"type": "string"},
+                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                        "already_acked": {"type": "boolean"},
+                    },
+                },
+                "Validation": {
+                    "type": "object",
+                    "properties": {
+                        "valid": {"type": "boolean"},
+                        "kind": {"type": "string"},
+                        "from": {"type": "string"},
+                        "recipients": {"type": "array", "items": {"type": "string"}},
+                        "document_id": {"type": ["string", "null"]},
+                        "sha256": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "signer": {"type": "object"},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "Trace": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "recipients": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Delivery"},
+                        },
+                        "events": {"type": "array", "items": {"type": "object"}},
+                        "statuses": {"type": "array", "items": {"type": "object"}},
+                        "signer": {"type": "object"},
+                    },
+                },
+            },
+        },
+    }

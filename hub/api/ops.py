@@ -1,0 +1,61 @@
+"""Probes, metrics and the API description."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub import __version__
+from hub.api.keys import RUNTIME
+from hub.api.openapi import openapi_document
+from hub.metrics import PACKAGES_STORED
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the store and the broker answer, and the receipt certificate is valid."""
+    rt = request.app[RUNTIME]
+    checks: dict[str, str] = {}
+    ok = True
+    for name, probe in (("store", rt.store.ping), ("broker", rt.broker.ping)):
+        try:
+            await asyncio.wait_for(probe(), timeout=2.0)
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"failed: {type(exc).__name__}: {exc}"
+            ok = False
+    now = rt.clock()
+    cert = rt.signer.certificate
+    if cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        days = (cert.not_valid_after_utc - now).days
+        checks["receipt_certificate"] = f"ok, expires in {days} days"
+    else:
+        checks["receipt_certificate"] = "failed: not valid now"
+        ok = False
+    if ok:
+        PACKAGES_STORED.set(await rt.store.count_packages())
+    return web.json_response(
+        {"status": "ready" if ok else "not ready", "checks": checks}, status=200 if ok else 503
+    )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get("/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API."""
+    return web.json_response(openapi_document())

@@ -1,0 +1,283 @@
+"""Agency endpoints: submit, validate, inbox, outbox, fetch, ack, receipt, trace."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.keys import CALLER, RUNTIME
+from hub.errors import HubError, NotFound, PackageTooLarge
+from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REPEATED
+from hub.models import DeliveryRecord, DeliveryState, PackageRecord
+from hub.receipts import format_instant
+from hub.runtime import Runtime
+
+routes = web.RouteTableDef()
+
+XML = "application/xml"
+
+
+def _caller(request: web.Request) -> str:
+    caller: str = request[CALLER]
+    return caller
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read the request body, refusing it as soon as it passes ``limit`` bytes.
+
+    A declared Content-Length over the limit is refused before reading anything.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise PackageTooLarge(
+            f"{request.content_length} bytes declared; the limit is {limit}", limit=limit
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise PackageTooLarge(f"more than {limit} bytes sent", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _limit(request: web.Request) -> int:
+    return _runtime(request).config.settings.max_package_bytes
+
+
+@routes.post("/v1/packages")
+async def submit(request: web.Request) -> web.Response:
+    """Submit a signed package; ``202`` with the signed receipt (``200`` for a repeat)."""
+    data = await read_body(request, _limit(request))
+    started = time.perf_counter()
+    accepted = await _runtime(request).ingestor.submit(data, _caller(request))
+    INGEST_SECONDS.observe(time.perf_counter() - started)
+    if accepted.created:
+        ACCEPTED.labels(kind=accepted.kind).inc()
+    else:
+        REPEATED.inc()
+    return web.Response(
+        status=202 if accepted.created else 200,
+        body=accepted.receipt,
+        content_type=XML,
+        charset="utf-8",
+        headers={
+            "Location": f"/v1/packages/{accepted.package_id}",
+            "Hub-Package-Id": accepted.package_id,
+        },
+    )
+
+
+@routes.post("/v1/validate")
+async def validate(request: web.Request) -> web.Response:
+    """Every submission check, nothing stored: a dry run for integrators."""
+    data = await read_body(request, _limit(request))
+    routed = await _runtime(request).ingestor.check(data, _caller(request))
+    pkg = routed.checked.package
+    return web.json_response(
+        {
+            "valid": True,
+            "kind": pkg.kind,
+            "from": pkg.sender,
+            "recipients": list(routed.recipients),
+            "document_id": pkg.reference_document_id,
+            "sha256": routed.checked.sha256,
+            "size": routed.checked.size,
+            "signer": {
+                "fingerprint_sha256": routed.checked.signer_fingerprint,
+                "subject": routed.checked.signer_subject,
+                "signature_method": routed.checked.signature_method,
+            },
+            "warnings": list(pkg.warnings),
+        }
+    )
+
+
+def _delivery_json(d: DeliveryRecord) -> dict[str, Any]:
+    return {
+        "organ_id": d.recipient,
+        "state": str(d.state),
+        "attempts": d.attempts,
+        "updated_at": format_instant(d.updated_at),
+        "acked_at": format_instant(d.acked_at) if d.acked_at else None,
+        "last_error": d.last_error,
+    }
+
+
+def _package_json(p: PackageRecord) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "from": p.sender,
+        "kind": str(p.kind),
+        "document_id": p.document_id,
+        "sha256": p.sha256,
+        "size": p.size,
+        "accepted_at": format_instant(p.accepted_at),
+    }
+
+
+def _page_args(request: web.Request) -> tuple[str | None, int]:
+    cursor = request.query.get("cursor") or None
+    try:
+        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason="limit must be an integer") from exc
+    return cursor, limit
+
+
+@routes.get("/v1/inbox")
+async def inbox(request: web.Request) -> web.Response:
+    """The caller's packages waiting to be acknowledged, oldest first."""
+    cursor, limit = _page_args(request)
+    include_acked = request.query.get("include_acked", "") in ("1", "true")
+    page = await _runtime(request).store.inbox(
+        _caller(request), cursor=cursor, limit=limit, include_acked=include_acked
+    )
+    items = []
+    for item in page.items:
+        entry = _package_json(item.package)
+        entry["state"] = str(item.delivery.state)
+        items.append(entry)
+    return web.json_response({"items": items, "next": page.next})
+
+
+@routes.get("/v1/outbox")
+async def outbox(request: web.Request) -> web.Response:
+    """The caller's sent packages with the state of each delivery."""
+    cursor, limit = _page_args(request)
+    page = await _runtime(request).store.outbox(_caller(request), cursor=cursor, limit=limit)
+    items = []
+    for record, deliveries in page.items:
+        entry = _package_json(record)
+        entry["recipients"] = [_delivery_json(d) for d in deliveries]
+        items.append(entry)
+    return web.json_response({"items": items, "next": page.next})
+
+
+async def _visible(request: web.Request) -> PackageRecord:
+    """The package, if the caller is its sender or one of its recipients; else ``404``
+    (never ``403``: others must not learn that a package id exists)."""
+    package_id = request.match_info["package_id"]
+    record = await _runtime(request).store.get_package(package_id)
+    caller = _caller(request)
+    if record is None or (caller != record.sender and caller not in record.recipients):
+        raise NotFound(f"no package {package_id} for {caller}")
+    return record
+
+
+@routes.get("/v1/packages/{package_id}")
+async def fetch(request: web.Request) -> web.Response:
+    """The exact bytes the sender submitted."""
+    record = await _visible(request)
+    rt = _runtime(request)
+    data = await rt.store.get_bytes(record.id)
+    if data is None:  # pragma: no cover - bytes are stored with the record
+        raise HubError(f"package {record.id} has no bytes")
+    caller = _caller(request)
+    if caller in record.recipients:
+        delivery = await rt.store.get_delivery(record.id, caller)
+        if delivery is not None and delivery.state == DeliveryState.AVAILABLE:
+            await rt.store.set_delivery_state(
+                record.id, caller, DeliveryState.DELIVERED, event_detail={"via": "pull"}
+            )
+    return web.Response(
+        body=data,
+        content_type=XML,
+        charset="utf-8",
+        headers={
+            "Hub-Package-Id": record.id,
+            "Hub-Sender": record.sender,
+            "Hub-Kind": str(record.kind),
+            "ETag": f'"{record.sha256}"',
+        },
+    )
+
+
+@routes.get("/v1/packages/{package_id}/receipt")
+async def receipt(request: web.Request) -> web.Response:
+    """The signed receipt the hub issued for the package."""
+    record = await _visible(request)
+    data = await _runtime(request).store.get_receipt(record.id)
+    if data is None:  # pragma: no cover
+        raise NotFound(f"no receipt for {record.id}")
+    return web.Response(body=data, content_type=XML, charset="utf-8")
+
+
+@routes.post("/v1/packages/{package_id}/ack")
+async def ack(request: web.Request) -> web.Response:
+    """The recipient acknowledges the package; idempotent, counted once."""
+    record = await _visible(request)
+    caller = _caller(request)
+    if caller not in record.recipients:
+        raise NotFound(f"{caller} is not a recipient of {record.id}")
+    rt = _runtime(request)
+    delivery, first = await rt.store.ack(record.id, caller, rt.clock())
+    if first:
+        ACKS.inc()
+    return web.json_response(
+        {
+            "id": record.id,
+            "organ_id": caller,
+            "acked_at": format_instant(delivery.acked_at) if delivery.acked_at else None,
+            "already_acked": not first,
+        }
+    )
+
+
+@routes.get("/v1/packages/{package_id}/trace")
+async def trace(request: web.Request) -> web.Response:
+    """The package's timeline: accepted, per-recipient deliveries, status packages."""
+    record = await _visible(request)
+    store = _runtime(request).store
+    deliveries = await store.deliveries_for(record.id)
+    events = await store.events_for(record.id)
+    statuses = (
+        await store.related_statuses(record.sender, record.document_id)
+        if record.kind == "document" and record.document_id
+        else []
+    )
+    body = _package_json(record)
+    body.update(
+        {
+            "recipients": [_delivery_json(d) for d in deliveries],
+            "signer": {
+                "fingerprint_sha256": record.signer_fingerprint,
+                "subject": record.signer_subject,
+            },
+            "warnings": list(record.warnings),
+            "business_doc_type": record.business_doc_type,
+            "status_code": record.status_code,
+            "events": [
+                {
+                    "at": format_instant(e.at),
+                    "kind": e.kind,
+                    "recipient": e.recipient,
+                    "attempt": e.attempt,
+                    "detail": e.detail,
+                }
+                for e in events
+            ],
+            "statuses": [
+                {
+                    "id": s.id,
+                    "from": s.sender,
+                    "status_code": s.status_code,
+                    "accepted_at": format_instant(s.accepted_at),
+                }
+                for s in statuses
+            ],
+        }
+    )
+    return web.json_response(body, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)

@@ -1,0 +1,413 @@
+"""The ``hub`` command line.
+
+Every command that works on a hub's data takes ``--config DIR`` (default ``./config``).
+Commands that talk to a running hub as an agency take ``--url`` and ``--token-file``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hub import __version__
+from hub.errors import HubError
+
+console = Console(stderr=True)
+out = Console()
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("config"),
+    show_default=True,
+    help="Configuration directory (hub.toml, agencies.toml, routes.toml).",
+)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hub")
+@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+@click.option("--log-json/--no-log-json", default=False, help="Structured JSON logs.")
+def main(log_level: str, log_json: bool) -> None:
+    """Interoperability hub for Vietnamese e-government.
+
+    Agencies exchange digitally signed edXML packages (QCVN 102:2016) through the hub: it
+    verifies who sent each package and that it is intact, stores it durably, routes it to
+    its recipients, delivers it (pull or push) and returns a signed receipt.
+
+    \b
+    Start here:
+      hub demo --workdir demo-work           run a whole simulated exchange, then exit
+      hub demo --workdir demo-work --serve   ... and keep serving for curl
+      hub serve --config demo-work/config    serve an existing configuration
+    """
+    from hub.logs import setup_logging
+
+    setup_logging(log_level, json_format=log_json)
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--host", default=None, help="Listen address (default: hub.toml [http] host).")
+@click.option("--port", type=int, default=None, help="Listen port (default: hub.toml).")
+def serve(config_dir: Path, host: str | None, port: int | None) -> None:
+    """Serve the agency API and deliver packages until interrupted."""
+    from hub.config import load_config
+
+    config = load_config(config_dir)
+    asyncio.run(_serve(config, host or config.settings.http.host, port or config.settings.http.port))
+
+
+def _tls_context(config: Any) -> ssl.SSLContext | None:
+    http = config.settings.http
+    if http.tls_cert is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(http.tls_cert, http.tls_key)
+    if http.client_ca is not None:
+        ctx.load_verify_locations(http.client_ca)
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # bearer tokens remain an alternative
+    return ctx
+
+
+async def _serve(config: Any, host: str, port: int) -> None:
+    from aiohttp import web
+
+    from hub.api import build_app
+    from hub.runtime import Runtime
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Runtime(config) as runtime:
+        runner = web.AppRunner(build_app(runtime), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=_tls_context(config))
+        await site.start()
+        scheme = "https" if config.settings.http.tls_cert else "http"
+        logging.getLogger("hub").info("serving", extra={"url": f"{scheme}://{host}:{port}/v1/"})
+        console.print(f"hub serving on [bold]{scheme}://{host}:{port}/v1/[/] (Ctrl-C to stop)")
+        await stop.wait()
+        console.print("stopping: finishing in-flight work …")
+        await runner.cleanup()
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-work"),
+    show_default=True,
+    help="Where the demo writes its PKI, configuration and data.",
+)
+@click.option("--serve/--no-serve", "keep_serving", default=False,
+              help="Keep serving after the demo stream.")
+@click.option("--port", type=int, default=8080, show_default=True, help="API port.")
+@click.option("--packages", type=int, default=200, show_default=True,
+              help="Documents to send in the stream.")
+@click.option("--seed", type=int, default=2015, show_default=True, help="Random seed.")
+def demo(workdir: Path, keep_serving: bool, port: int, packages: int, seed: int) -> None:
+    """Set up simulated agencies and drive a realistic exchange through a real hub.
+
+    Writes WORKDIR/config (so `hub ... --config WORKDIR/config` works afterwards), the dev
+    PKI and each agency's key, certificate and token under WORKDIR/pki/agencies/<OrganId>/,
+    then prints a summary and exits non-zero if any outcome differs from what was expected.
+    """
+    from hub.demo.run import run_demo
+
+    ok = asyncio.run(
+        run_demo(workdir, port=port, documents=packages, seed=seed, keep_serving=keep_serving)
+    )
+    sys.exit(0 if ok else 1)
+
+
+# -- pki ------------------------------------------------------------------------------------
+
+
+@main.group()
+def pki() -> None:
+    """Development PKI: a CA, the hub's receipt key, agency certificates."""
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--ca-name", default="Hub development CA", show_default=True)
+def pki_init(directory: Path, ca_name: str) -> None:
+    """Create a CA (DIR/ca.pem) and the hub's receipt key (ECDSA P-256, DIR/hub/)."""
+    from hub.devpki import init_pki
+
+    paths = init_pki(directory, ca_name=ca_name)
+    for label, path in paths.items():
+        out.print(f"{label:>14}: {path}")
+
+
+@pki.command("issue")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("organ_id")
+@click.option("--name", default=None, help="Agency name for the certificate.")
+def pki_issue(directory: Path, organ_id: str, name: str | None) -> None:
+    """Issue an agency certificate (RSA-2048) and a bearer token into DIR/agencies/ORGAN_ID/.
+
+    Prints the agencies.toml lines that register them (fingerprint and token hash).
+    """
+    from hub.devpki import issue_agency
+
+    try:
+        issued = issue_agency(directory, organ_id, name=name)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"key:   {issued.key_path}\ncert:  {issued.cert_path}\ntoken: {issued.token_path}")
+    out.print("\n# agencies.toml\n[[agency]]")
+    out.print(f'organ_id = "{organ_id}"')
+    out.print(f'name = "{name or organ_id}"')
+    out.print(f'cert_sha256 = ["{issued.cert_sha256}"]')
+    out.print(f'token_sha256 = ["{issued.token_sha256}"]')
+
+
+# -- offline package tools --------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("package", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_path", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--cert", "cert_path", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: stdout).")
+@click.option("--replace-placeholder/--no-replace-placeholder", default=False,
+              help="Remove an edXML-namespace placeholder Signature (as the SDK writes) first.")
+def sign(package: Path, key_path: Path, cert_path: Path, output: Path | None,
+         replace_placeholder: bool) -> None:
+    """Sign an edXML package with the hub's strict enveloped XMLDSig profile."""
+    from hub.packaging import sign_package
+    from signing.pki import load_certificates, load_private_key
+
+    data = package.read_bytes()
+    try:
+        signed = sign_package(
+            data,
+            load_private_key(key_path),
+            load_certificates(cert_path)[0],
+            replace_placeholder=replace_placeholder,
+        )
+    except (HubError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    if output is None:
+        sys.stdout.buffer.write(signed)
+    else:
+        output.write_bytes(signed)
+        console.print(f"signed → {output}")
+
+
+@main.command()
+@click.argument("package", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@CONFIG_OPTION
+def verify(package: Path, config_dir: Path) -> None:
+    """Check a package offline: parse, schema, signature and certificate path, signer binding.
+
+    Uses the trust anchors and agency registry of --config.
+    """
+    from datetime import UTC, datetime
+
+    from hub.config import load_config
+    from hub.pipeline.checks import CheckOptions, check_package
+    from hub.registry import Registry
+
+    config = load_config(config_dir)
+    options = CheckOptions(
+        max_size=config.settings.max_package_bytes,
+        trust_anchors=config.settings.trust_anchors,
+        allow_legacy=config.settings.allow_legacy_signatures,
+    )
+    try:
+        checked = check_package(package.read_bytes(), datetime.now(UTC), options)
+    except HubError as exc:
+        _print_problem(exc)
+        sys.exit(2)
+    bound = Registry(config.agencies).signer_bound(
+        checked.package.sender, checked.signer_fingerprint
+    )
+    table = Table(show_header=False, box=None)
+    table.add_row("kind", checked.package.kind)
+    table.add_row("from", checked.package.sender)
+    table.add_row("recipients", ", ".join(checked.package.recipients))
+    table.add_row("document", checked.package.reference_document_id or "-")
+    table.add_row("signer", checked.signer_subject)
+    table.add_row("fingerprint", checked.signer_fingerprint)
+    table.add_row("bound to From", "yes" if bound else "[red]NO[/]")
+    for warning in checked.package.warnings:
+        table.add_row("warning", warning)
+    out.print(table)
+    sys.exit(0 if bound else 3)
+
+
+@main.command()
+@click.argument("packages", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def validate(packages: tuple[Path, ...]) -> None:
+    """Check well-formedness and the edXML schema of package files (no signature check)."""
+    from hub.edxml import parse_package
+    from hub.edxml.schema import validate as validate_schema
+    from hub.xmlsafe import parse_xml
+
+    failed = 0
+    for path in packages:
+        try:
+            root = parse_xml(path.read_bytes())
+            validate_schema(root)
+            pkg = parse_package(root)
+        except HubError as exc:
+            failed += 1
+            out.print(f"[red]✗[/] {path}: {exc.code}: {exc.detail}")
+            continue
+        notes = f" ({len(pkg.warnings)} warnings)" if pkg.warnings else ""
+        out.print(f"[green]✓[/] {path}: {pkg.kind} from {pkg.sender}{notes}")
+        for warning in pkg.warnings:
+            out.print(f"    warning: {warning}")
+    sys.exit(1 if failed else 0)
+
+
+def _print_problem(exc: HubError) -> None:
+    body = exc.to_problem()
+    console.print(f"[bold red]{body['code']}[/]: {body['detail']}")
+    for key in ("line", "column", "path"):
+        if body.get(key) is not None:
+            console.print(f"  {key}: {body[key]}")
+
+
+# -- talking to a running hub as an agency --------------------------------------------------------
+
+URL_OPTION = click.option(
+    "--url", default="http://127.0.0.1:8080", show_default=True, help="The hub's base URL."
+)
+TOKEN_OPTION = click.option(
+    "--token-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="File holding this agency's bearer token (pki/agencies/<OrganId>/token).",
+)
+
+
+@main.command()
+@click.argument("packages", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@URL_OPTION
+@TOKEN_OPTION
+def send(packages: tuple[Path, ...], url: str, token_file: Path) -> None:
+    """Submit package files to a running hub as the agency owning the token."""
+    from hub.client import HubClient, HubProblem
+
+    async def run() -> int:
+        failures = 0
+        async with HubClient(url, token_file.read_text().strip()) as client:
+            for path in packages:
+                try:
+                    result = await client.submit(path.read_bytes())
+                except HubProblem as exc:
+                    failures += 1
+                    out.print(f"[red]✗[/] {path}: {exc.code} ({exc.status}): {exc.detail}")
+                    continue
+                verb = "accepted" if result.created else "already accepted"
+                out.print(f"[green]✓[/] {path}: {verb} as {result.package_id} → "
+                          f"{', '.join(result.recipients)}")
+        return failures
+
+    sys.exit(1 if asyncio.run(run()) else 0)
+
+
+@main.command()
+@URL_OPTION
+@TOKEN_OPTION
+@click.option("--fetch", "fetch_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Download each package into this directory.")
+@click.option("--ack/--no-ack", default=False, help="Acknowledge what was downloaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inbox(url: str, token_file: Path, fetch_dir: Path | None, ack: bool, as_json: bool) -> None:
+    """List (and optionally fetch and acknowledge) the agency's inbox."""
+    from hub.client import HubClient
+
+    async def run() -> None:
+        async with HubClient(url, token_file.read_text().strip()) as client:
+            items = [item async for item in client.inbox_items()]
+            if as_json:
+                out.print_json(json.dumps(items, ensure_ascii=False))
+            else:
+                table = Table("id", "from", "kind", "document", "size", "accepted")
+                for item in items:
+                    table.add_row(item["id"], item["from"], item["kind"],
+                                  item.get("document_id") or "-", str(item["size"]),
+                                  item["accepted_at"])
+                out.print(table)
+            if fetch_dir is not None:
+                fetch_dir.mkdir(parents=True, exist_ok=True)
+                for item in items:
+                    data = await client.fetch(item["id"])
+                    (fetch_dir / f"{item['id']}.edxml").write_bytes(data)
+                    if ack:
+                        await client.ack(item["id"])
+                console.print(f"fetched {len(items)} package(s) into {fetch_dir}")
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("package_id")
+@URL_OPTION
+@TOKEN_OPTION
+def trace(package_id: str, url: str, token_file: Path) -> None:
+    """Show a package's timeline (sender or recipients only)."""
+    from hub.client import HubClient, HubProblem
+
+    async def run() -> None:
+        async with HubClient(url, token_file.read_text().strip()) as client:
+            try:
+                body = await client.trace(package_id)
+            except HubProblem as exc:
+                _fail(f"{exc.code}: {exc.detail}")
+                return
+        out.print(f"[bold]{body['id']}[/] {body['kind']} from {body['from']} "
+                  f"({body.get('document_id') or '-'}) accepted {body['accepted_at']}")
+        table = Table("recipient", "state", "attempts", "acked", "last error")
+        for d in body["recipients"]:
+            table.add_row(d["organ_id"], d["state"], str(d["attempts"]), d["acked_at"] or "-",
+                          d["last_error"] or "")
+        out.print(table)
+        events = Table("at", "event", "recipient", "detail")
+        for e in body["events"]:
+            events.add_row(e["at"], e["kind"], e["recipient"] or "",
+                           json.dumps(e["detail"], ensure_ascii=False) if e["detail"] else "")
+        out.print(events)
+        for s in body["statuses"]:
+            out.print(f"status {s['status_code']} from {s['from']} at {s['accepted_at']}")
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,155 @@
+"""A small agency-side client of the hub's API (used by ``hub send``, the demo, tests and
+benchmarks). Any HTTP client works; this one only saves repeating headers and paging."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from lxml import etree
+
+from hub.receipts import RECEIPT_NS
+
+
+class HubProblem(Exception):
+    """A problem+json answer from the hub."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        self.code = str(body.get("code", f"http.{status}"))
+        self.detail = str(body.get("detail", ""))
+        super().__init__(f"{self.code} ({status}): {self.detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """The answer to a submission."""
+
+    package_id: str
+    created: bool
+    receipt: bytes
+    recipients: tuple[str, ...]
+
+
+class HubClient:
+    """``async with HubClient(url, token) as client:``"""
+
+    def __init__(
+        self, base_url: str, token: str, *, session: aiohttp.ClientSession | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> HubClient:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "use 'async with HubClient(...)'"
+        return self._session
+
+    async def _raise(self, resp: aiohttp.ClientResponse) -> None:
+        if resp.status < 400:
+            return
+        try:
+            body = await resp.json(content_type=None)
+        except ValueError:
+            body = {"code": f"http.{resp.status}", "detail": await resp.text()}
+        raise HubProblem(resp.status, body)
+
+    async def submit(self, data: bytes) -> Submitted:
+        """POST /v1/packages."""
+        async with self.session.post(
+            f"{self.base_url}/v1/packages",
+            data=data,
+            headers={**self._headers, "Content-Type": "application/xml"},
+        ) as resp:
+            await self._raise(resp)
+            receipt = await resp.read()
+            root = etree.fromstring(receipt)
+            ns = {"r": RECEIPT_NS}
+            return Submitted(
+                package_id=resp.headers["Hub-Package-Id"],
+                created=resp.status == 202,
+                receipt=receipt,
+                recipients=tuple(str(x) for x in root.xpath("//r:Recipients/r:OrganId/text()",
+                                                             namespaces=ns)),
+            )
+
+    async def validate(self, data: bytes) -> dict[str, Any]:
+        """POST /v1/validate."""
+        return await self._json("POST", "/v1/validate", data=data)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        async with self.session.request(
+            method, f"{self.base_url}{path}", headers=self._headers, **kwargs
+        ) as resp:
+            await self._raise(resp)
+            body: dict[str, Any] = await resp.json()
+            return body
+
+    async def inbox_page(self, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """GET /v1/inbox (one page)."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._json("GET", "/v1/inbox", params=params)
+
+    async def inbox_items(self, limit: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every inbox item, page by page."""
+        cursor: str | None = None
+        while True:
+            page = await self.inbox_page(cursor, limit)
+            for item in page["items"]:
+                yield item
+            cursor = page["next"]
+            if not cursor:
+                return
+
+    async def outbox_page(self, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """GET /v1/outbox (one page)."""
+        params: dict[str, str] = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._json("GET", "/v1/outbox", params=params)
+
+    async def fetch(self, package_id: str) -> bytes:
+        """GET /v1/packages/{id}: the exact bytes."""
+        async with self.session.get(
+            f"{self.base_url}/v1/packages/{package_id}", headers=self._headers
+        ) as resp:
+            await self._raise(resp)
+            return await resp.read()
+
+    async def receipt(self, package_id: str) -> bytes:
+        """GET /v1/packages/{id}/receipt."""
+        async with self.session.get(
+            f"{self.base_url}/v1/packages/{package_id}/receipt", headers=self._headers
+        ) as resp:
+            await self._raise(resp)
+            return await resp.read()
+
+    async def ack(self, package_id: str) -> dict[str, Any]:
+        """POST /v1/packages/{id}/ack."""
+        return await self._json("POST", f"/v1/packages/{package_id}/ack")
+
+    async def trace(self, package_id: str) -> dict[str, Any]:
+        """GET /v1/packages/{id}/trace."""
+        return await self._json("GET", f"/v1/packages/{package_id}/trace")

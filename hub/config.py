@@ -1,0 +1,328 @@
+"""Configuration: ``hub.toml``, ``agencies.toml`` and ``routes.toml`` in one directory.
+
+Every path in a configuration file is relative to that file's directory, so a configuration
+directory can be moved or copied together with the data it names (``hub demo --workdir W``
+writes ``W/config/`` that points at ``W/pki`` and ``W/data``).
+
+Secrets never live in these files: bearer tokens are stored as SHA-256 hashes, push secrets
+and private keys are read from the files the configuration names. ``HUB_*`` environment
+variables override selected settings (see :data:`ENV_OVERRIDES`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from hub.edxml.organ_id import OrganId
+from hub.errors import ConfigError
+
+DEFAULT_MAX_PACKAGE_BYTES = 20 * 1024 * 1024
+
+DeliveryMode = Literal["pull", "push"]
+PackageKindName = Literal["document", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Where the agency API listens, and TLS with optional client certificates."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None  # when set, client certificates are requested and checked
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """Push delivery: timeouts, retry tiers and the dead-letter threshold."""
+
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+    max_attempts: int = 6
+    push_timeout: float = 10.0
+    lease_seconds: float = 30.0
+    concurrency: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """``hub.toml``: the hub's own settings."""
+
+    config_dir: Path
+    hub_id: str = "hub"
+    data_dir: Path = Path("data")
+    store: Literal["sqlite", "postgresql"] = "sqlite"
+    store_url: str = ""
+    broker: Literal["local", "rabbitmq"] = "local"
+    broker_url: str = ""
+    max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
+    http: HttpSettings = field(default_factory=HttpSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    receipt_key: Path = Path("pki/hub/key.pem")
+    receipt_cert: Path = Path("pki/hub/cert.pem")
+    trust_anchors: tuple[Path, ...] = ()
+    allow_legacy_signatures: bool = False
+    ingest_processes: int = 0  # 0: one per core; -1: verify inline (tests, debugging)
+    ingest_batch: int = 256
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The embedded store's file (also the embedded broker's)."""
+        if self.store_url:
+            return Path(self.store_url.removeprefix("sqlite:///"))
+        return self.data_dir / "hub.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyConfig:
+    """One agency as configured in ``agencies.toml`` (runtime overrides live in the store)."""
+
+    organ_id: str
+    name: str
+    enabled: bool = True
+    token_sha256: tuple[str, ...] = ()
+    cert_sha256: tuple[str, ...] = ()  # signing certificates bound to this OrganId (rotation)
+    delivery: DeliveryMode = "pull"
+    push_url: str | None = None
+    push_secret_file: Path | None = None
+    may_send: tuple[PackageKindName, ...] = ("document", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A rule from ``routes.toml``.
+
+    ``action = "copy"`` adds ``add`` as recipients of matching packages; ``action = "forbid"``
+    refuses packages from ``sender`` to ``recipient``. ``*`` matches anything; a pattern
+    ending in ``*`` matches by prefix, and ``under:000.00.00.H41`` matches that agency and
+    every agency below it in the identifier hierarchy.
+    """
+
+    action: Literal["copy", "forbid"]
+    sender: str = "*"
+    recipient: str = "*"
+    kind: PackageKindName | Literal["*"] = "*"
+    add: tuple[str, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """Everything read from a configuration directory."""
+
+    settings: Settings
+    agencies: Mapping[str, AgencyConfig]
+    routes: tuple[RouteRule, ...]
+
+
+#: environment variable → (hub.toml section, key)
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "HUB_STORE": ("store", "kind"),
+    "HUB_STORE_URL": ("store", "url"),
+    "HUB_BROKER": ("broker", "kind"),
+    "HUB_BROKER_URL": ("broker", "url"),
+    "HUB_HTTP_HOST": ("http", "host"),
+    "HUB_HTTP_PORT": ("http", "port"),
+    "HUB_INGEST_PROCESSES": ("ingest", "processes"),
+}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"missing configuration file {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _path(base: Path, value: object, what: str) -> Path:
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a path string")
+    p = Path(value)
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _section(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return dict(value)
+
+
+def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``hub.toml`` (all keys optional) and apply ``HUB_*`` overrides."""
+    env = os.environ if env is None else env
+    base = config_dir.resolve()
+    path = base / "hub.toml"
+    doc = _read_toml(path) if path.exists() else {}
+    sections = {name: _section(doc, name) for name in ("hub", "store", "broker", "http",
+                                                       "limits", "delivery", "signing",
+                                                       "ingest")}
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if var in env:
+            sections[section][key] = env[var]
+
+    hub_s, store_s, broker_s = sections["hub"], sections["store"], sections["broker"]
+    http_s, limits_s, delivery_s = sections["http"], sections["limits"], sections["delivery"]
+    signing_s, ingest_s = sections["signing"], sections["ingest"]
+    try:
+        http = HttpSettings(
+            host=str(http_s.get("host", "127.0.0.1")),
+            port=int(http_s.get("port", 8080)),
+            tls_cert=_path(base, http_s["tls_cert"], "http.tls_cert") if "tls_cert" in http_s
+            else None,
+            tls_key=_path(base, http_s["tls_key"], "http.tls_key") if "tls_key" in http_s
+            else None,
+            client_ca=_path(base, http_s["client_ca"], "http.client_ca")
+            if "client_ca" in http_s
+            else None,
+        )
+        delivery = DeliverySettings(
+            retry_delays=tuple(float(x) for x in delivery_s.get("retry_delays",
+                                                              DeliverySettings.retry_delays)),
+            max_attempts=int(delivery_s.get("max_attempts", 6)),
+            push_timeout=float(delivery_s.get("push_timeout", 10.0)),
+            lease_seconds=float(delivery_s.get("lease_seconds", 30.0)),
+            concurrency=int(delivery_s.get("concurrency", 16)),
+        )
+        store_kind = str(store_s.get("kind", "sqlite"))
+        broker_kind = str(broker_s.get("kind", "local"))
+        if store_kind not in ("sqlite", "postgresql"):
+            raise ConfigError(f"store.kind must be sqlite or postgresql, not {store_kind!r}")
+        if broker_kind not in ("local", "rabbitmq"):
+            raise ConfigError(f"broker.kind must be local or rabbitmq, not {broker_kind!r}")
+        settings = Settings(
+            config_dir=base,
+            hub_id=str(hub_s.get("id", "hub")),
+            data_dir=_path(base, hub_s.get("data_dir", "data"), "hub.data_dir"),
+            store=store_kind,  # type: ignore[arg-type]  # checked above
+            store_url=str(store_s.get("url", "")),
+            broker=broker_kind,  # type: ignore[arg-type]  # checked above
+            broker_url=str(broker_s.get("url", "")),
+            max_package_bytes=int(limits_s.get("max_package_bytes",
+                                               DEFAULT_MAX_PACKAGE_BYTES)),
+            http=http,
+            delivery=delivery,
+            receipt_key=_path(base, signing_s.get("receipt_key", "pki/hub/key.pem"),
+                              "signing.receipt_key"),
+            receipt_cert=_path(base, signing_s.get("receipt_cert", "pki/hub/cert.pem"),
+                               "signing.receipt_cert"),
+            trust_anchors=tuple(_path(base, p, "signing.trust_anchors")
+                                for p in signing_s.get("trust_anchors", [])),
+            allow_legacy_signatures=bool(signing_s.get("allow_legacy", False)),
+            ingest_processes=int(ingest_s.get("processes", 0)),
+            ingest_batch=int(ingest_s.get("batch", 256)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if settings.store == "sqlite" and settings.store_url and not settings.store_url.startswith(
+        "sqlite:///"
+    ):
+        raise ConfigError("store.url for sqlite must look like sqlite:///path/to/hub.sqlite")
+    return settings
+
+
+def _str_tuple(value: object, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{what} must be a string or a list of strings")
+
+
+def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
+    """Read ``agencies.toml``: ``[[agency]]`` tables keyed by a valid, unique OrganId."""
+    base = config_dir.resolve()
+    doc = _read_toml(base / "agencies.toml")
+    out: dict[str, AgencyConfig] = {}
+    for i, entry in enumerate(doc.get("agency", [])):
+        where = f"agencies.toml agency #{i + 1}"
+        organ_id = str(entry.get("organ_id", ""))
+        try:
+            OrganId.parse(organ_id)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        if organ_id in out:
+            raise ConfigError(f"{where}: duplicate organ_id {organ_id}")
+        delivery = str(entry.get("delivery", "pull"))
+        if delivery not in ("pull", "push"):
+            raise ConfigError(f"{where}: delivery must be pull or push")
+        push_url = entry.get("push_url")
+        if delivery == "push" and not push_url:
+            raise ConfigError(f"{where}: push delivery needs push_url")
+        may_send = _str_tuple(entry.get("may_send", ["document", "status"]), f"{where} may_send")
+        if any(k not in ("document", "status") for k in may_send):
+            raise ConfigError(f"{where}: may_send holds document and/or status")
+        out[organ_id] = AgencyConfig(
+            organ_id=organ_id,
+            name=str(entry.get("name", organ_id)),
+            enabled=bool(entry.get("enabled", True)),
+            token_sha256=tuple(t.lower() for t in _str_tuple(entry.get("token_sha256"),
+                                                              f"{where} token_sha256")),
+            cert_sha256=tuple(c.lower().replace(":", "") for c in _str_tuple(
+                entry.get("cert_sha256"), f"{where} cert_sha256")),
+            delivery=delivery,  # type: ignore[arg-type]  # checked above
+            push_url=str(push_url) if push_url else None,
+            push_secret_file=_path(base, entry["push_secret_file"], f"{where} push_secret_file")
+            if "push_secret_file" in entry
+            else None,
+            may_send=may_send,  # type: ignore[arg-type]  # checked above
+        )
+    return out
+
+
+def load_routes(config_dir: Path) -> tuple[RouteRule, ...]:
+    """Read ``routes.toml`` (optional): ``[[copy]]`` and ``[[forbid]]`` rules."""
+    path = config_dir.resolve() / "routes.toml"
+    if not path.exists():
+        return ()
+    doc = _read_toml(path)
+    rules: list[RouteRule] = []
+    for action in ("copy", "forbid"):
+        for i, entry in enumerate(doc.get(action, [])):
+            where = f"routes.toml {action} #{i + 1}"
+            kind = str(entry.get("kind", "*"))
+            if kind not in ("*", "document", "status"):
+                raise ConfigError(f"{where}: kind must be document, status or *")
+            add = _str_tuple(entry.get("add"), f"{where} add")
+            if action == "copy" and not add:
+                raise ConfigError(f"{where}: a copy rule needs add = [...]")
+            rules.append(
+                RouteRule(
+                    action=action,  # type: ignore[arg-type]  # loop over literals
+                    sender=str(entry.get("from", "*")),
+                    recipient=str(entry.get("to", "*")),
+                    kind=kind,  # type: ignore[arg-type]  # checked above
+                    add=add,
+                    name=str(entry.get("name", f"{action}#{i + 1}")),
+                )
+            )
+    return tuple(rules)
+
+
+def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> HubConfig:
+    """Read a whole configuration directory and cross-check it."""
+    settings = load_settings(config_dir, env)
+    agencies = load_agencies(config_dir)
+    routes = load_routes(config_dir)
+    for rule in routes:
+        for extra in rule.add:
+            if extra not in agencies:
+                raise ConfigError(f"routes.toml {rule.name}: unknown agency {extra}")
+    if not settings.trust_anchors:
+        raise ConfigError("hub.toml [signing] trust_anchors must name at least one PEM file")
+    return HubConfig(settings=settings, agencies=agencies, routes=routes)
+
+
+def with_settings(config: HubConfig, **changes: Any) -> HubConfig:
+    """A copy of ``config`` with some settings changed (tests, CLI flags)."""
+    return replace(config, settings=replace(config.settings, **changes))

@@ -1,0 +1,227 @@
+"""Delivery: turn queue entries into inbox entries (pull) or HTTP pushes (push).
+
+Each queue entry is one (package, recipient). The dispatcher is idempotent by that pair: an
+entry whose delivery is already acked is settled without doing anything, so redeliveries
+(after a crash, a lease expiry or a reconnect) never reach a recipient's ack twice.
+
+Push: the hub POSTs the exact bytes to the agency's URL with ``Hub-Package-Id`` (the same on
+every redelivery) and an HMAC-SHA256 signature header computed with the agency's secret; a
+2xx answer is the agency's acknowledgement. Anything else is retried through the broker's
+delay tiers (with jitter) and dead-lettered after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+
+from hub.broker import Broker, QueueMessage
+from hub.config import AgencyConfig, DeliverySettings
+from hub.metrics import DELIVERIES
+from hub.models import DeliveryState
+from hub.registry import Registry
+from hub.store import Store
+
+log = logging.getLogger("hub.delivery")
+
+SIGNATURE_HEADER = "Hub-Signature"
+
+
+def push_signature(secret: bytes, package_id: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<package id>.<sha256(body)>")>``.
+
+    The receiver recomputes it with the shared secret and refuses stale timestamps, so a
+    captured push cannot be replayed later or re-targeted to another package id.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    mac = hmac.new(secret, f"{timestamp}.{package_id}.{digest}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_push_signature(
+    secret: bytes, package_id: str, header: str, body: bytes, *, max_age: float = 300.0
+) -> bool:
+    """Receiver side of :func:`push_signature` (used by the demo's and tests' receivers)."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() - timestamp) > max_age:
+        return False
+    expected = push_signature(secret, package_id, timestamp, body)
+    return hmac.compare_digest(expected, header)
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """What one push attempt gave."""
+
+    ok: bool
+    detail: str
+
+
+class Dispatcher:
+    """Consumes the broker and delivers; an async context manager running in the background."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        broker: Broker,
+        registry: Registry,
+        settings: DeliverySettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._secrets: dict[Path, bytes] = {}
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Dispatcher:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.settings.push_timeout)
+        )
+        self._task = asyncio.create_task(self._run(), name="hub-dispatcher")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._running:
+            # In-flight deliveries finish (or fail and are retried): nothing is half-done.
+            await asyncio.gather(*self._running, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _run(self) -> None:
+        async for message in self.broker.consume(prefetch=self.settings.concurrency):
+            await self._slots.acquire()
+            task = asyncio.create_task(self._handle_guarded(message))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _handle_guarded(self, message: QueueMessage) -> None:
+        try:
+            await self.handle(message)
+        except Exception:  # keep the dispatcher alive; the lease returns the entry
+            log.exception(
+                "delivery of %s to %s failed unexpectedly", message.package_id, message.recipient
+            )
+        finally:
+            self._slots.release()
+
+    async def handle(self, message: QueueMessage) -> None:
+        """Deliver one queue entry."""
+        delivery = await self.store.get_delivery(message.package_id, message.recipient)
+        if delivery is None:
+            # A queue entry without a stored delivery cannot come from this hub's pipeline
+            # (the store commits first); park it for an operator instead of looping.
+            await message.dead_letter("no such delivery in the store")
+            return
+        if delivery.state in (DeliveryState.ACKED, DeliveryState.DELIVERED):
+            await message.ack()  # a redelivery of work already done
+            return
+        agency = self.registry.get(message.recipient)
+        if agency is None or agency.delivery == "pull" or not agency.push_url:
+            if delivery.state != DeliveryState.AVAILABLE:
+                await self.store.set_delivery_state(
+                    message.package_id, message.recipient, DeliveryState.AVAILABLE
+                )
+            DELIVERIES.labels(outcome="available").inc()
+            await message.ack()
+            return
+        outcome = await self.push(agency, message)
+        attempts = delivery.attempts + 1
+        if outcome.ok:
+            await self.store.set_delivery_state(
+                message.package_id,
+                message.recipient,
+                DeliveryState.DELIVERED,
+                attempts=attempts,
+                event_detail={"via": "push", "answer": outcome.detail},
+            )
+            await self.store.ack(message.package_id, message.recipient, self.clock())
+            DELIVERIES.labels(outcome="pushed").inc()
+            await message.ack()
+        elif message.attempt >= self.settings.max_attempts:
+            await self.store.set_delivery_state(
+                message.package_id,
+                message.recipient,
+                DeliveryState.DEAD,
+                attempts=attempts,
+                error=outcome.detail,
+            )
+            DELIVERIES.labels(outcome="dead").inc()
+            await message.dead_letter(outcome.detail)
+        else:
+            await self.store.set_delivery_state(
+                message.package_id,
+                message.recipient,
+                DeliveryState.FAILED,
+                attempts=attempts,
+                error=outcome.detail,
+            )
+            DELIVERIES.labels(outcome="retry").inc()
+            await message.retry(outcome.detail)
+
+    def _secret(self, agency: AgencyConfig) -> bytes:
+        if agency.push_secret_file is None:
+            return b""
+        secret = self._secrets.get(agency.push_secret_file)
+        if secret is None:
+            secret = agency.push_secret_file.read_bytes().strip()
+            self._secrets[agency.push_secret_file] = secret
+        return secret
+
+    async def push(self, agency: AgencyConfig, message: QueueMessage) -> PushOutcome:
+        """POST the exact bytes to the agency."""
+        assert self._session is not None and agency.push_url is not None
+        data = await self.store.get_bytes(message.package_id)
+        record = await self.store.get_package(message.package_id)
+        if data is None or record is None:
+            return PushOutcome(False, "package bytes missing from the store")
+        headers = {
+            "Content-Type": "application/xml; charset=utf-8",
+            "Hub-Package-Id": message.package_id,
+            "Hub-Sender": record.sender,
+            "Hub-Kind": str(record.kind),
+            "Hub-Attempt": str(message.attempt),
+        }
+        secret = self._secret(agency)
+        if secret:
+            headers[SIGNATURE_HEADER] = push_signature(
+                secret, message.package_id, int(time.time()), data
+            )
+        try:
+            async with self._session.post(agency.push_url, data=data, headers=headers) as resp:
+                await resp.read()
+                if 200 <= resp.status < 300:
+                    return PushOutcome(True, f"HTTP {resp.status}")
+                return PushOutcome(False, f"HTTP {resp.status}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return PushOutcome(False, f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,1 @@
+"""``hub demo``: simulated agencies driving a realistic exchange through a real hub."""

@@ -1,0 +1,23 @@
+"""Prometheus metrics (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ACCEPTED = Counter(
+    "hub_packages_accepted_total", "Packages accepted (new, not repeats)", ["kind"]
+)
+REPEATED = Counter(
+    "hub_packages_repeated_total", "Identical packages submitted again (same receipt returned)"
+)
+REFUSED = Counter("hub_packages_refused_total", "Packages refused, by stable code", ["code"])
+INGEST_SECONDS = Histogram(
+    "hub_ingest_seconds",
+    "Time from request body received to receipt",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DELIVERIES = Counter(
+    "hub_deliveries_total", "Delivery outcomes (available, pushed, retry, dead)", ["outcome"]
+)
+ACKS = Counter("hub_acks_total", "Acknowledgements by recipients (first acks only)")
+PACKAGES_STORED = Gauge("hub_packages_stored", "Packages in the store at the last readiness check")

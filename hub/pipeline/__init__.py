@@ -1,0 +1,1 @@
+"""The package pipeline: checks (CPU-bound, in worker processes), then ingest (async)."""

@@ -1,0 +1,282 @@
+"""Ingest: the steps after the CPU-bound checks, one function each, then store and enqueue.
+
+signer binding → authorisation → routing → de-duplication → durable store of the exact bytes
+(group commit) → one confirmed queue entry per recipient → receipt.
+
+A receipt is returned only after the package, its deliveries and their queue entries are
+durable. If the broker cannot confirm, the package stays stored with ``pending`` deliveries
+(re-published at start-up and when the same bytes are submitted again) and the caller gets
+``503``: it retries the same bytes and receives the receipt then, so nothing is half-accepted
+and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hub.broker import Broker, QueueEntry
+from hub.config import HubConfig
+from hub.errors import (
+    AuthForbidden,
+    HubError,
+    PackageConflict,
+    SignerMismatch,
+    Unavailable,
+)
+from hub.models import DeliveryState, NewPackage, PackageKind, PackageRecord
+from hub.pipeline.checks import Checked
+from hub.pipeline.executor import CheckExecutor
+from hub.receipts import ReceiptFacts, ReceiptSigner
+from hub.registry import Registry
+from hub.routing import route
+from hub.store import Store
+from hub.store.batching import GroupCommitter
+
+log = logging.getLogger("hub.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The outcome of a submission the hub accepted (now or before)."""
+
+    package_id: str
+    receipt: bytes
+    created: bool  # False when identical bytes had been accepted before
+    sender: str
+    recipients: tuple[str, ...]
+    kind: str
+    document_id: str | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A checked package, its authorised sender and its recipients."""
+
+    checked: Checked
+    recipients: tuple[str, ...]
+
+
+def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
+    """The signing certificate must be registered (by SHA-256) for the ``From`` agency."""
+    sender = checked.package.sender
+    if not registry.signer_bound(sender, checked.signer_fingerprint):
+        raise SignerMismatch(
+            f"the signing certificate is not registered for {sender}",
+            fingerprint=checked.signer_fingerprint,
+        )
+    return checked
+
+
+def step_authorise(checked: Checked, caller: str, registry: Registry) -> Checked:
+    """The caller must be the package's ``From``, enabled, and allowed to send this kind."""
+    sender = checked.package.sender
+    if caller != sender:
+        raise AuthForbidden(f"the caller {caller} is not the package's From ({sender})")
+    agency = registry.get(sender)
+    if agency is None or not agency.enabled:
+        raise AuthForbidden(f"{sender} is disabled")
+    if checked.package.kind not in agency.may_send:
+        raise AuthForbidden(f"{sender} may not send {checked.package.kind} packages")
+    return checked
+
+
+def step_route(checked: Checked, config: HubConfig, registry: Registry) -> Routed:
+    """Recipients from the package and ``routes.toml``; unknown or disabled ones refused."""
+    pkg = checked.package
+    recipients = route(
+        kind=pkg.kind,
+        sender=pkg.sender,
+        addressed=pkg.recipients,
+        registry=registry,
+        rules=config.routes,
+    )
+    return Routed(checked=checked, recipients=recipients)
+
+
+async def step_deduplicate(routed: Routed, store: Store) -> Routed:
+    """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes."""
+    pkg = routed.checked.package
+    if pkg.kind == "document" and pkg.business_doc_type == 0 and pkg.reference_document_id:
+        existing = await store.find_document(pkg.sender, pkg.reference_document_id, 0)
+        if existing is not None and existing.sha256 != routed.checked.sha256:
+            raise PackageConflict(
+                f"DocumentId {pkg.reference_document_id} was already sent as package "
+                f"{existing.id} with other content",
+                existing=existing.id,
+            )
+    return routed
+
+
+def new_package_id() -> str:
+    """Random, URL-safe, unguessable package ids (they appear in URLs agencies share)."""
+    return uuid.uuid4().hex
+
+
+class Ingestor:
+    """Runs the whole pipeline for one submission."""
+
+    def __init__(
+        self,
+        *,
+        config: HubConfig,
+        registry: Registry,
+        store: Store,
+        committer: GroupCommitter,
+        broker: Broker,
+        executor: CheckExecutor,
+        signer: ReceiptSigner,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.committer = committer
+        self.broker = broker
+        self.executor = executor
+        self.signer = signer
+        self.clock = clock
+        # Identical bytes submitted concurrently in this process share one acceptance.
+        self._in_flight: dict[str, asyncio.Future[Accepted]] = {}
+
+    async def check(self, data: bytes, caller: str) -> Routed:
+        """Every check of a submission, nothing stored (``POST /v1/validate``)."""
+        checked = await self.executor.check(data, self.clock())
+        step_bind_signer(checked, self.registry)
+        step_authorise(checked, caller, self.registry)
+        routed = step_route(checked, self.config, self.registry)
+        return await step_deduplicate(routed, self.store)
+
+    async def submit(self, data: bytes, caller: str) -> Accepted:
+        """Accept a package; returns once it is durable and queued, with its receipt."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        previous = await self.store.find_by_sha256(sha256)
+        if previous is not None:
+            return await self._again(previous, caller)
+        pending = self._in_flight.get(sha256)
+        if pending is not None:
+            accepted = await asyncio.shield(pending)
+            if accepted.sender != caller:
+                raise AuthForbidden("the caller is not the package's From")
+            return Accepted(**{**_fields(accepted), "created": False})
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._in_flight[sha256] = future
+        try:
+            accepted = await self._accept(data, caller)
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc if isinstance(exc, Exception) else HubError("cancelled"))
+                future.exception()  # mark retrieved: waiters may not exist
+            raise
+        else:
+            future.set_result(accepted)
+            return accepted
+        finally:
+            del self._in_flight[sha256]
+
+    async def _accept(self, data: bytes, caller: str) -> Accepted:
+        routed = await self.check(data, caller)
+        checked, pkg = routed.checked, routed.checked.package
+        accepted_at = self.clock()
+        package_id = new_package_id()
+        facts = ReceiptFacts(
+            package_id=package_id,
+            hub_id=self.config.settings.hub_id,
+            sender=pkg.sender,
+            recipients=routed.recipients,
+            kind=pkg.kind,
+            document_id=pkg.reference_document_id,
+            accepted_at=accepted_at,
+            sha256=checked.sha256,
+            size=checked.size,
+        )
+        receipt = self.signer.sign(facts)
+        warnings = tuple(pkg.warnings) + (
+            ("signature.legacy_algorithm",) if checked.legacy_signature else ()
+        )
+        new = NewPackage(
+            id=package_id,
+            sha256=checked.sha256,
+            sender=pkg.sender,
+            kind=PackageKind(pkg.kind),
+            document_id=pkg.reference_document_id,
+            business_doc_type=pkg.business_doc_type if pkg.kind == "document" else None,
+            status_code=str(pkg.header.status_code) if pkg.header.status_code else None,
+            recipients=routed.recipients,
+            accepted_at=accepted_at,
+            signer_fingerprint=checked.signer_fingerprint,
+            signer_subject=checked.signer_subject,
+            data=data,
+            receipt=receipt,
+            warnings=warnings,
+        )
+        await self.committer.add(new)
+        await self.enqueue(package_id, routed.recipients)
+        return Accepted(
+            package_id=package_id,
+            receipt=receipt,
+            created=True,
+            sender=pkg.sender,
+            recipients=routed.recipients,
+            kind=pkg.kind,
+            document_id=pkg.reference_document_id,
+            warnings=warnings,
+        )
+
+    async def enqueue(self, package_id: str, recipients: Sequence[str]) -> None:
+        """Publish one queue entry per recipient and mark the deliveries queued."""
+        entries = [QueueEntry(recipient=r, package_id=package_id) for r in recipients]
+        try:
+            await self.broker.publish(entries)
+        except Unavailable:
+            raise
+        except Exception as exc:  # any broker failure is "not confirmed"
+            log.warning("broker publish failed for %s: %s", package_id, exc)
+            raise Unavailable("the broker did not confirm the queue entries; retry") from exc
+        await self.store.mark_queued([(package_id, r) for r in recipients])
+
+    async def _again(self, previous: PackageRecord, caller: str) -> Accepted:
+        """Identical bytes again: the same receipt, after finishing any unconfirmed enqueue."""
+        if previous.sender != caller:
+            raise AuthForbidden("the caller is not the package's From")
+        deliveries = await self.store.deliveries_for(previous.id)
+        unqueued = [d.recipient for d in deliveries if d.state == DeliveryState.PENDING]
+        if unqueued:
+            await self.enqueue(previous.id, unqueued)
+        receipt = await self.store.get_receipt(previous.id)
+        if receipt is None:  # pragma: no cover - a stored package always has its receipt
+            raise HubError(f"package {previous.id} has no receipt")
+        return Accepted(
+            package_id=previous.id,
+            receipt=receipt,
+            created=False,
+            sender=previous.sender,
+            recipients=previous.recipients,
+            kind=str(previous.kind),
+            document_id=previous.document_id,
+            warnings=previous.warnings,
+        )
+
+    async def republish_pending(self) -> int:
+        """Re-publish deliveries a crash left between commit and broker confirm."""
+        total = 0
+        while True:
+            pending = await self.store.pending_deliveries(limit=1000)
+            if not pending:
+                return total
+            by_package: dict[str, list[str]] = {}
+            for d in pending:
+                by_package.setdefault(d.package_id, []).append(d.recipient)
+            for package_id, recipients in by_package.items():
+                await self.enqueue(package_id, recipients)
+            total += len(pending)
+
+
+def _fields(accepted: Accepted) -> dict[str, object]:
+    return {name: getattr(accepted, name) for name in Accepted.__dataclass_fields__}

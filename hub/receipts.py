@@ -1,0 +1,137 @@
+"""Signed receipts: the hub's proof that it accepted a package.
+
+A receipt names the package id, the sender, the recipients, when it was accepted and the
+SHA-256 of the exact bytes. It is signed with the hub's receipt key (ECDSA P-256, because a
+receipt is signed for every accepted package, on the hot path) under the same enveloped
+profile as packages, so any XMLDSig implementation (xmlsec1 included) can verify it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from lxml import etree
+
+from signing import SignaturePolicy, sign_enveloped
+from signing.pki import load_certificates, load_private_key
+
+RECEIPT_NS = "urn:vnhub:receipt:1"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "receipt" / "v1" / "receipt.xsd"
+SIGNATURE_PARENT: tuple[str, ...] = (f"{{{RECEIPT_NS}}}Receipt", f"{{{RECEIPT_NS}}}Header")
+RECEIPT_POLICY = SignaturePolicy(signature_parent=SIGNATURE_PARENT)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptFacts:
+    """What a receipt states."""
+
+    package_id: str
+    hub_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    kind: str
+    document_id: str | None
+    accepted_at: datetime
+    sha256: str
+    size: int
+
+
+def _q(name: str) -> str:
+    return f"{{{RECEIPT_NS}}}{name}"
+
+
+def format_instant(at: datetime) -> str:
+    """UTC ``xs:dateTime`` with microseconds and a ``Z``."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_receipt(facts: ReceiptFacts) -> bytes:
+    """The unsigned receipt document."""
+    root = etree.Element(_q("Receipt"), nsmap={None: RECEIPT_NS}, version="1")
+    header = etree.SubElement(root, _q("Header"))
+
+    def add(parent: etree._Element, name: str, text: str) -> None:
+        etree.SubElement(parent, _q(name)).text = text
+
+    add(header, "PackageId", facts.package_id)
+    add(header, "Hub", facts.hub_id)
+    add(header, "From", facts.sender)
+    recipients = etree.SubElement(header, _q("Recipients"))
+    for organ_id in facts.recipients:
+        add(recipients, "OrganId", organ_id)
+    add(header, "Kind", facts.kind)
+    if facts.document_id is not None:
+        add(header, "DocumentId", facts.document_id)
+    add(header, "AcceptedAt", format_instant(facts.accepted_at))
+    add(header, "Sha256", facts.sha256)
+    add(header, "Size", str(facts.size))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+class ReceiptSigner:
+    """Signs receipts with the hub's key; safe to share between threads."""
+
+    def __init__(
+        self, key: RSAPrivateKey | EllipticCurvePrivateKey, certificate: x509.Certificate
+    ) -> None:
+        self._key = key
+        self.certificate = certificate
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_files(cls, key_path: Path, cert_path: Path) -> ReceiptSigner:
+        """Load the receipt key and certificate (PEM)."""
+        key = load_private_key(key_path)
+        if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
+            raise TypeError("the receipt key must be RSA or EC")
+        return cls(key, load_certificates(cert_path)[0])
+
+    def sign(self, facts: ReceiptFacts) -> bytes:
+        """Build and sign a receipt."""
+        return sign_enveloped(
+            build_receipt(facts), self._key, self.certificate, signature_parent=SIGNATURE_PARENT
+        )
+
+
+_schema_local = threading.local()
+
+
+def receipt_schema() -> etree.XMLSchema:
+    """The receipt XSD (one compiled copy per thread: lxml schemas are not thread-safe)."""
+    schema: etree.XMLSchema | None = getattr(_schema_local, "schema", None)
+    if schema is None:
+        schema = etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
+        _schema_local.schema = schema
+    return schema
+
+
+def parse_receipt(root: etree._Element) -> ReceiptFacts:
+    """Read the facts back from a (verified) receipt tree."""
+    header = root.find(_q("Header"))
+    if header is None:
+        raise ValueError("not a receipt")
+
+    def text(name: str) -> str:
+        el = header.find(_q(name))
+        return (el.text or "") if el is not None else ""
+
+    doc_el = header.find(_q("DocumentId"))
+    return ReceiptFacts(
+        package_id=text("PackageId"),
+        hub_id=text("Hub"),
+        sender=text("From"),
+        recipients=tuple(el.text or "" for el in header.iterfind(f"{_q('Recipients')}/{_q('OrganId')}")),
+        kind=text("Kind"),
+        document_id=(doc_el.text or "") if doc_el is not None else None,
+        accepted_at=datetime.strptime(text("AcceptedAt"), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=UTC
+        ),
+        sha256=text("Sha256"),
+        size=int(text("Size")),
+    )

@@ -1,0 +1,152 @@
+"""Assembling a running hub from its configuration: one async context manager.
+
+``async with Runtime(config) as rt:`` opens the store and the broker, applies the runtime
+agency overrides, starts the verification workers, re-publishes deliveries a crash left
+unconfirmed, and starts the dispatcher. Leaving it stops everything in reverse order, letting
+in-flight work finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from types import TracebackType
+
+from hub.broker import Broker
+from hub.broker.local import LocalBroker
+from hub.config import HubConfig
+from hub.delivery import Dispatcher
+from hub.errors import ConfigError
+from hub.pipeline.checks import CheckOptions
+from hub.pipeline.executor import CheckExecutor
+from hub.pipeline.ingest import Ingestor
+from hub.receipts import ReceiptSigner
+from hub.registry import Registry
+from hub.store import Store
+from hub.store.batching import GroupCommitter
+from hub.store.sqlite import SqliteStore
+
+log = logging.getLogger("hub.runtime")
+
+
+def make_store(config: HubConfig) -> Store:
+    """The configured store (SQLite here; PostgreSQL arrives with the scale-out issue)."""
+    if config.settings.store == "sqlite":
+        path = config.settings.sqlite_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteStore(path)
+    raise ConfigError("store = postgresql is not available in this build yet")
+
+
+def make_broker(config: HubConfig) -> Broker:
+    """The configured broker (embedded here; RabbitMQ arrives with the scale-out issue)."""
+    if config.settings.broker == "local":
+        delivery = config.settings.delivery
+        return LocalBroker(
+            config.settings.sqlite_path,
+            retry_delays=delivery.retry_delays,
+            lease_seconds=delivery.lease_seconds,
+        )
+    raise ConfigError("broker = rabbitmq is not available in this build yet")
+
+
+class Runtime:
+    """Every long-lived part of a hub process."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        dispatch: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        republish_interval: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.registry = Registry(config.agencies)
+        self.store = make_store(config)
+        self.broker = make_broker(config)
+        self.signer = ReceiptSigner.from_files(
+            config.settings.receipt_key, config.settings.receipt_cert
+        )
+        self.executor = CheckExecutor(
+            CheckOptions(
+                max_size=config.settings.max_package_bytes,
+                trust_anchors=config.settings.trust_anchors,
+                allow_legacy=config.settings.allow_legacy_signatures,
+            ),
+            processes=config.settings.ingest_processes,
+        )
+        self.committer = GroupCommitter(self.store, max_batch=config.settings.ingest_batch)
+        self.ingestor = Ingestor(
+            config=config,
+            registry=self.registry,
+            store=self.store,
+            committer=self.committer,
+            broker=self.broker,
+            executor=self.executor,
+            signer=self.signer,
+            clock=clock,
+        )
+        self.dispatcher: Dispatcher | None = (
+            Dispatcher(
+                store=self.store,
+                broker=self.broker,
+                registry=self.registry,
+                settings=config.settings.delivery,
+                clock=clock,
+            )
+            if dispatch
+            else None
+        )
+        self.clock = clock
+        self.started_at = clock()
+        self._republish_interval = republish_interval
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Runtime:
+        try:
+            await self._stack.enter_async_context(self.store)
+            await self._stack.enter_async_context(self.broker)
+            self.registry.apply(await self.store.agency_overrides())
+            await self._stack.enter_async_context(self.executor)
+            await self._stack.enter_async_context(self.committer)
+            try:
+                n = await self.ingestor.republish_pending()
+                if n:
+                    log.info("re-published %d unconfirmed deliveries", n)
+            except Exception as exc:  # the periodic loop retries
+                log.warning("could not re-publish pending deliveries yet: %s", exc)
+            task = asyncio.create_task(self._republish_loop(), name="hub-republish")
+            self._stack.push_async_callback(_cancel, task)
+            if self.dispatcher is not None:
+                await self._stack.enter_async_context(self.dispatcher)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _republish_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._republish_interval)
+            try:
+                await self.ingestor.republish_pending()
+            except Exception as exc:
+                log.warning("re-publishing pending deliveries failed: %s", exc)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,61 @@
+"""A real hub (runtime + aiohttp server on a loopback port) and agency clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from hub.api import build_app
+from hub.client import HubClient
+from hub.config import load_config
+from hub.demo.workdir import Workdir
+from hub.runtime import Runtime
+
+
+@dataclass
+class RunningHub:
+    """A started hub and helpers to act as its agencies."""
+
+    workdir: Workdir
+    runtime: Runtime
+    server: TestServer
+    _clients: dict[str, HubClient] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def client(self, organ_id: str) -> HubClient:
+        """A client authenticated as ``organ_id``."""
+        if organ_id not in self._clients:
+            client = HubClient(self.url, self.workdir.token(organ_id))
+            await client.__aenter__()
+            self._clients[organ_id] = client
+        return self._clients[organ_id]
+
+    async def close_clients(self) -> None:
+        for client in self._clients.values():
+            await client.__aexit__(None, None, None)
+
+
+async def start_hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
+    config = load_config(workdir.config_dir)
+    async with Runtime(config, republish_interval=0.5) as runtime:
+        server = TestServer(build_app(runtime), host="127.0.0.1")
+        await server.start_server()
+        running = RunningHub(workdir=workdir, runtime=runtime, server=server)
+        try:
+            yield running
+        finally:
+            await running.close_clients()
+            await server.close()
+
+
+@pytest.fixture
+async def hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
+    """A hub over the default working directory."""
+    async for running in start_hub(workdir):
+        yield running

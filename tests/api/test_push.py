@@ -1,0 +1,125 @@
+"""Push delivery: HMAC-authenticated POSTs, retries with backoff, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from hub.delivery import SIGNATURE_HEADER, verify_push_signature
+from hub.demo.factory import Signer, document
+from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
+from hub.edxml import Organ
+from tests.api.conftest import start_hub
+from tests.conftest import WorkdirFactory
+
+G22, G12 = "000.00.00.G22", "000.00.00.G12"
+
+
+@dataclass
+class Receiver:
+    """A push receiver that fails its first ``fail_first`` calls (or always)."""
+
+    fail_first: int = 0
+    always_fail: bool = False
+    secret: bytes = b""
+    calls: int = 0
+    received: dict[str, list[bytes]] = field(default_factory=dict)
+    bad_signatures: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        body = await request.read()
+        package_id = request.headers["Hub-Package-Id"]
+        if not verify_push_signature(self.secret, package_id,
+                                     request.headers.get(SIGNATURE_HEADER, ""), body):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        if self.always_fail or self.calls <= self.fail_first:
+            return web.Response(status=503)
+        self.received.setdefault(package_id, []).append(body)
+        return web.Response(status=204)
+
+
+async def serve(receiver: Receiver) -> AsyncIterator[TestServer]:
+    app = web.Application()
+    app.router.add_post("/inbox", receiver.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def agencies_with_push(url: str) -> tuple[AgencySpec, ...]:
+    return tuple(
+        AgencySpec(a.organ_id, a.name, delivery="push", push_url=url)
+        if a.organ_id == G12 else a
+        for a in DEFAULT_AGENCIES
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_push_retries_then_delivers_once(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    receiver = Receiver(fail_first=2)
+    async for server in serve(receiver):
+        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))),
+                               retry_delays=(0.05, 0.1), max_attempts=5)
+        receiver.secret = workdir.push_secret(G12)
+        async for hub in start_hub(workdir):
+            _, data = document(signers(G22), [Organ(organ_id=G12)], number=1)
+            submitted = await (await hub.client(G22)).submit(data)
+            await wait_for(lambda: submitted.package_id in receiver.received)
+            assert receiver.received[submitted.package_id] == [data]
+            assert receiver.bad_signatures == 0
+            trace = await (await hub.client(G22)).trace(submitted.package_id)
+            (delivery,) = trace["recipients"]
+            assert delivery["state"] == "acked"
+            assert delivery["attempts"] == 3
+            failed = [e for e in trace["events"] if e["kind"] == "failed"]
+            assert len(failed) == 2
+
+
+async def test_push_dead_letters_after_max_attempts(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    receiver = Receiver(always_fail=True)
+    async for server in serve(receiver):
+        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))),
+                               retry_delays=(0.02,), max_attempts=3)
+        receiver.secret = workdir.push_secret(G12)
+        async for hub in start_hub(workdir):
+            _, data = document(signers(G22), [Organ(organ_id=G12)], number=2)
+            sender = await hub.client(G22)
+            submitted = await sender.submit(data)
+
+            async def state() -> str:
+                trace = await sender.trace(submitted.package_id)
+                return str(trace["recipients"][0]["state"])
+
+            for _ in range(500):
+                if await state() == "dead":
+                    break
+                await asyncio.sleep(0.02)
+            assert await state() == "dead"
+            assert receiver.calls == 3
+            outbox = await sender.outbox_page()
+            (entry,) = outbox["items"]
+            assert entry["recipients"][0]["state"] == "dead"
+            assert entry["recipients"][0]["last_error"] == "HTTP 503"
+            await asyncio.sleep(0.2)
+            assert receiver.calls == 3  # parked: no more attempts
