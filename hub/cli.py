@@ -74,7 +74,9 @@ def serve(config_dir: Path, host: str | None, port: int | None) -> None:
     from hub.config import load_config
 
     config = load_config(config_dir)
-    asyncio.run(_serve(config, host or config.settings.http.host, port or config.settings.http.port))
+    asyncio.run(
+        _serve(config, host or config.settings.http.host, port or config.settings.http.port)
+    )
 
 
 def _tls_context(config: Any) -> ssl.SSLContext | None:
@@ -123,11 +125,13 @@ async def _serve(config: Any, host: str, port: int) -> None:
     show_default=True,
     help="Where the demo writes its PKI, configuration and data.",
 )
-@click.option("--serve/--no-serve", "keep_serving", default=False,
-              help="Keep serving after the demo stream.")
+@click.option(
+    "--serve/--no-serve", "keep_serving", default=False, help="Keep serving after the demo stream."
+)
 @click.option("--port", type=int, default=8080, show_default=True, help="API port.")
-@click.option("--packages", type=int, default=200, show_default=True,
-              help="Documents to send in the stream.")
+@click.option(
+    "--packages", type=int, default=200, show_default=True, help="Documents to send in the stream."
+)
 @click.option("--seed", type=int, default=2015, show_default=True, help="Random seed.")
 def demo(workdir: Path, keep_serving: bool, port: int, packages: int, seed: int) -> None:
     """Set up simulated agencies and drive a realistic exchange through a real hub.
@@ -193,16 +197,30 @@ def pki_issue(directory: Path, organ_id: str, name: str | None) -> None:
 
 @main.command()
 @click.argument("package", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--key", "key_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--cert", "cert_path", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (default: stdout).")
-@click.option("--replace-placeholder/--no-replace-placeholder", default=False,
-              help="Remove an edXML-namespace placeholder Signature (as the SDK writes) first.")
-def sign(package: Path, key_path: Path, cert_path: Path, output: Path | None,
-         replace_placeholder: bool) -> None:
+@click.option(
+    "--key", "key_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--cert",
+    "cert_path",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: stdout).",
+)
+@click.option(
+    "--replace-placeholder/--no-replace-placeholder",
+    default=False,
+    help="Remove an edXML-namespace placeholder Signature (as the SDK writes) first.",
+)
+def sign(
+    package: Path, key_path: Path, cert_path: Path, output: Path | None, replace_placeholder: bool
+) -> None:
     """Sign an edXML package with the hub's strict enveloped XMLDSig profile."""
     from hub.packaging import sign_package
     from signing.pki import load_certificates, load_private_key
@@ -268,8 +286,12 @@ def verify(package: Path, config_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("packages", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument(
+    "packages",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
 def validate(packages: tuple[Path, ...]) -> None:
     """Check well-formedness and the edXML schema of package files (no signature check)."""
     from hub.edxml import parse_package
@@ -291,6 +313,10 @@ def validate(packages: tuple[Path, ...]) -> None:
         for warning in pkg.warnings:
             out.print(f"    warning: {warning}")
     sys.exit(1 if failed else 0)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
 
 
 def _print_problem(exc: HubError) -> None:
@@ -315,27 +341,36 @@ TOKEN_OPTION = click.option(
 
 
 @main.command()
-@click.argument("packages", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument(
+    "packages",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
 @URL_OPTION
 @TOKEN_OPTION
 def send(packages: tuple[Path, ...], url: str, token_file: Path) -> None:
     """Submit package files to a running hub as the agency owning the token."""
     from hub.client import HubClient, HubProblem
 
+    token = token_file.read_text().strip()
+    contents = {path: path.read_bytes() for path in packages}
+
     async def run() -> int:
         failures = 0
-        async with HubClient(url, token_file.read_text().strip()) as client:
+        async with HubClient(url, token) as client:
             for path in packages:
                 try:
-                    result = await client.submit(path.read_bytes())
+                    result = await client.submit(contents[path])
                 except HubProblem as exc:
                     failures += 1
                     out.print(f"[red]✗[/] {path}: {exc.code} ({exc.status}): {exc.detail}")
                     continue
                 verb = "accepted" if result.created else "already accepted"
-                out.print(f"[green]✓[/] {path}: {verb} as {result.package_id} → "
-                          f"{', '.join(result.recipients)}")
+                out.print(
+                    f"[green]✓[/] {path}: {verb} as {result.package_id} → "
+                    f"{', '.join(result.recipients)}"
+                )
         return failures
 
     sys.exit(1 if asyncio.run(run()) else 0)
@@ -344,31 +379,44 @@ def send(packages: tuple[Path, ...], url: str, token_file: Path) -> None:
 @main.command()
 @URL_OPTION
 @TOKEN_OPTION
-@click.option("--fetch", "fetch_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Download each package into this directory.")
+@click.option(
+    "--fetch",
+    "fetch_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Download each package into this directory.",
+)
 @click.option("--ack/--no-ack", default=False, help="Acknowledge what was downloaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def inbox(url: str, token_file: Path, fetch_dir: Path | None, ack: bool, as_json: bool) -> None:
     """List (and optionally fetch and acknowledge) the agency's inbox."""
     from hub.client import HubClient
 
+    token = token_file.read_text().strip()
+    if fetch_dir is not None:
+        fetch_dir.mkdir(parents=True, exist_ok=True)
+
     async def run() -> None:
-        async with HubClient(url, token_file.read_text().strip()) as client:
+        async with HubClient(url, token) as client:
             items = [item async for item in client.inbox_items()]
             if as_json:
                 out.print_json(json.dumps(items, ensure_ascii=False))
             else:
                 table = Table("id", "from", "kind", "document", "size", "accepted")
                 for item in items:
-                    table.add_row(item["id"], item["from"], item["kind"],
-                                  item.get("document_id") or "-", str(item["size"]),
-                                  item["accepted_at"])
+                    table.add_row(
+                        item["id"],
+                        item["from"],
+                        item["kind"],
+                        item.get("document_id") or "-",
+                        str(item["size"]),
+                        item["accepted_at"],
+                    )
                 out.print(table)
             if fetch_dir is not None:
-                fetch_dir.mkdir(parents=True, exist_ok=True)
                 for item in items:
                     data = await client.fetch(item["id"])
-                    (fetch_dir / f"{item['id']}.edxml").write_bytes(data)
+                    _write(fetch_dir / f"{item['id']}.edxml", data)
                     if ack:
                         await client.ack(item["id"])
                 console.print(f"fetched {len(items)} package(s) into {fetch_dir}")
@@ -384,24 +432,37 @@ def trace(package_id: str, url: str, token_file: Path) -> None:
     """Show a package's timeline (sender or recipients only)."""
     from hub.client import HubClient, HubProblem
 
+    token = token_file.read_text().strip()
+
     async def run() -> None:
-        async with HubClient(url, token_file.read_text().strip()) as client:
+        async with HubClient(url, token) as client:
             try:
                 body = await client.trace(package_id)
             except HubProblem as exc:
                 _fail(f"{exc.code}: {exc.detail}")
                 return
-        out.print(f"[bold]{body['id']}[/] {body['kind']} from {body['from']} "
-                  f"({body.get('document_id') or '-'}) accepted {body['accepted_at']}")
+        out.print(
+            f"[bold]{body['id']}[/] {body['kind']} from {body['from']} "
+            f"({body.get('document_id') or '-'}) accepted {body['accepted_at']}"
+        )
         table = Table("recipient", "state", "attempts", "acked", "last error")
         for d in body["recipients"]:
-            table.add_row(d["organ_id"], d["state"], str(d["attempts"]), d["acked_at"] or "-",
-                          d["last_error"] or "")
+            table.add_row(
+                d["organ_id"],
+                d["state"],
+                str(d["attempts"]),
+                d["acked_at"] or "-",
+                d["last_error"] or "",
+            )
         out.print(table)
         events = Table("at", "event", "recipient", "detail")
         for e in body["events"]:
-            events.add_row(e["at"], e["kind"], e["recipient"] or "",
-                           json.dumps(e["detail"], ensure_ascii=False) if e["detail"] else "")
+            events.add_row(
+                e["at"],
+                e["kind"],
+                e["recipient"] or "",
+                json.dumps(e["detail"], ensure_ascii=False) if e["detail"] else "",
+            )
         out.print(events)
         for s in body["statuses"]:
             out.print(f"status {s['status_code']} from {s['from']} at {s['accepted_at']}")

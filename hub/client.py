@@ -84,13 +84,14 @@ class HubClient:
             await self._raise(resp)
             receipt = await resp.read()
             root = etree.fromstring(receipt)
-            ns = {"r": RECEIPT_NS}
+            recipients = root.iterfind(
+                f"{{{RECEIPT_NS}}}Header/{{{RECEIPT_NS}}}Recipients/{{{RECEIPT_NS}}}OrganId"
+            )
             return Submitted(
                 package_id=resp.headers["Hub-Package-Id"],
                 created=resp.status == 202,
                 receipt=receipt,
-                recipients=tuple(str(x) for x in root.xpath("//r:Recipients/r:OrganId/text()",
-                                                             namespaces=ns)),
+                recipients=tuple(el.text or "" for el in recipients),
             )
 
     async def validate(self, data: bytes) -> dict[str, Any]:

@@ -38,11 +38,14 @@ class HttpSettings:
     client_ca: Path | None = None  # when set, client certificates are requested and checked
 
 
+_DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
+
+
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
     """Push delivery: timeouts, retry tiers and the dead-letter threshold."""
 
-    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+    retry_delays: tuple[float, ...] = _DEFAULT_RETRY_DELAYS
     max_attempts: int = 6
     push_timeout: float = 10.0
     lease_seconds: float = 30.0
@@ -162,9 +165,10 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
     base = config_dir.resolve()
     path = base / "hub.toml"
     doc = _read_toml(path) if path.exists() else {}
-    sections = {name: _section(doc, name) for name in ("hub", "store", "broker", "http",
-                                                       "limits", "delivery", "signing",
-                                                       "ingest")}
+    sections = {
+        name: _section(doc, name)
+        for name in ("hub", "store", "broker", "http", "limits", "delivery", "signing", "ingest")
+    }
     for var, (section, key) in ENV_OVERRIDES.items():
         if var in env:
             sections[section][key] = env[var]
@@ -176,17 +180,18 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
         http = HttpSettings(
             host=str(http_s.get("host", "127.0.0.1")),
             port=int(http_s.get("port", 8080)),
-            tls_cert=_path(base, http_s["tls_cert"], "http.tls_cert") if "tls_cert" in http_s
+            tls_cert=_path(base, http_s["tls_cert"], "http.tls_cert")
+            if "tls_cert" in http_s
             else None,
-            tls_key=_path(base, http_s["tls_key"], "http.tls_key") if "tls_key" in http_s
-            else None,
+            tls_key=_path(base, http_s["tls_key"], "http.tls_key") if "tls_key" in http_s else None,
             client_ca=_path(base, http_s["client_ca"], "http.client_ca")
             if "client_ca" in http_s
             else None,
         )
         delivery = DeliverySettings(
-            retry_delays=tuple(float(x) for x in delivery_s.get("retry_delays",
-                                                              DeliverySettings.retry_delays)),
+            retry_delays=tuple(
+                float(x) for x in delivery_s.get("retry_delays", _DEFAULT_RETRY_DELAYS)
+            ),
             max_attempts=int(delivery_s.get("max_attempts", 6)),
             push_timeout=float(delivery_s.get("push_timeout", 10.0)),
             lease_seconds=float(delivery_s.get("lease_seconds", 30.0)),
@@ -206,24 +211,28 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             store_url=str(store_s.get("url", "")),
             broker=broker_kind,  # type: ignore[arg-type]  # checked above
             broker_url=str(broker_s.get("url", "")),
-            max_package_bytes=int(limits_s.get("max_package_bytes",
-                                               DEFAULT_MAX_PACKAGE_BYTES)),
+            max_package_bytes=int(limits_s.get("max_package_bytes", DEFAULT_MAX_PACKAGE_BYTES)),
             http=http,
             delivery=delivery,
-            receipt_key=_path(base, signing_s.get("receipt_key", "pki/hub/key.pem"),
-                              "signing.receipt_key"),
-            receipt_cert=_path(base, signing_s.get("receipt_cert", "pki/hub/cert.pem"),
-                               "signing.receipt_cert"),
-            trust_anchors=tuple(_path(base, p, "signing.trust_anchors")
-                                for p in signing_s.get("trust_anchors", [])),
+            receipt_key=_path(
+                base, signing_s.get("receipt_key", "pki/hub/key.pem"), "signing.receipt_key"
+            ),
+            receipt_cert=_path(
+                base, signing_s.get("receipt_cert", "pki/hub/cert.pem"), "signing.receipt_cert"
+            ),
+            trust_anchors=tuple(
+                _path(base, p, "signing.trust_anchors") for p in signing_s.get("trust_anchors", [])
+            ),
             allow_legacy_signatures=bool(signing_s.get("allow_legacy", False)),
             ingest_processes=int(ingest_s.get("processes", 0)),
             ingest_batch=int(ingest_s.get("batch", 256)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    if settings.store == "sqlite" and settings.store_url and not settings.store_url.startswith(
-        "sqlite:///"
+    if (
+        settings.store == "sqlite"
+        and settings.store_url
+        and not settings.store_url.startswith("sqlite:///")
     ):
         raise ConfigError("store.url for sqlite must look like sqlite:///path/to/hub.sqlite")
     return settings
@@ -266,10 +275,13 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
             enabled=bool(entry.get("enabled", True)),
-            token_sha256=tuple(t.lower() for t in _str_tuple(entry.get("token_sha256"),
-                                                              f"{where} token_sha256")),
-            cert_sha256=tuple(c.lower().replace(":", "") for c in _str_tuple(
-                entry.get("cert_sha256"), f"{where} cert_sha256")),
+            token_sha256=tuple(
+                t.lower() for t in _str_tuple(entry.get("token_sha256"), f"{where} token_sha256")
+            ),
+            cert_sha256=tuple(
+                c.lower().replace(":", "")
+                for c in _str_tuple(entry.get("cert_sha256"), f"{where} cert_sha256")
+            ),
             delivery=delivery,  # type: ignore[arg-type]  # checked above
             push_url=str(push_url) if push_url else None,
             push_secret_file=_path(base, entry["push_secret_file"], f"{where} push_secret_file")
@@ -298,7 +310,7 @@ def load_routes(config_dir: Path) -> tuple[RouteRule, ...]:
                 raise ConfigError(f"{where}: a copy rule needs add = [...]")
             rules.append(
                 RouteRule(
-                    action=action,  # type: ignore[arg-type]  # loop over literals
+                    action=action,
                     sender=str(entry.get("from", "*")),
                     recipient=str(entry.get("to", "*")),
                     kind=kind,  # type: ignore[arg-type]  # checked above

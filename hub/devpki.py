@@ -63,8 +63,12 @@ def init_pki(directory: Path, *, ca_name: str = "Hub development CA") -> dict[st
         )
         save_private_key(hub_key, key)
         save_certificate(hub_cert, cert)
-    return {"CA certificate": ca_pem, "CA key": ca_key_pem, "hub key": hub_key,
-            "hub certificate": hub_cert}
+    return {
+        "CA certificate": ca_pem,
+        "CA key": ca_key_pem,
+        "hub key": hub_key,
+        "hub certificate": hub_cert,
+    }
 
 
 def issue_agency(directory: Path, organ_id: str, *, name: str | None = None) -> IssuedAgency:

@@ -171,9 +171,7 @@ class ConfigError(HubError):
     title = "Invalid configuration"
 
 
-def _rebuild_error(
-    cls: type[HubError], detail: str, extra: dict[str, Any], code: str
-) -> HubError:
+def _rebuild_error(cls: type[HubError], detail: str, extra: dict[str, Any], code: str) -> HubError:
     err = cls.__new__(cls)
     Exception.__init__(err, detail)
     err.detail = detail

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-ACCEPTED = Counter(
-    "hub_packages_accepted_total", "Packages accepted (new, not repeats)", ["kind"]
-)
+ACCEPTED = Counter("hub_packages_accepted_total", "Packages accepted (new, not repeats)", ["kind"])
 REPEATED = Counter(
     "hub_packages_repeated_total", "Identical packages submitted again (same receipt returned)"
 )

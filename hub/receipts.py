@@ -53,7 +53,7 @@ def format_instant(at: datetime) -> str:
 
 def build_receipt(facts: ReceiptFacts) -> bytes:
     """The unsigned receipt document."""
-    root = etree.Element(_q("Receipt"), nsmap={None: RECEIPT_NS}, version="1")
+    root = etree.Element(_q("Receipt"), nsmap={None: RECEIPT_NS}, version="1")  # type: ignore[dict-item]  # lxml-stubs: None is the default namespace
     header = etree.SubElement(root, _q("Header"))
 
     def add(parent: etree._Element, name: str, text: str) -> None:
@@ -126,7 +126,9 @@ def parse_receipt(root: etree._Element) -> ReceiptFacts:
         package_id=text("PackageId"),
         hub_id=text("Hub"),
         sender=text("From"),
-        recipients=tuple(el.text or "" for el in header.iterfind(f"{_q('Recipients')}/{_q('OrganId')}")),
+        recipients=tuple(
+            el.text or "" for el in header.iterfind(f"{_q('Recipients')}/{_q('OrganId')}")
+        ),
         kind=text("Kind"),
         document_id=(doc_el.text or "") if doc_el is not None else None,
         accepted_at=datetime.strptime(text("AcceptedAt"), "%Y-%m-%dT%H:%M:%S.%fZ").replace(

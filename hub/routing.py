@@ -56,8 +56,9 @@ def route(
             recipients.extend(a for a in rule.add if a not in recipients)
     recipients = [r for r in recipients if r != sender]
     if not recipients:
-        raise UnknownRecipient("the package names no recipient other than its sender",
-                               recipients=list(addressed))
+        raise UnknownRecipient(
+            "the package names no recipient other than its sender", recipients=list(addressed)
+        )
     unknown = [r for r in recipients if not registry.is_active(r)]
     if unknown:
         raise UnknownRecipient(

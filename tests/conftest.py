@@ -44,7 +44,9 @@ class WorkdirFactory:
     base: Path
     counter: int = 0
 
-    def __call__(self, agencies: tuple[AgencySpec, ...] = DEFAULT_AGENCIES, **kw: object) -> Workdir:
+    def __call__(
+        self, agencies: tuple[AgencySpec, ...] = DEFAULT_AGENCIES, **kw: object
+    ) -> Workdir:
         self.counter += 1
         root = self.base / f"w{self.counter}"
         shutil.copytree(self.pki_template, root / "pki")
@@ -112,6 +114,7 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"testdata: {TESTDATA} ({'found' if TESTDATA.exists() else 'MISSING'})",
-            f"HUB_REQUIRE_SERVICES={'1' if REQUIRE_SERVICES else '0'}"]
-
+    return [
+        f"testdata: {TESTDATA} ({'found' if TESTDATA.exists() else 'MISSING'})",
+        f"HUB_REQUIRE_SERVICES={'1' if REQUIRE_SERVICES else '0'}",
+    ]

@@ -97,8 +97,10 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Run every submission check without storing anything",
                     "operationId": "validatePackage",
                     "requestBody": _xml_body("The edXML package bytes"),
-                    "responses": {"200": _json("Validation", "The package would be accepted"),
-                                  **errors},
+                    "responses": {
+                        "200": _json("Validation", "The package would be accepted"),
+                        **errors,
+                    },
                 }
             },
             "/v1/inbox": {
@@ -263,8 +265,15 @@ def openapi_document() -> dict[str, Any]:
                         "organ_id": {"type": "string"},
                         "state": {
                             "type": "string",
-                            "enum": ["pending", "queued", "available", "delivered", "acked",
-                                     "failed", "dead"],
+                            "enum": [
+                                "pending",
+                                "queued",
+                                "available",
+                                "delivered",
+                                "acked",
+                                "failed",
+                                "dead",
+                            ],
                         },
                         "attempts": {"type": "integer"},
                         "updated_at": {"type": "string", "format": "date-time"},

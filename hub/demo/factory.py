@@ -81,8 +81,7 @@ class Signer:
     @property
     def organ(self) -> Organ:
         """This agency as an edXML ``Organ``."""
-        return Organ(organ_id=self.organ_id, organ_name=self.name,
-                     organization_in_charge=self.name)
+        return Organ(organ_id=self.organ_id, organ_name=self.name, organization_in_charge=self.name)
 
 
 def _zip(name: str, text: str, payload: bytes) -> bytes:
@@ -128,28 +127,45 @@ def document(
         document_type=DocumentType(type=type_code, type_detail="0", type_name=type_name),
         subject=subject,
         content=subject,
-        signer_info=SignerInfo(competence="TL. BỘ TRƯỞNG", position="Chánh Văn phòng",
-                               full_name=rng.choice(SIGNERS)),
+        signer_info=SignerInfo(
+            competence="TL. BỘ TRƯỞNG", position="Chánh Văn phòng", full_name=rng.choice(SIGNERS)
+        ),
         due_date=day,
         to_places=("Các bộ và cơ quan ngang bộ", "Ủy ban nhân dân các tỉnh, thành phố"),
-        other_info=OtherInfo(priority="0", sphere_of_promulgation="Liên thông văn bản quốc gia",
-                             typer_notation="TVC", promulgation_amount="1", page_amount="2",
-                             direction="false"),
+        other_info=OtherInfo(
+            priority="0",
+            sphere_of_promulgation="Liên thông văn bản quốc gia",
+            typer_notation="TVC",
+            promulgation_amount="1",
+            page_amount="2",
+            direction="false",
+        ),
         steering_type="1",
     )
     business = Business(
         document_id=original_document_id,
         business_doc_type=business_doc_type,
-        business_doc_reason={0: None, 1: "Thu hồi văn bản", 2: "Cập nhật văn bản điện tử",
-                             3: "Thay thế văn bản"}.get(business_doc_type),
+        business_doc_reason={
+            0: None,
+            1: "Thu hồi văn bản",
+            2: "Cập nhật văn bản điện tử",
+            3: "Thay thế văn bản",
+        }.get(business_doc_type),
         paper="0",
-        staff_info=StaffInfo(department="Văn thư văn phòng", staff="Nguyễn Thị Ngọc Trâm",
-                             email="vanthu@gov.vn", mobile="84912000001"),
+        staff_info=StaffInfo(
+            department="Văn thư văn phòng",
+            staff="Nguyễn Thị Ngọc Trâm",
+            email="vanthu@gov.vn",
+            mobile="84912000001",
+        ),
     )
     files: list[Attachment] = []
     for i in range(attachments):
-        data = _zip(f"van-ban-{number}-{i + 1}.txt", f"Nội dung văn bản: {subject}",
-                    rng.randbytes(attachment_size))
+        data = _zip(
+            f"van-ban-{number}-{i + 1}.txt",
+            f"Nội dung văn bản: {subject}",
+            rng.randbytes(attachment_size),
+        )
         files.append(
             Attachment.from_bytes(
                 content_id=f"cid:{number}-{i + 1}",
@@ -161,8 +177,9 @@ def document(
         )
     built = build_document(
         header,
-        trace_headers=(TraceHeader(organ_id=sender.organ_id,
-                                   timestamp=when.strftime("%Y/%m/%d %H:%M:%S")),),
+        trace_headers=(
+            TraceHeader(organ_id=sender.organ_id, timestamp=when.strftime("%Y/%m/%d %H:%M:%S")),
+        ),
         business=business,
         attachments=files,
     )
@@ -172,8 +189,12 @@ def document(
 def manifest_of(attachments: list[Attachment]) -> tuple[ManifestReference, ...]:
     """Manifest entries for attachments (the builder writes these itself)."""
     return tuple(
-        ManifestReference(content_id=a.content_id, content_type=a.content_type,
-                          attachment_name=a.attachment_name, description=a.description)
+        ManifestReference(
+            content_id=a.content_id,
+            content_type=a.content_type,
+            attachment_name=a.attachment_name,
+            description=a.description,
+        )
         for a in attachments
     )
 

@@ -107,7 +107,9 @@ def create_workdir(
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_hex(32) + "\n")
             lines.append(f"push_url = {_toml_str(spec.push_url or 'http://127.0.0.1:9/')}")
-            lines.append(f"push_secret_file = {_toml_str(os.path.relpath(secret_path, config_dir))}")
+            lines.append(
+                f"push_secret_file = {_toml_str(os.path.relpath(secret_path, config_dir))}"
+            )
         lines.append("")
     (config_dir / "agencies.toml").write_text("\n".join(lines), encoding="utf-8")
     (config_dir / "hub.toml").write_text(
@@ -162,5 +164,6 @@ add = ["000.00.01.H41"]
 """,
         encoding="utf-8",
     )
-    return Workdir(root=root, config_dir=config_dir, pki_dir=pki_dir, data_dir=data_dir,
-                   agencies=issued)
+    return Workdir(
+        root=root, config_dir=config_dir, pki_dir=pki_dir, data_dir=data_dir, agencies=issued
+    )

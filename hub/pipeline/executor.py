@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from types import TracebackType
 
-from hub.pipeline.checks import CheckOptions, Checked, check_package, warm_up
+from hub.pipeline.checks import Checked, CheckOptions, check_package, warm_up
 
 
 class CheckExecutor:

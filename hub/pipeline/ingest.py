@@ -17,7 +17,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from hub.broker import Broker, QueueEntry
@@ -164,7 +164,7 @@ class Ingestor:
             accepted = await asyncio.shield(pending)
             if accepted.sender != caller:
                 raise AuthForbidden("the caller is not the package's From")
-            return Accepted(**{**_fields(accepted), "created": False})
+            return replace(accepted, created=False)
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._in_flight[sha256] = future
         try:
@@ -276,7 +276,3 @@ class Ingestor:
             for package_id, recipients in by_package.items():
                 await self.enqueue(package_id, recipients)
             total += len(pending)
-
-
-def _fields(accepted: Accepted) -> dict[str, object]:
-    return {name: getattr(accepted, name) for name in Accepted.__dataclass_fields__}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from hub.client import HubClient
 from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
@@ -34,8 +35,9 @@ class Receiver:
         self.calls += 1
         body = await request.read()
         package_id = request.headers["Hub-Package-Id"]
-        if not verify_push_signature(self.secret, package_id,
-                                     request.headers.get(SIGNATURE_HEADER, ""), body):
+        if not verify_push_signature(
+            self.secret, package_id, request.headers.get(SIGNATURE_HEADER, ""), body
+        ):
             self.bad_signatures += 1
             return web.Response(status=401)
         if self.always_fail or self.calls <= self.fail_first:
@@ -57,8 +59,7 @@ async def serve(receiver: Receiver) -> AsyncIterator[TestServer]:
 
 def agencies_with_push(url: str) -> tuple[AgencySpec, ...]:
     return tuple(
-        AgencySpec(a.organ_id, a.name, delivery="push", push_url=url)
-        if a.organ_id == G12 else a
+        AgencySpec(a.organ_id, a.name, delivery="push", push_url=url) if a.organ_id == G12 else a
         for a in DEFAULT_AGENCIES
     )
 
@@ -77,13 +78,17 @@ async def test_push_retries_then_delivers_once(
 ) -> None:
     receiver = Receiver(fail_first=2)
     async for server in serve(receiver):
-        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))),
-                               retry_delays=(0.05, 0.1), max_attempts=5)
+        workdir = make_workdir(
+            agencies_with_push(str(server.make_url("/inbox"))),
+            retry_delays=(0.05, 0.1),
+            max_attempts=5,
+        )
         receiver.secret = workdir.push_secret(G12)
         async for hub in start_hub(workdir):
             _, data = document(signers(G22), [Organ(organ_id=G12)], number=1)
             submitted = await (await hub.client(G22)).submit(data)
-            await wait_for(lambda: submitted.package_id in receiver.received)
+            package_id = submitted.package_id
+            await wait_for(lambda pid=package_id: pid in receiver.received)  # type: ignore[misc]
             assert receiver.received[submitted.package_id] == [data]
             assert receiver.bad_signatures == 0
             trace = await (await hub.client(G22)).trace(submitted.package_id)
@@ -99,16 +104,19 @@ async def test_push_dead_letters_after_max_attempts(
 ) -> None:
     receiver = Receiver(always_fail=True)
     async for server in serve(receiver):
-        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))),
-                               retry_delays=(0.02,), max_attempts=3)
+        workdir = make_workdir(
+            agencies_with_push(str(server.make_url("/inbox"))), retry_delays=(0.02,), max_attempts=3
+        )
         receiver.secret = workdir.push_secret(G12)
         async for hub in start_hub(workdir):
             _, data = document(signers(G22), [Organ(organ_id=G12)], number=2)
             sender = await hub.client(G22)
             submitted = await sender.submit(data)
 
-            async def state() -> str:
-                trace = await sender.trace(submitted.package_id)
+            async def state(
+                sender: HubClient = sender, package_id: str = submitted.package_id
+            ) -> str:
+                trace = await sender.trace(package_id)
                 return str(trace["recipients"][0]["state"])
 
             for _ in range(500):

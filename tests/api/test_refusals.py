@@ -45,21 +45,34 @@ def header(root: etree._Element) -> etree._Element:
 
 
 async def test_not_well_formed_samples_refused_with_line_and_column(hub: RunningHub) -> None:
-    garbage = await refused(hub, G22, shared_testdata("edxml", "malformed_leading_garbage.edxml")
-                            .read_bytes())
+    garbage = await refused(
+        hub, G22, shared_testdata("edxml", "malformed_leading_garbage.edxml").read_bytes()
+    )
     assert (garbage.status, garbage.code) == (400, "xml.not_well_formed")
     assert garbage.body["line"] == 1 and garbage.body["column"] >= 1
-    prefix = await refused(hub, G22, shared_testdata("edxml", "malformed_undeclared_prefix.edxml")
-                           .read_bytes())
+    prefix = await refused(
+        hub, G22, shared_testdata("edxml", "malformed_undeclared_prefix.edxml").read_bytes()
+    )
     assert (prefix.status, prefix.code) == (400, "xml.not_well_formed")
     assert prefix.body["line"] == 116
 
 
-@pytest.mark.parametrize("name", ["xmlbomb.xml", "xmlbomb2.xml", "quadratic.xml", "external.xml",
-                                  "external_file.xml", "dtd.xml", "cyclic.xml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "xmlbomb.xml",
+        "xmlbomb2.xml",
+        "quadratic.xml",
+        "external.xml",
+        "external_file.xml",
+        "dtd.xml",
+        "cyclic.xml",
+    ],
+)
 async def test_dtd_and_entities_refused_before_parsing(hub: RunningHub, name: str) -> None:
-    problem = await refused(hub, G22, shared_testdata("xmldsig", "defusedxml-test-data", name)
-                            .read_bytes())
+    problem = await refused(
+        hub, G22, shared_testdata("xmldsig", "defusedxml-test-data", name).read_bytes()
+    )
     assert (problem.status, problem.code) == (400, "xml.dtd_forbidden")
 
 
@@ -128,8 +141,9 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
     assert (problem.status, problem.code) == (403, "signature.untrusted")
 
     # a trusted certificate that is not registered for the From agency (G17 signs as G22)
-    impostor = Signer(organ_id=G22, name="impostor", key=signers(G17).key,
-                      certificate=signers(G17).certificate)
+    impostor = Signer(
+        organ_id=G22, name="impostor", key=signers(G17).key, certificate=signers(G17).certificate
+    )
     _, forged = document(impostor, organs(H41), number=11)
     problem = await refused(hub, G22, forged)
     assert (problem.status, problem.code) == (403, "signature.signer_mismatch")
@@ -142,8 +156,10 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
 async def test_routing_and_conflict_refusals(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
-    agencies = (*DEFAULT_AGENCIES, AgencySpec("000.00.00.H57", "UBND Tỉnh Vĩnh Long",
-                                              enabled=False))
+    agencies = (
+        *DEFAULT_AGENCIES,
+        AgencySpec("000.00.00.H57", "UBND Tỉnh Vĩnh Long", enabled=False),
+    )
     workdir = make_workdir(agencies)
     async for hub in start_hub(workdir):
         sender = await hub.client(G22)
@@ -174,8 +190,9 @@ async def test_authentication_and_authorisation(
             assert resp.status == 401
             assert resp.content_type == "application/problem+json"
             assert (await resp.json())["code"] == "auth.required"
-        async with session.get(f"{hub.url}/v1/inbox",
-                               headers={"Authorization": "Bearer not-a-token"}) as resp:
+        async with session.get(
+            f"{hub.url}/v1/inbox", headers={"Authorization": "Bearer not-a-token"}
+        ) as resp:
             assert resp.status == 401
             assert (await resp.json())["code"] == "auth.required"
     # G17 may not submit a package whose From is G22
@@ -201,8 +218,12 @@ async def test_size_limit_checked_before_reading(
 
 
 async def test_problem_bodies_for_unknown_routes(hub: RunningHub) -> None:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{hub.url}/v1/nothing-here", headers={"Authorization": f"Bearer {hub.workdir.token(G22)}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{hub.url}/v1/nothing-here",
+            headers={"Authorization": f"Bearer {hub.workdir.token(G22)}"},
+        ) as resp,
+    ):
         assert resp.status == 404
         assert resp.content_type == "application/problem+json"
