@@ -640,6 +640,30 @@ def _c14n_without_signature(
             parent.insert(index, signature)
 
 
+def _refuse_unsigned_text_splits(root: etree._Element) -> None:
+    """Refuse a comment or processing instruction next to text inside an element.
+
+    ``URI=""`` drops comments from the digest, so ``<Subject>Good<!-- -->Evil</Subject>``
+    verifies exactly like ``<Subject>GoodEvil</Subject>``, while a reader taking the first
+    text node of the received tree sees "Good". Callers must read ``signed_root`` anyway; we
+    also refuse such packages outright, because a recipient that verifies with another
+    implementation and displays the received tree would show something other than what was
+    signed. Comments standing between elements (as real SDK packages have) stay allowed.
+    """
+    for node in root.iter(etree.Comment, etree.ProcessingInstruction):
+        parent = node.getparent()
+        if parent is None:  # prolog or epilogue: outside the document element
+            continue
+        previous = node.getprevious()
+        before = (previous.tail if previous is not None else parent.text) or ""
+        if before.strip() or (node.tail or "").strip():
+            raise SignatureProfileViolation(
+                f"a comment or processing instruction splits the text of "
+                f"<{_local_name(parent.tag)}> (line {node.sourceline}): text outside the "
+                "signature's coverage inside a signed value"
+            )
+
+
 def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> VerifiedSignature:
     """Verify the single enveloped signature of ``doc`` under the strict profile.
 
@@ -659,6 +683,7 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     root = tree.getroot()
     signature = _locate_signature(root, policy.signature_parent)
     parts = _check_structure(signature, policy)
+    _refuse_unsigned_text_splits(root)
 
     certificate, intermediates = _load_certificates(parts.certificates_der)
     _check_key(certificate, SIGNATURE_METHODS[parts.signature_method][0], policy)

@@ -74,8 +74,10 @@ def create_workdir(
     port: int = 8080,
     retry_delays: Sequence[float] = (0.2, 0.5, 1.0),
     max_attempts: int = 4,
+    lease_seconds: float = 10.0,
     ingest_processes: int = 0,
     max_package_bytes: int = 20 * 1024 * 1024,
+    allow_legacy: bool = False,
     routes_toml: str = "",
     extra_hub_toml: str = "",
 ) -> Workdir:
@@ -135,13 +137,13 @@ max_package_bytes = {max_package_bytes}
 retry_delays = [{", ".join(str(d) for d in retry_delays)}]
 max_attempts = {max_attempts}
 push_timeout = 5.0
-lease_seconds = 10.0
+lease_seconds = {lease_seconds}
 
 [signing]
 receipt_key = "../pki/hub/key.pem"
 receipt_cert = "../pki/hub/cert.pem"
 trust_anchors = ["../pki/ca.pem"]
-allow_legacy = false
+allow_legacy = {'true' if allow_legacy else 'false'}
 
 [ingest]
 processes = {ingest_processes}
