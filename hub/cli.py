@@ -192,6 +192,91 @@ def pki_issue(directory: Path, organ_id: str, name: str | None) -> None:
     out.print(f'token_sha256 = ["{issued.token_sha256}"]')
 
 
+# -- agencies --------------------------------------------------------------------------------
+
+
+@main.group()
+def agency() -> None:
+    """Agencies: list them, disable or enable one, rotate a bearer token (audited)."""
+
+
+@agency.command("list")
+@CONFIG_OPTION
+def agency_list(config_dir: Path) -> None:
+    """List agencies as they are in force (agencies.toml plus runtime changes)."""
+    from hub.admin import list_agencies
+    from hub.config import load_config
+
+    views = asyncio.run(list_agencies(load_config(config_dir)))
+    table = Table("OrganId", "name", "enabled", "delivery", "tokens", "certs", "changed")
+    for v in views:
+        table.add_row(
+            v.organ_id,
+            v.name,
+            "yes" if v.enabled else "[red]no[/]",
+            v.delivery,
+            str(v.tokens),
+            str(v.certificates),
+            "yes" if v.overridden else "",
+        )
+    out.print(table)
+
+
+@agency.command("disable")
+@click.argument("organ_id")
+@CONFIG_OPTION
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+def agency_disable(organ_id: str, config_dir: Path, reason: str) -> None:
+    """Disable an agency: it can neither send nor be addressed until enabled again."""
+    from hub.admin import set_enabled
+    from hub.config import load_config
+
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, False, reason))
+    out.print(f"{organ_id} disabled")
+
+
+@agency.command("enable")
+@click.argument("organ_id")
+@CONFIG_OPTION
+@click.option("--reason", required=True, help="Why (kept in the audit log).")
+def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
+    """Enable an agency again."""
+    from hub.admin import set_enabled
+    from hub.config import load_config
+
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason))
+    out.print(f"{organ_id} enabled")
+
+
+@agency.command("rotate-token")
+@click.argument("organ_id")
+@CONFIG_OPTION
+@click.option("--reason", default="rotation", show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the new token here (mode 0600) instead of printing it.",
+)
+def agency_rotate_token(
+    organ_id: str, config_dir: Path, reason: str, token_file: Path | None
+) -> None:
+    """Replace an agency's bearer token; the old one stops working within seconds."""
+    import os
+
+    from hub.admin import rotate_token
+    from hub.config import load_config
+
+    token = asyncio.run(rotate_token(load_config(config_dir), organ_id, reason))
+    if token_file is None:
+        out.print(token)
+    else:
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        console.print(f"new token written to {token_file}")
+
+
 # -- offline package tools --------------------------------------------------------------------
 
 

@@ -58,6 +58,12 @@ class Registry:
             self._effective[ov.organ_id] = changed
         self._reindex()
 
+    def reload(self, overrides: Iterable[AgencyOverride]) -> None:
+        """Start again from the configuration and apply ``overrides`` (the store's full,
+        merged set), so that a change another process recorded takes effect here too."""
+        self._effective = dict(self._configured)
+        self.apply(overrides)
+
     def get(self, organ_id: str) -> AgencyConfig | None:
         """The effective record, or ``None`` for an unknown agency."""
         return self._effective.get(organ_id)

@@ -64,6 +64,7 @@ class Runtime:
         dispatch: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         republish_interval: float = 30.0,
+        overrides_interval: float = 2.0,
     ) -> None:
         self.config = config
         self.registry = Registry(config.agencies)
@@ -105,6 +106,7 @@ class Runtime:
         self.clock = clock
         self.started_at = clock()
         self._republish_interval = republish_interval
+        self._overrides_interval = overrides_interval
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Runtime:
@@ -120,8 +122,12 @@ class Runtime:
                     log.info("re-published %d unconfirmed deliveries", n)
             except Exception as exc:  # the periodic loop retries
                 log.warning("could not re-publish pending deliveries yet: %s", exc)
-            task = asyncio.create_task(self._republish_loop(), name="hub-republish")
-            self._stack.push_async_callback(_cancel, task)
+            for loop_fn, name in (
+                (self._republish_loop, "hub-republish"),
+                (self._overrides_loop, "hub-overrides"),
+            ):
+                task = asyncio.create_task(loop_fn(), name=name)
+                self._stack.push_async_callback(_cancel, task)
             if self.dispatcher is not None:
                 await self._stack.enter_async_context(self.dispatcher)
         except BaseException:
@@ -144,6 +150,16 @@ class Runtime:
                 await self.ingestor.republish_pending()
             except Exception as exc:
                 log.warning("re-publishing pending deliveries failed: %s", exc)
+
+    async def _overrides_loop(self) -> None:
+        # Operators change agencies from another process (``hub agency disable``) or another
+        # worker; every process picks the change up from the shared store within seconds.
+        while True:
+            await asyncio.sleep(self._overrides_interval)
+            try:
+                self.registry.reload(await self.store.agency_overrides())
+            except Exception as exc:
+                log.warning("reloading agency overrides failed: %s", exc)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

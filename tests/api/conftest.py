@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class RunningHub:
             await client.__aexit__(None, None, None)
 
 
+@contextlib.asynccontextmanager
 async def start_hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
     config = load_config(workdir.config_dir)
     async with Runtime(config, republish_interval=0.5) as runtime:
@@ -57,5 +59,5 @@ async def start_hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
 @pytest.fixture
 async def hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
     """A hub over the default working directory."""
-    async for running in start_hub(workdir):
+    async with start_hub(workdir) as running:
         yield running

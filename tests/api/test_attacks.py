@@ -172,7 +172,7 @@ async def test_legacy_flag_admits_sha1_and_flags_it(
     legacy = resign(
         signed, g22.key, signature_method=RSA_SHA1, digest_method=SHA1, hash_name="sha1"
     )
-    async for hub in start_hub(make_workdir(allow_legacy=True)):
+    async with start_hub(make_workdir(allow_legacy=True)) as hub:
         submitted = await (await hub.client(G22)).submit(legacy)
         trace = await (await hub.client(G22)).trace(submitted.package_id)
         assert "signature.legacy_algorithm" in trace["warnings"]

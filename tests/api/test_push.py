@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,7 @@ class Receiver:
         return web.Response(status=204)
 
 
+@contextlib.asynccontextmanager
 async def serve(receiver: Receiver) -> AsyncIterator[TestServer]:
     app = web.Application()
     app.router.add_post("/inbox", receiver.handle)
@@ -77,18 +79,18 @@ async def test_push_retries_then_delivers_once(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
     receiver = Receiver(fail_first=2)
-    async for server in serve(receiver):
+    async with serve(receiver) as server:
         workdir = make_workdir(
             agencies_with_push(str(server.make_url("/inbox"))),
             retry_delays=(0.05, 0.1),
             max_attempts=5,
         )
         receiver.secret = workdir.push_secret(G12)
-        async for hub in start_hub(workdir):
+        async with start_hub(workdir) as hub:
             _, data = document(signers(G22), [Organ(organ_id=G12)], number=1)
             submitted = await (await hub.client(G22)).submit(data)
             package_id = submitted.package_id
-            await wait_for(lambda pid=package_id: pid in receiver.received)  # type: ignore[misc]
+            await wait_for(lambda: package_id in receiver.received)
             assert receiver.received[submitted.package_id] == [data]
             assert receiver.bad_signatures == 0
             trace = await (await hub.client(G22)).trace(submitted.package_id)
@@ -103,12 +105,12 @@ async def test_push_dead_letters_after_max_attempts(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
     receiver = Receiver(always_fail=True)
-    async for server in serve(receiver):
+    async with serve(receiver) as server:
         workdir = make_workdir(
             agencies_with_push(str(server.make_url("/inbox"))), retry_delays=(0.02,), max_attempts=3
         )
         receiver.secret = workdir.push_secret(G12)
-        async for hub in start_hub(workdir):
+        async with start_hub(workdir) as hub:
             _, data = document(signers(G22), [Organ(organ_id=G12)], number=2)
             sender = await hub.client(G22)
             submitted = await sender.submit(data)

@@ -161,7 +161,7 @@ async def test_routing_and_conflict_refusals(
         AgencySpec("000.00.00.H57", "UBND Tỉnh Vĩnh Long", enabled=False),
     )
     workdir = make_workdir(agencies)
-    async for hub in start_hub(workdir):
+    async with start_hub(workdir) as hub:
         sender = await hub.client(G22)
         _, unknown = document(signers(G22), organs(H41, "000.00.00.H99"), number=20)
         problem = await refused(hub, G22, unknown)
@@ -208,7 +208,7 @@ async def test_size_limit_checked_before_reading(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
     workdir = make_workdir(max_package_bytes=40_000)
-    async for hub in start_hub(workdir):
+    async with start_hub(workdir) as hub:
         _, small = document(signers(G22), organs(H41), number=40, attachment_size=2_000)
         _, large = document(signers(G22), organs(H41), number=41, attachment_size=400_000)
         assert len(small) < 40_000 < len(large)
