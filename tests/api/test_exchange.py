@@ -15,7 +15,8 @@ from hub.edxml import Organ
 from hub.receipts import RECEIPT_POLICY, parse_receipt
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
-from tests.api.conftest import RunningHub
+from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import WorkdirFactory
 
 G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
 H41_HOME = "000.00.01.H41"  # routes.toml copies G22 → H41 documents here
@@ -171,3 +172,21 @@ async def test_vietnamese_bytes_round_trip_exactly(
     assert got == data
     root = etree.fromstring(got)
     assert root.nsmap  # still the sender's document, namespaces and all
+
+
+async def test_verification_in_worker_processes(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    """The real process pool: checks and refusals (with their codes) cross the boundary."""
+    async with start_hub(make_workdir(ingest_processes=2)) as hub:
+        assert hub.runtime.executor.processes == 2
+        client = await hub.client(G22)
+        _, data = document(signers(G22), organs(H14), number=77)
+        assert (await client.submit(data)).created
+        with pytest.raises(HubProblem) as info:
+            await client.submit(data.replace(b"<edXML:Subject>", b"<edXML:Subject>x", 1))
+        assert info.value.code == "signature.invalid"
+        with pytest.raises(HubProblem) as info:
+            await client.submit(b"<edXML>\n<unclosed>")
+        assert info.value.code == "xml.not_well_formed"
+        assert info.value.body["line"] == 2
