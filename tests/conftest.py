@@ -118,3 +118,29 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"testdata: {TESTDATA} ({'found' if TESTDATA.exists() else 'MISSING'})",
         f"HUB_REQUIRE_SERVICES={'1' if REQUIRE_SERVICES else '0'}",
     ]
+
+
+@pytest.fixture(scope="session")
+def xmlsec1() -> str:
+    """Path of xmlsec1 (an independent XMLDSig implementation, Debian package ``xmlsec1``).
+
+    Missing: the test setup installs it; if that fails the interop tests skip with the reason
+    printed, or fail under HUB_REQUIRE_SERVICES=1 (CI), where they must run.
+    """
+    import subprocess
+
+    found = shutil.which("xmlsec1")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "xmlsec1"]
+        if subprocess.run(install, check=False, capture_output=True, env=env).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env)
+            subprocess.run(install, check=False, capture_output=True, env=env)
+        found = shutil.which("xmlsec1")
+    if found is None:
+        reason = "xmlsec1 is not installed and could not be installed: interop tests skipped"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return found

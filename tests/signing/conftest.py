@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,19 +100,3 @@ def edoc_sample() -> bytes:
 def edoc_unsigned(edoc_sample: bytes) -> bytes:
     """The real sample without its placeholder: a package ready to be signed for real."""
     return strip_placeholder(edoc_sample)
-
-
-@pytest.fixture(scope="session")
-def xmlsec1() -> str:
-    """Path of the xmlsec1 binary; skip (or, under HUB_REQUIRE_SERVICES=1, install or fail)."""
-    found = shutil.which("xmlsec1")
-    if found is None and os.environ.get("HUB_REQUIRE_SERVICES") == "1":
-        subprocess.run(["apt-get", "install", "-y", "xmlsec1"], check=False, capture_output=True)
-        found = shutil.which("xmlsec1")
-        if found is None:
-            pytest.fail("xmlsec1 is required (HUB_REQUIRE_SERVICES=1) but could not be installed")
-    if found is None:
-        reason = "xmlsec1 not installed: interop tests skipped (apt-get install xmlsec1)"
-        print(reason)
-        pytest.skip(reason)
-    return found
