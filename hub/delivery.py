@@ -143,11 +143,16 @@ class Dispatcher:
             # (the store commits first); park it for an operator instead of looping.
             await message.dead_letter("no such delivery in the store")
             return
+        agency = self.registry.get(message.recipient)
+        pull = agency is None or agency.delivery == "pull" or not agency.push_url
         if delivery.state in (DeliveryState.ACKED, DeliveryState.DELIVERED):
+            if delivery.state == DeliveryState.DELIVERED and not pull:
+                # The push was answered 2xx, but the process stopped before the ack was
+                # recorded (two transactions): a 2xx is the agency's ack, record it now.
+                await self.store.ack(message.package_id, message.recipient, self.clock())
             await message.ack()  # a redelivery of work already done
             return
-        agency = self.registry.get(message.recipient)
-        if agency is None or agency.delivery == "pull" or not agency.push_url:
+        if pull:
             if delivery.state != DeliveryState.AVAILABLE:
                 await self.store.set_delivery_state(
                     message.package_id, message.recipient, DeliveryState.AVAILABLE
@@ -155,6 +160,7 @@ class Dispatcher:
             DELIVERIES.labels(outcome="available").inc()
             await message.ack()
             return
+        assert agency is not None  # not pull
         outcome = await self.push(agency, message)
         attempts = delivery.attempts + 1
         if outcome.ok:

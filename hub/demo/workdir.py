@@ -143,7 +143,7 @@ lease_seconds = {lease_seconds}
 receipt_key = "../pki/hub/key.pem"
 receipt_cert = "../pki/hub/cert.pem"
 trust_anchors = ["../pki/ca.pem"]
-allow_legacy = {'true' if allow_legacy else 'false'}
+allow_legacy = {"true" if allow_legacy else "false"}
 
 [ingest]
 processes = {ingest_processes}
