@@ -9,13 +9,13 @@ its own durability while a single flusher task commits whatever has accumulated 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.store.abc import Store
+from hub.store.aio import wait_event
 
 
 @dataclass(slots=True)
@@ -117,8 +117,7 @@ class GroupCommitter:
                 if remaining <= 0:
                     break
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                await wait_event(self._wakeup, remaining)
             if self.max_delay <= 0:
                 await asyncio.sleep(0)  # let callers already scheduled join this batch
             batch = self._queue[: self.max_batch]
