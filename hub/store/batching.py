@@ -31,12 +31,12 @@ class GroupCommitStats:
 class GroupCommitter:
     """Batches concurrent :meth:`add` calls into one ``add_packages`` transaction each.
 
-    A batch closes when it holds ``max_batch`` packages or ``max_delay`` seconds after its first
-    package arrived, whichever is first; only one commit runs at a time and the next batch
-    starts as soon as the previous commit finished. Under load, packages arriving during a
-    commit have waited longer than ``max_delay`` already, so they go at once: batches grow with
-    load by themselves. Without load, a package waits ``max_delay`` plus one commit
-    (``max_delay=0`` commits whatever is ready after one turn of the event loop).
+    Only one commit runs at a time. The next batch opens as soon as the previous commit
+    finished and closes when it holds ``max_batch`` packages or ``max_delay`` seconds after it
+    opened, whichever is first. Without load the window has long closed when a package
+    arrives, so its latency is one commit; under load, packages that arrived during a commit
+    are joined by those arriving in the next ``max_delay`` (``max_delay=0``: pure "natural"
+    batching, whatever accumulated during the previous commit).
 
     If a commit fails, every caller of that batch gets the exception: nothing is half-accepted.
     A caller cancelled before its batch is taken is left out; one cancelled after may still be
@@ -50,7 +50,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.stats = GroupCommitStats()
-        self._queue: list[tuple[NewPackage, asyncio.Future[None], float]] = []
+        self._queue: list[tuple[NewPackage, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -87,7 +87,7 @@ class GroupCommitter:
             raise Unavailable("the store is not accepting packages (committer closed)")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.append((package, future, loop.time()))
+        self._queue.append((package, future))
         self._wakeup.set()
         await future
 
@@ -97,12 +97,13 @@ class GroupCommitter:
         finally:
             # Only reached with work left if the task was cancelled: never leave callers hanging.
             queued, self._queue = self._queue, []
-            for _, future, _ in queued:
+            for _, future in queued:
                 if not future.done():
                     future.set_exception(Unavailable("the group committer stopped"))
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        free_since = float("-inf")
         while True:
             if not self._queue:
                 if self._closing:
@@ -110,8 +111,10 @@ class GroupCommitter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # Wait out the batch window of the oldest waiting package, unless full or closing.
-            deadline = self._queue[0][2] + self.max_delay
+            # The batch window opened when the previous commit finished: packages that waited
+            # through a commit go at once, and without load (window long closed) a lone
+            # package costs exactly one commit.
+            deadline = free_since + self.max_delay
             while len(self._queue) < self.max_batch and not self._closing:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -126,19 +129,20 @@ class GroupCommitter:
             if not batch:
                 continue
             await self._commit(batch)
+            free_since = loop.time()
 
-    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[None], float]]) -> None:
+    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[None]]]) -> None:
         try:
-            await self.store.add_packages([package for package, _, _ in batch])
+            await self.store.add_packages([package for package, _ in batch])
         except Exception as exc:
             self.stats.failed_batches += 1
-            for _, future, _ in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         self.stats.batches += 1
         self.stats.packages += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for _, future, _ in batch:
+        for _, future in batch:
             if not future.done():
                 future.set_result(None)
