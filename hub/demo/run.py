@@ -1,0 +1,315 @@
+"""``hub demo``: a whole simulated exchange through a real hub, checked and summarised.
+
+1. The working directory: dev PKI (kept across runs), agency identities, configuration
+   (``W/config``, so ``hub … --config W/config`` works on the demo's data afterwards) and a
+   fresh data directory — the previous run's data is deleted, because the self-check compares
+   the hub's counts with what this run sent.
+2. A push receiver for the push agency (000.00.00.G12) on a free loopback port, checking the
+   hub's HMAC with the agency's secret.
+3. The hub, in this process but over real HTTP on ``127.0.0.1:port``, verifying in its
+   process pool exactly as ``hub serve`` does.
+4. The stream (:mod:`hub.demo.agents`): documents with attachments from several senders to
+   1–4 recipients, pulled or pushed, acknowledged, answered with status packages; updates and
+   revocations; identical resubmissions; and the refusal cases (:mod:`hub.demo.refusals`).
+5. The self-check and summary (:mod:`hub.demo.summary`); ``False`` on any mismatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+from aiohttp import web
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from hub.api import build_app
+from hub.config import load_config
+from hub.demo.agents import (
+    G12,
+    G22,
+    H41,
+    Agencies,
+    DocPlan,
+    Ledger,
+    PushReceiver,
+    demo_agencies,
+    make_plan,
+    planned_totals,
+)
+from hub.demo.refusals import Refusals, run_refusals
+from hub.demo.summary import gather_hub_facts, render, self_check
+from hub.demo.workdir import Workdir, create_workdir
+from hub.runtime import Runtime
+
+#: Documents each sending agency has in flight at once (a QLVB system sends a few at a time).
+SENDER_CONCURRENCY = 2
+
+
+class DemoError(Exception):
+    """The demo cannot run (the workdir is not the demo's, the port is taken, …)."""
+
+
+def fresh_data(root: Path) -> None:
+    """Delete the previous demo run's data; refuse to touch a workdir that is not the demo's.
+
+    The PKI and tokens are kept (people keep their curl lines), the data starts empty so the
+    self-check's counts are this run's.
+    """
+    data = root / "data"
+    if not data.exists() or not any(data.iterdir()):
+        return
+    hub_toml = root / "config" / "hub.toml"
+    if not hub_toml.is_file() or 'id = "hub-demo"' not in hub_toml.read_text(encoding="utf-8"):
+        raise DemoError(
+            f"{data} holds data of a hub that is not the demo's; choose another --workdir"
+        )
+    shutil.rmtree(data)
+
+
+@contextlib.contextmanager
+def quiet_hub_logs() -> Iterator[None]:
+    """The hub logs each refusal at INFO; during the stream the progress bars and the summary
+    report them, so INFO lines would only tear the display."""
+    logger = logging.getLogger("hub")
+    previous = logger.level
+    if logger.getEffectiveLevel() >= logging.INFO:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _shown(path: Path) -> str:
+    """A path as a person would paste it: relative to the current directory when inside it."""
+    try:
+        return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+async def run_demo(
+    workdir: Path,
+    *,
+    port: int = 8080,
+    documents: int = 200,
+    seed: int = 2015,
+    keep_serving: bool = False,
+) -> bool:
+    """Run the demo; ``True`` when every outcome matched what was expected."""
+    out, err = Console(), Console(stderr=True)
+    if not out.is_terminal:  # piped or captured: rich would assume 80 columns
+        out = Console(width=120)
+    started = time.perf_counter()
+    root = await asyncio.to_thread(workdir.resolve)
+    try:
+        await asyncio.to_thread(fresh_data, root)
+    except DemoError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return False
+    receiver = PushReceiver(G12)
+    push_url = await receiver.start()
+    try:
+        specs = demo_agencies(push_url)
+        err.print(f"preparing [bold]{_shown(root)}[/]: dev PKI, {len(specs)} agencies, config …")
+        wd = await asyncio.to_thread(create_workdir, root, specs, port=port)
+        receiver.secret = wd.push_secret(G12)
+        config = load_config(wd.config_dir)
+        async with Runtime(config) as runtime:
+            runner = web.AppRunner(build_app(runtime), access_log=None)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, "127.0.0.1", port).start()
+            except OSError as exc:
+                err.print(
+                    f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {exc} (try --port)"
+                )
+                await runner.cleanup()
+                return False
+            base_url = f"http://127.0.0.1:{port}"
+            err.print(
+                f"hub listening on [bold]{base_url}/v1/[/] "
+                f"({runtime.executor.processes} verification processes); "
+                f"{G12} is pushed to {push_url}"
+            )
+            try:
+                ok = await _exchange(
+                    wd,
+                    specs_ids=[s.organ_id for s in specs],
+                    runtime=runtime,
+                    receiver=receiver,
+                    base_url=base_url,
+                    documents=documents,
+                    seed=seed,
+                    out=out,
+                    err=err,
+                    started=started,
+                )
+                _print_credentials(out, wd, base_url, serving=keep_serving)
+                if keep_serving:
+                    await _serve_until_stopped(out, wd, base_url)
+            finally:
+                await runner.cleanup()
+    finally:
+        await receiver.stop()
+    return ok
+
+
+async def _exchange(
+    wd: Workdir,
+    *,
+    specs_ids: list[str],
+    runtime: Runtime,
+    receiver: PushReceiver,
+    base_url: str,
+    documents: int,
+    seed: int,
+    out: Console,
+    err: Console,
+    started: float,
+) -> bool:
+    """Drive the stream and the refusals, then check and summarise."""
+    loop = asyncio.get_running_loop()
+    plan = make_plan(documents, specs_ids, seed)
+    planned_packages, planned_deliveries = planned_totals(plan)
+    ledger = Ledger()
+    specs = tuple(demo_agencies(receiver.url))
+    deadline = 60.0 + 0.5 * documents
+    async with Agencies(wd, specs, base_url, ledger) as agencies:
+        receiver.agencies, receiver.ledger = agencies, ledger
+        with (
+            quiet_hub_logs(),
+            Progress(
+                TextColumn("{task.description:<26}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+            ) as progress,
+        ):
+            bars = {
+                "accepted": progress.add_task("signed and accepted", total=planned_packages),
+                "delivered": progress.add_task("delivered (pull + push)", total=planned_deliveries),
+                "acked": progress.add_task("acknowledged", total=planned_deliveries),
+            }
+            ledger.advance = lambda name, n: progress.advance(bars[name], n)
+            stop = asyncio.Event()
+            pullers = [
+                asyncio.create_task(agencies.pull(s.organ_id, stop))
+                for s in specs
+                if s.delivery == "pull"
+            ]
+            refusing = asyncio.create_task(
+                run_refusals(agencies, ledger, base_url, runtime.config.settings.max_package_bytes)
+            )
+            try:
+                await asyncio.wait_for(_stream(agencies, ledger, plan), deadline)
+            except TimeoutError:
+                ledger.anomalies.append(
+                    f"the stream did not finish within {deadline:.0f} s: "
+                    f"{sum(not s.done() for s in ledger.accepted())} packages undelivered"
+                )
+            stream_end = loop.time()
+            refusals: Refusals = await refusing
+            stop.set()
+            await asyncio.gather(*pullers)
+        facts = await gather_hub_facts(agencies, runtime.store, G12)
+        checks = self_check(
+            ledger,
+            refusals,
+            facts,
+            planned_packages=planned_packages,
+            push_agency=G12,
+            ca_pem=wd.pki_dir / "ca.pem",
+        )
+        stream_seconds = stream_end - (ledger.first_submit or stream_end) or 1e-9
+        render(
+            out,
+            ledger=ledger,
+            refusals=refusals,
+            facts=facts,
+            checks=checks,
+            agencies=agencies,
+            push_agency=G12,
+            stream_seconds=stream_seconds,
+            total_seconds=time.perf_counter() - started,
+        )
+    ok = all(c.ok for c in checks)
+    out.print(
+        "[bold green]demo OK[/]: every outcome matched"
+        if ok
+        else "[bold red]demo FAILED[/]: outcomes differ from what was expected (above)"
+    )
+    return ok
+
+
+async def _stream(agencies: Agencies, ledger: Ledger, plan: list[DocPlan]) -> None:
+    """Every sender works through its documents; done once everything sent — documents and
+    the status packages they drew — has been delivered and acknowledged."""
+    queues: dict[str, asyncio.Queue[DocPlan]] = defaultdict(asyncio.Queue)
+    for doc in plan:
+        queues[doc.sender].put_nowait(doc)
+
+    async def worker(queue: asyncio.Queue[DocPlan]) -> None:
+        while not queue.empty():
+            await agencies.send_document(queue.get_nowait())
+
+    await asyncio.gather(*(worker(q) for q in queues.values() for _ in range(SENDER_CONCURRENCY)))
+    while agencies.tasks or not ledger.all_done():
+        await agencies.settle()
+        await asyncio.sleep(0.02)
+
+
+def _print_credentials(out: Console, wd: Workdir, base_url: str, *, serving: bool) -> None:
+    """Where a person finds each agency's identity, and a line to paste."""
+    agencies = _shown(wd.pki_dir / "agencies")
+    out.print(
+        f"\ncredentials: [bold]{agencies}/<OrganId>/{{key.pem,cert.pem,token}}[/]; "
+        f"CA {_shown(wd.pki_dir / 'ca.pem')}; hub receipt certificate "
+        f"{_shown(wd.pki_dir / 'hub' / 'cert.pem')}; configuration {_shown(wd.config_dir)}"
+    )
+    g22 = f"{agencies}/{G22}"
+    when = "" if serving else f" (with --serve, or `hub serve --config {_shown(wd.config_dir)}`)"
+    out.print(f"try{when}:")
+    out.print(
+        f"  curl -s '{base_url}/v1/outbox?limit=3' -H \"Authorization: Bearer $(cat {g22}/token)\"",
+        soft_wrap=True,
+    )
+
+
+async def _serve_until_stopped(out: Console, wd: Workdir, base_url: str) -> None:
+    """Keep the hub (and the push receiver) up until Ctrl-C or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    out.print(
+        f"\nhub serving on [bold]{base_url}/v1/[/] (Ctrl-C to stop). Walkthrough: "
+        "README.md, 'Be an agency by hand (curl)'. For example, as Nghệ An "
+        f"({H41}):"
+    )
+    token = _shown(wd.pki_dir / "agencies" / H41 / "token")
+    out.print(
+        f'  curl -s {base_url}/v1/inbox -H "Authorization: Bearer $(cat {token})"', soft_wrap=True
+    )
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    out.print("stopping: finishing in-flight work …")
