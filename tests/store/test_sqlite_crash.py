@@ -1,0 +1,60 @@
+"""Kill -9 a process that is committing: everything it was told is committed survives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hub.store.sqlite import SqliteStore
+
+WRITER = r"""
+import asyncio, sys
+from hub.store.batching import GroupCommitter
+from hub.store.sqlite import SqliteStore
+from tests.contracts.store_contract import new_package
+
+async def one(committer, pkg):
+    await committer.add(pkg)
+    # Printed only after the commit returned: what a receipt would promise.
+    sys.stdout.write(pkg.id + "\n")
+    sys.stdout.flush()
+
+async def main():
+    async with SqliteStore(sys.argv[1]) as store, GroupCommitter(store) as committer:
+        while True:
+            await asyncio.gather(*(one(committer, new_package()) for _ in range(32)))
+
+asyncio.run(main())
+"""
+
+
+async def test_committed_packages_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "hub.db"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        stdout=subprocess.PIPE,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.stdout is not None
+    promised: list[str] = []
+    deadline = time.monotonic() + 15
+    while len(promised) < 300 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        promised.append(line.decode().strip())
+    proc.send_signal(signal.SIGKILL)
+    promised.extend(line.decode().strip() for line in proc.stdout.read().splitlines())
+    proc.wait()
+    assert len(promised) >= 300, "the writer did not get going"
+    async with SqliteStore(path) as store:  # recovers the WAL left by the dead process
+        for package_id in promised:
+            assert await store.get_package(package_id) is not None, package_id
+            assert len(await store.deliveries_for(package_id)) == 1
+        assert await store.count_packages() >= len(promised)
