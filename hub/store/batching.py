@@ -140,6 +140,13 @@ class GroupCommitter:
                 if not future.done():
                     future.set_exception(exc)
             return
+        except BaseException:
+            # The committer itself is being cancelled mid-commit: the outcome is unknown, so
+            # callers get Unavailable (a retry is safe: sha256 de-duplication).
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(Unavailable("the group committer stopped mid-commit"))
+            raise
         self.stats.batches += 1
         self.stats.packages += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))

@@ -222,3 +222,21 @@ async def test_group_commit_closed_refuses(tmp_path: Path) -> None:
             pass
         with pytest.raises(Unavailable):
             await committer.add(new_package())
+
+
+async def test_group_commit_cancelled_committer_fails_waiting_callers(tmp_path: Path) -> None:
+    class SlowStore(SqliteStore):
+        async def add_packages(self, packages: Sequence[NewPackage]) -> None:
+            await asyncio.sleep(10)
+
+    async with SlowStore(tmp_path / "hub.db") as store:
+        committer = GroupCommitter(store)
+        committer.start()
+        adds = [asyncio.create_task(committer.add(new_package())) for _ in range(3)]
+        await asyncio.sleep(0.05)  # the first batch is in its (slow) commit
+        adds.append(asyncio.create_task(committer.add(new_package())))  # still queued
+        await asyncio.sleep(0)
+        assert committer._task is not None
+        committer._task.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*adds, return_exceptions=True), 2)
+        assert all(isinstance(r, Unavailable) for r in results)
