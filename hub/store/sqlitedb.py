@@ -239,9 +239,15 @@ class SqliteConnection:
             if conn is None:
                 raise Unavailable(f"{self.name}: database connection is closed")
             try:
-                return fn(conn)
+                result = fn(conn)
             except sqlite3.OperationalError as exc:
                 raise Unavailable(f"{self.name}: {exc}", database=str(self.path)) from exc
+            if isinstance(result, sqlite3.Cursor):
+                # A cursor must not leave this thread: finalising it on the event loop's thread
+                # resets its statement while this thread runs the next job on the connection
+                # ("bad parameter or other API misuse" from concurrent executemany calls).
+                result.close()
+            return result
 
         return await self._submit(job)
 
