@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import signal
-import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,22 +78,11 @@ def serve(config_dir: Path, host: str | None, port: int | None) -> None:
     )
 
 
-def _tls_context(config: Any) -> ssl.SSLContext | None:
-    http = config.settings.http
-    if http.tls_cert is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(http.tls_cert, http.tls_key)
-    if http.client_ca is not None:
-        ctx.load_verify_locations(http.client_ca)
-        ctx.verify_mode = ssl.CERT_OPTIONAL  # bearer tokens remain an alternative
-    return ctx
-
-
 async def _serve(config: Any, host: str, port: int) -> None:
     from aiohttp import web
 
     from hub.api import build_app
+    from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 
     stop = asyncio.Event()
@@ -104,7 +92,7 @@ async def _serve(config: Any, host: str, port: int) -> None:
     async with Runtime(config) as runtime:
         runner = web.AppRunner(build_app(runtime), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=_tls_context(config))
+        site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(config.settings.http))
         await site.start()
         scheme = "https" if config.settings.http.tls_cert else "http"
         logging.getLogger("hub").info("serving", extra={"url": f"{scheme}://{host}:{port}/v1/"})
