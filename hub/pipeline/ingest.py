@@ -31,6 +31,7 @@ from hub.errors import (
 )
 from hub.models import DeliveryState, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
+from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
 from hub.receipts import ReceiptFacts, ReceiptSigner
 from hub.registry import Registry
@@ -142,6 +143,7 @@ class Ingestor:
         self.executor = executor
         self.signer = signer
         self.clock = clock
+        self._enqueuer = GroupEnqueuer(broker, store)
         # Identical bytes submitted concurrently in this process share one acceptance.
         self._in_flight: dict[str, asyncio.Future[Accepted]] = {}
 
@@ -233,13 +235,12 @@ class Ingestor:
         """Publish one queue entry per recipient and mark the deliveries queued."""
         entries = [QueueEntry(recipient=r, package_id=package_id) for r in recipients]
         try:
-            await self.broker.publish(entries)
+            await self._enqueuer.enqueue(entries)
         except Unavailable:
             raise
         except Exception as exc:  # any broker failure is "not confirmed"
-            log.warning("broker publish failed for %s: %s", package_id, exc)
+            log.warning("enqueue failed for %s: %s", package_id, exc)
             raise Unavailable("the broker did not confirm the queue entries; retry") from exc
-        await self.store.mark_queued([(package_id, r) for r in recipients])
 
     async def _again(self, previous: PackageRecord, caller: str) -> Accepted:
         """Identical bytes again: the same receipt, after finishing any unconfirmed enqueue."""
