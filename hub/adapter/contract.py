@@ -1,0 +1,307 @@
+"""The adapter contract: what an agency adapter implements, and what a connector gives it.
+
+An adapter connects one kind of agency system (a provincial one-stop system, the national
+public-service portal, an agency database, a document-management system, a file drop) to the
+hub. It runs at the agency's edge inside a **connector** (``hub connector --config FILE``),
+which holds the agency's key, signs what it sends, verifies what it receives and talks to the
+hub over the agency API. The adapter itself never signs, never verifies and never talks to the
+hub: it does two separate jobs.
+
+**Translating** (synchronous, pure, no I/O) — native record ↔ package:
+
+* :meth:`Adapter.to_package` turns a :class:`NativeRecord` into the *unsigned* bytes of a
+  package (a dossier package or an edXML package). It must be deterministic: the same record
+  and request give the same bytes.
+* :meth:`Adapter.from_package` turns a verified package into a :class:`NativeRecord`.
+
+Both raise :class:`NativeInvalid` naming the offending field for input they cannot map. A
+mapping round-trips: ``from_package(to_package(r)).fields == r.fields`` for every record the
+adapter produces, with Vietnamese text byte-exact.
+
+**Transporting** (asynchronous) — talking to the external system:
+
+* :meth:`Adapter.start` / :meth:`Adapter.stop`: the lifecycle (open sessions, pools, files);
+* :meth:`Adapter.poll`: what changed in the external system since the cursor;
+* :meth:`Adapter.deliver`: apply a native record to the external system, idempotently per
+  hub package id (the connector may deliver the same package twice after a crash).
+
+Every call takes exactly one frozen input dataclass, so fields can be added to the contract
+later without breaking adapters. An adapter package ``adapters/<name>/`` exposes
+``create_adapter(config: AdapterConfig) -> Adapter`` (see :data:`AdapterFactory`).
+
+Example, a complete (if tiny) adapter whose external system is a Python list::
+
+    class ListAdapter:
+        name = "list"
+
+        def __init__(self, config: AdapterConfig) -> None:
+            self.outbox: list[dict[str, str]] = []   # what the system wants to send
+            self.applied: dict[str, dict[str, str]] = {}
+
+        async def start(self, request: StartRequest) -> None: ...
+        async def stop(self, request: StopRequest) -> None: ...
+
+        async def poll(self, request: PollRequest) -> PollResult:
+            start = int(request.cursor or 0)
+            rows = self.outbox[start : start + request.limit]
+            records = tuple(NativeRecord(key=r["MaHoSo"], version=r["TrangThaiHoSo"],
+                                         kind="dossier", fields=r) for r in rows)
+            return PollResult(records=records, cursor=str(start + len(rows)))
+
+        def to_package(self, request: ToPackageRequest) -> OutgoingPackage:
+            ho_so = mapping.ho_so_from_fields(request.record.fields)  # NativeInvalid if bad
+            return OutgoingPackage(data=build_dossier(DossierPackage(...)), kind="dossier")
+
+        def from_package(self, request: FromPackageRequest) -> NativeRecord: ...
+
+        async def deliver(self, request: DeliverRequest) -> DeliverResult:
+            first = request.package_id not in self.applied
+            self.applied.setdefault(request.package_id, dict(request.record.fields))
+            return DeliverResult(applied=first)
+
+    def create_adapter(config: AdapterConfig) -> ListAdapter:
+        return ListAdapter(config)
+
+``hub adapter new NAME`` writes such a package with working defaults and its tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from hub.dossier.models import DossierPackage
+from hub.edxml.models import EdxmlPackage
+
+__all__ = [
+    "Adapter",
+    "AdapterConfig",
+    "AdapterError",
+    "AdapterFactory",
+    "DeliverRequest",
+    "DeliverResult",
+    "ExternalUnavailable",
+    "FromPackageRequest",
+    "NativeInvalid",
+    "NativeRecord",
+    "OutgoingPackage",
+    "PackageKindName",
+    "PackageModel",
+    "PollRequest",
+    "PollResult",
+    "StartRequest",
+    "StopRequest",
+    "ToPackageRequest",
+]
+
+PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
+"""The hub's package kinds: edXML documents and statuses, dossiers and dossier progress."""
+
+PackageModel = DossierPackage | EdxmlPackage
+"""A package parsed from a verified tree."""
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+class AdapterError(Exception):
+    """Base of the errors an adapter raises on purpose."""
+
+
+class NativeInvalid(AdapterError):
+    """Native input (or a package) that cannot be mapped; names the offending field.
+
+    ``field`` is the native field path as the external system names it, e.g. ``"MaTTHC"`` or
+    ``"TaiLieuNop[2].TenTepDinhKem"``. The connector keeps the record (nothing is lost), logs
+    the field and the reason, and tries again when the record's version changes.
+    """
+
+    def __init__(self, field: str, reason: str, *, key: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.key = key
+        where = f" (record {key})" if key else ""
+        super().__init__(f"{field}: {reason}{where}")
+
+
+class ExternalUnavailable(AdapterError):
+    """The external system failed transiently (5xx, timeout, refused connection, locked
+    database). The connector retries later with backoff; nothing is acknowledged meanwhile."""
+
+
+# ------------------------------------------------------------------------------ data types
+
+
+@dataclass(frozen=True, slots=True)
+class NativeRecord:
+    """One record as the external system has it.
+
+    ``key`` is the system's stable identity of the record (a dossier's MaHoSo, a progress
+    step's ``MaHoSo/step``); ``version`` changes whenever the content does (a revision number,
+    an update time, a content hash): the connector sends each (key, version) once. ``fields``
+    is the record in the system's own vocabulary, JSON-like (str, int, bool, None, lists and
+    mappings of those; ``bytes`` allowed for file content).
+    """
+
+    key: str
+    version: str
+    kind: PackageKindName
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingPackage:
+    """The unsigned bytes of a package built from a native record.
+
+    ``recipients`` repeats the package's ``To`` for logs; the hub routes from the signed bytes.
+    """
+
+    data: bytes
+    kind: PackageKindName
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterConfig:
+    """What a connector hands the adapter's factory.
+
+    ``organ_id`` is the agency the connector acts for; ``settings`` is the adapter's own table
+    of the connector's TOML (``[adapter.settings]``), uninterpreted by the connector;
+    ``data_dir`` is a directory the adapter may keep state in.
+    """
+
+    name: str
+    organ_id: str
+    settings: Mapping[str, Any]
+    data_dir: Path
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("hub.adapter"))
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """``start``: open connections; ``started_at`` is the connector's clock."""
+
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequest:
+    """``stop``: close everything; ``reason`` for the log (``"shutdown"``, ``"error"``)."""
+
+    reason: str = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class PollRequest:
+    """``poll``: records changed after ``cursor`` (``None``: from the beginning), at most
+    ``limit`` of them. The cursor is the adapter's own opaque string from a previous
+    :class:`PollResult`; the connector stores it only after every returned record was sent."""
+
+    cursor: str | None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What ``poll`` found and the cursor to continue from. ``more`` asks for another poll
+    right away (a full page)."""
+
+    records: tuple[NativeRecord, ...]
+    cursor: str | None
+    more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToPackageRequest:
+    """``to_package``: translate ``record`` into a package sent by ``sender``.
+
+    ``package_id`` and ``created_at`` are chosen by the connector, derived from (sender, key,
+    version) and the record, so that translating the same record again gives the same bytes.
+    ``default_recipients`` come from the connector's configuration, for systems whose records
+    do not name the handling agency.
+    """
+
+    record: NativeRecord
+    sender: str
+    package_id: str
+    created_at: datetime
+    default_recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FromPackageRequest:
+    """``from_package``: translate a package the connector fetched and verified.
+
+    ``model`` was parsed from the verified tree; ``data`` are the exact signed bytes;
+    ``package_id`` is the hub's id (the idempotency key of :meth:`Adapter.deliver`).
+    """
+
+    package_id: str
+    sender: str
+    kind: PackageKindName
+    model: PackageModel
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverRequest:
+    """``deliver``: apply ``record`` to the external system, at most once per ``package_id``."""
+
+    package_id: str
+    sender: str
+    record: NativeRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverResult:
+    """``applied`` is ``False`` when the package had been applied before (a redelivery).
+    ``external_id`` is whatever id the external system gave it, for the log."""
+
+    applied: bool
+    external_id: str | None = None
+
+
+# ------------------------------------------------------------------------------- protocol
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """One agency system, seen from the connector. See the module docstring."""
+
+    name: str
+
+    # lifecycle (transport)
+    async def start(self, request: StartRequest) -> None:
+        """Open connections; raise :class:`ExternalUnavailable` to be retried."""
+        ...
+
+    async def stop(self, request: StopRequest) -> None:
+        """Close connections; must not raise."""
+        ...
+
+    # transport
+    async def poll(self, request: PollRequest) -> PollResult:
+        """Records changed in the external system since the cursor."""
+        ...
+
+    async def deliver(self, request: DeliverRequest) -> DeliverResult:
+        """Apply a record; idempotent per ``package_id``. Return only once it is durable
+        in the external system: the connector acknowledges the package after this."""
+        ...
+
+    # translation (pure)
+    def to_package(self, request: ToPackageRequest) -> OutgoingPackage:
+        """Native record → unsigned package bytes; :class:`NativeInvalid` for bad input."""
+        ...
+
+    def from_package(self, request: FromPackageRequest) -> NativeRecord:
+        """Verified package → native record; :class:`NativeInvalid` if it cannot be mapped."""
+        ...
+
+
+AdapterFactory = Callable[[AdapterConfig], Adapter]
+"""``adapters.<name>.create_adapter``: builds the adapter from the connector's configuration."""

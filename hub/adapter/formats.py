@@ -1,0 +1,87 @@
+"""The package formats a connector handles: edXML and dossier packages, told apart by the
+document element. Signing and model-building per format, for the edge (not the hub's hot path).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from lxml import etree
+
+from hub.adapter.contract import PackageKindName, PackageModel
+from hub.dossier import parse_dossier
+from hub.dossier.schema import ROOT_TAG as DOSSIER_ROOT
+from hub.dossier.schema import SIGNATURE_PARENT as DOSSIER_SIGNATURE_PARENT
+from hub.edxml import parse_package
+from hub.edxml.schema import SIGNATURE_PARENT as EDXML_SIGNATURE_PARENT
+from hub.xmlsafe import parse_xml
+from signing import SignaturePolicy, sign_enveloped
+from signing.pki import PrivateKey
+
+__all__ = [
+    "PACKAGE_ID_NAMESPACE",
+    "ParsedPackage",
+    "model_from_verified",
+    "sign_outgoing",
+    "signature_parent_of",
+    "stable_package_id",
+]
+
+PACKAGE_ID_NAMESPACE = uuid.UUID("6f1c5a8e-3b0e-5d2f-9a57-2f4b1d0c7e31")
+"""UUIDv5 namespace of package ids derived from (sender, record key, record version)."""
+
+_PARENTS: dict[str, tuple[str, ...]] = {
+    EDXML_SIGNATURE_PARENT[0]: EDXML_SIGNATURE_PARENT,
+    DOSSIER_ROOT: DOSSIER_SIGNATURE_PARENT,
+}
+
+
+def stable_package_id(sender: str, key: str, version: str) -> str:
+    """The sender's package id of one version of one record: the same on every retry."""
+    return uuid.uuid5(PACKAGE_ID_NAMESPACE, f"{sender}\x1f{key}\x1f{version}").hex
+
+
+def signature_parent_of(root_tag: str) -> tuple[str, ...]:
+    """Where the signature goes for a document element; ``ValueError`` for other formats."""
+    try:
+        return _PARENTS[root_tag]
+    except KeyError:
+        raise ValueError(f"not a package format the hub knows: {root_tag}") from None
+
+
+def signature_policy(root_tag: str, *, allow_legacy: bool = False) -> SignaturePolicy:
+    """The strict verification profile for a document element."""
+    return SignaturePolicy(
+        signature_parent=signature_parent_of(root_tag), allow_legacy=allow_legacy
+    )
+
+
+def sign_outgoing(data: bytes, key: PrivateKey, certificate: x509.Certificate) -> bytes:
+    """Sign an edXML or dossier package with the agency's key, wherever its format wants."""
+    if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
+        raise ValueError("agency keys are RSA or EC")
+    root = parse_xml(data)
+    return sign_enveloped(data, key, certificate, signature_parent=signature_parent_of(root.tag))
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPackage:
+    """A verified package's model, kind, sender and recipients."""
+
+    model: PackageModel
+    kind: PackageKindName
+    sender: str
+    recipients: tuple[str, ...]
+
+
+def model_from_verified(signed_root: etree._Element) -> ParsedPackage:
+    """Models from the tree signature verification returned (never from the received one)."""
+    if signed_root.tag == DOSSIER_ROOT:
+        dossier = parse_dossier(signed_root)
+        return ParsedPackage(dossier, dossier.kind, dossier.sender, dossier.recipients)
+    edxml = parse_package(signed_root)
+    return ParsedPackage(edxml, edxml.kind, edxml.sender, edxml.recipients)
