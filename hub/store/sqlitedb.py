@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -123,6 +124,12 @@ def apply_migrations(
     )
     current = 0
     for migration in migrations:
+        # A migration that rebuilds a referenced table (SQLite cannot alter a CHECK) says so
+        # on its first line; the pragma is a no-op inside a transaction, so it goes first,
+        # and the foreign keys are checked before the commit instead.
+        fk_off = migration.sql.lstrip().startswith(FOREIGN_KEYS_OFF_MARKER)
+        if fk_off:
+            conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {version_table}").fetchone()
@@ -130,6 +137,8 @@ def apply_migrations(
             if migration.version > current:
                 for statement in split_statements(migration.sql):
                     conn.execute(statement)
+                if fk_off and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise RuntimeError(f"migration {migration.name} broke a foreign key")
                 conn.execute(
                     f"INSERT INTO {version_table} (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, to_db_time(datetime.now(UTC))),
@@ -204,7 +213,7 @@ class SqliteConnection:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             if self.wal:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = self._switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     raise RuntimeError(f"{self.path}: could not switch to WAL (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -213,6 +222,19 @@ class SqliteConnection:
             conn.close()
             raise
         self._conn = conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
+        # at once (without calling the busy handler) when another connection is switching at
+        # the same moment: retry for up to the busy timeout.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     async def close(self) -> None:
         """Close the connection on its thread (after queued jobs) and stop the thread."""
