@@ -1,0 +1,303 @@
+"""The ``dvcqg`` adapter against its portal simulator: mapping, sessions, faults, exactly once."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.dvcqg import DvcqgAdapter, create_adapter
+from adapters.dvcqg.mapping import normalise
+from adapters.dvcqg.simulator import DvcqgSimulator
+from hub.adapter import (
+    AdapterConfig,
+    DeliverRequest,
+    ExternalUnavailable,
+    FromPackageRequest,
+    NativeInvalid,
+    NativeRecord,
+    PollRequest,
+    StartRequest,
+    StopRequest,
+    ToPackageRequest,
+    model_from_verified,
+)
+from hub.dossier import VN_TZ
+from hub.xmlsafe import parse_xml
+
+H41 = "000.00.00.H41"
+PORTAL = "000.00.00.G22"
+
+
+def dossier(ma: str = "H41.01-250101-0001", state: str = "1") -> dict[str, Any]:
+    """A dossier as a one-stop system writes it, Vietnamese text included."""
+    return {
+        "MaHoSo": ma,
+        "MaTTHC": "1.000494.000.00.00.H41",
+        "TenTTHC": "Đăng ký khai sinh",
+        "MaLinhVuc": "HT",
+        "TenLinhVuc": "Hộ tịch",
+        "SoBienNhan": "0001/BN",
+        "ChuHoSo": "Nguyễn Thị Hằng",
+        "LoaiDoiTuong": "1",
+        "MaDoiTuong": "040190000123",
+        "TrichYeuHoSo": "Đăng ký khai sinh cho con: Nguyễn Minh Khôi — \u1ebf\u0301",
+        "NgayTiepNhan": "20250101083000",
+        "NgayHenTra": "20250106170000",
+        "TrangThaiHoSo": state,
+        "HinhThuc": "1",
+        "DonViXuLy": "UBND xã Hưng Lộc",
+        "GhiChu": "  khoảng trắng giữ nguyên \n",
+        "TaiLieuNop": [
+            {
+                "TepDinhKemId": "TL1",
+                "TenTepDinhKem": "Giấy chứng sinh.pdf",
+                "ContentType": "application/pdf",
+                "NoiDung": "JVBERi0xLjQK",
+            }
+        ],
+        "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí hộ tịch", "Gia": "8000"}],
+    }
+
+
+def progress(ma: str, state: str, when: str) -> dict[str, Any]:
+    return {
+        "MaHoSo": ma,
+        "TrangThaiHoSo": state,
+        "NgayXuLy": when,
+        "NoiDungXuLy": "Chuyển phòng Tư pháp – Hộ tịch xử lý",
+        "NguoiXuLy": "Trần Văn Bình",
+    }
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[DvcqgSimulator]:
+    async with DvcqgSimulator(accounts={"hub": ("mật-khẩu", (H41,))}, timeout_delay=1.0) as sim:
+        yield sim
+
+
+def make_adapter(portal: DvcqgSimulator, tmp_path: Path, **extra: Any) -> DvcqgAdapter:
+    settings = {
+        "url": portal.url,
+        "username": "hub",
+        "password": "mật-khẩu",
+        "madonvi": H41,
+        "timeout_seconds": 0.3,
+        "max_attempts": 6,
+        "backoff_seconds": 0.01,
+        **extra,
+    }
+    return create_adapter(AdapterConfig("dvcqg", PORTAL, settings, tmp_path / "state"))
+
+
+@pytest.fixture
+async def adapter(portal: DvcqgSimulator, tmp_path: Path) -> AsyncIterator[DvcqgAdapter]:
+    a = make_adapter(portal, tmp_path)
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    yield a
+    await a.stop(StopRequest())
+
+
+def record(fields: dict[str, Any], kind: str = "dossier") -> NativeRecord:
+    return NativeRecord(key=fields["MaHoSo"], version="1", kind=kind, fields=fields)  # type: ignore[arg-type]
+
+
+def round_trip(a: DvcqgAdapter, rec: NativeRecord) -> NativeRecord:
+    out = a.to_package(
+        ToPackageRequest(rec, PORTAL, "pkg-1", datetime(2025, 1, 1, 9, 0, tzinfo=VN_TZ))
+    )
+    parsed = model_from_verified(parse_xml(out.data))
+    return a.from_package(FromPackageRequest("pkg-1", PORTAL, parsed.kind, parsed.model, out.data))
+
+
+def test_round_trip_byte_exact(tmp_path: Path) -> None:
+    a = create_adapter(AdapterConfig("dvcqg", PORTAL, {"madonvi": H41}, tmp_path))
+    rec = record(dossier())
+    back = round_trip(a, rec)
+    assert back.fields == rec.fields
+    assert back.fields["TrichYeuHoSo"].encode() == rec.fields["TrichYeuHoSo"].encode()
+    step = record(progress("H41.01-250101-0001", "4", "20250102090000"), "dossier_progress")
+    assert round_trip(a, step).fields == step.fields
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"NgayTiepNhan": "2025-01-01"}, "NgayTiepNhan"),
+        ({"TrangThaiHoSo": "11"}, "TrangThaiHoSo"),
+        ({"LoaiDoiTuong": "3"}, "LoaiDoiTuong"),
+        ({"MaTTHC": None}, "MaTTHC"),
+        ({"SoGhe": "12"}, "SoGhe"),
+        ({"ChuHoSo": "Nguyễn\x00"}, "ChuHoSo"),
+        ({"TaiLieuNop": [{"TepDinhKemId": "TL1", "TenTepDinhKem": "a.pdf",
+                          "ContentType": "application/pdf", "NoiDung": "không-phải-base64"}]},
+         "TaiLieuNop[0].NoiDung"),
+        ({"DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": "8.000,5"}]}, "DanhSachLePhi[0].Gia"),
+    ],
+)  # fmt: skip
+def test_bad_native_input_names_the_field(
+    tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
+    a = create_adapter(AdapterConfig("dvcqg", PORTAL, {"madonvi": H41}, tmp_path))
+    fields = {**dossier(), **change}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    with pytest.raises(NativeInvalid) as info:
+        a.to_package(ToPackageRequest(record(fields), PORTAL, "p", datetime.now(VN_TZ)))
+    assert info.value.field == field
+    assert info.value.key == fields["MaHoSo"]
+
+
+def test_normalise_integer_codes_and_absent_values() -> None:
+    raw = {**dossier(), "TrangThaiHoSo": 4, "NgayTra": None, "DanhSachHoSoBoSung": []}
+    fields = normalise(raw)
+    assert fields["TrangThaiHoSo"] == "4"
+    assert "NgayTra" not in fields and "DanhSachHoSoBoSung" not in fields
+
+
+async def deliver(
+    a: DvcqgAdapter, package_id: str, fields: dict[str, Any], kind: str = "dossier"
+) -> bool:
+    result = await a.deliver(DeliverRequest(package_id, "000.00.00.H41", record(fields, kind)))
+    return result.applied
+
+
+async def test_create_update_progress_and_lookup(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = dossier()
+    assert await deliver(adapter, "p1", d)
+    assert portal.dossier(H41, d["MaHoSo"]) == d
+    updated = {**d, "TrangThaiHoSo": "2", "GhiChu": "Đã tiếp nhận"}
+    assert await deliver(adapter, "p2", updated)
+    assert portal.dossier(H41, d["MaHoSo"]) == updated
+    step = progress(d["MaHoSo"], "4", "20250102090000")
+    assert await deliver(adapter, "p3", step, "dossier_progress")
+    stored = portal.dossier(H41, d["MaHoSo"])
+    assert stored is not None and stored["TrangThaiHoSo"] == "4"
+    assert portal.progress[(H41, d["MaHoSo"])] == [step]
+    assert portal.duplicate_sends() == {}
+
+
+async def test_same_state_is_never_sent_twice(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = dossier()
+    assert await deliver(adapter, "p1", d)
+    assert not await deliver(adapter, "p1", d)  # the hub redelivers the same package
+    assert not await deliver(adapter, "p9", copy.deepcopy(d))  # another package, same state
+    step = progress(d["MaHoSo"], "4", "20250102090000")
+    assert await deliver(adapter, "p2", step, "dossier_progress")
+    assert not await deliver(adapter, "p2", step, "dossier_progress")
+    assert portal.calls["DongBoHoSoMC"] == 1
+    assert portal.calls["CapNhatTienDoHoSoMC"] == 1
+    assert portal.duplicate_sends() == {}
+
+
+async def test_ledger_survives_a_restart(portal: DvcqgSimulator, tmp_path: Path) -> None:
+    d = dossier()
+    for _ in range(2):
+        a = make_adapter(portal, tmp_path)
+        await a.start(StartRequest(datetime.now(VN_TZ)))
+        await deliver(a, "p1", d)
+        await a.stop(StopRequest())
+    assert portal.calls["DongBoHoSoMC"] == 1
+
+
+async def test_session_expiry_logs_in_again(adapter: DvcqgAdapter, portal: DvcqgSimulator) -> None:
+    logins = portal.logins
+    portal.expire_sessions()
+    assert await deliver(adapter, "p1", dossier())
+    assert portal.logins == logins + 1
+    portal.inject("expire_session")
+    assert await deliver(adapter, "p2", dossier("H41.01-250101-0002"))
+    assert portal.logins == logins + 2
+    assert portal.duplicate_sends() == {}
+
+
+@pytest.mark.parametrize("fault", ["http500", "http503", "busy", "timeout", "lost_response"])
+async def test_failures_are_retried_without_duplicates(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator, fault: Any
+) -> None:
+    d = dossier()
+    portal.inject(fault, fault)
+    assert await deliver(adapter, "p1", d)
+    assert portal.dossier(H41, d["MaHoSo"]) == d
+    step = progress(d["MaHoSo"], "4", "20250102090000")
+    portal.inject(fault)
+    assert await deliver(adapter, "p2", step, "dossier_progress")
+    assert portal.progress[(H41, d["MaHoSo"])] == [step]
+    assert portal.duplicate_sends() == {}, portal.duplicate_sends()
+
+
+async def test_lost_response_is_reconciled_not_resent(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = dossier()
+    portal.inject("lost_response")
+    assert await deliver(adapter, "p1", d)
+    # applied by the unanswered call, confirmed by TraCuuHoSo, never sent a second time
+    assert portal.calls["DongBoHoSoMC"] == 1
+    assert portal.calls["TraCuuHoSo"] >= 1
+
+
+async def test_random_failures_many_dossiers(portal: DvcqgSimulator, tmp_path: Path) -> None:
+    portal.failure_rate = 0.3
+    a = make_adapter(portal, tmp_path, max_attempts=12)
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    try:
+        for i in range(15):
+            d = dossier(f"H41.01-250101-{i:04d}")
+            assert await deliver(a, f"d{i}", d)
+            step = progress(d["MaHoSo"], "4", "20250102090000")
+            assert await deliver(a, f"s{i}", step, "dossier_progress")
+    finally:
+        await a.stop(StopRequest())
+    assert sum(portal.faults_served.values()) > 0
+    assert len(portal.dossiers) == 15
+    assert portal.duplicate_sends() == {}
+
+
+async def test_portal_down_is_external_unavailable(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    portal.inject(*["http503"] * 20)
+    with pytest.raises(ExternalUnavailable):
+        await deliver(adapter, "p1", dossier())
+    assert portal.dossiers == {}
+
+
+async def test_portal_refusal_names_the_field(adapter: DvcqgAdapter) -> None:
+    bad = {k: v for k, v in dossier().items() if k != "ChuHoSo"}
+    with pytest.raises(NativeInvalid) as info:
+        await deliver(adapter, "p1", bad)
+    assert info.value.field == "ChuHoSo"
+
+
+async def test_poll_online_submissions(adapter: DvcqgAdapter, portal: DvcqgSimulator) -> None:
+    for i in range(5):
+        portal.submit_online(H41, {**dossier(f"DVC-{i}"), "TrangThaiHoSo": 1, "NgayTra": None})
+    portal.submit_online("000.00.00.H29", dossier("other-unit"))
+    first = await adapter.poll(PollRequest(cursor=None, limit=3))
+    assert [r.key for r in first.records] == ["DVC-0", "DVC-1", "DVC-2"] and first.more
+    assert first.records[0].fields["TrangThaiHoSo"] == "1"
+    assert "NgayTra" not in first.records[0].fields
+    rest = await adapter.poll(PollRequest(cursor=first.cursor, limit=3))
+    assert [r.key for r in rest.records] == ["DVC-3", "DVC-4"] and not rest.more
+    again = await adapter.poll(PollRequest(cursor=rest.cursor))
+    assert again.records == ()
+    # every polled record maps, and round-trips
+    for r in first.records + rest.records:
+        assert round_trip(adapter, r).fields == r.fields
+
+
+async def test_wrong_password_is_a_configuration_error(
+    portal: DvcqgSimulator, tmp_path: Path
+) -> None:
+    a = make_adapter(portal, tmp_path, password="sai")
+    with pytest.raises(Exception, match="01"):
+        await a.start(StartRequest(datetime.now(VN_TZ)))
+    await a.stop(StopRequest())
