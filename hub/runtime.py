@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from types import TracebackType
 
 from hub.broker import Broker
 from hub.broker.local import LocalBroker
+from hub.broker.rabbitmq import RabbitBroker
 from hub.config import HubConfig
 from hub.delivery import Dispatcher
 from hub.errors import ConfigError
@@ -43,15 +45,25 @@ def make_store(config: HubConfig) -> Store:
 
 
 def make_broker(config: HubConfig) -> Broker:
-    """The configured broker (embedded here; RabbitMQ arrives with the scale-out issue)."""
+    """The configured broker: embedded (SQLite) or RabbitMQ."""
+    delivery = config.settings.delivery
     if config.settings.broker == "local":
-        delivery = config.settings.delivery
         return LocalBroker(
             config.settings.sqlite_path,
             retry_delays=delivery.retry_delays,
             lease_seconds=delivery.lease_seconds,
         )
-    raise ConfigError("broker = rabbitmq is not available in this build yet")
+    if not config.settings.broker_url:
+        raise ConfigError("broker = rabbitmq needs broker.url (or HUB_BROKER_URL)")
+    # Every configured agency's queues are declared at start, so a consumer of all agencies
+    # (the dispatcher) sees work published by other hub processes too.
+    return RabbitBroker(
+        config.settings.broker_url,
+        retry_delays=delivery.retry_delays,
+        lease_seconds=delivery.lease_seconds,
+        agencies=tuple(config.agencies),
+        connection_name=f"{config.settings.hub_id}-{os.getpid()}",
+    )
 
 
 class Runtime:
