@@ -136,6 +136,57 @@ def demo(workdir: Path, keep_serving: bool, port: int, packages: int, seed: int)
     sys.exit(0 if ok else 1)
 
 
+# -- database ---------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The store's database: schema migrations."""
+
+
+@db.command("migrate")
+@CONFIG_OPTION
+def db_migrate(config_dir: Path) -> None:
+    """Create or upgrade the store's schema to the latest version, then exit.
+
+    The hub also migrates when it starts; run this first where the hub's own database role
+    may not change the schema, or to upgrade before rolling out new hub processes. Several
+    migrators at once are safe (PostgreSQL: an advisory lock serialises them).
+    """
+    from hub.config import load_settings
+
+    settings = load_settings(config_dir)
+    if settings.store == "postgresql":
+        from hub.store.pgmigrate import mask_dsn, migrate, scrub
+
+        if not settings.store_url:
+            _fail("store = postgresql needs [store] url (or HUB_STORE_URL)")
+        try:
+            version = asyncio.run(migrate(settings.store_url, settings.store_schema))
+        except Exception as exc:  # report any failure without a traceback or the password
+            _fail(
+                f"migrating {mask_dsn(settings.store_url)}: {scrub(str(exc), settings.store_url)}"
+            )
+            return
+        out.print(
+            f"PostgreSQL {mask_dsn(settings.store_url)} schema {settings.store_schema}: "
+            f"version {version}",
+            soft_wrap=True,
+        )
+        return
+
+    from hub.store.sqlite import SqliteStore
+
+    async def run_sqlite() -> int:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(settings.sqlite_path)
+        async with store:
+            return store.schema_version
+
+    version = asyncio.run(run_sqlite())
+    out.print(f"SQLite {settings.sqlite_path}: version {version}", soft_wrap=True)
+
+
 # -- pki ------------------------------------------------------------------------------------
 
 

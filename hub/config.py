@@ -61,6 +61,9 @@ class Settings:
     data_dir: Path = Path("data")
     store: Literal["sqlite", "postgresql"] = "sqlite"
     store_url: str = ""
+    store_schema: str = "hub"  # PostgreSQL: the schema holding the hub's tables
+    store_pool_min: int = 1  # PostgreSQL: connections kept open
+    store_pool_max: int = 10  # PostgreSQL: connections at most, per hub process
     broker: Literal["local", "rabbitmq"] = "local"
     broker_url: str = ""
     max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
@@ -75,8 +78,8 @@ class Settings:
 
     @property
     def sqlite_path(self) -> Path:
-        """The embedded store's file (also the embedded broker's)."""
-        if self.store_url:
+        """The embedded store's file (also the embedded broker's, whatever the store)."""
+        if self.store == "sqlite" and self.store_url:
             return Path(self.store_url.removeprefix("sqlite:///"))
         return self.data_dir / "hub.sqlite"
 
@@ -209,6 +212,9 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             data_dir=_path(base, hub_s.get("data_dir", "data"), "hub.data_dir"),
             store=store_kind,  # type: ignore[arg-type]  # checked above
             store_url=str(store_s.get("url", "")),
+            store_schema=str(store_s.get("schema", "hub")),
+            store_pool_min=int(store_s.get("pool_min", 1)),
+            store_pool_max=int(store_s.get("pool_max", 10)),
             broker=broker_kind,  # type: ignore[arg-type]  # checked above
             broker_url=str(broker_s.get("url", "")),
             max_package_bytes=int(limits_s.get("max_package_bytes", DEFAULT_MAX_PACKAGE_BYTES)),

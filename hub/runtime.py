@@ -36,12 +36,28 @@ log = logging.getLogger("hub.runtime")
 
 
 def make_store(config: HubConfig) -> Store:
-    """The configured store (SQLite here; PostgreSQL arrives with the scale-out issue)."""
-    if config.settings.store == "sqlite":
-        path = config.settings.sqlite_path
+    """The configured store: SQLite (embedded default) or PostgreSQL (scale-out)."""
+    settings = config.settings
+    if settings.store == "sqlite":
+        path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteStore(path)
-    raise ConfigError("store = postgresql is not available in this build yet")
+    if settings.store == "postgresql":
+        # Imported here: the embedded default must not need the PostgreSQL driver loaded.
+        from hub.store.postgres import PostgresStore
+
+        if not settings.store_url:
+            raise ConfigError("store = postgresql needs [store] url (or HUB_STORE_URL)")
+        try:
+            return PostgresStore(
+                settings.store_url,
+                schema=settings.store_schema,
+                min_size=settings.store_pool_min,
+                max_size=settings.store_pool_max,
+            )
+        except ValueError as exc:  # bad schema name or pool sizes
+            raise ConfigError(f"[store]: {exc}") from exc
+    raise ConfigError(f"store = {settings.store} is not available in this build")
 
 
 def make_broker(config: HubConfig) -> Broker:

@@ -293,6 +293,22 @@ class PostgresStore(Store):
             f"{self.schema}): {type(exc).__name__}: {detail}"
         )
 
+    async def _why_not(self, exc: BaseException) -> BaseException:
+        """The reason a pool could not open: the pool only says it timed out, one direct
+        attempt says why (refused, authentication, unknown database, …)."""
+        if not isinstance(exc, PoolTimeout):
+            return exc
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.dsn,
+                connect_timeout=max(1, round(self.command_timeout)),
+                application_name=self.application_name,
+            )
+        except psycopg.Error as direct:
+            return direct
+        await conn.close()
+        return exc
+
     async def _configure(self, conn: Conn) -> None:
         # Per connection, once: unqualified names resolve in our schema, times come back in UTC,
         # and no statement (including waits on locks) runs past command_timeout.
@@ -393,7 +409,7 @@ class PostgresStore(Store):
             await pool.open(wait=self.min_size > 0, timeout=self.command_timeout)
         except (psycopg.Error, TimeoutError) as exc:
             await pool.close()
-            err = self._unavailable(exc, "open")
+            err = self._unavailable(await self._why_not(exc), "open")
             log.warning("%s", err.detail)
             raise err from None
         self._pool = pool
