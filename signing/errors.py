@@ -64,12 +64,41 @@ class UnsafeXml(SigningError):
     code: ClassVar[str] = "signature.unsafe_xml"
 
 
+class CertificateRevoked(CertificateUntrusted):
+    """A certificate of the path is revoked at the validation moment (CRL or OCSP says so).
+
+    A subclass of :class:`CertificateUntrusted` so that callers which only know "untrusted"
+    still refuse; the code is more specific.
+    """
+
+    code: ClassVar[str] = "signature.revoked"
+
+
+class RevocationUnknown(CertificateUntrusted):
+    """Hard-fail policy: no usable revocation information for a certificate of the path.
+
+    Missing information never means "not revoked" under hard-fail.
+    """
+
+    code: ClassVar[str] = "signature.revocation_unknown"
+
+
+class UnsafeArchive(SigningError):
+    """An attachment archive was refused: bomb ratios, sizes, counts, depth, traversal,
+    encryption or a corrupt archive. ``detail`` names the member."""
+
+    code: ClassVar[str] = "attachment.unsafe_archive"
+
+
 __all__ = [
     "AlgorithmForbidden",
+    "CertificateRevoked",
     "CertificateUntrusted",
+    "RevocationUnknown",
     "SignatureInvalid",
     "SignatureMissing",
     "SignatureProfileViolation",
     "SigningError",
+    "UnsafeArchive",
     "UnsafeXml",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -192,3 +193,60 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
 def fingerprint_sha256(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 of the certificate's DER encoding."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def create_crl(
+    ca_key: PrivateKey,
+    ca_cert: x509.Certificate,
+    revoked_serials: Iterable[int | tuple[int, datetime]],
+    next_update: datetime,
+    *,
+    last_update: datetime | None = None,
+) -> x509.CertificateRevocationList:
+    """Issue a CRL signed by ``ca_key`` listing ``revoked_serials``.
+
+    Each entry is a serial number (revoked five minutes before ``last_update``) or a
+    ``(serial, revocation_date)`` pair. ``last_update`` defaults to now (backdated like
+    certificates); the CRL is usable for validation moments up to ``next_update``.
+    """
+    if next_update.tzinfo is None:
+        raise ValueError("next_update must be timezone-aware")
+    this_update = last_update or (datetime.now(UTC) - _BACKDATE)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(this_update)
+        .next_update(next_update)
+    )
+    try:
+        ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+    except x509.ExtensionNotFound:
+        pass
+    builder = builder.add_extension(x509.CRLNumber(int(this_update.timestamp())), critical=False)
+    for item in revoked_serials:
+        serial, when = item if isinstance(item, tuple) else (item, this_update - _BACKDATE)
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def save_crl(path: Path, crl: x509.CertificateRevocationList) -> None:
+    """Write ``crl`` as PEM."""
+    path.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+
+
+def load_crls(path: Path) -> list[x509.CertificateRevocationList]:
+    """Load the CRLs of a file: one DER CRL, or one or more PEM ``X509 CRL`` blocks."""
+    data = path.read_bytes()
+    if b"-----BEGIN X509 CRL-----" not in data:
+        return [x509.load_der_x509_crl(data)]
+    out: list[x509.CertificateRevocationList] = []
+    for chunk in data.split(b"-----END X509 CRL-----")[:-1]:
+        start = chunk.find(b"-----BEGIN X509 CRL-----")
+        if start >= 0:
+            out.append(x509.load_pem_x509_crl(chunk[start:] + b"-----END X509 CRL-----\n"))
+    return out

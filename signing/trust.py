@@ -18,14 +18,15 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import (
@@ -38,6 +39,7 @@ from pyhanko_certvalidator.errors import (
 
 from .errors import CertificateUntrusted
 from .pki import fingerprint_sha256, load_certificates
+from .revocation import RevocationMode, StaticRevocationChecker
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class ValidatedPath:
 
 
 class RevocationChecker(Protocol):
-    """Seam for revocation (CRL/OCSP) checking, added by a later issue.
+    """Seam for revocation checking; see :class:`signing.revocation.StaticRevocationChecker`.
 
     Called on every :meth:`TrustStore.validate`, including cache hits, because
     revocation status changes over time. Raise :class:`CertificateUntrusted` to refuse.
@@ -112,10 +114,61 @@ class TrustStore:
             anchors.extend(load_certificates(path))
         return cls(anchors)
 
+    @classmethod
+    def from_directory(
+        cls,
+        directory: Path,
+        *,
+        extra_anchor_files: Sequence[Path] = (),
+        crl_files: Sequence[Path] = (),
+        ocsp_files: Sequence[Path] = (),
+        revocation_mode: RevocationMode = "off",
+    ) -> TrustStore:
+        """Build a store from a trust directory (see ``config/trust/README.md``).
+
+        Every certificate file (``*.pem``, ``*.crt``, ``*.cer``, ``*.der``; several PEM
+        certificates per file allowed) is read: self-issued, self-signed certificates become
+        anchors, all others intermediates (path building picks what it needs). ``*.crl``
+        files, plus ``crl_files`` and ``ocsp_files``, feed a
+        :class:`~signing.revocation.StaticRevocationChecker` with ``revocation_mode`` (none
+        when ``"off"``). Subdirectories are read too; files are taken in sorted order.
+        """
+        anchors: list[x509.Certificate] = []
+        intermediates: list[x509.Certificate] = []
+        for path in extra_anchor_files:
+            anchors.extend(load_certificates(path))
+        crls = list(crl_files)
+        if directory.is_dir():
+            for path in sorted(directory.rglob("*")):
+                suffix = path.suffix.lower()
+                if not path.is_file():
+                    continue
+                if suffix == ".crl":
+                    crls.append(path)
+                elif suffix in _CERT_SUFFIXES:
+                    for cert in load_certificates(path):
+                        (anchors if _self_signed(cert) else intermediates).append(cert)
+        revocation = (
+            None
+            if revocation_mode == "off"
+            else StaticRevocationChecker.from_files(crls, ocsp_files, mode=revocation_mode)
+        )
+        return cls(anchors, intermediates, revocation=revocation)
+
     @property
     def anchors(self) -> tuple[x509.Certificate, ...]:
         """The configured trust anchors."""
         return self._anchors
+
+    @property
+    def intermediates(self) -> tuple[x509.Certificate, ...]:
+        """Known intermediate CA certificates (offered to path building, never anchors)."""
+        return self._intermediates
+
+    @property
+    def revocation(self) -> RevocationChecker | None:
+        """The revocation checker run on every validation, if any."""
+        return self._revocation
 
     def validate(
         self,
@@ -192,6 +245,54 @@ class TrustStore:
         )
         anchor = chain[-1]
         return ValidatedPath(chain=chain, anchor_subject=anchor.subject.rfc4514_string())
+
+
+_CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringCertificate:
+    """A certificate that expires within the warning window (or already has)."""
+
+    owner: str
+    subject: str
+    fingerprint_sha256: str
+    not_after: datetime
+    days_left: int
+
+
+def expiring_certificates(
+    certificates: Iterable[tuple[str, x509.Certificate]],
+    now: datetime,
+    days: int = 30,
+) -> tuple[ExpiringCertificate, ...]:
+    """The ``(owner, certificate)`` pairs whose notAfter is within ``days`` of ``now``.
+
+    Already expired ones are included (``days_left`` negative) — an alarm, not a filter.
+    Sorted by notAfter so the most urgent comes first.
+    """
+    out = [
+        ExpiringCertificate(
+            owner=owner,
+            subject=cert.subject.rfc4514_string(),
+            fingerprint_sha256=fingerprint_sha256(cert),
+            not_after=cert.not_valid_after_utc,
+            days_left=(cert.not_valid_after_utc - now).days,
+        )
+        for owner, cert in certificates
+        if cert.not_valid_after_utc - now <= timedelta(days=days)
+    ]
+    return tuple(sorted(out, key=lambda e: e.not_after))
 
 
 def _check_key_usage(certificate: x509.Certificate) -> None:

@@ -1,0 +1,365 @@
+"""PAdES / PDF signature validation with pyHanko, offline, against a :class:`TrustStore`.
+
+:func:`validate_pdf` reads a PDF and validates every embedded signature and document
+timestamp with ``pyhanko.sign.validation`` and a ``ValidationContext`` built from the same
+anchors, intermediates, CRLs and OCSP responses as the XML signatures (plus the revocation
+data the PDF itself carries in its DSS, which is what makes LTA files verifiable offline),
+``allow_fetching=False`` always.
+
+Each signature gets one verdict:
+
+``valid``
+    intact, cryptographically valid, allowed algorithms, covers the whole file (or its
+    revision with at most form filling / LTA updates after it, as pyHanko's difference
+    analysis judges), signer chains to an anchor at ``at``, and revocation satisfied the
+    policy.
+``invalid``
+    definitively unacceptable, and no further information could change that: unparsable
+    or malformed CMS (e.g. encapsulated content in a detached signature), digest mismatch
+    (tampered bytes), bad signature, disallowed algorithm, byte ranges that do not cover the
+    file, illegal modifications after signing, signer from an unknown CA (the configured
+    anchors are the complete set), a revoked certificate.
+``indeterminate``
+    could be valid with more information: no revocation data under hard-fail, certificate
+    expired (or not yet valid) at the validation moment without proof of existence,
+    other trust failures pyHanko reports as indeterminate (``TRY_LATER``…).
+
+A PDF with no signature is ``unsigned``. The caller's policy decides what each verdict means.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any, Literal
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, async_validate_pdf_timestamp
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from .revocation import RevocationMode, StaticRevocationChecker
+from .trust import TrustStore, _run
+
+Verdict = Literal["valid", "invalid", "indeterminate"]
+PdfVerdict = Literal["valid", "invalid", "indeterminate", "unsigned"]
+
+log = logging.getLogger("signing.pades")
+
+_ALLOWED_AFTER_SIGNING = (
+    ModificationLevel.NONE,
+    ModificationLevel.LTA_UPDATES,
+    ModificationLevel.FORM_FILLING,
+)
+_EXPIRY = (
+    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
+    AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
+    AdESIndeterminate.EXPIRED,
+    AdESIndeterminate.NOT_YET_VALID,
+)
+_REVOKED = (AdESIndeterminate.REVOKED_NO_POE, AdESIndeterminate.REVOKED_CA_NO_POE)
+_UNTRUSTED = (
+    AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND,
+    AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE,
+    AdESIndeterminate.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+    AdESIndeterminate.NO_SIGNING_CERTIFICATE_FOUND,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PdfSignatureResult:
+    """One embedded signature (or document timestamp) and its verdict. Picklable."""
+
+    field: str
+    kind: Literal["signature", "timestamp"]
+    verdict: Verdict
+    reasons: tuple[str, ...]  # stable codes, e.g. "pdf.coverage", "pdf.revocation_unknown"
+    detail: str
+    intact: bool
+    valid: bool
+    trusted: bool
+    coverage: str  # pyHanko SignatureCoverageLevel name: ENTIRE_FILE, ENTIRE_REVISION, …
+    modification_level: str | None  # NONE, LTA_UPDATES, FORM_FILLING, ANNOTATIONS, OTHER
+    revocation: str  # "good" | "revoked" | "unknown" | "not-checked" (policy off, untrusted)
+    signer_subject: str | None = None
+    signer_fingerprint: str | None = None
+    signing_time: str | None = None  # as the signer claims it (ISO 8601)
+    digest_algorithm: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly view (the hub puts it on the trace)."""
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "detail": self.detail,
+            "coverage": self.coverage,
+            "modification_level": self.modification_level,
+            "trusted": self.trusted,
+            "revocation": self.revocation,
+            "signer_subject": self.signer_subject,
+            "signer_fingerprint": self.signer_fingerprint,
+            "signing_time": self.signing_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PdfReport:
+    """All signatures of one PDF and the overall verdict (the worst of them)."""
+
+    verdict: PdfVerdict
+    signatures: tuple[PdfSignatureResult, ...]
+    detail: str = ""
+
+
+def _worst(verdicts: Sequence[Verdict]) -> PdfVerdict:
+    if not verdicts:
+        return "unsigned"
+    if "invalid" in verdicts:
+        return "invalid"
+    if "indeterminate" in verdicts:
+        return "indeterminate"
+    return "valid"
+
+
+def _asn1(certs: Sequence[Any]) -> list[asn1_x509.Certificate]:
+    return [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in certs]
+
+
+def validate_pdf(
+    data: bytes,
+    trust: TrustStore,
+    *,
+    at: datetime | None = None,
+    revocation: RevocationMode | None = None,
+) -> PdfReport:
+    """Validate every signature of the PDF ``data`` at ``at`` (default: now), offline.
+
+    ``revocation`` defaults to the trust store's checker mode (``"off"`` without one); its
+    CRLs and OCSP responses are used either way, together with the PDF's own DSS.
+    """
+    moment = at or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    configured = trust.revocation
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    ocsps: tuple[ocsp.OCSPResponse, ...] = ()
+    mode: RevocationMode = "off"
+    if isinstance(configured, StaticRevocationChecker):
+        crls, ocsps, mode = configured.crls, configured.ocsp_responses, configured.mode
+    if revocation is not None:
+        mode = revocation
+    try:
+        reader = PdfFileReader(BytesIO(data), strict=False)
+        embedded = list(reader.embedded_signatures)
+    except (PdfError, ValueError, TypeError, KeyError, IndexError) as exc:
+        return PdfReport(
+            verdict="invalid",
+            signatures=(
+                _failed("?", "signature", ("pdf.unparsable",), f"cannot read the PDF: {exc}"),
+            ),
+            detail=f"cannot read the PDF or its signatures: {exc}",
+        )
+    if not embedded:
+        return PdfReport(verdict="unsigned", signatures=(), detail="no signature")
+    try:
+        dss: DocumentSecurityStore | None = DocumentSecurityStore.read_dss(reader)
+    except Exception:
+        dss = None
+    dss_crls, dss_ocsps = _dss_revinfo(dss)
+    # One checker per PDF: the configured sources plus the revocation data the PDF carries.
+    checker = StaticRevocationChecker(crls + dss_crls, ocsps + dss_ocsps, mode=mode)
+    kwargs: dict[str, Any] = {
+        "trust_roots": _asn1(trust.anchors),
+        "other_certs": _asn1(trust.intermediates),
+        "crls": [c.public_bytes(serialization.Encoding.DER) for c in crls],
+        "ocsps": [r.public_bytes(serialization.Encoding.DER) for r in ocsps],
+        "moment": moment,
+        "allow_fetching": False,
+    }
+    results = tuple(_run(_validate_one(sig, kwargs, dss, checker)) for sig in embedded)
+    return PdfReport(verdict=_worst([r.verdict for r in results]), signatures=results)
+
+
+def _dss_revinfo(
+    dss: DocumentSecurityStore | None,
+) -> tuple[tuple[x509.CertificateRevocationList, ...], tuple[ocsp.OCSPResponse, ...]]:
+    """CRLs and OCSP responses of the PDF's DSS (unparsable entries are skipped)."""
+    if dss is None:
+        return (), ()
+    crls: list[x509.CertificateRevocationList] = []
+    responses: list[ocsp.OCSPResponse] = []
+    for ref in dss.crls:
+        try:
+            crls.append(x509.load_der_x509_crl(ref.get_object().data))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    for ref in dss.ocsps:
+        try:
+            responses.append(ocsp.load_der_ocsp_response(ref.get_object().data))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return tuple(crls), tuple(responses)
+
+
+def _context(kwargs: dict[str, Any], dss: DocumentSecurityStore | None, mode: str) -> Any:
+    # pyhanko-certvalidator modes: hard-fail refuses a missing revocation source;
+    # soft-fail only refuses what the sources say is revoked.
+    full = dict(kwargs, revocation_mode=mode)
+    if dss is not None:
+        return dss.as_validation_context(full)
+    return ValidationContext(**full)
+
+
+def _failed(field: str, kind: Any, reasons: tuple[str, ...], detail: str) -> PdfSignatureResult:
+    return PdfSignatureResult(
+        field=field,
+        kind=kind,
+        verdict="invalid",
+        reasons=reasons,
+        detail=detail,
+        intact=False,
+        valid=False,
+        trusted=False,
+        coverage="UNKNOWN",
+        modification_level=None,
+        revocation="not-checked",
+    )
+
+
+async def _status(sig: EmbeddedPdfSignature, context: Any, timestamp: bool) -> Any:
+    if timestamp:
+        return await async_validate_pdf_timestamp(sig, validation_context=context)
+    return await async_validate_pdf_signature(sig, signer_validation_context=context)
+
+
+async def _validate_one(
+    sig: EmbeddedPdfSignature,
+    kwargs: dict[str, Any],
+    dss: DocumentSecurityStore | None,
+    checker: StaticRevocationChecker,
+) -> PdfSignatureResult:
+    field = str(sig.field_name)
+    timestamp = sig.sig_object.get("/Type") == "/DocTimeStamp"
+    kind: Literal["signature", "timestamp"] = "timestamp" if timestamp else "signature"
+    try:
+        # pyhanko-certvalidator's soft-fail only consults the sources a certificate declares
+        # (CRL distribution points, AIA); our policy covers every certificate of the path,
+        # so revocation is decided below by the same checker as XML signatures.
+        status = await _status(sig, _context(kwargs, dss, "soft-fail"), timestamp)
+    except SignatureValidationError as exc:
+        indication = getattr(exc, "ades_subindication", None)
+        code = "pdf.format" if indication == AdESFailure.FORMAT_FAILURE else "pdf.invalid"
+        return _failed(field, kind, (code,), f"signature not acceptable: {exc}")
+    except (PdfError, ValueError, TypeError, KeyError) as exc:
+        return _failed(field, kind, ("pdf.unparsable",), f"signature cannot be processed: {exc}")
+    revocation, why = _path_revocation(status, checker, kwargs["moment"])
+    return _judge(field, kind, status, revocation, why, checker.mode)
+
+
+def _path_revocation(
+    status: Any, checker: StaticRevocationChecker, at: datetime
+) -> tuple[str, str]:
+    """("good" | "revoked" | "unknown" | "not-checked", detail) for the validated path."""
+    vpath = getattr(status, "validation_path", None)
+    if checker.mode == "off" or vpath is None or not status.trusted:
+        return "not-checked", ""
+    chain = [
+        x509.load_der_x509_certificate(c.dump())
+        for c in reversed(list(vpath.iter_certs(include_root=True)))
+    ]
+    unknown: list[str] = []
+    for cert, issuer in itertools.pairwise(chain):
+        result = checker.status(cert, issuer, at=at)
+        if result.status == "revoked":
+            return "revoked", f"{cert.subject.rfc4514_string()}: {result.detail}"
+        if result.status == "unknown":
+            unknown.append(f"{cert.subject.rfc4514_string()}: {result.detail}")
+    return ("unknown", "; ".join(unknown)) if unknown else ("good", "")
+
+
+def _judge(
+    field: str, kind: Any, status: Any, revocation: str, why: str, mode: RevocationMode
+) -> PdfSignatureResult:
+    invalid: list[str] = []
+    indeterminate: list[str] = []
+    words: list[str] = []
+    coverage: SignatureCoverageLevel = status.coverage
+    modification = getattr(status, "modification_level", None)
+    if not status.intact:
+        invalid.append("pdf.not_intact")
+        words.append("the signed bytes do not match the digest (tampered)")
+    elif not status.valid:
+        invalid.append("pdf.signature_invalid")
+        words.append("the signature value does not verify")
+    if coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
+        invalid.append("pdf.coverage")
+        words.append(f"byte ranges do not cover the file ({coverage.name})")
+    elif modification is not None and modification not in _ALLOWED_AFTER_SIGNING:
+        invalid.append("pdf.modified")
+        words.append(f"modified after signing beyond what is allowed ({modification.name})")
+    elif getattr(status, "docmdp_ok", True) is False:
+        invalid.append("pdf.modified")
+        words.append("changes after signing exceed the certification (DocMDP) permissions")
+    indication = getattr(status, "trust_problem_indic", None)
+    if not status.trusted:
+        if indication == AdESIndeterminate.CRYPTO_CONSTRAINTS_FAILURE:
+            invalid.append("pdf.algorithm_disallowed")
+            words.append("an algorithm is disallowed (e.g. a digest that does not fit the key)")
+        elif indication in _REVOKED or indication == AdESFailure.REVOKED:
+            invalid.append("pdf.revoked")
+            words.append("a certificate of the signer's path is revoked")
+            revocation = "revoked"
+        elif indication in _EXPIRY:
+            indeterminate.append("pdf.expired")
+            words.append(
+                "signer certificate not valid at the validation moment, no proof of existence"
+            )
+        elif indication in _UNTRUSTED or indication is None:
+            invalid.append("pdf.untrusted")
+            words.append("the signer does not chain to a configured trust anchor")
+        else:
+            indeterminate.append("pdf.trust_indeterminate")
+            words.append(f"trust could not be established ({indication})")
+    if revocation == "revoked":
+        invalid.append("pdf.revoked")
+        words.append(f"revoked: {why}")
+    elif revocation == "unknown" and mode == "hard-fail":
+        indeterminate.append("pdf.revocation_unknown")
+        words.append(f"no revocation information (hard-fail policy): {why}")
+    verdict: Verdict = "invalid" if invalid else "indeterminate" if indeterminate else "valid"
+    cert = getattr(status, "signing_cert", None)
+    reported = getattr(status, "signer_reported_dt", None)
+    digest = getattr(status, "md_algorithm", None)
+    return PdfSignatureResult(
+        field=field,
+        kind=kind,
+        verdict=verdict,
+        reasons=tuple(invalid + indeterminate),
+        detail="; ".join(words) or "valid",
+        intact=bool(status.intact),
+        valid=bool(status.valid),
+        trusted=not invalid and not indeterminate and bool(status.trusted),
+        coverage=coverage.name,
+        modification_level=modification.name if modification is not None else None,
+        revocation=revocation,
+        signer_subject=cert.subject.human_friendly if cert is not None else None,
+        signer_fingerprint=cert.sha256.hex() if cert is not None else None,
+        signing_time=reported.isoformat() if reported is not None else None,
+        digest_algorithm=str(digest) if digest else None,
+    )
