@@ -17,61 +17,16 @@ from hub.adapter import (
     AdapterConfig,
     DeliverRequest,
     ExternalUnavailable,
-    FromPackageRequest,
     NativeInvalid,
-    NativeRecord,
     PollRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
-    model_from_verified,
 )
 from hub.dossier import VN_TZ
-from hub.xmlsafe import parse_xml
+from tests.adapters.sim_fixtures import G22, H41, dossier, progress, record, round_trip
 
-H41 = "000.00.00.H41"
-PORTAL = "000.00.00.G22"
-
-
-def dossier(ma: str = "H41.01-250101-0001", state: str = "1") -> dict[str, Any]:
-    """A dossier as a one-stop system writes it, Vietnamese text included."""
-    return {
-        "MaHoSo": ma,
-        "MaTTHC": "1.000494.000.00.00.H41",
-        "TenTTHC": "Đăng ký khai sinh",
-        "MaLinhVuc": "HT",
-        "TenLinhVuc": "Hộ tịch",
-        "SoBienNhan": "0001/BN",
-        "ChuHoSo": "Nguyễn Thị Hằng",
-        "LoaiDoiTuong": "1",
-        "MaDoiTuong": "040190000123",
-        "TrichYeuHoSo": "Đăng ký khai sinh cho con: Nguyễn Minh Khôi — \u1ebf\u0301",
-        "NgayTiepNhan": "20250101083000",
-        "NgayHenTra": "20250106170000",
-        "TrangThaiHoSo": state,
-        "HinhThuc": "1",
-        "DonViXuLy": "UBND xã Hưng Lộc",
-        "GhiChu": "  khoảng trắng giữ nguyên \n",
-        "TaiLieuNop": [
-            {
-                "TepDinhKemId": "TL1",
-                "TenTepDinhKem": "Giấy chứng sinh.pdf",
-                "ContentType": "application/pdf",
-                "NoiDung": "JVBERi0xLjQK",
-            }
-        ],
-        "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí hộ tịch", "Gia": "8000"}],
-    }
-
-
-def progress(ma: str, state: str, when: str) -> dict[str, Any]:
-    return {
-        "MaHoSo": ma,
-        "TrangThaiHoSo": state,
-        "NgayXuLy": when,
-        "NoiDungXuLy": "Chuyển phòng Tư pháp – Hộ tịch xử lý",
-        "NguoiXuLy": "Trần Văn Bình",
-    }
+PORTAL = G22
 
 
 @pytest.fixture
@@ -100,18 +55,6 @@ async def adapter(portal: DvcqgSimulator, tmp_path: Path) -> AsyncIterator[Dvcqg
     await a.start(StartRequest(datetime.now(VN_TZ)))
     yield a
     await a.stop(StopRequest())
-
-
-def record(fields: dict[str, Any], kind: str = "dossier") -> NativeRecord:
-    return NativeRecord(key=fields["MaHoSo"], version="1", kind=kind, fields=fields)  # type: ignore[arg-type]
-
-
-def round_trip(a: DvcqgAdapter, rec: NativeRecord) -> NativeRecord:
-    out = a.to_package(
-        ToPackageRequest(rec, PORTAL, "pkg-1", datetime(2025, 1, 1, 9, 0, tzinfo=VN_TZ))
-    )
-    parsed = model_from_verified(parse_xml(out.data))
-    return a.from_package(FromPackageRequest("pkg-1", PORTAL, parsed.kind, parsed.model, out.data))
 
 
 def test_round_trip_byte_exact(tmp_path: Path) -> None:
