@@ -24,7 +24,10 @@ from hub.errors import ConfigError
 DEFAULT_MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 
 DeliveryMode = Literal["pull", "push"]
-PackageKindName = Literal["document", "status"]
+RevocationPolicy = Literal["hard-fail", "soft-fail", "off"]
+PdfPolicy = Literal["require", "warn", "ignore"]
+PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
+PACKAGE_KINDS: tuple[PackageKindName, ...] = ("document", "status", "dossier", "dossier_progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,14 @@ class Settings:
     allow_legacy_signatures: bool = False
     ingest_processes: int = 0  # 0: one per core; -1: verify inline (tests, debugging)
     ingest_batch: int = 256
+    # [signing] trust directory, revocation sources and policy (see docs/signing.md)
+    trust_dir: Path | None = None
+    crl_files: tuple[Path, ...] = ()
+    ocsp_files: tuple[Path, ...] = ()
+    revocation: RevocationPolicy = "off"  # resolved: "auto" becomes hard-fail or off
+    # [pdf] policy per edXML DocumentType/Type code: require | warn | ignore
+    pdf_policy: tuple[tuple[str, PdfPolicy], ...] = ()
+    pdf_default: PdfPolicy = "warn"
 
     @property
     def sqlite_path(self) -> Path:
@@ -96,7 +107,7 @@ class AgencyConfig:
     delivery: DeliveryMode = "pull"
     push_url: str | None = None
     push_secret_file: Path | None = None
-    may_send: tuple[PackageKindName, ...] = ("document", "status")
+    may_send: tuple[PackageKindName, ...] = PACKAGE_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +181,17 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
     doc = _read_toml(path) if path.exists() else {}
     sections = {
         name: _section(doc, name)
-        for name in ("hub", "store", "broker", "http", "limits", "delivery", "signing", "ingest")
+        for name in (
+            "hub",
+            "store",
+            "broker",
+            "http",
+            "limits",
+            "delivery",
+            "signing",
+            "ingest",
+            "pdf",
+        )
     }
     for var, (section, key) in ENV_OVERRIDES.items():
         if var in env:
@@ -232,6 +253,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             allow_legacy_signatures=bool(signing_s.get("allow_legacy", False)),
             ingest_processes=int(ingest_s.get("processes", 0)),
             ingest_batch=int(ingest_s.get("batch", 256)),
+            **_trust_settings(base, signing_s, sections["pdf"]),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
@@ -242,6 +264,50 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
     ):
         raise ConfigError("store.url for sqlite must look like sqlite:///path/to/hub.sqlite")
     return settings
+
+
+def _trust_settings(
+    base: Path, signing_s: Mapping[str, Any], pdf_s: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``[signing]`` trust_dir, crl_files, ocsp_files, revocation and the ``[pdf]`` policy.
+
+    ``revocation`` defaults to ``"auto"``: hard-fail as soon as any revocation source is
+    configured (a CRL file, an OCSP response file, or a ``*.crl`` in the trust directory),
+    otherwise off — so a hub without revocation data keeps working, and one with data never
+    treats "no information" as "trusted".
+    """
+    trust_dir = (
+        _path(base, signing_s["trust_dir"], "signing.trust_dir")
+        if "trust_dir" in signing_s
+        else None
+    )
+    crl_files = tuple(_path(base, p, "signing.crl_files") for p in signing_s.get("crl_files", []))
+    ocsp_files = tuple(
+        _path(base, p, "signing.ocsp_files") for p in signing_s.get("ocsp_files", [])
+    )
+    revocation = str(signing_s.get("revocation", "auto"))
+    if revocation == "auto":
+        has_sources = bool(crl_files or ocsp_files) or (
+            trust_dir is not None and trust_dir.is_dir() and any(trust_dir.rglob("*.crl"))
+        )
+        revocation = "hard-fail" if has_sources else "off"
+    if revocation not in ("hard-fail", "soft-fail", "off"):
+        raise ConfigError("signing.revocation must be auto, hard-fail, soft-fail or off")
+    policies = ("require", "warn", "ignore")
+    default = str(pdf_s.get("default", "warn"))
+    if default not in policies:
+        raise ConfigError("pdf.default must be require, warn or ignore")
+    table = pdf_s.get("policy", {})
+    if not isinstance(table, dict) or any(str(v) not in policies for v in table.values()):
+        raise ConfigError("[pdf.policy] maps DocumentType codes to require, warn or ignore")
+    return {
+        "trust_dir": trust_dir,
+        "crl_files": crl_files,
+        "ocsp_files": ocsp_files,
+        "revocation": revocation,
+        "pdf_policy": tuple(sorted((str(k), str(v)) for k, v in table.items())),
+        "pdf_default": default,
+    }
 
 
 def _str_tuple(value: object, what: str) -> tuple[str, ...]:
@@ -274,9 +340,9 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         push_url = entry.get("push_url")
         if delivery == "push" and not push_url:
             raise ConfigError(f"{where}: push delivery needs push_url")
-        may_send = _str_tuple(entry.get("may_send", ["document", "status"]), f"{where} may_send")
-        if any(k not in ("document", "status") for k in may_send):
-            raise ConfigError(f"{where}: may_send holds document and/or status")
+        may_send = _str_tuple(entry.get("may_send", list(PACKAGE_KINDS)), f"{where} may_send")
+        if any(k not in PACKAGE_KINDS for k in may_send):
+            raise ConfigError(f"{where}: may_send holds {', '.join(PACKAGE_KINDS)}")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -309,8 +375,8 @@ def load_routes(config_dir: Path) -> tuple[RouteRule, ...]:
         for i, entry in enumerate(doc.get(action, [])):
             where = f"routes.toml {action} #{i + 1}"
             kind = str(entry.get("kind", "*"))
-            if kind not in ("*", "document", "status"):
-                raise ConfigError(f"{where}: kind must be document, status or *")
+            if kind not in ("*", *PACKAGE_KINDS):
+                raise ConfigError(f"{where}: kind must be {', '.join(PACKAGE_KINDS)} or *")
             add = _str_tuple(entry.get("add"), f"{where} add")
             if action == "copy" and not add:
                 raise ConfigError(f"{where}: a copy rule needs add = [...]")
@@ -336,8 +402,10 @@ def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> HubCo
         for extra in rule.add:
             if extra not in agencies:
                 raise ConfigError(f"routes.toml {rule.name}: unknown agency {extra}")
-    if not settings.trust_anchors:
-        raise ConfigError("hub.toml [signing] trust_anchors must name at least one PEM file")
+    if not settings.trust_anchors and settings.trust_dir is None:
+        raise ConfigError(
+            "hub.toml [signing] needs trust_anchors (PEM files) or trust_dir (a directory)"
+        )
     return HubConfig(settings=settings, agencies=agencies, routes=routes)
 
 

@@ -19,6 +19,8 @@ class PackageKind(enum.StrEnum):
 
     DOCUMENT = "document"
     STATUS = "status"
+    DOSSIER = "dossier"  # a dossier record (schemas/dossier), issue 4
+    DOSSIER_PROGRESS = "dossier_progress"  # a progress step of a dossier
 
 
 class DeliveryState(enum.StrEnum):

@@ -271,6 +271,11 @@ class DossierPackage:
         return tuple(dict.fromkeys(self.header.to))
 
     @property
+    def reference_document_id(self) -> str:
+        """The dossier code (MaHoSo): the reference the hub records, as DocumentId for edXML."""
+        return self.ma_ho_so
+
+    @property
     def ma_ho_so(self) -> str:
         """The dossier's code (MaHoSo), whichever the body."""
         if self.ho_so is not None:

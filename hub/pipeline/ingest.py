@@ -22,14 +22,16 @@ from datetime import UTC, datetime
 
 from hub.broker import Broker, QueueEntry
 from hub.config import HubConfig
+from hub.dossier import DOSSIER_KINDS
 from hub.errors import (
     AuthForbidden,
     HubError,
     PackageConflict,
     SignerMismatch,
     Unavailable,
+    UnknownRecipient,
 )
-from hub.models import DeliveryState, NewPackage, PackageKind, PackageRecord
+from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
@@ -66,7 +68,7 @@ class Routed:
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
     """The signing certificate must be registered (by SHA-256) for the ``From`` agency."""
-    sender = checked.package.sender
+    sender = checked.summary.sender
     if not registry.signer_bound(sender, checked.signer_fingerprint):
         raise SignerMismatch(
             f"the signing certificate is not registered for {sender}",
@@ -77,20 +79,28 @@ def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
 
 def step_authorise(checked: Checked, caller: str, registry: Registry) -> Checked:
     """The caller must be the package's ``From``, enabled, and allowed to send this kind."""
-    sender = checked.package.sender
+    sender = checked.summary.sender
     if caller != sender:
         raise AuthForbidden(f"the caller {caller} is not the package's From ({sender})")
     agency = registry.get(sender)
     if agency is None or not agency.enabled:
         raise AuthForbidden(f"{sender} is disabled")
-    if checked.package.kind not in agency.may_send:
-        raise AuthForbidden(f"{sender} may not send {checked.package.kind} packages")
+    if checked.summary.kind not in agency.may_send:
+        raise AuthForbidden(f"{sender} may not send {checked.summary.kind} packages")
     return checked
 
 
 def step_route(checked: Checked, config: HubConfig, registry: Registry) -> Routed:
     """Recipients from the package and ``routes.toml``; unknown or disabled ones refused."""
-    pkg = checked.package
+    pkg = checked.summary
+    if pkg.kind in DOSSIER_KINDS and not pkg.recipients:
+        # A dossier package may leave its handling agency to the procedure catalogue, which
+        # arrives with the dossier-lifecycle issue; until then it must name it in To.
+        raise UnknownRecipient(
+            "the dossier package names no handling agency in To, and the procedure catalogue "
+            "that would choose one by MaTTHC is not configured (dossier lifecycle issue)",
+            recipients=[],
+        )
     recipients = route(
         kind=pkg.kind,
         sender=pkg.sender,
@@ -103,16 +113,22 @@ def step_route(checked: Checked, config: HubConfig, registry: Registry) -> Route
 
 async def step_deduplicate(routed: Routed, store: Store) -> Routed:
     """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes."""
-    pkg = routed.checked.package
-    if pkg.kind == "document" and pkg.business_doc_type == 0 and pkg.reference_document_id:
-        existing = await store.find_document(pkg.sender, pkg.reference_document_id, 0)
+    pkg = routed.checked.summary
+    if pkg.kind == "document" and pkg.business_doc_type == 0 and pkg.reference_id:
+        existing = await store.find_document(pkg.sender, pkg.reference_id, 0)
         if existing is not None and existing.sha256 != routed.checked.sha256:
             raise PackageConflict(
-                f"DocumentId {pkg.reference_document_id} was already sent as package "
+                f"DocumentId {pkg.reference_id} was already sent as package "
                 f"{existing.id} with other content",
                 existing=existing.id,
             )
     return routed
+
+
+def pdf_warnings(checked: Checked) -> tuple[str, ...]:
+    """``pdf.<verdict>:<path>`` for every PDF attachment that is not validly signed (under the
+    ``warn`` policy; ``require`` refused those already)."""
+    return tuple(f"pdf.{a.verdict}:{a.path}" for a in checked.attachments if a.verdict != "valid")
 
 
 def new_package_id() -> str:
@@ -184,7 +200,7 @@ class Ingestor:
 
     async def _accept(self, data: bytes, caller: str) -> Accepted:
         routed = await self.check(data, caller)
-        checked, pkg = routed.checked, routed.checked.package
+        checked, pkg = routed.checked, routed.checked.summary
         accepted_at = self.clock()
         package_id = new_package_id()
         facts = ReceiptFacts(
@@ -193,23 +209,25 @@ class Ingestor:
             sender=pkg.sender,
             recipients=routed.recipients,
             kind=pkg.kind,
-            document_id=pkg.reference_document_id,
+            document_id=pkg.reference_id,
             accepted_at=accepted_at,
             sha256=checked.sha256,
             size=checked.size,
         )
         receipt = self.signer.sign(facts)
-        warnings = tuple(pkg.warnings) + (
-            ("signature.legacy_algorithm",) if checked.legacy_signature else ()
+        warnings = (
+            tuple(pkg.warnings)
+            + (("signature.legacy_algorithm",) if checked.legacy_signature else ())
+            + pdf_warnings(checked)
         )
         new = NewPackage(
             id=package_id,
             sha256=checked.sha256,
             sender=pkg.sender,
             kind=PackageKind(pkg.kind),
-            document_id=pkg.reference_document_id,
-            business_doc_type=pkg.business_doc_type if pkg.kind == "document" else None,
-            status_code=str(pkg.header.status_code) if pkg.header.status_code else None,
+            document_id=pkg.reference_id,
+            business_doc_type=pkg.business_doc_type,
+            status_code=pkg.status_code,
             recipients=routed.recipients,
             accepted_at=accepted_at,
             signer_fingerprint=checked.signer_fingerprint,
@@ -219,6 +237,16 @@ class Ingestor:
             warnings=warnings,
         )
         await self.committer.add(new)
+        if checked.attachments:
+            # Per-attachment PDF verdicts on the trace (after commit: the package exists).
+            await self.store.append_event(
+                Event(
+                    package_id=package_id,
+                    kind="attachments_checked",
+                    at=accepted_at,
+                    detail={"attachments": [a.as_dict() for a in checked.attachments]},
+                )
+            )
         await self.enqueue(package_id, routed.recipients)
         return Accepted(
             package_id=package_id,
@@ -227,7 +255,7 @@ class Ingestor:
             sender=pkg.sender,
             recipients=routed.recipients,
             kind=pkg.kind,
-            document_id=pkg.reference_document_id,
+            document_id=pkg.reference_id,
             warnings=warnings,
         )
 

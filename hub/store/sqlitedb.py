@@ -107,6 +107,10 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+FOREIGN_KEYS_OFF_MARKER = "-- hub: foreign_keys off"
+"""First line of a migration that must run with foreign-key enforcement off (table rebuilds)."""
+
+
 def apply_migrations(
     conn: sqlite3.Connection, version_table: str, migrations: Sequence[Migration]
 ) -> int:
@@ -149,6 +153,9 @@ def apply_migrations(
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if fk_off:
+                conn.execute("PRAGMA foreign_keys = ON")
     return current
 
 

@@ -1,0 +1,433 @@
+"""The connector: runs one adapter at an agency's edge (``hub connector --config FILE``).
+
+Outbound: ``adapter.poll()`` → for each native (key, version) not sent before:
+``adapter.to_package()`` → sign with the agency's key → keep the signed bytes in the state
+file → submit over the agency API, retrying 5xx and connection errors with backoff and the
+*identical* bytes (the hub de-duplicates them and answers with the same receipt). The poll
+cursor advances only when every record before it is accepted, refused (kept with the hub's
+code) or rejected by the mapping (kept with the field that failed).
+
+Inbound: the hub inbox → fetch the exact bytes → verify the signature under the strict
+profile and the certificate path to the configured trust anchors → models from the verified
+tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack. A package that
+fails verification or mapping is quarantined (never acked, kept for an operator); a transient
+failure of the external system leaves it in the inbox for the next cycle.
+
+The hub never sees the agency's private key: only this process reads it.
+
+Configuration (TOML)::
+
+    organ_id = "000.00.00.H29"
+    hub_url = "http://127.0.0.1:8080"
+    token_file = "pki/agencies/000.00.00.H29/token"
+    key_file = "pki/agencies/000.00.00.H29/key.pem"
+    cert_file = "pki/agencies/000.00.00.H29/cert.pem"
+    trust_anchors = ["pki/ca.pem"]
+    data_dir = "connector-data"
+    default_recipients = ["000.00.00.H41"]   # optional
+    poll_interval = 5.0                      # seconds between outbound polls
+    inbox_interval = 5.0                     # seconds between inbox checks
+
+    [adapter]
+    name = "igate"                           # adapters.<name>.create_adapter, or "module:attr"
+    [adapter.settings]                       # the adapter's own settings
+    base_url = "http://127.0.0.1:8900"
+
+Relative paths are relative to the configuration file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+
+from hub.adapter.contract import (
+    Adapter,
+    AdapterConfig,
+    AdapterFactory,
+    DeliverRequest,
+    ExternalUnavailable,
+    FromPackageRequest,
+    NativeInvalid,
+    NativeRecord,
+    PollRequest,
+    StartRequest,
+    StopRequest,
+    ToPackageRequest,
+)
+from hub.adapter.formats import model_from_verified, sign_outgoing, signature_policy
+from hub.adapter.formats import stable_package_id as _stable_id
+from hub.adapter.state import ConnectorState
+from hub.client import HubClient, HubProblem
+from hub.errors import HubError
+from hub.xmlsafe import parse_xml
+from signing import SigningError, TrustStore, verify_enveloped
+from signing.pki import PrivateKey, load_certificates, load_private_key
+
+__all__ = [
+    "Connector",
+    "ConnectorConfig",
+    "CycleReport",
+    "load_adapter",
+    "load_connector_config",
+]
+
+log = logging.getLogger("hub.connector")
+
+
+class ConnectorConfigError(ValueError):
+    """The connector's TOML is wrong; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorConfig:
+    """A parsed connector configuration (see the module docstring)."""
+
+    organ_id: str
+    hub_url: str
+    token_file: Path
+    key_file: Path
+    cert_file: Path
+    trust_anchors: tuple[Path, ...]
+    data_dir: Path
+    adapter_name: str
+    adapter_settings: Mapping[str, Any] = field(default_factory=dict)
+    default_recipients: tuple[str, ...] = ()
+    poll_interval: float = 5.0
+    inbox_interval: float = 5.0
+    batch: int = 100
+    submit_attempts: int = 5
+    retry_base: float = 0.2
+    allow_legacy: bool = False
+
+
+def load_connector_config(path: Path) -> ConnectorConfig:
+    """Read a connector TOML file; paths relative to it."""
+    base = path.resolve().parent
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConnectorConfigError(f"{path}: {exc}") from exc
+
+    def req(name: str) -> Any:
+        if name not in doc:
+            raise ConnectorConfigError(f"{path}: '{name}' is required")
+        return doc[name]
+
+    def p(value: object) -> Path:
+        return (base / str(value)).resolve()
+
+    adapter = doc.get("adapter")
+    if not isinstance(adapter, dict) or "name" not in adapter:
+        raise ConnectorConfigError(f"{path}: [adapter] with name = ... is required")
+    return ConnectorConfig(
+        organ_id=str(req("organ_id")),
+        hub_url=str(req("hub_url")),
+        token_file=p(req("token_file")),
+        key_file=p(req("key_file")),
+        cert_file=p(req("cert_file")),
+        trust_anchors=tuple(p(a) for a in req("trust_anchors")),
+        data_dir=p(doc.get("data_dir", "connector-data")),
+        adapter_name=str(adapter["name"]),
+        adapter_settings=dict(adapter.get("settings", {})),
+        default_recipients=tuple(str(r) for r in doc.get("default_recipients", ())),
+        poll_interval=float(doc.get("poll_interval", 5.0)),
+        inbox_interval=float(doc.get("inbox_interval", 5.0)),
+        batch=int(doc.get("batch", 100)),
+        submit_attempts=int(doc.get("submit_attempts", 5)),
+        retry_base=float(doc.get("retry_base", 0.2)),
+        allow_legacy=bool(doc.get("allow_legacy", False)),
+    )
+
+
+def load_adapter(name: str) -> AdapterFactory:
+    """``igate`` → ``adapters.igate.create_adapter``; ``pkg.mod:attr`` → that callable."""
+    module_name, _, attr = name.partition(":")
+    if "." not in module_name and not attr:
+        module_name = f"adapters.{module_name}"
+    module = importlib.import_module(module_name)
+    factory = getattr(module, attr or "create_adapter", None)
+    if not callable(factory):
+        raise ConnectorConfigError(f"{module_name} has no callable {attr or 'create_adapter'}")
+    return cast(AdapterFactory, factory)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did (for logs, tests and ``--once``)."""
+
+    sent: int = 0
+    resent: int = 0
+    refused: int = 0
+    rejected: int = 0
+    delivered: int = 0
+    redelivered: int = 0
+    quarantined: int = 0
+    deferred: int = 0  # external system or hub unavailable: left for the next cycle
+
+    def add(self, other: CycleReport) -> None:
+        """Accumulate another report."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class _HubDown(Exception):
+    """The hub did not answer usefully after every attempt; try again next cycle."""
+
+
+class Connector:
+    """One agency's connector; ``async with Connector(config, adapter) as c: await c.run()``."""
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        adapter: Adapter,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.clock = clock
+        key = load_private_key(config.key_file)
+        self._key: PrivateKey = key
+        self._cert = load_certificates(config.cert_file)[0]
+        self._trust = TrustStore([c for a in config.trust_anchors for c in load_certificates(a)])
+        self.state = ConnectorState(config.data_dir / "connector.db")
+        self._client: HubClient | None = None
+
+    @classmethod
+    def from_config(cls, config: ConnectorConfig) -> Connector:
+        """Build the adapter named in the configuration, then the connector."""
+        factory = load_adapter(config.adapter_name)
+        adapter_dir = config.data_dir / "adapter"
+        adapter_dir.mkdir(parents=True, exist_ok=True)
+        adapter = factory(
+            AdapterConfig(
+                name=config.adapter_name,
+                organ_id=config.organ_id,
+                settings=config.adapter_settings,
+                data_dir=adapter_dir,
+                logger=logging.getLogger(f"hub.adapter.{config.adapter_name}"),
+            )
+        )
+        return cls(config, adapter)
+
+    async def __aenter__(self) -> Connector:
+        token = self.config.token_file.read_text().strip()
+        self._client = HubClient(self.config.hub_url, token)
+        await self._client.__aenter__()
+        await self.adapter.start(StartRequest(started_at=self.clock()))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.adapter.stop(StopRequest(reason="error" if exc[0] else "shutdown"))
+        finally:
+            if self._client is not None:
+                await self._client.__aexit__(None, None, None)
+            self.state.close()
+
+    @property
+    def client(self) -> HubClient:
+        assert self._client is not None, "use 'async with Connector(...)'"
+        return self._client
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    async def _submit(self, data: bytes) -> str:
+        """Submit, retrying transient failures with the same bytes; the hub's package id."""
+        delay = self.config.retry_base
+        for attempt in range(1, self.config.submit_attempts + 1):
+            try:
+                return (await self.client.submit(data)).package_id
+            except HubProblem as exc:
+                if exc.status < 500 and exc.status != 429:
+                    raise
+                reason = str(exc)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            log.warning("submit attempt %d failed: %s", attempt, reason)
+            if attempt < self.config.submit_attempts:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        raise _HubDown(reason)
+
+    async def _send_signed(self, key: str, version: str, data: bytes, report: CycleReport) -> None:
+        try:
+            hub_id = await self._submit(data)
+        except HubProblem as exc:
+            self.state.record_refused(key, version, exc.code, exc.detail)
+            log.error("hub refused %s@%s: %s", key, version, exc)
+            report.refused += 1
+            return
+        self.state.record_accepted(key, version, hub_id)
+        report.sent += 1
+
+    def _sign(self, record: NativeRecord) -> bytes:
+        package_id = _stable_id(self.config.organ_id, record.key, record.version)
+        outgoing = self.adapter.to_package(
+            ToPackageRequest(
+                record=record,
+                sender=self.config.organ_id,
+                package_id=package_id,
+                created_at=self.clock(),
+                default_recipients=self.config.default_recipients,
+            )
+        )
+        return sign_outgoing(outgoing.data, self._key, self._cert)
+
+    async def outbound_once(self) -> CycleReport:
+        """Re-submit what a previous run signed but could not submit, then poll and send."""
+        report = CycleReport()
+        try:
+            for unsent in self.state.unsent():
+                await self._send_signed(unsent.key, unsent.version, unsent.data, report)
+                report.resent += 1
+                report.sent -= 1
+            while True:
+                cursor = self.state.get_cursor()
+                try:
+                    result = await self.adapter.poll(
+                        PollRequest(cursor=cursor, limit=self.config.batch)
+                    )
+                except ExternalUnavailable as exc:
+                    log.warning("poll failed, retrying next cycle: %s", exc)
+                    report.deferred += 1
+                    return report
+                for record in result.records:
+                    if self.state.seen(record.key, record.version):
+                        continue
+                    try:
+                        data = self._sign(record)
+                    except NativeInvalid as exc:
+                        self.state.record_rejected(
+                            record.key, record.version, exc.field, exc.reason, dict(record.fields)
+                        )
+                        log.error("record %s@%s rejected: %s", record.key, record.version, exc)
+                        report.rejected += 1
+                        continue
+                    self.state.record_signed(
+                        record.key,
+                        record.version,
+                        _stable_id(self.config.organ_id, record.key, record.version),
+                        data,
+                    )
+                    await self._send_signed(record.key, record.version, data, report)
+                self.state.set_cursor(result.cursor)
+                if not result.more:
+                    return report
+        except _HubDown as exc:
+            log.warning("hub unavailable, retrying next cycle: %s", exc)
+            report.deferred += 1
+            return report
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def _verify(self, data: bytes) -> Any:
+        root = parse_xml(data)
+        verified = verify_enveloped(
+            root, signature_policy(str(root.tag), allow_legacy=self.config.allow_legacy)
+        )
+        self._trust.validate(
+            verified.certificate, at=self.clock(), intermediates=verified.intermediates
+        )
+        return model_from_verified(verified.signed_root)
+
+    async def inbound_once(self) -> CycleReport:
+        """Deliver every package in the agency's inbox to the external system, then ack."""
+        report = CycleReport()
+        quarantined = self.state.quarantined()
+        try:
+            items = [i async for i in self.client.inbox_items(limit=self.config.batch)]
+        except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("inbox unavailable, retrying next cycle: %s", exc)
+            report.deferred += 1
+            return report
+        for item in items:
+            package_id = str(item["id"])
+            if package_id in quarantined:
+                continue
+            try:
+                if self.state.was_delivered(package_id):
+                    await self.client.ack(package_id)  # a crash came between apply and ack
+                    report.redelivered += 1
+                    continue
+                data = await self.client.fetch(package_id)
+                try:
+                    parsed = self._verify(data)
+                    if parsed.sender != item.get("from", parsed.sender):
+                        raise NativeInvalid("From", "differs from the hub's record of the sender")
+                    record = self.adapter.from_package(
+                        FromPackageRequest(
+                            package_id=package_id,
+                            sender=parsed.sender,
+                            kind=parsed.kind,
+                            model=parsed.model,
+                            data=data,
+                        )
+                    )
+                except (SigningError, HubError, NativeInvalid, ValueError) as exc:
+                    code = getattr(exc, "code", type(exc).__name__)
+                    self.state.quarantine(package_id, str(code), str(exc))
+                    log.error("package %s quarantined: %s", package_id, exc)
+                    report.quarantined += 1
+                    continue
+                try:
+                    result = await self.adapter.deliver(
+                        DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
+                    )
+                except NativeInvalid as exc:  # the external system refused it as invalid
+                    self.state.quarantine(package_id, "native.invalid", str(exc))
+                    log.error("package %s refused by the external system: %s", package_id, exc)
+                    report.quarantined += 1
+                    continue
+                self.state.record_delivered(package_id, result.external_id)
+                await self.client.ack(package_id)
+                report.delivered += 1
+            except ExternalUnavailable as exc:
+                log.warning(
+                    "external system unavailable, %s stays in the inbox: %s", package_id, exc
+                )
+                report.deferred += 1
+                return report
+            except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("hub unavailable for %s, retrying next cycle: %s", package_id, exc)
+                report.deferred += 1
+                return report
+        return report
+
+    # -- loop ----------------------------------------------------------------------------------
+
+    async def run_once(self) -> CycleReport:
+        """One outbound and one inbound cycle."""
+        report = await self.outbound_once()
+        report.add(await self.inbound_once())
+        return report
+
+    async def run(self, stop: asyncio.Event) -> CycleReport:
+        """Cycle until ``stop`` is set; outbound and inbound on their own intervals."""
+        total = CycleReport()
+        loop = asyncio.get_running_loop()
+        next_out = next_in = loop.time()
+        while not stop.is_set():
+            now = loop.time()
+            if now >= next_out:
+                total.add(await self.outbound_once())
+                next_out = loop.time() + self.config.poll_interval
+            if now >= next_in:
+                total.add(await self.inbound_once())
+                next_in = loop.time() + self.config.inbox_interval
+            timeout = max(0.0, min(next_out, next_in) - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=timeout)
+        return total
