@@ -114,6 +114,20 @@ class SignerMismatch(SignatureError):
     title = "The signing certificate is not registered for the From agency"
 
 
+class AttachmentError(HubError):
+    """An attachment refused by the PDF policy (``pdf.required``, ``pdf.invalid``,
+    ``pdf.indeterminate``) or an unsafe archive (``attachment.unsafe_archive``)."""
+
+    code = "pdf.invalid"
+    status = 422
+    title = "An attachment is not acceptable"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance-level specific code
+
+
 # -- Authentication and authorisation ----------------------------------------------------------
 
 

@@ -106,6 +106,12 @@ class Runtime:
                 max_size=config.settings.max_package_bytes,
                 trust_anchors=config.settings.trust_anchors,
                 allow_legacy=config.settings.allow_legacy_signatures,
+                trust_dir=config.settings.trust_dir,
+                crl_files=config.settings.crl_files,
+                ocsp_files=config.settings.ocsp_files,
+                revocation=config.settings.revocation,
+                pdf_policy=config.settings.pdf_policy,
+                pdf_default=config.settings.pdf_default,
             ),
             processes=config.settings.ingest_processes,
         )
