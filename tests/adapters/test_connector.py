@@ -1,0 +1,206 @@
+"""Connectors with the iGate adapter against a real hub and two simulated iGates.
+
+Hà Nội's one-stop system (H29) registers a dossier for Nghệ An (H41); H29's connector signs and
+submits it; H41's connector verifies it and pushes it into H41's iGate; H41's officer records
+progress, which flows back into H29's iGate. Exactly once at the edge across restarts and
+failures; bad records kept with the field that failed; refusals kept with the hub's code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.igate.simulator import Faults, IgateSimulator
+from hub.adapter.connector import Connector, load_connector_config
+from hub.config import PACKAGE_KINDS
+from hub.demo.workdir import DEFAULT_AGENCIES, Workdir
+from tests.adapters.test_igate import API_KEY, igate_dossier, igate_progress
+from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import WorkdirFactory
+
+H29, H41 = "000.00.00.H29", "000.00.00.H41"
+DOSSIER_AGENCIES = tuple(replace(a, may_send=PACKAGE_KINDS) for a in DEFAULT_AGENCIES)
+
+
+def write_config(workdir: Workdir, organ_id: str, igate_url: str, data_dir: Path) -> Path:
+    pki = workdir.pki_dir
+    path = data_dir.parent / f"connector-{organ_id}.toml"
+    path.write_text(
+        f"""
+organ_id = "{organ_id}"
+hub_url = "{{hub_url}}"
+token_file = "{pki}/agencies/{organ_id}/token"
+key_file = "{pki}/agencies/{organ_id}/key.pem"
+cert_file = "{pki}/agencies/{organ_id}/cert.pem"
+trust_anchors = ["{pki}/ca.pem"]
+data_dir = "{data_dir}"
+retry_base = 0.01
+poll_interval = 0.1
+inbox_interval = 0.1
+
+[adapter]
+name = "igate"
+[adapter.settings]
+base_url = "{igate_url}"
+api_key = "{API_KEY}"
+retry_delay = 0.01
+attempts = 2
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Edge:
+    """A running hub, two iGates and the means to make connectors for them."""
+
+    def __init__(self, hub: RunningHub, igates: dict[str, IgateSimulator], tmp: Path) -> None:
+        self.hub, self.igates, self.tmp = hub, igates, tmp
+
+    def connector(self, organ_id: str) -> Connector:
+        path = write_config(
+            self.hub.workdir, organ_id, self.igates[organ_id].url, self.tmp / f"data-{organ_id}"
+        )
+        path.write_text(path.read_text().replace("{hub_url}", self.hub.url))
+        return Connector.from_config(load_connector_config(path))
+
+    async def cycle(self, organ_id: str) -> Any:
+        async with self.connector(organ_id) as c:
+            return await c.run_once()
+
+    async def igate(self, organ_id: str, method: str, path: str, body: Any) -> None:
+        url = self.igates[organ_id].url + path
+        async with (
+            aiohttp.ClientSession(headers={"X-API-Key": API_KEY}) as s,
+            s.request(method, url, json=body) as r,
+        ):
+            assert r.status < 300, await r.text()
+
+
+@pytest.fixture
+async def edge(make_workdir: WorkdirFactory, tmp_path: Path) -> AsyncIterator[Edge]:
+    workdir = make_workdir(DOSSIER_AGENCIES)
+    async with (
+        start_hub(workdir) as hub,
+        IgateSimulator(api_key=API_KEY) as s29,
+        IgateSimulator(api_key=API_KEY) as s41,
+    ):
+        yield Edge(hub, {H29: s29, H41: s41}, tmp_path)
+
+
+async def test_dossier_and_progress_flow_both_ways_exactly_once(edge: Edge) -> None:
+    dossier = igate_dossier("H29-0001")
+    await edge.igate(H29, "POST", "/api/v1/dossiers", dossier)
+    sent = await edge.cycle(H29)
+    assert (sent.sent, sent.rejected, sent.refused) == (1, 0, 0)
+    got = await edge.cycle(H41)
+    assert got.delivered == 1
+    assert edge.igates[H41].dossier("H29-0001") == dossier  # byte-exact Vietnamese, all fields
+
+    step = igate_progress("H29-0001")
+    step["to"] = [H29]
+    await edge.igate(H41, "POST", "/api/v1/dossiers/H29-0001/progress", step)
+    assert (await edge.cycle(H41)).sent == 1
+    assert (await edge.cycle(H29)).delivered == 1
+    assert edge.igates[H29].progress_of("H29-0001") == [step]
+    assert edge.igates[H29].dossier("H29-0001")["status"] == step["status"]  # type: ignore[index]
+
+    # restarts: nothing is sent or delivered twice
+    again29, again41 = await edge.cycle(H29), await edge.cycle(H41)
+    assert again29.sent == again29.resent == again29.delivered == 0
+    assert again41.sent == again41.delivered == 0
+
+    # the hub holds dossier packages with their MaHoSo and state, acked by the recipient
+    client = await edge.hub.client(H29)
+    outbox = await client.outbox_page()
+    kinds = {(i["kind"], i["document_id"]) for i in outbox["items"]}
+    assert ("dossier", "H29-0001") in kinds
+
+
+async def test_update_is_a_new_version_sent_once(edge: Edge) -> None:
+    dossier = igate_dossier("H29-0002")
+    await edge.igate(H29, "POST", "/api/v1/dossiers", dossier)
+    await edge.cycle(H29)
+    dossier["status"] = 4
+    await edge.igate(H29, "PUT", "/api/v1/dossiers/H29-0002", dossier)
+    report = await edge.cycle(H29)
+    assert report.sent == 1
+    await edge.cycle(H41)
+    assert edge.igates[H41].dossier("H29-0002")["status"] == 4  # type: ignore[index]
+
+
+async def test_bad_record_is_kept_with_its_field_and_the_rest_flows(edge: Edge) -> None:
+    bad = igate_dossier("H29-BAD")
+    del bad["applicant"]["fullname"]
+    await edge.igate(H29, "POST", "/api/v1/dossiers", bad)
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-GOOD"))
+    async with edge.connector(H29) as c:
+        report = await c.run_once()
+        assert (report.sent, report.rejected) == (1, 1)
+        assert c.state.rejected() == [("H29-BAD", "r1", "applicant.fullname", "is required")]
+
+
+async def test_dossier_without_handling_agency_is_refused_and_kept(edge: Edge) -> None:
+    orphan = igate_dossier("H29-ORPHAN")
+    del orphan["to"]
+    await edge.igate(H29, "POST", "/api/v1/dossiers", orphan)
+    async with edge.connector(H29) as c:
+        report = await c.run_once()
+        assert report.refused == 1
+        state = c.state.sent_state("H29-ORPHAN", "r1")
+        assert state is not None and state[0] == "refused"
+        assert state[1] is not None and state[1].startswith("route.unknown_recipient")
+        assert "procedure catalogue" in state[1]
+
+
+async def test_flaky_igate_and_restarts_still_deliver_exactly_once(edge: Edge) -> None:
+    codes = [f"H29-F{i:02d}" for i in range(6)]
+    for code in codes:
+        await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
+    for sim in edge.igates.values():
+        sim.faults = Faults(error_rate=0.35, lost_reply_rate=0.3, seed=7)
+        sim._random.seed(7)
+    for _ in range(25):  # each cycle is a fresh process: restart after every cycle
+        await edge.cycle(H29)
+        await edge.cycle(H41)
+        if all(edge.igates[H41].dossier(c) for c in codes):
+            break
+    for sim in edge.igates.values():
+        sim.faults = Faults()
+    assert all(edge.igates[H41].dossier(c) == igate_dossier(c) for c in codes)
+    assert edge.igates[H41].failures > 0 and edge.igates[H29].failures > 0
+    # every package reached H41 exactly once and was acknowledged
+    client = await edge.hub.client(H41)
+    inbox = await client.inbox_page()
+    assert inbox["items"] == []
+    outbox = await (await edge.hub.client(H29)).outbox_page()
+    assert sorted(i["document_id"] for i in outbox["items"]) == sorted(codes)
+
+
+async def test_tampered_package_is_quarantined_not_acked(edge: Edge) -> None:
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-T"))
+    await edge.cycle(H29)
+    # the recipient's trust anchors do not include the hub CA: verification must fail
+    other = edge.tmp / "other-ca.pem"
+    from signing.pki import create_ca, save_certificate
+
+    save_certificate(other, create_ca("Somebody else")[1])
+    conn = edge.connector(H41)
+    conn._trust = type(conn._trust)(  # the connector trusts a different CA only
+        [__import__("signing.pki", fromlist=["x"]).load_certificates(other)[0]]
+    )
+    async with conn as c:
+        report = await c.run_once()
+        assert report.quarantined == 1 and report.delivered == 0
+        ((code, _detail),) = c.state.quarantined().values()
+        assert code.startswith("certificate") or code.startswith("signature")
+    inbox = await (await edge.hub.client(H41)).inbox_page()
+    assert len(inbox["items"]) == 1  # still there, not acknowledged
+    assert json.dumps(edge.igates[H41].dossier("H29-T")) == "null"
