@@ -11,19 +11,22 @@ from typing import Any
 import pytest
 
 from adapters.dvcqg import DvcqgAdapter, create_adapter
-from adapters.dvcqg.mapping import normalise
+from adapters.dvcqg.mapping import fields_from_ho_so, fields_from_tien_do, normalise
 from adapters.dvcqg.simulator import DvcqgSimulator
 from hub.adapter import (
+    Adapter,
     AdapterConfig,
     DeliverRequest,
     ExternalUnavailable,
     NativeInvalid,
+    NativeRecord,
     PollRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
 )
-from hub.dossier import VN_TZ
+from hub.dossier import VN_TZ, HoSo
+from hub.testing import AdapterContract, sample_ho_so, sample_tien_do
 from tests.adapters.sim_fixtures import G22, H41, dossier, progress, record, round_trip
 
 PORTAL = G22
@@ -244,3 +247,59 @@ async def test_wrong_password_is_a_configuration_error(
     with pytest.raises(Exception, match="01"):
         await a.start(StartRequest(datetime.now(VN_TZ)))
     await a.stop(StopRequest())
+
+
+# ------------------------------------------------------------------ the shared contract suite
+
+
+class TestDvcqgContract(AdapterContract):
+    """The shared adapter contract against the portal simulator."""
+
+    sim: DvcqgSimulator
+    recipient = H41
+
+    @pytest.fixture(autouse=True)
+    async def simulator(self) -> AsyncIterator[DvcqgSimulator]:
+        async with DvcqgSimulator(accounts={"hub": ("mật-khẩu", (H41,))}) as sim:
+            self.sim = sim
+            yield sim
+
+    async def open_adapter(self, data_dir: Path) -> Adapter:
+        settings = {"url": self.sim.url, "username": "hub", "password": "mật-khẩu", "madonvi": H41}
+        adapter = create_adapter(AdapterConfig("dvcqg", G22, settings, data_dir))
+        await adapter.start(StartRequest(datetime.now(VN_TZ)))
+        return adapter
+
+    def valid_records(self) -> list[NativeRecord]:
+        full = fields_from_ho_so(sample_ho_so("D-1"))
+        minimal = fields_from_ho_so(
+            HoSo("M-1", "1.000494.000.00.00.H29", "Khai sinh", "Lê Văn Tám", "1",
+                 "Đăng ký khai sinh", "20240315083000", "1")
+        )  # fmt: skip
+        step = fields_from_tien_do(sample_tien_do("D-1"))
+        return [
+            NativeRecord("D-1", "v1", "dossier", full),
+            NativeRecord("M-1", "v1", "dossier", minimal),
+            NativeRecord("D-1/20240316091500", "v1", "dossier_progress", step),
+        ]
+
+    def invalid_records(self) -> list[tuple[NativeRecord, str]]:
+        base = fields_from_ho_so(sample_ho_so("D-1"))
+
+        def bad(**change: Any) -> NativeRecord:
+            fields = {k: v for k, v in {**base, **change}.items() if v is not None}
+            return NativeRecord("D-1", "bad", "dossier", fields)
+
+        files = copy.deepcopy(base["TaiLieuNop"])
+        files[0]["NoiDung"] = "@@@"
+        return [
+            (bad(NgayTiepNhan="15/03/2024"), "NgayTiepNhan"),
+            (bad(TrangThaiHoSo="0"), "TrangThaiHoSo"),
+            (bad(ChuHoSo=None), "ChuHoSo"),
+            (bad(MaHoSo=" D-1"), "MaHoSo"),
+            (bad(TaiLieuNop=files), "TaiLieuNop[0].NoiDung"),
+            (bad(SoTien="1"), "SoTien"),
+        ]
+
+    async def add_native(self, adapter: Adapter, record: NativeRecord) -> None:
+        self.sim.submit_online(H41, dict(record.fields))

@@ -12,13 +12,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from adapters.dvcqg.mapping import fields_from_ho_so, fields_from_tien_do
 from adapters.sqldb import SqldbAdapter, create_adapter
 from adapters.sqldb.simulator import AgencySoftware, RolledBack
 from hub.adapter import (
+    Adapter,
     AdapterConfig,
     DeliverRequest,
     ExternalUnavailable,
     NativeInvalid,
+    NativeRecord,
     PollRequest,
     StartRequest,
     StopRequest,
@@ -26,6 +29,7 @@ from hub.adapter import (
     stable_package_id,
 )
 from hub.dossier import VN_TZ
+from hub.testing import AdapterContract, sample_ho_so, sample_tien_do
 from tests.adapters.sim_fixtures import G22, H41, dossier, progress, record, round_trip
 from tests.conftest import require_service
 
@@ -203,3 +207,89 @@ async def test_postgres_session_killed_reconnects(tmp_path: Path) -> None:
         await a.stop(StopRequest())
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'.encode())
+
+
+# ------------------------------------------------------------------ the shared contract suite
+
+
+def _contract_records() -> list[NativeRecord]:
+    full = fields_from_ho_so(sample_ho_so("D-1"))
+    step = fields_from_tien_do(sample_tien_do("D-1"))
+    return [
+        NativeRecord("D-1", "1", "dossier", full),
+        NativeRecord("D-1/20240316091500", "2", "dossier_progress", step),
+    ]
+
+
+def _contract_invalid() -> list[tuple[NativeRecord, str]]:
+    base = fields_from_ho_so(sample_ho_so("D-1"))
+    fees = [{"TenPhiLePhi": "Lệ phí", "Gia": "75.000đ"}]
+    return [
+        (NativeRecord("D-1", "9", "dossier", {**base, "NgayHenTra": "2024-03-29"}), "NgayHenTra"),
+        (NativeRecord("D-1", "9", "dossier", {**base, "LoaiDoiTuong": "3"}), "LoaiDoiTuong"),
+        (
+            NativeRecord("D-1", "9", "dossier", {**base, "DanhSachLePhi": fees}),
+            "DanhSachLePhi[0].Gia",
+        ),
+    ]
+
+
+class TestSqldbSqliteContract(AdapterContract):
+    """The shared contract against an SQLite agency database."""
+
+    sender = H41
+
+    async def open_adapter(self, data_dir: Path) -> Adapter:
+        path = data_dir / "agency.sqlite3"
+        AgencySoftware(sqlite_path=path).install()
+        adapter = create_adapter(
+            AdapterConfig("sqldb", H41, {"dsn": f"sqlite:///{path}"}, data_dir)
+        )
+        await adapter.start(StartRequest(datetime.now(VN_TZ)))
+        return adapter
+
+    def valid_records(self) -> list[NativeRecord]:
+        return _contract_records()
+
+    def invalid_records(self) -> list[tuple[NativeRecord, str]]:
+        return _contract_invalid()
+
+    async def add_native(self, adapter: Adapter, record: NativeRecord) -> None:
+        assert isinstance(adapter, SqldbAdapter)
+        path = adapter.db.path  # type: ignore[attr-defined]
+        AgencySoftware(sqlite_path=path).insert_raw(
+            record.key, record.kind, json.dumps(dict(record.fields), ensure_ascii=False)
+        )
+
+
+class TestSqldbPostgresContract(AdapterContract):
+    """The shared contract against a PostgreSQL agency database (own schema, dropped after)."""
+
+    sender = H41
+    schema: str
+
+    @pytest.fixture(autouse=True)
+    def pg_schema(self) -> Iterator[str]:
+        require_service("PostgreSQL", "127.0.0.1", 5432)
+        self.schema = f"sqldb_{uuid.uuid4().hex[:12]}"
+        AgencySoftware(pg_dsn=PG_DSN, schema=self.schema).install()
+        yield self.schema
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'.encode())
+
+    async def open_adapter(self, data_dir: Path) -> Adapter:
+        settings = {"dsn": PG_DSN, "schema": self.schema}
+        adapter = create_adapter(AdapterConfig("sqldb", H41, settings, data_dir))
+        await adapter.start(StartRequest(datetime.now(VN_TZ)))
+        return adapter
+
+    def valid_records(self) -> list[NativeRecord]:
+        return _contract_records()
+
+    def invalid_records(self) -> list[tuple[NativeRecord, str]]:
+        return _contract_invalid()
+
+    async def add_native(self, adapter: Adapter, record: NativeRecord) -> None:
+        AgencySoftware(pg_dsn=PG_DSN, schema=self.schema).insert_raw(
+            record.key, record.kind, json.dumps(dict(record.fields), ensure_ascii=False)
+        )
