@@ -1,0 +1,8 @@
+"""``qlvb``: a document-management system that already speaks edXML (push or pull).
+
+See :mod:`adapters.qlvb.adapter` and :mod:`adapters.qlvb.simulator`.
+"""
+
+from adapters.qlvb.adapter import QlvbAdapter, create_adapter
+
+__all__ = ["QlvbAdapter", "create_adapter"]
