@@ -64,6 +64,7 @@ from aio_pika.abc import (
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 from yarl import URL
@@ -189,14 +190,16 @@ class _RabbitMessage(QueueMessage):
 
     # -- settling ------------------------------------------------------------------------------
 
-    def _begin(self, what: str) -> bool:
-        """Mark settled; whether this delivery can still be settled on its channel."""
+    def _begin(self, what: str, *, check_channel: bool = True) -> bool:
+        """Mark settled; whether this delivery is still ours to settle."""
         if self._settled:
             raise RuntimeError(f"{self!r} is already settled")
         self._settled = True
         if self._lease is not None:
             self._lease.cancel()
-        if not self._lost and not self._channel_alive():
+        if check_channel and not self._lost and not self._channel_alive():
+            # The connection dropped: RabbitMQ has put the entry back (same attempt,
+            # redelivered) — publishing a retry or dead-letter copy now would double it.
             self._lost = True
             self._session.broker._inflight.pop(self.message_id or "", None)
             self._release_shadow()
@@ -242,7 +245,9 @@ class _RabbitMessage(QueueMessage):
 
     async def ack(self) -> None:
         """Done: remove the entry."""
-        if self._begin("ack"):
+        # Even on a dead channel: the work is done, so _finish remembers the message id and
+        # the redelivery RabbitMQ makes after the reconnect is acked, never handed out again.
+        if self._begin("ack", check_channel=False):
             await self._finish(done=True)
 
     async def retry(self, reason: str) -> None:
@@ -272,8 +277,6 @@ class _RabbitMessage(QueueMessage):
         headers[REASON_HEADER] = reason[:1000]
         headers[DEAD_AT_HEADER] = datetime.now(UTC).isoformat()
         headers[FROM_QUEUE_HEADER] = broker.topology.work_queue(self.recipient)
-        if "x-death" in self._incoming.headers:
-            headers["x-death"] = self._incoming.headers["x-death"]
         copy = broker._message(self.recipient, self.package_id, headers)
         try:
             await broker._publish_all([(broker.topology.dead_exchange, self.recipient, copy)])
@@ -538,10 +541,14 @@ class RabbitBroker(Broker):
 
     @staticmethod
     def _carried_headers(incoming: AbstractIncomingMessage) -> dict[str, Any]:
-        # Only the hub's own headers travel to a retry copy; RabbitMQ's (x-death,
-        # x-delivery-count, x-first-death-*) describe the original's path and RabbitMQ keeps
-        # them up to date itself (a dead-letter copy adds x-death back on purpose).
-        return {k: v for k, v in incoming.headers.items() if k.startswith("x-hub-")}
+        # A copy (retry or dead letter) keeps the hub's headers and the dead-letter history:
+        # RabbitMQ 3.x goes on counting in a published x-death, so the DLQ entry shows every
+        # trip through every tier. x-delivery-count belongs to the original's queue.
+        return {
+            k: v
+            for k, v in incoming.headers.items()
+            if k.startswith(("x-hub-", "x-death", "x-first-death-"))
+        }
 
     @staticmethod
     def _message(recipient: str, package_id: str, headers: dict[str, Any]) -> aio_pika.Message:
@@ -555,6 +562,11 @@ class RabbitBroker(Broker):
             type="hub.delivery",
             headers=headers,
         )
+
+    async def _publisher_ready(self) -> None:
+        publisher = self._publisher
+        if isinstance(publisher, AbstractRobustChannel):
+            await publisher.ready()
 
     def _require(self) -> AbstractRobustConnection:
         if self._closed or not self._open or self._connection is None:
@@ -731,12 +743,13 @@ class RabbitBroker(Broker):
         async with self._window:
             # One bound for reconnect wait + confirm: aio-pika waits for a reconnecting
             # connection without a limit.
-            result = await self._bounded(
-                exchange.publish(
+            async with asyncio.timeout(self.publish_timeout):
+                # After a reconnect the connection is up a moment before the channel is
+                # restored; publishing then would fail at once instead of waiting.
+                await self._publisher_ready()
+                result = await exchange.publish(
                     message, routing_key=key, mandatory=True, timeout=self.publish_timeout
-                ),
-                self.publish_timeout,
-            )
+                )
         if not isinstance(result, aiormq.spec.Basic.Ack):
             raise aiormq.exceptions.DeliveryError(None, result)  # type: ignore[arg-type]
 

@@ -8,6 +8,7 @@ the fault tests. Without the server the tests skip with the reason printed, and 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import uuid
@@ -17,6 +18,8 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES, require_service
+
+_CONNECTION_NAME = re.compile(r'\{"connection_name",(?:"([^"]*)"|longstr,<<"([^"]*)">>)\}')
 
 HOST, PORT = "127.0.0.1", 5672
 USER, PASSWORD = "guest", "guest"
@@ -61,27 +64,23 @@ def revoke(vhost: str) -> None:
 
 
 def connections(vhost: str) -> dict[str, str]:
-    """Open connections on ``vhost``: client-provided connection_name → server-side name."""
-    out = rabbitmqctl(
-        "list_connections", "name", "vhost", "client_properties", "--no-table-headers"
-    )
+    """Open connections on ``vhost``: client-provided connection_name → connection pid."""
+    out = rabbitmqctl("list_connections", "pid", "vhost", "client_properties", "--no-table-headers")
     found: dict[str, str] = {}
     for line in out.splitlines():
         parts = line.split("\t")
         if len(parts) < 3 or parts[1] != vhost:
             continue
-        props = parts[2]
-        marker = '{"connection_name",longstr,<<"'
-        start = props.find(marker)
-        if start >= 0:
-            rest = props[start + len(marker) :]
-            found[rest[: rest.find('">>')]] = parts[0]
+        # {"connection_name","x"} (3.10+) or {"connection_name",longstr,<<"x">>} (older)
+        match = _CONNECTION_NAME.search(parts[2])
+        if match:
+            found[match.group(1) or match.group(2)] = parts[0]
     return found
 
 
-def close_connection(server_name: str, reason: str = "test: dropped by the server") -> None:
-    """Close a connection from the server side, as a broker restart or a network cut would."""
-    rabbitmqctl("close_connection", server_name, reason)
+def close_connection(pid: str, reason: str = "test: dropped by the server") -> None:
+    """Close a connection (by pid) from the server side, as a broker restart would."""
+    rabbitmqctl("close_connection", pid, reason)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,11 @@ import pytest
 from hub.broker.abc import Broker, QueueEntry
 from hub.broker.rabbitmq import RabbitBroker, mask_url
 from hub.errors import Unavailable
-from tests.broker.rabbit_fixtures import rabbit_url, rabbit_vhost  # noqa: F401  (fixtures)
+from tests.broker.rabbit_fixtures import (  # noqa: F401  (fixtures)
+    rabbit_url,
+    rabbit_vhost,
+    rabbitmqctl,
+)
 from tests.contracts.broker_contract import (
     G22,
     H29,
@@ -50,3 +54,106 @@ class TestRabbitBroker(BrokerContract):
     @pytest.fixture
     def advance(self) -> Advance:
         return asyncio.sleep  # RabbitMQ's TTLs run on the wall clock
+
+
+# -- RabbitMQ specifics -----------------------------------------------------------------------
+
+
+def queue_table(vhost: str) -> dict[str, tuple[str, str]]:
+    out = rabbitmqctl(
+        "list_queues", "-p", vhost, "name", "type", "arguments", "messages", "--no-table-headers"
+    )
+    rows = [line.split("\t") for line in out.splitlines() if line.count("\t") >= 3]
+    return {r[0]: (r[1], r[2] + " messages=" + r[3]) for r in rows}
+
+
+async def test_topology_declared_as_documented(rabbit_url: str, rabbit_vhost: str) -> None:  # noqa: F811
+    prefix = unique_prefix()
+    async with make_rabbit(rabbit_url, prefix, agencies=(G22,), retry_delays=(1.0, 5.0)):
+        table = await asyncio.to_thread(queue_table, rabbit_vhost)
+    mine = {k: v for k, v in table.items() if k.startswith(prefix + ".")}
+    assert set(mine) == {
+        f"{prefix}.q.{G22}",
+        f"{prefix}.dlq.{G22}",
+        f"{prefix}.retry.1000",
+        f"{prefix}.retry.5000",
+    }
+    assert all(kind == "quorum" for kind, _ in mine.values())
+    work = mine[f"{prefix}.q.{G22}"][1]
+    for needle in ("at-least-once", "reject-publish", f"{prefix}.dead"):
+        assert needle in work
+    tier = mine[f"{prefix}.retry.5000"][1]
+    for needle in ("x-message-ttl", "5000", "at-least-once", "reject-publish", f"{prefix}.deliver"):
+        assert needle in tier
+
+
+async def test_dead_letter_keeps_reason_attempt_and_history(rabbit_url: str) -> None:  # noqa: F811
+    async with make_rabbit(rabbit_url, unique_prefix(), retry_delays=(0.1,)) as broker:
+        await broker.publish([QueueEntry(H29, "poison")])
+        collector = Collector(broker, [H29])
+        await (await collector.get()).retry("HTTP 500")
+        await (await collector.get()).retry("HTTP 500")
+        last = await collector.get()
+        assert last.attempt == 3
+        await last.dead_letter("HTTP 502")
+        await collector.stop()
+        (dead,) = await broker.dead_letters(H29)
+        assert (dead.package_id, dead.attempt, dead.reason) == ("poison", 3, "HTTP 502")
+        ((queue, reason, count),) = dead.x_death
+        assert (queue.endswith(".retry.100"), reason, count) == (True, "expired", 2)
+        assert await broker.dead_letter_count(H29) == 1  # inspecting did not consume it
+
+
+async def test_delivery_limit_parks_a_crash_looping_entry(rabbit_url: str) -> None:  # noqa: F811
+    """A consumer that never settles (its lease keeps expiring) ends in the DLQ, by RabbitMQ."""
+    async with make_rabbit(
+        rabbit_url, unique_prefix(), lease_seconds=0.2, delivery_limit=1
+    ) as broker:
+        await broker.publish([QueueEntry(H41, "crashes")])
+        collector = Collector(broker, [H41])
+        first = await collector.get()
+        second = await collector.get()
+        assert (second.package_id, second.redelivered) == ("crashes", True)
+        await asyncio.sleep(0.5)
+        await collector.nothing()
+        (dead,) = await broker.dead_letters(H41)
+        assert dead.package_id == "crashes" and dead.reason is None
+        assert [(r, c) for _, r, c in dead.x_death] == [("delivery_limit", 1)]
+        await first.ack()  # late settles after the lease ended are ignored
+        await second.ack()
+        await collector.stop()
+
+
+async def test_unroutable_publish_is_unavailable_not_a_silent_drop(rabbit_url: str) -> None:  # noqa: F811
+    prefix = unique_prefix()
+    async with make_rabbit(rabbit_url, prefix) as broker:
+        # An operator deletes the agency's queue behind the hub's back.
+        channel = await broker._channel()
+        await channel.queue_delete(f"{prefix}.q.{G22}")  # type: ignore[attr-defined]
+        await channel.close()
+        with pytest.raises(Unavailable, match="NO_ROUTE"):
+            await broker.publish(entries(1))
+
+
+async def test_publish_confirm_throughput(rabbit_url: str) -> None:  # noqa: F811
+    """Not a benchmark gate: prints publishes/s with confirms (window 256) and consume+ack/s."""
+    n = 2000
+    async with make_rabbit(rabbit_url, unique_prefix(), confirm_window=256) as broker:
+        started = time.perf_counter()
+        await asyncio.gather(*(broker.publish(entries(100, G22, f"b{i}")) for i in range(n // 100)))
+        publish_rate = n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        seen = 0
+        async for message in broker.consume([G22], prefetch=64):
+            await message.ack()
+            seen += 1
+            if seen == n:
+                break
+        consume_rate = n / (time.perf_counter() - started)
+    print(f"\npublish with confirms: {publish_rate:,.0f}/s; consume + ack: {consume_rate:,.0f}/s")
+    assert publish_rate > 100 and consume_rate > 100
+
+
+def test_mask_url() -> None:
+    assert mask_url("amqp://hub:s3cret@mq:5672/prod") == "amqp://hub:***@mq:5672/prod"
+    assert mask_url("amqp://mq/") == "amqp://mq/"
