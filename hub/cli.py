@@ -68,14 +68,26 @@ def main(log_level: str, log_json: bool) -> None:
 @CONFIG_OPTION
 @click.option("--host", default=None, help="Listen address (default: hub.toml [http] host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: hub.toml).")
-def serve(config_dir: Path, host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Hub processes sharing the listening port (each with its own store and broker "
+    "connections and verification pool; see docs/deployment.md).",
+)
+def serve(config_dir: Path, host: str | None, port: int | None, workers: int) -> None:
     """Serve the agency API and deliver packages until interrupted."""
     from hub.config import load_config
 
     config = load_config(config_dir)
-    asyncio.run(
-        _serve(config, host or config.settings.http.host, port or config.settings.http.port)
-    )
+    host, port = host or config.settings.http.host, port or config.settings.http.port
+    if workers > 1:
+        from hub.workers import serve_workers
+
+        console.print(f"hub serving on {host}:{port} with {workers} workers (Ctrl-C to stop)")
+        sys.exit(serve_workers(config, host, port, workers))
+    asyncio.run(_serve(config, host, port))
 
 
 async def _serve(config: Any, host: str, port: int) -> None:
@@ -592,6 +604,75 @@ def trace(package_id: str, url: str, token_file: Path) -> None:
             out.print(f"status {s['status_code']} from {s['from']} at {s['accepted_at']}")
 
     asyncio.run(run())
+
+
+# -- adapters and connectors (issue 4) ----------------------------------------------------------
+
+
+@main.group()
+def adapter() -> None:
+    """Agency adapters: scaffold a new one (see docs/adapters.md)."""
+
+
+@adapter.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("adapters"),
+    show_default=True,
+    help="Where the adapter package is created (DIR/NAME).",
+)
+def adapter_new(name: str, directory: Path) -> None:
+    """Create adapter package NAME from the template: the contract implemented with working
+    defaults (a spool-directory system), a mapping module, a config example and tests that
+    run the shared contract suite (they pass as generated: run pytest DIR/NAME)."""
+    from hub.adapter.scaffold import ScaffoldError, scaffold
+
+    try:
+        created = scaffold(name, directory)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+    for path in created:
+        out.print(f"created {path}")
+    out.print(f"next: pytest {directory / name}  ·  see docs/adapters.md")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The connector's TOML (hub URL, token, key and certificate, anchors, adapter).",
+)
+@click.option("--once", is_flag=True, help="Run one outbound and one inbound cycle, then exit.")
+def connector(config_file: Path, once: bool) -> None:
+    """Run an agency's connector: poll the agency system through its adapter, sign and submit
+    what it produced; fetch, verify and deliver what the hub holds for the agency, then ack."""
+    from dataclasses import asdict
+
+    from hub.adapter.connector import Connector, ConnectorConfigError, load_connector_config
+
+    try:
+        config = load_connector_config(config_file)
+    except ConnectorConfigError as exc:
+        _fail(str(exc))
+
+    async def run() -> dict[str, int]:
+        async with Connector.from_config(config) as conn:
+            if once:
+                return asdict(await conn.run_once())
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            console.print(f"connector for {config.organ_id} ({config.adapter_name}) running")
+            return asdict(await conn.run(stop))
+
+    report = asyncio.run(run())
+    click.echo(json.dumps(report))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from hub.adapter import (
     Adapter,
@@ -57,6 +58,10 @@ def _xml_text(s: str) -> bytes:
 class AdapterContract:
     """Subclass, implement the four hooks, and every test here runs against your adapter."""
 
+    # Marked explicitly so the suite runs under pytest-asyncio's strict mode too (a new
+    # adapter's project may not set asyncio_mode = "auto").
+    pytestmark = pytest.mark.asyncio
+
     sender: str = "000.00.00.H29"
     recipient: str = "000.00.00.H41"
 
@@ -81,7 +86,7 @@ class AdapterContract:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def opened(self, tmp_path: Path) -> AsyncIterator[list[Adapter]]:
         """Adapters opened by a test, stopped afterwards."""
         adapters: list[Adapter] = []

@@ -204,3 +204,20 @@ async def test_tampered_package_is_quarantined_not_acked(edge: Edge) -> None:
     inbox = await (await edge.hub.client(H41)).inbox_page()
     assert len(inbox["items"]) == 1  # still there, not acknowledged
     assert json.dumps(edge.igates[H41].dossier("H29-T")) == "null"
+
+
+async def test_hub_connector_command_runs_one_cycle(edge: Edge) -> None:
+    import asyncio
+    import sys
+
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-CLI"))
+    path = write_config(edge.hub.workdir, H29, edge.igates[H29].url, edge.tmp / "data-cli")
+    path.write_text(path.read_text().replace("{hub_url}", edge.hub.url))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "connector", "--config", str(path), "--once",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, stderr.decode()
+    assert json.loads(stdout.decode().strip().splitlines()[-1])["sent"] == 1
+    assert (await edge.cycle(H41)).delivered == 1

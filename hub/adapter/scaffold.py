@@ -1,0 +1,52 @@
+"""``hub adapter new NAME``: copy ``adapters/_template`` with the name substituted.
+
+The template is itself a working adapter package (type-checked and linted with the project),
+written with the placeholder ``template_name`` / ``TemplateName``; the copy replaces both in
+file names and contents.
+"""
+
+from __future__ import annotations
+
+import keyword
+import shutil
+from pathlib import Path
+
+import adapters
+
+__all__ = ["TEMPLATE_DIR", "ScaffoldError", "scaffold"]
+
+TEMPLATE_DIR = Path(adapters.__file__).resolve().parent / "_template"
+
+
+class ScaffoldError(ValueError):
+    """The adapter cannot be created (bad name, target exists)."""
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def scaffold(name: str, directory: Path) -> list[Path]:
+    """Create ``directory/name`` from the template; returns the files written."""
+    if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
+        raise ScaffoldError(f"{name!r}: use a lower-case Python identifier, e.g. 'qlvb_hanoi'")
+    if name.startswith("_"):
+        raise ScaffoldError(f"{name!r}: names starting with '_' are reserved")
+    target = directory / name
+    if target.exists():
+        raise ScaffoldError(f"{target} exists; choose another name or remove it")
+    written: list[Path] = []
+    for src in sorted(TEMPLATE_DIR.rglob("*")):
+        rel = src.relative_to(TEMPLATE_DIR)
+        if "__pycache__" in rel.parts or src.suffix in (".pyc",) or src.is_dir():
+            continue
+        dest = target / str(rel).replace("template_name", name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix in (".py", ".toml", ".md", ".txt"):
+            text = src.read_text(encoding="utf-8")
+            text = text.replace("TemplateName", _camel(name)).replace("template_name", name)
+            dest.write_text(text, encoding="utf-8")
+        else:
+            shutil.copyfile(src, dest)
+        written.append(dest)
+    return written
