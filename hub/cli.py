@@ -68,14 +68,26 @@ def main(log_level: str, log_json: bool) -> None:
 @CONFIG_OPTION
 @click.option("--host", default=None, help="Listen address (default: hub.toml [http] host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: hub.toml).")
-def serve(config_dir: Path, host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Hub processes sharing the listening port (each with its own store and broker "
+    "connections and verification pool; see docs/deployment.md).",
+)
+def serve(config_dir: Path, host: str | None, port: int | None, workers: int) -> None:
     """Serve the agency API and deliver packages until interrupted."""
     from hub.config import load_config
 
     config = load_config(config_dir)
-    asyncio.run(
-        _serve(config, host or config.settings.http.host, port or config.settings.http.port)
-    )
+    host, port = host or config.settings.http.host, port or config.settings.http.port
+    if workers > 1:
+        from hub.workers import serve_workers
+
+        console.print(f"hub serving on {host}:{port} with {workers} workers (Ctrl-C to stop)")
+        sys.exit(serve_workers(config, host, port, workers))
+    asyncio.run(_serve(config, host, port))
 
 
 async def _serve(config: Any, host: str, port: int) -> None:

@@ -80,8 +80,17 @@ def create_workdir(
     allow_legacy: bool = False,
     routes_toml: str = "",
     extra_hub_toml: str = "",
+    store: str = "sqlite",
+    store_url: str = "",
+    store_schema: str = "hub",
+    broker: str = "local",
+    broker_url: str = "",
 ) -> Workdir:
-    """Lay out ``root/{pki,config,data}``; agencies keep their keys across calls."""
+    """Lay out ``root/{pki,config,data}``; agencies keep their keys across calls.
+
+    ``store``/``broker`` choose the backends (``sqlite``/``local`` embedded by default,
+    ``postgresql``/``rabbitmq`` with their URLs and the PostgreSQL schema).
+    """
     root = root.resolve()
     pki_dir, config_dir, data_dir = root / "pki", root / "config", root / "data"
     for d in (pki_dir, config_dir, data_dir):
@@ -121,10 +130,13 @@ id = "hub-demo"
 data_dir = "../data"
 
 [store]
-kind = "sqlite"
+kind = {_toml_str(store)}
+{f"url = {_toml_str(store_url)}" if store_url else ""}
+{f"schema = {_toml_str(store_schema)}" if store == "postgresql" else ""}
 
 [broker]
-kind = "local"
+kind = {_toml_str(broker)}
+{f"url = {_toml_str(broker_url)}" if broker_url else ""}
 
 [http]
 host = "127.0.0.1"

@@ -237,6 +237,12 @@ class Ingestor:
             warnings=warnings,
         )
         await self.committer.add(new)
+        # Another hub process may have committed the same bytes in the meantime (the store
+        # skips a second sha256 silently): then that package is the one accepted, and this
+        # caller gets its receipt, never one for a package id that was not stored.
+        stored = await self.store.find_by_sha256(checked.sha256)
+        if stored is not None and stored.id != package_id:
+            return await self._again(stored, caller)
         if checked.attachments:
             # Per-attachment PDF verdicts on the trace (after commit: the package exists).
             await self.store.append_event(
