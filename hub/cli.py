@@ -199,6 +199,132 @@ def db_migrate(config_dir: Path) -> None:
     out.print(f"SQLite {settings.sqlite_path}: version {version}", soft_wrap=True)
 
 
+@db.command("copy")
+@click.option(
+    "--from-config",
+    "from_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="Configuration of the embedded (SQLite) installation to copy from.",
+)
+@click.option(
+    "--to-config",
+    "to_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Configuration of the new installation (store = postgresql; its broker for --requeue).",
+)
+@click.option("--to-url", default=None, help="PostgreSQL URL (instead of --to-config).")
+@click.option("--to-schema", default=None, help="PostgreSQL schema (default: hub or the config's).")
+@click.option(
+    "--requeue",
+    is_flag=True,
+    help="After the copy, publish the deliveries still due into --to-config's broker "
+    "(run once, on the final copy after the embedded hub stopped).",
+)
+def db_copy(
+    from_dir: Path, to_dir: Path | None, to_url: str | None, to_schema: str | None, requeue: bool
+) -> None:
+    """Copy an embedded installation's store (SQLite) to PostgreSQL, in acceptance order.
+
+    Idempotent: only what is missing or changed is written, so run it while the embedded hub
+    serves, stop that hub, run it again with --requeue, then start the hubs on PostgreSQL
+    (docs/deployment.md, "Moving up").
+    """
+    from hub.config import load_config, load_settings
+    from hub.dbtools import DbToolError, copy_sqlite_to_postgres, deliveries_to_requeue
+    from hub.dbtools import requeue as publish_again
+    from hub.store.pgmigrate import mask_dsn
+
+    source = load_settings(from_dir)
+    if source.store != "sqlite":
+        _fail(f"{from_dir}: store = {source.store}; the copy reads an embedded (sqlite) store")
+    target_config = load_config(to_dir) if to_dir is not None else None
+    if target_config is not None and target_config.settings.store != "postgresql":
+        _fail(f"{to_dir}: store must be postgresql")
+    url = to_url or (target_config.settings.store_url if target_config else "")
+    schema = to_schema or (target_config.settings.store_schema if target_config else "hub")
+    if not url:
+        _fail("give --to-config (store = postgresql with a url) or --to-url")
+    if requeue and target_config is None:
+        _fail("--requeue needs --to-config (the new installation's broker)")
+    try:
+        report = copy_sqlite_to_postgres(source.sqlite_path, url, schema)
+    except DbToolError as exc:
+        _fail(str(exc))
+        return
+    out.print(
+        f"copied {source.sqlite_path} → {mask_dsn(url)} schema {schema}: "
+        f"{report.packages} new packages, {report.deliveries} deliveries written, "
+        f"{report.events} events, {report.overrides} agency overrides; source holds "
+        f"{report.source_packages} packages, deliveries {report.source_deliveries}",
+        soft_wrap=True,
+    )
+    if requeue and target_config is not None:
+        from hub.config import with_settings
+
+        moved = with_settings(target_config, store_url=url, store_schema=schema)
+        keys = deliveries_to_requeue(moved.settings)
+        n = asyncio.run(publish_again(moved, keys))
+        out.print(f"re-queued {n} deliveries into the new broker ({moved.settings.broker})")
+
+
+@db.command("backup")
+@CONFIG_OPTION
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Backup file (SQLite: a database file; PostgreSQL: a pg_dump custom archive).",
+)
+def db_backup(config_dir: Path, output: Path) -> None:
+    """Back up the store, consistently, while the hub serves (SQLite: online backup API, the
+    embedded broker's queue included; PostgreSQL: pg_dump of the hub's schema)."""
+    from hub.config import load_settings
+    from hub.dbtools import DbToolError, backup
+
+    try:
+        counts = backup(load_settings(config_dir), output)
+    except DbToolError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"backup written to {output}: {counts}", soft_wrap=True)
+
+
+@db.command("restore")
+@CONFIG_OPTION
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="A file written by hub db backup for the same kind of store.",
+)
+@click.option("--force", is_flag=True, help="Replace a store that already holds packages.")
+@click.option(
+    "--requeue/--no-requeue",
+    default=None,
+    help="Publish the deliveries still due into the broker afterwards (default: yes for "
+    "RabbitMQ, whose queues are not in the backup; the embedded queue is).",
+)
+def db_restore(config_dir: Path, input_path: Path, force: bool, requeue: bool | None) -> None:
+    """Restore the store from a backup. Stop every hub process of this installation first."""
+    from hub.config import load_config
+    from hub.dbtools import DbToolError, deliveries_to_requeue, restore
+    from hub.dbtools import requeue as publish_again
+
+    config = load_config(config_dir)
+    try:
+        counts = restore(config.settings, input_path, force=force)
+    except DbToolError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"restored {input_path}: {counts}", soft_wrap=True)
+    if requeue if requeue is not None else config.settings.broker == "rabbitmq":
+        n = asyncio.run(publish_again(config, deliveries_to_requeue(config.settings)))
+        out.print(f"re-queued {n} deliveries")
+
+
 # -- pki ------------------------------------------------------------------------------------
 
 
