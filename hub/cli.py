@@ -133,7 +133,37 @@ async def _serve(config: Any, host: str, port: int) -> None:
     "--packages", type=int, default=200, show_default=True, help="Documents to send in the stream."
 )
 @click.option("--seed", type=int, default=2015, show_default=True, help="Random seed.")
-def demo(workdir: Path, keep_serving: bool, port: int, packages: int, seed: int) -> None:
+@click.option(
+    "--store",
+    type=click.Choice(["sqlite", "postgresql"]),
+    default="sqlite",
+    show_default=True,
+    help="postgresql: the demo's schema hub_demo on --store-url, emptied first.",
+)
+@click.option(
+    "--broker",
+    type=click.Choice(["local", "rabbitmq"]),
+    default="local",
+    show_default=True,
+    help="rabbitmq: a fresh vhost hub-demo (via rabbitmqctl) unless --broker-url is given.",
+)
+@click.option(
+    "--store-url",
+    default=None,
+    help="PostgreSQL URL (default: postgresql://postgres@127.0.0.1/test).",
+)
+@click.option("--broker-url", default=None, help="AMQP URL (default: guest on 127.0.0.1).")
+def demo(
+    workdir: Path,
+    keep_serving: bool,
+    port: int,
+    packages: int,
+    seed: int,
+    store: str,
+    broker: str,
+    store_url: str | None,
+    broker_url: str | None,
+) -> None:
     """Set up simulated agencies and drive a realistic exchange through a real hub.
 
     Writes WORKDIR/config (so `hub ... --config WORKDIR/config` works afterwards), the dev
@@ -143,7 +173,17 @@ def demo(workdir: Path, keep_serving: bool, port: int, packages: int, seed: int)
     from hub.demo.run import run_demo
 
     ok = asyncio.run(
-        run_demo(workdir, port=port, documents=packages, seed=seed, keep_serving=keep_serving)
+        run_demo(
+            workdir,
+            port=port,
+            documents=packages,
+            seed=seed,
+            keep_serving=keep_serving,
+            store=store,
+            broker=broker,
+            store_url=store_url,
+            broker_url=broker_url,
+        )
     )
     sys.exit(0 if ok else 1)
 

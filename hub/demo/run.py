@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -95,6 +97,56 @@ def quiet_hub_logs() -> Iterator[None]:
         logger.setLevel(previous)
 
 
+#: This machine's servers, used when ``hub demo --store postgresql``/``--broker rabbitmq`` is
+#: given without a URL.
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+DEMO_SCHEMA = "hub_demo"
+DEMO_VHOST = "hub-demo"
+
+
+def prepare_backends(
+    store: str, broker: str, store_url: str | None, broker_url: str | None
+) -> dict[str, str]:
+    """``create_workdir`` options for the chosen backends, emptied for a fresh run: the
+    PostgreSQL schema ``hub_demo`` is dropped; RabbitMQ gets a fresh vhost ``hub-demo`` when
+    ``rabbitmqctl`` is available here (otherwise the URL's vhost is used as it is)."""
+    options: dict[str, str] = {"store": store, "broker": broker}
+    if store == "postgresql":
+        import psycopg
+        from psycopg import sql
+
+        from hub.store.pgmigrate import mask_dsn, scrub
+
+        url = store_url or DEFAULT_PG_URL
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(DEMO_SCHEMA))
+                )
+        except psycopg.Error as exc:
+            raise DemoError(f"PostgreSQL {mask_dsn(url)}: {scrub(str(exc), url)}") from None
+        options |= {"store_url": url, "store_schema": DEMO_SCHEMA}
+    if broker == "rabbitmq":
+        amqp = broker_url
+        if amqp is None:
+            amqp = DEFAULT_AMQP
+            if shutil.which("rabbitmqctl"):
+                # A fresh vhost: queues left by an earlier run would hold entries for
+                # packages this run's store never saw.
+                for args in (
+                    ["delete_vhost", DEMO_VHOST],
+                    ["add_vhost", DEMO_VHOST],
+                    ["set_permissions", "-p", DEMO_VHOST, "guest", ".*", ".*", ".*"],
+                ):
+                    subprocess.run(
+                        ["rabbitmqctl", "-q", *args], capture_output=True, check=False, timeout=60
+                    )
+                amqp = DEFAULT_AMQP + DEMO_VHOST
+        options["broker_url"] = amqp
+    return options
+
+
 def _shown(path: Path) -> str:
     """A path as a person would paste it: relative to the current directory when inside it."""
     try:
@@ -110,8 +162,17 @@ async def run_demo(
     documents: int = 200,
     seed: int = 2015,
     keep_serving: bool = False,
+    store: str = "sqlite",
+    broker: str = "local",
+    store_url: str | None = None,
+    broker_url: str | None = None,
 ) -> bool:
-    """Run the demo; ``True`` when every outcome matched what was expected."""
+    """Run the demo; ``True`` when every outcome matched what was expected.
+
+    ``store="postgresql"``/``broker="rabbitmq"`` run the same scenario on real servers (this
+    machine's by default, see :func:`prepare_backends`), starting from an empty schema and
+    vhost so the self-check's counts are this run's.
+    """
     out, err = Console(), Console(stderr=True)
     if not out.is_terminal:  # piped or captured: rich would assume 80 columns
         out = Console(width=120)
@@ -127,7 +188,26 @@ async def run_demo(
     try:
         specs = demo_agencies(push_url)
         err.print(f"preparing [bold]{_shown(root)}[/]: dev PKI, {len(specs)} agencies, config …")
-        wd = await asyncio.to_thread(create_workdir, root, specs, port=port)
+        try:
+            backends = await asyncio.to_thread(
+                prepare_backends, store, broker, store_url, broker_url
+            )
+        except DemoError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            return False
+        wd = await asyncio.to_thread(
+            functools.partial(
+                create_workdir,
+                root,
+                specs,
+                port=port,
+                store=backends["store"],
+                store_url=backends.get("store_url", ""),
+                store_schema=backends.get("store_schema", "hub"),
+                broker=backends["broker"],
+                broker_url=backends.get("broker_url", ""),
+            )
+        )
         receiver.secret = wd.push_secret(G12)
         config = load_config(wd.config_dir)
         async with Runtime(config) as runtime:
