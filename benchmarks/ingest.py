@@ -1,7 +1,14 @@
 """Ingest benchmark: signed ~20 KB edXML packages through a real ``hub serve`` over HTTP.
 
 Run: .venv/bin/python benchmarks/ingest.py [--packages N] [--concurrency C] [--processes P]
-     [--size BYTES] [--json FILE]
+     [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq] [--workers N]
+     [--compare] [--json FILE]
+
+``--compare`` runs, on the same signed packages, the embedded default (SQLite + local broker,
+one worker), RabbitMQ + PostgreSQL with one worker and with two (``hub serve --workers 2``);
+each on fresh storage (a new schema, a new vhost). Pull agencies fetch and ack during the run:
+**delivered/s** is the measured packages' deliveries over the time from the first submission
+to the last first ack.
 
 In one run it measures, on the same packages:
 
@@ -42,12 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp
+from lxml import etree
 
 from hub.config import load_config
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir, create_workdir
 from hub.edxml import Organ
 from hub.pipeline import checks
+from hub.receipts import parse_receipt
 from signing.pki import load_certificates, load_private_key
 
 SENDERS = ("000.00.00.G22", "000.00.00.H14", "000.00.00.H29", "000.00.00.G17", "000.00.00.H12")
@@ -193,6 +202,7 @@ async def submit_all(
     packages: list[tuple[str, bytes]],
     concurrency: int,
     on_start: Callable[[], None] = lambda: None,
+    expect: set[tuple[str, str]] | None = None,
 ) -> tuple[list[float], int, float]:
     """Submit everything with ``concurrency`` workers; (latencies, failures, wall seconds)."""
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -219,6 +229,11 @@ async def submit_all(
                 latency = time.perf_counter() - t0
                 if ok:
                     latencies.append(latency)
+                    if expect is not None:
+                        # The receipt names the recipients after routing (copies included).
+                        facts = parse_receipt(etree.fromstring(body))
+                        for recipient in facts.recipients:
+                            expect.add((facts.package_id, recipient))
                 else:
                     failures += 1
                     print(f"refused: HTTP {r.status} {body[:300]!r}", file=sys.stderr)
@@ -230,13 +245,37 @@ async def submit_all(
     return latencies, failures, wall
 
 
+async def pull_all(
+    url: str, organ_id: str, token: str, acked: dict[tuple[str, str], float], stop: asyncio.Event
+) -> None:
+    """One pull agency: poll the inbox, fetch each package, ack it; record when."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while not stop.is_set():
+            async with session.get(f"{url}/v1/inbox", params={"limit": "100"}) as r:
+                items = (await r.json())["items"] if r.status == 200 else []
+            for item in items:
+                async with session.get(f"{url}/v1/packages/{item['id']}") as r:
+                    await r.read()
+                async with session.post(f"{url}/v1/packages/{item['id']}/ack") as r:
+                    if r.status == 200:
+                        acked.setdefault((item["id"], organ_id), time.perf_counter())
+            if not items:
+                await asyncio.sleep(0.05)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def http_run(
-    workdir: Workdir, port: int, packages: list[tuple[str, bytes]], warmup: int, concurrency: int
+    workdir: Workdir,
+    port: int,
+    packages: list[tuple[str, bytes]],
+    warmup: int,
+    concurrency: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     log = (workdir.root / "hub.log").open("wb")
@@ -252,6 +291,8 @@ async def http_run(
             str(workdir.config_dir),
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         stdout=log,
@@ -271,9 +312,28 @@ async def http_run(
             before["hub"], before["procs"] = session_cpu_seconds(proc.pid)
             before["self"] = self_cpu_seconds()
 
-        latencies, failures, wall = await submit_all(url, tokens, measured, concurrency, snapshot)
+        # Pull agencies fetch and ack everything, warm-up included; delivered/s counts the
+        # measured packages' deliveries, from the first submission to the last first ack.
+        acked: dict[tuple[str, str], float] = {}
+        stop = asyncio.Event()
+        pullers = [
+            asyncio.create_task(pull_all(url, a.organ_id, workdir.token(a.organ_id), acked, stop))
+            for a in DEFAULT_AGENCIES
+        ]
+        expect: set[tuple[str, str]] = set()
+        t_start = time.perf_counter()
+        latencies, failures, wall = await submit_all(
+            url, tokens, measured, concurrency, snapshot, expect
+        )
         hub_after, procs = session_cpu_seconds(proc.pid)
         self_after = self_cpu_seconds()
+        deadline = time.perf_counter() + 300
+        while not expect <= acked.keys() and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*pullers, return_exceptions=True)
+        done = [acked[k] for k in expect if k in acked]
+        delivered_wall = (max(done) - t_start) if done else float("nan")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -285,6 +345,10 @@ async def http_run(
         log.close()
     hub_cpu = hub_after - before["hub"]
     return {
+        "workers": workers,
+        "deliveries": len(expect),
+        "delivered": len(done),
+        "delivered_per_s": len(done) / delivered_wall,
         "accepted": len(latencies),
         "failed": failures,
         "wall_s": wall,
@@ -303,6 +367,55 @@ async def http_run(
     }
 
 
+# -- configurations ---------------------------------------------------------------------------
+
+PG_URL = os.environ.get("HUB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def prepare(
+    label: str, store: str, broker: str, store_url: str | None, broker_url: str | None
+) -> dict[str, str]:
+    """``create_workdir`` options for a run on fresh storage: a new PostgreSQL schema, a new
+    RabbitMQ vhost (through ``rabbitmqctl``, when no --broker-url is given)."""
+    options = {"store": store, "broker": broker}
+    tag = f"bench_{label}_{os.getpid()}"
+    if store == "postgresql":
+        options |= {"store_url": store_url or PG_URL, "store_schema": tag}
+    if broker == "rabbitmq":
+        if broker_url:
+            options["broker_url"] = broker_url
+        else:
+            vhost = tag.replace("_", "-")
+            for cmd in (
+                ["add_vhost", vhost],
+                ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            ):
+                subprocess.run(["rabbitmqctl", "-q", *cmd], check=True, capture_output=True)
+            options["broker_url"] = AMQP_URL + vhost
+    return options
+
+
+def cleanup(options: dict[str, str]) -> None:
+    """Drop the run's schema and vhost."""
+    if "store_schema" in options:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(options["store_url"], autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(options["store_schema"])
+                )
+            )
+    url = options.get("broker_url", "")
+    if url.startswith(AMQP_URL) and url != AMQP_URL:
+        vhost = url.removeprefix(AMQP_URL)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "delete_vhost", vhost], check=False, capture_output=True
+        )
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -316,6 +429,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20_000, help="package size in bytes")
     parser.add_argument("--warmup", type=int, default=40, help="unmeasured packages first")
     parser.add_argument("--seed", type=int, default=2015)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--broker", choices=("local", "rabbitmq"), default="local")
+    parser.add_argument("--store-url", default=None, help=f"PostgreSQL (default {PG_URL})")
+    parser.add_argument("--broker-url", default=None, help="AMQP URL (default: a new vhost)")
+    parser.add_argument("--workers", type=int, default=1, help="hub serve --workers N")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run embedded (1 worker), RabbitMQ+PostgreSQL with 1 and with 2 workers, in turn",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args()
@@ -342,9 +465,36 @@ def main() -> None:
         allow_legacy=config.settings.allow_legacy_signatures,
     )
     bare = bare_checks([d for _, d in packages[args.warmup :]], options)
-    http = asyncio.run(http_run(workdir, port, packages, args.warmup, args.concurrency))
+    if args.compare:
+        runs = [
+            ("embedded", "sqlite", "local", 1),
+            ("rmq_pg_1", "postgresql", "rabbitmq", 1),
+            ("rmq_pg_2", "postgresql", "rabbitmq", 2),
+        ]
+    else:
+        runs = [("run", args.store, args.broker, args.workers)]
+    results: dict[str, dict[str, Any]] = {}
+    for label, store, broker, n_workers in runs:
+        backend = prepare(label, store, broker, args.store_url, args.broker_url)
+        import shutil
+
+        shutil.rmtree(workdir.data_dir, ignore_errors=True)
+        wd = create_workdir(
+            tmp,
+            agencies,
+            port=port,
+            ingest_processes=args.processes,
+            **backend,  # type: ignore[arg-type]
+        )
+        print(f"{label}: {store} + {broker}, {n_workers} worker(s) …", flush=True)
+        try:
+            results[label] = asyncio.run(
+                http_run(wd, port, packages, args.warmup, args.concurrency, n_workers)
+            )
+        finally:
+            cleanup(backend)
     cores = os.cpu_count() or 1
-    workers = cores if args.processes == 0 else max(0, args.processes)
+    per_worker = cores if args.processes == 0 else max(0, args.processes)
 
     result = {
         "machine": {"cores": cores, "python": sys.version.split()[0]},
@@ -352,39 +502,32 @@ def main() -> None:
         "package_bytes": {"min": min(sizes), "max": max(sizes), "mean": statistics.fmean(sizes)},
         "concurrency": args.concurrency,
         "processes": args.processes,
-        "verification_workers": workers,
-        "http": http,
+        "verification_workers": per_worker,
+        "http": results if args.compare else results["run"],
         "bare_checks": bare,
     }
-    lat = http["latency_ms"]
-    rows = [
-        ("packages (measured) × size", f"{args.packages} × ~{statistics.fmean(sizes):,.0f} B"),
-        ("clients / verification workers", f"{args.concurrency} / {workers} (cores: {cores})"),
-        ("HTTP accepted packages/s", f"{http['accepted_per_s']:,.1f} ({http['failed']} failed)"),
+    print(
+        f"\n{args.packages} packages × ~{statistics.fmean(sizes):,.0f} B, {args.concurrency} "
+        f"clients, {cores} cores; bare check_package {bare['packages_per_s']:,.0f}/s "
+        f"({bare['ms_per_package']:.2f} ms)"
+    )
+    rows = [("", *results)]
+    for key, fmt in (
+        ("accepted/s", lambda h: f"{h['accepted_per_s']:,.1f} ({h['failed']} failed)"),
+        ("delivered/s (pulled+acked)", lambda h: f"{h['delivered_per_s']:,.1f}"),
+        ("deliveries", lambda h: f"{h['delivered']}/{h['deliveries']}"),
         (
-            "HTTP latency p50 / p95 / p99",
-            f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms",
+            "latency p50/p95/p99 ms",
+            lambda h: "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**h["latency_ms"]),
         ),
-        (
-            "hub CPU (server + workers)",
-            f"{http['hub_cores_used']:.2f} of {cores} cores, "
-            f"{http['hub_cpu_ms_per_package']:.1f} ms CPU/package",
-        ),
-        ("load generator CPU", f"{http['loadgen_cores_used']:.2f} cores"),
-        (
-            "bare check_package, 1 process",
-            f"{bare['packages_per_s']:,.1f} packages/s ({bare['ms_per_package']:.2f} ms)",
-        ),
-        (
-            "  parse / XSD / signature+models",
-            f"{bare['parse_ms']:.2f} / {bare['schema_ms']:.2f} / "
-            f"{bare['signature_and_models_ms']:.2f} ms",
-        ),
-    ]
-    width = max(len(k) for k, _ in rows)
-    print()
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+        ("hub CPU, cores", lambda h: f"{h['hub_cores_used']:.2f}"),
+        ("hub CPU ms/package", lambda h: f"{h['hub_cpu_ms_per_package']:.1f}"),
+        ("load generator, cores", lambda h: f"{h['loadgen_cores_used']:.2f}"),
+    ):
+        rows.append((key, *(fmt(h) for h in results.values())))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(f"{c!s:<{w}}" for c, w in zip(row, widths, strict=True)))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {args.json}")
