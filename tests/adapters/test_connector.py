@@ -8,6 +8,7 @@ failures; bad records kept with the field that failed; refusals kept with the hu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -21,6 +22,7 @@ from adapters.igate.simulator import Faults, IgateSimulator
 from hub.adapter.connector import Connector, load_connector_config
 from hub.config import PACKAGE_KINDS
 from hub.demo.workdir import DEFAULT_AGENCIES, Workdir
+from hub.models import DeliveryState
 from tests.adapters.test_igate import API_KEY, igate_dossier, igate_progress
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory
@@ -72,8 +74,29 @@ class Edge:
         return Connector.from_config(load_connector_config(path))
 
     async def cycle(self, organ_id: str) -> Any:
+        await self.settle()
         async with self.connector(organ_id) as c:
             return await c.run_once()
+
+    async def settle(self) -> None:
+        """Wait until the hub's dispatcher has made every queued delivery available: a cycle
+        right after a submission must not race the hub's own (asynchronous) delivery step."""
+        store = self.hub.runtime.store
+        for _ in range(500):
+            busy = False
+            for organ_id in self.hub.workdir.agencies:
+                page = await store.outbox(organ_id, limit=1000)
+                if any(
+                    d.state in (DeliveryState.PENDING, DeliveryState.QUEUED)
+                    for _, deliveries in page.items
+                    for d in deliveries
+                ):
+                    busy = True
+                    break
+            if not busy:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the hub did not make its deliveries available in time")
 
     async def igate(self, organ_id: str, method: str, path: str, body: Any) -> None:
         url = self.igates[organ_id].url + path
@@ -207,7 +230,6 @@ async def test_tampered_package_is_quarantined_not_acked(edge: Edge) -> None:
 
 
 async def test_hub_connector_command_runs_one_cycle(edge: Edge) -> None:
-    import asyncio
     import sys
 
     await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-CLI"))
@@ -221,3 +243,128 @@ async def test_hub_connector_command_runs_one_cycle(edge: Edge) -> None:
     assert proc.returncode == 0, stderr.decode()
     assert json.loads(stdout.decode().strip().splitlines()[-1])["sent"] == 1
     assert (await edge.cycle(H41)).delivered == 1
+
+
+# -- deliver errors, the sent hook and receipt verification -----------------------------------
+
+
+async def test_deliver_errors_are_quarantined_or_deferred_and_the_loop_goes_on(
+    edge: Edge,
+) -> None:
+    from hub.adapter import AdapterError, DeliverRequest, DeliverResult, ExternalUnavailable
+    from hub.adapter import NativeInvalid as Invalid
+
+    codes = ["H29-E-CONFIG", "H29-E-INVALID", "H29-E-BUSY", "H29-E-OK"]
+    for code in codes:
+        await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
+    assert (await edge.cycle(H29)).sent == 4
+
+    busy_once = {"H29-E-BUSY"}
+    conn = edge.connector(H41)
+    real_deliver = conn.adapter.deliver
+
+    async def deliver(request: DeliverRequest) -> DeliverResult:
+        code = str(request.record.fields["code"])
+        if code == "H29-E-CONFIG":  # e.g. the portal's 06: unit not allowed for the account
+            raise AdapterError("DVCQG error_code 06: unit not allowed")
+        if code == "H29-E-INVALID":  # e.g. the portal's 03 or a QLVB's 422
+            raise Invalid("MaTTHC", "the portal does not know this procedure")
+        if code in busy_once:
+            busy_once.discard(code)
+            raise ExternalUnavailable("503 from the system")
+        return await real_deliver(request)
+
+    setattr(conn.adapter, "deliver", deliver)  # noqa: B010 - replace one method for the test
+    async with conn as c:
+        first = await c.inbound_once()
+        # the two refused packages are kept; the unavailable one ends the cycle, kept in order
+        assert (first.quarantined, first.deferred, first.delivered) == (2, 1, 0)
+        second = await c.inbound_once()
+        assert (second.delivered, second.quarantined) == (2, 0)
+        codes_kept = sorted(code for code, _ in c.state.quarantined().values())
+        assert codes_kept == ["adapter.error: AdapterError", "native.invalid: MaTTHC"]
+        assert (await c.inbound_once()).delivered == 0  # quarantined: not retried
+
+        # an unexpected failure of a whole cycle does not end the loop
+        async def broken() -> Any:
+            raise RuntimeError("a bug in an adapter")
+
+        setattr(c, "inbound_once", broken)  # noqa: B010
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.35, stop.set)
+        total = await c.run(stop)
+        assert total.errors >= 2  # it kept cycling
+    assert edge.igates[H41].dossier("H29-E-OK") is not None
+    assert edge.igates[H41].dossier("H29-E-BUSY") is not None
+    inbox = await (await edge.hub.client(H41)).inbox_page()
+    assert len(inbox["items"]) == 2  # the quarantined ones, not acknowledged
+
+
+async def test_sent_hook_gets_the_verified_receipt_once(edge: Edge) -> None:
+    import hashlib
+
+    from hub.adapter import ExternalUnavailable, SentRequest, sent_hook, stable_package_id
+    from hub.receipts import RECEIPT_POLICY, parse_receipt
+    from signing import verify_enveloped
+
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-S1"))
+    calls: list[SentRequest] = []
+    fail_first = [True]
+
+    async def sent(request: SentRequest) -> None:
+        if fail_first[0]:  # the agency's database is locked: the receipt waits in the state
+            fail_first[0] = False
+            raise ExternalUnavailable("database is locked")
+        calls.append(request)
+
+    conn = edge.connector(H29)
+    setattr(conn.adapter, "sent", sent)  # noqa: B010 - an adapter that has the optional hook
+    assert sent_hook(conn.adapter) is not None
+    async with conn as c:
+        report = await c.run_once()
+        assert (report.sent, report.notified, report.deferred) == (1, 0, 1)
+        again = await c.run_once()
+        assert (again.sent, again.notified) == (0, 1)
+        assert (await c.run_once()).notified == 0  # taken once
+        kept = c.state.receipt_of("H29-S1", "r1")
+    (call,) = calls
+    outbox = await (await edge.hub.client(H29)).outbox_page()
+    (item,) = outbox["items"]
+    assert call.package_id == item["id"]  # the hub's id, not the connector's
+    assert call.sender_package_id == stable_package_id(H29, "H29-S1", "r1")
+    assert (call.record_key, call.version, call.kind) == ("H29-S1", "r1", "dossier")
+    assert call.receipt == kept and call.receipt_sha256 == hashlib.sha256(call.receipt).hexdigest()
+    facts = parse_receipt(verify_enveloped(call.receipt, RECEIPT_POLICY).signed_root)
+    assert facts.package_id == call.package_id and call.recipients == (H41,)
+    assert call.accepted_at == facts.accepted_at
+
+
+async def test_a_receipt_that_does_not_verify_leaves_the_record_unsent(edge: Edge) -> None:
+    from hub.adapter.connector import ReceiptInvalid
+    from signing import TrustStore
+    from signing.pki import create_ca
+
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-R1"))
+    conn = edge.connector(H29)
+    good_trust = conn._receipt_trust
+    conn._receipt_trust = TrustStore([create_ca("Not the hub's CA")[1]])
+    async with conn as c:
+        report = await c.run_once()
+        assert (report.sent, report.receipt_invalid, report.deferred) == (0, 1, 1)
+        assert c.state.sent_state("H29-R1", "r1") == ("signed", None)
+        assert c.state.get_cursor() is None  # the poll cursor did not move past it
+
+        c._receipt_trust = good_trust
+        fixed = await c.run_once()
+        assert (fixed.resent, fixed.receipt_invalid) == (1, 0)
+        state = c.state.sent_state("H29-R1", "r1")
+        assert state is not None and state[0] == "accepted"
+
+        # a receipt for other bytes (or naming another package) is refused
+        outbox = await (await edge.hub.client(H29)).outbox_page()
+        (item,) = outbox["items"]  # the same bytes again were de-duplicated by the hub
+        receipt = await c.client.receipt(str(item["id"]))
+        from hub.client import Submitted
+
+        with pytest.raises(ReceiptInvalid, match="sha256"):
+            c.check_receipt(Submitted(str(item["id"]), False, receipt, (H41,)), b"<x/>")
