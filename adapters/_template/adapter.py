@@ -5,7 +5,10 @@ Settings (``[adapter.settings]`` of the connector's TOML):
 * ``outbox_dir`` — where the system drops records to send: ``<key>.json`` files holding
   ``{"kind": "dossier" | "dossier_progress", "record": {...DVCQG-named fields...}}``;
   a changed file is a new version and is sent again;
-* ``inbox_dir`` — where delivered records appear as ``<hub package id>.json`` (same shape).
+* ``inbox_dir`` — where delivered records appear as ``<hub package id>.json`` (same shape);
+* ``sent_dir`` — where the hub's signed receipt of each accepted record is kept, as
+  ``<key>.receipt.xml`` (the optional ``sent`` hook; delete the method if your system has no
+  use for receipts).
 
 Relative paths are relative to the connector's data directory for this adapter.
 """
@@ -29,6 +32,7 @@ from hub.adapter import (
     OutgoingPackage,
     PollRequest,
     PollResult,
+    SentRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
@@ -49,6 +53,7 @@ class TemplateNameAdapter:
         self.config = config
         self.outbox = self._dir(config, "outbox_dir", "outbox")
         self.inbox = self._dir(config, "inbox_dir", "inbox")
+        self.sent_dir = self._dir(config, "sent_dir", "sent")
 
     @staticmethod
     def _dir(config: AdapterConfig, key: str, default: str) -> Path:
@@ -62,6 +67,7 @@ class TemplateNameAdapter:
         try:
             self.outbox.mkdir(parents=True, exist_ok=True)
             self.inbox.mkdir(parents=True, exist_ok=True)
+            self.sent_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ExternalUnavailable(f"spool directories: {exc}") from exc
 
@@ -112,6 +118,20 @@ class TemplateNameAdapter:
             os.fsync(fh.fileno())  # durable before the connector acknowledges the hub
         tmp.replace(target)
         return DeliverResult(applied=True, external_id=target.name)
+
+    async def sent(self, request: SentRequest) -> None:
+        """Optional hook: the hub accepted a record; keep its receipt next to the outbox.
+
+        The receipt is already verified by the connector. Idempotent: the connector calls
+        again after a crash, and the same receipt simply replaces the file.
+        """
+        target = self.sent_dir / f"{request.record_key}.receipt.xml"
+        tmp = target.with_suffix(".tmp")
+        try:
+            tmp.write_bytes(request.receipt)
+            tmp.replace(target)
+        except OSError as exc:
+            raise ExternalUnavailable(f"sent directory: {exc}") from exc
 
     # -- translation ---------------------------------------------------------------------------
 

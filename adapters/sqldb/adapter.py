@@ -7,17 +7,21 @@ PostgreSQL, same tables (DDL in :data:`DDL`; the adapter creates them if missing
 
 Outbox row: ``id`` (increasing), ``record_key`` (MaHoSo, or MaHoSo/NgayXuLy for a progress step),
 ``kind`` (``dossier`` | ``dossier_progress``), ``payload`` (JSON with the DVCQG field names,
-UTF-8), ``created_at``; the adapter fills
-``sent_at`` and ``package_id`` (the receipt) or ``error`` ("field: reason" when the row cannot be
-mapped; the row is kept, a correction is a new row).
+UTF-8), ``created_at``; the adapter fills ``sent_at``, ``package_id`` (the hub's id of the
+package), ``receipt`` (the hub's signed receipt, XML, verified by the connector) and
+``receipt_sha256`` — or ``error`` ("field: reason" when the row cannot be mapped; the row is
+kept, a correction is a new row).
 
 Exactly once, outgoing: a row's version is its ``id``, so its package id is
 ``stable_package_id(organ, key, id)`` — the same on every re-send after a crash, which the hub
-de-duplicates. The poll cursor lists the ids the previous poll returned; the connector stores a
-cursor only after every record in it was sent, so the next poll marks exactly those rows sent
-(``sent_at``, ``package_id``) in one transaction. Unsent rows are selected by ``sent_at IS NULL``
-rather than by "id greater than the last one": a PostgreSQL transaction that took id 5 may commit
-after id 6 was sent, and a high-water mark would skip it forever.
+de-duplicates. When the hub accepted a row, the connector's ``sent`` hook marks it with the
+hub's package id and receipt (:meth:`SqldbAdapter.sent`). The poll cursor lists the ids the
+previous poll returned; the connector stores a cursor only after every record in it was sent,
+so the next poll marks exactly those rows sent that carry no receipt yet — the ones the hub
+refused (``package_id`` is then the connector's stable id; ``receipt`` stays empty). Unsent
+rows are selected by ``sent_at IS NULL`` rather than by "id greater than the last one": a
+PostgreSQL transaction that took id 5 may commit after id 6 was sent, and a high-water mark
+would skip it forever.
 
 Exactly once, incoming: ``INSERT … ON CONFLICT (package_id) DO NOTHING``; a redelivered package
 changes nothing and reports ``applied=False``.
@@ -52,6 +56,7 @@ from hub.adapter import (
     OutgoingPackage,
     PollRequest,
     PollResult,
+    SentRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
@@ -73,7 +78,7 @@ DDL: dict[str, tuple[str, ...]] = {
         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " record_key TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,"
         " created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')),"
-        " sent_at TEXT, package_id TEXT, error TEXT)",
+        " sent_at TEXT, package_id TEXT, error TEXT, receipt TEXT, receipt_sha256 TEXT)",
         "CREATE INDEX IF NOT EXISTS {index} ON {outbox} (id)"
         " WHERE sent_at IS NULL AND error IS NULL",
         "CREATE TABLE IF NOT EXISTS {inbox} ("
@@ -86,7 +91,7 @@ DDL: dict[str, tuple[str, ...]] = {
         " id BIGSERIAL PRIMARY KEY,"
         " record_key TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,"
         " created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
-        " sent_at TIMESTAMPTZ, package_id TEXT, error TEXT)",
+        " sent_at TIMESTAMPTZ, package_id TEXT, error TEXT, receipt TEXT, receipt_sha256 TEXT)",
         "CREATE INDEX IF NOT EXISTS {index} ON {outbox} (id)"
         " WHERE sent_at IS NULL AND error IS NULL",
         "CREATE TABLE IF NOT EXISTS {inbox} ("
@@ -148,6 +153,23 @@ class SqldbAdapter:
                 self.db.dialect, outbox=self.outbox_name, inbox=self.inbox_name, schema=self.schema
             )
             await self.db.transaction([(sql, ()) for sql in statements])
+            await self._add_receipt_columns()
+
+    async def _add_receipt_columns(self) -> None:
+        """Outbox tables created before receipts were recorded gain the two columns."""
+        if self.db.dialect == "postgresql":
+            await self.db.transaction(
+                [
+                    (f"ALTER TABLE {self.outbox} ADD COLUMN IF NOT EXISTS {column} TEXT", ())
+                    for column in ("receipt", "receipt_sha256")
+                ]
+            )
+            return
+        have = {str(r[1]) for r in await self.db.fetch(f"PRAGMA table_info({self.outbox})")}
+        missing = [c for c in ("receipt", "receipt_sha256") if c not in have]
+        await self.db.transaction(
+            [(f"ALTER TABLE {self.outbox} ADD COLUMN {column} TEXT", ()) for column in missing]
+        )
 
     async def stop(self, request: StopRequest) -> None:
         """Close the connection."""
@@ -259,7 +281,8 @@ class SqldbAdapter:
         return NativeRecord(key=key, version=str(row_id), kind=kind_name, fields=fields), error
 
     async def _mark_sent(self, ids: list[int]) -> None:
-        """Mark rows sent with their receipt (the package id), in one transaction."""
+        """Mark rows sent that the ``sent`` hook did not mark (the hub refused them, or the
+        connector has no hook), with the connector's stable package id, in one transaction."""
         marks = ",".join("?" * len(ids))
         rows = await self.db.fetch(
             f"SELECT id, record_key FROM {self.outbox} WHERE id IN ({marks})",  # noqa: S608
@@ -275,6 +298,33 @@ class SqldbAdapter:
             [
                 (sql, (now, stable_package_id(organ, str(key), str(row_id)), int(row_id)))
                 for row_id, key in rows
+            ]
+        )
+
+    async def sent(self, request: SentRequest) -> None:
+        """The hub accepted the row: mark it with the hub's package id and its receipt.
+
+        Idempotent (a row that already has a receipt is left alone); a row the cursor marked
+        first — after a crash between the send and this call — gains the receipt and the hub's
+        id now, keeping its ``sent_at``.
+        """
+        try:
+            row_id = int(request.version)
+        except ValueError:
+            return  # not one of this adapter's rows (a version from another adapter)
+        await self.db.transaction(
+            [
+                (
+                    f"UPDATE {self.outbox} SET sent_at = COALESCE(sent_at, ?), package_id = ?,"  # noqa: S608
+                    " receipt = ?, receipt_sha256 = ? WHERE id = ? AND receipt_sha256 IS NULL",
+                    (
+                        _now(self.db.dialect),
+                        request.package_id,
+                        request.receipt.decode("utf-8"),
+                        request.receipt_sha256,
+                        row_id,
+                    ),
+                )
             ]
         )
 

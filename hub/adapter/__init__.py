@@ -20,9 +20,12 @@ from hub.adapter.contract import (
     PackageModel,
     PollRequest,
     PollResult,
+    SentHook,
+    SentRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    sent_hook,
 )
 from hub.adapter.formats import (
     ParsedPackage,
@@ -48,10 +51,13 @@ __all__ = [
     "ParsedPackage",
     "PollRequest",
     "PollResult",
+    "SentHook",
+    "SentRequest",
     "StartRequest",
     "StopRequest",
     "ToPackageRequest",
     "model_from_verified",
+    "sent_hook",
     "sign_outgoing",
     "stable_package_id",
 ]

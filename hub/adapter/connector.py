@@ -3,15 +3,22 @@
 Outbound: ``adapter.poll()`` → for each native (key, version) not sent before:
 ``adapter.to_package()`` → sign with the agency's key → keep the signed bytes in the state
 file → submit over the agency API, retrying 5xx and connection errors with backoff and the
-*identical* bytes (the hub de-duplicates them and answers with the same receipt). The poll
-cursor advances only when every record before it is accepted, refused (kept with the hub's
-code) or rejected by the mapping (kept with the field that failed).
+*identical* bytes (the hub de-duplicates them and answers with the same receipt) → verify the
+hub's receipt (its signature under the strict profile, the receipt certificate's path to the
+configured anchors, and that it states this agency, this package id and the SHA-256 of the
+bytes sent) → only then mark the record sent, keep the receipt, and hand it to the adapter's
+optional ``sent`` hook. The poll cursor advances only when every record before it is accepted,
+refused (kept with the hub's code) or rejected by the mapping (kept with the field that
+failed). A receipt that does not verify stops the outbound cycle: the record stays "signed"
+and is re-submitted (same bytes) next cycle, so nothing is marked sent on an unproven receipt.
 
 Inbound: the hub inbox → fetch the exact bytes → verify the signature under the strict
 profile and the certificate path to the configured trust anchors → models from the verified
 tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack. A package that
-fails verification or mapping is quarantined (never acked, kept for an operator); a transient
-failure of the external system leaves it in the inbox for the next cycle.
+fails verification or mapping, or that the external system refuses (``NativeInvalid`` or
+another ``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator);
+a transient failure of the external system (``ExternalUnavailable``) leaves it in the inbox for
+the next cycle. No error of one package or one cycle ends the connector's loop.
 
 The hub never sees the agency's private key: only this process reads it.
 
@@ -27,6 +34,7 @@ Configuration (TOML)::
     default_recipients = ["000.00.00.H41"]   # optional
     poll_interval = 5.0                      # seconds between outbound polls
     inbox_interval = 5.0                     # seconds between inbox checks
+    receipt_trust_anchors = ["pki/ca.pem"]   # optional; default: trust_anchors
 
     [adapter]
     name = "igate"                           # adapters.<name>.create_adapter, or "module:attr"
@@ -40,10 +48,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import logging
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,22 +63,27 @@ import aiohttp
 from hub.adapter.contract import (
     Adapter,
     AdapterConfig,
+    AdapterError,
     AdapterFactory,
     DeliverRequest,
     ExternalUnavailable,
     FromPackageRequest,
     NativeInvalid,
     NativeRecord,
+    PackageKindName,
     PollRequest,
+    SentRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    sent_hook,
 )
 from hub.adapter.formats import model_from_verified, sign_outgoing, signature_policy
 from hub.adapter.formats import stable_package_id as _stable_id
 from hub.adapter.state import ConnectorState
-from hub.client import HubClient, HubProblem
+from hub.client import HubClient, HubProblem, Submitted
 from hub.errors import HubError
+from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
 from hub.xmlsafe import parse_xml
 from signing import SigningError, TrustStore, verify_enveloped
 from signing.pki import PrivateKey, load_certificates, load_private_key
@@ -109,6 +123,7 @@ class ConnectorConfig:
     submit_attempts: int = 5
     retry_base: float = 0.2
     allow_legacy: bool = False
+    receipt_trust_anchors: tuple[Path, ...] = ()  # empty: the same as trust_anchors
 
 
 def load_connector_config(path: Path) -> ConnectorConfig:
@@ -147,6 +162,7 @@ def load_connector_config(path: Path) -> ConnectorConfig:
         submit_attempts=int(doc.get("submit_attempts", 5)),
         retry_base=float(doc.get("retry_base", 0.2)),
         allow_legacy=bool(doc.get("allow_legacy", False)),
+        receipt_trust_anchors=tuple(p(a) for a in doc.get("receipt_trust_anchors", ())),
     )
 
 
@@ -174,6 +190,9 @@ class CycleReport:
     redelivered: int = 0
     quarantined: int = 0
     deferred: int = 0  # external system or hub unavailable: left for the next cycle
+    receipt_invalid: int = 0  # the hub's answer did not prove acceptance: re-submitted later
+    notified: int = 0  # receipts handed to the adapter's sent() hook
+    errors: int = 0  # unexpected failures of a whole cycle (logged; the loop goes on)
 
     def add(self, other: CycleReport) -> None:
         """Accumulate another report."""
@@ -183,6 +202,10 @@ class CycleReport:
 
 class _HubDown(Exception):
     """The hub did not answer usefully after every attempt; try again next cycle."""
+
+
+class ReceiptInvalid(Exception):
+    """The hub's receipt does not prove that it accepted exactly what was sent."""
 
 
 class Connector:
@@ -202,6 +225,8 @@ class Connector:
         self._key: PrivateKey = key
         self._cert = load_certificates(config.cert_file)[0]
         self._trust = TrustStore([c for a in config.trust_anchors for c in load_certificates(a)])
+        receipt_anchors = config.receipt_trust_anchors or config.trust_anchors
+        self._receipt_trust = TrustStore([c for a in receipt_anchors for c in load_certificates(a)])
         self.state = ConnectorState(config.data_dir / "connector.db")
         self._client: HubClient | None = None
 
@@ -244,12 +269,12 @@ class Connector:
 
     # -- outbound ------------------------------------------------------------------------------
 
-    async def _submit(self, data: bytes) -> str:
-        """Submit, retrying transient failures with the same bytes; the hub's package id."""
+    async def _submit(self, data: bytes) -> Submitted:
+        """Submit, retrying transient failures with the same bytes; the hub's answer."""
         delay = self.config.retry_base
         for attempt in range(1, self.config.submit_attempts + 1):
             try:
-                return (await self.client.submit(data)).package_id
+                return await self.client.submit(data)
             except HubProblem as exc:
                 if exc.status < 500 and exc.status != 429:
                     raise
@@ -262,16 +287,82 @@ class Connector:
                 delay = min(delay * 2, 30.0)
         raise _HubDown(reason)
 
+    def check_receipt(self, submitted: Submitted, data: bytes) -> ReceiptFacts:
+        """The receipt is the hub's (signature, certificate path to the receipt anchors) and
+        states this agency, the package id the hub answered with and the SHA-256 and size of
+        exactly the bytes sent. :class:`ReceiptInvalid` otherwise."""
+        try:
+            verified = verify_enveloped(submitted.receipt, RECEIPT_POLICY)
+            self._receipt_trust.validate(
+                verified.certificate, at=self.clock(), intermediates=verified.intermediates
+            )
+            facts = parse_receipt(verified.signed_root)
+        except (SigningError, ValueError) as exc:
+            raise ReceiptInvalid(f"receipt of {submitted.package_id}: {exc}") from exc
+        expected = (
+            submitted.package_id,
+            self.config.organ_id,
+            hashlib.sha256(data).hexdigest(),
+            len(data),
+        )
+        stated = (facts.package_id, facts.sender, facts.sha256, facts.size)
+        if stated != expected:
+            raise ReceiptInvalid(
+                f"receipt of {submitted.package_id} states (id, From, sha256, size) "
+                f"{stated}, expected {expected}"
+            )
+        return facts
+
     async def _send_signed(self, key: str, version: str, data: bytes, report: CycleReport) -> None:
         try:
-            hub_id = await self._submit(data)
+            submitted = await self._submit(data)
         except HubProblem as exc:
             self.state.record_refused(key, version, exc.code, exc.detail)
             log.error("hub refused %s@%s: %s", key, version, exc)
             report.refused += 1
             return
-        self.state.record_accepted(key, version, hub_id)
+        try:
+            facts = self.check_receipt(submitted, data)
+        except ReceiptInvalid as exc:
+            # Not marked sent: the same bytes go again next cycle; the hub de-duplicates them.
+            log.error("%s@%s stays unsent: %s", key, version, exc)
+            report.receipt_invalid += 1
+            raise _HubDown(str(exc)) from exc
+        self.state.record_accepted(
+            key, version, submitted.package_id, submitted.receipt, facts.accepted_at
+        )
         report.sent += 1
+
+    async def notify_sent(self, report: CycleReport) -> None:
+        """Hand every kept receipt the adapter has not taken yet to its ``sent`` hook."""
+        hook = sent_hook(self.adapter)
+        if hook is None:
+            return
+        for accepted in self.state.unnotified():
+            facts = parse_receipt(parse_xml(accepted.receipt))  # verified before it was kept
+            request = SentRequest(
+                record_key=accepted.key,
+                version=accepted.version,
+                kind=cast(PackageKindName, facts.kind),
+                package_id=accepted.hub_id,
+                sender_package_id=accepted.package_id,
+                receipt=accepted.receipt,
+                receipt_sha256=hashlib.sha256(accepted.receipt).hexdigest(),
+                accepted_at=facts.accepted_at,
+                recipients=facts.recipients,
+            )
+            try:
+                await hook(request)
+            except ExternalUnavailable as exc:
+                log.warning("sent() hook unavailable, retrying next cycle: %s", exc)
+                report.deferred += 1
+                return
+            except AdapterError as exc:
+                log.error("sent() hook failed for %s@%s: %s", accepted.key, accepted.version, exc)
+                self.state.record_notified(accepted.key, accepted.version, str(exc))
+                continue
+            self.state.record_notified(accepted.key, accepted.version)
+            report.notified += 1
 
     def _sign(self, record: NativeRecord) -> bytes:
         package_id = _stable_id(self.config.organ_id, record.key, record.version)
@@ -294,6 +385,7 @@ class Connector:
                 await self._send_signed(unsent.key, unsent.version, unsent.data, report)
                 report.resent += 1
                 report.sent -= 1
+            await self.notify_sent(report)
             while True:
                 cursor = self.state.get_cursor()
                 try:
@@ -323,6 +415,9 @@ class Connector:
                         data,
                     )
                     await self._send_signed(record.key, record.version, data, report)
+                # before the next poll: an adapter that marks rows from its cursor then finds
+                # them already marked with the hub's receipt
+                await self.notify_sent(report)
                 self.state.set_cursor(result.cursor)
                 if not result.more:
                     return report
@@ -386,8 +481,15 @@ class Connector:
                     result = await self.adapter.deliver(
                         DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
                     )
-                except NativeInvalid as exc:  # the external system refused it as invalid
-                    self.state.quarantine(package_id, "native.invalid", str(exc))
+                except ExternalUnavailable:
+                    raise  # transient: handled below, the package stays in the inbox
+                except AdapterError as exc:  # the external system refused it (portal 03, 422)
+                    code = (
+                        f"native.invalid: {exc.field}"
+                        if isinstance(exc, NativeInvalid)
+                        else f"adapter.error: {type(exc).__name__}"
+                    )
+                    self.state.quarantine(package_id, code, str(exc))
                     log.error("package %s refused by the external system: %s", package_id, exc)
                     report.quarantined += 1
                     continue
@@ -414,6 +516,16 @@ class Connector:
         report.add(await self.inbound_once())
         return report
 
+    @staticmethod
+    async def _guarded(cycle: Callable[[], Awaitable[CycleReport]], name: str) -> CycleReport:
+        """One cycle; an unexpected failure (an adapter bug, a disk error) is logged and
+        counted, and the loop tries again on the next interval instead of ending."""
+        try:
+            return await cycle()
+        except Exception:
+            log.exception("%s cycle failed; retrying next interval", name)
+            return CycleReport(errors=1)
+
     async def run(self, stop: asyncio.Event) -> CycleReport:
         """Cycle until ``stop`` is set; outbound and inbound on their own intervals."""
         total = CycleReport()
@@ -422,10 +534,10 @@ class Connector:
         while not stop.is_set():
             now = loop.time()
             if now >= next_out:
-                total.add(await self.outbound_once())
+                total.add(await self._guarded(self.outbound_once, "outbound"))
                 next_out = loop.time() + self.config.poll_interval
             if now >= next_in:
-                total.add(await self.inbound_once())
+                total.add(await self._guarded(self.inbound_once, "inbound"))
                 next_in = loop.time() + self.config.inbox_interval
             timeout = max(0.0, min(next_out, next_in) - loop.time())
             with contextlib.suppress(TimeoutError):

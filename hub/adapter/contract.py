@@ -25,6 +25,11 @@ adapter produces, with Vietnamese text byte-exact.
 * :meth:`Adapter.deliver`: apply a native record to the external system, idempotently per
   hub package id (the connector may deliver the same package twice after a crash).
 
+**Optional** — an adapter that defines ``async def sent(self, request: SentRequest)`` (see
+:class:`SentHook`) learns the hub's package id and signed receipt for every record it polled,
+once the connector verified the receipt. A system that wants to mark its own rows with the
+hub's receipt (a transactional outbox) uses it; others leave it out.
+
 Every call takes exactly one frozen input dataclass, so fields can be added to the contract
 later without breaking adapters. An adapter package ``adapters/<name>/`` exposes
 ``create_adapter(config: AdapterConfig) -> Adapter`` (see :data:`AdapterFactory`).
@@ -67,8 +72,9 @@ Example, a complete (if tiny) adapter whose external system is a Python list::
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -93,9 +99,12 @@ __all__ = [
     "PackageModel",
     "PollRequest",
     "PollResult",
+    "SentHook",
+    "SentRequest",
     "StartRequest",
     "StopRequest",
     "ToPackageRequest",
+    "sent_hook",
 ]
 
 PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
@@ -265,6 +274,31 @@ class DeliverResult:
     external_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """``sent``: the hub accepted a record the adapter polled, and this is its receipt.
+
+    ``record_key``/``version`` name the record as :meth:`Adapter.poll` returned it;
+    ``package_id`` is the **hub's** id of the package (what recipients, traces and operators
+    see); ``sender_package_id`` is the id the connector wrote into the package (stable per
+    record version); ``receipt`` is the hub's signed receipt, already verified by the connector
+    (signature, certificate path to the trust anchors, SHA-256 of the bytes sent);
+    ``receipt_sha256`` is the hex SHA-256 of ``receipt``; ``accepted_at`` and ``recipients``
+    are what the receipt states. Called at least once per accepted record (again after a crash
+    before the adapter returned), so it must be idempotent.
+    """
+
+    record_key: str
+    version: str
+    kind: PackageKindName
+    package_id: str
+    sender_package_id: str
+    receipt: bytes
+    receipt_sha256: str
+    accepted_at: datetime
+    recipients: tuple[str, ...] = ()
+
+
 # ------------------------------------------------------------------------------- protocol
 
 
@@ -301,6 +335,32 @@ class Adapter(Protocol):
     def from_package(self, request: FromPackageRequest) -> NativeRecord:
         """Verified package → native record; :class:`NativeInvalid` if it cannot be mapped."""
         ...
+
+
+@runtime_checkable
+class SentHook(Protocol):
+    """The optional hook: an adapter with this method learns each record's hub receipt.
+
+    The connector calls it after the hub accepted a record and the receipt verified; an
+    :class:`ExternalUnavailable` makes the connector call it again in a later cycle (the
+    receipt is kept in its state file meanwhile), any other :class:`AdapterError` is logged
+    and not repeated. Adapters without it are unaffected.
+    """
+
+    async def sent(self, request: SentRequest) -> None:
+        """Record that the hub accepted ``request.record_key``@``request.version``."""
+        ...
+
+
+def sent_hook(adapter: object) -> Callable[[SentRequest], Awaitable[None]] | None:
+    """The adapter's ``sent`` hook, or ``None`` when it has none.
+
+    ``isinstance(adapter, SentHook)`` only checks that an attribute named ``sent`` exists; an
+    adapter may well have a ``sent`` *folder* (``filedrop`` does), so the hook counts only if
+    it is a coroutine function.
+    """
+    hook = getattr(adapter, "sent", None)
+    return hook if inspect.iscoroutinefunction(hook) else None
 
 
 AdapterFactory = Callable[[AdapterConfig], Adapter]

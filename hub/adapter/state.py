@@ -40,6 +40,18 @@ CREATE TABLE IF NOT EXISTS delivered (
 CREATE TABLE IF NOT EXISTS quarantine (
     package_id TEXT PRIMARY KEY, code TEXT NOT NULL, detail TEXT NOT NULL, at TEXT NOT NULL
 );
+-- the hub's verified receipt of each accepted native state; 'notified' once the adapter's
+-- optional sent() hook took it (a table of its own so that older state files gain it)
+CREATE TABLE IF NOT EXISTS receipts (
+    key         TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    hub_id      TEXT NOT NULL,
+    receipt     BLOB NOT NULL,
+    accepted_at TEXT NOT NULL,
+    notified    INTEGER NOT NULL DEFAULT 0,
+    detail      TEXT,
+    PRIMARY KEY (key, version)
+);
 """
 
 
@@ -51,6 +63,18 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"$bytes_len": len(value)}
     return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A native state the hub accepted, with its verified receipt (for the ``sent`` hook)."""
+
+    key: str
+    version: str
+    package_id: str  # the connector's stable id, written into the package
+    hub_id: str
+    receipt: bytes
+    accepted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +121,67 @@ class ConnectorState:
             (key, version, package_id, data, _now()),
         )
 
-    def record_accepted(self, key: str, version: str, hub_id: str) -> None:
-        """The hub accepted (or had accepted) these bytes."""
+    def record_accepted(
+        self,
+        key: str,
+        version: str,
+        hub_id: str,
+        receipt: bytes | None = None,
+        accepted_at: datetime | None = None,
+    ) -> None:
+        """The hub accepted (or had accepted) these bytes; with its verified receipt, kept
+        for the adapter's ``sent`` hook in the same transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE sent SET state = 'accepted', hub_id = ?, at = ? "
+                "WHERE key = ? AND version = ?",
+                (hub_id, _now(), key, version),
+            )
+            if receipt is not None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO receipts (key, version, hub_id, receipt, accepted_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (key, version, hub_id, receipt, (accepted_at or datetime.now(UTC)).isoformat()),
+                )
+
+    def unnotified(self) -> list[Accepted]:
+        """Accepted states whose receipt the adapter's ``sent`` hook has not taken yet."""
+        rows = self._db.execute(
+            "SELECT r.key, r.version, s.package_id, r.hub_id, r.receipt, r.accepted_at"
+            " FROM receipts r JOIN sent s ON s.key = r.key AND s.version = r.version"
+            " WHERE r.notified = 0 ORDER BY r.rowid"
+        ).fetchall()
+        return [
+            Accepted(str(k), str(v), str(p), str(h), bytes(r), datetime.fromisoformat(a))
+            for k, v, p, h, r, a in rows
+        ]
+
+    def record_notified(self, key: str, version: str, detail: str | None = None) -> None:
+        """The ``sent`` hook took the receipt (or failed for good: ``detail`` says why)."""
         self._db.execute(
-            "UPDATE sent SET state = 'accepted', hub_id = ?, at = ? WHERE key = ? AND version = ?",
-            (hub_id, _now(), key, version),
+            "UPDATE receipts SET notified = 1, detail = ? WHERE key = ? AND version = ?",
+            (detail, key, version),
         )
+
+    def receipt_of(self, key: str, version: str) -> bytes | None:
+        """The hub's verified receipt of one native state, for tests and operators."""
+        row = self._db.execute(
+            "SELECT receipt FROM receipts WHERE key = ? AND version = ?", (key, version)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """How many native states are signed/accepted/refused, rejected, delivered,
+        quarantined and receipts kept (for the demo's self-check and operators)."""
+        out = {
+            str(state): int(n)
+            for state, n in self._db.execute("SELECT state, COUNT(*) FROM sent GROUP BY state")
+        }
+        for table in ("rejected", "delivered", "quarantine", "receipts"):
+            (n,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+            out[table] = int(n)
+        return out
 
     def record_refused(self, key: str, version: str, code: str, detail: str) -> None:
         """The hub refused the package (4xx): kept with the reason, not retried."""

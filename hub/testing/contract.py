@@ -8,11 +8,13 @@ Vietnamese byte-exact" means at the edge:
 * non-ASCII text reaches the package as the exact UTF-8 bytes it had (no normalisation);
 * bad native input raises :class:`~hub.adapter.NativeInvalid` naming the field;
 * ``deliver`` of the same hub package twice applies it once;
-* ``poll`` from a stored cursor after a restart returns nothing already returned.
+* ``poll`` from a stored cursor after a restart returns nothing already returned;
+* an adapter with the optional ``sent`` hook takes the same receipt twice without failing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -30,8 +32,10 @@ from hub.adapter import (
     NativeInvalid,
     NativeRecord,
     PollRequest,
+    SentRequest,
     StopRequest,
     ToPackageRequest,
+    sent_hook,
 )
 from hub.testing.helpers import sign_and_verify, test_identity
 
@@ -199,6 +203,27 @@ class AdapterContract:
         restarted = await self._open(opened, tmp_path)
         again = await restarted.poll(PollRequest(cursor=result.cursor))
         assert not keys & {(r.key, r.version) for r in again.records}
+
+    async def test_sent_hook_is_idempotent(self, tmp_path: Path, opened: list[Adapter]) -> None:
+        adapter = await self._open(opened, tmp_path)
+        hook = sent_hook(adapter)
+        if hook is None:
+            pytest.skip("the adapter has no sent() hook (it is optional)")
+        await self.add_native(adapter, self.valid_records()[0])
+        polled = (await adapter.poll(PollRequest(cursor=None))).records[0]
+        receipt = b"<Receipt xmlns='urn:vnhub:receipt:1'/>"
+        request = SentRequest(
+            record_key=polled.key,
+            version=polled.version,
+            kind=polled.kind,
+            package_id=uuid.uuid4().hex,
+            sender_package_id=uuid.uuid4().hex,
+            receipt=receipt,
+            receipt_sha256=hashlib.sha256(receipt).hexdigest(),
+            accepted_at=CREATED_AT,
+        )
+        await hook(request)
+        await hook(request)  # the connector may call again after a crash
 
 
 def _map_strings(value: Any, fn: Any) -> Any:

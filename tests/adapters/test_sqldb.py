@@ -293,3 +293,63 @@ class TestSqldbPostgresContract(AdapterContract):
         AgencySoftware(pg_dsn=PG_DSN, schema=self.schema).insert_raw(
             record.key, record.kind, json.dumps(dict(record.fields), ensure_ascii=False)
         )
+
+
+async def test_sent_hook_marks_the_row_with_the_hubs_id_and_receipt(
+    adapter: SqldbAdapter, agency_db: dict[str, Any]
+) -> None:
+    import hashlib
+
+    from hub.adapter import SentRequest, sent_hook
+
+    app: AgencySoftware = agency_db["app"]
+    app.register(dossier("HS-R1"))
+    app.register(dossier("HS-R2"))  # the hub refuses this one: no receipt, no hook call
+    page = await adapter.poll(PollRequest(cursor=None))
+    accepted = page.records[0]
+    receipt = "<Receipt xmlns='urn:vnhub:receipt:1'>Nguyễn Thị Ánh Tuyết</Receipt>".encode()
+    request = SentRequest(
+        record_key=accepted.key,
+        version=accepted.version,
+        kind="dossier",
+        package_id="hub-package-1",
+        sender_package_id=stable_package_id(H41, accepted.key, accepted.version),
+        receipt=receipt,
+        receipt_sha256=hashlib.sha256(receipt).hexdigest(),
+        accepted_at=datetime.now(VN_TZ),
+    )
+    assert sent_hook(adapter) is not None
+    await adapter.sent(request)
+    await adapter.sent(request)  # again after a crash: idempotent
+    await drain(adapter, page.cursor)  # the next poll marks what has no receipt
+    rows = app.query(
+        "SELECT record_key, package_id, receipt, receipt_sha256, sent_at FROM {outbox} ORDER BY id"
+    )
+    (key1, id1, receipt1, sha1, sent1), (key2, id2, receipt2, sha2, sent2) = rows
+    assert (key1, id1, receipt1, sha1) == (
+        "HS-R1",
+        "hub-package-1",
+        receipt.decode(),
+        hashlib.sha256(receipt).hexdigest(),
+    )
+    assert sent1 is not None and sent2 is not None
+    assert (key2, receipt2, sha2) == ("HS-R2", None, None)
+    assert id2 == stable_package_id(H41, "HS-R2", page.records[1].version)
+
+
+async def test_an_older_outbox_gains_the_receipt_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE hub_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, record_key TEXT NOT"
+            " NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT"
+            " '', sent_at TEXT, package_id TEXT, error TEXT)"
+        )
+    a = create_adapter(AdapterConfig("sqldb", H41, {"dsn": f"sqlite:///{path}"}, tmp_path))
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    await a.stop(StopRequest())
+    with sqlite3.connect(path) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(hub_outbox)")}
+    assert {"receipt", "receipt_sha256"} <= columns
