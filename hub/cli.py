@@ -841,5 +841,14 @@ def connector(config_file: Path, once: bool) -> None:
     click.echo(json.dumps(report))
 
 
+# -- audit and evidence (issue 7) -----------------------------------------------------------
+
+from hub.audit.cli import audit as _audit_group  # noqa: E402  # registered after main is built
+from hub.audit.cli import evidence as _evidence_command  # noqa: E402
+
+main.add_command(_audit_group)
+main.add_command(_evidence_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -74,6 +74,9 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     receipt_key: Path = Path("pki/hub/key.pem")
     receipt_cert: Path = Path("pki/hub/cert.pem")
+    # [signing] receipt_rotation = [{key = "…", cert = "…"}]: further receipt key pairs with
+    # overlapping validity; the newest valid certificate signs, all are published (issue 7)
+    receipt_rotation: tuple[tuple[Path, Path], ...] = ()
     trust_anchors: tuple[Path, ...] = ()
     allow_legacy_signatures: bool = False
     ingest_processes: int = 0  # 0: one per core; -1: verify inline (tests, debugging)
@@ -246,6 +249,13 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             ),
             receipt_cert=_path(
                 base, signing_s.get("receipt_cert", "pki/hub/cert.pem"), "signing.receipt_cert"
+            ),
+            receipt_rotation=tuple(
+                (
+                    _path(base, pair.get("key"), "signing.receipt_rotation.key"),
+                    _path(base, pair.get("cert"), "signing.receipt_rotation.cert"),
+                )
+                for pair in signing_s.get("receipt_rotation", [])
             ),
             trust_anchors=tuple(
                 _path(base, p, "signing.trust_anchors") for p in signing_s.get("trust_anchors", [])

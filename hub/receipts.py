@@ -9,6 +9,7 @@ profile as packages, so any XMLDSig implementation (xmlsec1 included) can verify
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,28 +76,79 @@ def build_receipt(facts: ReceiptFacts) -> bytes:
 
 
 class ReceiptSigner:
-    """Signs receipts with the hub's key; safe to share between threads."""
+    """Signs receipts (and audit checkpoints) with the hub's key; safe to share between threads.
+
+    Several key pairs may be configured with overlapping validity so the key can rotate
+    without a gap: each signature uses the *newest* certificate valid at that moment
+    (latest ``notBefore``), and every configured certificate stays published
+    (:attr:`certificates`) so older receipts keep verifying.
+    """
 
     def __init__(
-        self, key: RSAPrivateKey | EllipticCurvePrivateKey, certificate: x509.Certificate
+        self,
+        key: RSAPrivateKey | EllipticCurvePrivateKey,
+        certificate: x509.Certificate,
+        *,
+        others: Sequence[tuple[RSAPrivateKey | EllipticCurvePrivateKey, x509.Certificate]] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._key = key
-        self.certificate = certificate
+        self._pairs = [(key, certificate), *others]
+        self._clock = clock
         self._lock = threading.Lock()
 
     @classmethod
-    def from_files(cls, key_path: Path, cert_path: Path) -> ReceiptSigner:
-        """Load the receipt key and certificate (PEM)."""
-        key = load_private_key(key_path)
-        if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
-            raise TypeError("the receipt key must be RSA or EC")
-        return cls(key, load_certificates(cert_path)[0])
+    def from_files(
+        cls,
+        key_path: Path,
+        cert_path: Path,
+        others: Sequence[tuple[Path, Path]] = (),
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> ReceiptSigner:
+        """Load the receipt key and certificate (PEM), and any further (rotation) pairs."""
+
+        def load(kp: Path, cp: Path) -> tuple[RSAPrivateKey | EllipticCurvePrivateKey, x509.Certificate]:
+            key = load_private_key(kp)
+            if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
+                raise TypeError("the receipt key must be RSA or EC")
+            return key, load_certificates(cp)[0]
+
+        first = load(key_path, cert_path)
+        return cls(*first, others=[load(k, c) for k, c in others], clock=clock)
+
+    def current(
+        self, now: datetime | None = None
+    ) -> tuple[RSAPrivateKey | EllipticCurvePrivateKey, x509.Certificate]:
+        """The pair to sign with: the newest certificate valid ``now``; if none is valid, the
+        first configured pair (``/readyz`` then reports the certificate as not valid)."""
+        at = self._clock() if now is None else now
+        valid = [
+            pair
+            for pair in self._pairs
+            if pair[1].not_valid_before_utc <= at <= pair[1].not_valid_after_utc
+        ]
+        if not valid:
+            return self._pairs[0]
+        return max(valid, key=lambda pair: pair[1].not_valid_before_utc)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        """The certificate signing now."""
+        return self.current()[1]
+
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """Every configured receipt certificate (the published verification material)."""
+        return tuple(cert for _, cert in self._pairs)
+
+    def sign_xml(self, document: bytes, signature_parent: tuple[str, ...]) -> bytes:
+        """Sign any hub document (receipts, audit checkpoints) with the current key."""
+        key, cert = self.current()
+        return sign_enveloped(document, key, cert, signature_parent=signature_parent)
 
     def sign(self, facts: ReceiptFacts) -> bytes:
         """Build and sign a receipt."""
-        return sign_enveloped(
-            build_receipt(facts), self._key, self.certificate, signature_parent=SIGNATURE_PARENT
-        )
+        return self.sign_xml(build_receipt(facts), SIGNATURE_PARENT)
 
 
 _schema_local = threading.local()

@@ -17,6 +17,8 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 
+from hub.audit.service import Checkpointer
+from hub.audit.settings import load_audit_settings
 from hub.broker import Broker
 from hub.broker.local import LocalBroker
 from hub.broker.rabbitmq import RabbitBroker
@@ -99,7 +101,18 @@ class Runtime:
         self.store = make_store(config)
         self.broker = make_broker(config)
         self.signer = ReceiptSigner.from_files(
-            config.settings.receipt_key, config.settings.receipt_cert
+            config.settings.receipt_key,
+            config.settings.receipt_cert,
+            config.settings.receipt_rotation,
+            clock=clock,
+        )
+        self.audit_settings = load_audit_settings(config.settings.config_dir)
+        self.checkpointer = Checkpointer(
+            self.store,
+            self.signer,
+            config.settings.hub_id,
+            self.audit_settings.checkpoint_interval,
+            clock,
         )
         self.executor = CheckExecutor(
             CheckOptions(
@@ -150,6 +163,10 @@ class Runtime:
             self.registry.apply(await self.store.agency_overrides())
             await self._stack.enter_async_context(self.executor)
             await self._stack.enter_async_context(self.committer)
+            # Signed audit checkpoints every interval and once more at shutdown (the stack
+            # unwinds in reverse, so the last one is written before the store closes).
+            await self.checkpointer.start()
+            self._stack.push_async_callback(self.checkpointer.stop)
             try:
                 n = await self.ingestor.republish_pending()
                 if n:

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
 from hub.api.keys import RUNTIME
+from hub.audit.expiry import update_alarms, watched_certificates
 from hub.api.openapi import openapi_document
 from hub.metrics import PACKAGES_STORED
 
@@ -42,6 +43,23 @@ async def readyz(request: web.Request) -> web.Response:
     else:
         checks["receipt_certificate"] = "failed: not valid now"
         ok = False
+    # Certificates expiring within the warning window raise an alarm (gauge and a warning
+    # here) without making the hub unready: traffic must go on while someone renews them.
+    expiring = update_alarms(
+        watched_certificates(
+            rt.config.settings.hub_id,
+            rt.signer.certificates,
+            rt.config.settings.trust_anchors,
+        ),
+        now,
+        rt.audit_settings.expiry_warning_days,
+    )
+    checks["certificates_expiring"] = (
+        "ok"
+        if not expiring
+        else "warning: "
+        + "; ".join(f"{e.owner} {e.subject} in {e.days_left} days" for e in expiring)
+    )
     if ok:
         PACKAGES_STORED.set(await rt.store.count_packages())
     return web.json_response(

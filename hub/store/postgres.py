@@ -53,6 +53,7 @@ from hub.models import (
     Page,
 )
 from hub.store.abc import Store
+from hub.store.audit_postgres import insert_chained
 from hub.store.pgmigrate import (
     VERSION_TABLE,
     advisory_key,
@@ -105,16 +106,6 @@ _INSERT_DELIVERIES = (
     "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(package_id, recipient, seq) "
     "ON CONFLICT (package_id, recipient) DO NOTHING"
 )
-_INSERT_ACCEPTED = (
-    "INSERT INTO events (package_id, kind, at, detail) "
-    "SELECT package_id, 'accepted', at, detail::jsonb "
-    "FROM unnest(%s::text[], %s::timestamptz[], %s::text[]) WITH ORDINALITY "
-    "AS t(package_id, at, detail, ord) ORDER BY ord"
-)
-_INSERT_EVENT = (
-    "INSERT INTO events (package_id, kind, at, recipient, attempt, detail) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
-)
 _MARK_QUEUED = (
     "WITH keys AS ("
     "  SELECT package_id, recipient, min(ord) AS ord "
@@ -125,8 +116,8 @@ _MARK_QUEUED = (
     "  WHERE d.package_id = k.package_id AND d.recipient = k.recipient AND d.state = 'pending' "
     "  RETURNING d.package_id, d.recipient"
     ") "
-    "INSERT INTO events (package_id, kind, at, recipient) "
-    "SELECT m.package_id, 'queued', %s, m.recipient FROM moved m "
+    # The queued events are chained by the caller (hub.store.audit_postgres), in key order.
+    "SELECT m.package_id, m.recipient FROM moved m "
     "JOIN keys k ON k.package_id = m.package_id AND k.recipient = m.recipient ORDER BY k.ord"
 )
 
@@ -233,17 +224,10 @@ async def _get_delivery(conn: Conn, package_id: str, recipient: str) -> Delivery
 
 
 async def _insert_event(conn: Conn, event: Event) -> None:
-    await conn.execute(
-        _INSERT_EVENT,
-        (
-            event.package_id,
-            event.kind,
-            _aware(event.at),
-            event.recipient,
-            event.attempt,
-            Jsonb(event.detail, dumps=_dumps),
-        ),
-    )
+    # Every event joins one of this process's hash chains, in the caller's transaction
+    # (issue 7, hub/audit): the event commits together with the state change it records.
+    _aware(event.at)
+    await insert_chained(conn, [event])
 
 
 class PostgresStore(Store):
@@ -500,14 +484,18 @@ class PostgresStore(Store):
                     (ids, [p.data for p, _ in stored], [p.receipt for p, _ in stored]),
                 )
                 await conn.execute(_INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs))
-                await conn.execute(
-                    _INSERT_ACCEPTED,
-                    (
-                        ids,
-                        [p.accepted_at for p, _ in stored],
-                        [_dumps({"sha256": p.sha256, "size": len(p.data)}) for p, _ in stored],
-                    ),
-                )
+            await insert_chained(
+                conn,
+                [
+                    Event(
+                        package_id=p.id,
+                        kind="accepted",
+                        at=p.accepted_at,
+                        detail={"sha256": p.sha256, "size": len(p.data)},
+                    )
+                    for p, _ in stored
+                ],
+            )
 
         # Repeatable: if the commit's outcome is unknown, running the batch again either
         # stores it or finds every sha256 already there.
@@ -639,10 +627,17 @@ class PostgresStore(Store):
         if not keys:
             return
         now = datetime.now(UTC)
-        params = ([k[0] for k in keys], [k[1] for k in keys], now, now)
+        params = ([k[0] for k in keys], [k[1] for k in keys], now)
 
         async def tx(conn: Conn) -> None:
-            await conn.execute(_MARK_QUEUED, params)
+            moved = await _fetchall(conn, _MARK_QUEUED, params)
+            await insert_chained(
+                conn,
+                [
+                    Event(package_id=str(p), kind="queued", at=now, recipient=str(r))
+                    for p, r in moved
+                ],
+            )
 
         # Repeatable: only pending rows move, so a second run finds nothing left to do.
         await self._write("mark_queued", tx, _Idempotence.REPEATABLE)

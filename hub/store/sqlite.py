@@ -38,6 +38,7 @@ from hub.models import (
     Page,
 )
 from hub.store.abc import Store
+from hub.store.audit_sqlite import insert_chained
 from hub.store.sqlitedb import (
     SqliteConnection,
     Synchronous,
@@ -153,18 +154,9 @@ def _get_delivery(conn: sqlite3.Connection, package_id: str, recipient: str) -> 
 
 
 def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
-    conn.execute(
-        "INSERT INTO events (package_id, kind, at, recipient, attempt, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            event.package_id,
-            event.kind,
-            to_db_time(event.at),
-            event.recipient,
-            event.attempt,
-            json.dumps(event.detail, ensure_ascii=False, default=str),
-        ),
-    )
+    # Every event joins this process's hash chain, in the caller's transaction (issue 7,
+    # hub/audit): the event commits together with the state change it records.
+    insert_chained(conn, event)
 
 
 class SqliteStore(Store):

@@ -1,0 +1,166 @@
+"""Audit operations used by the runtime and the CLI: checkpoints, verification, reads by
+third parties, and the retention purge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+
+from hub.audit.backend import AuditBackend
+from hub.audit.checkpoint import sign_checkpoint
+from hub.audit.records import ChainHead, CheckpointRow
+from hub.audit.verify import Report, verify_log
+from hub.models import DeliveryState, Event
+from hub.receipts import ReceiptSigner
+from hub.store import Store
+
+log = logging.getLogger("hub.audit")
+
+
+def fingerprints(signer: ReceiptSigner) -> frozenset[str]:
+    """SHA-256 fingerprints of every published receipt certificate."""
+    return frozenset(
+        hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest()
+        for c in signer.certificates
+    )
+
+
+async def write_checkpoint(
+    store: Store, signer: ReceiptSigner, hub_id: str, at: datetime | None = None
+) -> CheckpointRow:
+    """Sign the heads of every chain now."""
+    when = at or datetime.now(UTC)
+
+    def build(checkpoint_id: int, previous: bytes | None, heads: list[ChainHead]) -> bytes:
+        return sign_checkpoint(signer, hub_id, checkpoint_id, previous, heads, when)
+
+    row = await AuditBackend(store).add_checkpoint(build, when)
+    log.info("audit checkpoint written", extra={"checkpoint": row.id})
+    return row
+
+
+async def verify_store(store: Store, signer: ReceiptSigner) -> Report:
+    """Recompute every chain and check every checkpoint of ``store``."""
+    backend = AuditBackend(store)
+    return verify_log(
+        await backend.all_events(),
+        await backend.heads(),
+        await backend.checkpoints(),
+        legacy_max_seq=await backend.legacy_max_seq(),
+        published_fingerprints=fingerprints(signer),
+    )
+
+
+async def record_read(
+    store: Store, package_id: str, actor: str, purpose: str, parties: tuple[str, ...]
+) -> None:
+    """Audit a read of a package's bytes by anyone who is not one of its parties
+    (Decree 13/2023: access to personal data is traceable). Parties' reads are the
+    ``delivered``/``fetched`` flow itself and are not repeated here."""
+    if actor in parties:
+        return
+    await store.append_event(
+        Event(
+            package_id=package_id,
+            kind="package.read",
+            at=datetime.now(UTC),
+            detail={"actor": actor, "purpose": purpose},
+        )
+    )
+
+
+async def purge(
+    store: Store,
+    *,
+    package_days: int,
+    purge_unacked: bool = False,
+    actor: str = "retention",
+    now: datetime | None = None,
+    batch: int = 500,
+) -> list[str]:
+    """Drop the bytes of packages older than ``package_days`` (never the receipt, the
+    events or the signed acks: they are the evidence). Packages with a delivery not yet
+    acknowledged are kept unless ``purge_unacked``. Each purge is a chained ``purged``
+    event written in the same transaction as the deletion."""
+    if package_days <= 0:
+        return []
+    backend = AuditBackend(store)
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=package_days)
+    purged: list[str] = []
+    for package_id in await backend.purge_candidates(cutoff, batch):
+        deliveries = await store.deliveries_for(package_id)
+        if not purge_unacked and any(
+            d.state not in (DeliveryState.ACKED, DeliveryState.DEAD) for d in deliveries
+        ):
+            continue
+        record = await store.get_package(package_id)
+        event = Event(
+            package_id=package_id,
+            kind="purged",
+            at=now or datetime.now(UTC),
+            detail={
+                "actor": actor,
+                "policy_days": package_days,
+                "sha256": record.sha256 if record else None,
+            },
+        )
+        if await backend.purge_package(package_id, event):
+            purged.append(package_id)
+    return purged
+
+
+class Checkpointer:
+    """Writes a checkpoint every ``interval`` seconds while running, and one at stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: ReceiptSigner,
+        hub_id: str,
+        interval: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store, self.signer, self.hub_id = store, signer, hub_id
+        self.interval = interval
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._last_heads: list[ChainHead] | None = None
+
+    async def tick(self) -> CheckpointRow | None:
+        """One checkpoint, skipped when no chain moved since the last one."""
+        heads = await AuditBackend(self.store).heads()
+        if heads == self._last_heads:
+            return None
+        row = await write_checkpoint(self.store, self.signer, self.hub_id, self.clock())
+        self._last_heads = heads
+        return row
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except Exception as exc:  # the next tick retries; verification shows the gap
+                log.warning("audit checkpoint failed: %s", exc)
+
+    async def start(self) -> None:
+        """Start the periodic task."""
+        self._task = asyncio.create_task(self._run(), name="hub-audit-checkpoint")
+
+    async def stop(self) -> None:
+        """Stop the task and seal what was written with a last checkpoint."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.tick()
+        except Exception as exc:
+            log.warning("final audit checkpoint failed: %s", exc)
