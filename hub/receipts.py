@@ -107,7 +107,9 @@ class ReceiptSigner:
     ) -> ReceiptSigner:
         """Load the receipt key and certificate (PEM), and any further (rotation) pairs."""
 
-        def load(kp: Path, cp: Path) -> tuple[RSAPrivateKey | EllipticCurvePrivateKey, x509.Certificate]:
+        def load(
+            kp: Path, cp: Path
+        ) -> tuple[RSAPrivateKey | EllipticCurvePrivateKey, x509.Certificate]:
             key = load_private_key(kp)
             if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
                 raise TypeError("the receipt key must be RSA or EC")

@@ -9,8 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
 from hub.api.keys import RUNTIME
-from hub.audit.expiry import update_alarms, watched_certificates
 from hub.api.openapi import openapi_document
+from hub.audit.expiry import update_alarms, watched_certificates
 from hub.metrics import PACKAGES_STORED
 
 routes = web.RouteTableDef()
