@@ -32,6 +32,9 @@ H41 = "000.00.00.H41"  # UBND Tỉnh Nghệ An
 H41_HOME = "000.00.01.H41"  # its Department of Home Affairs: routes.toml copies G22 → H41 here
 G12 = "000.00.00.G12"  # the push agency
 COMMUNE = "002.00.20.H13"  # From of both malformed SDK samples
+#: Hà Nội runs the dossier flow (hub.demo.dossiers): its inbox belongs to its one-stop
+#: system's connector, so the document stream leaves it out.
+DOSSIER_PROVINCE = "000.00.00.H29"
 
 #: The default agencies plus the other well-formed OrganIds of the SDK samples
 #: (the malformed ones name a commune and a test centre).
@@ -63,12 +66,13 @@ CHAINS: tuple[tuple[tuple[str, ...], int], ...] = (
 
 
 def demo_agencies(push_url: str) -> tuple[AgencySpec, ...]:
-    """Every agency of the demo, the push agency pointed at ``push_url``."""
+    """Every agency of the document stream, the push agency pointed at ``push_url``."""
     specs = [
         AgencySpec(a.organ_id, a.name, delivery="push", push_url=push_url)
         if a.organ_id == G12
         else a
         for a in DEFAULT_AGENCIES
+        if a.organ_id != DOSSIER_PROVINCE
     ]
     return (*specs, *EXTRA_AGENCIES)
 

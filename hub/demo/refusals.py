@@ -25,7 +25,7 @@ from hub.edxml.schema import EDXML_NS
 from signing.pki import create_ca, issue_certificate
 
 G17 = "000.00.00.G17"
-H29 = "000.00.00.H29"
+H14 = "000.00.00.H14"  # sends the oversized package (H29 runs the dossier flow)
 UNKNOWN = "000.00.00.H99"  # a well-formed code no agency is registered under
 
 #: Plan numbers start at 1; generated refusals use numbers no plan reaches.
@@ -225,14 +225,14 @@ async def run_refusals(
     def oversized() -> bytes:
         # A scanned dossier a little over the limit: attachments of incompressible bytes.
         per = max_package_bytes // 5 + 1
-        return fresh(signers[H29], 7, ("000.00.00.H12",), attachments=4, attachment_size=per)
+        return fresh(signers[H14], 7, ("000.00.00.H12",), attachments=4, attachment_size=per)
 
     big = await asyncio.to_thread(oversized)
     if len(big) <= max_package_bytes:  # pragma: no cover - guards the arithmetic above
         ledger.anomalies.append(f"the oversized package is only {len(big)} bytes")
     await submit(
         f"{len(big) / 1e6:.1f} MB, over the {max_package_bytes / 2**20:g} MiB limit",
-        H29,
+        H14,
         "package.too_large",
         413,
         big,

@@ -53,6 +53,7 @@ from hub.demo.agents import (
     make_plan,
     planned_totals,
 )
+from hub.demo.dossiers import DOSSIER_AGENCIES, DossierFlow, add_dossier_routes
 from hub.demo.refusals import Refusals, run_refusals
 from hub.demo.summary import gather_hub_facts, render, self_check
 from hub.demo.workdir import Workdir, create_workdir
@@ -160,6 +161,7 @@ async def run_demo(
     *,
     port: int = 8080,
     documents: int = 200,
+    dossiers: int = 20,
     seed: int = 2015,
     keep_serving: bool = False,
     store: str = "sqlite",
@@ -199,7 +201,7 @@ async def run_demo(
             functools.partial(
                 create_workdir,
                 root,
-                specs,
+                (*specs, *DOSSIER_AGENCIES),
                 port=port,
                 store=backends["store"],
                 store_url=backends.get("store_url", ""),
@@ -209,6 +211,7 @@ async def run_demo(
             )
         )
         receiver.secret = wd.push_secret(G12)
+        await asyncio.to_thread(add_dossier_routes, wd.config_dir)
         config = load_config(wd.config_dir)
         async with Runtime(config) as runtime:
             runner = web.AppRunner(build_app(runtime), access_log=None)
@@ -235,6 +238,7 @@ async def run_demo(
                     receiver=receiver,
                     base_url=base_url,
                     documents=documents,
+                    dossiers=dossiers,
                     seed=seed,
                     out=out,
                     err=err,
@@ -258,6 +262,7 @@ async def _exchange(
     receiver: PushReceiver,
     base_url: str,
     documents: int,
+    dossiers: int,
     seed: int,
     out: Console,
     err: Console,
@@ -270,7 +275,10 @@ async def _exchange(
     ledger = Ledger()
     specs = tuple(demo_agencies(receiver.url))
     deadline = 60.0 + 0.5 * documents
-    async with Agencies(wd, specs, base_url, ledger) as agencies:
+    async with (
+        Agencies(wd, specs, base_url, ledger) as agencies,
+        DossierFlow(wd, base_url, count=dossiers, seed=seed) as flow,
+    ):
         receiver.agencies, receiver.ledger = agencies, ledger
         with (
             quiet_hub_logs(),
@@ -297,6 +305,8 @@ async def _exchange(
             refusing = asyncio.create_task(
                 run_refusals(agencies, ledger, base_url, runtime.config.settings.max_package_bytes)
             )
+            # the citizen-dossier flow runs beside the document stream, on its own agencies
+            dossier_flow = asyncio.create_task(flow.run())
             try:
                 await asyncio.wait_for(_stream(agencies, ledger, plan), deadline)
             except TimeoutError:
@@ -308,6 +318,7 @@ async def _exchange(
             refusals: Refusals = await refusing
             stop.set()
             await asyncio.gather(*pullers)
+            await dossier_flow
         facts = await gather_hub_facts(agencies, runtime.store, G12)
         checks = self_check(
             ledger,
@@ -316,7 +327,9 @@ async def _exchange(
             planned_packages=planned_packages,
             push_agency=G12,
             ca_pem=wd.pki_dir / "ca.pem",
+            other_packages=flow.packages,
         )
+        checks += flow.checks()
         stream_seconds = stream_end - (ledger.first_submit or stream_end) or 1e-9
         render(
             out,
@@ -328,6 +341,7 @@ async def _exchange(
             push_agency=G12,
             stream_seconds=stream_seconds,
             total_seconds=time.perf_counter() - started,
+            extra_tables=[flow.table()],
         )
     ok = all(c.ok for c in checks)
     out.print(

@@ -31,6 +31,10 @@ async def test_demo_passes_its_self_check_and_leaves_a_usable_workdir(
     assert await run_demo(w, port=free_port(), documents=12, seed=7)
     printed = capsys.readouterr().out
     assert "demo OK" in printed and "Self-check" in printed
+    # the citizen-dossier flow ran through real connectors and passed its part of the check
+    assert "Dossiers" in printed and "dossiers: every progress state reached iGate" in printed
+    for name in ("igate-000.00.00.H29", "sqldb-000.00.12.H29", "dvcqg-000.00.01.G22"):
+        assert (w / "connectors" / f"{name}.toml").is_file(), name
 
     # Credentials where a person playing an agency looks for them.
     for path in (
