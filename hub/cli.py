@@ -850,5 +850,15 @@ main.add_command(_audit_group)
 main.add_command(_evidence_command)
 
 
+# -- lifecycle (issue 5): hub report, hub alarms, hub procedures import -------------------------
+from hub.lifecycle.cli import alarms as _alarms_command  # noqa: E402
+from hub.lifecycle.cli import procedures as _procedures_command  # noqa: E402
+from hub.lifecycle.cli import report as _report_command  # noqa: E402
+
+main.add_command(_report_command)
+main.add_command(_alarms_command)
+main.add_command(_procedures_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

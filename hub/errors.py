@@ -185,6 +185,57 @@ class ConfigError(HubError):
     title = "Invalid configuration"
 
 
+# -- Lifecycles (issue 5): documents per recipient, dossiers per MaHoSo ---------------------------
+
+
+class LifecycleError(HubError):
+    """A package that the document or dossier lifecycle refuses (see docs/lifecycle.md)."""
+
+    code = "lifecycle.error"
+    status = 422
+    title = "The package does not fit the lifecycle"
+
+
+class IllegalTransition(LifecycleError):
+    """The status or TrangThaiHoSo is not allowed from the current state (or another package
+    moved the state first). 409: the request conflicts with the state of the resource."""
+
+    code = "lifecycle.illegal_transition"
+    status = 409
+    title = "This state change is not allowed from the current state"
+
+
+class OriginalUnknown(LifecycleError):
+    """A revocation/update/replacement, status or progress refers to nothing the hub knows."""
+
+    code = "lifecycle.original_unknown"
+    title = "The referenced document or dossier is unknown to the hub"
+
+
+class NotAuthor(LifecycleError):
+    """Only a document's author may revoke, update, replace or ask it back (13)."""
+
+    code = "lifecycle.not_author"
+    status = 403
+    title = "The sender is not the author of the referenced document"
+
+
+class NotParty(LifecycleError):
+    """A status from an agency that did not receive the document, or dossier progress from an
+    agency that is neither the dossier's submitter nor its handling agency."""
+
+    code = "lifecycle.not_party"
+    status = 403
+    title = "The sender is not a party to the referenced document or dossier"
+
+
+class ProcedureUnknown(LifecycleError):
+    """A dossier without ``To`` whose MaTTHC is not in the procedure catalogue."""
+
+    code = "lifecycle.procedure_unknown"
+    title = "The procedure (MaTTHC) is not in the catalogue"
+
+
 def _rebuild_error(cls: type[HubError], detail: str, extra: dict[str, Any], code: str) -> HubError:
     err = cls.__new__(cls)
     Exception.__init__(err, detail)

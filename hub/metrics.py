@@ -19,3 +19,7 @@ DELIVERIES = Counter(
 )
 ACKS = Counter("hub_acks_total", "Acknowledgements by recipients (first acks only)")
 PACKAGES_STORED = Gauge("hub_packages_stored", "Packages in the store at the last readiness check")
+
+# -- lifecycle (issue 5) -----------------------------------------------------------------------
+ALARMS_OPEN = Gauge("hub_alarms_open", "Open SLA alarms at the last evaluation", ["kind"])
+ALARMS_NOTIFIED = Counter("hub_alarms_notified_total", "Alarms notified (once each)", ["kind"])

@@ -25,6 +25,10 @@ from hub.broker.rabbitmq import RabbitBroker
 from hub.config import HubConfig
 from hub.delivery import Dispatcher
 from hub.errors import ConfigError
+from hub.lifecycle.alarms import AlarmEvaluator
+from hub.lifecycle.config import load_lifecycle
+from hub.lifecycle.engine import Lifecycle
+from hub.lifecycle.notify import Notifier, WebhookNotifier
 from hub.pipeline.checks import CheckOptions
 from hub.pipeline.executor import CheckExecutor
 from hub.pipeline.ingest import Ingestor
@@ -95,10 +99,29 @@ class Runtime:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         republish_interval: float = 30.0,
         overrides_interval: float = 2.0,
+        alarms: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.registry = Registry(config.agencies)
         self.store = make_store(config)
+        # Lifecycles and SLA alarms (issue 5): procedures.toml, holidays.toml, [lifecycle].
+        self.lifecycle_settings = load_lifecycle(config.settings.config_dir)
+        self.lifecycle = Lifecycle(self.lifecycle_settings, self.store)
+        ls = self.lifecycle_settings
+        if notifier is None and ls.webhook_url and ls.webhook_secret_file is not None:
+            notifier = WebhookNotifier.from_file(ls.webhook_url, ls.webhook_secret_file)
+        self.alarms: AlarmEvaluator | None = (
+            AlarmEvaluator(
+                store=self.store,
+                settings=ls,
+                agencies=lambda: [a.organ_id for a in self.registry.all() if a.enabled],
+                clock=clock,
+                notifier=notifier,
+            )
+            if alarms
+            else None
+        )
         self.broker = make_broker(config)
         self.signer = ReceiptSigner.from_files(
             config.settings.receipt_key,
@@ -138,6 +161,7 @@ class Runtime:
             executor=self.executor,
             signer=self.signer,
             clock=clock,
+            lifecycle=self.lifecycle,
         )
         self.dispatcher: Dispatcher | None = (
             Dispatcher(
@@ -181,6 +205,8 @@ class Runtime:
                 self._stack.push_async_callback(_cancel, task)
             if self.dispatcher is not None:
                 await self._stack.enter_async_context(self.dispatcher)
+            if self.alarms is not None:
+                await self._stack.enter_async_context(self.alarms)
         except BaseException:
             await self._stack.aclose()
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.api import ops, packages
+from hub.api import lifecycle, ops, packages
 from hub.api.auth import auth_middleware
 from hub.api.keys import RUNTIME
 from hub.api.problems import problem_middleware
@@ -22,4 +22,5 @@ def build_app(runtime: Runtime) -> web.Application:
     app[RUNTIME] = runtime
     app.add_routes(ops.routes)
     app.add_routes(packages.routes)
+    app.add_routes(lifecycle.routes)  # reports, alarms, dossiers (issue 5)
     return app

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from hub import __version__
+from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
@@ -80,6 +81,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
+            **LIFECYCLE_PATHS,  # issue 5: reports, alarms, dossiers
             "/v1/packages": {
                 "post": {
                     "summary": "Submit a signed package",

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.api.keys import CALLER, RUNTIME
 from hub.errors import HubError, NotFound, PackageTooLarge
+from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REPEATED
 from hub.models import DeliveryRecord, DeliveryState, PackageRecord
 from hub.receipts import format_instant
@@ -274,6 +275,7 @@ async def trace(request: web.Request) -> web.Response:
             ],
         }
     )
+    body["lifecycle"] = await lifecycle_trace(store, record)  # issue 5: states and history
     return web.json_response(body, dumps=_dumps)
 
 

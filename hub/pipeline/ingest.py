@@ -31,6 +31,8 @@ from hub.errors import (
     Unavailable,
     UnknownRecipient,
 )
+from hub.lifecycle.engine import Lifecycle, Plan
+from hub.logs import PACKAGE_ID
 from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.enqueue import GroupEnqueuer
@@ -64,6 +66,7 @@ class Routed:
 
     checked: Checked
     recipients: tuple[str, ...]
+    lifecycle: Plan | None = None  # the lifecycle move it makes (issue 5), once checked
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
@@ -150,8 +153,10 @@ class Ingestor:
         executor: CheckExecutor,
         signer: ReceiptSigner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.config = config
+        self.lifecycle = lifecycle  # document/dossier lifecycles (issue 5); None: not enforced
         self.registry = registry
         self.store = store
         self.committer = committer
@@ -163,13 +168,24 @@ class Ingestor:
         # Identical bytes submitted concurrently in this process share one acceptance.
         self._in_flight: dict[str, asyncio.Future[Accepted]] = {}
 
-    async def check(self, data: bytes, caller: str) -> Routed:
-        """Every check of a submission, nothing stored (``POST /v1/validate``)."""
+    async def check(self, data: bytes, caller: str, *, record_refusals: bool = False) -> Routed:
+        """Every check of a submission, nothing stored (``POST /v1/validate``).
+
+        ``record_refusals``: lifecycle refusals are written on the trace (real submissions,
+        not dry runs)."""
         checked = await self.executor.check(data, self.clock())
         step_bind_signer(checked, self.registry)
         step_authorise(checked, caller, self.registry)
+        if self.lifecycle is not None:  # recipients the lifecycles decide, before routing
+            checked = await self.lifecycle.address(checked)
         routed = step_route(checked, self.config, self.registry)
-        return await step_deduplicate(routed, self.store)
+        routed = await step_deduplicate(routed, self.store)
+        if self.lifecycle is not None:  # the move it makes must be allowed from the state
+            plan = await self.lifecycle.plan(
+                checked, routed.recipients, now=self.clock(), record=record_refusals
+            )
+            routed = replace(routed, lifecycle=plan)
+        return routed
 
     async def submit(self, data: bytes, caller: str) -> Accepted:
         """Accept a package; returns once it is durable and queued, with its receipt."""
@@ -199,10 +215,11 @@ class Ingestor:
             del self._in_flight[sha256]
 
     async def _accept(self, data: bytes, caller: str) -> Accepted:
-        routed = await self.check(data, caller)
+        routed = await self.check(data, caller, record_refusals=True)
         checked, pkg = routed.checked, routed.checked.summary
         accepted_at = self.clock()
         package_id = new_package_id()
+        PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
         facts = ReceiptFacts(
             package_id=package_id,
             hub_id=self.config.settings.hub_id,
@@ -236,6 +253,9 @@ class Ingestor:
             receipt=receipt,
             warnings=warnings,
         )
+        if self.lifecycle is not None and routed.lifecycle is not None:
+            # Compare-and-set before the commit: a move that lost a race is refused, not stored.
+            await self.lifecycle.apply(routed.lifecycle, checked, package_id, accepted_at)
         await self.committer.add(new)
         # Another hub process may have committed the same bytes in the meantime (the store
         # skips a second sha256 silently): then that package is the one accepted, and this
@@ -243,6 +263,8 @@ class Ingestor:
         stored = await self.store.find_by_sha256(checked.sha256)
         if stored is not None and stored.id != package_id:
             return await self._again(stored, caller)
+        if self.lifecycle is not None and routed.lifecycle is not None:
+            await self.lifecycle.after_commit(routed.lifecycle, package_id, accepted_at)
         if checked.attachments:
             # Per-attachment PDF verdicts on the trace (after commit: the package exists).
             await self.store.append_event(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 
+from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -186,3 +187,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """All recorded runtime changes, one merged record per agency."""
+
+    # -- lifecycle (issue 5) ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def lifecycle(self) -> LifecycleStore:
+        """Document and dossier lifecycles, history, notified alarms, over this store's
+        connections; see :mod:`hub.lifecycle.store`."""

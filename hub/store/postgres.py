@@ -41,6 +41,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from hub.errors import Unavailable
+from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -849,6 +850,14 @@ class PostgresStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason in rows
         ]
+
+    # -- lifecycle (issue 5) ----------------------------------------------------------------------
+
+    def lifecycle(self) -> LifecycleStore:
+        """Lifecycle state and queries through this store's pool and failure mapping."""
+        from hub.store.lifecycle_postgres import PostgresLifecycle  # imports this package
+
+        return PostgresLifecycle(self._read, self._write)
 
 
 def _looks_disconnected(exc: psycopg.OperationalError) -> bool:

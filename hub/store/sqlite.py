@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -603,3 +604,11 @@ class SqliteStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason in rows
         ]
+
+    # -- lifecycle (issue 5) ----------------------------------------------------------------------
+
+    def lifecycle(self) -> LifecycleStore:
+        """Lifecycle state and queries on this store's reader and writer threads."""
+        from hub.store.lifecycle_sqlite import SqliteLifecycle  # imports this package
+
+        return SqliteLifecycle(self._reader, self._writer)

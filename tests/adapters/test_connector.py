@@ -179,7 +179,8 @@ async def test_dossier_without_handling_agency_is_refused_and_kept(edge: Edge) -
         assert report.refused == 1
         state = c.state.sent_state("H29-ORPHAN", "r1")
         assert state is not None and state[0] == "refused"
-        assert state[1] is not None and state[1].startswith("route.unknown_recipient")
+        # Since the procedure catalogue (issue 5): an uncatalogued MaTTHC names no agency.
+        assert state[1] is not None and state[1].startswith("lifecycle.procedure_unknown")
         assert "procedure catalogue" in state[1]
 
 

@@ -2,7 +2,9 @@
 
 The control is the real ``edoc_update.edxml`` (Văn phòng Chính phủ → Nghệ An, Cao Bằng, Hải
 Phòng) with the SDK's placeholder removed and signed for real by G22: it is accepted. Each
-attack is derived from the signed control and refused with its specific code.
+attack is derived from the signed control and refused with its specific code. Its
+BussinessDocType is set to 0 (new): as an update (2) of an original this hub never carried it
+is refused with ``lifecycle.original_unknown`` (tests/lifecycle).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 @pytest.fixture
 def control(signers: Callable[[str], Signer]) -> bytes:
     sample = shared_testdata("edxml", "edoc_update.edxml").read_bytes()
+    sample = sample.replace(b"BussinessDocType>2<", b"BussinessDocType>0<")
     g22 = signers(G22)
     return sign_package(sample, g22.key, g22.certificate, replace_placeholder=True)
 
@@ -167,6 +170,8 @@ async def test_legacy_flag_admits_sha1_and_flags_it(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
     sample = shared_testdata("edxml", "edoc_revocation.edxml").read_bytes()
+    # As a revocation naming no original it would be refused (lifecycle.original_unknown).
+    sample = sample.replace(b"BussinessDocType>1<", b"BussinessDocType>0<")
     g22 = signers(G22)
     signed = sign_package(sample, g22.key, g22.certificate, replace_placeholder=True)
     legacy = resign(

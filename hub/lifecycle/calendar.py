@@ -1,0 +1,98 @@
+"""Working days: weekends and Vietnamese public holidays, as configuration.
+
+Legal time limits for procedures are counted in working days (ngày làm việc); the SLA alarms
+count the same way. Holidays (Tết, Hùng Kings, 30/4, 1/5, 2/9 and the announced compensatory
+days off) change every year by decision, so they live in ``config/holidays.toml``, never here;
+so do make-up working Saturdays.
+
+Days are taken in Việt Nam local time (Asia/Ho_Chi_Minh).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hub.errors import ConfigError
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkCalendar:
+    """Which days are working days. ``weekend``: ISO weekdays off (6 Saturday, 7 Sunday)."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()  # make-up working days that fall on a weekend
+    weekend: frozenset[int] = field(default_factory=lambda: frozenset({6, 7}))
+
+    def is_working_day(self, day: date) -> bool:
+        """A weekday that is not a holiday, or a declared make-up working day."""
+        if day in self.workdays:
+            return True
+        return day.isoweekday() not in self.weekend and day not in self.holidays
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        """Whole working days elapsed from ``start`` to ``end``: the working days after
+        ``start``'s local date up to and including ``end``'s local date (0 if ``end`` is on
+        the same day or earlier). Submitted Friday, Monday counts 1."""
+        first = start.astimezone(VN_TZ).date()
+        last = end.astimezone(VN_TZ).date()
+        count = 0
+        day = first + timedelta(days=1)
+        while day <= last:
+            if self.is_working_day(day):
+                count += 1
+            day += timedelta(days=1)
+        return count
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """The local end of the ``days``-th working day after ``start`` (a deadline)."""
+        day = start.astimezone(VN_TZ).date()
+        remaining = days
+        while remaining > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                remaining -= 1
+        return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=VN_TZ)
+
+
+def _dates(values: Iterable[object], where: str) -> frozenset[date]:
+    out: set[date] = set()
+    for v in values:
+        if isinstance(v, date) and not isinstance(v, datetime):
+            out.add(v)
+        elif isinstance(v, str):
+            try:
+                out.add(date.fromisoformat(v))
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {v!r} is not a date (YYYY-MM-DD)") from exc
+        else:
+            raise ConfigError(f"{where}: {v!r} is not a date (YYYY-MM-DD)")
+    return frozenset(out)
+
+
+def load_calendar(path: Path) -> WorkCalendar:
+    """``holidays.toml``: ``holidays = [dates]``, optional ``workdays = [dates]`` (make-up
+    Saturdays) and ``weekend = [6, 7]``; ``[[holiday]] date/name`` tables are accepted too. A
+    missing file gives a calendar with weekends only."""
+    if not path.exists():
+        return WorkCalendar()
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    named = [h.get("date") for h in raw.get("holiday", []) if isinstance(h, dict)]
+    holidays = _dates([*raw.get("holidays", []), *named], f"{path} holidays")
+    workdays = _dates(raw.get("workdays", []), f"{path} workdays")
+    weekend = raw.get("weekend", [6, 7])
+    if not isinstance(weekend, list) or not all(
+        isinstance(d, int) and 1 <= d <= 7 for d in weekend
+    ):
+        raise ConfigError(f"{path}: weekend must be ISO weekdays 1..7")
+    return WorkCalendar(holidays=holidays, workdays=workdays, weekend=frozenset(weekend))

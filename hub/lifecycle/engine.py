@@ -1,0 +1,486 @@
+"""The lifecycle step of ingest: addressing from the lifecycles, then transition checks.
+
+Two calls from :class:`hub.pipeline.ingest.Ingestor`:
+
+* :meth:`Lifecycle.address` *before* routing: a dossier without ``To`` goes to the handling
+  agency of its MaTTHC (procedure catalogue); dossier progress without ``To`` goes to the
+  dossier's submitter and handling agency; a revocation, update or replacement
+  (BussinessDocType 1/2/3) goes to the original's recipients **and** to its own ``To`` (the
+  union: the standard sends it to the original recipients, and an update may add some). Copy
+  rules of ``routes.toml`` apply afterwards, so the national portal mirror is a plain rule.
+* :meth:`Lifecycle.plan` *after* routing and de-duplication: reads the current state from the
+  store and refuses an illegal move (``lifecycle.*`` codes), recording the refusal as a
+  ``refused`` event on the document's trace.
+
+Then, *before* the package is committed, :meth:`Lifecycle.apply` writes the move as a
+compare-and-set keyed by the package's sha256: of two packages racing from the same state (two
+hub workers) exactly one applies, the other is refused before it is stored; the same bytes
+retried (after a 503) find their move applied and go on. If the commit then fails, the move
+stays applied and the retry of the same bytes completes it; a sender that never retries leaves
+a history row whose package id was never stored (documented in docs/lifecycle.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from hub.dossier import DossierPackage, parse_dvc_time
+from hub.edxml import EdxmlPackage
+from hub.errors import (
+    IllegalTransition,
+    LifecycleError,
+    NotAuthor,
+    NotParty,
+    OriginalUnknown,
+    ProcedureUnknown,
+)
+from hub.lifecycle.config import LifecycleSettings
+from hub.lifecycle.machines import (
+    ACK_CODES,
+    AUTHOR_CODES,
+    DOSSIER_ACCEPTED,
+    NONE,
+    document_allowed,
+    dossier_allowed,
+)
+from hub.lifecycle.models import (
+    DocMove,
+    DocState,
+    DossierMove,
+    DossierState,
+    LifecycleChange,
+    Transition,
+)
+from hub.models import Event, PackageRecord
+from hub.pipeline.checks import Checked
+from hub.store import Store
+
+log = logging.getLogger("hub.lifecycle")
+
+CHANGE_EVENTS = {1: "revoked", 2: "updated", 3: "replaced"}
+"""Event kind written on the original's trace when a change document is accepted."""
+CHANGE_NAMES = {1: "revocation", 2: "update", 3: "replacement"}
+FINISHED = frozenset({"9", "10"})
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a checked package will do to the lifecycles (bound to its id by :meth:`change`).
+
+    ``docs``: a document's recipients (new rows); ``move``: a status's move; ``dossier``: the
+    dossier record after the package with the state it must still be in (``None``: new).
+    """
+
+    subject: str  # document | status | dossier | none
+    sender: str
+    key: str | None = None
+    business_doc_type: int = 0
+    original_id: str | None = None
+    original_packages: tuple[str, ...] = ()
+    docs: tuple[str, ...] = ()
+    move: DocMove | None = None
+    move_party: str | None = None
+    dossier: DossierState | None = None
+    dossier_expect: str | None = None
+
+    def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
+        """The store change for this plan, once the package has an id and a time."""
+        if self.subject == "document" and self.key is not None:
+            rows = tuple(
+                DocState(
+                    author=self.sender,
+                    document_id=self.key,
+                    recipient=r,
+                    package_id=package_id,
+                    business_doc_type=self.business_doc_type,
+                    original_id=self.original_id,
+                    state=NONE,
+                    sent_at=at,
+                    answered_at=None,
+                    updated_at=at,
+                )
+                for r in self.docs
+            )
+            trs = tuple(
+                Transition("document", self.key, r, "", NONE, package_id, sha256, at, self.sender)
+                for r in self.docs
+            )
+            return LifecycleChange(sha256=sha256, at=at, new_docs=rows, transitions=trs)
+        if self.subject == "status" and self.move is not None and self.key is not None:
+            tr = Transition(
+                "document",
+                self.key,
+                self.move_party,
+                self.move.expect,
+                self.move.to,
+                package_id,
+                sha256,
+                at,
+                self.sender,
+            )
+            return LifecycleChange(sha256=sha256, at=at, doc_moves=(self.move,), transitions=(tr,))
+        if self.subject == "dossier" and self.dossier is not None:
+            d = self.dossier
+            record = replace(
+                d,
+                updated_at=at,
+                submitted_at=at if self.dossier_expect is None else d.submitted_at,
+                package_id=package_id if self.dossier_expect is None else d.package_id,
+                accepted_at=d.accepted_at or (at if d.state in DOSSIER_ACCEPTED else None),
+                finished_at=d.finished_at or (at if d.state in FINISHED else None),
+            )
+            before = self.dossier_expect if self.dossier_expect is not None else NONE
+            trs = (
+                (
+                    Transition(
+                        "dossier",
+                        d.ma_ho_so,
+                        None,
+                        before,
+                        d.state,
+                        package_id,
+                        sha256,
+                        at,
+                        self.sender,
+                    ),
+                )
+                if before != d.state
+                else ()
+            )
+            return LifecycleChange(
+                sha256=sha256,
+                at=at,
+                dossier=DossierMove(record=record, expect=self.dossier_expect),
+                transitions=trs,
+            )
+        return LifecycleChange(sha256=sha256, at=at)
+
+
+NO_PLAN = Plan(subject="none", sender="")
+
+
+class Lifecycle:
+    """The lifecycle step over a store; see the module docstring."""
+
+    def __init__(self, settings: LifecycleSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    # -- addressing (before routing) -------------------------------------------------------------
+
+    async def address(self, checked: Checked) -> Checked:
+        """Fill in recipients the lifecycles decide (see the module docstring)."""
+        pkg, summary = checked.package, checked.summary
+        lc = self.store.lifecycle()
+        extra: tuple[str, ...] | None = None
+        if isinstance(pkg, DossierPackage) and not summary.recipients:
+            if pkg.ho_so is not None:
+                proc = self.settings.catalogue.get(pkg.ho_so.ma_tthc)
+                if proc is None:
+                    raise ProcedureUnknown(
+                        f"the dossier names no handling agency in To and MaTTHC "
+                        f"{pkg.ho_so.ma_tthc} is not in the procedure catalogue",
+                        ma_tthc=pkg.ho_so.ma_tthc,
+                    )
+                extra = (proc.agency,)
+            else:
+                known = await lc.dossier(pkg.ma_ho_so)
+                if known is None:
+                    raise OriginalUnknown(
+                        f"progress for dossier {pkg.ma_ho_so}, which the hub does not know, "
+                        "and no To",
+                        ma_ho_so=pkg.ma_ho_so,
+                    )
+                extra = tuple(a for a in (known.submitter, known.agency) if a != summary.sender)
+        elif isinstance(pkg, EdxmlPackage) and summary.business_doc_type in (1, 2, 3):
+            original = await self._original(checked)
+            extra = tuple(dict.fromkeys(r.recipient for r in original))
+        if extra is None:
+            return checked
+        # The package's own To first (the order it names), then what the lifecycle adds.
+        recipients = tuple(dict.fromkeys((*summary.recipients, *extra)))
+        return replace(checked, summary=replace(summary, recipients=recipients))
+
+    async def _original(self, checked: Checked) -> list[DocState]:
+        """The original's rows for a BussinessDocType 1/2/3 document, or a refusal."""
+        pkg, sender = checked.package, checked.summary.sender
+        assert isinstance(pkg, EdxmlPackage)
+        original_id = pkg.business.document_id if pkg.business else None
+        kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
+        if not original_id:
+            raise OriginalUnknown(
+                f"a {kind} (BussinessDocType "
+                f"{checked.summary.business_doc_type}) must name the original in "
+                "Bussiness/DocumentId"
+            )
+        rows = list(await self.store.lifecycle().documents(original_id))
+        if not rows:
+            raise OriginalUnknown(
+                f"the original document {original_id} is unknown to the hub",
+                original_id=original_id,
+            )
+        mine = [r for r in rows if r.author == sender]
+        if not mine:
+            raise NotAuthor(
+                f"{sender} is not the author of {original_id} ({rows[0].author} is)",
+                original_id=original_id,
+                author=rows[0].author,
+            )
+        return mine
+
+    # -- checking (after routing) ----------------------------------------------------------------
+
+    async def plan(
+        self, checked: Checked, recipients: tuple[str, ...], *, now: datetime, record: bool
+    ) -> Plan:
+        """Check the move the package makes; ``record`` writes refusals on the trace."""
+        try:
+            return await self._plan(checked, recipients)
+        except LifecycleError as exc:
+            if record:
+                await self.record_refusal(exc, checked, now)
+            raise
+
+    async def record_refusal(self, exc: LifecycleError, checked: Checked, now: datetime) -> None:
+        """A ``refused`` event on the trace of the document concerned (if known)."""
+        s = checked.summary
+        detail: dict[str, Any] = {
+            "code": exc.code,
+            "detail": exc.detail,
+            "sender": s.sender,
+            "kind": s.kind,
+            "reference_id": s.reference_id,
+            "status_code": s.status_code,
+            "sha256": checked.sha256,
+        }
+        detail.update({k: v for k, v in exc.extra.items() if isinstance(v, str | int | bool)})
+        package_id = exc.extra.get("package_id")
+        try:
+            await self.store.append_event(
+                Event(
+                    package_id=package_id if isinstance(package_id, str) else None,
+                    kind="refused",
+                    at=now,
+                    detail=detail,
+                )
+            )
+        except Exception as err:  # the refusal stands even if the trace cannot be written
+            log.warning("could not record the lifecycle refusal: %s", err)
+
+    async def _plan(self, checked: Checked, recipients: tuple[str, ...]) -> Plan:
+        pkg, s = checked.package, checked.summary
+        if isinstance(pkg, EdxmlPackage) and s.kind == "document" and s.reference_id:
+            bdt = s.business_doc_type or 0
+            original = await self._original(checked) if bdt in (1, 2, 3) else []
+            return Plan(
+                subject="document",
+                sender=s.sender,
+                key=s.reference_id,
+                business_doc_type=bdt,
+                original_id=original[0].document_id if original else None,
+                original_packages=tuple(dict.fromkeys(r.package_id for r in original)),
+                docs=recipients,
+            )
+        if isinstance(pkg, EdxmlPackage) and s.kind == "status" and s.reference_id:
+            return await self._plan_status(checked)
+        if isinstance(pkg, DossierPackage):
+            return await self._plan_dossier(pkg, s.sender, recipients)
+        return NO_PLAN
+
+    async def _plan_status(self, checked: Checked) -> Plan:
+        s = checked.summary
+        code, document_id = s.status_code or "", s.reference_id or ""
+        other = s.recipients[0] if s.recipients else ""
+        author, party = (s.sender, other) if code in AUTHOR_CODES else (other, s.sender)
+        rows = list(await self.store.lifecycle().documents(document_id))
+        if not rows:
+            # Documents exchanged before the hub (or around it) are not tracked: their
+            # statuses pass as before, unchecked. Everything sent through the hub is.
+            return NO_PLAN
+        mine = [r for r in rows if r.author == author]
+        if not mine:
+            err = NotAuthor if code in AUTHOR_CODES else NotParty
+            raise err(
+                f"{document_id} is not a document of {author} ({rows[0].author} sent it)",
+                package_id=rows[0].package_id,
+            )
+        current = [r for r in mine if r.recipient == party]
+        if not current:
+            raise NotParty(
+                f"{party} did not receive {document_id}; it cannot answer it",
+                package_id=mine[-1].package_id,
+            )
+        row = current[-1]  # the latest package with this DocumentId sent to this recipient
+        if not document_allowed(row.state, code, row.business_doc_type):
+            raise IllegalTransition(
+                f"status {code} is not allowed for {document_id} at {party}, whose state is "
+                f"{row.state}",
+                package_id=row.package_id,
+                state=row.state,
+                status_code=code,
+            )
+        move = DocMove(
+            package_id=row.package_id,
+            recipient=party,
+            expect=row.state,
+            to=code,
+            answered=code in ACK_CODES,
+        )
+        return Plan(subject="status", sender=s.sender, key=document_id, move=move, move_party=party)
+
+    async def _plan_dossier(
+        self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
+    ) -> Plan:
+        ma = pkg.ma_ho_so
+        new_state = pkg.trang_thai_ho_so
+        current = await self.store.lifecycle().dossier(ma)
+        due_text = pkg.ho_so.ngay_hen_tra if pkg.ho_so else pkg.tien_do and pkg.tien_do.ngay_hen_tra
+        due = parse_dvc_time(due_text) if due_text else None
+        if current is None:
+            if pkg.ho_so is None:
+                raise OriginalUnknown(
+                    f"progress for dossier {ma}, which the hub has never seen", ma_ho_so=ma
+                )
+            # A first record may come in any state: dossiers registered before the hub are
+            # synchronised late (DongBoHoSoMC); their history starts here.
+            proc = self.settings.catalogue.get(pkg.ho_so.ma_tthc)
+            agency = proc.agency if proc and proc.agency in recipients else recipients[0]
+            record = DossierState(
+                ma_ho_so=ma,
+                ma_tthc=pkg.ho_so.ma_tthc,
+                agency=agency,
+                submitter=sender,
+                online=pkg.ho_so.hinh_thuc == "1",
+                level=proc.level if proc else None,
+                state=new_state,
+                submitted_at=_EPOCH,  # replaced by the acceptance time in Plan.change
+                accepted_at=None,
+                due_at=due,
+                finished_at=None,
+                updated_at=_EPOCH,
+                package_id="",
+            )
+            if due is None and proc is not None:
+                record = replace(record, due_at=None)  # computed in Plan.change from the limit
+            return Plan(subject="dossier", sender=sender, key=ma, dossier=record)
+        if sender not in (current.submitter, current.agency):
+            raise NotParty(
+                f"{sender} is neither the submitter ({current.submitter}) nor the handling "
+                f"agency ({current.agency}) of dossier {ma}",
+                package_id=current.package_id,
+            )
+        if not dossier_allowed(current.state, new_state):
+            raise IllegalTransition(
+                f"dossier {ma} cannot go from TrangThaiHoSo {current.state} to {new_state}",
+                package_id=current.package_id,
+                state=current.state,
+                trang_thai_ho_so=new_state,
+            )
+        record = replace(current, state=new_state, due_at=due or current.due_at)
+        return Plan(
+            subject="dossier",
+            sender=sender,
+            key=ma,
+            dossier=record,
+            dossier_expect=current.state,
+        )
+
+    # -- applying (before commit) and linking (after commit) ---------------------------------------
+
+    async def apply(self, plan: Plan, checked: Checked, package_id: str, at: datetime) -> None:
+        """Write the plan's move (compare-and-set); a lost race is refused and recorded."""
+        if plan.subject == "none":
+            return
+        change = plan.change(package_id, checked.sha256, at)
+        change = self._with_due(change)
+        if change.empty:
+            return
+        lc = self.store.lifecycle()
+        try:
+            await lc.apply(change)
+        except IllegalTransition as exc:
+            if await lc.transitions(sha256=checked.sha256):
+                return  # the same bytes, applied by another hub process: not a conflict
+            await self.record_refusal(exc, checked, at)
+            raise
+
+    def _with_due(self, change: LifecycleChange) -> LifecycleChange:
+        """A new dossier without NgayHenTra is due after its procedure's legal time limit."""
+        if change.dossier is None or change.dossier.expect is not None:
+            return change
+        d = change.dossier.record
+        proc = self.settings.catalogue.get(d.ma_tthc)
+        if d.due_at is not None or proc is None:
+            return change
+        due = self.settings.calendar.add_working_days(d.submitted_at, proc.time_limit_days)
+        return replace(change, dossier=replace(change.dossier, record=replace(d, due_at=due)))
+
+    async def after_commit(self, plan: Plan, package_id: str, at: datetime) -> None:
+        """Link a revocation/update/replacement on the original's trace."""
+        if plan.subject != "document" or plan.business_doc_type not in CHANGE_EVENTS:
+            return
+        for original in plan.original_packages:
+            await self.store.append_event(
+                Event(
+                    package_id=original,
+                    kind=CHANGE_EVENTS[plan.business_doc_type],
+                    at=at,
+                    detail={
+                        "by_package": package_id,
+                        "document_id": plan.key,
+                        "business_doc_type": plan.business_doc_type,
+                    },
+                )
+            )
+
+
+_EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+async def lifecycle_trace(store: Store, record: PackageRecord) -> dict[str, Any]:
+    """The lifecycle part of a package's trace (``GET /v1/packages/{id}/trace``): for a
+    document, its state per recipient and the history of its DocumentId; for a status or a
+    dossier package, the transitions it caused; for a dossier, its current state."""
+    lc = store.lifecycle()
+    out: dict[str, Any] = {}
+    if record.kind == "document" and record.document_id:
+        rows = [r for r in await lc.documents(record.document_id) if r.package_id == record.id]
+        out["states"] = [
+            {
+                "recipient": r.recipient,
+                "state": r.state,
+                "answered_at": r.answered_at.isoformat() if r.answered_at else None,
+                "original_id": r.original_id,
+            }
+            for r in rows
+        ]
+        history = await lc.transitions(key=record.document_id)
+    elif record.kind in ("dossier", "dossier_progress") and record.document_id:
+        d = await lc.dossier(record.document_id)
+        if d is not None:
+            out["dossier"] = {
+                "ma_ho_so": d.ma_ho_so,
+                "state": d.state,
+                "agency": d.agency,
+                "due_at": d.due_at.isoformat() if d.due_at else None,
+            }
+        history = await lc.transitions(key=record.document_id)
+    else:
+        history = await lc.transitions(sha256=record.sha256)
+    out["history"] = [
+        {
+            "subject": t.subject,
+            "key": t.key,
+            "party": t.party,
+            "from": t.from_state,
+            "to": t.to_state,
+            "package_id": t.package_id,
+            "actor": t.actor,
+            "at": t.at.isoformat(),
+        }
+        for t in history
+    ]
+    return out

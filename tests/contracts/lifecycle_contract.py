@@ -1,0 +1,124 @@
+"""The lifecycle part of the store (:class:`hub.lifecycle.store.LifecycleStore`): one suite,
+run on SQLite (tests/lifecycle/test_lifecycle_store.py) and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub.errors import IllegalTransition
+from hub.lifecycle.models import (
+    DocMove,
+    DocState,
+    DossierMove,
+    DossierState,
+    LifecycleChange,
+    Transition,
+)
+from hub.store.abc import Store
+
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+A, B, C = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"
+
+
+def _doc(pkg: str, recipient: str, at: datetime = T0) -> DocState:
+    return DocState(A, f"{A},2026/03/02,1/CV", recipient, pkg, 0, None, "none", at, None, at)
+
+
+def _tr(key: str, to: str, sha: str, party: str | None = None) -> Transition:
+    return Transition("document", key, party, "", to, "p1", sha, T0, A)
+
+
+def _dossier(state: str = "1") -> DossierState:
+    return DossierState("HS-1", "1.1", B, A, True, 3, state, T0, None, T0 + timedelta(days=5),
+                        None, T0, "d1")  # fmt: skip
+
+
+class LifecycleContract:
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        raise NotImplementedError
+
+    async def test_documents_moves_and_idempotence(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            key = f"{A},2026/03/02,1/CV"
+            new = LifecycleChange(
+                sha256="s1", at=T0, new_docs=(_doc("p1", B), _doc("p1", C)),
+                transitions=(_tr(key, "none", "s1", B), _tr(key, "none", "s1", C)),
+            )  # fmt: skip
+            assert await lc.apply(new) is True
+            assert await lc.apply(new) is False  # the same package again: nothing written
+            rows = await lc.documents(key)
+            assert [(r.recipient, r.state) for r in rows] == [(C, "none"), (B, "none")] or [
+                (r.recipient, r.state) for r in rows
+            ] == [(B, "none"), (C, "none")]
+            later = T0 + timedelta(hours=1)
+            move = LifecycleChange(
+                sha256="s2", at=later, doc_moves=(DocMove("p1", B, "none", "01", answered=True),),
+                transitions=(_tr(key, "01", "s2", B),),
+            )  # fmt: skip
+            assert await lc.apply(move)
+            b = next(r for r in await lc.documents(key) if r.recipient == B)
+            assert (b.state, b.answered_at) == ("01", later)
+            stale = LifecycleChange(
+                sha256="s3", at=later, doc_moves=(DocMove("p1", B, "none", "03"),),
+                transitions=(_tr(key, "03", "s3", B),),
+            )  # fmt: skip
+            with pytest.raises(IllegalTransition):
+                await lc.apply(stale)
+            assert not await lc.transitions(sha256="s3")  # all or nothing
+            assert [t.to_state for t in await lc.transitions(key=key)] == ["none", "none", "01"]
+            unanswered = await lc.unanswered(T0 + timedelta(days=1))
+            assert [(r.recipient, r.state) for r in unanswered] == [(C, "none")]
+            assert len(await lc.document_rows(T0, T0 + timedelta(seconds=1))) == 2
+            assert await lc.document_rows(T0 + timedelta(seconds=1), later) == []
+
+    async def test_concurrent_moves_exactly_one_wins(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            key = f"{A},2026/03/02,1/CV"
+            await lc.apply(LifecycleChange(sha256="n", at=T0, new_docs=(_doc("p1", B),),
+                                           transitions=(_tr(key, "none", "n", B),)))  # fmt: skip
+            racers = [
+                LifecycleChange(
+                    sha256=f"r{i}",
+                    at=T0,
+                    doc_moves=(DocMove("p1", B, "none", code),),
+                    transitions=(_tr(key, code, f"r{i}", B),),
+                )
+                for i, code in enumerate(("01", "02", "03", "01", "03", "02"))
+            ]
+            results = await asyncio.gather(*(lc.apply(r) for r in racers), return_exceptions=True)
+            assert sum(r is True for r in results) == 1
+            assert all(isinstance(r, IllegalTransition) for r in results if r is not True)
+
+    async def test_dossiers_claims_activity(self, store_factory: Callable[[], Store]) -> None:
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            create = LifecycleChange(sha256="d1", at=T0, dossier=DossierMove(_dossier(), None))
+            assert await lc.apply(create)
+            with pytest.raises(IllegalTransition):  # created twice (another package)
+                await lc.apply(dataclasses.replace(create, sha256="d1b"))
+            accepted = dataclasses.replace(_dossier("2"), accepted_at=T0)
+            move = LifecycleChange(sha256="d2", at=T0, dossier=DossierMove(accepted, "1"))
+            assert await lc.apply(move)
+            got = await lc.dossier("HS-1")
+            assert got is not None and (got.state, got.accepted_at, got.online) == ("2", T0, True)
+            assert got.due_at == T0 + timedelta(days=5)
+            assert [d.ma_ho_so for d in await lc.open_dossiers()] == ["HS-1"]
+            assert len(await lc.dossier_rows(T0, T0 + timedelta(days=1))) == 1
+            keys = [("k1", "agency_silent"), ("k2", "dossier_overdue")]
+            first, second = await asyncio.gather(
+                lc.claim_notifications(keys, T0), lc.claim_notifications(keys, T0)
+            )
+            assert sorted([*first, *second]) == ["k1", "k2"]
+            assert await lc.last_activity() == {}
