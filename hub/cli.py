@@ -494,6 +494,71 @@ def agency_rotate_token(
         console.print(f"new token written to {token_file}")
 
 
+# -- dashboard operators (issue 6) ------------------------------------------------------------
+
+
+@main.group()
+def operator() -> None:
+    """Operator accounts for the dashboard at /dashboard/ (never agency credentials)."""
+
+
+@operator.command("add")
+@click.argument("username")
+@CONFIG_OPTION
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator"]),
+    default="viewer",
+    show_default=True,
+    help="viewer looks; operator also re-sends, discards and disables agencies.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@click.option("--replace", is_flag=True, help="Reset the password and role of an existing one.")
+def operator_add(
+    username: str, config_dir: Path, role: str, password_stdin: bool, replace: bool
+) -> None:
+    """Create an operator account (the password is stored as an Argon2id hash)."""
+    from hub.config import load_config
+    from hub.operators import OperatorError, add_operator
+    from hub.runtime import make_store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> bool:
+        async with make_store(load_config(config_dir)) as store:
+            return await add_operator(store.dashboard(), username, password, role, replace=replace)
+
+    try:
+        created = asyncio.run(run())
+    except OperatorError as exc:
+        _fail(str(exc))
+    if not created:
+        _fail(f"operator {username} exists (use --replace to reset it)")
+    console.print(f"operator [bold]{username}[/] ({role}) {'updated' if replace else 'created'}")
+
+
+@operator.command("list")
+@CONFIG_OPTION
+def operator_list(config_dir: Path) -> None:
+    """List operator accounts."""
+    from hub.config import load_config
+    from hub.runtime import make_store
+
+    async def run() -> Any:
+        async with make_store(load_config(config_dir)) as store:
+            return await store.dashboard().list_operators()
+
+    table = Table("username", "role", "created", "disabled")
+    for op in asyncio.run(run()):
+        table.add_row(op.username, op.role, op.created_at.isoformat(), str(op.disabled))
+    console.print(table)
+
+
 # -- offline package tools --------------------------------------------------------------------
 
 

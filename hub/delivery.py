@@ -28,6 +28,7 @@ import aiohttp
 
 from hub.broker import Broker, QueueMessage
 from hub.config import AgencyConfig, DeliverySettings
+from hub.logs import PACKAGE_ID
 from hub.metrics import DELIVERIES
 from hub.models import DeliveryState
 from hub.registry import Registry
@@ -126,6 +127,7 @@ class Dispatcher:
             task.add_done_callback(self._running.discard)
 
     async def _handle_guarded(self, message: QueueMessage) -> None:
+        PACKAGE_ID.set(message.package_id)  # this task's log lines carry the package id
         try:
             await self.handle(message)
         except Exception:  # keep the dispatcher alive; the lease returns the entry

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 #: attributes every LogRecord has; anything else was passed with ``extra=`` and is logged
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+#: the package the current task works on; every log line written meanwhile carries its id
+PACKAGE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hub_package_id", default=None
+)
+
+
+@contextlib.contextmanager
+def package_context(package_id: str) -> Iterator[None]:
+    """Tag every log line written inside the block (in this task) with ``package_id``."""
+    token = PACKAGE_ID.set(package_id)
+    try:
+        yield
+    finally:
+        PACKAGE_ID.reset(token)
+
+
+def _with_package_id(record: logging.LogRecord) -> bool:
+    """Handler filter: add the current package id unless the call passed one."""
+    if not hasattr(record, "package_id"):
+        package_id = PACKAGE_ID.get()
+        if package_id is not None:
+            record.package_id = package_id
+    return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,6 +77,7 @@ def setup_logging(level: str = "INFO", *, json_format: bool = False) -> None:
         if json_format
         else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    handler.addFilter(_with_package_id)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -20,6 +20,24 @@ DELIVERIES = Counter(
 ACKS = Counter("hub_acks_total", "Acknowledgements by recipients (first acks only)")
 PACKAGES_STORED = Gauge("hub_packages_stored", "Packages in the store at the last readiness check")
 
+# -- dashboard (issue 6): hub-wide figures read from the store by the dashboard's pulse, so
+# every hub process reports the same values (scrape one, or aggregate with max, not sum).
+QUEUE_DEPTH = Gauge(
+    "hub_queue_depth",
+    "Deliveries not yet acknowledged, per recipient agency and state",
+    ["agency", "state"],
+)
+DEAD_LETTERS = Gauge("hub_dead_letters", "Dead-lettered deliveries not discarded by an operator")
+OPEN_ALARMS = Gauge("hub_open_alarms", "Open lifecycle/SLA alarms (0 until alarms are configured)")
+DELIVERY_SECONDS = Histogram(
+    "hub_delivery_latency_seconds",
+    "From acceptance to the package reaching the recipient (in its inbox, or pushed)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+)
+OPERATOR_ACTIONS = Counter(
+    "hub_operator_actions_total", "Operator actions on the dashboard", ["action"]
+)
+
 # -- lifecycle (issue 5) -----------------------------------------------------------------------
 ALARMS_OPEN = Gauge("hub_alarms_open", "Open SLA alarms at the last evaluation", ["kind"])
 ALARMS_NOTIFIED = Counter("hub_alarms_notified_total", "Alarms notified (once each)", ["kind"])

@@ -23,4 +23,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app.add_routes(ops.routes)
     app.add_routes(packages.routes)
     app.add_routes(lifecycle.routes)  # reports, alarms, dossiers (issue 5)
+    from hub.dashboard.web import install  # imports hub.api.keys: not at module level
+
+    install(app, runtime)  # /dashboard/: the operators' console (issue 6)
     return app

@@ -14,6 +14,7 @@ import abc
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
@@ -26,6 +27,9 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+
+if TYPE_CHECKING:  # the dashboard's records import nothing from the store
+    from hub.dashboard.model import DashboardStore
 
 
 class Store(abc.ABC):
@@ -187,6 +191,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """All recorded runtime changes, one merged record per agency."""
+
+    # -- dashboard (issue 6) ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def dashboard(self) -> DashboardStore:
+        """The operators' dashboard queries and tables (operators, sessions, audit, discards)
+        over this store's connections; see :mod:`hub.dashboard.model`."""
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 

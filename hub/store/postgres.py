@@ -32,7 +32,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -64,6 +64,9 @@ from hub.store.pgmigrate import (
     scrub,
 )
 from hub.store.sqlite import decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from hub.dashboard.model import DashboardStore
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[TupleRow]
@@ -850,6 +853,14 @@ class PostgresStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason in rows
         ]
+
+    # -- dashboard (issue 6) ----------------------------------------------------------------------
+
+    def dashboard(self) -> DashboardStore:
+        """The dashboard's queries through this store's pool and failure mapping."""
+        from hub.store.dashboard_postgres import PostgresDashboard  # imports this module
+
+        return PostgresDashboard(self._read, self._read_tx, self._write)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 

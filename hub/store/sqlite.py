@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
@@ -48,6 +48,9 @@ from hub.store.sqlitedb import (
     load_migrations,
     to_db_time,
 )
+
+if TYPE_CHECKING:
+    from hub.dashboard.model import DashboardStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
 VERSION_TABLE = "schema_version"
@@ -604,6 +607,14 @@ class SqliteStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason in rows
         ]
+
+    # -- dashboard (issue 6) ----------------------------------------------------------------------
+
+    def dashboard(self) -> DashboardStore:
+        """The dashboard's queries on this store's reader and writer threads."""
+        from hub.store.dashboard_sqlite import SqliteDashboard  # imports this module
+
+        return SqliteDashboard(self._reader, self._writer)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 
