@@ -136,9 +136,7 @@ async def check_tail_deleted(store: Store, sql: Sql) -> None:
     signer = make_signer()
     events = await populate(store, signer)
     await sql("DELETE FROM events WHERE seq = ?", (events[-1].seq,))
-    await sql(
-        "UPDATE audit_chains SET head_seq = head_seq - 1, head_hash = ?", (events[-2].hash,)
-    )
+    await sql("UPDATE audit_chains SET head_seq = head_seq - 1, head_hash = ?", (events[-2].hash,))
     kind, _ = await _verdict(store, signer)
     assert kind == "deleted"
 
