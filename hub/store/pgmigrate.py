@@ -99,7 +99,6 @@ async def apply_migrations(
     ident = sql.Identifier(schema)
     table = sql.Identifier(schema, VERSION_TABLE)
     key = advisory_key("migrate", schema)
-    current = 0
     # The first pass creates the schema and the version table (concurrent CREATE … IF NOT
     # EXISTS can still collide on the catalog's unique index, hence the lock around it too).
     async with conn.transaction():
@@ -114,12 +113,12 @@ async def apply_migrations(
     for migration in scripts:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            # Every migration not recorded yet runs, even one numbered below an applied one
+            # (features may land in either order).
             cur = await conn.execute(
-                sql.SQL("SELECT COALESCE(MAX(version), 0) FROM {}").format(table)
+                sql.SQL("SELECT 1 FROM {} WHERE version = %s").format(table), (migration.version,)
             )
-            row = await cur.fetchone()
-            current = int(row[0]) if row is not None else 0  # type: ignore[index]
-            if migration.version <= current:
+            if await cur.fetchone() is not None:
                 continue
             # SET LOCAL: the script's unqualified names land in the schema, and the setting
             # ends with this transaction.
@@ -131,8 +130,9 @@ async def apply_migrations(
                 sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(table),
                 (migration.version, migration.name),
             )
-            current = migration.version
-    return current
+    cur = await conn.execute(sql.SQL("SELECT COALESCE(MAX(version), 0) FROM {}").format(table))
+    row = await cur.fetchone()
+    return int(row[0]) if row is not None else 0  # type: ignore[index]
 
 
 async def migrate(dsn: str, schema: str = "hub") -> int:

@@ -114,7 +114,7 @@ FOREIGN_KEYS_OFF_MARKER = "-- hub: foreign_keys off"
 def apply_migrations(
     conn: sqlite3.Connection, version_table: str, migrations: Sequence[Migration]
 ) -> int:
-    """Apply every migration newer than the file's recorded version; return the new version.
+    """Apply every migration the file has not recorded yet; return the highest version.
 
     Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its
     ``version_table`` row, so two processes opening a fresh file at once apply it exactly once
@@ -126,7 +126,6 @@ def apply_migrations(
         f"CREATE TABLE IF NOT EXISTS {version_table} "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    current = 0
     for migration in migrations:
         # A migration that rebuilds a referenced table (SQLite cannot alter a CHECK) says so
         # on its first line; the pragma is a no-op inside a transaction, so it goes first,
@@ -136,9 +135,13 @@ def apply_migrations(
             conn.execute("PRAGMA foreign_keys = OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {version_table}").fetchone()
-            current = int(row[0])
-            if migration.version > current:
+            # Apply every migration not recorded yet, not only those above the highest: a
+            # migration numbered below one already applied (two features landing in either
+            # order) must still run.
+            applied = conn.execute(
+                f"SELECT 1 FROM {version_table} WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if applied is None:
                 for statement in split_statements(migration.sql):
                     conn.execute(statement)
                 if fk_off and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
@@ -147,7 +150,6 @@ def apply_migrations(
                     f"INSERT INTO {version_table} (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, to_db_time(datetime.now(UTC))),
                 )
-                current = migration.version
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -156,7 +158,8 @@ def apply_migrations(
         finally:
             if fk_off:
                 conn.execute("PRAGMA foreign_keys = ON")
-    return current
+    row = conn.execute(f"SELECT COALESCE(MAX(version), 0) FROM {version_table}").fetchone()
+    return int(row[0])
 
 
 # -- the thread-confined connection ------------------------------------------------------------
