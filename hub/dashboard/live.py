@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,14 +35,9 @@ log = logging.getLogger("hub.dashboard")
 MINUTES = 60
 
 
-def open_alarms() -> int | None:
-    """Open lifecycle/SLA alarms, or ``None`` while no alarm source is configured.
-
-    The seam for issue 5 (``hub/lifecycle``): when its alarms are queryable, return their open
-    count here (and list them on the stuck page); until then the dashboard says
-    "alarms: none configured" rather than showing a reassuring zero.
-    """
-    return None
+AlarmSource = Callable[[], "Sequence[Any] | None"]
+"""The open lifecycle/SLA alarms (issue 5's evaluator), or ``None`` when none is configured:
+the dashboard then says "alarms: none configured" rather than showing a reassuring zero."""
 
 
 def _refused_total() -> float:
@@ -86,11 +81,13 @@ class Pulse:
         store: DashboardStore,
         health: Callable[[], Any],
         *,
+        alarms: AlarmSource = lambda: None,
         interval: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._health = health
+        self._alarms = alarms
         self.interval = interval
         self._clock = clock
         self._subscribers: set[asyncio.Queue[str]] = set()
@@ -134,7 +131,15 @@ class Pulse:
         for seconds in latencies:
             DELIVERY_SECONDS.observe(max(0.0, seconds))
         health = await self._health()
-        snapshot = build_snapshot(now, overview, agencies, self._refusals.sample(now), health)
+        open_now = self._alarms()
+        snapshot = build_snapshot(
+            now,
+            overview,
+            agencies,
+            self._refusals.sample(now),
+            health,
+            None if open_now is None else len(open_now),
+        )
         self._update_gauges(overview, agencies, snapshot["alarms"])
         self.last_duration = time.perf_counter() - started
         if snapshot != self.latest:
@@ -179,6 +184,7 @@ def build_snapshot(
     agencies: tuple[AgencyActivity, ...],
     refused: tuple[int, ...],
     health: dict[str, Any],
+    alarms: int | None = None,
 ) -> dict[str, Any]:
     """The JSON the overview page renders (and re-renders on every event)."""
     accepted_hour = sum(overview.accepted_per_minute)
@@ -188,7 +194,7 @@ def build_snapshot(
         "packages": overview.packages,
         "states": overview.deliveries_by_state,
         "dead": overview.dead_letters,
-        "alarms": open_alarms(),
+        "alarms": alarms,
         "accepted": list(overview.accepted_per_minute),
         "refused": list(refused),
         "refusal_rate": round(rate, 4),

@@ -29,7 +29,7 @@ from hub.api.keys import RUNTIME
 from hub.api.problems import Handler
 from hub.dashboard import render as r
 from hub.dashboard.i18n import DEFAULT, LANGUAGES, catalogue, t
-from hub.dashboard.live import Pulse, open_alarms
+from hub.dashboard.live import Pulse
 from hub.dashboard.model import (
     UNACKED_STATES,
     AuditEntry,
@@ -294,6 +294,12 @@ async def health_of(rt: Runtime) -> dict[str, Any]:
     result["signing_cert_days"] = (cert.not_valid_after_utc - datetime.now(UTC)).days
     result["signing_cert_subject"] = cert.subject.rfc4514_string()
     return result
+
+
+def open_alarms(rt: Runtime) -> list[Any] | None:
+    """The lifecycle evaluator's open alarms (issue 5), ``None`` when it is not running."""
+    evaluator = getattr(rt, "alarms", None)
+    return None if evaluator is None else list(evaluator.last)
 
 
 async def _snapshot(request: web.Request) -> dict[str, Any]:
@@ -803,11 +809,44 @@ async def stuck(request: web.Request) -> web.Response:
         for row in unacked.rows
         if isinstance(row, DeliveryRow)
     )
-    alarms = open_alarms()
+    alarms = open_alarms(_rt(request))
+    alarm_rows = (
+        (
+            f"<code>{e(a.kind)}</code>",
+            e(a.agency),
+            e(a.subject),
+            e(when(a.since, lang) if a.since else ""),
+            e(a.age_days if a.age_days is not None else ""),
+        )
+        for a in alarms or ()
+    )
+    overdue_rows = [
+        (
+            e(a.key),
+            e(a.agency),
+            e(a.subject),
+            e(when(a.since, lang) if a.since else ""),
+            e(a.age_days if a.age_days is not None else ""),
+        )
+        for a in alarms or ()
+        if a.kind == "dossier_overdue"
+    ]
+    alarm_head = [
+        t(lang, "what"),
+        t(lang, "agency"),
+        t(lang, "detail"),
+        t(lang, "since"),
+        t(lang, "age") + " (ngày làm việc / working days)",
+    ]
     body = (
         f"<h1>{e(t(lang, 'stuck'))}</h1>"
-        f'<p class="alarms">{e(t(lang, "alarms_none") if alarms is None else alarms)}</p>'
-        f"<h2>{e(t(lang, 'unaccepted_dossiers'))}</h2>"
+        f"<h2>{e(t(lang, 'open_alarms'))}</h2>"
+        + (
+            f'<p class="alarms">{e(t(lang, "alarms_none"))}</p>'
+            if alarms is None
+            else table(alarm_head, alarm_rows, empty=t(lang, "no_rows"), attrs='id="alarms"')
+        )
+        + f"<h2>{e(t(lang, 'unaccepted_dossiers'))}</h2>"
         + table(
             [
                 "MaHoSo",
@@ -827,8 +866,12 @@ async def stuck(request: web.Request) -> web.Response:
             else ""
         )
         + f"<h2>{e(t(lang, 'overdue_dossiers'))}</h2>"
-        f'<p class="empty" id="overdue">{e(t(lang, "overdue_none"))}</p>'
-        f"<h2>{e(t(lang, 'unacked_documents'))}</h2>"
+        + (
+            f'<p class="empty" id="overdue">{e(t(lang, "overdue_none"))}</p>'
+            if alarms is None
+            else table(alarm_head, overdue_rows, empty=t(lang, "no_rows"), attrs='id="overdue"')
+        )
+        + f"<h2>{e(t(lang, 'unacked_documents'))}</h2>"
         + table(
             [
                 t(lang, "document_id"),
@@ -1036,7 +1079,10 @@ def dashboard_app(runtime: Runtime, *, pulse_interval: float = 2.0) -> web.Appli
     """The dashboard sub-application (mounted at ``/dashboard`` by :func:`install`)."""
     app = web.Application(middlewares=[session_middleware])
     app[PULSE] = Pulse(
-        runtime.store.dashboard(), lambda: health_of(runtime), interval=pulse_interval
+        runtime.store.dashboard(),
+        lambda: health_of(runtime),
+        alarms=lambda: open_alarms(runtime),
+        interval=pulse_interval,
     )
     app[THROTTLE] = LoginThrottle()
 
