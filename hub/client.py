@@ -147,9 +147,13 @@ class HubClient:
             await self._raise(resp)
             return await resp.read()
 
-    async def ack(self, package_id: str) -> dict[str, Any]:
-        """POST /v1/packages/{id}/ack."""
-        return await self._json("POST", f"/v1/packages/{package_id}/ack")
+    async def ack(self, package_id: str, signed: bytes | None = None) -> dict[str, Any]:
+        """POST /v1/packages/{id}/ack, with ``signed`` (an acknowledgement signed by the
+        recipient, :func:`hub.audit.acks.sign_ack`) as the body when given."""
+        if signed is None:
+            return await self._json("POST", f"/v1/packages/{package_id}/ack")
+        payload = aiohttp.BytesPayload(signed, content_type="application/xml")
+        return await self._json("POST", f"/v1/packages/{package_id}/ack", data=payload)
 
     async def trace(self, package_id: str) -> dict[str, Any]:
         """GET /v1/packages/{id}/trace."""

@@ -150,7 +150,24 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Acknowledge a package (recipients; idempotent)",
                     "operationId": "ackPackage",
+                    "description": (
+                        "An empty body acknowledges without a signature. For non-repudiation "
+                        "of receipt the body is an acknowledgement signed by the recipient "
+                        "(schemas/ack/v1/ack.xsd, namespace urn:vnhub:ack:1): it names the "
+                        "package id and the SHA-256 of the exact bytes, carries one enveloped "
+                        "XMLDSig (the packages' profile) by a certificate registered for the "
+                        "recipient, and is kept in the package's evidence archive. A refused "
+                        "signed acknowledgement acknowledges nothing (403 signature.*, "
+                        "422 ack.invalid)."
+                    ),
                     "parameters": [_ID_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "description": "Optional signed acknowledgement (urn:vnhub:ack:1)",
+                        "content": {
+                            "application/xml": {"schema": {"type": "string", "format": "binary"}}
+                        },
+                    },
                     "responses": {"200": _json("Ack", "Acknowledged"), **errors},
                 }
             },
@@ -325,6 +342,10 @@ def openapi_document() -> dict[str, Any]:
                         "organ_id": {"type": "string"},
                         "acked_at": {"type": ["string", "null"], "format": "date-time"},
                         "already_acked": {"type": "boolean"},
+                        "signed": {
+                            "type": "boolean",
+                            "description": "a signed acknowledgement was verified and kept",
+                        },
                     },
                 },
                 "Validation": {

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
 from hub.api.keys import CALLER, RUNTIME
+from hub.audit.acks import MAX_ACK_BYTES, verify_ack
+from hub.audit.backend import AuditBackend
+from hub.audit.records import SignedAck
 from hub.errors import HubError, NotFound, PackageTooLarge
 from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REPEATED
@@ -212,12 +216,29 @@ async def receipt(request: web.Request) -> web.Response:
 
 @routes.post("/v1/packages/{package_id}/ack")
 async def ack(request: web.Request) -> web.Response:
-    """The recipient acknowledges the package; idempotent, counted once."""
+    """The recipient acknowledges the package; idempotent, counted once. The body may be
+    an acknowledgement signed by the recipient (``schemas/ack/v1``), kept as evidence."""
     record = await _visible(request)
     caller = _caller(request)
     if caller not in record.recipients:
         raise NotFound(f"{caller} is not a recipient of {record.id}")
     rt = _runtime(request)
+    body = await read_body(request, MAX_ACK_BYTES)
+    signed = bool(body.strip())
+    if signed:
+        # Verified before the ack is recorded: a refused signed ack acknowledges nothing.
+        # Off the event loop: RSA verification and C14N take a millisecond or two.
+        await asyncio.to_thread(
+            verify_ack,
+            body,
+            package_id=record.id,
+            recipient=caller,
+            sha256=record.sha256,
+            signer_bound=rt.registry.signer_bound,
+        )
+        await AuditBackend(rt.store).add_signed_ack(
+            SignedAck(package_id=record.id, recipient=caller, received_at=rt.clock(), data=body)
+        )
     delivery, first = await rt.store.ack(record.id, caller, rt.clock())
     if first:
         ACKS.inc()
@@ -227,6 +248,7 @@ async def ack(request: web.Request) -> web.Response:
             "organ_id": caller,
             "acked_at": format_instant(delivery.acked_at) if delivery.acked_at else None,
             "already_acked": not first,
+            "signed": signed,
         }
     )
 
