@@ -34,6 +34,7 @@ from hub.pipeline.executor import CheckExecutor
 from hub.pipeline.ingest import Ingestor
 from hub.receipts import ReceiptSigner
 from hub.registry import Registry
+from hub.storage_crypto import load_blob_cipher
 from hub.store import Store
 from hub.store.batching import GroupCommitter
 from hub.store.sqlite import SqliteStore
@@ -42,7 +43,14 @@ log = logging.getLogger("hub.runtime")
 
 
 def make_store(config: HubConfig) -> Store:
-    """The configured store: SQLite (embedded default) or PostgreSQL (scale-out)."""
+    """The configured store: SQLite (embedded default) or PostgreSQL (scale-out), with
+    encryption at rest of package bytes when ``[storage] encryption_key_file`` is set."""
+    store = _make_store(config)
+    store.blob_cipher = load_blob_cipher(config.settings.config_dir)
+    return store
+
+
+def _make_store(config: HubConfig) -> Store:
     settings = config.settings
     if settings.store == "sqlite":
         path = settings.sqlite_path

@@ -30,10 +30,16 @@ from hub.models import (
 
 if TYPE_CHECKING:  # the dashboard's records import nothing from the store
     from hub.dashboard.model import DashboardStore
+    from hub.storage_crypto import BlobCipher
 
 
 class Store(abc.ABC):
     """Durable state of the hub."""
+
+    #: encryption at rest of package bytes (:mod:`hub.storage_crypto`); ``None``: off.
+    #: Set by :func:`hub.runtime.make_store` from ``[storage] encryption_key_file``; every
+    #: implementation seals bytes where it writes them and unseals where it reads them.
+    blob_cipher: BlobCipher | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 

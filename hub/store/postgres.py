@@ -53,6 +53,7 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_postgres import insert_chained
 from hub.store.pgmigrate import (
@@ -463,6 +464,8 @@ class PostgresStore(Store):
             [_dumps(list(p.warnings)) for p in packages],
         ]
         by_id = {p.id: p for p in packages}
+        # Encrypted here, once, outside the transaction (which may be retried).
+        blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
         now = datetime.now(UTC)
 
         async def tx(conn: Conn) -> None:
@@ -485,7 +488,7 @@ class PostgresStore(Store):
             async with conn.pipeline():
                 await conn.execute(
                     _INSERT_BLOBS,
-                    (ids, [p.data for p, _ in stored], [p.receipt for p, _ in stored]),
+                    (ids, [blobs[p.id] for p, _ in stored], [p.receipt for p, _ in stored]),
                 )
                 await conn.execute(_INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs))
             await insert_chained(
@@ -546,7 +549,14 @@ class PostgresStore(Store):
             return await cur.fetchone()
 
         row = await self._read("blob read", q)
-        return bytes(row[0]) if row is not None else None
+        if row is None:
+            return None
+        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
+        return (
+            unseal(self.blob_cipher, package_id, bytes(row[0]))
+            if column == "data"
+            else bytes(row[0])
+        )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
         """The exact bytes received."""

@@ -38,6 +38,7 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
 from hub.store.sqlitedb import (
@@ -248,6 +249,8 @@ class SqliteStore(Store):
             for p in packages
         ]
         now = to_db_time(datetime.now(UTC))
+        # Encrypted outside the writer thread too (AES-GCM is fast, but the writer is shared).
+        blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
 
         def tx(conn: sqlite3.Connection) -> None:
             for package, values in rows:
@@ -264,7 +267,7 @@ class SqliteStore(Store):
                 seq = int(row[0])
                 conn.execute(
                     "INSERT INTO package_blobs (package_id, data, receipt) VALUES (?, ?, ?)",
-                    (package.id, package.data, package.receipt),
+                    (package.id, blobs[package.id], package.receipt),
                 )
                 conn.executemany(
                     "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, "
@@ -311,7 +314,14 @@ class SqliteStore(Store):
     async def _blob(self, column: str, package_id: str) -> bytes | None:
         sql = f"SELECT {column} FROM package_blobs WHERE package_id = ?"
         row = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchone())
-        return bytes(row[0]) if row is not None else None
+        if row is None:
+            return None
+        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
+        return (
+            unseal(self.blob_cipher, package_id, bytes(row[0]))
+            if column == "data"
+            else bytes(row[0])
+        )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
         """The exact bytes received."""
