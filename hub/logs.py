@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,74 @@ def _with_package_id(record: logging.LogRecord) -> bool:
     return True
 
 
+# Personal identifiers (Decree 13/2023/NĐ-CP): log lines must not hold them. The hub logs
+# ids, kinds and error codes, never package content; this filter is the second line of
+# defence for what slips through (an error message quoting a field, an adapter's exception).
+# Digit runs are matched only as whole tokens (no letter, digit, dot, dash or underscore
+# around them), so OrganIds (000.00.00.G22), hashes, UUIDs and times are left alone.
+_EDGE_L = r"(?<![\w.\-/:])"
+_EDGE_R = r"(?![\w\-/:]|\.\d)"
+_REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"), "[email]"),
+    # CCCD: 12 digits; CMND: 9 digits
+    (re.compile(_EDGE_L + r"\d{12}" + _EDGE_R), "[cccd]"),
+    (re.compile(_EDGE_L + r"\d{9}" + _EDGE_R), "[cmnd]"),
+    # Vietnamese phone numbers: 0 or +84/84, then 9 digits, optionally grouped by spaces,
+    # dots or dashes (0912 345 678, +84 912.345.678); landlines 02x + 8 digits likewise.
+    (
+        re.compile(_EDGE_L + r"(?:\+84|84|0)[\s.\-]?\d{2,3}(?:[\s.\-]?\d{3}){2}\d?" + _EDGE_R),
+        "[phone]",
+    ),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with citizen identifiers, phone numbers and e-mail addresses replaced."""
+    for pattern, label in _REDACTIONS:
+        text = pattern.sub(label, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def redact_personal_data(record: logging.LogRecord) -> bool:
+    """Handler filter: redact the message (after %-formatting) and every ``extra`` field.
+    Numbers stay numbers (sizes, counts); identifiers are strings (they keep leading zeros)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: log what was given rather than nothing
+        message = str(record.msg)
+    record.msg, record.args = redact(message), None
+    for key, value in list(vars(record).items()):
+        if key not in _STANDARD and not key.startswith("_"):
+            setattr(record, key, _redact_value(value))
+    if record.exc_info:
+        # Exception texts quote input too: format here, redacted, and drop exc_info so
+        # formatters use the redacted text (they print exc_text when exc_info is absent).
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    elif record.exc_text:  # formatted (and cached) by a handler that ran before this one
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return True
+
+
+def add_hub_filters(handler: logging.Handler) -> logging.Handler:
+    """Every filter the hub's log handlers carry (package id, personal-data redaction)."""
+    handler.addFilter(_with_package_id)
+    handler.addFilter(redact_personal_data)
+    return handler
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the ``extra`` fields."""
 
@@ -53,6 +122,8 @@ class JsonFormatter(logging.Formatter):
                 body[key] = value
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            body["exception"] = record.exc_text
         return json.dumps(body, ensure_ascii=False, default=str)
 
 
@@ -77,7 +148,7 @@ def setup_logging(level: str = "INFO", *, json_format: bool = False) -> None:
         if json_format
         else KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
-    handler.addFilter(_with_package_id)
+    add_hub_filters(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 
-from hub.audit.service import Checkpointer
+from hub.audit.service import Checkpointer, purge
 from hub.audit.settings import load_audit_settings
 from hub.broker import Broker
 from hub.broker.local import LocalBroker
@@ -205,10 +205,13 @@ class Runtime:
                     log.info("re-published %d unconfirmed deliveries", n)
             except Exception as exc:  # the periodic loop retries
                 log.warning("could not re-publish pending deliveries yet: %s", exc)
-            for loop_fn, name in (
+            loops = [
                 (self._republish_loop, "hub-republish"),
                 (self._overrides_loop, "hub-overrides"),
-            ):
+            ]
+            if self.audit_settings.purge_interval > 0 and self.audit_settings.package_days > 0:
+                loops.append((self._purge_loop, "hub-retention"))
+            for loop_fn, name in loops:
                 task = asyncio.create_task(loop_fn(), name=name)
                 self._stack.push_async_callback(_cancel, task)
             if self.dispatcher is not None:
@@ -245,6 +248,30 @@ class Runtime:
                 self.registry.reload(await self.store.agency_overrides())
             except Exception as exc:
                 log.warning("reloading agency overrides failed: %s", exc)
+
+    async def _purge_loop(self) -> None:
+        # The retention policy applies itself (Decree 13/2023: personal data is not kept
+        # longer than needed), without relying on someone scheduling ``hub audit purge``.
+        # Every worker runs it; a package purged by another is no longer a candidate, and
+        # the purge itself is a guarded UPDATE, so concurrent runs purge each package once.
+        # The first run waits a little (at most a minute) so start-up is not slowed down.
+        settings = self.audit_settings
+        delay = min(settings.purge_interval, 60.0)
+        while True:
+            await asyncio.sleep(delay)
+            delay = settings.purge_interval
+            try:
+                purged = await purge(
+                    self.store,
+                    package_days=settings.package_days,
+                    purge_unacked=settings.purge_unacked,
+                    actor="retention schedule",
+                    now=self.clock(),
+                )
+                if purged:
+                    log.info("retention purge: %d package(s)", len(purged))
+            except Exception as exc:  # the next run retries
+                log.warning("retention purge failed: %s", exc)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -17,6 +17,8 @@ DEFAULT_CHECKPOINT_INTERVAL = 60.0
 DEFAULT_PACKAGE_DAYS = 365
 #: days before the expiry of a certificate that raise the alarm
 DEFAULT_EXPIRY_WARNING_DAYS = 30
+#: seconds between scheduled retention purges in a running hub (daily)
+DEFAULT_PURGE_INTERVAL = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,7 @@ class AuditSettings:
     tsa_certs: tuple[Path, ...] = ()  # the TSA's certificate chain, copied into evidence
     package_days: int = DEFAULT_PACKAGE_DAYS  # 0: never purge
     purge_unacked: bool = False  # purge bytes even if a recipient never acknowledged
+    purge_interval: float = DEFAULT_PURGE_INTERVAL  # 0: only ``hub audit purge`` purges
     expiry_warning_days: int = DEFAULT_EXPIRY_WARNING_DAYS
 
 
@@ -56,10 +59,13 @@ def load_audit_settings(config_dir: Path, env: Mapping[str, str] | None = None) 
             ),
             package_days=int(retention.get("package_days", DEFAULT_PACKAGE_DAYS)),
             purge_unacked=bool(retention.get("purge_unacked", False)),
+            purge_interval=float(retention.get("purge_interval", DEFAULT_PURGE_INTERVAL)),
             expiry_warning_days=int(audit.get("expiry_warning_days", DEFAULT_EXPIRY_WARNING_DAYS)),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     if settings.checkpoint_interval <= 0 or settings.package_days < 0:
         raise ConfigError(f"{path}: checkpoint_interval must be > 0 and package_days >= 0")
+    if settings.purge_interval < 0:
+        raise ConfigError(f"{path}: [retention] purge_interval must be >= 0")
     return settings

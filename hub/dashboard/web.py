@@ -27,6 +27,7 @@ from cryptography import x509
 
 from hub.api.keys import RUNTIME
 from hub.api.problems import Handler
+from hub.audit.service import record_read
 from hub.dashboard import render as r
 from hub.dashboard.i18n import DEFAULT, LANGUAGES, catalogue, t
 from hub.dashboard.live import Pulse
@@ -764,6 +765,17 @@ async def package_download(request: web.Request) -> web.Response:
     if data is None:
         raise web.HTTPNotFound()
     await _audit(request, session.username, f"download.{what}", package_id)
+    record = await rt.store.get_package(package_id) if what == "original" else None
+    if record is not None:
+        # Decree 13/2023: reading a package's content is traceable in the package's own
+        # chained trace too (evidence), not only in the operators' audit table.
+        await record_read(
+            rt.store,
+            package_id,
+            f"operator:{session.username}",
+            "dashboard download",
+            (record.sender, *record.recipients),
+        )
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", package_id)
     name = f"{safe}.edxml" if what == "original" else f"{safe}.receipt.xml"
     return web.Response(
