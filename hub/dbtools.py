@@ -7,14 +7,23 @@ while a hub is serving — both are properties of the database, not of the hub's
 
 **copy** (SQLite → PostgreSQL): reads one consistent snapshot of the SQLite file (a read
 transaction in WAL mode: the embedded hub keeps serving) and writes the PostgreSQL schema
-(migrated first) in acceptance order. Packages and events keep their ``seq`` (cursors that
-clients hold stay valid); it is idempotent — packages and events past the target's highest
-``seq`` are inserted, deliveries and agency overrides are upserted where they differ (the
-source is the authority until cut-over) — so it runs while the embedded hub serves and once
-more after it stopped. It refuses a target whose rows are not a prefix of the source's (a hub
-already served from it). ``requeue`` then publishes the deliveries that still need the broker
-(``queued``, ``failed``, ``delivered``) into the new broker; consumers are idempotent by
-(package id, recipient), so an entry too many is settled without effect.
+(migrated first) in one transaction. What is copied, and how, is one list,
+:data:`COPY_TABLES`: every table of the store file with its key and policy — append-only logs
+(packages, events with their hash-chain columns, lifecycle transitions, the operators' audit,
+signed checkpoints) keep their ``seq``/``id`` and only rows past the target's highest are
+added; the bytes of packages travel once, with their package (a purge travels as its purge);
+tables of current state (deliveries, agency overrides, lifecycle states, alarm notifications,
+operator accounts, audit chain heads and meta, signed acks) are upserted where they differ
+(the source is the authority until cut-over), discarded dead letters mirrored (deletions too).
+Operator sessions and the embedded broker's tables are deliberately not copied (see the list).
+Identity sequences continue after the copied values. Events go verbatim, so ``hub audit
+verify`` gives the same verdict on the copy. It is idempotent, so it runs while the embedded
+hub serves and once more after it stopped; it refuses a target whose logs are not a prefix of
+the source's (a hub already served from it), a source with a table the list does not name, and
+a source whose applied migrations differ from this build's. ``requeue`` then publishes the
+deliveries that still need the broker (``queued``, ``failed``, ``delivered``) into the new
+broker; consumers are idempotent by (package id, recipient), so an entry too many is settled
+without effect.
 
 **backup/restore**: SQLite through the online backup API (a consistent copy of a live file,
 embedded broker queue included); PostgreSQL through ``pg_dump -Fc -n <schema>`` and
@@ -27,6 +36,7 @@ embedded broker queue included); PostgreSQL through ``pg_dump -Fc -n <schema>`` 
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import shutil
 import sqlite3
@@ -48,16 +58,147 @@ class DbToolError(Exception):
     """The operation cannot be done as asked (the message says why; no password in it)."""
 
 
+# -- what is copied -------------------------------------------------------------------------------
+
+
+class Policy(enum.Enum):
+    """How ``copy`` brings one table of the target up to date with the source."""
+
+    #: Append-only, ordered by an increasing key (``seq``): rows past the target's highest key
+    #: are inserted with their key, after checking the target's rows are a prefix of the
+    #: source's (otherwise a hub has written there); ``refresh`` columns of older rows are
+    #: updated where the source changed them.
+    APPEND = "append"
+    #: Rows belonging to the parent table's newly appended rows are inserted; ``refresh``
+    #: columns of older rows are updated where the source changed them (package bytes: only
+    #: the new packages' bytes travel, a purge of an older one travels as its purge).
+    FOLLOW = "follow"
+    #: Inserted, or updated where any column differs (the source is the authority until
+    #: cut-over). Every source row is read on every run.
+    UPSERT = "upsert"
+    #: As UPSERT, and target rows whose key is gone from the source are deleted (small tables
+    #: whose rows the hub deletes).
+    MIRROR = "mirror"
+    #: Not copied, for the reason given.
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CopyTable:
+    """One table of the SQLite store and how ``copy`` carries it to PostgreSQL.
+
+    ``key`` is the primary key (for APPEND: the one increasing column); ``check`` the columns
+    compared at the target's highest key (APPEND); ``parent`` the APPEND table and join
+    ``(child column, parent column)`` of a FOLLOW table; ``refresh`` the columns of existing
+    rows that may still change and the source condition that selects such rows.
+    """
+
+    name: str
+    key: tuple[str, ...]
+    policy: Policy
+    check: tuple[str, ...] = ()
+    parent: tuple[str, str, str] | None = None
+    refresh: tuple[tuple[str, ...], str] | None = None
+    why: str = ""
+
+
+#: Every table of the SQLite store file (store migrations 0001–0005, the embedded broker's,
+#: the bookkeeping), in copy order (parents before children). A migration that adds a table
+#: adds a line here; ``copy`` refuses a source holding a table this list does not name, and
+#: ``tests/scale/test_db_copy_tables.py`` fails on a migration that forgot it.
+COPY_TABLES: tuple[CopyTable, ...] = (
+    # 0001–0002: packages, their bytes and receipts, deliveries, the event log, agencies.
+    CopyTable("packages", ("seq",), Policy.APPEND, check=("id", "sha256")),
+    CopyTable(
+        "package_blobs",
+        ("package_id",),
+        Policy.FOLLOW,
+        parent=("packages", "package_id", "id"),
+        refresh=(("data", "purged_at"), "purged_at IS NOT NULL"),
+    ),
+    CopyTable("deliveries", ("package_id", "recipient"), Policy.UPSERT),
+    # Verbatim with the chain columns (0005): hub audit verify recomputes the same hashes.
+    CopyTable("events", ("seq",), Policy.APPEND, check=("package_id", "kind", "hash")),
+    CopyTable("agency_overrides", ("organ_id",), Policy.UPSERT),
+    # 0003: lifecycles.
+    CopyTable("lc_documents", ("package_id", "recipient"), Policy.UPSERT),
+    CopyTable("lc_dossiers", ("ma_ho_so",), Policy.UPSERT),
+    CopyTable("lc_transitions", ("seq",), Policy.APPEND, check=("key", "sha256", "to_state")),
+    CopyTable("lc_notified", ("alarm_key",), Policy.UPSERT),
+    # 0004: the dashboard. Password hashes travel as they are (Argon2id PHC strings).
+    CopyTable("operators", ("username",), Policy.UPSERT),
+    CopyTable(
+        "operator_sessions",
+        ("token_sha256",),
+        Policy.SKIP,
+        why="sessions last hours and belong to the hub that issued them: operators log in "
+        "again on the new installation (a session ended on the old hub after a copy would "
+        "otherwise stay valid on the new one)",
+    ),
+    CopyTable("operator_audit", ("seq",), Policy.APPEND, check=("username", "action")),
+    CopyTable("dead_letter_discards", ("package_id", "recipient"), Policy.MIRROR),
+    # 0005: the audit chain (heads, signed checkpoints, signed acks, where legacy events end).
+    CopyTable("audit_meta", ("key",), Policy.UPSERT),
+    CopyTable("audit_chains", ("chain_id",), Policy.UPSERT),
+    CopyTable(
+        "audit_checkpoints",
+        ("id",),
+        Policy.APPEND,
+        check=("document",),
+        refresh=(("tst",), "tst IS NOT NULL"),
+    ),
+    CopyTable("audit_signed_acks", ("package_id", "recipient"), Policy.UPSERT),
+    # Not the store's data.
+    CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
+    CopyTable(
+        "broker_queue",
+        ("id",),
+        Policy.SKIP,
+        why="the embedded broker's entries: --requeue publishes the due deliveries into the "
+        "new broker",
+    ),
+    CopyTable(
+        "broker_dead",
+        ("id",),
+        Policy.SKIP,
+        why="the embedded broker's dead letters: the deliveries themselves are copied "
+        "(state dead) and listed by the dashboard from the store",
+    ),
+    CopyTable("broker_schema_version", ("version",), Policy.SKIP, why="the embedded broker's"),
+)
+
+
 @dataclass
 class CopyReport:
-    """What one ``copy`` run did."""
+    """What one ``copy`` run did: rows written (inserted, updated or deleted) per table."""
 
-    packages: int = 0
-    deliveries: int = 0
-    events: int = 0
-    overrides: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
     source_packages: int = 0
     source_deliveries: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def packages(self) -> int:
+        """New packages."""
+        return self.tables.get("packages", 0)
+
+    @property
+    def deliveries(self) -> int:
+        """Deliveries inserted or updated."""
+        return self.tables.get("deliveries", 0)
+
+    @property
+    def events(self) -> int:
+        """New events."""
+        return self.tables.get("events", 0)
+
+    @property
+    def overrides(self) -> int:
+        """Agency overrides inserted or updated."""
+        return self.tables.get("agency_overrides", 0)
+
+    def add(self, table: str, n: int) -> None:
+        """Count ``n`` rows written to ``table``."""
+        self.tables[table] = self.tables.get(table, 0) + max(0, n)
 
 
 # -- SQLite source ------------------------------------------------------------------------------
@@ -72,14 +213,40 @@ def _sqlite_source(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _sqlite_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+def _sqlite_versions(conn: sqlite3.Connection) -> set[int]:
+    return {int(v) for (v,) in conn.execute("SELECT version FROM schema_version")}
+
+
+def _sqlite_tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+        "ESCAPE '\\'"
+    )
+    return {str(name) for (name,) in rows}
+
+
+def _sqlite_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+#: Rows per statement, and the bytes (blobs, text) one statement should carry at most.
+BATCH_BYTES = 32 << 20
 
 
 def _chunks(cur: sqlite3.Cursor) -> Iterator[list[Any]]:
+    """The cursor's rows in batches of at most :data:`BATCH` rows and about
+    :data:`BATCH_BYTES` of values (a batch of package bytes stays bounded)."""
+    batch: list[Any] = []
+    size = 0
     while rows := cur.fetchmany(BATCH):
-        yield rows
+        for row in rows:
+            batch.append(row)
+            size += sum(len(v) for v in row if isinstance(v, bytes | str))
+            if len(batch) >= BATCH or size >= BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
 
 
 # -- PostgreSQL target --------------------------------------------------------------------------
@@ -105,47 +272,75 @@ def _migrate_pg(dsn: str, schema: str) -> int:
     return asyncio.run(migrate(dsn, schema))
 
 
-_PG_INSERT_PACKAGE = (
-    "INSERT INTO packages (seq, id, sha256, sender, kind, document_id, business_doc_type, "
-    "status_code, recipients, accepted_at, size, signer_fingerprint, signer_subject, warnings) "
-    "OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, "
-    "%s::timestamptz, %s, %s, %s, %s::jsonb) ON CONFLICT DO NOTHING"
-)
-_PG_INSERT_BLOB = (
-    "INSERT INTO package_blobs (package_id, data, receipt) VALUES (%s, %b, %b) "
-    "ON CONFLICT (package_id) DO NOTHING"
-)
-_PG_UPSERT_DELIVERIES = (
-    "INSERT INTO deliveries AS d (package_id, recipient, seq, state, attempts, updated_at, "
-    "last_error, acked_at) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::int[], "
-    "%s::timestamptz[], %s::text[], %s::timestamptz[]) "
-    "ON CONFLICT (package_id, recipient) DO UPDATE SET state = EXCLUDED.state, "
-    "attempts = EXCLUDED.attempts, updated_at = EXCLUDED.updated_at, "
-    "last_error = EXCLUDED.last_error, acked_at = EXCLUDED.acked_at "
-    "WHERE (d.state, d.attempts, d.updated_at, d.last_error, d.acked_at) IS DISTINCT FROM "
-    "(EXCLUDED.state, EXCLUDED.attempts, EXCLUDED.updated_at, EXCLUDED.last_error, "
-    "EXCLUDED.acked_at)"
-)
-_PG_INSERT_EVENT = (
-    "INSERT INTO events (seq, package_id, kind, at, recipient, attempt, detail) "
-    "OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s::timestamptz, %s, %s, %s::jsonb) "
-    "ON CONFLICT (seq) DO NOTHING"
-)
-_PG_UPSERT_OVERRIDE = (
-    "INSERT INTO agency_overrides AS o (organ_id, enabled, token_sha256, changed_at, reason) "
-    "VALUES (%s, %s, %s::jsonb, %s::timestamptz, %s) ON CONFLICT (organ_id) DO UPDATE SET "
-    "enabled = EXCLUDED.enabled, token_sha256 = EXCLUDED.token_sha256, "
-    "changed_at = EXCLUDED.changed_at, reason = EXCLUDED.reason "
-    "WHERE (o.enabled, o.token_sha256, o.changed_at, o.reason) IS DISTINCT FROM "
-    "(EXCLUDED.enabled, EXCLUDED.token_sha256, EXCLUDED.changed_at, EXCLUDED.reason)"
-)
+@dataclass
+class _Plan:
+    """One table's copy statements: the source's columns with the target's types."""
+
+    table: CopyTable
+    columns: list[str]
+    types: dict[str, str]
+    identity: list[str]
+
+    def cols(self, names: Sequence[str] | None = None, prefix: str = "") -> str:
+        return ", ".join(prefix + c for c in (names or self.columns))
+
+    def arrays(self, rows: Sequence[Sequence[Any]], names: Sequence[str] | None = None) -> Any:
+        """Column-wise parameters for ``unnest`` (SQLite's 0/1 become booleans)."""
+        names = names or self.columns
+        out: list[list[Any]] = [list(col) for col in zip(*rows, strict=True)]
+        for i, name in enumerate(names):
+            if self.types[name] == "boolean":
+                out[i] = [None if v is None else bool(v) for v in out[i]]
+        return out
+
+    def unnest(self, names: Sequence[str] | None = None) -> str:
+        names = names or self.columns
+        arrays = ", ".join(f"%s::{self.types[c]}[]" for c in names)
+        return f"unnest({arrays})"
+
+    def insert(self, conflict: str = "") -> str:
+        override = " OVERRIDING SYSTEM VALUE" if self.identity else ""
+        return (
+            f"INSERT INTO {self.table.name} AS o ({self.cols()}){override} "
+            f"SELECT * FROM {self.unnest()}{conflict}"
+        )
+
+    def upsert(self) -> str:
+        rest = [c for c in self.columns if c not in self.table.key]
+        if not rest:
+            return self.insert(f" ON CONFLICT ({', '.join(self.table.key)}) DO NOTHING")
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
+        return self.insert(
+            f" ON CONFLICT ({', '.join(self.table.key)}) DO UPDATE SET {sets} "
+            f"WHERE ({self.cols(rest, 'o.')}) IS DISTINCT FROM ({self.cols(rest, 'EXCLUDED.')})"
+        )
+
+
+def _plan(src: sqlite3.Connection, dst: Any, table: CopyTable) -> _Plan:
+    columns = _sqlite_columns(src, table.name)
+    if not columns:
+        raise DbToolError(f"the source has no table {table.name}: run `hub db migrate` on it")
+    target = dst.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attidentity <> '' "
+        "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+        "AND NOT a.attisdropped ORDER BY a.attnum",
+        (table.name,),
+    ).fetchall()
+    types = {str(name): str(kind) for name, kind, _ in target}
+    if set(types) != set(columns):
+        raise DbToolError(
+            f"table {table.name}: the source has columns {sorted(columns)}, the target "
+            f"{sorted(types)} (schemas of different versions?)"
+        )
+    return _Plan(table, columns, types, [str(name) for name, _, ident in target if ident])
 
 
 def copy_sqlite_to_postgres(
     source: Path, dsn: str, schema: str, *, progress: Any = None
 ) -> CopyReport:
-    """Copy (or bring up to date) the PostgreSQL ``schema`` from the SQLite store ``source``.
+    """Copy (or bring up to date) the PostgreSQL ``schema`` from the SQLite store ``source``:
+    every table of :data:`COPY_TABLES` by its policy, in one snapshot of the source and one
+    transaction on the target.
 
     ``progress(what, n)`` is called after each batch if given.
     """
@@ -159,11 +354,26 @@ def copy_sqlite_to_postgres(
     report = CopyReport()
     src = _sqlite_source(source)
     try:
-        expected = max(m.version for m in load_migrations(MIGRATIONS_DIR))
-        if _sqlite_version(src) != expected:
+        expected = {m.version for m in load_migrations(MIGRATIONS_DIR)}
+        try:
+            applied = _sqlite_versions(src)
+        except sqlite3.Error as exc:
+            raise DbToolError(f"{source} is not a hub store: {exc}") from None
+        if applied - expected:
             raise DbToolError(
-                f"{source} is at schema version {_sqlite_version(src)}, this hub expects "
-                f"{expected}: run `hub db migrate` on it first"
+                f"{source} has migrations {sorted(applied - expected)} this hub does not know: "
+                "copy with the hub version that serves it"
+            )
+        if expected - applied:
+            raise DbToolError(
+                f"{source} lacks migrations {sorted(expected - applied)}: run `hub db migrate` "
+                "on it first"
+            )
+        known = {t.name for t in COPY_TABLES}
+        unknown = _sqlite_tables(src) - known
+        if unknown:
+            raise DbToolError(
+                f"{source} holds table(s) {sorted(unknown)} this hub does not know how to copy"
             )
         try:
             _migrate_pg(dsn, schema)
@@ -173,28 +383,48 @@ def copy_sqlite_to_postgres(
         except Exception as exc:
             raise DbToolError(f"PostgreSQL {mask_dsn(dsn)}: {scrub(str(exc), dsn)}") from None
         try:
-            # One snapshot of the source for the whole run: packages, deliveries and events
-            # agree with each other even while the embedded hub keeps writing.
+            # One snapshot of the source for the whole run: every table agrees with the others
+            # (events with chain heads, packages with deliveries) while the embedded hub writes.
             src.execute("BEGIN")
-            seq_lock = advisory_key("seq", schema)
-            _copy_packages(src, dst, seq_lock, report, progress)
-            _copy_deliveries(src, dst, report, progress)
-            _copy_events(src, dst, report, progress)
-            _copy_overrides(src, dst, report)
-            for table in ("packages", "events"):
-                # Identity sequences continue after the copied seqs (new hubs append after).
-                dst.execute(
-                    sql.SQL(
-                        "SELECT setval(pg_get_serial_sequence({t}, 'seq'), "
-                        "(SELECT max(seq) FROM {i})) WHERE EXISTS (SELECT 1 FROM {i})"
-                    ).format(t=sql.Literal(f"{schema}.{table}"), i=sql.Identifier(table))
-                )
+            # The hubs' own lock on acceptance order: no PostgreSQL hub may commit meanwhile.
+            dst.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("seq", schema),))
+            highs: dict[str, int] = {}
+            for table in COPY_TABLES:
+                if table.policy is Policy.SKIP:
+                    continue
+                plan = _plan(src, dst, table)
+                _COPIERS[table.policy](src, dst, plan, highs, report, progress)
+                for column in plan.identity:
+                    # Identity sequences continue after the copied values (new hubs append after).
+                    dst.execute(
+                        sql.SQL(
+                            "SELECT setval(pg_get_serial_sequence({t}, {c}), "
+                            "(SELECT max({i}) FROM {n})) WHERE EXISTS (SELECT 1 FROM {n})"
+                        ).format(
+                            t=sql.Literal(f"{schema}.{table.name}"),
+                            c=sql.Literal(column),
+                            i=sql.Identifier(column),
+                            n=sql.Identifier(table.name),
+                        )
+                    )
             dst.commit()
             report.source_packages = int(src.execute("SELECT count(*) FROM packages").fetchone()[0])
             report.source_deliveries = dict(
                 src.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
             )
             src.execute("COMMIT")
+        except DbToolError:
+            raise
+        except sqlite3.Error as exc:
+            raise DbToolError(f"reading {source}: {exc}") from None
+        except Exception as exc:
+            import psycopg
+
+            if isinstance(exc, psycopg.Error):
+                raise DbToolError(
+                    f"PostgreSQL {mask_dsn(dsn)}: {scrub(str(exc), dsn)} (nothing was written)"
+                ) from None
+            raise
         finally:
             dst.close()
     finally:
@@ -202,82 +432,137 @@ def copy_sqlite_to_postgres(
     return report
 
 
-def _check_prefix(src: sqlite3.Connection, dst: Any, table: str, key: str, what: str) -> int:
-    """The target's highest ``seq`` in ``table``, after checking its rows are the source's
-    (same count up to it, same ``key`` at it): otherwise a hub already wrote to the target."""
-    high, count = dst.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM {table}").fetchone()
-    if not high:
+def _check_prefix(src: sqlite3.Connection, dst: Any, table: CopyTable) -> int:
+    """The target's highest key in an APPEND table, after checking its rows are the source's
+    (same count up to it, same ``check`` columns at it): otherwise a hub wrote to the target."""
+    seq = table.key[0]
+    high, count = dst.execute(
+        f"SELECT coalesce(max({seq}), 0), count(*) FROM {table.name}"
+    ).fetchone()
+    if not count:
         return 0
-    src_count = src.execute(f"SELECT count(*) FROM {table} WHERE seq <= ?", (high,)).fetchone()[0]
-    src_key = src.execute(f"SELECT {key} FROM {table} WHERE seq = ?", (high,)).fetchone()
-    dst_key = dst.execute(f"SELECT {key} FROM {table} WHERE seq = %s", (high,)).fetchone()
-    if src_count != count or src_key is None or tuple(src_key) != tuple(dst_key):
+    src_count = src.execute(
+        f"SELECT count(*) FROM {table.name} WHERE {seq} <= ?", (high,)
+    ).fetchone()[0]
+    same = True
+    if table.check:
+        cols = ", ".join(table.check)
+        src_key = src.execute(
+            f"SELECT {cols} FROM {table.name} WHERE {seq} = ?", (high,)
+        ).fetchone()
+        dst_key = dst.execute(
+            f"SELECT {cols} FROM {table.name} WHERE {seq} = %s", (high,)
+        ).fetchone()
+        same = src_key is not None and tuple(src_key) == tuple(dst_key)
+    if src_count != count or not same:
         raise DbToolError(
-            f"the target's {what} are not a copy of the source's (a hub has written there); "
-            "copy into an empty schema"
+            f"the target's {table.name} are not a copy of the source's (a hub has written "
+            "there); copy into an empty schema"
         )
     return int(high)
 
 
-def _copy_packages(
-    src: sqlite3.Connection, dst: Any, seq_lock: int, report: CopyReport, progress: Any
+def _insert_rows(
+    dst: Any, plan: _Plan, statement: str, cur: sqlite3.Cursor, report: CopyReport, progress: Any
 ) -> None:
-    # The hubs' own lock on acceptance order: no PostgreSQL hub may commit packages meanwhile.
-    dst.execute("SELECT pg_advisory_xact_lock(%s)", (seq_lock,))
-    high = _check_prefix(src, dst, "packages", "id", "packages")
+    for rows in _chunks(cur):
+        written = dst.execute(statement, plan.arrays(rows)).rowcount
+        report.add(plan.table.name, written)
+        if progress:
+            progress(plan.table.name, len(rows))
+
+
+def _refresh(src: sqlite3.Connection, dst: Any, plan: _Plan, report: CopyReport) -> None:
+    """Update the ``refresh`` columns of existing target rows where the source's differ."""
+    if plan.table.refresh is None:
+        return
+    columns, where = plan.table.refresh
+    key = plan.table.key
+    names = [*key, *columns]
+    statement = (
+        f"UPDATE {plan.table.name} AS o SET {', '.join(f'{c} = n.{c}' for c in columns)} "
+        f"FROM {plan.unnest(names)} AS n({', '.join(names)}) "
+        f"WHERE ({plan.cols(key, 'o.')}) = ({plan.cols(key, 'n.')}) "
+        f"AND ({plan.cols(columns, 'o.')}) IS DISTINCT FROM ({plan.cols(columns, 'n.')})"
+    )
     cur = src.execute(
-        "SELECT p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
-        "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
-        "p.signer_subject, p.warnings, b.data, b.receipt "
-        "FROM packages p JOIN package_blobs b ON b.package_id = p.id "
-        "WHERE p.seq > ? ORDER BY p.seq",
-        (high,),
+        f"SELECT {', '.join(names)} FROM {plan.table.name} WHERE {where} ORDER BY {', '.join(key)}"
     )
     for rows in _chunks(cur):
-        with dst.cursor() as c:
-            c.executemany(_PG_INSERT_PACKAGE, [r[:14] for r in rows])
-            c.executemany(_PG_INSERT_BLOB, [(r[1], r[14], r[15]) for r in rows])
-        report.packages += len(rows)
-        if progress:
-            progress("packages", len(rows))
+        report.add(plan.table.name, dst.execute(statement, plan.arrays(rows, names)).rowcount)
 
 
-def _copy_deliveries(src: sqlite3.Connection, dst: Any, report: CopyReport, progress: Any) -> None:
+def _copy_append(
+    src: sqlite3.Connection,
+    dst: Any,
+    plan: _Plan,
+    highs: dict[str, int],
+    report: CopyReport,
+    progress: Any,
+) -> None:
+    name, seq = plan.table.name, plan.table.key[0]
+    high = highs[name] = _check_prefix(src, dst, plan.table)
+    _refresh(src, dst, plan, report)  # rows up to high only: the new ones come verbatim
+    cur = src.execute(f"SELECT {plan.cols()} FROM {name} WHERE {seq} > ? ORDER BY {seq}", (high,))
+    _insert_rows(dst, plan, plan.insert(), cur, report, progress)
+
+
+def _copy_follow(
+    src: sqlite3.Connection,
+    dst: Any,
+    plan: _Plan,
+    highs: dict[str, int],
+    report: CopyReport,
+    progress: Any,
+) -> None:
+    assert plan.table.parent is not None
+    parent, column, parent_column = plan.table.parent
+    parent_seq = next(t.key[0] for t in COPY_TABLES if t.name == parent)
+    _refresh(src, dst, plan, report)
     cur = src.execute(
-        "SELECT package_id, recipient, seq, state, attempts, updated_at, last_error, acked_at "
-        "FROM deliveries ORDER BY seq, recipient"
+        f"SELECT {plan.cols(prefix='c.')} FROM {plan.table.name} c "
+        f"JOIN {parent} p ON p.{parent_column} = c.{column} "
+        f"WHERE p.{parent_seq} > ? ORDER BY p.{parent_seq}",
+        (highs[parent],),
     )
-    for rows in _chunks(cur):
-        columns = [list(col) for col in zip(*rows, strict=True)]
-        changed = dst.execute(_PG_UPSERT_DELIVERIES, columns).rowcount
-        report.deliveries += max(0, changed)
-        if progress:
-            progress("deliveries", len(rows))
+    _insert_rows(dst, plan, plan.insert(), cur, report, progress)
 
 
-def _copy_events(src: sqlite3.Connection, dst: Any, report: CopyReport, progress: Any) -> None:
-    high = _check_prefix(src, dst, "events", "package_id, kind", "events")
-    cur = src.execute(
-        "SELECT seq, package_id, kind, at, recipient, attempt, detail FROM events "
-        "WHERE seq > ? ORDER BY seq",
-        (high,),
-    )
-    for rows in _chunks(cur):
-        with dst.cursor() as c:
-            c.executemany(_PG_INSERT_EVENT, rows)
-        report.events += len(rows)
-        if progress:
-            progress("events", len(rows))
+def _copy_upsert(
+    src: sqlite3.Connection,
+    dst: Any,
+    plan: _Plan,
+    highs: dict[str, int],
+    report: CopyReport,
+    progress: Any,
+) -> None:
+    key = ", ".join(plan.table.key)
+    cur = src.execute(f"SELECT {plan.cols()} FROM {plan.table.name} ORDER BY {key}")
+    _insert_rows(dst, plan, plan.upsert(), cur, report, progress)
+    if plan.table.policy is not Policy.MIRROR:
+        return
+    names = list(plan.table.key)
+    wanted = set(src.execute(f"SELECT {key} FROM {plan.table.name}").fetchall())
+    held = {tuple(r) for r in dst.execute(f"SELECT {key} FROM {plan.table.name}").fetchall()}
+    gone = sorted(held - wanted)
+    for start in range(0, len(gone), BATCH):
+        rows = gone[start : start + BATCH]
+        report.add(
+            plan.table.name,
+            dst.execute(
+                f"DELETE FROM {plan.table.name} WHERE ({key}) IN "
+                f"(SELECT * FROM {plan.unnest(names)})",
+                plan.arrays(rows, names),
+            ).rowcount,
+        )
 
 
-def _copy_overrides(src: sqlite3.Connection, dst: Any, report: CopyReport) -> None:
-    rows = src.execute(
-        "SELECT organ_id, enabled, token_sha256, changed_at, reason FROM agency_overrides"
-    ).fetchall()
-    for organ_id, enabled, tokens, changed_at, reason in rows:
-        flag = None if enabled is None else bool(enabled)
-        cur = dst.execute(_PG_UPSERT_OVERRIDE, (organ_id, flag, tokens, changed_at, reason))
-        report.overrides += max(0, cur.rowcount)
+_COPIERS = {
+    Policy.APPEND: _copy_append,
+    Policy.FOLLOW: _copy_follow,
+    Policy.UPSERT: _copy_upsert,
+    Policy.MIRROR: _copy_upsert,
+}
 
 
 # -- requeue --------------------------------------------------------------------------------------

@@ -102,6 +102,10 @@ async def test_backup_while_serving_then_restore(
         "--force",
     )
     assert "restored" in out, out
+    # The restored event log, chain heads and checkpoints agree (hash chains intact).
+    assert "OK" in await asyncio.to_thread(
+        hub_cli, "audit", "verify", "--config", str(wd.config_dir)
+    )
     hub.start()
     try:
         await hub.wait_ready()
@@ -116,6 +120,10 @@ async def test_backup_while_serving_then_restore(
             assert await c.fetch(some) == original
     finally:
         assert hub.stop() == 0
+    # The hub served on from the restored store: its chains continue from the restored heads.
+    assert "OK" in await asyncio.to_thread(
+        hub_cli, "audit", "verify", "--config", str(wd.config_dir)
+    )
 
 
 def _cli_fails(*args: str) -> str:

@@ -167,6 +167,9 @@ async def test_copy_running_embedded_hub_to_postgresql(
     assert f"{len(second)} new packages" in out2, out2
     out3 = hub_cli("db", "copy", "--from-config", str(wd.config_dir), "--to-config", str(target))
     assert "0 new packages, 0 deliveries written, 0 events" in out3, out3
+    # The event log came verbatim with its hash chains: the audit verdict is the source's.
+    verdict = hub_cli("audit", "verify", "--config", str(wd.config_dir))
+    assert "OK" in verdict and hub_cli("audit", "verify", "--config", str(target)) == verdict
     assert any(s in ("failed", "queued") for d in old_states.values() for s in d.values())
 
     new = HubProcess(
@@ -217,6 +220,8 @@ async def test_copy_running_embedded_hub_to_postgresql(
         stop.set()
         assert new.stop() == 0
         await receiver.close()
+    # The hub on the copy continued the chains (new events, its shutdown checkpoint).
+    assert "OK" in hub_cli("audit", "verify", "--config", str(target))
     with psycopg.connect(PG_DSN) as conn:
         n = conn.execute(
             psycopg.sql.SQL("SELECT count(*) FROM {}.packages").format(
