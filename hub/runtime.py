@@ -19,6 +19,7 @@ from types import TracebackType
 
 from hub.audit.service import Checkpointer, purge
 from hub.audit.settings import load_audit_settings
+from hub.audit.tsa import TsaClient
 from hub.broker import Broker
 from hub.broker.local import LocalBroker
 from hub.broker.rabbitmq import RabbitBroker
@@ -144,6 +145,7 @@ class Runtime:
             config.settings.hub_id,
             self.audit_settings.checkpoint_interval,
             clock,
+            tsa=TsaClient(self.audit_settings.tsa_url) if self.audit_settings.tsa_url else None,
         )
         self.executor = CheckExecutor(
             CheckOptions(

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # imported lazily at run time: ``hub --help`` stays fast
+    from hub.audit.tsa import TsaClient
 
 CONFIG = click.option(
     "--config",
@@ -30,6 +34,15 @@ def _open(config_dir: Path):  # type: ignore[no-untyped-def]  # returns (config,
     return config, make_store(config), signer
 
 
+def _tsa(config_dir: Path) -> TsaClient | None:
+    """The configured time-stamp authority client (``[audit] tsa_url``), if any."""
+    from hub.audit.settings import load_audit_settings
+    from hub.audit.tsa import TsaClient
+
+    url = load_audit_settings(config_dir).tsa_url
+    return TsaClient(url) if url else None
+
+
 @click.group()
 def audit() -> None:
     """The tamper-evident audit log."""
@@ -41,12 +54,14 @@ def audit_verify(config_dir: Path) -> None:
     """Recompute every hash chain and check every signed checkpoint; exit 1 and name the
     first bad event if anything was edited, deleted, inserted or reordered."""
     from hub.audit.service import verify_store
+    from hub.audit.settings import load_audit_settings
 
     _config, store, signer = _open(config_dir)
+    tsa_certs = load_audit_settings(config_dir).tsa_certs
 
     async def run() -> list[str]:
         async with store:
-            report = await verify_store(store, signer)
+            report = await verify_store(store, signer, tsa_certs)
         lines = report.lines()
         return lines if report.ok else [*lines, "__FAILED__"]
 
@@ -64,10 +79,11 @@ def audit_checkpoint(config_dir: Path) -> None:
     from hub.audit.service import write_checkpoint
 
     config, store, signer = _open(config_dir)
+    tsa = _tsa(config_dir)
 
     async def run() -> int:
         async with store:
-            return (await write_checkpoint(store, signer, config.settings.hub_id)).id
+            return (await write_checkpoint(store, signer, config.settings.hub_id, tsa=tsa)).id
 
     click.echo(f"checkpoint {asyncio.run(run())} written")
 
@@ -112,9 +128,11 @@ def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str)
     """Export one package's evidence archive (bytes, receipt, trace, chain proof, signed
     checkpoint, certificates), verifiable with xmlsec1 and openssl alone."""
     from hub.audit.evidence import EvidenceError, export_evidence
+    from hub.audit.settings import load_audit_settings
 
     config, store, signer = _open(config_dir)
     out = output or Path(f"evidence-{package_id}.tar.gz")
+    tsa_certs = load_audit_settings(config_dir).tsa_certs
 
     async def run() -> Path:
         async with store:
@@ -126,6 +144,8 @@ def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str)
                 out,
                 anchors=config.settings.trust_anchors,
                 actor=actor,
+                tsa=_tsa(config_dir),
+                tsa_certs=tsa_certs,
             )
 
     try:

@@ -12,9 +12,11 @@ Layout (``evidence-<id>/`` inside a ``.tar.gz``)::
                         to the head signed by the covering checkpoint: the chain proof
     chain/<chain>.start the hash the segment starts from (64 zeros, or the earlier head)
     checkpoints/*.xml   the signed checkpoints the proof starts and ends at
+    checkpoints/*.tst   their RFC 3161 time-stamp tokens, when a TSA is configured
     acks/<OrganId>.xml  acknowledgements signed by recipients, if any
     certs/hub-*.pem     every published receipt certificate; certs/anchor-*.pem the trust
-                        anchors (the hub's and the agencies' CAs)
+                        anchors (the hub's and the agencies' CAs); certs/tsa-*.pem the
+                        time-stamp authority's anchor and chain ([audit] tsa_certs)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from hub.audit.chain import GENESIS, ChainedEvent
 from hub.audit.checkpoint import verify_checkpoint
 from hub.audit.records import CheckpointRow
 from hub.audit.service import fingerprints, record_read, write_checkpoint
+from hub.audit.tsa import TsaClient
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 
@@ -76,6 +79,8 @@ async def export_evidence(
     *,
     anchors: tuple[Path, ...] = (),
     actor: str = "operator",
+    tsa: TsaClient | None = None,
+    tsa_certs: tuple[Path, ...] = (),
 ) -> Path:
     """Write the archive for ``package_id`` to ``out``; the read is audited first, and a
     fresh checkpoint is written so every event of the package is covered by one."""
@@ -86,7 +91,7 @@ async def export_evidence(
         store, package_id, actor, "evidence export", (record.sender, *record.recipients)
     )
     backend = AuditBackend(store)
-    await write_checkpoint(store, signer, hub_id)
+    await write_checkpoint(store, signer, hub_id, tsa=tsa)
     published = fingerprints(signer)
     checkpoints = await backend.checkpoints()
     events = await backend.events_for(package_id)
@@ -161,6 +166,8 @@ async def export_evidence(
         files[f"certs/hub-{i}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
     for i, anchor in enumerate(anchors, 1):
         files[f"certs/anchor-{i}.pem"] = anchor.read_bytes()
+    for i, tsa_cert in enumerate(tsa_certs, 1):
+        files[f"certs/tsa-{i}.pem"] = tsa_cert.read_bytes()
     files["README.txt"] = README.replace("{package_id}", package_id).encode("utf-8")
     files["verify.sh"] = VERIFY_SH.encode("utf-8")
 
@@ -207,9 +214,13 @@ POSIX shell; `sh verify.sh` runs exactly the steps below and prints OK or the fi
 
 5. Checkpoints are signed by the hub like receipts:
        xmlsec1 --verify --trusted-pem certs/anchor-1.pem checkpoints/<id>.xml
-   A checkpoint with a .tst file next to it also has an RFC 3161 time-stamp token:
+   A checkpoint with a .tst file next to it also has an RFC 3161 time-stamp token from an
+   independent time-stamp authority over its exact bytes (certs/tsa-*.pem: the TSA's trust
+   anchor and chain). It proves the checkpoint, and every event it seals, existed then:
+       cat certs/tsa-*.pem > tsa-bundle.pem
        openssl ts -verify -token_in -in checkpoints/<id>.tst -data checkpoints/<id>.xml \\
-           -CAfile <the TSA's CA>
+           -CAfile tsa-bundle.pem
+       openssl ts -reply -token_in -in checkpoints/<id>.tst -text    # shows the time
 
 6. acks/<OrganId>.xml, when present, are acknowledgements signed by the recipient
    (non-repudiation of receipt); verify them like the package (step 3).
@@ -252,6 +263,16 @@ for cp in checkpoints/*.xml; do
   # shellcheck disable=SC2086
   xmlsec1 --verify $anchors "$cp" >/dev/null 2>&1 || fail "checkpoint signature $cp"
   echo "checkpoint signature $cp: ok"
+done
+for tst in checkpoints/*.tst; do
+  [ -f "$tst" ] || continue
+  ls certs/tsa-*.pem >/dev/null 2>&1 || fail "time-stamp token $tst but no certs/tsa-*.pem"
+  bundle=$(mktemp)
+  cat certs/tsa-*.pem > "$bundle"
+  openssl ts -verify -token_in -in "$tst" -data "${tst%.tst}.xml" -CAfile "$bundle" \
+    >/dev/null 2>&1 || { rm -f "$bundle"; fail "time-stamp token $tst"; }
+  rm -f "$bundle"
+  echo "time-stamp token $tst: ok"
 done
 for seg in chain/*.jsonl; do
   chain=$(basename "$seg" .jsonl)

@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
 from hub.audit.backend import AuditBackend
 from hub.audit.checkpoint import sign_checkpoint
 from hub.audit.records import ChainHead, CheckpointRow
-from hub.audit.verify import Report, verify_log
+from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
+from hub.audit.verify import Finding, Report, verify_log
 from hub.models import DeliveryState, Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 
 log = logging.getLogger("hub.audit")
+
+#: how far a token's genTime may precede the checkpoint's own At (clocks of hub and TSA)
+TSA_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def fingerprints(signer: ReceiptSigner) -> frozenset[str]:
@@ -32,29 +38,71 @@ def fingerprints(signer: ReceiptSigner) -> frozenset[str]:
 
 
 async def write_checkpoint(
-    store: Store, signer: ReceiptSigner, hub_id: str, at: datetime | None = None
+    store: Store,
+    signer: ReceiptSigner,
+    hub_id: str,
+    at: datetime | None = None,
+    tsa: TsaClient | None = None,
 ) -> CheckpointRow:
-    """Sign the heads of every chain now."""
+    """Sign the heads of every chain now; with a TSA, time-stamp the signed bytes."""
     when = at or datetime.now(UTC)
 
     def build(checkpoint_id: int, previous: bytes | None, heads: list[ChainHead]) -> bytes:
         return sign_checkpoint(signer, hub_id, checkpoint_id, previous, heads, when)
 
-    row = await AuditBackend(store).add_checkpoint(build, when)
+    backend = AuditBackend(store)
+    row = await backend.add_checkpoint(build, when)
     log.info("audit checkpoint written", extra={"checkpoint": row.id})
+    if tsa is not None:
+        # Requested after the commit (a TSA round trip must not hold the checkpoint lock);
+        # a TSA outage leaves this checkpoint unstamped but never stops the checkpoints.
+        try:
+            token = await tsa.timestamp(row.document)
+        except TimestampError as exc:
+            log.warning("checkpoint %d not time-stamped: %s", row.id, exc)
+            return row
+        await backend.set_checkpoint_tst(row.id, token)
+        row = dataclasses.replace(row, tst=token)
     return row
 
 
-async def verify_store(store: Store, signer: ReceiptSigner) -> Report:
-    """Recompute every chain and check every checkpoint of ``store``."""
+async def verify_store(
+    store: Store, signer: ReceiptSigner, tsa_roots: Sequence[Path] = ()
+) -> Report:
+    """Recompute every chain and check every checkpoint of ``store``, and every checkpoint's
+    time-stamp token against the TSA anchors ``tsa_roots`` (``[audit] tsa_certs``)."""
     backend = AuditBackend(store)
-    return verify_log(
+    checkpoints = await backend.checkpoints()
+    report = verify_log(
         await backend.all_events(),
         await backend.heads(),
-        await backend.checkpoints(),
+        checkpoints,
         legacy_max_seq=await backend.legacy_max_seq(),
         published_fingerprints=fingerprints(signer),
     )
+    stamped = [row for row in checkpoints if row.tst is not None]
+    roots = load_tsa_roots(tsa_roots) if stamped else []
+    for row in stamped:
+        assert row.tst is not None
+        try:
+            # In a thread: path validation runs its own event loop.
+            gen_time = await asyncio.to_thread(verify_token, row.tst, row.document, roots)
+        except TimestampError as exc:
+            report.findings.append(
+                Finding("checkpoint", f"checkpoint {row.id}: time-stamp token: {exc}")
+            )
+            continue
+        if gen_time < row.at - TSA_CLOCK_SKEW:
+            report.findings.append(
+                Finding(
+                    "checkpoint",
+                    f"checkpoint {row.id}: time-stamped at {gen_time.isoformat()}, before it "
+                    f"says it was written ({row.at.isoformat()})",
+                )
+            )
+            continue
+        report.timestamped += 1
+    return report
 
 
 async def record_read(
@@ -125,8 +173,10 @@ class Checkpointer:
         hub_id: str,
         interval: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tsa: TsaClient | None = None,
     ) -> None:
         self.store, self.signer, self.hub_id = store, signer, hub_id
+        self.tsa = tsa
         self.interval = interval
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -137,7 +187,7 @@ class Checkpointer:
         heads = await AuditBackend(self.store).heads()
         if heads == self._last_heads:
             return None
-        row = await write_checkpoint(self.store, self.signer, self.hub_id, self.clock())
+        row = await write_checkpoint(self.store, self.signer, self.hub_id, self.clock(), self.tsa)
         self._last_heads = heads
         return row
 

@@ -56,6 +56,7 @@ class Report:
     chains: int = 0
     checkpoints: int = 0
     covered: int = 0  # events at or before the last checkpoint's head of their chain
+    timestamped: int = 0  # checkpoints whose RFC 3161 token verified
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -78,7 +79,8 @@ class Report:
         out = [
             f"events: {self.events} ({self.legacy} from before the audit chain), "
             f"chains: {self.chains}, checkpoints: {self.checkpoints}, "
-            f"covered by a signed checkpoint: {self.covered}"
+            f"covered by a signed checkpoint: {self.covered}, "
+            f"time-stamped checkpoints: {self.timestamped}"
         ]
         first = self.first
         if first is None:
