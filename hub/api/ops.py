@@ -30,7 +30,8 @@ async def readyz(request: web.Request) -> web.Response:
     ok = True
     for name, probe in (("store", rt.store.ping), ("broker", rt.broker.ping)):
         try:
-            await asyncio.wait_for(probe(), timeout=2.0)
+            async with asyncio.timeout(2.0):  # not wait_for: see hub/dashboard/web.py
+                await probe()
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"failed: {type(exc).__name__}: {exc}"

@@ -106,10 +106,15 @@ class Pulse:
     async def stop(self) -> None:
         """Stop ticking."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        # Cancel until it is really done: a cancellation that lands while a library call
+        # completes can be swallowed, and waiting on such a task once would hang shutdown.
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         while True:

@@ -287,7 +287,10 @@ async def health_of(rt: Runtime) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, probe in (("store", rt.store.ping), ("broker", rt.broker.ping)):
         try:
-            await asyncio.wait_for(probe(), timeout=2.0)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that races its inner future, which kept the pulse task alive at shutdown.
+            async with asyncio.timeout(2.0):
+                await probe()
             result[name] = "ok"
         except Exception as exc:
             result[name] = f"{type(exc).__name__}: {exc}"[:200]
@@ -408,11 +411,12 @@ async def events(request: web.Request) -> web.StreamResponse:
     async with pulse.subscribe() as queue:
         while True:
             try:
-                data = await asyncio.wait_for(queue.get(), timeout=15.0)
+                async with asyncio.timeout(15.0):
+                    data = await queue.get()
                 await response.write(f"event: snapshot\ndata: {data}\n\n".encode())
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
-            except (ConnectionResetError, asyncio.CancelledError):
+            except ConnectionResetError:
                 break
     return response
 
