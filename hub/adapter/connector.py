@@ -541,5 +541,6 @@ class Connector:
                 next_in = loop.time() + self.config.inbox_interval
             timeout = max(0.0, min(next_out, next_in) - loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it may swallow a cancel
+                    await stop.wait()
         return total

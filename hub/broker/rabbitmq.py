@@ -357,8 +357,11 @@ class _Session:
                 continue
             self.wake.clear()
             timeout = self.broker.reconnect_interval if self.pending else None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation racing the event, leaving a consumer running after close.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
         return None
 
     async def _subscribe_pending(self) -> None:
@@ -440,7 +443,8 @@ class _Session:
             while any(m.live for m in self.held) and loop.time() < deadline:
                 self.wake.clear()  # set by every settle
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), deadline - loop.time())
+                    async with asyncio.timeout(deadline - loop.time()):
+                        await self.wake.wait()
         await self.close_channel()
 
     async def close_channel(self) -> None:
