@@ -240,6 +240,13 @@ class Lifecycle:
         try:
             return await self._plan(checked, recipients)
         except LifecycleError as exc:
+            if isinstance(exc, IllegalTransition) and await self.store.lifecycle().transitions(
+                sha256=checked.sha256
+            ):
+                # The same bytes retried after their move was applied but before the package
+                # was committed (a crash or a 503 in between): the move is theirs, not a
+                # conflict; the retry completes the acceptance.
+                return NO_PLAN
             if record:
                 await self.record_refusal(exc, checked, now)
             raise
