@@ -41,16 +41,20 @@ def _name(common_name: str, organizational_unit: str | None = None) -> x509.Name
 
 
 def create_ca(
-    common_name: str, *, valid_days: int = 3650
+    common_name: str, *, valid_days: int = 3650, not_before: datetime | None = None
 ) -> tuple[ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, x509.Certificate]:
     """Create a self-signed development CA (EC P-256 key, ECDSA-SHA256 signature).
 
-    The CA may issue end-entity certificates only (pathLenConstraint 0).
+    The CA may issue end-entity certificates only (pathLenConstraint 0). ``not_before``
+    (timezone-aware) defaults to five minutes ago; tests pass the moment their data is built
+    around, so that nothing depends on how long the suite ran before them.
     """
     if valid_days <= 0:
         raise ValueError("valid_days must be positive")
+    if not_before is not None and not_before.tzinfo is None:
+        raise ValueError("not_before must be timezone-aware")
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC) - _BACKDATE
+    now = not_before if not_before is not None else datetime.now(UTC) - _BACKDATE
     name = _name(common_name)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (

@@ -24,7 +24,6 @@ from .conftest import TESTDATA
 
 PDFS = TESTDATA / "pdf"
 AT_2020 = datetime(2020, 11, 1, tzinfo=UTC)
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +148,7 @@ def test_soft_fail_makes_trusted_chains_valid(name: str, testing_ca: TrustStore)
 
 def test_expired_signer_today_is_indeterminate(testing_ca: TrustStore) -> None:
     data = (PDFS / "signed/sig-with-ski-sid.pdf").read_bytes()
-    report = validate_pdf(data, testing_ca, at=NOW, revocation="soft-fail")
+    report = validate_pdf(data, testing_ca, at=datetime.now(UTC), revocation="soft-fail")
     assert report.verdict == "indeterminate"
     assert report.signatures[0].reasons == ("pdf.expired",)
 
@@ -206,7 +205,10 @@ class DevSigner:
     def store(self, revoked: list[int] | None, mode: str) -> TrustStore:
         crls: list[x509.CertificateRevocationList] = []
         if revoked is not None:
-            crls.append(create_crl(self.ca_key, self.ca, revoked, NOW + timedelta(days=7)))
+            built = datetime.now(
+                UTC
+            )  # the CRL is made now, beside the signatures it is checked with
+            crls.append(create_crl(self.ca_key, self.ca, revoked, built + timedelta(days=7)))
         return TrustStore([self.ca], revocation=StaticRevocationChecker(crls, mode=mode))  # type: ignore[arg-type]
 
 

@@ -14,49 +14,56 @@ from signing.pki import create_ca, issue_certificate, save_certificate
 
 from .conftest import TESTDATA, DevPki
 
-NOW = datetime.now(UTC)
+
+@pytest.fixture
+def now(pki: DevPki) -> datetime:
+    """The moment the dev PKI was built (its certificates start five minutes before it): the
+    tests validate around it, never around the clock of the moment they happen to run."""
+    return pki.ca.not_valid_before_utc + timedelta(minutes=5)
+
+
 TEST_CA = TESTDATA / "pdf" / "testing-ca"
 
 
-def test_certificate_from_the_dev_ca_validates(pki: DevPki) -> None:
+def test_certificate_from_the_dev_ca_validates(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
-    path = store.validate(pki.rsa.cert, at=NOW)
+    path = store.validate(pki.rsa.cert, at=now)
     assert path.chain == (pki.rsa.cert, pki.ca)
     assert path.anchor_subject == "CN=Hub Dev CA"
 
 
-def test_other_ca_and_self_signed_are_untrusted(pki: DevPki) -> None:
+def test_other_ca_and_self_signed_are_untrusted(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
     with pytest.raises(CertificateUntrusted, match="no path"):
-        store.validate(pki.foreign.cert, at=NOW)
+        store.validate(pki.foreign.cert, at=now)
     with pytest.raises(CertificateUntrusted):
-        store.validate(pki.other_ca, at=NOW)  # a self-signed CA that is not an anchor
+        store.validate(pki.other_ca, at=now)  # a self-signed CA that is not an anchor
 
 
-def test_expired_and_not_yet_valid_are_untrusted(pki: DevPki) -> None:
+def test_expired_and_not_yet_valid_are_untrusted(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
     _, old = issue_certificate(
-        pki.ca_key, pki.ca, "old", not_before=NOW - timedelta(days=10), valid_days=2
+        pki.ca_key, pki.ca, "old", not_before=now - timedelta(days=10), valid_days=2
     )
     with pytest.raises(CertificateUntrusted, match="expired"):
-        store.validate(old, at=NOW)
+        store.validate(old, at=now)
     # Inside the leaf's window but before the (fresh) CA existed: the anchor's own validity
     # counts too.
     with pytest.raises(CertificateUntrusted, match="Hub Dev CA"):
-        store.validate(old, at=NOW - timedelta(days=9))
-    _, future = issue_certificate(pki.ca_key, pki.ca, "future", not_before=NOW + timedelta(days=1))
+        store.validate(old, at=now - timedelta(days=9))
+    _, future = issue_certificate(pki.ca_key, pki.ca, "future", not_before=now + timedelta(days=1))
     with pytest.raises(CertificateUntrusted, match="not yet valid"):
-        store.validate(future, at=NOW)
+        store.validate(future, at=now)
 
 
-def test_key_usage_must_allow_signing(pki: DevPki) -> None:
+def test_key_usage_must_allow_signing(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
     with pytest.raises(CertificateUntrusted, match="keyUsage"):
-        store.validate(pki.ec384.cert, at=NOW)  # built without a keyUsage extension
+        store.validate(pki.ec384.cert, at=now)  # built without a keyUsage extension
 
 
 def test_cache_skips_path_building_but_not_the_time_check(
-    pki: DevPki, monkeypatch: pytest.MonkeyPatch
+    pki: DevPki, monkeypatch: pytest.MonkeyPatch, now: datetime
 ) -> None:
     store = TrustStore([pki.ca])
     calls: list[x509.Certificate] = []
@@ -67,8 +74,8 @@ def test_cache_skips_path_building_but_not_the_time_check(
         return original(cert, at, inter)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "_build", counting)
-    first = store.validate(pki.ec256.cert, at=NOW)
-    second = store.validate(pki.ec256.cert, at=NOW + timedelta(seconds=1))
+    first = store.validate(pki.ec256.cert, at=now)
+    second = store.validate(pki.ec256.cert, at=now + timedelta(seconds=1))
     assert second is first and len(calls) == 1
     # Past notAfter the cached path is refused, without rebuilding it.
     with pytest.raises(CertificateUntrusted, match="expired"):
@@ -78,34 +85,34 @@ def test_cache_skips_path_building_but_not_the_time_check(
     assert len(calls) == 1
 
 
-def test_failures_are_not_cached(pki: DevPki) -> None:
+def test_failures_are_not_cached(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
     with pytest.raises(CertificateUntrusted):
-        store.validate(pki.foreign.cert, at=NOW)
+        store.validate(pki.foreign.cert, at=now)
     assert store._cache == {}
 
 
-def test_revocation_seam_runs_on_every_call(pki: DevPki) -> None:
+def test_revocation_seam_runs_on_every_call(pki: DevPki, now: datetime) -> None:
     seen: list[datetime] = []
 
     class Revoker:
         def check(self, path: ValidatedPath, *, at: datetime) -> None:
             seen.append(at)
-            if at > NOW + timedelta(hours=1):
+            if at > now + timedelta(hours=1):
                 raise CertificateUntrusted("revoked")
 
     store = TrustStore([pki.ca], revocation=Revoker())
-    store.validate(pki.rsa.cert, at=NOW)
+    store.validate(pki.rsa.cert, at=now)
     with pytest.raises(CertificateUntrusted, match="revoked"):
-        store.validate(pki.rsa.cert, at=NOW + timedelta(hours=2))  # cache hit, still checked
+        store.validate(pki.rsa.cert, at=now + timedelta(hours=2))  # cache hit, still checked
     assert len(seen) == 2
 
 
-def test_validate_works_from_inside_an_event_loop(pki: DevPki) -> None:
+def test_validate_works_from_inside_an_event_loop(pki: DevPki, now: datetime) -> None:
     store = TrustStore([pki.ca])
 
     async def main() -> ValidatedPath:
-        return store.validate(pki.rsa.cert, at=NOW)
+        return store.validate(pki.rsa.cert, at=now)
 
     assert asyncio.run(main()).chain[0] == pki.rsa.cert
 
@@ -137,17 +144,19 @@ def test_real_test_ca_with_intermediate() -> None:
         TrustStore.from_pem_files([TEST_CA / "root" / "root.cert.pem"]).validate(signer, at=at)
 
 
-def test_from_pem_files_reads_several_certificates_per_file(pki: DevPki, tmp_path: Path) -> None:
+def test_from_pem_files_reads_several_certificates_per_file(
+    pki: DevPki, tmp_path: Path, now: datetime
+) -> None:
     bundle = tmp_path / "anchors.pem"
     save_certificate(tmp_path / "a.pem", pki.ca)
     save_certificate(tmp_path / "b.pem", pki.other_ca)
     bundle.write_bytes((tmp_path / "a.pem").read_bytes() + (tmp_path / "b.pem").read_bytes())
     store = TrustStore.from_pem_files([bundle])
     assert store.anchors == (pki.ca, pki.other_ca)
-    store.validate(pki.foreign.cert, at=NOW)
+    store.validate(pki.foreign.cert, at=now)
 
 
-def test_intermediate_chain_from_the_dev_pki() -> None:
+def test_intermediate_chain_from_the_dev_pki(now: datetime) -> None:
     _, root = create_ca("root only")
     with pytest.raises(CertificateUntrusted):
-        TrustStore([root]).validate(root, at=NOW)  # a CA cert has no signing keyUsage
+        TrustStore([root]).validate(root, at=now)  # a CA cert has no signing keyUsage
