@@ -170,21 +170,25 @@ def demo(
     PKI and each agency's key, certificate and token under WORKDIR/pki/agencies/<OrganId>/,
     then prints a summary and exits non-zero if any outcome differs from what was expected.
     """
-    from hub.demo.run import run_demo
+    from hub.demo.run import DemoError, run_demo
 
-    ok = asyncio.run(
-        run_demo(
-            workdir,
-            port=port,
-            documents=packages,
-            seed=seed,
-            keep_serving=keep_serving,
-            store=store,
-            broker=broker,
-            store_url=store_url,
-            broker_url=broker_url,
+    try:
+        ok = asyncio.run(
+            run_demo(
+                workdir,
+                port=port,
+                documents=packages,
+                seed=seed,
+                keep_serving=keep_serving,
+                store=store,
+                broker=broker,
+                store_url=store_url,
+                broker_url=broker_url,
+            )
         )
-    )
+    except DemoError as exc:  # the demo could not run at all: a user's mistake, exit 2
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     sys.exit(0 if ok else 1)
 
 

@@ -103,3 +103,27 @@ def test_plan_is_deterministic_and_covers_the_story() -> None:
     assert {"01", "02", "03", "05", "06", "15"} <= codes
     packages, deliveries = planned_totals(plan)
     assert packages > len(plan) and deliveries > packages - len(plan)
+
+
+def test_a_busy_port_ends_the_demo_at_once_with_exit_2(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["demo", "--workdir", str(tmp_path / "w"), "--port", str(port)]
+        )
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port 0" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "w" / "pki").exists()  # nothing was set up
+
+
+async def test_a_slow_dossier_flow_finishes_without_a_deadline(tmp_path: Path) -> None:
+    """Connectors and the department's software polling 8× slower than the demo's default:
+    the flow takes longer and still passes (it stops only when nothing moves any more), on
+    a free port picked by ``port=0``."""
+    assert await run_demo(
+        tmp_path / "w", port=0, documents=4, dossiers=3, seed=11, dossier_tick=0.4
+    )
