@@ -321,12 +321,16 @@ def db_copy(
     required=True,
     help="Backup file (SQLite: a database file; PostgreSQL: a pg_dump custom archive).",
 )
-def db_backup(config_dir: Path, output: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (default: refuse).")
+def db_backup(config_dir: Path, output: Path, force: bool) -> None:
     """Back up the store, consistently, while the hub serves (SQLite: online backup API, the
     embedded broker's queue included; PostgreSQL: pg_dump of the hub's schema)."""
     from hub.config import load_settings
     from hub.dbtools import DbToolError, backup
 
+    if output.exists() and not force:
+        # An earlier backup is often the only copy of something: never replace it silently.
+        _fail(f"{output} exists; choose another --output or pass --force to replace it", 2)
     try:
         counts = backup(load_settings(config_dir), output)
     except DbToolError as exc:
