@@ -39,11 +39,11 @@ from hub.errors import (
 )
 from hub.lifecycle.config import LifecycleSettings
 from hub.lifecycle.machines import (
-    ACK_CODES,
+    ANSWER_CODES,
     AUTHOR_CODES,
     DOSSIER_ACCEPTED,
     NONE,
-    document_allowed,
+    document_step,
     dossier_allowed,
 )
 from hub.lifecycle.models import (
@@ -85,6 +85,7 @@ class Plan:
     move_party: str | None = None
     dossier: DossierState | None = None
     dossier_expect: str | None = None
+    status_code: str | None = None  # the code a status sent (its move's ``to`` is the state)
 
     def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
         """The store change for this plan, once the package has an id and a time."""
@@ -115,7 +116,9 @@ class Plan:
                 self.key,
                 self.move_party,
                 self.move.expect,
-                self.move.to,
+                # The history names the code sent; the row holds the state it led to (they
+                # differ under ``compatible`` only: a 16 returns to the state before 13).
+                self.status_code or self.move.to,
                 package_id,
                 sha256,
                 at,
@@ -321,22 +324,46 @@ class Lifecycle:
                 package_id=mine[-1].package_id,
             )
         row = current[-1]  # the latest package with this DocumentId sent to this recipient
-        if not document_allowed(row.state, code, row.business_doc_type):
+        # The policy of the agency that sends the status (hub.toml, agencies.toml override).
+        policy = self.settings.policy_for(s.sender)
+        step = document_step(
+            policy,
+            row.state,
+            code,
+            business_doc_type=row.business_doc_type,
+            prior=row.prior_state,
+            sent=frozenset(row.codes),
+        )
+        if step is None:
+            repeat = code in row.codes and row.state != "15"
             raise IllegalTransition(
                 f"status {code} is not allowed for {document_id} at {party}, whose state is "
-                f"{row.state}",
+                f"{row.state}"
+                + (f" ({code} was already sent)" if repeat and policy == "compatible" else "")
+                + f" (lifecycle policy {policy})",
                 package_id=row.package_id,
                 state=row.state,
                 status_code=code,
+                policy=policy,
             )
         move = DocMove(
             package_id=row.package_id,
             recipient=party,
             expect=row.state,
-            to=code,
-            answered=code in ACK_CODES,
+            to=step.state,
+            answered=code in ANSWER_CODES,
+            prior=step.prior,
+            expect_codes=row.codes,
+            codes=row.codes if code in row.codes else (*row.codes, code),
         )
-        return Plan(subject="status", sender=s.sender, key=document_id, move=move, move_party=party)
+        return Plan(
+            subject="status",
+            sender=s.sender,
+            key=document_id,
+            move=move,
+            move_party=party,
+            status_code=code,
+        )
 
     async def _plan_dossier(
         self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
