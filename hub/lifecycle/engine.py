@@ -5,7 +5,8 @@ Two calls from :class:`hub.pipeline.ingest.Ingestor`:
 * :meth:`Lifecycle.address` *before* routing: a dossier without ``To`` goes to the handling
   agency of its MaTTHC (procedure catalogue); dossier progress without ``To`` goes to the
   dossier's submitter and handling agency; a revocation, update or replacement
-  (BussinessDocType 1/2/3) goes to the original's recipients **and** to its own ``To`` (the
+  (BussinessDocType 1/2/3) goes to the recipients of the originals it names
+  (:func:`original_ids`) **and** to its own ``To`` (the
   union: the standard sends it to the original recipients, and an update may add some). Copy
   rules of ``routes.toml`` apply afterwards, so the national portal mirror is a plain rule.
 * :meth:`Lifecycle.plan` *after* routing and de-duplication: reads the current state from the
@@ -208,31 +209,41 @@ class Lifecycle:
         return replace(checked, summary=replace(summary, recipients=recipients))
 
     async def _original(self, checked: Checked) -> list[DocState]:
-        """The original's rows for a BussinessDocType 1/2/3 document, or a refusal."""
+        """The original's rows for a BussinessDocType 1/2/3 document, or a refusal.
+
+        The originals are named, first found wins (docs/lifecycle.md): ``Bussiness/DocumentId``;
+        else every ``Bussiness/ReplacementInfoList/ReplacementInfo/DocumentId`` (a replacement
+        may replace several documents); else every ``ResponseFor/DocumentId`` (the SDK writes
+        a revocation with one ResponseFor per recipient, all naming the same document). Every
+        document named must be known to the hub and sent by the package's sender.
+        """
         pkg, sender = checked.package, checked.summary.sender
         assert isinstance(pkg, EdxmlPackage)
-        original_id = pkg.business.document_id if pkg.business else None
         kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
-        if not original_id:
+        named = original_ids(pkg)
+        if not named:
             raise OriginalUnknown(
-                f"a {kind} (BussinessDocType "
-                f"{checked.summary.business_doc_type}) must name the original in "
-                "Bussiness/DocumentId"
+                f"a {kind} (BussinessDocType {checked.summary.business_doc_type}) must name the "
+                "original in Bussiness/DocumentId, Bussiness/ReplacementInfoList/ReplacementInfo/"
+                "DocumentId or ResponseFor/DocumentId"
             )
-        rows = list(await self.store.lifecycle().documents(original_id))
-        if not rows:
-            raise OriginalUnknown(
-                f"the original document {original_id} is unknown to the hub",
-                original_id=original_id,
-            )
-        mine = [r for r in rows if r.author == sender]
-        if not mine:
-            raise NotAuthor(
-                f"{sender} is not the author of {original_id} ({rows[0].author} is)",
-                original_id=original_id,
-                author=rows[0].author,
-            )
-        return mine
+        out: list[DocState] = []
+        for original_id in named:
+            rows = list(await self.store.lifecycle().documents(original_id))
+            if not rows:
+                raise OriginalUnknown(
+                    f"the original document {original_id} is unknown to the hub",
+                    original_id=original_id,
+                )
+            mine = [r for r in rows if r.author == sender]
+            if not mine:
+                raise NotAuthor(
+                    f"{sender} is not the author of {original_id} ({rows[0].author} is)",
+                    original_id=original_id,
+                    author=rows[0].author,
+                )
+            out.extend(mine)
+        return out
 
     # -- checking (after routing) ----------------------------------------------------------------
 
@@ -469,6 +480,20 @@ class Lifecycle:
                     },
                 )
             )
+
+
+def original_ids(pkg: EdxmlPackage) -> tuple[str, ...]:
+    """The DocumentIds a revocation, update or replacement names as its originals, in the order
+    of :meth:`Lifecycle._original`: ``Bussiness/DocumentId``, else every ReplacementInfo's
+    DocumentId, else every ResponseFor's DocumentId (each de-duplicated, in document order)."""
+    business = pkg.business
+    if business is not None and business.document_id:
+        return (business.document_id,)
+    if business is not None:
+        replaced = tuple(dict.fromkeys(r.document_id for r in business.replacement_info_list))
+        if replaced:
+            return replaced
+    return tuple(dict.fromkeys(rf.document_id for rf in pkg.header.response_fors if rf.document_id))
 
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
