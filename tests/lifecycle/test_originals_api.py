@@ -95,11 +95,15 @@ async def test_sdk_revocation_named_in_two_response_fors(
     client = await hub.client(G22)
     original = await client.submit(_sdk(g22, "sdk_doc_new_no_bussiness.edxml"))
     assert {H41, H14} <= set(original.recipients)
+    # The SDK's status 03 from H41 (no 01 before it) about 778.
+    await (await hub.client(H41)).submit(_sdk(signers(H41), "sdk_status_03.edxml"))
     revoked = await client.submit(revocation)
     assert {H41, H14} <= set(revoked.recipients)  # routed to 778's recipients
     assert await _links(hub, original.package_id, "revoked") == [revoked.package_id]
     trace = await client.trace(revoked.package_id)
     assert {s["original_id"] for s in trace["lifecycle"]["states"]} == {DOC_778}
+    trace = await client.trace(original.package_id)
+    assert {s["recipient"]: s["state"] for s in trace["lifecycle"]["states"]}[H41] == "03"
 
 
 @needs_sdk
