@@ -513,6 +513,8 @@ async def lifecycle_trace(store: Store, record: PackageRecord) -> dict[str, Any]
                 "state": r.state,
                 "answered_at": r.answered_at.isoformat() if r.answered_at else None,
                 "original_id": r.original_id,
+                "codes": list(r.codes),  # every code recorded, in the order first sent
+                "prior_state": r.prior_state,  # while a 13 is pending: where a 16 returns
             }
             for r in rows
         ]

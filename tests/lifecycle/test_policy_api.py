@@ -93,6 +93,8 @@ async def test_compatible_sequences_and_strict_agency(
         trace = await (await hub.client(G22)).trace(sent.package_id)
         states = {s["recipient"]: s["state"] for s in trace["lifecycle"]["states"]}
         assert {k: states[k] for k in (H41, H29, H14)} == {H41: "05", H29: "06", H14: "03"}
+        codes = {s["recipient"]: s["codes"] for s in trace["lifecycle"]["states"]}
+        assert codes[H29] == ["04", "06"]
         moves = [(h["party"], h["from"], h["to"]) for h in trace["lifecycle"]["history"]]
         h41_moves = [(f, t) for p, f, t in moves if p == H41 and f]
         assert h41_moves == [
