@@ -111,6 +111,7 @@ class AgencyConfig:
     push_url: str | None = None
     push_secret_file: Path | None = None
     may_send: tuple[PackageKindName, ...] = PACKAGE_KINDS
+    lifecycle_policy: Literal["compatible", "strict"] | None = None  # None: hub.toml's
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +354,9 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         may_send = _str_tuple(entry.get("may_send", list(PACKAGE_KINDS)), f"{where} may_send")
         if any(k not in PACKAGE_KINDS for k in may_send):
             raise ConfigError(f"{where}: may_send holds {', '.join(PACKAGE_KINDS)}")
+        lifecycle_policy = entry.get("lifecycle_policy")
+        if lifecycle_policy not in (None, "compatible", "strict"):
+            raise ConfigError(f"{where}: lifecycle_policy is compatible or strict")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -370,6 +374,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             if "push_secret_file" in entry
             else None,
             may_send=may_send,  # type: ignore[arg-type]  # checked above
+            lifecycle_policy=lifecycle_policy,
         )
     return out
 

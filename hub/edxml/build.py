@@ -183,8 +183,8 @@ def _document_header(parent: etree._Element, h: MessageHeader) -> None:
             for appendix in oi.appendixes:
                 _el(box, "Appendix", appendix)
     _opt(mh, "SteeringType", h.steering_type)
-    if h.response_for is not None:
-        _response_for(mh, h.response_for)
+    for rf in h.response_fors:
+        _response_for(mh, rf)
 
 
 def _trace_header_list(

@@ -376,7 +376,11 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageHeader:
-    """``MessageHeader``: document fields, or status fields (a status has a status code)."""
+    """``MessageHeader``: document fields, or status fields (a status has a status code).
+
+    ``response_fors`` is every ``ResponseFor`` in document order; ``response_for`` is the
+    first of them (or ``None``). Give either to the constructor; the other is derived.
+    """
 
     from_: Organ
     to: tuple[Organ, ...] = ()
@@ -392,10 +396,23 @@ class MessageHeader:
     other_info: OtherInfo | None = None
     steering_type: str | None = None
     response_for: ResponseFor | None = None
+    response_fors: tuple[ResponseFor, ...] = ()
     staff_info: StaffInfo | None = None
     status_code: StatusCode | None = None
     description: str | None = None
     timestamp: str | None = None
+
+    def __post_init__(self) -> None:
+        # ``response_fors`` holds every ResponseFor in document order (the SDK writes one per
+        # recipient of the document a revocation or reply names); ``response_for`` stays the
+        # first one for callers written when only one was accepted. Either may be given.
+        if self.response_fors:
+            if self.response_for is None:
+                object.__setattr__(self, "response_for", self.response_fors[0])
+            elif self.response_for != self.response_fors[0]:
+                raise ValueError("response_for must be the first of response_fors")
+        elif self.response_for is not None:
+            object.__setattr__(self, "response_fors", (self.response_for,))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

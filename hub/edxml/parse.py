@@ -281,7 +281,11 @@ def _set_promulgation(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> 
 
 
 def _set_response_for(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
-    out["response_for"] = _response_for(el, ctx)
+    # Several ResponseFor are legitimate: the SDK names the revoked/answered document once
+    # per recipient. All are kept, in order; MessageHeader.response_for is the first.
+    rfs = out.setdefault("_response_fors", [])
+    assert isinstance(rfs, list)
+    rfs.append(_response_for(el, ctx))
 
 
 def _set_timestamp(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
@@ -342,7 +346,9 @@ def _message_header(el: etree._Element, ctx: _Ctx) -> MessageHeader:
     parts = out.pop("_document_id_parts", None)
     to = out.pop("to", [])
     assert isinstance(to, list)
-    header = MessageHeader(to=tuple(to), **out)  # type: ignore[arg-type]
+    rfs = out.pop("_response_fors", [])
+    assert isinstance(rfs, list)
+    header = MessageHeader(to=tuple(to), response_fors=tuple(rfs), **out)  # type: ignore[arg-type]
     if isinstance(parts, DocumentIdParts) and isinstance(doc_el, etree._Element):
         _check_document_id(header, parts, doc_el, ctx)
     seen: set[str] = set()

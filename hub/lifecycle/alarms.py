@@ -6,7 +6,7 @@ Four kinds (thresholds in working days of the configured calendar, see
 ``dossier_unaccepted``  a dossier still in TrangThaiHoSo 1 more than ``accept_threshold``
                         working days after the hub received it (per procedure, agency, default);
 ``dossier_overdue``     a dossier not yet processed (not 3/8/9/10) after its NgayHenTra;
-``document_unanswered`` a recipient has sent no 01/02/03 (nor 15/16) more than
+``document_unanswered`` a recipient has sent no code at all (01–06, 15, 16) more than
                         ``ack_within_days`` working days after the hub accepted the document;
 ``agency_silent``       an enabled agency sent no package (document, status, dossier) for more
                         than ``silent_after_days`` working days, or never sent one.

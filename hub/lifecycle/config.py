@@ -11,6 +11,10 @@ Read from the configuration directory: ``procedures.toml``, ``holidays.toml`` an
     evaluate_seconds = 60           # how often a running hub evaluates the alarms
     webhook_url = "https://ops.example/hub-alarms"
     webhook_secret_file = "secrets/alarms.key"   # HMAC-SHA256 key for the webhook
+    policy = "compatible"           # status codes: "compatible" (default) or "strict"
+
+``lifecycle_policy = "strict"`` on an agency of ``agencies.toml`` overrides ``policy`` for the
+statuses that agency sends (docs/lifecycle.md).
 
 Per-procedure ``accept_within_days`` in ``procedures.toml`` wins over the agency's, which wins
 over the default. Every threshold counts working days of the calendar.
@@ -24,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.config import load_agencies
 from hub.errors import ConfigError
 from hub.lifecycle.calendar import WorkCalendar, load_calendar
+from hub.lifecycle.machines import POLICIES, Policy
 from hub.lifecycle.procedures import Catalogue, load_catalogue
 
 
@@ -42,6 +48,12 @@ class LifecycleSettings:
     evaluate_seconds: float = 60.0
     webhook_url: str | None = None
     webhook_secret_file: Path | None = None
+    policy: Policy = "compatible"
+    policy_by_agency: Mapping[str, Policy] = field(default_factory=dict)
+
+    def policy_for(self, sender: str) -> Policy:
+        """The policy that checks a status ``sender`` sends (its agency's, else the hub's)."""
+        return self.policy_by_agency.get(sender, self.policy)
 
     def accept_threshold(self, ma_tthc: str | None, agency: str) -> int:
         """Working days a dossier may wait for acceptance (procedure > agency > default)."""
@@ -75,6 +87,14 @@ def load_lifecycle(config_dir: Path) -> LifecycleSettings:
     evaluate = section.get("evaluate_seconds", 60.0)
     if not isinstance(evaluate, int | float) or evaluate <= 0:
         raise ConfigError("hub.toml [lifecycle] evaluate_seconds must be > 0")
+    policy = section.get("policy", "compatible")
+    if policy not in POLICIES:
+        raise ConfigError("hub.toml [lifecycle] policy must be compatible or strict")
+    by_agency_policy: dict[str, Policy] = {}
+    if (base / "agencies.toml").exists():
+        for organ_id, agency in load_agencies(base).items():
+            if agency.lifecycle_policy is not None:
+                by_agency_policy[organ_id] = agency.lifecycle_policy
     return LifecycleSettings(
         catalogue=load_catalogue(base / "procedures.toml"),
         calendar=load_calendar(base / "holidays.toml"),
@@ -85,4 +105,6 @@ def load_lifecycle(config_dir: Path) -> LifecycleSettings:
         evaluate_seconds=float(evaluate),
         webhook_url=section.get("webhook_url"),
         webhook_secret_file=(base / secret) if isinstance(secret, str) else None,
+        policy=policy,
+        policy_by_agency=by_agency_policy,
     )

@@ -5,7 +5,8 @@ Two calls from :class:`hub.pipeline.ingest.Ingestor`:
 * :meth:`Lifecycle.address` *before* routing: a dossier without ``To`` goes to the handling
   agency of its MaTTHC (procedure catalogue); dossier progress without ``To`` goes to the
   dossier's submitter and handling agency; a revocation, update or replacement
-  (BussinessDocType 1/2/3) goes to the original's recipients **and** to its own ``To`` (the
+  (BussinessDocType 1/2/3) goes to the recipients of the originals it names
+  (:func:`original_ids`) **and** to its own ``To`` (the
   union: the standard sends it to the original recipients, and an update may add some). Copy
   rules of ``routes.toml`` apply afterwards, so the national portal mirror is a plain rule.
 * :meth:`Lifecycle.plan` *after* routing and de-duplication: reads the current state from the
@@ -39,11 +40,11 @@ from hub.errors import (
 )
 from hub.lifecycle.config import LifecycleSettings
 from hub.lifecycle.machines import (
-    ACK_CODES,
+    ANSWER_CODES,
     AUTHOR_CODES,
     DOSSIER_ACCEPTED,
     NONE,
-    document_allowed,
+    document_step,
     dossier_allowed,
 )
 from hub.lifecycle.models import (
@@ -85,6 +86,7 @@ class Plan:
     move_party: str | None = None
     dossier: DossierState | None = None
     dossier_expect: str | None = None
+    status_code: str | None = None  # the code a status sent (its move's ``to`` is the state)
 
     def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
         """The store change for this plan, once the package has an id and a time."""
@@ -115,7 +117,9 @@ class Plan:
                 self.key,
                 self.move_party,
                 self.move.expect,
-                self.move.to,
+                # The history names the code sent; the row holds the state it led to (they
+                # differ under ``compatible`` only: a 16 returns to the state before 13).
+                self.status_code or self.move.to,
                 package_id,
                 sha256,
                 at,
@@ -205,31 +209,41 @@ class Lifecycle:
         return replace(checked, summary=replace(summary, recipients=recipients))
 
     async def _original(self, checked: Checked) -> list[DocState]:
-        """The original's rows for a BussinessDocType 1/2/3 document, or a refusal."""
+        """The original's rows for a BussinessDocType 1/2/3 document, or a refusal.
+
+        The originals are named, first found wins (docs/lifecycle.md): ``Bussiness/DocumentId``;
+        else every ``Bussiness/ReplacementInfoList/ReplacementInfo/DocumentId`` (a replacement
+        may replace several documents); else every ``ResponseFor/DocumentId`` (the SDK writes
+        a revocation with one ResponseFor per recipient, all naming the same document). Every
+        document named must be known to the hub and sent by the package's sender.
+        """
         pkg, sender = checked.package, checked.summary.sender
         assert isinstance(pkg, EdxmlPackage)
-        original_id = pkg.business.document_id if pkg.business else None
         kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
-        if not original_id:
+        named = original_ids(pkg)
+        if not named:
             raise OriginalUnknown(
-                f"a {kind} (BussinessDocType "
-                f"{checked.summary.business_doc_type}) must name the original in "
-                "Bussiness/DocumentId"
+                f"a {kind} (BussinessDocType {checked.summary.business_doc_type}) must name the "
+                "original in Bussiness/DocumentId, Bussiness/ReplacementInfoList/ReplacementInfo/"
+                "DocumentId or ResponseFor/DocumentId"
             )
-        rows = list(await self.store.lifecycle().documents(original_id))
-        if not rows:
-            raise OriginalUnknown(
-                f"the original document {original_id} is unknown to the hub",
-                original_id=original_id,
-            )
-        mine = [r for r in rows if r.author == sender]
-        if not mine:
-            raise NotAuthor(
-                f"{sender} is not the author of {original_id} ({rows[0].author} is)",
-                original_id=original_id,
-                author=rows[0].author,
-            )
-        return mine
+        out: list[DocState] = []
+        for original_id in named:
+            rows = list(await self.store.lifecycle().documents(original_id))
+            if not rows:
+                raise OriginalUnknown(
+                    f"the original document {original_id} is unknown to the hub",
+                    original_id=original_id,
+                )
+            mine = [r for r in rows if r.author == sender]
+            if not mine:
+                raise NotAuthor(
+                    f"{sender} is not the author of {original_id} ({rows[0].author} is)",
+                    original_id=original_id,
+                    author=rows[0].author,
+                )
+            out.extend(mine)
+        return out
 
     # -- checking (after routing) ----------------------------------------------------------------
 
@@ -321,22 +335,46 @@ class Lifecycle:
                 package_id=mine[-1].package_id,
             )
         row = current[-1]  # the latest package with this DocumentId sent to this recipient
-        if not document_allowed(row.state, code, row.business_doc_type):
+        # The policy of the agency that sends the status (hub.toml, agencies.toml override).
+        policy = self.settings.policy_for(s.sender)
+        step = document_step(
+            policy,
+            row.state,
+            code,
+            business_doc_type=row.business_doc_type,
+            prior=row.prior_state,
+            sent=frozenset(row.codes),
+        )
+        if step is None:
+            repeat = code in row.codes and row.state != "15"
             raise IllegalTransition(
                 f"status {code} is not allowed for {document_id} at {party}, whose state is "
-                f"{row.state}",
+                f"{row.state}"
+                + (f" ({code} was already sent)" if repeat and policy == "compatible" else "")
+                + f" (lifecycle policy {policy})",
                 package_id=row.package_id,
                 state=row.state,
                 status_code=code,
+                policy=policy,
             )
         move = DocMove(
             package_id=row.package_id,
             recipient=party,
             expect=row.state,
-            to=code,
-            answered=code in ACK_CODES,
+            to=step.state,
+            answered=code in ANSWER_CODES,
+            prior=step.prior,
+            expect_codes=row.codes,
+            codes=row.codes if code in row.codes else (*row.codes, code),
         )
-        return Plan(subject="status", sender=s.sender, key=document_id, move=move, move_party=party)
+        return Plan(
+            subject="status",
+            sender=s.sender,
+            key=document_id,
+            move=move,
+            move_party=party,
+            status_code=code,
+        )
 
     async def _plan_dossier(
         self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
@@ -444,6 +482,20 @@ class Lifecycle:
             )
 
 
+def original_ids(pkg: EdxmlPackage) -> tuple[str, ...]:
+    """The DocumentIds a revocation, update or replacement names as its originals, in the order
+    of :meth:`Lifecycle._original`: ``Bussiness/DocumentId``, else every ReplacementInfo's
+    DocumentId, else every ResponseFor's DocumentId (each de-duplicated, in document order)."""
+    business = pkg.business
+    if business is not None and business.document_id:
+        return (business.document_id,)
+    if business is not None:
+        replaced = tuple(dict.fromkeys(r.document_id for r in business.replacement_info_list))
+        if replaced:
+            return replaced
+    return tuple(dict.fromkeys(rf.document_id for rf in pkg.header.response_fors if rf.document_id))
+
+
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
 
@@ -461,6 +513,8 @@ async def lifecycle_trace(store: Store, record: PackageRecord) -> dict[str, Any]
                 "state": r.state,
                 "answered_at": r.answered_at.isoformat() if r.answered_at else None,
                 "original_id": r.original_id,
+                "codes": list(r.codes),  # every code recorded, in the order first sent
+                "prior_state": r.prior_state,  # while a 13 is pending: where a 16 returns
             }
             for r in rows
         ]

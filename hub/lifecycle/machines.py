@@ -9,6 +9,8 @@ applies the move with a compare-and-set so two concurrent moves cannot both win.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 NONE = "none"
 """A document delivered to a recipient that has answered nothing yet."""
@@ -18,7 +20,20 @@ RECIPIENT_CODES = frozenset({"01", "02", "03", "04", "05", "06", "15", "16"})
 AUTHOR_CODES = frozenset({"13"})
 """Status codes a document's author sends (take-back request)."""
 ACK_CODES = frozenset({"01", "02", "03"})
-"""Codes that count as the recipient having answered ("acknowledged") a document."""
+"""Codes that acknowledge a document under ``strict`` (arrived, rejected, accepted)."""
+ANSWER_CODES = RECIPIENT_CODES
+"""Codes that set ``answered_at`` (the recipient answered the document): any code from the
+recipient. Under ``strict`` the first one is always 01/02/03 (or 15/16 to a change document);
+under ``compatible`` a recipient may start with 04/05/06, which proves reception just as well."""
+PROGRESS_CODES = frozenset({"01", "02", "03", "04", "05", "06"})
+"""Recipient codes that report progress (everything but the answers 15/16 to a take-back)."""
+REPEATABLE = frozenset({"05"})
+"""Codes ``compatible`` lets a recipient send more than once (progress reports)."""
+
+Policy = Literal["compatible", "strict"]
+"""How status codes are checked: ``compatible`` (default, what deployed systems accept) or
+``strict`` (the numeric order of :data:`DOCUMENT_TRANSITIONS`)."""
+POLICIES: tuple[Policy, ...] = ("compatible", "strict")
 
 _DOC: Mapping[str, frozenset[str]] = {
     NONE: frozenset({"01", "02", "03", "13"}),
@@ -46,6 +61,61 @@ def document_allowed(state: str, code: str, business_doc_type: int) -> bool:
     if business_doc_type in (1, 2, 3) and state not in ("02", "15", "16", "13"):
         allowed = allowed | _CHANGE_ANSWERS
     return code in allowed
+
+
+@dataclass(frozen=True, slots=True)
+class DocStep:
+    """Where one status code takes a recipient's row: ``state`` after it and ``prior``, the
+    state a ``16`` returns to (set while a ``13`` is pending, else ``None``)."""
+
+    state: str
+    prior: str | None = None
+
+
+def document_step(
+    policy: Policy,
+    state: str,
+    code: str,
+    *,
+    business_doc_type: int = 0,
+    prior: str | None = None,
+    sent: frozenset[str] = frozenset(),
+) -> DocStep | None:
+    """The row after ``code`` for a recipient in ``state``, or ``None`` (refused).
+
+    ``prior``: the state before a pending ``13``; ``sent``: every code already recorded for this
+    (document, recipient), by either side. ``strict`` is :func:`document_allowed`; it also
+    remembers ``prior`` on a ``13`` so that a row may be answered under either policy.
+    ``compatible`` (docs/lifecycle.md has the table):
+
+    * ``15`` is final: nothing follows it;
+    * the same code again (a code in ``sent``) is refused, except ``05``; this is the rule of
+      Bkav's provincial hub (edoc-integrator refuses a status whose (From, ResponseFor, code)
+      already has a trace, any time before, except 05), so a ``13`` asked again after a ``16``
+      is refused too: the author sends a revocation (BussinessDocType 1) instead;
+    * 01–06 in any order; while a ``13`` is pending the row stays ``13`` and the code becomes
+      the state a ``16`` returns to;
+    * ``13`` from any state but ``15``; ``15``/``16`` only while a ``13`` is pending, or once
+      to a change document (BussinessDocType 1/2/3), which *is* the take-back request: ``15``
+      ends the row, ``16`` returns it to the state before the ``13`` (or leaves it as it was).
+    """
+    if policy == "strict":
+        if not document_allowed(state, code, business_doc_type):
+            return None
+        return DocStep(code, state if code == "13" else None)
+    if state == "15" or (code in sent and code not in REPEATABLE):
+        return None
+    pending = state == "13"
+    if code in PROGRESS_CODES:
+        return DocStep("13", code) if pending else DocStep(code)
+    if code == "13":
+        return None if pending else DocStep("13", state)
+    if code in _CHANGE_ANSWERS:
+        if pending:
+            return DocStep("15") if code == "15" else DocStep(prior or NONE)
+        if business_doc_type in (1, 2, 3) and not sent & _CHANGE_ANSWERS:
+            return DocStep("15") if code == "15" else DocStep(state)
+    return None
 
 
 # TrangThaiHoSo: 1 newly registered, 2 accepted, 3 not accepted, 4 processing, 5 supplement

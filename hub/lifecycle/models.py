@@ -18,8 +18,10 @@ class DocState:
     original_id: str | None  # the DocumentId a revocation/update/replacement refers to
     state: str
     sent_at: datetime  # when the hub accepted the document
-    answered_at: datetime | None  # first 01/02/03 from the recipient (acknowledgement)
+    answered_at: datetime | None  # the recipient's first code (acknowledgement)
     updated_at: datetime
+    prior_state: str | None = None  # the state before a pending 13 (a 16 returns to it)
+    codes: tuple[str, ...] = ()  # every code recorded for this row, in the order first sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +66,25 @@ class Transition:
 @dataclass(frozen=True, slots=True)
 class DocMove:
     """Move the document package ``package_id`` for ``recipient`` from ``expect`` to ``to``
-    (compare-and-set). ``answered`` sets ``answered_at`` when not yet set."""
+    (compare-and-set on the state *and* the codes recorded, ``expect_codes``). ``answered``
+    sets ``answered_at`` when not yet set; ``prior`` is stored as the state a 16 returns to;
+    ``codes`` replaces the recorded codes (``None``: ``expect_codes`` plus the new state)."""
 
     package_id: str
     recipient: str
     expect: str
     to: str
     answered: bool = False
+    prior: str | None = None
+    expect_codes: tuple[str, ...] = ()
+    codes: tuple[str, ...] | None = None
+
+    @property
+    def new_codes(self) -> tuple[str, ...]:
+        """The codes recorded after the move."""
+        if self.codes is not None:
+            return self.codes
+        return self.expect_codes if self.to in self.expect_codes else (*self.expect_codes, self.to)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ unaccepted, silent). Definitions (also in docs/lifecycle.md):
   recipient) pairs it received; ``signed_pct`` share of sent documents that carried a verified
   signature — 100 by construction, the hub refuses unsigned packages (refusals are counted by
   ``hub_packages_refused_total``); ``answered_in_sla_pct`` share of received documents the
-  agency answered (01/02/03/15/16) within ``ack_within_days`` working days.
+  agency answered (its first code, any of 01–06/15/16) within ``ack_within_days`` working days.
 * ``dossiers`` received for the agency as handling agency; ``online`` those with HinhThuc 1;
   ``by_level`` by the procedure's online service level (``?`` not catalogued);
   ``on_time_pct`` share of processed ones (9/10) processed by NgayHenTra; ``overdue`` open past

@@ -1,4 +1,4 @@
-"""Lifecycle SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migration 0003).
+"""Lifecycle SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migrations 0003, 0008).
 
 The statement text is shared with :mod:`hub.store.lifecycle_sqlite` (``?`` becomes ``%s``);
 times are ``timestamptz`` here. :func:`apply` runs in one transaction; under READ COMMITTED a
@@ -45,9 +45,7 @@ async def apply(conn: Conn, change: LifecycleChange) -> bool:
         await conn.execute(_pg(q.Q_INSERT_DOC), q.doc_row(d, _in))
     for m in change.doc_moves:
         at = _in(change.at)
-        cur = await conn.execute(
-            _pg(q.Q_MOVE_DOC), (m.to, at, m.answered, at, m.package_id, m.recipient, m.expect)
-        )
+        cur = await conn.execute(_pg(q.Q_MOVE_DOC), q.move_doc_params(m, at))
         if cur.rowcount != 1:
             raise q.lost(f"the document {m.package_id} for {m.recipient}")
     if change.dossier is not None:

@@ -1,12 +1,14 @@
-"""Lifecycle SQL for :class:`~hub.store.sqlite.SqliteStore` (tables of migration 0003).
+"""Lifecycle SQL for :class:`~hub.store.sqlite.SqliteStore` (tables of migrations 0003, 0008).
 
 The statements are written once with ``?`` placeholders; :mod:`hub.store.lifecycle_postgres`
 runs the same text with ``%s``. Each function takes an open connection and runs on the store's
 writer or reader thread; :func:`apply` runs inside the writer's ``BEGIN IMMEDIATE``.
 
-Concurrency: every move is a compare-and-set (``UPDATE … WHERE state = <expected>``, or an
-``INSERT`` that must not find the row), so of two packages moving the same document or dossier
-from the same state only one applies; the other gets ``lifecycle.illegal_transition``.
+Concurrency: every move is a compare-and-set (``UPDATE … WHERE state = <expected> AND codes =
+<expected>`` for documents, ``… WHERE state = <expected>`` for dossiers, or an ``INSERT`` that
+must not find the row), so of two packages moving the same document or dossier from the same
+state only one applies; the other gets ``lifecycle.illegal_transition``. Two ``05`` (the one
+code that may repeat) from the same state both apply: neither changes what the other expects.
 """
 
 # SQL text is module constants only; every value is a bound parameter.
@@ -20,13 +22,13 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import IllegalTransition
-from hub.lifecycle.models import DocState, DossierState, LifecycleChange, Transition
+from hub.lifecycle.models import DocMove, DocState, DossierState, LifecycleChange, Transition
 from hub.lifecycle.store import LifecycleStore
 from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
 
 DOC_COLUMNS = (
     "author, document_id, recipient, package_id, business_doc_type, original_id, state, "
-    "sent_at, answered_at, updated_at"
+    "sent_at, answered_at, updated_at, prior_state, codes"
 )
 DOSSIER_COLUMNS = (
     "ma_ho_so, ma_tthc, agency, submitter, online, level, state, submitted_at, accepted_at, "
@@ -40,13 +42,13 @@ Q_DOCS_BY_ID = (
 )
 Q_DOSSIER = f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE ma_ho_so = ?"
 Q_INSERT_DOC = (
-    f"INSERT INTO lc_documents ({DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO lc_documents ({DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (package_id, recipient) DO NOTHING"
 )
 Q_MOVE_DOC = (
-    "UPDATE lc_documents SET state = ?, updated_at = ?, "
+    "UPDATE lc_documents SET state = ?, prior_state = ?, codes = ?, updated_at = ?, "
     "answered_at = CASE WHEN ? AND answered_at IS NULL THEN ? ELSE answered_at END "
-    "WHERE package_id = ? AND recipient = ? AND state = ?"
+    "WHERE package_id = ? AND recipient = ? AND state = ? AND codes = ?"
 )
 Q_INSERT_DOSSIER = (
     f"INSERT INTO lc_dossiers ({DOSSIER_COLUMNS}) "
@@ -103,12 +105,41 @@ def doc_row(d: DocState, t: TimeIn) -> tuple[Any, ...]:
         t(d.sent_at),
         t(d.answered_at) if d.answered_at else None,
         t(d.updated_at),
+        d.prior_state,
+        join_codes(d.codes),
+    )
+
+
+def join_codes(codes: Sequence[str]) -> str:
+    """The ``codes`` column: the codes in the order first sent, comma-separated."""
+    return ",".join(codes)
+
+
+def split_codes(text: str | None) -> tuple[str, ...]:
+    """The inverse of :func:`join_codes`."""
+    return tuple(c for c in (text or "").split(",") if c)
+
+
+def move_doc_params(m: DocMove, at: Any) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_MOVE_DOC` (``at``: the acceptance time, already converted)."""
+    return (
+        m.to,
+        m.prior,
+        join_codes(m.new_codes),
+        at,
+        m.answered,
+        at,
+        m.package_id,
+        m.recipient,
+        m.expect,
+        join_codes(m.expect_codes),
     )
 
 
 def doc_state(row: Sequence[Any], t: TimeOut) -> DocState:
     """A :class:`DocState` from a ``DOC_COLUMNS`` row."""
-    author, doc_id, recipient, package_id, bdt, original, state, sent, answered, updated = row
+    (author, doc_id, recipient, package_id, bdt, original, state, sent, answered, updated,
+     prior, codes) = row  # fmt: skip
     return DocState(
         author=author,
         document_id=doc_id,
@@ -120,6 +151,8 @@ def doc_state(row: Sequence[Any], t: TimeOut) -> DocState:
         sent_at=t(sent),
         answered_at=t(answered) if answered is not None else None,
         updated_at=t(updated),
+        prior_state=prior,
+        codes=split_codes(codes),
     )
 
 
@@ -238,9 +271,7 @@ def apply(conn: sqlite3.Connection, change: LifecycleChange) -> bool:
         conn.execute(Q_INSERT_DOC, doc_row(d, t))
     for m in change.doc_moves:
         at = t(change.at)
-        cur = conn.execute(
-            Q_MOVE_DOC, (m.to, at, m.answered, at, m.package_id, m.recipient, m.expect)
-        )
+        cur = conn.execute(Q_MOVE_DOC, move_doc_params(m, at))
         if cur.rowcount != 1:
             raise lost(f"the document {m.package_id} for {m.recipient}")
     if change.dossier is not None:

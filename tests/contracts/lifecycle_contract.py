@@ -122,3 +122,47 @@ class LifecycleContract:
             )
             assert sorted([*first, *second]) == ["k1", "k2"]
             assert await lc.last_activity() == {}
+
+    async def test_prior_state_and_codes_compare_and_set(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        """Migration 0008: the state a 16 returns to and the codes recorded round-trip, and the
+        compare-and-set holds on both (issue 10, policy ``compatible``)."""
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            key = f"{A},2026/03/02,1/CV"
+
+            def change(sha: str, m: DocMove) -> LifecycleChange:
+                tr = _tr(key, m.to, sha, m.recipient)
+                return LifecycleChange(sha256=sha, at=T0, doc_moves=(m,), transitions=(tr,))
+
+            new = LifecycleChange(
+                sha256="n",
+                at=T0,
+                new_docs=(_doc("p1", B),),
+                transitions=(_tr(key, "none", "n", B),),
+            )
+            await lc.apply(new)
+            steps = [
+                DocMove("p1", B, "none", "01", answered=True),  # codes: ('01',)
+                DocMove("p1", B, "01", "13", prior="01", expect_codes=("01",)),
+                DocMove("p1", B, "13", "01", expect_codes=("01", "13"), codes=("01", "13", "16")),
+            ]
+            for i, m in enumerate(steps):
+                assert await lc.apply(change(f"m{i}", m))
+                row = (await lc.documents(key))[0]
+                assert (row.state, row.prior_state, row.codes) == (m.to, m.prior, m.new_codes)
+            # Same state, other codes recorded: a stale compare-and-set loses.
+            with pytest.raises(IllegalTransition):
+                await lc.apply(change("st", DocMove("p1", B, "01", "03", expect_codes=("01",))))
+            five = DocMove("p1", B, "01", "05", expect_codes=("01", "13", "16"))
+            assert await lc.apply(change("f0", five))
+            # Two 05 racing from 05 (the code that may repeat): both apply, neither changes
+            # what the other expects.
+            again = DocMove("p1", B, "05", "05", expect_codes=("01", "13", "16", "05"))
+            results = await asyncio.gather(
+                lc.apply(change("r0", again)), lc.apply(change("r1", again))
+            )
+            assert results == [True, True]
+            row = (await lc.documents(key))[0]
+            assert (row.state, row.prior_state, row.codes) == ("05", None, ("01", "13", "16", "05"))

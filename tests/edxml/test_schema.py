@@ -108,9 +108,25 @@ def test_duplicate_single_valued_field_is_refused() -> None:
 def test_duplicate_complex_field_is_refused() -> None:
     root = load("edoc_revocation.edxml")
     mh = find(root, *MESSAGE_HEADER_PATH)
-    mh.append(copy.deepcopy(find(mh, "ResponseFor")))
+    mh.append(copy.deepcopy(find(mh, "SignerInfo")))
     err = _invalid(root)
-    assert err.path is not None and "ResponseFor[2]" in err.path
+    assert err.path is not None and "SignerInfo[2]" in err.path
+
+
+def test_several_response_for_in_a_document_are_accepted() -> None:
+    # The SDK names a revoked document once per recipient (issue 10): a v1 change.
+    root = load("edoc_revocation.edxml")
+    mh = find(root, *MESSAGE_HEADER_PATH)
+    mh.append(copy.deepcopy(find(mh, "ResponseFor")))
+    validate(root)
+
+
+def test_two_response_for_in_a_status_are_refused() -> None:
+    root = load("status.edxml")
+    rf = find(root, *MESSAGE_HEADER_PATH, "ResponseFor")
+    rf.addnext(copy.deepcopy(rf))
+    err = _invalid(root)
+    assert err.path == f"{MH}/ResponseFor[2]"
 
 
 def test_document_fields_in_another_order_are_accepted() -> None:

@@ -1,5 +1,8 @@
 """Both lifecycles through the real pipeline over HTTP: signed packages, stable codes,
-refusals recorded on the trace, revocations routed to the original's recipients."""
+refusals recorded on the trace, revocations routed to the original's recipients.
+
+This test runs the ``strict`` policy (``[lifecycle] policy = "strict"``); ``compatible`` (the
+default) is tested in ``test_policy_api.py``."""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ import pytest
 from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
-from tests.api.conftest import RunningHub, hub
-
-__all__ = ["hub"]  # the running-hub fixture
+from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import WorkdirFactory
 
 G22, H41, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"
 
@@ -24,8 +26,14 @@ async def _problem(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
 
 
 async def test_document_lifecycle_enforced_and_traced(
-    hub: RunningHub, signers: Callable[[str], Signer]
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
+    workdir = make_workdir(extra_hub_toml='[lifecycle]\npolicy = "strict"\n')
+    async with start_hub(workdir) as hub:
+        await _strict(hub, signers)
+
+
+async def _strict(hub: RunningHub, signers: Callable[[str], Signer]) -> None:
     g22, h41, h29 = signers(G22), signers(H41), signers(H29)
     doc_id, data = document(g22, [Organ(organ_id=H41), Organ(organ_id=H29)], number=1)
     sent = await (await hub.client(G22)).submit(data)
