@@ -116,7 +116,8 @@ public class GenEdxml {
         h.setDueDate(at(2026, 12, 31, 0, 0, 0));
         h.addToPlace("Các bộ, cơ quan ngang bộ");
         h.addToPlace("UBND các tỉnh, thành phố");
-        OtherInfo oi = new OtherInfo(1, "Liên thông văn bản quốc gia", "TVC", 2, 3, "Phụ lục", true, "x");
+        OtherInfo oi = new OtherInfo(1, "Liên thông văn bản quốc gia", "TVC", 2, 3);
+        oi.setDirection(true);
         oi.setAppendixes(new ArrayList<>(Arrays.asList("Phụ lục 1", "Phụ lục 2")));
         oi.setReplyFors("700/VPCP-TTĐT");
         oi.setReferenceCodes("701/VPCP-TTĐT;702/VPCP-TTĐT");
@@ -208,7 +209,7 @@ public class GenEdxml {
             h.setContent("");
             h.setSignerInfo(new SignerInfo("", "", ""));
             h.addToPlace("");
-            OtherInfo oi = new OtherInfo(0, "", "", 0, 0, "", false, "");
+            OtherInfo oi = new OtherInfo(0, "", "", 0, 0);
             oi.setReplyFors("");
             oi.setReferenceCodes("");
             h.setOtherInfo(oi);
