@@ -124,7 +124,9 @@ def _response_for(parent: etree._Element, rf: ResponseFor) -> None:
 def _staff(parent: etree._Element, staff: StaffInfo) -> None:
     el = _el(parent, "StaffInfo")
     _opt(el, "Department", staff.department)
+    _opt(el, "DepartmentId", staff.department_id)
     _opt(el, "Staff", staff.staff)
+    _opt(el, "StaffId", staff.staff_id)
     _opt(el, "Email", staff.email)
     _opt(el, "Mobile", staff.mobile)
 
@@ -147,10 +149,10 @@ def _document_header(parent: etree._Element, h: MessageHeader) -> None:
     if h.code is not None:
         code = _el(mh, "Code")
         _el(code, "CodeNumber", h.code.code_number)
-        _el(code, "CodeNotation", h.code.code_notation)
+        _opt(code, "CodeNotation", h.code.code_notation)
     if h.promulgation_info is not None:
         info = _el(mh, "PromulgationInfo")
-        _el(info, "Place", h.promulgation_info.place)
+        _opt(info, "Place", h.promulgation_info.place)
         _el(info, "PromulgationDate", h.promulgation_info.promulgation_date)
     if h.document_type is not None:
         dt = _el(mh, "DocumentType")
@@ -163,7 +165,7 @@ def _document_header(parent: etree._Element, h: MessageHeader) -> None:
         si = _el(mh, "SignerInfo")
         _opt(si, "Competence", h.signer_info.competence)
         _opt(si, "Position", h.signer_info.position)
-        _el(si, "FullName", h.signer_info.full_name)
+        _opt(si, "FullName", h.signer_info.full_name)
     _opt(mh, "DueDate", h.due_date)
     if h.to_places:
         places = _el(mh, "ToPlaces")
@@ -177,7 +179,9 @@ def _document_header(parent: etree._Element, h: MessageHeader) -> None:
         _opt(el, "TyperNotation", oi.typer_notation)
         _opt(el, "PromulgationAmount", oi.promulgation_amount)
         _opt(el, "PageAmount", oi.page_amount)
+        _opt(el, "ReplyFors", oi.reply_fors)
         _opt(el, "Direction", oi.direction)
+        _opt(el, "ReferenceCodes", oi.reference_codes)
         if oi.appendixes:
             box = _el(el, "Appendixes")
             for appendix in oi.appendixes:
@@ -185,6 +189,11 @@ def _document_header(parent: etree._Element, h: MessageHeader) -> None:
     _opt(mh, "SteeringType", h.steering_type)
     for rf in h.response_fors:
         _response_for(mh, rf)
+    if h.response_for_task is not None:
+        task = _el(mh, "ResponseForTask")
+        for task_code in h.response_for_task:
+            _el(task, "TaskCode", task_code)
+    _opt(mh, "ApplicationType", h.application_type)
 
 
 def _trace_header_list(

@@ -212,17 +212,17 @@ class Organ:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Code:
-    """Số và ký hiệu: the document's number and notation."""
+    """Số và ký hiệu: the document's number and notation (``None``: the notation is absent)."""
 
     code_number: str
-    code_notation: str
+    code_notation: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PromulgationInfo:
-    """Where and when the document was promulgated."""
+    """Where and when the document was promulgated (``place`` ``None``: absent)."""
 
-    place: str
+    place: str | None = None
     promulgation_date: str
 
 
@@ -237,23 +237,29 @@ class DocumentType:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignerInfo:
-    """Who signed the paper document."""
+    """Who signed the paper document (every field may be absent: the SDK drops null ones)."""
 
     competence: str | None = None
     position: str | None = None
-    full_name: str
+    full_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OtherInfo:
-    """Priority, circulation, page counts and appendixes."""
+    """Priority, circulation, page counts and appendixes.
+
+    ``reply_fors`` and ``reference_codes`` are the national SDK's free-text fields (the
+    numbers of the documents answered or referred to), kept as written.
+    """
 
     priority: str
     sphere_of_promulgation: str | None = None
     typer_notation: str | None = None
     promulgation_amount: str | None = None
     page_amount: str | None = None
+    reply_fors: str | None = None
     direction: str | None = None
+    reference_codes: str | None = None
     appendixes: tuple[str, ...] = ()
 
 
@@ -269,10 +275,12 @@ class ResponseFor:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaffInfo:
-    """The clerk or officer acting."""
+    """The clerk or officer acting (``*_id``: the SDK's identifiers in the sender's system)."""
 
     department: str | None = None
+    department_id: str | None = None
     staff: str | None = None
+    staff_id: str | None = None
     email: str | None = None
     mobile: str | None = None
 
@@ -379,7 +387,11 @@ class MessageHeader:
     """``MessageHeader``: document fields, or status fields (a status has a status code).
 
     ``response_fors`` is every ``ResponseFor`` in document order; ``response_for`` is the
-    first of them (or ``None``). Give either to the constructor; the other is derived.
+    first of them (or ``None``). Give either to the constructor; the other is derived. An empty
+    ``<ResponseFor/>`` names nothing and is not among them (the parser flags it).
+
+    ``response_for_task`` is the TaskCodes of the SDK's ``ResponseForTask`` (``None``: absent);
+    ``application_type`` its ``ApplicationType``, kept as written.
     """
 
     from_: Organ
@@ -397,6 +409,8 @@ class MessageHeader:
     steering_type: str | None = None
     response_for: ResponseFor | None = None
     response_fors: tuple[ResponseFor, ...] = ()
+    response_for_task: tuple[str, ...] | None = None
+    application_type: str | None = None
     staff_info: StaffInfo | None = None
     status_code: StatusCode | None = None
     description: str | None = None

@@ -42,6 +42,7 @@ from hub.edxml.models import (
     parse_timestamp,
 )
 from hub.edxml.schema import EDXML_NS, element_path
+from hub.errors import SchemaInvalid
 
 __all__ = ["parse_package"]
 
@@ -56,6 +57,7 @@ W_MANIFEST_ATTACHMENT_MISMATCH = "edxml.manifest_attachment_mismatch"
 W_DUPLICATE_CONTENT_ID = "edxml.duplicate_content_id"
 W_DUPLICATE_RECIPIENT = "edxml.duplicate_recipient"
 W_REPEATED_ELEMENT = "edxml.repeated_element"
+W_EMPTY_ELEMENT = "edxml.empty_element"
 
 
 def _q(name: str) -> str:
@@ -125,12 +127,21 @@ _OTHER = _names(
     typer_notation="TyperNotation",
     promulgation_amount="PromulgationAmount",
     page_amount="PageAmount",
+    reply_fors="ReplyFors",
     direction="Direction",
+    reference_codes="ReferenceCodes",
 )
 _RESPONSE_FOR = _names(
     organ_id="OrganId", code="Code", promulgation_date="PromulgationDate", document_id="DocumentId"
 )
-_STAFF = _names(department="Department", staff="Staff", email="Email", mobile="Mobile")
+_STAFF = _names(
+    department="Department",
+    department_id="DepartmentId",
+    staff="Staff",
+    staff_id="StaffId",
+    email="Email",
+    mobile="Mobile",
+)
 _TRACE = _names(organ_id="OrganId", timestamp="Timestamp")
 _RECEIVER = _names(organ_id="OrganId", receiver_type="ReceiverType")
 _REFERENCE = _names(
@@ -147,6 +158,10 @@ _ATTACHMENT = _names(
     content_b64="ContentTransferEncoded",
 )
 _T_APPENDIXES = _q("Appendixes")
+_T_TASK_CODE = _q("TaskCode")
+_T_STATUS_CODE = _q("StatusCode")
+_T_CODE_NOTATION = _q("CodeNotation")
+_T_FULL_NAME = _q("FullName")
 _T_PLACE = _q("Place")
 _T_ORGAN_ID = _q("OrganId")
 _T_DOCUMENT_ID = _q("DocumentId")
@@ -218,6 +233,40 @@ def _other_info(el: etree._Element) -> OtherInfo:
     return OtherInfo(**_fields(el, _OTHER), appendixes=appendixes)
 
 
+def _line(el: etree._Element) -> int | None:
+    line = el.sourceline
+    return line if isinstance(line, int) else None
+
+
+def _parent(el: etree._Element) -> etree._Element:
+    parent = el.getparent()
+    assert parent is not None
+    return parent
+
+
+def _has_children(el: etree._Element) -> bool:
+    return any(isinstance(child.tag, str) for child in el)
+
+
+def _warn_empty_child(el: etree._Element, tag: str, value: str | None, ctx: _Ctx) -> None:
+    """Flag a child that is present but empty (``value == ""``); absent ones are not flagged."""
+    if value == "":
+        ctx.warn(W_EMPTY_ELEMENT, _child(el, tag))
+
+
+def _once(el: etree._Element, key: str, out: dict[str, object]) -> None:
+    # SignerInfo (FullName optional since issue 10) and ResponseForTask have no required child
+    # that an xs:unique field could count, so "at most once" is enforced here, as a schema
+    # refusal naming the second occurrence.
+    if key in out:
+        name = etree.QName(el).localname
+        raise SchemaInvalid(
+            f"Element '{name}': may occur at most once in MessageHeader",
+            path=element_path(el),
+            line=_line(el),
+        )
+
+
 def _response_for(el: etree._Element, ctx: _Ctx) -> ResponseFor:
     rf = ResponseFor(**_fields(el, _RESPONSE_FOR))
     for child in el:
@@ -266,7 +315,10 @@ def _set_to_places(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> Non
 def _set_date(key: str) -> _Setter:
     def setter(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
         value = _text(el)
-        ctx.check_date(el, value)
+        if value:
+            ctx.check_date(el, value)
+        else:  # <DueDate/>: real software writes it when there is no due date
+            ctx.warn(W_EMPTY_ELEMENT, el)
         out[key] = value
 
     return setter
@@ -274,6 +326,7 @@ def _set_date(key: str) -> _Setter:
 
 def _set_promulgation(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
     info = PromulgationInfo(**_fields(el, _PROMULGATION))
+    _warn_empty_child(el, _T_PLACE, info.place, ctx)
     date_el = _child(el, _T_PROMULGATION_DATE)
     if date_el is not None:
         ctx.check_date(date_el, info.promulgation_date)
@@ -285,7 +338,40 @@ def _set_response_for(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> 
     # per recipient. All are kept, in order; MessageHeader.response_for is the first.
     rfs = out.setdefault("_response_fors", [])
     assert isinstance(rfs, list)
+    if not _has_children(el):
+        # <ResponseFor/> (the SDK with null fields) names nothing. In a document it is flagged
+        # and dropped; a status must name the document it is about (it is routed by it).
+        if _child(_parent(el), _T_STATUS_CODE) is not None:
+            raise SchemaInvalid(
+                "Element 'ResponseFor': a status package must name the document it answers "
+                "(OrganId and DocumentId)",
+                path=element_path(el),
+                line=_line(el),
+            )
+        ctx.warn(W_EMPTY_ELEMENT, el)
+        return
     rfs.append(_response_for(el, ctx))
+
+
+def _set_code(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
+    code = Code(**_fields(el, _CODE))
+    _warn_empty_child(el, _T_CODE_NOTATION, code.code_notation, ctx)
+    out["code"] = code
+
+
+def _set_signer(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
+    _once(el, "signer_info", out)
+    signer = SignerInfo(**_fields(el, _SIGNER))
+    if not _has_children(el):
+        ctx.warn(W_EMPTY_ELEMENT, el)
+    else:
+        _warn_empty_child(el, _T_FULL_NAME, signer.full_name, ctx)
+    out["signer_info"] = signer
+
+
+def _set_response_for_task(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
+    _once(el, "response_for_task", out)
+    out["response_for_task"] = tuple(_text(t) for t in el if t.tag == _T_TASK_CODE)
 
 
 def _set_timestamp(el: etree._Element, out: dict[str, object], ctx: _Ctx) -> None:
@@ -316,19 +402,21 @@ _HEADER_SETTERS: dict[str, _Setter] = {
     _q("From"): _set_struct("from_", _organ),
     _q("To"): _set_to,
     _q("DocumentId"): _set_document_id,
-    _q("Code"): _set_struct("code", lambda el: Code(**_fields(el, _CODE))),
+    _q("Code"): _set_code,
     _q("PromulgationInfo"): _set_promulgation,
     _q("DocumentType"): _set_struct(
         "document_type", lambda e: DocumentType(**_fields(e, _DOCTYPE))
     ),
     _q("Subject"): _set_simple("subject"),
     _q("Content"): _set_simple("content"),
-    _q("SignerInfo"): _set_struct("signer_info", lambda e: SignerInfo(**_fields(e, _SIGNER))),
+    _q("SignerInfo"): _set_signer,
     _q("DueDate"): _set_date("due_date"),
     _q("ToPlaces"): _set_to_places,
     _q("OtherInfo"): _set_struct("other_info", _other_info),
     _q("SteeringType"): _set_simple("steering_type"),
     _q("ResponseFor"): _set_response_for,
+    _q("ResponseForTask"): _set_response_for_task,
+    _q("ApplicationType"): _set_simple("application_type"),
     _q("StaffInfo"): _set_struct("staff_info", _staff),
     _q("StatusCode"): _set_status,
     _q("Description"): _set_simple("description"),
@@ -372,9 +460,12 @@ def _check_document_id(
         ctx.warn(W_DOCUMENT_ID_MISMATCH, el, f"date:{parts.date}!={info.promulgation_date}")
     code = header.code
     if code is not None:
-        expected = f"{code.code_number}/{code.code_notation}"
-        if parts.number_notation != expected:
-            ctx.warn(W_DOCUMENT_ID_MISMATCH, el, f"code:{parts.number_notation}!={expected}")
+        if code.code_notation:
+            expected, actual = f"{code.code_number}/{code.code_notation}", parts.number_notation
+        else:  # no notation to compare: the number alone
+            expected, actual = code.code_number, parts.number
+        if actual != expected:
+            ctx.warn(W_DOCUMENT_ID_MISMATCH, el, f"code:{actual}!={expected}")
 
 
 def _business(el: etree._Element, ctx: _Ctx) -> Business:

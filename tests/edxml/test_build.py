@@ -325,3 +325,32 @@ def test_attachment_decode_is_strict() -> None:
     )
     with pytest.raises(ValueError, match="base64"):
         bad.decode()
+
+
+def test_round_trip_of_the_sdk_fields() -> None:
+    """Several ResponseFor, ResponseForTask, ApplicationType, OtherInfo and StaffInfo ids."""
+    rfs = tuple(
+        ResponseFor(
+            organ_id=o, code="45/UBND-VX", document_id="000.00.00.H41,2024/03/01,45/UBND-VX"
+        )
+        for o in ("000.00.00.H41", "000.00.00.H14")
+    )
+    header = _header(
+        response_for=None,
+        response_fors=rfs,
+        response_for_task=("CV-1", "CV-2"),
+        application_type="1",
+        other_info=OtherInfo(priority="0", reply_fors="40/UBND", reference_codes="41/UBND"),
+        signer_info=SignerInfo(position="Thứ trưởng"),
+        code=Code(code_number="123"),
+        promulgation_info=PromulgationInfo(promulgation_date="2024/03/15"),
+    )
+    business = Business(
+        business_doc_type=0,
+        staff_info=StaffInfo(department="Văn thư", department_id="VT01", staff_id="NV042"),
+    )
+    p = _roundtrip(build_document(header, business=business))
+    assert p.header == header
+    assert p.header.response_for == rfs[0]
+    assert p.business == business
+    assert p.warnings == ()
