@@ -24,6 +24,7 @@ from hub.errors import ConfigError
 DEFAULT_MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 
 DeliveryMode = Literal["pull", "push"]
+Represents = Literal["self", "descendants"]
 RevocationPolicy = Literal["hard-fail", "soft-fail", "off"]
 PdfPolicy = Literal["require", "warn", "ignore"]
 PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
@@ -111,6 +112,10 @@ class AgencyConfig:
     push_url: str | None = None
     push_secret_file: Path | None = None
     may_send: tuple[PackageKindName, ...] = PACKAGE_KINDS
+    #: ``descendants``: packages for unregistered codes below this one are delivered here
+    #: (sub-units, hub/routing.py); ``self``: only its own code. Default: ``descendants`` for
+    #: a level-1 code (a province or ministry connects one system for its units), else ``self``.
+    represents: Represents = "self"
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +358,10 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         may_send = _str_tuple(entry.get("may_send", list(PACKAGE_KINDS)), f"{where} may_send")
         if any(k not in PACKAGE_KINDS for k in may_send):
             raise ConfigError(f"{where}: may_send holds {', '.join(PACKAGE_KINDS)}")
+        default_represents = "descendants" if OrganId.parse(organ_id).level == 1 else "self"
+        represents = str(entry.get("represents", default_represents))
+        if represents not in ("self", "descendants"):
+            raise ConfigError(f"{where}: represents must be self or descendants")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -370,6 +379,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             if "push_secret_file" in entry
             else None,
             may_send=may_send,  # type: ignore[arg-type]  # checked above
+            represents=represents,  # type: ignore[arg-type]  # checked above
         )
     return out
 

@@ -23,6 +23,7 @@ a history row whose package id was never stored (documented in docs/lifecycle.md
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -85,6 +86,7 @@ class Plan:
     move_party: str | None = None
     dossier: DossierState | None = None
     dossier_expect: str | None = None
+    more_moves: tuple[DocMove, ...] = ()  # a representative answering for several sub-units
 
     def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
         """The store change for this plan, once the package has an id and a time."""
@@ -121,7 +123,26 @@ class Plan:
                 at,
                 self.sender,
             )
-            return LifecycleChange(sha256=sha256, at=at, doc_moves=(self.move,), transitions=(tr,))
+            more = tuple(  # issue 10: the other sub-units a representative's status answers for
+                Transition(
+                    "document",
+                    self.key,
+                    m.recipient,
+                    m.expect,
+                    m.to,
+                    package_id,
+                    sha256,
+                    at,
+                    self.sender,
+                )
+                for m in self.more_moves
+            )
+            return LifecycleChange(
+                sha256=sha256,
+                at=at,
+                doc_moves=(self.move, *self.more_moves),
+                transitions=(tr, *more),
+            )
         if self.subject == "dossier" and self.dossier is not None:
             d = self.dossier
             record = replace(
@@ -314,29 +335,41 @@ class Lifecycle:
                 f"{document_id} is not a document of {author} ({rows[0].author} sent it)",
                 package_id=rows[0].package_id,
             )
-        current = [r for r in mine if r.recipient == party]
-        if not current:
+        parties = await answers_for(self.store, party, mine)  # issue 10: sub-units
+        if not parties:
             raise NotParty(
                 f"{party} did not receive {document_id}; it cannot answer it",
                 package_id=mine[-1].package_id,
             )
-        row = current[-1]  # the latest package with this DocumentId sent to this recipient
-        if not document_allowed(row.state, code, row.business_doc_type):
-            raise IllegalTransition(
-                f"status {code} is not allowed for {document_id} at {party}, whose state is "
-                f"{row.state}",
-                package_id=row.package_id,
-                state=row.state,
-                status_code=code,
+        moves: list[DocMove] = []
+        for party in parties:
+            # The latest package with this DocumentId sent to this recipient.
+            row = [r for r in mine if r.recipient == party][-1]
+            if not document_allowed(row.state, code, row.business_doc_type):
+                raise IllegalTransition(
+                    f"status {code} is not allowed for {document_id} at {party}, whose state "
+                    f"is {row.state}",
+                    package_id=row.package_id,
+                    state=row.state,
+                    status_code=code,
+                )
+            moves.append(
+                DocMove(
+                    package_id=row.package_id,
+                    recipient=party,
+                    expect=row.state,
+                    to=code,
+                    answered=code in ACK_CODES,
+                )
             )
-        move = DocMove(
-            package_id=row.package_id,
-            recipient=party,
-            expect=row.state,
-            to=code,
-            answered=code in ACK_CODES,
+        return Plan(
+            subject="status",
+            sender=s.sender,
+            key=document_id,
+            move=moves[0],
+            move_party=moves[0].recipient,
+            more_moves=tuple(moves[1:]),
         )
-        return Plan(subject="status", sender=s.sender, key=document_id, move=move, move_party=party)
 
     async def _plan_dossier(
         self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
@@ -445,6 +478,28 @@ class Lifecycle:
 
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+async def answers_for(store: Store, party: str, rows: Sequence[DocState]) -> tuple[str, ...]:
+    """The recipients of a document (``rows``: its rows by one author) that a status naming
+    ``party`` concerns (issue 10, sub-units): the recipient answering, or the one an author's
+    ``13`` is addressed to.
+
+    ``party``'s own row if it has one (it was addressed directly, or the status names the
+    sub-unit, sent by its representative); otherwise every original code that the document's
+    delivery to ``party`` stood for (``deliveries.stands_for``): a province answering in its
+    own name answers for all the sub-units it received the document for. ``()``: ``party``
+    is no party to the document.
+    """
+    if any(r.recipient == party for r in rows):
+        return (party,)
+    recipients = {r.recipient for r in rows}
+    found: list[str] = []
+    for package_id in dict.fromkeys(r.package_id for r in rows):
+        delivery = await store.get_delivery(package_id, party)
+        if delivery is not None:
+            found.extend(c for c in delivery.stands_for if c in recipients)
+    return tuple(dict.fromkeys(found))
 
 
 async def lifecycle_trace(store: Store, record: PackageRecord) -> dict[str, Any]:
