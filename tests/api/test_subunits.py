@@ -139,6 +139,14 @@ async def test_two_subunits_one_delivery_and_answers_per_subunit_or_for_all(
     )
     assert (problem.status, problem.code) == (403, "signature.signer_mismatch")
 
+    # The author asks the document back from the province: from every sub-unit it stood for.
+    take_back = await sender.submit(
+        status(signers(G22), document_author=H29, document_id=doc_id, code="13")
+    )
+    assert take_back.recipients == (H29,)
+    after = states(await sender.trace(submitted.package_id))
+    assert (after[H29_DEPT], after[H29_DEPT2], after[H41]) == ("13", "13", "none")
+
 
 async def test_registered_subunit_gets_its_own_delivery(
     hub: RunningHub, signers: Callable[[str], Signer]
