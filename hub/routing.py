@@ -4,6 +4,10 @@ A document goes to its ``To`` organs; a status package goes to ``ResponseFor/Org
 other party of the referenced document). Rules from ``routes.toml`` then add copies or forbid
 routes. Every recipient must be known and enabled, or the package is refused at submission:
 never accepted and then lost.
+
+Sub-units (issue 10, ``docs/subunits.md``): a code nobody registered goes to its nearest
+registered ancestor when that ancestor represents its descendants (a province's one system
+for all its departments and communes); the delivery records the original codes it stands for.
 """
 
 from __future__ import annotations
