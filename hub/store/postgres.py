@@ -123,10 +123,10 @@ _MARK_QUEUED = (
     "), moved AS ("
     "  UPDATE deliveries d SET state = 'queued', updated_at = %s FROM keys k "
     "  WHERE d.package_id = k.package_id AND d.recipient = k.recipient AND d.state = 'pending' "
-    "  RETURNING d.package_id, d.recipient"
+    "  RETURNING d.package_id, d.recipient, d.stands_for"
     ") "
     # The queued events are chained by the caller (hub.store.audit_postgres), in key order.
-    "SELECT m.package_id, m.recipient FROM moved m "
+    "SELECT m.package_id, m.recipient, m.stands_for FROM moved m "
     "JOIN keys k ON k.package_id = m.package_id AND k.recipient = m.recipient ORDER BY k.ord"
 )
 
@@ -658,8 +658,14 @@ class PostgresStore(Store):
             await insert_chained(
                 conn,
                 [
-                    Event(package_id=str(p), kind="queued", at=now, recipient=str(r))
-                    for p, r in moved
+                    Event(
+                        package_id=str(p),
+                        kind="queued",
+                        at=now,
+                        recipient=str(r),
+                        detail={"for": list(f)} if f else {},
+                    )
+                    for p, r, f in moved
                 ],
             )
 

@@ -420,13 +420,19 @@ class SqliteStore(Store):
                 row = conn.execute(
                     "UPDATE deliveries SET state = 'queued', updated_at = ? "
                     "WHERE package_id = ? AND recipient = ? AND state = 'pending' "
-                    "RETURNING attempts",
+                    "RETURNING stands_for",
                     (at, package_id, recipient),
                 ).fetchone()
                 if row is not None:
                     _insert_event(
                         conn,
-                        Event(package_id=package_id, kind="queued", at=now, recipient=recipient),
+                        Event(
+                            package_id=package_id,
+                            kind="queued",
+                            at=now,
+                            recipient=recipient,
+                            detail={"for": json.loads(row[0])} if row[0] else {},
+                        ),
                     )
 
         await self._writer.write(tx)
