@@ -24,6 +24,7 @@ from hub.errors import ConfigError
 DEFAULT_MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 
 DeliveryMode = Literal["pull", "push"]
+Represents = Literal["self", "descendants"]
 RevocationPolicy = Literal["hard-fail", "soft-fail", "off"]
 PdfPolicy = Literal["require", "warn", "ignore"]
 PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
@@ -112,6 +113,10 @@ class AgencyConfig:
     push_secret_file: Path | None = None
     may_send: tuple[PackageKindName, ...] = PACKAGE_KINDS
     lifecycle_policy: Literal["compatible", "strict"] | None = None  # None: hub.toml's
+    #: ``descendants``: packages for unregistered codes below this one are delivered here
+    #: (sub-units, hub/routing.py); ``self``: only its own code. Default: ``descendants`` for
+    #: a level-1 code (a province or ministry connects one system for its units), else ``self``.
+    represents: Represents = "self"
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +362,10 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         lifecycle_policy = entry.get("lifecycle_policy")
         if lifecycle_policy not in (None, "compatible", "strict"):
             raise ConfigError(f"{where}: lifecycle_policy is compatible or strict")
+        default_represents = "descendants" if OrganId.parse(organ_id).level == 1 else "self"
+        represents = str(entry.get("represents", default_represents))
+        if represents not in ("self", "descendants"):
+            raise ConfigError(f"{where}: represents must be self or descendants")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -375,6 +384,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             else None,
             may_send=may_send,  # type: ignore[arg-type]  # checked above
             lifecycle_policy=lifecycle_policy,
+            represents=represents,  # type: ignore[arg-type]  # checked above
         )
     return out
 

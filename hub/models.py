@@ -7,6 +7,7 @@ in :mod:`hub.edxml.models`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -62,6 +63,8 @@ class NewPackage:
     data: bytes  # the exact bytes received; never re-serialised
     receipt: bytes  # the signed receipt, returned for identical re-submissions
     warnings: tuple[str, ...] = ()
+    #: recipient → the unregistered sub-unit codes its delivery stands for (hub/routing.py)
+    stands_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ class DeliveryRecord:
     updated_at: datetime
     last_error: str | None = None
     acked_at: datetime | None = None
+    #: the original (sub-unit) codes this recipient receives the package for; ``()``: only
+    #: in its own name (hub/routing.py)
+    stands_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

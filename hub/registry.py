@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from hub.config import AgencyConfig
+from hub.edxml.organ_id import InvalidOrganId, OrganId
 from hub.models import AgencyOverride
 
 
@@ -77,6 +78,35 @@ class Registry:
         agency = self._effective.get(organ_id)
         return agency is not None and agency.enabled
 
+    def representative(self, organ_id: str) -> str | None:
+        """The agency that stands for the unregistered code ``organ_id`` (a sub-unit), or
+        ``None``.
+
+        Only the *nearest registered* ancestor (walking :attr:`OrganId.parent`) is asked: if it
+        represents its descendants (``represents = "descendants"``) and is enabled, it is the
+        representative; if it is disabled or represents only itself, nobody is (the hub never
+        skips a registered level to reach a farther one: that unit chose how it is reached).
+        A registered code is never represented, even when disabled.
+        """
+        if organ_id in self._effective:
+            return None
+        try:
+            node = OrganId.parse(organ_id).parent
+        except InvalidOrganId:
+            return None
+        while node is not None:
+            agency = self._effective.get(str(node))
+            if agency is not None:
+                ok = agency.represents == "descendants" and agency.enabled
+                return agency.organ_id if ok else None
+            node = node.parent
+        return None
+
+    def speaks_for(self, caller: str, organ_id: str) -> bool:
+        """Whether ``caller`` may act as ``organ_id``: it *is* that agency, or it represents
+        that unregistered sub-unit (never a sibling, never a parent)."""
+        return caller == organ_id or self.representative(organ_id) == caller
+
     def authenticate_token(self, token: str) -> str | None:
         """The OrganId owning this bearer token (enabled or not), or ``None``."""
         digest = token_digest(token)
@@ -99,3 +129,11 @@ class Registry:
         certificates never bind: only the registered fingerprints do."""
         agency = self._effective.get(organ_id)
         return agency is not None and fingerprint_sha256.lower() in agency.cert_sha256
+
+    def signer_bound_for(self, organ_id: str, fingerprint_sha256: str) -> bool:
+        """:meth:`signer_bound`, or — for an unregistered sub-unit — bound to the agency that
+        represents it: a sub-unit's packages are signed by its province's system."""
+        if self.signer_bound(organ_id, fingerprint_sha256):
+            return True
+        rep = self.representative(organ_id)
+        return rep is not None and self.signer_bound(rep, fingerprint_sha256)

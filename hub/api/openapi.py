@@ -276,6 +276,13 @@ def openapi_document() -> dict[str, Any]:
                         "size": {"type": "integer"},
                         "accepted_at": {"type": "string", "format": "date-time"},
                         "state": {"type": "string"},
+                        "stands_for": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Inbox only: the sub-unit codes the caller receives "
+                            "this package for (it represents them); empty when addressed in "
+                            "its own name only.",
+                        },
                     },
                 },
                 "Delivery": {
@@ -298,6 +305,12 @@ def openapi_document() -> dict[str, Any]:
                         "updated_at": {"type": "string", "format": "date-time"},
                         "acked_at": {"type": ["string", "null"], "format": "date-time"},
                         "last_error": {"type": ["string", "null"]},
+                        "stands_for": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "The sub-unit codes this recipient receives the "
+                            "package for (it represents them); empty: its own name only.",
+                        },
                     },
                 },
                 "InboxPage": {

@@ -91,6 +91,7 @@ async def validate(request: web.Request) -> web.Response:
             "kind": pkg.kind,
             "from": pkg.sender,
             "recipients": list(routed.recipients),
+            "stands_for": {r: list(c) for r, c in routed.stands_for.items()},
             "document_id": pkg.reference_document_id,
             "sha256": routed.checked.sha256,
             "size": routed.checked.size,
@@ -112,6 +113,7 @@ def _delivery_json(d: DeliveryRecord) -> dict[str, Any]:
         "updated_at": format_instant(d.updated_at),
         "acked_at": format_instant(d.acked_at) if d.acked_at else None,
         "last_error": d.last_error,
+        "stands_for": list(d.stands_for),  # sub-units it receives the package for (issue 10)
     }
 
 
@@ -148,6 +150,9 @@ async def inbox(request: web.Request) -> web.Response:
     for item in page.items:
         entry = _package_json(item.package)
         entry["state"] = str(item.delivery.state)
+        # The original (sub-unit) codes the caller receives this package for; [] when it is
+        # addressed in its own name only (issue 10).
+        entry["stands_for"] = list(item.delivery.stands_for)
         items.append(entry)
     return web.json_response({"items": items, "next": page.next})
 
@@ -166,12 +171,16 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 async def _visible(request: web.Request) -> PackageRecord:
-    """The package, if the caller is its sender or one of its recipients; else ``404``
-    (never ``403``: others must not learn that a package id exists)."""
+    """The package, if the caller is its sender (or represents it: a sub-unit's package sent
+    through its province's system), or one of its recipients; else ``404`` (never ``403``:
+    others must not learn that a package id exists)."""
     package_id = request.match_info["package_id"]
-    record = await _runtime(request).store.get_package(package_id)
+    rt = _runtime(request)
+    record = await rt.store.get_package(package_id)
     caller = _caller(request)
-    if record is None or (caller != record.sender and caller not in record.recipients):
+    if record is None or (
+        not rt.registry.speaks_for(caller, record.sender) and caller not in record.recipients
+    ):
         raise NotFound(f"no package {package_id} for {caller}")
     return record
 

@@ -46,6 +46,7 @@ _T: dict[str, tuple[str, str]] = {
     "state": ("Trạng thái", "State"),
     "count": ("Số lượng", "Count"),
     "agency": ("Cơ quan", "Agency"),
+    "stands_for": ("thay cho", "for"),  # a delivery to a province for its sub-units (issue 10)
     "name": ("Tên", "Name"),
     "health_col": ("Tình trạng", "Health"),
     "last_seen": ("Lần cuối hoạt động", "Last seen"),

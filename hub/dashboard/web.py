@@ -708,7 +708,13 @@ async def package_detail(request: web.Request) -> web.Response:
         ],
         (
             (
-                e(d.recipient),
+                e(d.recipient)
+                + (
+                    f' <span class="stands-for">({e(t(lang, "stands_for"))} '
+                    f"{e(', '.join(d.stands_for))})</span>"
+                    if d.stands_for
+                    else ""
+                ),
                 f'<span class="state {e(d.state.value)}" data-delivery="{e(d.recipient)}">'
                 f"{e(d.state.value)}</span>",
                 str(d.attempts),
@@ -724,6 +730,12 @@ async def package_detail(request: web.Request) -> web.Response:
         f'<li class="ev {e(ev.kind)}"><time>{e(when(ev.at, lang))}</time> '
         f"<strong>{e(ev.kind)}</strong>"
         + (f" → {e(ev.recipient)}" if ev.recipient else "")
+        + (
+            f' <span class="stands-for">({e(t(lang, "stands_for"))} '
+            f"{e(', '.join(str(c) for c in for_codes))})</span>"
+            if isinstance(for_codes := ev.detail.get("for"), list)
+            else ""
+        )
         + (f" #{ev.attempt}" if ev.attempt else "")
         + (
             f' <span class="detail">{e(json.dumps(ev.detail, ensure_ascii=False))}</span>'

@@ -25,6 +25,7 @@ class AgencySpec:
     push_url: str | None = None
     may_send: tuple[str, ...] = ("document", "status")
     enabled: bool = True
+    represents: str | None = None  # self | descendants; None: the default for the level
 
 
 #: Every OrganId in ../shared/testdata/edxml/ plus a few more, as the demo's agencies.
@@ -111,6 +112,8 @@ def create_workdir(
             f"delivery = {_toml_str(spec.delivery)}",
             f"may_send = {_toml_list(spec.may_send)}",
         ]
+        if spec.represents is not None:
+            lines.append(f"represents = {_toml_str(spec.represents)}")
         if spec.delivery == "push":
             secret_path = pki_dir / "agencies" / spec.organ_id / "push_secret"
             if not secret_path.exists():

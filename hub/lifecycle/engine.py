@@ -24,6 +24,7 @@ a history row whose package id was never stored (documented in docs/lifecycle.md
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -87,6 +88,7 @@ class Plan:
     dossier: DossierState | None = None
     dossier_expect: str | None = None
     status_code: str | None = None  # the code a status sent (its move's ``to`` is the state)
+    more_moves: tuple[DocMove, ...] = ()  # a representative answering for several sub-units
 
     def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
         """The store change for this plan, once the package has an id and a time."""
@@ -125,7 +127,26 @@ class Plan:
                 at,
                 self.sender,
             )
-            return LifecycleChange(sha256=sha256, at=at, doc_moves=(self.move,), transitions=(tr,))
+            more = tuple(  # issue 10: the other sub-units a representative's status answers for
+                Transition(
+                    "document",
+                    self.key,
+                    m.recipient,
+                    m.expect,
+                    self.status_code or m.to,
+                    package_id,
+                    sha256,
+                    at,
+                    self.sender,
+                )
+                for m in self.more_moves
+            )
+            return LifecycleChange(
+                sha256=sha256,
+                at=at,
+                doc_moves=(self.move, *self.more_moves),
+                transitions=(tr, *more),
+            )
         if self.subject == "dossier" and self.dossier is not None:
             d = self.dossier
             record = replace(
@@ -328,52 +349,58 @@ class Lifecycle:
                 f"{document_id} is not a document of {author} ({rows[0].author} sent it)",
                 package_id=rows[0].package_id,
             )
-        current = [r for r in mine if r.recipient == party]
-        if not current:
+        parties = await answers_for(self.store, party, mine)  # issue 10: sub-units
+        if not parties:
             raise NotParty(
                 f"{party} did not receive {document_id}; it cannot answer it",
                 package_id=mine[-1].package_id,
             )
-        row = current[-1]  # the latest package with this DocumentId sent to this recipient
         # The policy of the agency that sends the status (hub.toml, agencies.toml override).
         policy = self.settings.policy_for(s.sender)
-        step = document_step(
-            policy,
-            row.state,
-            code,
-            business_doc_type=row.business_doc_type,
-            prior=row.prior_state,
-            sent=frozenset(row.codes),
-        )
-        if step is None:
-            repeat = code in row.codes and row.state != "15"
-            raise IllegalTransition(
-                f"status {code} is not allowed for {document_id} at {party}, whose state is "
-                f"{row.state}"
-                + (f" ({code} was already sent)" if repeat and policy == "compatible" else "")
-                + f" (lifecycle policy {policy})",
-                package_id=row.package_id,
-                state=row.state,
-                status_code=code,
-                policy=policy,
+        moves: list[DocMove] = []
+        for party in parties:
+            # The latest package with this DocumentId sent to this recipient.
+            row = [r for r in mine if r.recipient == party][-1]
+            step = document_step(
+                policy,
+                row.state,
+                code,
+                business_doc_type=row.business_doc_type,
+                prior=row.prior_state,
+                sent=frozenset(row.codes),
             )
-        move = DocMove(
-            package_id=row.package_id,
-            recipient=party,
-            expect=row.state,
-            to=step.state,
-            answered=code in ANSWER_CODES,
-            prior=step.prior,
-            expect_codes=row.codes,
-            codes=row.codes if code in row.codes else (*row.codes, code),
-        )
+            if step is None:
+                repeat = code in row.codes and row.state != "15"
+                raise IllegalTransition(
+                    f"status {code} is not allowed for {document_id} at {party}, whose state "
+                    f"is {row.state}"
+                    + (f" ({code} was already sent)" if repeat and policy == "compatible" else "")
+                    + f" (lifecycle policy {policy})",
+                    package_id=row.package_id,
+                    state=row.state,
+                    status_code=code,
+                    policy=policy,
+                )
+            moves.append(
+                DocMove(
+                    package_id=row.package_id,
+                    recipient=party,
+                    expect=row.state,
+                    to=step.state,
+                    answered=code in ANSWER_CODES,
+                    prior=step.prior,
+                    expect_codes=row.codes,
+                    codes=row.codes if code in row.codes else (*row.codes, code),
+                )
+            )
         return Plan(
             subject="status",
             sender=s.sender,
             key=document_id,
-            move=move,
-            move_party=party,
+            move=moves[0],
+            move_party=moves[0].recipient,
             status_code=code,
+            more_moves=tuple(moves[1:]),
         )
 
     async def _plan_dossier(
@@ -497,6 +524,28 @@ def original_ids(pkg: EdxmlPackage) -> tuple[str, ...]:
 
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+
+
+async def answers_for(store: Store, party: str, rows: Sequence[DocState]) -> tuple[str, ...]:
+    """The recipients of a document (``rows``: its rows by one author) that a status naming
+    ``party`` concerns (issue 10, sub-units): the recipient answering, or the one an author's
+    ``13`` is addressed to.
+
+    ``party``'s own row if it has one (it was addressed directly, or the status names the
+    sub-unit, sent by its representative); otherwise every original code that the document's
+    delivery to ``party`` stood for (``deliveries.stands_for``): a province answering in its
+    own name answers for all the sub-units it received the document for. ``()``: ``party``
+    is no party to the document.
+    """
+    if any(r.recipient == party for r in rows):
+        return (party,)
+    recipients = {r.recipient for r in rows}
+    found: list[str] = []
+    for package_id in dict.fromkeys(r.package_id for r in rows):
+        delivery = await store.get_delivery(package_id, party)
+        if delivery is not None:
+            found.extend(c for c in delivery.stands_for if c in recipients)
+    return tuple(dict.fromkeys(found))
 
 
 async def lifecycle_trace(store: Store, record: PackageRecord) -> dict[str, Any]:

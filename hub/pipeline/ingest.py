@@ -16,8 +16,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from hub.broker import Broker, QueueEntry
@@ -39,7 +39,7 @@ from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
 from hub.receipts import ReceiptFacts, ReceiptSigner
 from hub.registry import Registry
-from hub.routing import route
+from hub.routing import resolve
 from hub.store import Store
 from hub.store.batching import GroupCommitter
 
@@ -67,12 +67,19 @@ class Routed:
     checked: Checked
     recipients: tuple[str, ...]
     lifecycle: Plan | None = None  # the lifecycle move it makes (issue 5), once checked
+    #: recipient → the sub-unit codes its delivery stands for (issue 10, hub/routing.py)
+    stands_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the agencies the package is for (recipients in their own name and the sub-units they
+    #: stand for): what the lifecycle keeps one state each for; ``()``: the recipients
+    parties: tuple[str, ...] = ()
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
-    """The signing certificate must be registered (by SHA-256) for the ``From`` agency."""
+    """The signing certificate must be registered (by SHA-256) for the ``From`` agency, or —
+    when ``From`` is an unregistered sub-unit — for the agency that represents it (a commune
+    sends through its province's system, signed by that system)."""
     sender = checked.summary.sender
-    if not registry.signer_bound(sender, checked.signer_fingerprint):
+    if not registry.signer_bound_for(sender, checked.signer_fingerprint):
         raise SignerMismatch(
             f"the signing certificate is not registered for {sender}",
             fingerprint=checked.signer_fingerprint,
@@ -81,15 +88,17 @@ def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
 
 
 def step_authorise(checked: Checked, caller: str, registry: Registry) -> Checked:
-    """The caller must be the package's ``From``, enabled, and allowed to send this kind."""
+    """The caller must be the package's ``From`` — or represent it, when ``From`` is an
+    unregistered sub-unit of the caller (:meth:`Registry.speaks_for`; never a sibling or a
+    parent) — enabled, and allowed to send this kind (the caller's own ``may_send``)."""
     sender = checked.summary.sender
-    if caller != sender:
+    if not registry.speaks_for(caller, sender):
         raise AuthForbidden(f"the caller {caller} is not the package's From ({sender})")
-    agency = registry.get(sender)
+    agency = registry.get(caller)
     if agency is None or not agency.enabled:
-        raise AuthForbidden(f"{sender} is disabled")
+        raise AuthForbidden(f"{caller} is disabled")
     if checked.summary.kind not in agency.may_send:
-        raise AuthForbidden(f"{sender} may not send {checked.summary.kind} packages")
+        raise AuthForbidden(f"{caller} may not send {checked.summary.kind} packages")
     return checked
 
 
@@ -104,14 +113,19 @@ def step_route(checked: Checked, config: HubConfig, registry: Registry) -> Route
             "that would choose one by MaTTHC is not configured (dossier lifecycle issue)",
             recipients=[],
         )
-    recipients = route(
+    found = resolve(
         kind=pkg.kind,
         sender=pkg.sender,
         addressed=pkg.recipients,
         registry=registry,
         rules=config.routes,
     )
-    return Routed(checked=checked, recipients=recipients)
+    return Routed(
+        checked=checked,
+        recipients=found.recipients,
+        stands_for=found.stands_for,
+        parties=found.parties(),
+    )
 
 
 async def step_deduplicate(routed: Routed, store: Store) -> Routed:
@@ -181,8 +195,12 @@ class Ingestor:
         routed = step_route(checked, self.config, self.registry)
         routed = await step_deduplicate(routed, self.store)
         if self.lifecycle is not None:  # the move it makes must be allowed from the state
+            # One lifecycle state per party: a sub-unit's own code, not its representative.
             plan = await self.lifecycle.plan(
-                checked, routed.recipients, now=self.clock(), record=record_refusals
+                checked,
+                routed.parties or routed.recipients,
+                now=self.clock(),
+                record=record_refusals,
             )
             routed = replace(routed, lifecycle=plan)
         return routed
@@ -196,7 +214,7 @@ class Ingestor:
         pending = self._in_flight.get(sha256)
         if pending is not None:
             accepted = await asyncio.shield(pending)
-            if accepted.sender != caller:
+            if not self.registry.speaks_for(caller, accepted.sender):
                 raise AuthForbidden("the caller is not the package's From")
             return replace(accepted, created=False)
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
@@ -252,6 +270,7 @@ class Ingestor:
             data=data,
             receipt=receipt,
             warnings=warnings,
+            stands_for=routed.stands_for,
         )
         if self.lifecycle is not None and routed.lifecycle is not None:
             # Compare-and-set before the commit: a move that lost a race is refused, not stored.
@@ -300,7 +319,7 @@ class Ingestor:
 
     async def _again(self, previous: PackageRecord, caller: str) -> Accepted:
         """Identical bytes again: the same receipt, after finishing any unconfirmed enqueue."""
-        if previous.sender != caller:
+        if not self.registry.speaks_for(caller, previous.sender):
             raise AuthForbidden("the caller is not the package's From")
         deliveries = await self.store.deliveries_for(previous.id)
         unqueued = [d.recipient for d in deliveries if d.state == DeliveryState.PENDING]

@@ -74,6 +74,11 @@ class Store(abc.ABC):
         """Durably commit packages, one ``pending`` delivery per recipient, and an ``accepted``
         event each, in one transaction (group commit). Returns only once committed.
 
+        A recipient listed in ``NewPackage.stands_for`` gets those sub-unit codes on its
+        delivery (``DeliveryRecord.stands_for``, kept by every read) and a ``represented``
+        event (``hub.store.subunits``) in the same transaction; later events of that delivery
+        carry ``"for"`` in their detail.
+
         A package whose ``sha256`` is already stored is skipped silently (the caller checked
         before, but two concurrent submissions of the same bytes may race: first one wins).
         """

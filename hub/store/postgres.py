@@ -65,6 +65,7 @@ from hub.store.pgmigrate import (
     scrub,
 )
 from hub.store.sqlite import decode_cursor, encode_cursor
+from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -80,7 +81,8 @@ _PACKAGE_COLUMNS = (
     "p.signer_subject, p.warnings"
 )
 _DELIVERY_COLUMNS = (
-    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at"
+    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
+    "d.stands_for"
 )
 _N_PACKAGE_COLUMNS = 14
 
@@ -106,9 +108,11 @@ _INSERT_BLOBS = (
     "SELECT * FROM unnest(%s::text[], %b::bytea[], %b::bytea[])"
 )
 _INSERT_DELIVERIES = (
-    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, updated_at) "
-    "SELECT package_id, recipient, seq, 'pending', 0, %s "
-    "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(package_id, recipient, seq) "
+    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, updated_at, "
+    "stands_for) "
+    "SELECT package_id, recipient, seq, 'pending', 0, %s, stands_for::jsonb "
+    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
+    "AS t(package_id, recipient, seq, stands_for) "
     "ON CONFLICT (package_id, recipient) DO NOTHING"
 )
 _MARK_QUEUED = (
@@ -119,10 +123,10 @@ _MARK_QUEUED = (
     "), moved AS ("
     "  UPDATE deliveries d SET state = 'queued', updated_at = %s FROM keys k "
     "  WHERE d.package_id = k.package_id AND d.recipient = k.recipient AND d.state = 'pending' "
-    "  RETURNING d.package_id, d.recipient"
+    "  RETURNING d.package_id, d.recipient, d.stands_for"
     ") "
     # The queued events are chained by the caller (hub.store.audit_postgres), in key order.
-    "SELECT m.package_id, m.recipient FROM moved m "
+    "SELECT m.package_id, m.recipient, m.stands_for FROM moved m "
     "JOIN keys k ON k.package_id = m.package_id AND k.recipient = m.recipient ORDER BY k.ord"
 )
 
@@ -194,7 +198,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
 
 
 def _delivery(row: Sequence[Any]) -> DeliveryRecord:
-    package_id, recipient, state, attempts, updated_at, last_error, acked_at = row
+    package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for = row
     return DeliveryRecord(
         package_id=package_id,
         recipient=recipient,
@@ -203,6 +207,7 @@ def _delivery(row: Sequence[Any]) -> DeliveryRecord:
         updated_at=_utc(updated_at),
         last_error=last_error,
         acked_at=_utc(acked_at) if acked_at is not None else None,
+        stands_for=tuple(stands_for) if stands_for else (),
     )
 
 
@@ -480,17 +485,21 @@ class PostgresStore(Store):
             d_ids: list[str] = []
             d_recipients: list[str] = []
             d_seqs: list[int] = []
+            d_stands_for: list[str | None] = []
             for p, seq in stored:
                 for r in p.recipients:
                     d_ids.append(p.id)
                     d_recipients.append(r)
                     d_seqs.append(seq)
+                    d_stands_for.append(stands_for_json(p, r))
             async with conn.pipeline():
                 await conn.execute(
                     _INSERT_BLOBS,
                     (ids, [blobs[p.id] for p, _ in stored], [p.receipt for p, _ in stored]),
                 )
-                await conn.execute(_INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs))
+                await conn.execute(
+                    _INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs, d_stands_for)
+                )
             await insert_chained(
                 conn,
                 [
@@ -501,7 +510,8 @@ class PostgresStore(Store):
                         detail={"sha256": p.sha256, "size": len(p.data)},
                     )
                     for p, _ in stored
-                ],
+                ]
+                + [e for p, _ in stored for e in represented_events(p)],
             )
 
         # Repeatable: if the commit's outcome is unknown, running the batch again either
@@ -629,7 +639,7 @@ class PostgresStore(Store):
                     at=now,
                     recipient=recipient,
                     attempt=record.attempts,
-                    detail=detail,
+                    detail=with_stands_for(detail, record),
                 ),
             )
             return record
@@ -648,8 +658,14 @@ class PostgresStore(Store):
             await insert_chained(
                 conn,
                 [
-                    Event(package_id=str(p), kind="queued", at=now, recipient=str(r))
-                    for p, r in moved
+                    Event(
+                        package_id=str(p),
+                        kind="queued",
+                        at=now,
+                        recipient=str(r),
+                        detail={"for": list(f)} if f else {},
+                    )
+                    for p, r, f in moved
                 ],
             )
 
@@ -704,6 +720,7 @@ class PostgresStore(Store):
                     at=at,
                     recipient=recipient,
                     attempt=record.attempts,
+                    detail=with_stands_for({}, record),
                 ),
             )
             return record, True

@@ -49,6 +49,7 @@ from hub.store.sqlitedb import (
     load_migrations,
     to_db_time,
 )
+from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -62,7 +63,8 @@ _PACKAGE_COLUMNS = (
     "p.signer_subject, p.warnings"
 )
 _DELIVERY_COLUMNS = (
-    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at"
+    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
+    "d.stands_for"
 )
 _N_PACKAGE_COLUMNS = 14
 
@@ -136,7 +138,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
 
 
 def _delivery(row: Sequence[Any]) -> DeliveryRecord:
-    package_id, recipient, state, attempts, updated_at, last_error, acked_at = row
+    package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for = row
     return DeliveryRecord(
         package_id=package_id,
         recipient=recipient,
@@ -145,6 +147,7 @@ def _delivery(row: Sequence[Any]) -> DeliveryRecord:
         updated_at=from_db_time(updated_at),
         last_error=last_error,
         acked_at=from_db_time(acked_at) if acked_at is not None else None,
+        stands_for=tuple(json.loads(stands_for)) if stands_for else (),
     )
 
 
@@ -271,9 +274,12 @@ class SqliteStore(Store):
                 )
                 conn.executemany(
                     "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, "
-                    "updated_at) VALUES (?, ?, ?, 'pending', 0, ?) "
+                    "updated_at, stands_for) VALUES (?, ?, ?, 'pending', 0, ?, ?) "
                     "ON CONFLICT (package_id, recipient) DO NOTHING",
-                    [(package.id, r, seq, now) for r in package.recipients],
+                    [
+                        (package.id, r, seq, now, stands_for_json(package, r))
+                        for r in package.recipients
+                    ],
                 )
                 _insert_event(
                     conn,
@@ -284,6 +290,8 @@ class SqliteStore(Store):
                         detail={"sha256": package.sha256, "size": len(package.data)},
                     ),
                 )
+                for event in represented_events(package):
+                    _insert_event(conn, event)
 
         await self._writer.write(tx)
 
@@ -382,7 +390,7 @@ class SqliteStore(Store):
                     recipient,
                 ),
             )
-            detail: dict[str, object] = dict(event_detail or {})
+            detail: dict[str, object] = with_stands_for(dict(event_detail or {}), current)
             if error is not None:
                 detail.setdefault("error", error)
             _insert_event(
@@ -412,13 +420,19 @@ class SqliteStore(Store):
                 row = conn.execute(
                     "UPDATE deliveries SET state = 'queued', updated_at = ? "
                     "WHERE package_id = ? AND recipient = ? AND state = 'pending' "
-                    "RETURNING attempts",
+                    "RETURNING stands_for",
                     (at, package_id, recipient),
                 ).fetchone()
                 if row is not None:
                     _insert_event(
                         conn,
-                        Event(package_id=package_id, kind="queued", at=now, recipient=recipient),
+                        Event(
+                            package_id=package_id,
+                            kind="queued",
+                            at=now,
+                            recipient=recipient,
+                            detail={"for": json.loads(row[0])} if row[0] else {},
+                        ),
                     )
 
         await self._writer.write(tx)
@@ -454,7 +468,8 @@ class SqliteStore(Store):
         def tx(conn: sqlite3.Connection) -> tuple[DeliveryRecord, bool]:
             row = conn.execute(
                 "UPDATE deliveries SET state = 'acked', acked_at = ?, updated_at = ? "
-                "WHERE package_id = ? AND recipient = ? AND state != 'acked' RETURNING attempts",
+                "WHERE package_id = ? AND recipient = ? AND state != 'acked' "
+                "RETURNING attempts, stands_for",
                 (at_text, now, package_id, recipient),
             ).fetchone()
             first = row is not None
@@ -467,6 +482,7 @@ class SqliteStore(Store):
                         at=at,
                         recipient=recipient,
                         attempt=int(row[0]),
+                        detail={"for": json.loads(row[1])} if row[1] else {},
                     ),
                 )
             return _get_delivery(conn, package_id, recipient), first  # KeyError if unknown

@@ -57,6 +57,7 @@ def new_package(
     data: bytes | None = None,
     accepted_at: datetime | None = None,
     warnings: tuple[str, ...] = (),
+    stands_for: dict[str, tuple[str, ...]] | None = None,
 ) -> NewPackage:
     """A package with unique bytes (unless ``data`` is given) and increasing ``accepted_at``."""
     n = next(_counter)
@@ -77,6 +78,7 @@ def new_package(
         data=data,
         receipt=b"<Receipt>" + data[:16] + b"</Receipt>",
         warnings=warnings,
+        stands_for=stands_for or {},
     )
 
 
@@ -600,3 +602,61 @@ class StoreContract:
         delivery = await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
         assert_utc(delivery.updated_at)
         assert abs(delivery.updated_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+    # -- sub-units (issue 10) ------------------------------------------------------------------
+
+    async def test_deliveries_record_the_codes_they_stand_for(self, store: Store) -> None:
+        subs = ("000.00.13.H29", "001.02.13.H29")
+        pkg = new_package(recipients=(H29, G22), stands_for={H29: subs})
+        plain = new_package(recipients=(H29,))
+        await store.add_packages([pkg, plain])
+        by_recipient = {d.recipient: d for d in await store.deliveries_for(pkg.id)}
+        assert by_recipient[H29].stands_for == subs  # in the order addressed
+        assert by_recipient[G22].stands_for == ()
+        assert (await store.get_delivery(plain.id, H29)).stands_for == ()  # type: ignore[union-attr]
+        assert [d.stands_for for d in await store.pending_deliveries()] == [(), subs, ()]
+        # Every path that reads a delivery keeps the list: state changes, ack, inbox, outbox.
+        available = await store.set_delivery_state(pkg.id, H29, S.AVAILABLE)
+        assert available.stands_for == subs
+        await store.set_delivery_state(plain.id, H29, S.AVAILABLE)
+        inbox = await store.inbox(H29)
+        assert [(i.package.id, i.delivery.stands_for) for i in inbox.items] == [
+            (pkg.id, subs),
+            (plain.id, ()),
+        ]
+        (_, deliveries), _ = (await store.outbox(H41)).items
+        assert {d.recipient: d.stands_for for d in deliveries} == {H29: subs, G22: ()}
+        acked, first = await store.ack(pkg.id, H29, datetime.now(UTC))
+        assert first and acked.stands_for == subs
+        assert (await store.inbox(H29, include_acked=True)).items[0].delivery.stands_for == subs
+
+    async def test_trace_says_who_receives_for_whom(self, store: Store) -> None:
+        pkg = new_package(recipients=(H29,), stands_for={H29: ("000.00.13.H29",)})
+        await store.add_packages([pkg])
+        await store.mark_queued([(pkg.id, H29)])
+        await store.set_delivery_state(pkg.id, H29, S.AVAILABLE)
+        await store.ack(pkg.id, H29, datetime.now(UTC))
+        events = await store.events_for(pkg.id)
+        assert [e.kind for e in events] == [
+            "accepted",
+            "represented",
+            "queued",
+            "available",
+            "acked",
+        ]
+        represented = events[1]
+        assert represented.recipient == H29
+        assert represented.detail == {
+            "for": ["000.00.13.H29"],
+            "text": "delivered to 000.00.00.H29 for 000.00.13.H29",
+        }
+        for later in events[2:]:  # queued, available, acked
+            assert later.recipient == H29 and later.detail == {"for": ["000.00.13.H29"]}
+
+    async def test_stands_for_survives_reopen(
+        self, store: Store, reopen: Callable[[Store], Awaitable[Store]]
+    ) -> None:
+        pkg = new_package(recipients=(H29,), stands_for={H29: ("000.00.13.H29",)})
+        await store.add_packages([pkg])
+        store = await reopen(store)
+        assert (await store.get_delivery(pkg.id, H29)).stands_for == ("000.00.13.H29",)  # type: ignore[union-attr]
