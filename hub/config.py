@@ -28,6 +28,8 @@ RevocationPolicy = Literal["hard-fail", "soft-fail", "off"]
 PdfPolicy = Literal["require", "warn", "ignore"]
 PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
 PACKAGE_KINDS: tuple[PackageKindName, ...] = ("document", "status", "dossier", "dossier_progress")
+SignatureProfile = Literal["strict", "legacy"]
+SIGNATURE_PROFILES: tuple[SignatureProfile, ...] = ("strict", "legacy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,8 @@ class AgencyConfig:
     push_url: str | None = None
     push_secret_file: Path | None = None
     may_send: tuple[PackageKindName, ...] = PACKAGE_KINDS
+    # strict | legacy (C14N 1.0, RSA-SHA1 admitted, with a warning); None: [signing] allow_legacy
+    signature_profile: SignatureProfile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +357,9 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         may_send = _str_tuple(entry.get("may_send", list(PACKAGE_KINDS)), f"{where} may_send")
         if any(k not in PACKAGE_KINDS for k in may_send):
             raise ConfigError(f"{where}: may_send holds {', '.join(PACKAGE_KINDS)}")
+        profile = entry.get("signature_profile")
+        if profile is not None and profile not in SIGNATURE_PROFILES:
+            raise ConfigError(f"{where}: signature_profile must be strict or legacy")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -370,6 +377,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             if "push_secret_file" in entry
             else None,
             may_send=may_send,  # type: ignore[arg-type]  # checked above
+            signature_profile=profile,
         )
     return out
 
