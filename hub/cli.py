@@ -426,9 +426,10 @@ def agency_list(config_dir: Path) -> None:
     from hub.config import load_config
 
     views = asyncio.run(list_agencies(load_config(config_dir)))
-    table = Table(
-        "OrganId", "name", "enabled", "delivery", "tokens", "certs", "signature", "changed"
-    )
+    table = Table()
+    table.add_column("OrganId", no_wrap=True)  # an OrganId is matched whole (grep, scripts)
+    for heading in ("name", "enabled", "delivery", "tokens", "certs", "signature", "changed"):
+        table.add_column(heading)
     for v in views:
         table.add_row(
             v.organ_id,
