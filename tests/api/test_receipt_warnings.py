@@ -4,8 +4,10 @@ and without it validate, verify and parse; receipts issued before it existed sti
 from __future__ import annotations
 
 import copy
+import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -139,3 +141,17 @@ def test_the_schema_refuses_malformed_warnings(change: str) -> None:
         header.remove(warnings)
         header.insert(0, copy.deepcopy(warnings))
     assert not receipt_schema().validate(root)
+
+
+def test_xmlsec1_verifies_a_receipt_with_vietnamese_warnings(
+    signer: ReceiptSigner, workdir: Workdir, xmlsec1: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "receipt.xml"
+    path.write_bytes(signer.sign(WARNED))
+    ok = subprocess.run(
+        [xmlsec1, "--verify", "--trusted-pem", str(workdir.pki_dir / "ca.pem"), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
