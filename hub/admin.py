@@ -1,12 +1,13 @@
 """Operator actions on agencies, recorded in the store (they survive restarts and reach every
-running hub process within seconds): disable, enable, rotate a bearer token."""
+running hub process within seconds): disable, enable, rotate a bearer token, set the
+signature profile."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hub.config import HubConfig
+from hub.config import SIGNATURE_PROFILES, HubConfig, SignatureProfile
 from hub.errors import ConfigError
 from hub.models import AgencyOverride, Event
 from hub.registry import Registry, new_token, token_digest
@@ -24,13 +25,14 @@ class AgencyView:
     tokens: int
     certificates: int
     overridden: bool
+    signature_profile: str = "strict"  # effective: its own, else [signing] allow_legacy
 
 
 async def list_agencies(config: HubConfig) -> list[AgencyView]:
     """Every agency with its runtime overrides applied."""
     async with make_store(config) as store:
         overrides = {o.organ_id: o for o in await store.agency_overrides()}
-    registry = Registry(config.agencies)
+    registry = Registry(config.agencies, allow_legacy=config.settings.allow_legacy_signatures)
     registry.apply(overrides.values())
     return [
         AgencyView(
@@ -41,6 +43,7 @@ async def list_agencies(config: HubConfig) -> list[AgencyView]:
             len(a.token_sha256),
             len(a.cert_sha256),
             a.organ_id in overrides,
+            registry.signature_profile(a.organ_id),
         )
         for a in registry.all()
     ]
@@ -69,6 +72,25 @@ async def set_enabled(config: HubConfig, organ_id: str, enabled: bool, reason: s
             organ_id=organ_id, enabled=enabled, changed_at=datetime.now(UTC), reason=reason
         ),
         "agency.enabled" if enabled else "agency.disabled",
+    )
+
+
+async def set_signature_profile(
+    config: HubConfig, organ_id: str, profile: SignatureProfile, reason: str
+) -> None:
+    """Set an agency's signature profile (``strict`` | ``legacy``) at runtime, audited in the
+    event log; running hubs apply it within seconds, as they apply ``disable``."""
+    if profile not in SIGNATURE_PROFILES:
+        raise ConfigError(f"signature profile must be strict or legacy, not {profile!r}")
+    await _record(
+        config,
+        AgencyOverride(
+            organ_id=organ_id,
+            signature_profile=profile,
+            changed_at=datetime.now(UTC),
+            reason=reason,
+        ),
+        "agency.signature_profile",
     )
 
 

@@ -422,7 +422,8 @@ def pki_issue(directory: Path, organ_id: str, name: str | None) -> None:
 
 @main.group()
 def agency() -> None:
-    """Agencies: list them, disable or enable one, rotate a bearer token (audited)."""
+    """Agencies: list them, disable or enable one, rotate a bearer token, set the signature
+    profile (audited)."""
 
 
 @agency.command("list")
@@ -433,7 +434,10 @@ def agency_list(config_dir: Path) -> None:
     from hub.config import load_config
 
     views = asyncio.run(list_agencies(load_config(config_dir)))
-    table = Table("OrganId", "name", "enabled", "delivery", "tokens", "certs", "changed")
+    table = Table()
+    table.add_column("OrganId", no_wrap=True)  # an OrganId is matched whole (grep, scripts)
+    for heading in ("name", "enabled", "delivery", "tokens", "certs", "signature", "changed"):
+        table.add_column(heading)
     for v in views:
         table.add_row(
             v.organ_id,
@@ -442,6 +446,7 @@ def agency_list(config_dir: Path) -> None:
             v.delivery,
             str(v.tokens),
             str(v.certificates),
+            "[yellow]legacy[/]" if v.signature_profile == "legacy" else v.signature_profile,
             "yes" if v.overridden else "",
         )
     out.print(table)
@@ -471,6 +476,24 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
 
     asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason))
     out.print(f"{organ_id} enabled")
+
+
+@agency.command("set-profile")
+@click.argument("organ_id")
+@click.argument("profile", type=click.Choice(["strict", "legacy"]))
+@CONFIG_OPTION
+@click.option("--reason", default="signature profile", show_default=True)
+def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: str) -> None:
+    """Set an agency's signature profile: strict, or legacy (C14N 1.0 and RSA-SHA1 admitted,
+    each such package flagged signature.legacy_algorithm). Running hubs apply it within
+    seconds."""
+    from hub.admin import set_signature_profile
+    from hub.config import load_config
+
+    asyncio.run(
+        set_signature_profile(load_config(config_dir), organ_id, profile, reason)  # type: ignore[arg-type]  # click.Choice
+    )
+    out.print(f"{organ_id}: signature profile {profile}")
 
 
 @agency.command("rotate-token")

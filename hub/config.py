@@ -29,6 +29,8 @@ RevocationPolicy = Literal["hard-fail", "soft-fail", "off"]
 PdfPolicy = Literal["require", "warn", "ignore"]
 PackageKindName = Literal["document", "status", "dossier", "dossier_progress"]
 PACKAGE_KINDS: tuple[PackageKindName, ...] = ("document", "status", "dossier", "dossier_progress")
+SignatureProfile = Literal["strict", "legacy"]
+SIGNATURE_PROFILES: tuple[SignatureProfile, ...] = ("strict", "legacy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,8 @@ class AgencyConfig:
     #: (sub-units, hub/routing.py); ``self``: only its own code. Default: ``descendants`` for
     #: a level-1 code (a province or ministry connects one system for its units), else ``self``.
     represents: Represents = "self"
+    # strict | legacy (C14N 1.0, RSA-SHA1 admitted, with a warning); None: [signing] allow_legacy
+    signature_profile: SignatureProfile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +370,9 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         represents = str(entry.get("represents", default_represents))
         if represents not in ("self", "descendants"):
             raise ConfigError(f"{where}: represents must be self or descendants")
+        profile = entry.get("signature_profile")
+        if profile is not None and profile not in SIGNATURE_PROFILES:
+            raise ConfigError(f"{where}: signature_profile must be strict or legacy")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -385,6 +392,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             may_send=may_send,  # type: ignore[arg-type]  # checked above
             lifecycle_policy=lifecycle_policy,
             represents=represents,  # type: ignore[arg-type]  # checked above
+            signature_profile=profile,
         )
     return out
 

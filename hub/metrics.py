@@ -9,6 +9,12 @@ REPEATED = Counter(
     "hub_packages_repeated_total", "Identical packages submitted again (same receipt returned)"
 )
 REFUSED = Counter("hub_packages_refused_total", "Packages refused, by stable code", ["code"])
+LEGACY_SIGNED = Counter(
+    "hub_packages_legacy_signed_total",
+    "Packages accepted under the legacy signing profile (C14N 1.0, RSA-SHA1), per sender: "
+    "the agencies that still have to upgrade",
+    ["sender"],
+)
 INGEST_SECONDS = Histogram(
     "hub_ingest_seconds",
     "Time from request body received to receipt",

@@ -140,3 +140,4 @@ class AgencyOverride:
     token_sha256: tuple[str, ...] | None = None  # replaces the configured token hashes
     changed_at: datetime | None = None
     reason: str | None = None
+    signature_profile: str | None = None  # strict | legacy; None: as in agencies.toml

@@ -1,7 +1,9 @@
 """Signed receipts: the hub's proof that it accepted a package.
 
 A receipt names the package id, the sender, the recipients, when it was accepted and the
-SHA-256 of the exact bytes. It is signed with the hub's receipt key (ECDSA P-256, because a
+SHA-256 of the exact bytes, and every warning the hub noted on the package (``Warnings``,
+optional: receipts of packages without warnings, and receipts issued before warnings were
+stated, have none). It is signed with the hub's receipt key (ECDSA P-256, because a
 receipt is signed for every accepted package, on the hot path) under the same enveloped
 profile as packages, so any XMLDSig implementation (xmlsec1 included) can verify it.
 """
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from lxml import etree
 
+from hub.warning_codes import warning_code
 from signing import SignaturePolicy, sign_enveloped
 from signing.pki import load_certificates, load_private_key
 
@@ -41,6 +44,9 @@ class ReceiptFacts:
     accepted_at: datetime
     sha256: str
     size: int
+    #: Warnings the hub noted on the package (``"<code>"`` or ``"<code>:<path>[:<detail>]"``,
+    #: codes from :data:`hub.warning_codes.WARNINGS`), in the order they were found.
+    warnings: tuple[str, ...] = ()
 
 
 def _q(name: str) -> str:
@@ -72,6 +78,12 @@ def build_receipt(facts: ReceiptFacts) -> bytes:
     add(header, "AcceptedAt", format_instant(facts.accepted_at))
     add(header, "Sha256", facts.sha256)
     add(header, "Size", str(facts.size))
+    if facts.warnings:
+        # Omitted when empty, so a receipt without warnings is exactly what it was before.
+        warnings = etree.SubElement(header, _q("Warnings"))
+        for warning in facts.warnings:
+            el = etree.SubElement(warnings, _q("Warning"), code=warning_code(warning))
+            el.text = warning
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -190,4 +202,7 @@ def parse_receipt(root: etree._Element) -> ReceiptFacts:
         ),
         sha256=text("Sha256"),
         size=int(text("Size")),
+        warnings=tuple(
+            el.text or "" for el in header.iterfind(f"{_q('Warnings')}/{_q('Warning')}")
+        ),
     )

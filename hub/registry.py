@@ -1,8 +1,8 @@
 """The agency registry: who exists, who is enabled, how they authenticate and sign.
 
 ``agencies.toml`` is the source of truth at start; runtime changes (disable, enable, token
-rotation) are :class:`hub.models.AgencyOverride` records in the store, applied on top at start
-and whenever an operator changes something, so they survive restarts.
+rotation, signature profile) are :class:`hub.models.AgencyOverride` records in the store,
+applied on top at start and whenever an operator changes something, so they survive restarts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from hub.config import AgencyConfig
+from hub.config import SIGNATURE_PROFILES, AgencyConfig, SignatureProfile
 from hub.edxml.organ_id import InvalidOrganId, OrganId
 from hub.models import AgencyOverride
 
@@ -30,9 +30,14 @@ def new_token() -> str:
 
 
 class Registry:
-    """Effective agency records: configuration plus runtime overrides."""
+    """Effective agency records: configuration plus runtime overrides.
 
-    def __init__(self, agencies: Mapping[str, AgencyConfig]) -> None:
+    ``allow_legacy`` is the hub-wide ``[signing] allow_legacy``: the signature profile of an
+    agency that names none (``legacy`` when true, ``strict`` otherwise).
+    """
+
+    def __init__(self, agencies: Mapping[str, AgencyConfig], *, allow_legacy: bool = False) -> None:
+        self.default_profile: SignatureProfile = "legacy" if allow_legacy else "strict"
         self._configured = dict(agencies)
         self._effective = dict(agencies)
         self._by_token: dict[str, str] = {}
@@ -44,6 +49,8 @@ class Registry:
             digest: a.organ_id for a in self._effective.values() for digest in a.token_sha256
         }
         self._by_cert = {fp: a.organ_id for a in self._effective.values() for fp in a.cert_sha256}
+        # Asked once per submission: computed here, not by walking every agency each time.
+        self._any_legacy = any(self.legacy_allowed(o) for o in self._effective)
 
     def apply(self, overrides: Iterable[AgencyOverride]) -> None:
         """Apply runtime overrides on top of the configuration."""
@@ -56,6 +63,8 @@ class Registry:
                 changed = replace(changed, enabled=ov.enabled)
             if ov.token_sha256 is not None:
                 changed = replace(changed, token_sha256=ov.token_sha256)
+            if ov.signature_profile in SIGNATURE_PROFILES:
+                changed = replace(changed, signature_profile=ov.signature_profile)
             self._effective[ov.organ_id] = changed
         self._reindex()
 
@@ -72,6 +81,23 @@ class Registry:
     def all(self) -> list[AgencyConfig]:
         """Every agency, by OrganId."""
         return [self._effective[k] for k in sorted(self._effective)]
+
+    def signature_profile(self, organ_id: str) -> SignatureProfile:
+        """The agency's effective signature profile: its own (``agencies.toml`` or a runtime
+        change), else the hub-wide default. An unknown agency gets the default."""
+        agency = self._effective.get(organ_id)
+        if agency is None or agency.signature_profile is None:
+            return self.default_profile
+        return agency.signature_profile
+
+    def legacy_allowed(self, organ_id: str) -> bool:
+        """Whether packages from ``organ_id`` may be signed with the legacy profile."""
+        return self.signature_profile(organ_id) == "legacy"
+
+    def any_legacy(self) -> bool:
+        """Whether some agency may sign with the legacy profile (the signature check then
+        admits the legacy algorithms, and ingest refuses them for the strict senders)."""
+        return self._any_legacy
 
     def is_active(self, organ_id: str) -> bool:
         """Known and enabled."""

@@ -112,7 +112,9 @@ class Runtime:
         notifier: Notifier | None = None,
     ) -> None:
         self.config = config
-        self.registry = Registry(config.agencies)
+        self.registry = Registry(
+            config.agencies, allow_legacy=config.settings.allow_legacy_signatures
+        )
         self.store = make_store(config)
         # Lifecycles and SLA alarms (issue 5): procedures.toml, holidays.toml, [lifecycle].
         self.lifecycle_settings = load_lifecycle(config.settings.config_dir)

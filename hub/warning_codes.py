@@ -96,8 +96,37 @@ WARNINGS: Mapping[str, WarningCode] = _table(
         "a PDF attachment carries no signature",
         "tệp PDF đính kèm không có chữ ký số",
     ),
+    WarningCode(
+        "pdf.unsafe",
+        "an attachment archive was not unpacked (unsafe or undecodable); its PDFs unchecked",
+        "tệp nén đính kèm không an toàn hoặc không giải mã được; chưa kiểm tra PDF bên trong",
+    ),
+    # Dossier packages (hub.dossier.parse): the code predates this table, kept as sent.
+    WarningCode(
+        "date.impossible",
+        "a dossier date matches its format but names no real day",
+        "ngày tháng trong hồ sơ đúng dạng nhưng không có thật",
+    ),
 )
 """Every warning code the hub attaches, with its meaning in English and Vietnamese."""
+
+
+def documented(code: str) -> str:
+    """``code`` itself, once :data:`WARNINGS` is known to document it: modules define their
+    warning constants with it (``W_X = documented("edxml.x")``), so an undocumented code fails
+    at import rather than reaching a receipt."""
+    if code not in WARNINGS:
+        raise KeyError(f"warning code {code!r} is not documented in hub.warning_codes")
+    return code
+
+
+LEGACY_ALGORITHM = documented("signature.legacy_algorithm")
+"""A package signed with the legacy profile, admitted for its sender."""
+
+
+def pdf_warning(verdict: str) -> str:
+    """The warning code for a PDF verdict other than ``valid`` (``pdf.<verdict>``)."""
+    return documented(f"pdf.{verdict}")
 
 
 def warning_code(warning: str) -> str:

@@ -331,6 +331,16 @@ class Connector:
         self.state.record_accepted(
             key, version, submitted.package_id, submitted.receipt, facts.accepted_at
         )
+        if facts.warnings:
+            # Accepted, but the hub noted what this system should fix (a legacy signature,
+            # an empty element…): the agency's operators read it here, signed on the receipt.
+            log.warning(
+                "%s@%s accepted as %s with warnings: %s",
+                key,
+                version,
+                submitted.package_id,
+                ", ".join(facts.warnings),
+            )
         report.sent += 1
 
     async def notify_sent(self, report: CycleReport) -> None:

@@ -38,9 +38,31 @@ def _receipt(description: str) -> dict[str, Any]:
             "Location": {"schema": {"type": "string"}, "description": "/v1/packages/{id}"},
             "Hub-Package-Id": {"schema": {"type": "string"}},
         },
-        "content": {"application/xml": {"schema": {"type": "string"}}},
+        "content": {
+            "application/xml": {
+                "schema": {
+                    "type": "string",
+                    "description": _RECEIPT_DOC,
+                }
+            }
+        },
     }
 
+
+_WARNINGS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Warnings the hub noted on the package, each '<code>' or "
+    "'<code>:<path>[:<detail>]'; codes are listed in docs/warnings.md (the same list as "
+    "the receipt's Warnings)",
+}
+_RECEIPT_DOC = (
+    "The hub's receipt (schemas/receipt/v1/receipt.xsd, namespace urn:vnhub:receipt:1), "
+    "signed with XMLDSig (enveloped, exc-c14n, ECDSA P-256 or RSA): PackageId, Hub, From, "
+    "Recipients, Kind, DocumentId, AcceptedAt, Sha256, Size and, when the hub noted any, "
+    'Warnings (one <Warning code="...">full warning</Warning> each; absent otherwise, '
+    "as in receipts issued before warnings were stated)."
+)
 
 _ID_PARAM = {
     "name": "package_id",
@@ -275,6 +297,7 @@ def openapi_document() -> dict[str, Any]:
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
                         "accepted_at": {"type": "string", "format": "date-time"},
+                        "warnings": _WARNINGS,
                         "state": {"type": "string"},
                         "stands_for": {
                             "type": "array",
@@ -372,7 +395,7 @@ def openapi_document() -> dict[str, Any]:
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
                         "signer": {"type": "object"},
-                        "warnings": {"type": "array", "items": {"type": "string"}},
+                        "warnings": _WARNINGS,
                     },
                 },
                 "Trace": {
@@ -386,6 +409,7 @@ def openapi_document() -> dict[str, Any]:
                         "events": {"type": "array", "items": {"type": "object"}},
                         "statuses": {"type": "array", "items": {"type": "object"}},
                         "signer": {"type": "object"},
+                        "warnings": _WARNINGS,
                     },
                 },
             },

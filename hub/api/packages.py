@@ -16,6 +16,7 @@ from hub.errors import HubError, NotFound, PackageTooLarge
 from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REPEATED
 from hub.models import DeliveryRecord, DeliveryState, PackageRecord
+from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 
@@ -100,7 +101,7 @@ async def validate(request: web.Request) -> web.Response:
                 "subject": routed.checked.signer_subject,
                 "signature_method": routed.checked.signature_method,
             },
-            "warnings": list(pkg.warnings),
+            "warnings": list(package_warnings(routed.checked)),  # as the receipt would state
         }
     )
 
@@ -126,6 +127,7 @@ def _package_json(p: PackageRecord) -> dict[str, Any]:
         "sha256": p.sha256,
         "size": p.size,
         "accepted_at": format_instant(p.accepted_at),
+        "warnings": list(p.warnings),  # as stated on the receipt
     }
 
 

@@ -46,6 +46,7 @@ from hub.metrics import OPERATOR_ACTIONS
 from hub.models import AgencyOverride, DeliveryState, Event, PackageKind
 from hub.operators import LoginThrottle, authenticate, open_session, token_sha256
 from hub.runtime import Runtime
+from hub.warning_codes import LEGACY_ALGORITHM
 
 log = logging.getLogger("hub.dashboard")
 
@@ -449,6 +450,32 @@ async def _signing_cert_expiry(rt: Runtime, package_id: str | None) -> datetime 
     return _CERT_CACHE[package_id]
 
 
+_LEGACY_CACHE: dict[str, bool] = {}
+
+
+async def _legacy_signed(rt: Runtime, package_id: str | None) -> bool:
+    """Whether the agency's latest package was admitted under the legacy signing profile
+    (its warnings, which never change once stored, say so)."""
+    if package_id is None:
+        return False
+    if package_id not in _LEGACY_CACHE:
+        record = await rt.store.get_package(package_id)
+        if len(_LEGACY_CACHE) > 10000:
+            _LEGACY_CACHE.clear()
+        _LEGACY_CACHE[package_id] = record is not None and LEGACY_ALGORITHM in record.warnings
+    return _LEGACY_CACHE[package_id]
+
+
+def _profile_cell(lang: str, profile: str, latest_legacy: bool) -> str:
+    """The agency's signature profile; legacy and a latest package signed so are flagged, so
+    operators see who still has to upgrade."""
+    text = e(t(lang, f"profile_{profile}"))
+    cell = f'<span class="{"bad" if profile == "legacy" else "good"}">{text}</span>'
+    if latest_legacy:
+        cell += f' <span class="bad">⚠ {e(t(lang, "latest_legacy"))}</span>'
+    return f'<span data-profile="{e(profile)}">{cell}</span>'
+
+
 @routes.get("/agencies")
 async def agencies(request: web.Request) -> web.Response:
     """Each configured (or seen) agency with health, activity, backlog and certificate."""
@@ -478,6 +505,11 @@ async def agencies(request: web.Request) -> web.Response:
             else ("⚠ " + t(lang, "backlog") if behind else t(lang, "ok"))
         )
         expiry = await _signing_cert_expiry(rt, act.last_sent_id if act else None)
+        profile = _profile_cell(
+            lang,
+            rt.registry.signature_profile(organ),
+            await _legacy_signed(rt, act.last_sent_id if act else None),
+        )
         action = ""
         if operator and cfg is not None:
             verb = "disable" if enabled else "enable"
@@ -504,6 +536,7 @@ async def agencies(request: web.Request) -> web.Response:
                 oldest_html,
                 str(unacked),
                 e(when(expiry, lang) if expiry else ""),
+                profile,
                 action,
             )
         )
@@ -517,6 +550,7 @@ async def agencies(request: web.Request) -> web.Response:
             t(lang, "oldest_undelivered"),
             t(lang, "unacked"),
             t(lang, "cert_expiry"),
+            t(lang, "signature_profile"),
             "",
         ],
         rows,

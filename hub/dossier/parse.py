@@ -27,10 +27,13 @@ from hub.dossier.models import (
 from hub.dossier.schema import DOSSIER_NS, ROOT_TAG
 from hub.edxml.schema import element_path
 from hub.errors import SchemaInvalid
+from hub.warning_codes import documented
 
 __all__ = ["parse_dossier"]
 
 _NS = f"{{{DOSSIER_NS}}}"
+# Warning code (hub.warning_codes.WARNINGS is the single list; documented() checks it).
+W_IMPOSSIBLE_DATE = documented("date.impossible")
 _ITEM_TYPES: dict[str, type[Any]] = {
     "tai_lieu_nop": TaiLieu,
     "danh_sach_le_phi": LePhi,
@@ -81,7 +84,7 @@ def _struct(
             if name in _DATES and parse_dvc_time(value) is None:
                 # The pattern let it through (14 digits) but it is no real time: keep the
                 # text as sent, flag it, as edXML does for impossible dates.
-                warnings.append(f"date.impossible:{element_path(child)}")
+                warnings.append(f"{W_IMPOSSIBLE_DATE}:{element_path(child)}")
             values[attr] = value
     return values
 
@@ -107,7 +110,7 @@ def parse_dossier(root: etree._Element) -> DossierPackage:
     kind: DossierKind = "dossier_progress" if one("Kind") == "dossier_progress" else "dossier"
     created_el = header.find(_NS + "CreatedAt")
     if created_el is not None and parse_dvc_time(one("CreatedAt")) is None:
-        warnings.append(f"date.impossible:{element_path(created_el)}")
+        warnings.append(f"{W_IMPOSSIBLE_DATE}:{element_path(created_el)}")
     head = DossierHeader(
         package_id=one("PackageId"),
         from_=one("From"),

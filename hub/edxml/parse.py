@@ -43,6 +43,7 @@ from hub.edxml.models import (
 )
 from hub.edxml.schema import EDXML_NS, element_path
 from hub.errors import SchemaInvalid
+from hub.warning_codes import documented
 
 __all__ = ["parse_package"]
 
@@ -50,14 +51,15 @@ _NS = "{" + EDXML_NS + "}"
 _XML_WS = " \t\r\n"
 
 # Warning codes (stable: operators and dashboards match on them).
-W_IMPOSSIBLE_DATE = "edxml.impossible_date"
-W_DOCUMENT_ID_FORMAT = "edxml.document_id_format"
-W_DOCUMENT_ID_MISMATCH = "edxml.document_id_mismatch"
-W_MANIFEST_ATTACHMENT_MISMATCH = "edxml.manifest_attachment_mismatch"
-W_DUPLICATE_CONTENT_ID = "edxml.duplicate_content_id"
-W_DUPLICATE_RECIPIENT = "edxml.duplicate_recipient"
-W_REPEATED_ELEMENT = "edxml.repeated_element"
-W_EMPTY_ELEMENT = "edxml.empty_element"
+# documented(): hub.warning_codes.WARNINGS is the single list; an undocumented code fails here.
+W_IMPOSSIBLE_DATE = documented("edxml.impossible_date")
+W_DOCUMENT_ID_FORMAT = documented("edxml.document_id_format")
+W_DOCUMENT_ID_MISMATCH = documented("edxml.document_id_mismatch")
+W_MANIFEST_ATTACHMENT_MISMATCH = documented("edxml.manifest_attachment_mismatch")
+W_DUPLICATE_CONTENT_ID = documented("edxml.duplicate_content_id")
+W_DUPLICATE_RECIPIENT = documented("edxml.duplicate_recipient")
+W_REPEATED_ELEMENT = documented("edxml.repeated_element")
+W_EMPTY_ELEMENT = documented("edxml.empty_element")
 
 
 def _q(name: str) -> str:

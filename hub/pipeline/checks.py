@@ -32,6 +32,7 @@ from hub.edxml.schema import validate as validate_schema
 from hub.errors import AttachmentError, SignatureError
 from hub.xmlsafe import check_size, parse_xml
 from signing import (
+    AlgorithmForbidden,
     RevocationMode,
     SignaturePolicy,
     SigningError,
@@ -203,24 +204,37 @@ class Checked:
     signature_method: str
     legacy_signature: bool
     attachments: tuple[AttachmentCheck, ...] = ()  # PDF verdicts (see step_pdf)
+    #: A legacy signature admitted by the check: the detail the strict profile refuses it with
+    #: (``signature.algorithm_forbidden``), for ingest to use when the sender is strict.
+    legacy_refusal: str | None = None
 
 
 class _Context:
-    """Per-process state that is expensive to build: the trust store and the policy."""
+    """Per-process state that is expensive to build: the trust store and the policies.
+
+    Both profiles are kept per format: ``strict`` (the default) and ``legacy`` (C14N 1.0,
+    RSA-SHA1). Which one a package is checked with is decided per call (:func:`check_package`),
+    because the agencies allowed the legacy profile change at runtime while the worker
+    processes keep running.
+    """
 
     def __init__(self, options: CheckOptions) -> None:
         anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
         self.options = options
         self.trust = _trust_store(options, anchors)
-        self.policy = SignaturePolicy(
-            signature_parent=SIGNATURE_PARENT, allow_legacy=options.allow_legacy
-        )
-        self.policies = {
-            tag: SignaturePolicy(
-                signature_parent=fmt.signature_parent, allow_legacy=options.allow_legacy
-            )
+        self.strict = {
+            tag: SignaturePolicy(signature_parent=fmt.signature_parent, allow_legacy=False)
             for tag, fmt in FORMATS.items()
         }
+        self.legacy = {
+            tag: SignaturePolicy(signature_parent=fmt.signature_parent, allow_legacy=True)
+            for tag, fmt in FORMATS.items()
+        }
+
+    def policy(self, root_tag: str, admit_legacy: bool) -> SignaturePolicy:
+        """The signature policy for a format (unknown roots: edXML's, refused by its schema)."""
+        policies = self.legacy if admit_legacy else self.strict
+        return policies.get(root_tag, policies[SIGNATURE_PARENT[0]])
 
 
 _contexts: dict[CheckOptions, _Context] = {}
@@ -256,12 +270,18 @@ def step_schema(parsed: Parsed) -> Parsed:
     return Parsed(raw=parsed.raw, root=parsed.root, format=fmt)
 
 
-def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
+def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) -> Checked:
     """Verify the enveloped signature and the certificate path at reception time, then build
-    the models from what was signed — never from the received tree."""
+    the models from what was signed — never from the received tree.
+
+    ``admit_legacy``: the legacy algorithms pass this step (some agency may use them); the
+    result then says what the strict profile would have refused (``legacy_refusal``) and
+    ingest refuses it with exactly that once it knows the sender's profile."""
+    legacy_refusal: str | None = None
     try:
-        policy = ctx.policies.get(parsed.format.root_tag, ctx.policy)
-        verified = verify_enveloped(parsed.root, policy)
+        verified = verify_enveloped(parsed.root, ctx.policy(parsed.format.root_tag, admit_legacy))
+        if verified.legacy:
+            legacy_refusal = _strict_refusal(parsed, ctx)
         ctx.trust.validate(
             verified.certificate,
             at=parsed.raw.received_at,
@@ -285,7 +305,21 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
         signer_not_after=cert.not_valid_after_utc,
         signature_method=verified.signature_method,
         legacy_signature=verified.legacy,
+        legacy_refusal=legacy_refusal,
     )
+
+
+def _strict_refusal(parsed: Parsed, ctx: _Context) -> str:
+    """The ``signature.algorithm_forbidden`` detail the strict profile gives this (legacy,
+    verified) signature. The strict check stops at the algorithm declarations, before any
+    cryptography, so this costs a walk of the Signature element."""
+    try:
+        verify_enveloped(parsed.root, ctx.policy(parsed.format.root_tag, False))
+    except AlgorithmForbidden as exc:
+        return exc.detail
+    except SigningError as exc:  # pragma: no cover - the legacy check passed the rest
+        return exc.detail
+    return "the legacy signing profile is not allowed"  # pragma: no cover - it was legacy
 
 
 def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> TrustStore:
@@ -366,9 +400,15 @@ def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
     return replace(checked, attachments=tuple(results))
 
 
-def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> Checked:
-    """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`."""
+def check_package(
+    data: bytes, received_at: datetime, options: CheckOptions, admit_legacy: bool | None = None
+) -> Checked:
+    """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`.
+
+    ``admit_legacy``: let legacy signatures through this step (``None``: as
+    ``options.allow_legacy``); whose they may be is decided by ingest."""
     ctx = _context(options)
+    admit = options.allow_legacy if admit_legacy is None else admit_legacy
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
-    checked = step_signature(step_schema(step_parse(raw)), ctx)
+    checked = step_signature(step_schema(step_parse(raw)), ctx, admit)
     return step_pdf(checked, ctx, received_at)

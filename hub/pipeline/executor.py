@@ -49,11 +49,16 @@ class CheckExecutor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    async def check(self, data: bytes, received_at: datetime) -> Checked:
-        """Check one package; raises the step's :class:`hub.errors.HubError`."""
+    async def check(
+        self, data: bytes, received_at: datetime, *, admit_legacy: bool | None = None
+    ) -> Checked:
+        """Check one package; raises the step's :class:`hub.errors.HubError`.
+
+        ``admit_legacy`` (per call, since agencies' signature profiles change at runtime):
+        see :func:`check_package`."""
         if self._pool is None:
-            return check_package(data, received_at, self.options)
+            return check_package(data, received_at, self.options, admit_legacy)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, check_package, data, received_at, self.options
+            self._pool, check_package, data, received_at, self.options, admit_legacy
         )

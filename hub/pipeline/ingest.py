@@ -1,7 +1,8 @@
 """Ingest: the steps after the CPU-bound checks, one function each, then store and enqueue.
 
-signer binding → authorisation → routing → de-duplication → durable store of the exact bytes
-(group commit) → one confirmed queue entry per recipient → receipt.
+signature profile → signer binding → authorisation → routing → de-duplication → durable
+store of the exact bytes (group commit) → one confirmed queue entry per recipient → receipt
+(which states the package's warnings).
 
 A receipt is returned only after the package, its deliveries and their queue entries are
 durable. If the broker cannot confirm, the package stays stored with ``pending`` deliveries
@@ -27,12 +28,14 @@ from hub.errors import (
     AuthForbidden,
     HubError,
     PackageConflict,
+    SignatureError,
     SignerMismatch,
     Unavailable,
     UnknownRecipient,
 )
 from hub.lifecycle.engine import Lifecycle, Plan
 from hub.logs import PACKAGE_ID
+from hub.metrics import LEGACY_SIGNED
 from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.enqueue import GroupEnqueuer
@@ -42,6 +45,7 @@ from hub.registry import Registry
 from hub.routing import resolve
 from hub.store import Store
 from hub.store.batching import GroupCommitter
+from hub.warning_codes import LEGACY_ALGORITHM, pdf_warning
 
 log = logging.getLogger("hub.ingest")
 
@@ -72,6 +76,24 @@ class Routed:
     #: the agencies the package is for (recipients in their own name and the sub-units they
     #: stand for): what the lifecycle keeps one state each for; ``()``: the recipients
     parties: tuple[str, ...] = ()
+
+
+def step_signature_profile(checked: Checked, registry: Registry) -> Checked:
+    """A legacy signature (C14N 1.0, RSA-SHA1) only from an agency whose signature profile is
+    ``legacy``; a ``strict`` sender gets the refusal the strict check gives (same code, same
+    detail). Runs on the verified From, before the signer binding — as the strict check ran
+    before it."""
+    if checked.legacy_signature and not registry.legacy_allowed(checked.summary.sender):
+        raise SignatureError(
+            checked.legacy_refusal or "the legacy signing profile is not allowed",
+            code="signature.algorithm_forbidden",
+        )
+    return checked
+
+
+def signature_warnings(checked: Checked) -> tuple[str, ...]:
+    """``signature.legacy_algorithm`` for a package admitted under the legacy profile."""
+    return (LEGACY_ALGORITHM,) if checked.legacy_signature else ()
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
@@ -145,7 +167,15 @@ async def step_deduplicate(routed: Routed, store: Store) -> Routed:
 def pdf_warnings(checked: Checked) -> tuple[str, ...]:
     """``pdf.<verdict>:<path>`` for every PDF attachment that is not validly signed (under the
     ``warn`` policy; ``require`` refused those already)."""
-    return tuple(f"pdf.{a.verdict}:{a.path}" for a in checked.attachments if a.verdict != "valid")
+    return tuple(
+        f"{pdf_warning(a.verdict)}:{a.path}" for a in checked.attachments if a.verdict != "valid"
+    )
+
+
+def package_warnings(checked: Checked) -> tuple[str, ...]:
+    """Every warning of an accepted package, as stated on its receipt, in its JSON and on its
+    trace: the format's leniencies, then the signature's, then the PDF verdicts."""
+    return tuple(checked.summary.warnings) + signature_warnings(checked) + pdf_warnings(checked)
 
 
 def new_package_id() -> str:
@@ -187,7 +217,10 @@ class Ingestor:
 
         ``record_refusals``: lifecycle refusals are written on the trace (real submissions,
         not dry runs)."""
-        checked = await self.executor.check(data, self.clock())
+        checked = await self.executor.check(
+            data, self.clock(), admit_legacy=self.registry.any_legacy()
+        )
+        step_signature_profile(checked, self.registry)
         step_bind_signer(checked, self.registry)
         step_authorise(checked, caller, self.registry)
         if self.lifecycle is not None:  # recipients the lifecycles decide, before routing
@@ -238,6 +271,7 @@ class Ingestor:
         accepted_at = self.clock()
         package_id = new_package_id()
         PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
+        warnings = package_warnings(checked)
         facts = ReceiptFacts(
             package_id=package_id,
             hub_id=self.config.settings.hub_id,
@@ -248,13 +282,9 @@ class Ingestor:
             accepted_at=accepted_at,
             sha256=checked.sha256,
             size=checked.size,
+            warnings=warnings,
         )
         receipt = self.signer.sign(facts)
-        warnings = (
-            tuple(pkg.warnings)
-            + (("signature.legacy_algorithm",) if checked.legacy_signature else ())
-            + pdf_warnings(checked)
-        )
         new = NewPackage(
             id=package_id,
             sha256=checked.sha256,
@@ -294,6 +324,8 @@ class Ingestor:
                     detail={"attachments": [a.as_dict() for a in checked.attachments]},
                 )
             )
+        if checked.legacy_signature:
+            LEGACY_SIGNED.labels(sender=pkg.sender).inc()
         await self.enqueue(package_id, routed.recipients)
         return Accepted(
             package_id=package_id,

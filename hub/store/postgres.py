@@ -845,16 +845,19 @@ class PostgresStore(Store):
             None if override.token_sha256 is None else Jsonb(list(override.token_sha256)),
             None if override.changed_at is None else _aware(override.changed_at),
             override.reason,
+            override.signature_profile,
         )
 
         async def tx(conn: Conn) -> None:
             await conn.execute(
                 "INSERT INTO agency_overrides AS o (organ_id, enabled, token_sha256, "
-                "changed_at, reason) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (organ_id) DO "
+                "changed_at, reason, signature_profile) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (organ_id) DO "
                 "UPDATE SET enabled = COALESCE(excluded.enabled, o.enabled), "
                 "token_sha256 = COALESCE(excluded.token_sha256, o.token_sha256), "
                 "changed_at = COALESCE(excluded.changed_at, o.changed_at), "
-                "reason = COALESCE(excluded.reason, o.reason)",
+                "reason = COALESCE(excluded.reason, o.reason), "
+                "signature_profile = COALESCE(excluded.signature_profile, o.signature_profile)",
                 values,
             )
 
@@ -866,7 +869,7 @@ class PostgresStore(Store):
             "agency overrides",
             lambda c: _fetchall(
                 c,
-                "SELECT organ_id, enabled, token_sha256, changed_at, reason "
+                "SELECT organ_id, enabled, token_sha256, changed_at, reason, signature_profile "
                 "FROM agency_overrides ORDER BY organ_id",
             ),
         )
@@ -877,8 +880,9 @@ class PostgresStore(Store):
                 token_sha256=None if tokens is None else tuple(tokens),
                 changed_at=None if changed_at is None else _utc(changed_at),
                 reason=reason,
+                signature_profile=profile,
             )
-            for organ_id, enabled, tokens, changed_at, reason in rows
+            for organ_id, enabled, tokens, changed_at, reason, profile in rows
         ]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------

@@ -602,15 +602,18 @@ class SqliteStore(Store):
             None if override.token_sha256 is None else json.dumps(list(override.token_sha256)),
             None if override.changed_at is None else to_db_time(override.changed_at),
             override.reason,
+            override.signature_profile,
         )
         await self._writer.write(
             lambda c: c.execute(
                 "INSERT INTO agency_overrides (organ_id, enabled, token_sha256, changed_at, "
-                "reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT (organ_id) DO UPDATE SET "
+                "reason, signature_profile) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (organ_id) DO UPDATE SET "
                 "enabled = COALESCE(excluded.enabled, enabled), "
                 "token_sha256 = COALESCE(excluded.token_sha256, token_sha256), "
                 "changed_at = COALESCE(excluded.changed_at, changed_at), "
-                "reason = COALESCE(excluded.reason, reason)",
+                "reason = COALESCE(excluded.reason, reason), "
+                "signature_profile = COALESCE(excluded.signature_profile, signature_profile)",
                 values,
             )
         )
@@ -619,7 +622,7 @@ class SqliteStore(Store):
         """One merged record per agency, by OrganId."""
         rows = await self._reader.run(
             lambda c: c.execute(
-                "SELECT organ_id, enabled, token_sha256, changed_at, reason "
+                "SELECT organ_id, enabled, token_sha256, changed_at, reason, signature_profile "
                 "FROM agency_overrides ORDER BY organ_id"
             ).fetchall()
         )
@@ -630,8 +633,9 @@ class SqliteStore(Store):
                 token_sha256=None if tokens is None else tuple(json.loads(tokens)),
                 changed_at=None if changed_at is None else from_db_time(changed_at),
                 reason=reason,
+                signature_profile=profile,
             )
-            for organ_id, enabled, tokens, changed_at, reason in rows
+            for organ_id, enabled, tokens, changed_at, reason, profile in rows
         ]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------

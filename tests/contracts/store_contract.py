@@ -553,6 +553,25 @@ class StoreContract:
         assert h29.reason == "maintenance"
         g22 = overrides[G22]
         assert (g22.enabled, g22.token_sha256, g22.changed_at) == (True, None, None)
+        assert (h29.signature_profile, g22.signature_profile) == (None, None)
+
+    async def test_agency_signature_profile_merges_and_persists(
+        self, store: Store, reopen: Callable[[Store], Awaitable[Store]]
+    ) -> None:
+        """Migration 0009: the signature profile is one more field, last write wins, and a
+        change that does not name it keeps it."""
+        t1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        await store.set_agency_override(
+            AgencyOverride(organ_id=H29, signature_profile="legacy", changed_at=t1, reason="kit")
+        )
+        await store.set_agency_override(AgencyOverride(organ_id=H29, enabled=False))
+        await store.set_agency_override(AgencyOverride(organ_id=G22, signature_profile="legacy"))
+        await store.set_agency_override(AgencyOverride(organ_id=G22, signature_profile="strict"))
+        store = await reopen(store)
+        overrides = {o.organ_id: o for o in await store.agency_overrides()}
+        assert (overrides[H29].signature_profile, overrides[H29].enabled) == ("legacy", False)
+        assert overrides[H29].reason == "kit"
+        assert overrides[G22].signature_profile == "strict"
 
     # -- persistence and sharing ------------------------------------------------------------------
 

@@ -42,9 +42,8 @@ async def test_wal_mode_and_schema_version(sqlite_store: SqliteStore) -> None:
     assert sqlite_store.schema_version >= 1
     with sqlite3.connect(sqlite_store.path) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
-        # Every migration file, once each (numbers may have gaps while features land apart).
-        assert versions == [m.version for m in load_migrations(MIGRATIONS_DIR)]
-        assert versions[-1] == sqlite_store.schema_version
+        # Every migration file's number (features land in any order: numbers may have gaps).
+        assert sorted(versions) == [m.version for m in load_migrations(MIGRATIONS_DIR)]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"packages", "package_blobs", "deliveries", "events", "agency_overrides"} <= tables
 
