@@ -1212,17 +1212,15 @@ def storage_rekey(
     except HubError as exc:
         _refuse(exc)
         return
-    out.print(
+    click.echo(
         f"key {report.key_id}: {report.rekeyed} re-encrypted, {report.already} already under "
         f"it, {report.skipped} purged, {report.raced} changed meanwhile (run again); "
-        f"{report.total} stored",
-        soft_wrap=True,
+        f"{report.total} stored"
     )
     if report.complete:
-        out.print(
+        click.echo(
             "every stored package is under the new key: older keys are no longer needed for "
-            "the live store (keep them for backups taken before today)",
-            soft_wrap=True,
+            "the live store (keep them while backups taken before need them)"
         )
 
 
