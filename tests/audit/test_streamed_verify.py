@@ -208,3 +208,23 @@ async def test_postgresql_streams_when_tampered(
             )
 
     await _check_streams_when_tampered(pg_store, edit)
+
+
+def test_audit_verify_cli_progress_and_user_error(workdir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``hub audit verify``: with a forced progress bar the verdict and exit code are the
+    same; a directory without a configuration is a user error (exit 2, no traceback)."""
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    runner = CliRunner()
+    config = str(workdir.config_dir)
+    assert runner.invoke(main, ["audit", "checkpoint", "--config", config]).exit_code == 0
+    plain = runner.invoke(main, ["audit", "verify", "--config", config])
+    shown = runner.invoke(main, ["audit", "verify", "--config", config, "--progress"])
+    assert plain.exit_code == shown.exit_code == 0, plain.output + shown.output
+    assert "OK: every chain recomputes" in shown.stdout
+    assert shown.stdout == plain.stdout
+    missing = runner.invoke(main, ["audit", "verify", "--config", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "error:" in missing.output and "Traceback" not in missing.output
