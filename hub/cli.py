@@ -1028,7 +1028,13 @@ def keys_csr(
     default=None,
     help="The certificate for --key.",
 )
-@click.option("--valid-days", type=click.IntRange(min=1), default=825, show_default=True)
+@click.option(
+    "--valid-days",
+    type=click.IntRange(min=1),
+    default=825,
+    show_default=True,
+    help="Validity of a certificate issued here (capped at the CA's own).",
+)
 def keys_rotate(
     config_dir: Path,
     apply: bool,
