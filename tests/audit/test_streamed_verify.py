@@ -228,3 +228,44 @@ def test_audit_verify_cli_progress_and_user_error(workdir, tmp_path: Path) -> No
     missing = runner.invoke(main, ["audit", "verify", "--config", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2
     assert "error:" in missing.output and "Traceback" not in missing.output
+
+
+class AppendingSource(CountingSource):
+    """The hub keeps writing while the verifier walks: at the first head read after a chain
+    was walked, three more events are appended to it (and a checkpoint written)."""
+
+    def __init__(self, inner: AuditBackend, store: Store, signer: ReceiptSigner) -> None:
+        super().__init__(inner)
+        self.store, self.signer, self.appended = store, signer, False
+
+    async def head(self, chain_id: str) -> ChainHead | None:
+        if not self.appended:
+            self.appended = True
+            for i in range(3):
+                await self.store.append_event(
+                    Event(
+                        package_id="pkg-live", kind="queued", at=T0 + timedelta(hours=1, seconds=i)
+                    )
+                )
+            await write_checkpoint(self.store, self.signer, "hub", T0 + timedelta(hours=2))
+        return await self.inner.head(chain_id)
+
+
+async def _check_live_appends(store: Store) -> None:
+    signer = make_signer()
+    await _populate(store, signer)
+    source = AppendingSource(AuditBackend(store), store, signer)
+    report = await verify_store(store, signer, source=source, page_size=PAGE)
+    assert source.appended
+    # Not "deleted" (the head moved past the walk) nor "inserted": the walk followed it.
+    assert report.ok, report.lines()
+    assert report.checkpoints == 4  # the one written during the walk is left for next time
+    assert (await verify_store(store, signer)).ok
+
+
+async def test_sqlite_verify_while_the_hub_appends(sqlite_store: tuple[Store, Path]) -> None:
+    await _check_live_appends(sqlite_store[0])
+
+
+async def test_postgresql_verify_while_the_hub_appends(pg_store: Store) -> None:
+    await _check_live_appends(pg_store)
