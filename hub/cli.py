@@ -956,5 +956,310 @@ main.add_command(_alarms_command)
 main.add_command(_procedures_command)
 
 
+# -- keys and stored-package re-encryption (issue 14): hub keys csr|rotate, hub storage rekey --
+# Exit codes: 0 done; 2 refused (user error: bad option, missing file, would overwrite, bad
+# configuration), with one clear line on stderr and no traceback.
+
+
+def _hub_settings(config_dir: Path) -> Any:
+    """``hub.toml`` of ``config_dir``; a missing file is a user error, not defaults."""
+    from hub.config import load_settings
+    from hub.errors import ConfigError
+
+    if not (config_dir / "hub.toml").is_file():
+        raise ConfigError(f"{config_dir}: no hub.toml here (give --config DIR)")
+    return load_settings(config_dir)
+
+
+def _refuse(exc: Exception) -> None:
+    detail = exc.detail if isinstance(exc, HubError) else str(exc)
+    code = f"{exc.code}: " if isinstance(exc, HubError) else ""
+    _fail(f"{code}{detail}", 2)
+
+
+@main.group()
+def keys() -> None:
+    """The hub's receipt key: a CSR for a real CA, rotation beside the old key."""
+
+
+@keys.command("csr")
+@CONFIG_OPTION
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the CSR (PEM) here instead of standard output.",
+)
+@click.option(
+    "--subject",
+    default=None,
+    help="RFC 4514 subject, e.g. 'CN=Hub receipt signer,O=Sở TT&TT,C=VN' (default: the "
+    "subject of the key's current certificate).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Another key than the one signing now (e.g. the one `hub keys rotate` wrote).",
+)
+def keys_csr(
+    config_dir: Path, out_file: Path | None, subject: str | None, key_path: Path | None
+) -> None:
+    """A PKCS#10 CSR for the receipt key signing now, to be certified by a real CA."""
+    from datetime import UTC, datetime
+
+    from hub.keys import receipt_csr
+
+    try:
+        settings = _hub_settings(config_dir)
+        pem = receipt_csr(
+            settings,
+            datetime.now(UTC),
+            key_path=key_path.resolve() if key_path else None,
+            subject=subject,
+        )
+        if out_file is None:
+            sys.stdout.write(pem.decode("ascii"))
+        else:
+            out_file.write_bytes(pem)
+            console.print(f"CSR written to {out_file}")
+    except (HubError, OSError) as exc:
+        _refuse(exc)
+
+
+@keys.command("rotate")
+@CONFIG_OPTION
+@click.option("--apply", is_flag=True, help="Update hub.toml (otherwise print the lines to add).")
+@click.option(
+    "--ca-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="CA certificate to issue the new certificate with (default: the `hub pki init` CA "
+    "next to the receipt key, if any).",
+)
+@click.option(
+    "--ca-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="That CA's private key.",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Register this existing key (with --cert), e.g. after a CA certified its CSR.",
+)
+@click.option(
+    "--cert",
+    "cert_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The certificate for --key.",
+)
+@click.option(
+    "--valid-days",
+    type=click.IntRange(min=1),
+    default=825,
+    show_default=True,
+    help="Validity of a certificate issued here (capped at the CA's own).",
+)
+def keys_rotate(
+    config_dir: Path,
+    apply: bool,
+    ca_cert: Path | None,
+    ca_key: Path | None,
+    key_path: Path | None,
+    cert_path: Path | None,
+    valid_days: int,
+) -> None:
+    """A new receipt key beside the old one, added as a [signing] receipt_rotation pair.
+
+    \b
+    With a CA (--ca-cert/--ca-key, or the development CA of `hub pki init`): writes
+    key-<stamp>.pem and cert-<stamp>.pem beside the current key. Without one: writes the
+    key and key-<stamp>.csr; have the CSR certified, then run
+      hub keys rotate --config DIR --key KEY --cert CERT --apply
+    The newest valid certificate signs from the next start of the hub; every configured
+    certificate stays published, so receipts and checkpoints signed before keep verifying.
+    """
+    from datetime import UTC, datetime
+
+    from hub.keys import (
+        dev_ca,
+        register_receipt_pair,
+        rotate_receipt_key,
+        write_atomically,
+    )
+
+    try:
+        if (key_path is None) != (cert_path is None):
+            raise click.UsageError("--key and --cert go together")
+        if (ca_cert is None) != (ca_key is None):
+            raise click.UsageError("--ca-cert and --ca-key go together")
+        settings = _hub_settings(config_dir)
+        if key_path is None or cert_path is None:
+            ca = (ca_cert, ca_key) if ca_cert and ca_key else dev_ca(settings)
+            if ca is None and apply:
+                raise click.UsageError(
+                    "no CA to certify a new key (give --ca-cert/--ca-key); run without "
+                    "--apply to get a key and a CSR for your CA"
+                )
+            rotation = rotate_receipt_key(settings, datetime.now(UTC), ca=ca, valid_days=valid_days)
+            console.print(f"new receipt key: {rotation.key}")
+            if rotation.cert is None:
+                assert rotation.csr is not None
+                console.print(
+                    f"no CA: certificate request written to {rotation.csr}\n"
+                    "have it certified, then: hub keys rotate --config "
+                    f"{config_dir} --key {rotation.key} --cert CERT.pem --apply"
+                )
+                return
+            console.print(f"its certificate: {rotation.cert}")
+            key_path, cert_path = rotation.key, rotation.cert
+        change = register_receipt_pair(
+            config_dir.resolve(), key_path.resolve(), cert_path.resolve()
+        )
+        if apply:
+            write_atomically(change)
+            console.print(
+                f"{change.path} updated (the old pair stays configured); restart the hub "
+                "processes to sign with the new key"
+            )
+        else:
+            console.print(f"add to {change.path} (or re-run with --apply):")
+            out.print(change.lines, soft_wrap=True, markup=False, highlight=False)
+    except click.UsageError as exc:
+        _fail(exc.message, 2)
+    except (HubError, OSError) as exc:
+        _refuse(exc)
+
+
+@main.group()
+def storage() -> None:
+    """Stored package bytes: re-encryption under a new key (encryption at rest)."""
+
+
+@storage.command("rekey")
+@CONFIG_OPTION
+@click.option(
+    "--new-key",
+    "new_key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File holding the new key: base64 of 32 bytes (openssl rand -base64 32 > FILE).",
+)
+@click.option(
+    "--key-id",
+    default=None,
+    help="Id of the new key in the key file (default: the UTC date and time).",
+)
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Write the new key into the key file as current (otherwise print the lines).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when standard error is a terminal).",
+)
+def storage_rekey(
+    config_dir: Path,
+    new_key_file: Path,
+    key_id: str | None,
+    apply: bool,
+    progress: bool | None,
+) -> None:
+    """Re-encrypt every stored package under a new key; resumable and idempotent.
+
+    \b
+    1. hub storage rekey --config DIR --new-key FILE --apply
+       puts the key into the key file as current (old keys stay: they still read older
+       blobs); restart the hub processes so they all know it.
+    2. hub storage rekey --config DIR --new-key FILE
+       re-encrypts, in short compare-and-set transactions, safe while the hub runs; an
+       interrupted run is continued by running it again (blobs under the new key are
+       skipped). Remove an old key only after a run reports every blob under the new one.
+    """
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from hub.config import load_config
+    from hub.keys import cipher_for, plan_storage_key, read_new_key, rekey_storage, write_atomically
+    from hub.runtime import make_store
+
+    try:
+        _hub_settings(config_dir)
+        new_key = read_new_key(new_key_file)
+        plan = plan_storage_key(
+            config_dir.resolve(),
+            new_key,
+            key_id or datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ"),
+        )
+        if not plan.ready:
+            for change in plan.changes:
+                if apply:
+                    # a new key file is a secret: owner only; existing files keep their mode
+                    secret = change.path.name != "hub.toml" and not change.path.exists()
+                    write_atomically(change, 0o600 if secret else None)
+                    console.print(f"{change.path} updated")
+                else:
+                    console.print(f"change {change.path}:")
+                    out.print(change.lines, soft_wrap=True, markup=False, highlight=False)
+            if apply:
+                console.print(
+                    f"key {plan.key_id} is now current: restart every hub process, then run "
+                    "this command again without --apply to re-encrypt"
+                )
+            else:
+                console.print("(re-run with --apply to write these; nothing re-encrypted yet)")
+            return
+        config = load_config(config_dir)
+        cipher = cipher_for(config_dir.resolve())
+    except (HubError, OSError) as exc:
+        _refuse(exc)
+        return
+    show = console.is_terminal if progress is None else progress
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=True,
+    )
+
+    async def run() -> Any:
+        async with make_store(config) as store:
+            with bar:
+                task = bar.add_task(f"re-encrypting under {cipher.current}", total=None)
+                return await rekey_storage(
+                    store,
+                    cipher,
+                    progress=lambda n, total: bar.update(task, total=total, advance=n),
+                )
+
+    try:
+        report = asyncio.run(run())
+    except HubError as exc:
+        _refuse(exc)
+        return
+    click.echo(
+        f"key {report.key_id}: {report.rekeyed} re-encrypted, {report.already} already under "
+        f"it, {report.skipped} purged, {report.raced} changed meanwhile (run again); "
+        f"{report.total} stored"
+    )
+    if report.complete:
+        click.echo(
+            "every stored package is under the new key: older keys are no longer needed for "
+            "the live store (keep them while backups taken before need them)"
+        )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

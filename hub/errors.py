@@ -185,6 +185,15 @@ class ConfigError(HubError):
     title = "Invalid configuration"
 
 
+class KeyOperationRefused(HubError):
+    """``hub keys`` / ``hub storage rekey`` cannot do what was asked (issue 14): a file that
+    would be overwritten, a certificate that does not match its key, no CA to issue with."""
+
+    code = "keys.refused"
+    status = 400
+    title = "Key operation refused"
+
+
 # -- Lifecycles (issue 5): documents per recipient, dossiers per MaHoSo ---------------------------
 
 

@@ -26,6 +26,8 @@ a TOML file kept outside the repository, mode 0600::
 
 (``openssl rand -base64 32`` makes a key.) New blobs use ``current``; older blobs are read
 with the key their header names. The receipt's SHA-256 stays over the plaintext.
+``hub storage rekey`` (:func:`hub.keys.rekey_storage`) moves older blobs under ``current``
+so an old key can be retired; the key id in the header is what lets it skip finished ones.
 """
 
 from __future__ import annotations

@@ -162,3 +162,104 @@ class AuditBackend:
 
         assert self._pg is not None
         return await self._pg._read("purged", lambda c: pg.purged_at(c, package_id))
+
+    # -- streamed verification: short reads, keyset pages (no transaction held open) ----------
+
+    async def event_count(self) -> int:
+        """How many event rows there are."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(sq.event_count)
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit count", pg.event_count)
+
+    async def legacy_count(self, legacy_max: int) -> int:
+        """Unchained events from before the audit chain."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(lambda c: sq.legacy_count(c, legacy_max))
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit legacy", lambda c: pg.legacy_count(c, legacy_max))
+
+    async def unchained_page(
+        self, legacy_max: int, after_seq: int, limit: int
+    ) -> list[ChainedEvent]:
+        """Non-legacy unchained events after ``after_seq``, by seq."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(
+                lambda c: sq.unchained_page(c, legacy_max, after_seq, limit)
+            )
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read(
+            "audit unchained", lambda c: pg.unchained_page(c, legacy_max, after_seq, limit)
+        )
+
+    async def orphan_chains(self) -> list[str]:
+        """Chain ids on events but not in the chain table."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(sq.orphan_chains)
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit orphans", pg.orphan_chains)
+
+    async def head(self, chain_id: str) -> ChainHead | None:
+        """One chain's head, read now."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(lambda c: sq.head(c, chain_id))
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit head", lambda c: pg.head(c, chain_id))
+
+    async def chain_page(
+        self, chain_id: str, after: tuple[int, int] | None, limit: int
+    ) -> list[ChainedEvent]:
+        """The next page of a chain in (chain_seq, seq) order after ``after``."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(
+                lambda c: sq.chain_page(c, chain_id, after, limit)
+            )
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read(
+            "audit chain page", lambda c: pg.chain_page(c, chain_id, after, limit)
+        )
+
+    async def chain_at(self, chain_id: str, positions: list[int]) -> list[ChainedEvent]:
+        """A chain's events at the given positions."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(lambda c: sq.chain_at(c, chain_id, positions))
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit chain at", lambda c: pg.chain_at(c, chain_id, positions))
+
+    async def last_checkpoint_id(self) -> int:
+        """The newest checkpoint id (0: none)."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(sq.last_checkpoint_id)
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read("audit last checkpoint", pg.last_checkpoint_id)
+
+    async def checkpoints_page(
+        self, after_id: int, upto_id: int, limit: int
+    ) -> list[CheckpointRow]:
+        """Checkpoints ``after_id < id <= upto_id``, by id."""
+        if self._sqlite is not None:
+            return await self._sqlite._reader.run(
+                lambda c: sq.checkpoints_page(c, after_id, upto_id, limit)
+            )
+        from hub.store import audit_postgres as pg
+
+        assert self._pg is not None
+        return await self._pg._read(
+            "audit checkpoints page", lambda c: pg.checkpoints_page(c, after_id, upto_id, limit)
+        )

@@ -50,18 +50,51 @@ def audit() -> None:
 
 @audit.command("verify")
 @CONFIG
-def audit_verify(config_dir: Path) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: when standard error is a terminal).",
+)
+def audit_verify(config_dir: Path, progress: bool | None) -> None:
     """Recompute every hash chain and check every signed checkpoint; exit 1 and name the
-    first bad event if anything was edited, deleted, inserted or reordered."""
+    first bad event if anything was edited, deleted, inserted or reordered.
+
+    Streams the log chain by chain in pages (constant memory, any size of log); safe to run
+    while the hub serves. Exit 2 when the configuration cannot be read."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     from hub.audit.service import verify_store
     from hub.audit.settings import load_audit_settings
+    from hub.errors import HubError
 
-    _config, store, signer = _open(config_dir)
-    tsa_certs = load_audit_settings(config_dir).tsa_certs
+    try:
+        _config, store, signer = _open(config_dir)
+        tsa_certs = load_audit_settings(config_dir).tsa_certs
+    except (HubError, OSError, ValueError) as exc:
+        click.echo(f"error: {config_dir}: {exc}", err=True)
+        sys.exit(2)
+    console = Console(stderr=True)
+    show = console.is_terminal if progress is None else progress
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=True,
+    )
 
     async def run() -> list[str]:
         async with store:
-            report = await verify_store(store, signer, tsa_certs)
+            with bar:
+                task = bar.add_task("verifying events", total=None)
+
+                def tick(n: int, total: int) -> None:
+                    bar.update(task, total=total, advance=n)
+
+                report = await verify_store(store, signer, tsa_certs, progress=tick)
         lines = report.lines()
         return lines if report.ok else [*lines, "__FAILED__"]
 

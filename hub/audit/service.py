@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
@@ -18,7 +19,7 @@ from hub.audit.backend import AuditBackend
 from hub.audit.checkpoint import sign_checkpoint
 from hub.audit.records import ChainHead, CheckpointRow
 from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
-from hub.audit.verify import Finding, Report, verify_log
+from hub.audit.verify import PAGE_SIZE, AuditSource, Finding, Progress, Report, verify_stream
 from hub.models import DeliveryState, Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
@@ -67,42 +68,46 @@ async def write_checkpoint(
 
 
 async def verify_store(
-    store: Store, signer: ReceiptSigner, tsa_roots: Sequence[Path] = ()
+    store: Store,
+    signer: ReceiptSigner,
+    tsa_roots: Sequence[Path] = (),
+    *,
+    source: AuditSource | None = None,
+    page_size: int = PAGE_SIZE,
+    progress: Progress | None = None,
 ) -> Report:
     """Recompute every chain and check every checkpoint of ``store``, and every checkpoint's
-    time-stamp token against the TSA anchors ``tsa_roots`` (``[audit] tsa_certs``)."""
-    backend = AuditBackend(store)
-    checkpoints = await backend.checkpoints()
-    report = verify_log(
-        await backend.all_events(),
-        await backend.heads(),
-        checkpoints,
-        legacy_max_seq=await backend.legacy_max_seq(),
-        published_fingerprints=fingerprints(signer),
-    )
-    stamped = [row for row in checkpoints if row.tst is not None]
-    roots = load_tsa_roots(tsa_roots) if stamped else []
-    for row in stamped:
+    time-stamp token against the TSA anchors ``tsa_roots`` (``[audit] tsa_certs``).
+
+    Streamed in pages of ``page_size`` rows (constant memory, :func:`verify_stream`);
+    ``source`` replaces the store's own paged reads (tests count what is outstanding)."""
+    roots: list[Any] | None = None
+
+    async def check_token(row: CheckpointRow) -> Finding | None:
+        nonlocal roots
         assert row.tst is not None
+        if roots is None:
+            roots = load_tsa_roots(tsa_roots)
         try:
             # In a thread: path validation runs its own event loop.
             gen_time = await asyncio.to_thread(verify_token, row.tst, row.document, roots)
         except TimestampError as exc:
-            report.findings.append(
-                Finding("checkpoint", f"checkpoint {row.id}: time-stamp token: {exc}")
-            )
-            continue
+            return Finding("checkpoint", f"checkpoint {row.id}: time-stamp token: {exc}")
         if gen_time < row.at - TSA_CLOCK_SKEW:
-            report.findings.append(
-                Finding(
-                    "checkpoint",
-                    f"checkpoint {row.id}: time-stamped at {gen_time.isoformat()}, before it "
-                    f"says it was written ({row.at.isoformat()})",
-                )
+            return Finding(
+                "checkpoint",
+                f"checkpoint {row.id}: time-stamped at {gen_time.isoformat()}, before it "
+                f"says it was written ({row.at.isoformat()})",
             )
-            continue
-        report.timestamped += 1
-    return report
+        return None
+
+    return await verify_stream(
+        source or AuditBackend(store),
+        published_fingerprints=fingerprints(signer),
+        page_size=page_size,
+        progress=progress,
+        on_checkpoint=check_token,
+    )
 
 
 async def record_read(

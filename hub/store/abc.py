@@ -203,6 +203,30 @@ class Store(abc.ABC):
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """All recorded runtime changes, one merged record per agency."""
 
+    # -- stored bytes as stored: re-encryption (issue 14, ``hub storage rekey``) ----------------
+
+    @abc.abstractmethod
+    async def count_blobs(self) -> int:
+        """Number of stored package blobs (purged ones included)."""
+
+    @abc.abstractmethod
+    async def blob_headers(
+        self, after_id: str, limit: int, head: int
+    ) -> Sequence[tuple[str, bytes, int]]:
+        """``(package_id, first head bytes as stored, stored length)`` of the blobs whose id
+        sorts after ``after_id``, by id, at most ``limit`` (keyset pagination): enough to
+        read the key id of an encrypted blob without fetching it."""
+
+    @abc.abstractmethod
+    async def stored_blobs(self, package_ids: Sequence[str]) -> dict[str, bytes]:
+        """The blobs exactly as stored (sealed, not decrypted), by package id."""
+
+    @abc.abstractmethod
+    async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """Compare-and-set ``(package_id, old, new)`` in one short transaction: each blob is
+        replaced only if it still holds exactly ``old`` and is not purged. Returns how many
+        were replaced (the others changed meanwhile and are left alone)."""
+
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
     @abc.abstractmethod

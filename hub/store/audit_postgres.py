@@ -255,3 +255,109 @@ async def purged_at(conn: Conn, package_id: str) -> datetime | None:
     )
     row = await cur.fetchone()
     return None if row is None or row[0] is None else row[0]
+
+
+# -- streamed verification (``hub audit verify`` in constant memory) ----------------------------
+
+
+async def _scalar(conn: Conn, query: str, params: Sequence[Any] = ()) -> int:
+    cur = await conn.execute(query, tuple(params))
+    row = await cur.fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+async def event_count(conn: Conn) -> int:
+    """How many event rows there are (the progress bar's total and the report's count)."""
+    return await _scalar(conn, "SELECT COUNT(*) FROM events")
+
+
+async def legacy_count(conn: Conn, legacy_max: int) -> int:
+    """Unchained events written before the audit chain existed."""
+    return await _scalar(
+        conn,
+        "SELECT COUNT(*) FROM events WHERE chain_id IS NULL AND seq <= %s AND hash IS NULL",
+        (legacy_max,),
+    )
+
+
+async def unchained_page(
+    conn: Conn, legacy_max: int, after_seq: int, limit: int
+) -> list[ChainedEvent]:
+    """Unchained events that are *not* legacy (written around the hub), by seq."""
+    return await _events(
+        conn,
+        "WHERE chain_id IS NULL AND NOT (seq <= %s AND hash IS NULL) AND seq > %s",
+        (legacy_max, after_seq),
+        f"seq LIMIT {int(limit)}",
+    )
+
+
+async def orphan_chains(conn: Conn) -> list[str]:
+    """Chain ids carried by events but never registered in ``audit_chains``."""
+    cur = await conn.execute(
+        "SELECT DISTINCT e.chain_id FROM events e WHERE e.chain_id IS NOT NULL AND NOT "
+        "EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain_id = e.chain_id) ORDER BY e.chain_id"
+    )
+    return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def head(conn: Conn, chain_id: str) -> ChainHead | None:
+    """One chain's recorded head, read now."""
+    cur = await conn.execute(
+        "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains WHERE chain_id = %s",
+        (chain_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else ChainHead(str(row[0]), str(row[1]), int(row[2]), str(row[3]))
+
+
+async def chain_page(
+    conn: Conn, chain_id: str, after: tuple[int, int] | None, limit: int
+) -> list[ChainedEvent]:
+    """The next ``limit`` events of a chain in (chain_seq, seq) order after ``after`` (keyset
+    pagination on the ``events_chain`` index; rows without a position are not walked)."""
+    if after is None:
+        return await _events(
+            conn,
+            "WHERE chain_id = %s AND chain_seq IS NOT NULL",
+            (chain_id,),
+            f"chain_seq, seq LIMIT {int(limit)}",
+        )
+    return await _events(
+        conn,
+        "WHERE chain_id = %s AND chain_seq >= %s AND (chain_seq > %s OR seq > %s)",
+        (chain_id, after[0], after[0], after[1]),
+        f"chain_seq, seq LIMIT {int(limit)}",
+    )
+
+
+async def chain_at(conn: Conn, chain_id: str, positions: Sequence[int]) -> list[ChainedEvent]:
+    """The events of a chain at the given positions (checkpoint heads), in chain order."""
+    if not positions:
+        return []
+    return await _events(
+        conn,
+        "WHERE chain_id = %s AND chain_seq = ANY(%s)",
+        (chain_id, list(positions)),
+        "chain_seq, seq",
+    )
+
+
+async def last_checkpoint_id(conn: Conn) -> int:
+    """The newest checkpoint's id (0: none)."""
+    return await _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM audit_checkpoints")
+
+
+async def checkpoints_page(
+    conn: Conn, after_id: int, upto_id: int, limit: int
+) -> list[CheckpointRow]:
+    """Checkpoints with ``after_id < id <= upto_id``, by id, at most ``limit``."""
+    cur = await conn.execute(
+        "SELECT id, at, document, tst FROM audit_checkpoints WHERE id > %s AND id <= %s "
+        "ORDER BY id LIMIT %s",
+        (after_id, upto_id, limit),
+    )
+    return [
+        CheckpointRow(id=int(i), at=a, document=bytes(d), tst=None if t is None else bytes(t))
+        for i, a, d, t in await cur.fetchall()
+    ]

@@ -240,3 +240,113 @@ def purged_at(conn: sqlite3.Connection, package_id: str) -> datetime | None:
         "SELECT purged_at FROM package_blobs WHERE package_id = ?", (package_id,)
     ).fetchone()
     return None if row is None or row[0] is None else from_db_time(row[0])
+
+
+# -- streamed verification (``hub audit verify`` in constant memory) ----------------------------
+
+
+def event_count(conn: sqlite3.Connection) -> int:
+    """How many event rows there are (the progress bar's total and the report's count)."""
+    return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+def legacy_count(conn: sqlite3.Connection, legacy_max: int) -> int:
+    """Unchained events written before the audit chain existed."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM events WHERE chain_id IS NULL AND seq <= ? AND hash IS NULL",
+        (legacy_max,),
+    ).fetchone()
+    return int(row[0])
+
+
+def unchained_page(
+    conn: sqlite3.Connection, legacy_max: int, after_seq: int, limit: int
+) -> list[ChainedEvent]:
+    """Unchained events that are *not* legacy (written around the hub), by seq."""
+    return [
+        row_to_event(r)
+        for r in conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id IS NULL "
+            "AND NOT (seq <= ? AND hash IS NULL) AND seq > ? ORDER BY seq LIMIT ?",
+            (legacy_max, after_seq, limit),
+        ).fetchall()
+    ]
+
+
+def orphan_chains(conn: sqlite3.Connection) -> list[str]:
+    """Chain ids carried by events but never registered in ``audit_chains``."""
+    return [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT e.chain_id FROM events e WHERE e.chain_id IS NOT NULL AND NOT "
+            "EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain_id = e.chain_id) "
+            "ORDER BY e.chain_id"
+        ).fetchall()
+    ]
+
+
+def head(conn: sqlite3.Connection, chain_id: str) -> ChainHead | None:
+    """One chain's recorded head, read now."""
+    row = conn.execute(
+        "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains WHERE chain_id = ?",
+        (chain_id,),
+    ).fetchone()
+    return None if row is None else ChainHead(str(row[0]), str(row[1]), int(row[2]), str(row[3]))
+
+
+def chain_page(
+    conn: sqlite3.Connection, chain_id: str, after: tuple[int, int] | None, limit: int
+) -> list[ChainedEvent]:
+    """The next ``limit`` events of a chain in (chain_seq, seq) order after ``after`` (keyset
+    pagination on the ``events_chain`` index; rows without a position are not walked)."""
+    if after is None:
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq IS NOT NULL "
+            "ORDER BY chain_seq, seq LIMIT ?"
+        )
+        params: tuple[object, ...] = (chain_id, limit)
+    else:
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq >= ? "
+            "AND (chain_seq > ? OR seq > ?) ORDER BY chain_seq, seq LIMIT ?"
+        )
+        params = (chain_id, after[0], after[0], after[1], limit)
+    return [row_to_event(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def chain_at(
+    conn: sqlite3.Connection, chain_id: str, positions: Sequence[int]
+) -> list[ChainedEvent]:
+    """The events of a chain at the given positions (checkpoint heads), in chain order."""
+    if not positions:
+        return []
+    marks = ", ".join("?" for _ in positions)
+    return [
+        row_to_event(r)
+        for r in conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq IN ({marks}) "
+            "ORDER BY chain_seq, seq",
+            (chain_id, *positions),
+        ).fetchall()
+    ]
+
+
+def last_checkpoint_id(conn: sqlite3.Connection) -> int:
+    """The newest checkpoint's id (0: none)."""
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_checkpoints").fetchone()[0])
+
+
+def checkpoints_page(
+    conn: sqlite3.Connection, after_id: int, upto_id: int, limit: int
+) -> list[CheckpointRow]:
+    """Checkpoints with ``after_id < id <= upto_id``, by id, at most ``limit``."""
+    return [
+        CheckpointRow(
+            id=int(i), at=from_db_time(a), document=bytes(d), tst=None if t is None else bytes(t)
+        )
+        for i, a, d, t in conn.execute(
+            "SELECT id, at, document, tst FROM audit_checkpoints WHERE id > ? AND id <= ? "
+            "ORDER BY id LIMIT ?",
+            (after_id, upto_id, limit),
+        ).fetchall()
+    ]

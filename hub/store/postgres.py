@@ -572,6 +572,65 @@ class PostgresStore(Store):
         """The exact bytes received."""
         return await self._blob("data", package_id)
 
+    # -- stored bytes as stored (issue 14, re-encryption) --------------------------------------
+
+    async def count_blobs(self) -> int:
+        """Number of stored package blobs."""
+        row = await self._read(
+            "count blobs", lambda c: _fetchone(c, "SELECT COUNT(*) FROM package_blobs")
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def blob_headers(
+        self, after_id: str, limit: int, head: int
+    ) -> Sequence[tuple[str, bytes, int]]:
+        """Ids, first ``head`` bytes and lengths of the blobs after ``after_id``, by id."""
+        query = (
+            "SELECT package_id, substring(data from 1 for %s), octet_length(data) "
+            "FROM package_blobs WHERE package_id > %s ORDER BY package_id LIMIT %s"
+        )
+        rows = await self._read(
+            "blob headers", lambda c: _fetchall(c, query, (head, after_id, limit))
+        )
+        return [(str(i), bytes(h or b""), int(n or 0)) for i, h, n in rows]
+
+    async def stored_blobs(self, package_ids: Sequence[str]) -> dict[str, bytes]:
+        """Blobs as stored (still sealed), by package id."""
+        if not package_ids:
+            return {}
+
+        async def q(conn: Conn) -> list[TupleRow]:
+            cur = conn.cursor(binary=True)
+            await cur.execute(
+                "SELECT package_id, data FROM package_blobs WHERE package_id = ANY(%s)",
+                (list(package_ids),),
+            )
+            return await cur.fetchall()
+
+        rows = await self._read("stored blobs", q)
+        return {str(i): bytes(d) for i, d in rows}
+
+    async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """Compare-and-set each blob on its exact old bytes, in one short transaction."""
+        if not changes:
+            return 0
+
+        async def tx(conn: Conn) -> int:
+            cur = await conn.execute(
+                "UPDATE package_blobs b SET data = t.new "
+                "FROM unnest(%s::text[], %s::bytea[], %s::bytea[]) AS t(id, old, new) "
+                "WHERE b.package_id = t.id AND b.data = t.old AND b.purged_at IS NULL",
+                (
+                    [c[0] for c in changes],
+                    [c[1] for c in changes],
+                    [c[2] for c in changes],
+                ),
+            )
+            return cur.rowcount
+
+        # Repeatable: a retry after an unknown outcome finds the new bytes and replaces none.
+        return await self._write("replace blobs", tx, _Idempotence.REPEATABLE)
+
     async def get_receipt(self, package_id: str) -> bytes | None:
         """The signed receipt issued for the package."""
         return await self._blob("receipt", package_id)

@@ -335,6 +335,53 @@ class SqliteStore(Store):
         """The exact bytes received."""
         return await self._blob("data", package_id)
 
+    # -- stored bytes as stored (issue 14, re-encryption) --------------------------------------
+
+    async def count_blobs(self) -> int:
+        """Number of stored package blobs."""
+        row = await self._reader.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM package_blobs").fetchone()
+        )
+        return int(row[0])
+
+    async def blob_headers(
+        self, after_id: str, limit: int, head: int
+    ) -> Sequence[tuple[str, bytes, int]]:
+        """Ids, first ``head`` bytes and lengths of the blobs after ``after_id``, by id."""
+        sql = (
+            "SELECT package_id, substr(data, 1, ?), length(data) FROM package_blobs "
+            "WHERE package_id > ? ORDER BY package_id LIMIT ?"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql, (head, after_id, limit)).fetchall())
+        return [(str(i), bytes(h or b""), int(n or 0)) for i, h, n in rows]
+
+    async def stored_blobs(self, package_ids: Sequence[str]) -> dict[str, bytes]:
+        """Blobs as stored (still sealed), by package id."""
+        if not package_ids:
+            return {}
+        marks = ", ".join("?" for _ in package_ids)
+        sql = f"SELECT package_id, data FROM package_blobs WHERE package_id IN ({marks})"
+        rows = await self._reader.run(lambda c: c.execute(sql, tuple(package_ids)).fetchall())
+        return {str(i): bytes(d) for i, d in rows}
+
+    async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """Compare-and-set each blob on its exact old bytes, in one write transaction."""
+        if not changes:
+            return 0
+
+        def tx(conn: sqlite3.Connection) -> int:
+            replaced = 0
+            for package_id, old, new in changes:
+                cur = conn.execute(
+                    "UPDATE package_blobs SET data = ? "
+                    "WHERE package_id = ? AND data = ? AND purged_at IS NULL",
+                    (new, package_id, old),
+                )
+                replaced += cur.rowcount
+            return replaced
+
+        return await self._writer.write(tx)
+
     async def get_receipt(self, package_id: str) -> bytes | None:
         """The signed receipt issued for the package."""
         return await self._blob("receipt", package_id)

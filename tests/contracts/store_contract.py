@@ -166,6 +166,33 @@ class StoreContract:
         assert await store.get_package("no-such-id") is None
         assert await store.count_packages() == 1
 
+    async def test_blobs_as_stored_paged_and_compare_and_set(self, store: Store) -> None:
+        """Issue 14 (re-encryption): list ids and stored headers by id, read blobs as stored,
+        replace them only where they still hold exactly the old bytes."""
+        from hub.storage_crypto import seal
+
+        pkgs = [new_package(data=f"<edXML>Hồ sơ số {i}</edXML>".encode()) for i in range(5)]
+        await store.add_packages(pkgs)
+        assert await store.count_blobs() == 5
+        ids = sorted(p.id for p in pkgs)
+        stored = await store.stored_blobs(ids)
+        assert set(stored) == set(ids)
+        first = await store.blob_headers("", 3, 9)
+        rest = await store.blob_headers(first[-1][0], 3, 9)
+        assert [h[0] for h in first + rest] == ids and len(first) == 3
+        for package_id, head, size in first + rest:
+            assert head == stored[package_id][:9] and size == len(stored[package_id])
+        assert await store.blob_headers(ids[-1], 3, 9) == []
+
+        victim = ids[0]
+        new = seal(store.blob_cipher, victim, "<edXML>Đã mã hoá lại</edXML>".encode())
+        # compare-and-set: a stale "old" replaces nothing, the exact old bytes do
+        assert await store.replace_blobs([(victim, b"stale", new)]) == 0
+        assert await store.replace_blobs([(victim, stored[victim], new), ("nope", b"", b"")]) == 1
+        assert await store.get_bytes(victim) == "<edXML>Đã mã hoá lại</edXML>".encode()
+        assert await store.replace_blobs([(victim, stored[victim], new)]) == 0
+        assert await store.replace_blobs([]) == 0
+
     async def test_exact_bytes_and_receipt(self, store: Store) -> None:
         binary = bytes(range(256)) * 8 + b"\x00\xff\xfe\x80 tail"
         text = ("<?xml version='1.0' encoding='UTF-8'?>" + VIETNAMESE * 40).encode()
