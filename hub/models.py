@@ -62,6 +62,7 @@ class NewPackage:
     data: bytes  # the exact bytes received; never re-serialised
     receipt: bytes  # the signed receipt, returned for identical re-submissions
     warnings: tuple[str, ...] = ()
+    subject: str | None = None  # Subject (TrichYeu) as sent, for display and search
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class PackageRecord:
     signer_fingerprint: str
     signer_subject: str
     warnings: tuple[str, ...] = ()
+    subject: str | None = None  # Subject as sent; None if absent, or encrypted at rest
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from hub.lifecycle.models import (
 from hub.models import Event, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.store import Store
+from hub.text import nfc, nfc_or_none  # keys compare in NFC (issue 10)
 
 log = logging.getLogger("hub.lifecycle")
 
@@ -187,7 +188,7 @@ class Lifecycle:
                     )
                 extra = (proc.agency,)
             else:
-                known = await lc.dossier(pkg.ma_ho_so)
+                known = await lc.dossier(nfc(pkg.ma_ho_so))
                 if known is None:
                     raise OriginalUnknown(
                         f"progress for dossier {pkg.ma_ho_so}, which the hub does not know, "
@@ -208,7 +209,7 @@ class Lifecycle:
         """The original's rows for a BussinessDocType 1/2/3 document, or a refusal."""
         pkg, sender = checked.package, checked.summary.sender
         assert isinstance(pkg, EdxmlPackage)
-        original_id = pkg.business.document_id if pkg.business else None
+        original_id = nfc_or_none(pkg.business.document_id if pkg.business else None)
         kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
         if not original_id:
             raise OriginalUnknown(
@@ -341,7 +342,7 @@ class Lifecycle:
     async def _plan_dossier(
         self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
     ) -> Plan:
-        ma = pkg.ma_ho_so
+        ma = nfc(pkg.ma_ho_so)  # the key, as the summary's (hub.pipeline.checks)
         new_state = pkg.trang_thai_ho_so
         current = await self.store.lifecycle().dossier(ma)
         due_text = pkg.ho_so.ngay_hen_tra if pkg.ho_so else pkg.tien_do and pkg.tien_do.ngay_hen_tra

@@ -252,6 +252,7 @@ class Ingestor:
             data=data,
             receipt=receipt,
             warnings=warnings,
+            subject=pkg.subject,
         )
         if self.lifecycle is not None and routed.lifecycle is not None:
             # Compare-and-set before the commit: a move that lost a race is refused, not stored.
