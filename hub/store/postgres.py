@@ -66,7 +66,7 @@ from hub.store.pgmigrate import (
 )
 from hub.store.sqlite import decode_cursor, encode_cursor
 from hub.store.textsearch import stored_subject, subject_filter, subject_terms
-from hub.text import nfc
+from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -459,7 +459,7 @@ class PostgresStore(Store):
             [p.sha256 for p in packages],
             [p.sender for p in packages],
             [p.kind.value for p in packages],
-            [p.document_id for p in packages],
+            [nfc_or_none(p.document_id) for p in packages],  # the key, whoever built it
             [p.business_doc_type for p in packages],
             [p.status_code for p in packages],
             [_dumps(list(p.recipients)) for p in packages],

@@ -50,7 +50,7 @@ from hub.store.sqlitedb import (
     to_db_time,
 )
 from hub.store.textsearch import stored_subject, subject_filter, subject_terms
-from hub.text import nfc
+from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -240,7 +240,7 @@ class SqliteStore(Store):
                     p.sha256,
                     p.sender,
                     p.kind.value,
-                    p.document_id,
+                    nfc_or_none(p.document_id),  # the key, whoever built the package
                     p.business_doc_type,
                     p.status_code,
                     json.dumps(list(p.recipients), ensure_ascii=False),
