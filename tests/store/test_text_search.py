@@ -130,6 +130,11 @@ _ROWS: list[tuple[str, tuple[str, ...]]] = [
         "sha256, at, actor) VALUES ('document', {p}, {p}, '', 'none', 'pkg-1', 'sha-1', {p}, {p})",
         ("DOC", G22, "T", H41),
     ),
+    (
+        "INSERT INTO lc_notified (alarm_key, kind, notified_at) "
+        "VALUES ({p}, 'dossier_overdue', {p})",
+        ("ALARM", "T"),
+    ),
 ]
 
 
@@ -138,6 +143,7 @@ def _values(names: tuple[str, ...], *, sqlite: bool) -> list[Any]:
     by_name: dict[str, Any] = {
         "DOC": nfd(DOC_ID),
         "MA": nfd(MA_HO_SO),
+        "ALARM": nfd(f"dossier_overdue:{MA_HO_SO}"),
         "T": t,
         "ONLINE": 1 if sqlite else True,
         "BYTES": nfd("<edXML>Quyết định</edXML>").encode(),
@@ -159,6 +165,9 @@ async def _assert_migrated(store: Store) -> None:
     dossier = await lc.dossier(MA_HO_SO)
     assert dossier is not None and dossier.ma_ho_so == MA_HO_SO
     assert [t.key for t in await lc.transitions(key=DOC_ID)] == [DOC_ID]
+    # Already notified under the NFC key: not notified a second time.
+    key = f"dossier_overdue:{MA_HO_SO}"
+    assert await lc.claim_notifications([(key, "dossier_overdue")], T) == []
     # The package bytes are evidence: untouched, still NFD.
     assert await store.get_bytes("pkg-1") == nfd("<edXML>Quyết định</edXML>").encode()
 

@@ -23,3 +23,7 @@ UPDATE lc_dossiers d SET ma_ho_so = normalize(d.ma_ho_so, NFC)
     WHERE d.ma_ho_so IS NOT NFC NORMALIZED
       AND NOT EXISTS (SELECT 1 FROM lc_dossiers o WHERE o.ma_ho_so = normalize(d.ma_ho_so, NFC));
 UPDATE lc_transitions SET key = normalize(key, NFC) WHERE key IS NOT NFC NORMALIZED;
+-- Alarms already notified for such a dossier keep counting as notified under the NFC key.
+UPDATE lc_notified n SET alarm_key = normalize(n.alarm_key, NFC)
+    WHERE n.alarm_key IS NOT NFC NORMALIZED
+      AND NOT EXISTS (SELECT 1 FROM lc_notified o WHERE o.alarm_key = normalize(n.alarm_key, NFC));

@@ -23,3 +23,7 @@ UPDATE lc_dossiers SET ma_ho_so = nfc(ma_ho_so)
     WHERE ma_ho_so <> nfc(ma_ho_so)
       AND NOT EXISTS (SELECT 1 FROM lc_dossiers o WHERE o.ma_ho_so = nfc(lc_dossiers.ma_ho_so));
 UPDATE lc_transitions SET key = nfc(key) WHERE key <> nfc(key);
+-- Alarms already notified for such a dossier keep counting as notified under the NFC key.
+UPDATE lc_notified SET alarm_key = nfc(alarm_key)
+    WHERE alarm_key <> nfc(alarm_key)
+      AND NOT EXISTS (SELECT 1 FROM lc_notified o WHERE o.alarm_key = nfc(lc_notified.alarm_key));
