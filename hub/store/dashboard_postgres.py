@@ -35,6 +35,7 @@ from hub.models import DeliveryRecord
 from hub.storage_crypto import BlobCipher
 from hub.store.postgres import (
     _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,
     Conn,
     _delivery,
@@ -46,7 +47,7 @@ from hub.store.postgres import (
 from hub.store.textsearch import subject_filter
 from hub.text import nfc
 
-_NP = 14
+_NP = _N_PACKAGE_COLUMNS
 
 
 def _in(states: Sequence[str]) -> str:

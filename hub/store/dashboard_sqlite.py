@@ -33,12 +33,18 @@ from hub.dashboard.model import (
 )
 from hub.models import DeliveryRecord
 from hub.storage_crypto import BlobCipher
-from hub.store.sqlite import _DELIVERY_COLUMNS, _PACKAGE_COLUMNS, _delivery, _package
+from hub.store.sqlite import (
+    _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
+    _PACKAGE_COLUMNS,
+    _delivery,
+    _package,
+)
 from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.store.textsearch import subject_filter
 from hub.text import nfc
 
-_NP = 14  # package columns
+_NP = _N_PACKAGE_COLUMNS  # package columns
 
 
 def _in(states: Sequence[str]) -> str:
