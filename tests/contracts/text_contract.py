@@ -16,8 +16,9 @@ from dataclasses import replace
 
 import pytest
 
+from hub.audit.backend import AuditBackend
 from hub.dashboard.model import PackageQuery, PackageRow
-from hub.models import DeliveryState, NewPackage, PackageKind
+from hub.models import DeliveryState, Event, NewPackage, PackageKind
 from hub.storage_crypto import BlobCipher
 from hub.store.abc import Store
 from tests.contracts.store_contract import G22, H29, H41, new_package
@@ -230,6 +231,17 @@ class TextContract:
         assert [r.package.id for r in listing.rows if isinstance(r, PackageRow)] == [other.id]
         listing = await dash.search_packages(PackageQuery(subject="cong", organ_id=H41))
         assert listing.rows == ()
+
+
+    async def test_purging_the_bytes_drops_the_subject_and_its_words(
+        self, store: Store, raw_subject: RawSubject
+    ) -> None:
+        p = replace(new_package(sender=H41, recipients=(G22,)), subject=QUYET_DINH)
+        await self._add(store, p)
+        event = Event(package_id=p.id, kind="purged", at=p.accepted_at, detail={})
+        assert await AuditBackend(store).purge_package(p.id, event)
+        assert await raw_subject(store, p.id) == (None, None)
+        assert (await store.inbox(G22, q="quyet dinh")).items == ()
 
 
 class EncryptedIndexContract:
