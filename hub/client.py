@@ -106,11 +106,15 @@ class HubClient:
             body: dict[str, Any] = await resp.json()
             return body
 
-    async def inbox_page(self, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
-        """GET /v1/inbox (one page)."""
+    async def inbox_page(
+        self, cursor: str | None = None, limit: int = 100, *, q: str | None = None
+    ) -> dict[str, Any]:
+        """GET /v1/inbox (one page); ``q``: Subject words (with or without diacritics)."""
         params: dict[str, str] = {"limit": str(limit)}
         if cursor:
             params["cursor"] = cursor
+        if q:
+            params["q"] = q
         return await self._json("GET", "/v1/inbox", params=params)
 
     async def inbox_items(self, limit: int = 100) -> AsyncIterator[dict[str, Any]]:
@@ -124,11 +128,15 @@ class HubClient:
             if not cursor:
                 return
 
-    async def outbox_page(self, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
-        """GET /v1/outbox (one page)."""
+    async def outbox_page(
+        self, cursor: str | None = None, limit: int = 100, *, q: str | None = None
+    ) -> dict[str, Any]:
+        """GET /v1/outbox (one page); ``q``: Subject words (with or without diacritics)."""
         params: dict[str, str] = {"limit": str(limit)}
         if cursor:
             params["cursor"] = cursor
+        if q:
+            params["q"] = q
         return await self._json("GET", "/v1/outbox", params=params)
 
     async def fetch(self, package_id: str) -> bytes:

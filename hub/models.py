@@ -65,6 +65,7 @@ class NewPackage:
     warnings: tuple[str, ...] = ()
     #: recipient → the unregistered sub-unit codes its delivery stands for (hub/routing.py)
     stands_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    subject: str | None = None  # Subject (TrichYeu) as sent, for display and search
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class PackageRecord:
     signer_fingerprint: str
     signer_subject: str
     warnings: tuple[str, ...] = ()
+    subject: str | None = None  # Subject as sent; None if absent, or encrypted at rest
 
 
 @dataclass(frozen=True, slots=True)

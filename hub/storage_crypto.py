@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -43,7 +45,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.errors import ConfigError, HubError
 
@@ -75,7 +79,20 @@ class BlobCipher:
             if len(key) != 32:
                 raise ConfigError(f"encryption key {key_id!r}: must be 32 bytes (AES-256)")
         self._keys = {k: AESGCM(v) for k, v in keys.items()}
+        # Search-index keys (Subject words, hub.store.textsearch): derived, never the AES key
+        # itself, so an index token reveals nothing usable against the sealed blobs.
+        self._index_keys = {k: _derive_index_key(v) for k, v in keys.items()}
         self.current = current
+
+    def index_tokens(self, word: str) -> tuple[str, ...]:
+        """Keyed hashes of one folded search word, the current key's first.
+
+        New rows are indexed with the current key only; a query looks for the token of every
+        configured key, so rows indexed before a key rotation are still found (as long as the
+        old key stays configured, which reading their blobs needs anyway).
+        """
+        ordered = [self.current, *(k for k in self._index_keys if k != self.current)]
+        return tuple(_index_token(self._index_keys[k], word) for k in ordered)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -106,6 +123,18 @@ class BlobCipher:
                 f"package {package_id}: key {key_id!r} does not decrypt the stored bytes "
                 "(wrong key material for this id, or the stored bytes were altered)"
             ) from exc
+
+
+_INDEX_INFO = b"vn-exchange-hub subject index v1"
+
+
+def _derive_index_key(key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INDEX_INFO).derive(key)
+
+
+def _index_token(key: bytes, word: str) -> str:
+    # 128 bits of HMAC-SHA256, hex: collisions are negligible, the column stays small.
+    return hmac.new(key, word.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def is_sealed(blob: bytes) -> bool:

@@ -17,6 +17,7 @@ from hub.api.keys import CALLER, RUNTIME
 from hub.errors import HubError, NotFound
 from hub.lifecycle.alarms import evaluate
 from hub.lifecycle.reports import build_report
+from hub.text import nfc
 
 routes = web.RouteTableDef()
 
@@ -77,7 +78,7 @@ async def dossier(request: web.Request) -> web.Response:
     """A dossier's state and history (its submitter and handling agency only)."""
     rt, caller = request.app[RUNTIME], request[CALLER]
     lc = rt.store.lifecycle()
-    d = await lc.dossier(request.match_info["ma_ho_so"])
+    d = await lc.dossier(nfc(request.match_info["ma_ho_so"]))  # keys are NFC
     if d is None or caller not in (d.submitter, d.agency):
         raise NotFound("no such dossier for this agency")
     history = await lc.transitions(key=d.ma_ho_so)

@@ -75,6 +75,20 @@ _PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
 ]
 
+_SUBJECT_QUERY = {
+    "name": "q",
+    "in": "query",
+    "description": (
+        "Subject search within the caller's own packages: every word of q must occur as a "
+        "whole word of the Subject, compared without diacritics or case (NFD, combining marks "
+        "dropped, đ→d, casefolded), so 'quyet dinh' and 'Quyết định' find the same packages. "
+        "At most 16 words; a q without letters or digits does not filter. Packages accepted "
+        "before the hub kept Subjects (schema 0006) are not found. Paging with cursor works "
+        "as without q."
+    ),
+    "schema": {"type": "string"},
+}
+
 
 @cache
 def openapi_document() -> dict[str, Any]:
@@ -134,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         *_PAGING,
                         {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
+                        _SUBJECT_QUERY,
                     ],
                     "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
                 }
@@ -142,7 +157,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "The caller's sent packages with per-recipient state",
                     "operationId": "outbox",
-                    "parameters": _PAGING,
+                    "parameters": [*_PAGING, _SUBJECT_QUERY],
                     "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
                 }
             },
@@ -293,7 +308,16 @@ def openapi_document() -> dict[str, Any]:
                         "id": {"type": "string"},
                         "from": {"type": "string"},
                         "kind": {"type": "string", "enum": ["document", "status"]},
-                        "document_id": {"type": ["string", "null"]},
+                        "document_id": {
+                            "type": ["string", "null"],
+                            "description": "DocumentId (ResponseFor/DocumentId of a status) "
+                            "in NFC, the form the hub compares by; the bytes keep the sender's",
+                        },
+                        "subject": {
+                            "type": ["string", "null"],
+                            "description": "Subject as sent; null when absent, for packages "
+                            "accepted before schema 0006, or with encryption at rest on",
+                        },
                         "sha256": {"type": "string"},
                         "size": {"type": "integer"},
                         "accepted_at": {"type": "string", "format": "date-time"},

@@ -19,6 +19,8 @@ from hub.models import DeliveryRecord, DeliveryState, PackageRecord
 from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
+from hub.store.textsearch import MAX_QUERY_WORDS
+from hub.text import words
 
 routes = web.RouteTableDef()
 
@@ -124,6 +126,7 @@ def _package_json(p: PackageRecord) -> dict[str, Any]:
         "from": p.sender,
         "kind": str(p.kind),
         "document_id": p.document_id,
+        "subject": p.subject,
         "sha256": p.sha256,
         "size": p.size,
         "accepted_at": format_instant(p.accepted_at),
@@ -140,13 +143,25 @@ def _page_args(request: web.Request) -> tuple[str | None, int]:
     return cursor, limit
 
 
+def _subject_query(request: web.Request) -> str | None:
+    """``?q=``: Subject words (folded; every one must match), or ``None``."""
+    q = request.query.get("q", "").strip()
+    if len(words(q)) > MAX_QUERY_WORDS:
+        raise web.HTTPBadRequest(reason=f"q: at most {MAX_QUERY_WORDS} words")
+    return q or None
+
+
 @routes.get("/v1/inbox")
 async def inbox(request: web.Request) -> web.Response:
     """The caller's packages waiting to be acknowledged, oldest first."""
     cursor, limit = _page_args(request)
     include_acked = request.query.get("include_acked", "") in ("1", "true")
     page = await _runtime(request).store.inbox(
-        _caller(request), cursor=cursor, limit=limit, include_acked=include_acked
+        _caller(request),
+        cursor=cursor,
+        limit=limit,
+        include_acked=include_acked,
+        q=_subject_query(request),
     )
     items = []
     for item in page.items:
@@ -163,7 +178,9 @@ async def inbox(request: web.Request) -> web.Response:
 async def outbox(request: web.Request) -> web.Response:
     """The caller's sent packages with the state of each delivery."""
     cursor, limit = _page_args(request)
-    page = await _runtime(request).store.outbox(_caller(request), cursor=cursor, limit=limit)
+    page = await _runtime(request).store.outbox(
+        _caller(request), cursor=cursor, limit=limit, q=_subject_query(request)
+    )
     items = []
     for record, deliveries in page.items:
         entry = _package_json(record)

@@ -65,6 +65,12 @@ _T: dict[str, tuple[str, str]] = {
     "reason": ("Lý do", "Reason"),
     "search": ("Tìm kiếm", "Search"),
     "document_id": ("Số/ký hiệu (DocumentId) hoặc Mã hồ sơ", "DocumentId or MaHoSo"),
+    "subject": ("Trích yếu", "Subject"),
+    "subject_hint": (
+        "Các từ trong trích yếu, có dấu hoặc không dấu",
+        "Words of the Subject, with or without diacritics",
+    ),
+    "subject_encrypted": ("(đã mã hóa)", "(encrypted)"),
     "organ_id": ("Mã định danh cơ quan", "OrganId"),
     "role_any": ("gửi hoặc nhận", "from or to"),
     "role_from": ("gửi", "from"),

@@ -105,6 +105,7 @@ class PackageQuery:
     until: datetime | None = None
     kind: str | None = None
     state: str | None = None
+    subject: str | None = None  # Subject words, folded (hub.store.textsearch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from hub.dashboard.model import (
 from hub.dashboard.render import e, layout, table, when
 from hub.logs import package_context
 from hub.metrics import OPERATOR_ACTIONS
-from hub.models import AgencyOverride, DeliveryState, Event, PackageKind
+from hub.models import AgencyOverride, DeliveryState, Event, PackageKind, PackageRecord
 from hub.operators import LoginThrottle, authenticate, open_session, token_sha256
 from hub.runtime import Runtime
 from hub.warning_codes import LEGACY_ALGORITHM
@@ -613,9 +613,20 @@ def _delivery_badges(row: PackageRow) -> str:
     )
 
 
+def _subject_text(package: PackageRecord, encrypted: bool, lang: str) -> str:
+    """The Subject column: as sent, or a note that it is kept encrypted (only its keyed word
+    hashes are stored, see docs/audit-and-evidence.md)."""
+    if package.subject is not None:
+        return package.subject
+    if encrypted and package.kind == PackageKind.DOCUMENT:
+        return t(lang, "subject_encrypted")
+    return ""
+
+
 @routes.get("/packages")
 async def packages(request: web.Request) -> web.Response:
-    """Search by DocumentId/MaHoSo, OrganId (from/to), period, kind, delivery state."""
+    """Search by DocumentId/MaHoSo, Subject words, OrganId (from/to), period, kind, delivery
+    state."""
     lang, session = _lang(request), request[SESSION]
     q = request.query
     until = _parse_day(q.get("until", ""))
@@ -627,9 +638,14 @@ async def packages(request: web.Request) -> web.Response:
         until=until + timedelta(days=1) if until else None,
         kind=q.get("kind") if q.get("kind") in {k.value for k in PackageKind} else None,
         state=q.get("state") if q.get("state") in {s.value for s in DeliveryState} else None,
+        subject=q.get("subject", "").strip() or None,
     )
     before = int(q["before"]) if q.get("before", "").isdigit() else None
-    listing = await _store(request).search_packages(query, before=before, limit=PAGE)
+    try:
+        listing = await _store(request).search_packages(query, before=before, limit=PAGE)
+    except ValueError as exc:  # too many Subject words
+        raise web.HTTPBadRequest(reason=str(exc)) from exc
+    encrypted = _rt(request).store.blob_cipher is not None
 
     def options(name: str, values: list[str], labels: dict[str, str] | None = None) -> str:
         current = q.get(name, "")
@@ -643,6 +659,8 @@ async def packages(request: web.Request) -> web.Response:
         '<form method="get" action="/dashboard/packages" class="search">'
         f'<label>{e(t(lang, "document_id"))}<input name="document_id" '
         f'value="{e(q.get("document_id", ""))}"></label>'
+        f'<label>{e(t(lang, "subject"))}<input name="subject" '
+        f'title="{e(t(lang, "subject_hint"))}" value="{e(q.get("subject", ""))}"></label>'
         f'<label>{e(t(lang, "organ_id"))}<input name="organ_id" '
         f'value="{e(q.get("organ_id", ""))}"></label>'
         f'<label>&nbsp;<select name="role">'
@@ -666,6 +684,7 @@ async def packages(request: web.Request) -> web.Response:
         (
             f'<a href="/dashboard/packages/{e(row.package.id)}" class="pkg">'
             f"{e(row.package.document_id or row.package.id)}</a>",
+            e(_subject_text(row.package, encrypted, lang)),
             e(row.package.kind.value)
             + (f" {e(row.package.status_code)}" if row.package.status_code else ""),
             e(row.package.sender),
@@ -678,6 +697,7 @@ async def packages(request: web.Request) -> web.Response:
     result = table(
         [
             t(lang, "document_id"),
+            t(lang, "subject"),
             t(lang, "kind"),
             t(lang, "sender"),
             t(lang, "recipients"),
@@ -717,6 +737,10 @@ async def package_detail(request: web.Request) -> web.Response:
         ["", ""],
         (
             (e(t(lang, "document_id")), e(package.document_id)),
+            (
+                e(t(lang, "subject")),
+                e(_subject_text(package, rt.store.blob_cipher is not None, lang)),
+            ),
             (e(t(lang, "kind")), e(package.kind.value)),
             (e(t(lang, "sender")), e(package.sender)),
             (e(t(lang, "recipients")), e(", ".join(package.recipients))),

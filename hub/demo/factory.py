@@ -109,15 +109,18 @@ def document(
     attachments: int = 1,
     attachment_size: int = 8_000,
     when: datetime | None = None,
+    document_id: str | None = None,
+    subject: str | None = None,
 ) -> tuple[str, bytes]:
-    """A signed document package; returns ``(DocumentId, bytes)``."""
+    """A signed document package; returns ``(DocumentId, bytes)``. ``document_id`` and
+    ``subject`` replace the generated ones (exactly as given: NFD stays NFD)."""
     rng = rng or random.Random(number)
     when = when or vn_now()
     notation = rng.choice(NOTATIONS)
     day = when.strftime("%Y/%m/%d")
-    document_id = f"{sender.organ_id},{day},{number}/{notation}"
+    document_id = document_id or f"{sender.organ_id},{day},{number}/{notation}"
     type_code, type_name = rng.choice(TYPES)
-    subject = rng.choice(SUBJECTS)
+    subject = subject or rng.choice(SUBJECTS)
     header = MessageHeader(
         from_=sender.organ,
         to=tuple(recipients),

@@ -59,6 +59,7 @@ from hub.lifecycle.models import (
 from hub.models import Event, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.store import Store
+from hub.text import nfc, nfc_or_none  # keys compare in NFC (issue 10)
 
 log = logging.getLogger("hub.lifecycle")
 
@@ -212,7 +213,7 @@ class Lifecycle:
                     )
                 extra = (proc.agency,)
             else:
-                known = await lc.dossier(pkg.ma_ho_so)
+                known = await lc.dossier(nfc(pkg.ma_ho_so))
                 if known is None:
                     raise OriginalUnknown(
                         f"progress for dossier {pkg.ma_ho_so}, which the hub does not know, "
@@ -241,7 +242,8 @@ class Lifecycle:
         pkg, sender = checked.package, checked.summary.sender
         assert isinstance(pkg, EdxmlPackage)
         kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
-        named = original_ids(pkg)
+        # Keys compare in NFC (hub.text): a DocumentId sent in NFD names the same document.
+        named = tuple(dict.fromkeys(n for n in map(nfc_or_none, original_ids(pkg)) if n))
         if not named:
             raise OriginalUnknown(
                 f"a {kind} (BussinessDocType {checked.summary.business_doc_type}) must name the "
@@ -406,7 +408,7 @@ class Lifecycle:
     async def _plan_dossier(
         self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
     ) -> Plan:
-        ma = pkg.ma_ho_so
+        ma = nfc(pkg.ma_ho_so)  # the key, as the summary's (hub.pipeline.checks)
         new_state = pkg.trang_thai_ho_so
         current = await self.store.lifecycle().dossier(ma)
         due_text = pkg.ho_so.ngay_hen_tra if pkg.ho_so else pkg.tien_do and pkg.tien_do.ngay_hen_tra

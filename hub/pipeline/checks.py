@@ -30,6 +30,7 @@ from hub.edxml import EdxmlPackage, parse_package
 from hub.edxml.schema import SIGNATURE_PARENT
 from hub.edxml.schema import validate as validate_schema
 from hub.errors import AttachmentError, SignatureError
+from hub.text import nfc_or_none
 from hub.xmlsafe import check_size, parse_xml
 from signing import (
     AlgorithmForbidden,
@@ -96,8 +97,11 @@ class Summary:
     """What ingest needs of any package, whatever its format.
 
     ``reference_id``: a document's DocumentId, the DocumentId a status answers, a dossier's
-    MaHoSo. ``status_code``: a status package's StatusCode, a dossier package's TrangThaiHoSo.
-    ``business_doc_type``: edXML documents only.
+    MaHoSo — in NFC: it is the key the hub compares and indexes by (de-duplication, statuses
+    answering a document, lifecycles), and a DocumentId sent in NFD must meet the same key
+    sent in NFC. The signed bytes keep the form the sender used. ``status_code``: a status
+    package's StatusCode, a dossier package's TrangThaiHoSo. ``business_doc_type``: edXML
+    documents only. ``subject``: a document's Subject as sent (display and search).
     """
 
     kind: str
@@ -107,6 +111,7 @@ class Summary:
     business_doc_type: int | None
     status_code: str | None
     warnings: tuple[str, ...]
+    subject: str | None = None
 
 
 def _edxml_summary(pkg: EdxmlPackage) -> Summary:
@@ -114,10 +119,11 @@ def _edxml_summary(pkg: EdxmlPackage) -> Summary:
         kind=pkg.kind,
         sender=pkg.sender,
         recipients=pkg.recipients,
-        reference_id=pkg.reference_document_id,
+        reference_id=nfc_or_none(pkg.reference_document_id),
         business_doc_type=pkg.business_doc_type if pkg.kind == "document" else None,
         status_code=str(pkg.header.status_code) if pkg.header.status_code else None,
         warnings=tuple(pkg.warnings),
+        subject=pkg.header.subject if pkg.kind == "document" else None,
     )
 
 
@@ -126,7 +132,7 @@ def _dossier_summary(pkg: DossierPackage) -> Summary:
         kind=pkg.kind,
         sender=pkg.sender,
         recipients=pkg.recipients,
-        reference_id=pkg.ma_ho_so,
+        reference_id=nfc_or_none(pkg.ma_ho_so),
         business_doc_type=None,
         status_code=pkg.trang_thai_ho_so,
         warnings=pkg.warnings,

@@ -301,6 +301,7 @@ class Ingestor:
             receipt=receipt,
             warnings=warnings,
             stands_for=routed.stands_for,
+            subject=pkg.subject,
         )
         if self.lifecycle is not None and routed.lifecycle is not None:
             # Compare-and-set before the commit: a move that lost a race is refused, not stored.

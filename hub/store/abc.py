@@ -91,7 +91,8 @@ class Store(abc.ABC):
     async def find_document(
         self, sender: str, document_id: str, business_doc_type: int | None
     ) -> PackageRecord | None:
-        """The first stored document from ``sender`` with this DocumentId and doc type."""
+        """The first stored document from ``sender`` with this DocumentId and doc type; the
+        DocumentId compares in NFC (a DocumentId sent in NFD finds the one sent in NFC)."""
 
     @abc.abstractmethod
     async def get_package(self, package_id: str) -> PackageRecord | None:
@@ -164,15 +165,20 @@ class Store(abc.ABC):
         cursor: str | None = None,
         limit: int = 100,
         include_acked: bool = False,
+        q: str | None = None,
     ) -> Page[InboxItem]:
         """The recipient's packages in ``available``/``delivered`` state (and ``acked`` if asked),
-        in acceptance order; stable paging by opaque cursor."""
+        in acceptance order; stable paging by opaque cursor. ``q``: only packages whose Subject
+        holds every word of ``q`` as a whole word, compared folded (:func:`hub.text.fold`:
+        without diacritics or case); ``ValueError`` for too many words
+        (:data:`hub.store.textsearch.MAX_QUERY_WORDS`)."""
 
     @abc.abstractmethod
     async def outbox(
-        self, sender: str, *, cursor: str | None = None, limit: int = 100
+        self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
-        """The sender's packages with the state of each delivery, in acceptance order."""
+        """The sender's packages with the state of each delivery, in acceptance order; ``q`` as
+        for :meth:`inbox`."""
 
     @abc.abstractmethod
     async def count_packages(self) -> int:

@@ -244,6 +244,10 @@ async def purge_package(conn: Conn, package_id: str, event: Event) -> bool:
     )
     if await cur.fetchone() is None:
         return False
+    # The Subject and its search words are content too (issue 10): they go with the bytes.
+    await conn.execute(
+        "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = %s", (package_id,)
+    )
     await insert_chained(conn, [event])
     return True
 

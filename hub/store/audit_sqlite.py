@@ -230,6 +230,10 @@ def purge_package(conn: sqlite3.Connection, package_id: str, event: Event) -> bo
     ).fetchone()
     if row is None:
         return False
+    # The Subject and its search words are content too (issue 10): they go with the bytes.
+    conn.execute(
+        "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = ?", (package_id,)
+    )
     insert_chained(conn, event)
     return True
 

@@ -32,8 +32,10 @@ from hub.dashboard.model import (
     Session,
 )
 from hub.models import DeliveryRecord
+from hub.storage_crypto import BlobCipher
 from hub.store.postgres import (
     _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,
     Conn,
     _delivery,
@@ -42,8 +44,10 @@ from hub.store.postgres import (
     _fetchone,
     _package,
 )
+from hub.store.textsearch import subject_filter
+from hub.text import nfc
 
-_NP = 14
+_NP = _N_PACKAGE_COLUMNS
 
 
 def _in(states: Sequence[str]) -> str:
@@ -68,10 +72,13 @@ class PostgresDashboard(DashboardStore):
         read: Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]],
         read_tx: Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]],
         write: Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]],
+        *,
+        cipher: BlobCipher | None = None,
     ) -> None:
         self._read = read
         self._read_tx = read_tx
         self._write = write
+        self._cipher = cipher  # the Subject index is keyed when encryption at rest is on
 
     # -- operators and sessions -----------------------------------------------------------------
 
@@ -335,7 +342,14 @@ class PostgresDashboard(DashboardStore):
         params: list[Any] = [bound]
         if query.document_id:
             where.append("p.document_id = %s")
-            params.append(query.document_id)
+            params.append(nfc(query.document_id))  # keys are stored in NFC
+        if query.subject:
+            words, word_params = subject_filter(
+                query.subject, self._cipher, column="p.subject_terms", placeholder="%s"
+            )
+            if words:
+                where.append(words)
+                params.extend(word_params)
         if query.kind:
             where.append("p.kind = %s")
             params.append(query.kind)

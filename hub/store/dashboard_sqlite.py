@@ -32,10 +32,19 @@ from hub.dashboard.model import (
     Session,
 )
 from hub.models import DeliveryRecord
-from hub.store.sqlite import _DELIVERY_COLUMNS, _PACKAGE_COLUMNS, _delivery, _package
+from hub.storage_crypto import BlobCipher
+from hub.store.sqlite import (
+    _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
+    _PACKAGE_COLUMNS,
+    _delivery,
+    _package,
+)
 from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.store.textsearch import subject_filter
+from hub.text import nfc
 
-_NP = 14  # package columns
+_NP = _N_PACKAGE_COLUMNS  # package columns
 
 
 def _in(states: Sequence[str]) -> str:
@@ -62,9 +71,16 @@ def _minutes(rows: Sequence[Any], start: datetime, minutes: int) -> tuple[int, .
 class SqliteDashboard(DashboardStore):
     """Dashboard queries over a :class:`~hub.store.sqlite.SqliteStore`'s connections."""
 
-    def __init__(self, reader: SqliteConnection, writer: SqliteConnection) -> None:
+    def __init__(
+        self,
+        reader: SqliteConnection,
+        writer: SqliteConnection,
+        *,
+        cipher: BlobCipher | None = None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._cipher = cipher  # the Subject index is keyed when encryption at rest is on
 
     # -- operators and sessions -----------------------------------------------------------------
 
@@ -309,7 +325,14 @@ class SqliteDashboard(DashboardStore):
         params: list[Any] = [before if before is not None else 2**62]
         if query.document_id:
             where.append("p.document_id = ?")
-            params.append(query.document_id)
+            params.append(nfc(query.document_id))  # keys are stored in NFC
+        if query.subject:
+            words, word_params = subject_filter(
+                query.subject, self._cipher, column="p.subject_terms", placeholder="?"
+            )
+            if words:
+                where.append(words)
+                params.extend(word_params)
         if query.kind:
             where.append("p.kind = ?")
             params.append(query.kind)

@@ -66,6 +66,8 @@ from hub.store.pgmigrate import (
 )
 from hub.store.sqlite import decode_cursor, encode_cursor
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
+from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -78,26 +80,27 @@ log = logging.getLogger("hub.store.postgres")
 _PACKAGE_COLUMNS = (
     "p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
     "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
-    "p.signer_subject, p.warnings"
+    "p.signer_subject, p.warnings, p.subject"
 )
 _DELIVERY_COLUMNS = (
     "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
     "d.stands_for"
 )
-_N_PACKAGE_COLUMNS = 14
+_N_PACKAGE_COLUMNS = 15
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
 
 _INSERT_PACKAGES = (
     "INSERT INTO packages (id, sha256, sender, kind, document_id, business_doc_type, "
-    "status_code, recipients, accepted_at, size, signer_fingerprint, signer_subject, warnings) "
+    "status_code, recipients, accepted_at, size, signer_fingerprint, signer_subject, warnings, "
+    "subject, subject_terms) "
     "SELECT id, sha256, sender, kind, document_id, business_doc_type, status_code, "
-    "recipients::jsonb, accepted_at, size, fingerprint, subject, warnings::jsonb "
+    "recipients::jsonb, accepted_at, size, fingerprint, subject, warnings::jsonb, title, terms "
     "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], "
     "%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::text[]) WITH ORDINALITY AS t(id, sha256, sender, kind, document_id, "
-    "business_doc_type, status_code, recipients, accepted_at, size, fingerprint, subject, "
-    "warnings, ord) "
+    "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(id, sha256, sender, kind, "
+    "document_id, business_doc_type, status_code, recipients, accepted_at, size, fingerprint, "
+    "subject, warnings, title, terms, ord) "
     # ORDER BY: identity values are drawn in the order the rows are produced, so seq follows
     # the batch order; a twin later in the batch conflicts with the earlier one and is skipped.
     "ORDER BY ord ON CONFLICT (sha256) DO NOTHING RETURNING id, seq"
@@ -149,9 +152,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def inbox_sql(*, include_acked: bool) -> str:
-    """The inbox query (parameters: recipient, after-seq, limit). Literal states so the
-    planner can match the partial index ``deliveries_open_inbox``."""
+def inbox_sql(*, include_acked: bool, where: str = "") -> str:
+    """The inbox query (parameters: recipient, after-seq, ``where``'s, limit). Literal states
+    so the planner can match the partial index ``deliveries_open_inbox``. ``where``: an extra
+    condition on ``p`` (the Subject search)."""
     states = (
         "('available', 'delivered', 'acked')" if include_acked else "('available', 'delivered')"
     )
@@ -159,7 +163,7 @@ def inbox_sql(*, include_acked: bool) -> str:
         f"SELECT {_PACKAGE_COLUMNS}, {_DELIVERY_COLUMNS} FROM deliveries d "
         "JOIN packages p ON p.id = d.package_id "
         f"WHERE d.recipient = %s AND d.state IN {states} AND d.seq > %s "
-        "ORDER BY d.seq LIMIT %s"
+        f"{'AND ' + where + ' ' if where else ''}ORDER BY d.seq LIMIT %s"
     )
 
 
@@ -179,6 +183,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
         fingerprint,
         subject,
         warnings,
+        title,
     ) = row
     return PackageRecord(
         id=id_,
@@ -194,6 +199,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
         signer_fingerprint=fingerprint,
         signer_subject=subject,
         warnings=tuple(warnings),
+        subject=title,
     )
 
 
@@ -458,7 +464,7 @@ class PostgresStore(Store):
             [p.sha256 for p in packages],
             [p.sender for p in packages],
             [p.kind.value for p in packages],
-            [p.document_id for p in packages],
+            [nfc_or_none(p.document_id) for p in packages],  # the key, whoever built it
             [p.business_doc_type for p in packages],
             [p.status_code for p in packages],
             [_dumps(list(p.recipients)) for p in packages],
@@ -467,6 +473,8 @@ class PostgresStore(Store):
             [p.signer_fingerprint for p in packages],
             [p.signer_subject for p in packages],
             [_dumps(list(p.warnings)) for p in packages],
+            [stored_subject(p.subject, self.blob_cipher) for p in packages],
+            [subject_terms(p.subject, self.blob_cipher) for p in packages],
         ]
         by_id = {p.id: p for p in packages}
         # Encrypted here, once, outside the transaction (which may be retried).
@@ -531,7 +539,9 @@ class PostgresStore(Store):
         self, sender: str, document_id: str, business_doc_type: int | None
     ) -> PackageRecord | None:
         """The first stored *document* (not status) from ``sender`` with this DocumentId and
-        BussinessDocType (``None`` matches packages stored without one)."""
+        BussinessDocType (``None`` matches packages stored without one). DocumentIds compare
+        in NFC (stored keys are NFC)."""
+        document_id = nfc(document_id)
         # Two spellings rather than IS NOT DISTINCT FROM, which no index can serve.
         if business_doc_type is None:
             return await self._one_package(
@@ -795,15 +805,19 @@ class PostgresStore(Store):
         cursor: str | None = None,
         limit: int = 100,
         include_acked: bool = False,
+        q: str | None = None,
     ) -> Page[InboxItem]:
-        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order."""
+        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
+        ``q``: only packages whose Subject has every folded word of ``q``."""
         after = decode_cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be positive")
-        query = inbox_sql(include_acked=include_acked)
-        rows = await self._read(
-            "inbox", lambda c: _fetchall(c, query, (recipient, after, limit + 1))
+        where, words = subject_filter(
+            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
         )
+        query = inbox_sql(include_acked=include_acked, where=where)
+        params = (recipient, after, *words, limit + 1)
+        rows = await self._read("inbox", lambda c: _fetchall(c, query, params))
         items = tuple(
             InboxItem(
                 package=_package(r[:_N_PACKAGE_COLUMNS]), delivery=_delivery(r[_N_PACKAGE_COLUMNS:])
@@ -814,20 +828,24 @@ class PostgresStore(Store):
         return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
 
     async def outbox(
-        self, sender: str, *, cursor: str | None = None, limit: int = 100
+        self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
-        """The sender's packages in acceptance order, each with its deliveries by recipient."""
+        """The sender's packages in acceptance order, each with its deliveries by recipient;
+        ``q``: only packages whose Subject has every folded word of ``q``."""
         after = decode_cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be positive")
+        where, words = subject_filter(
+            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
+        )
+        listing = (
+            f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = %s AND p.seq > %s "
+            f"{'AND ' + where + ' ' if where else ''}ORDER BY p.seq LIMIT %s"
+        )
+        params = (sender, after, *words, limit + 1)
 
-        async def q(conn: Conn) -> tuple[list[TupleRow], dict[str, list[DeliveryRecord]]]:
-            rows = await _fetchall(
-                conn,
-                f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = %s AND p.seq > %s "
-                "ORDER BY p.seq LIMIT %s",
-                (sender, after, limit + 1),
-            )
+        async def query(conn: Conn) -> tuple[list[TupleRow], dict[str, list[DeliveryRecord]]]:
+            rows = await _fetchall(conn, listing, params)
             ids = [str(r[1]) for r in rows[:limit]]
             by_package: dict[str, list[DeliveryRecord]] = {i: [] for i in ids}
             if ids:
@@ -840,7 +858,7 @@ class PostgresStore(Store):
                     by_package[str(d[0])].append(_delivery(d))
             return rows, by_package
 
-        rows, by_package = await self._read_tx("outbox", q)
+        rows, by_package = await self._read_tx("outbox", query)
         items = tuple((_package(r), tuple(by_package[str(r[1])])) for r in rows[:limit])
         more = len(rows) > limit
         return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
@@ -890,7 +908,7 @@ class PostgresStore(Store):
             "WHERE p.document_id = %s AND p.kind = 'status' ORDER BY p.seq"
         )
         rows = await self._read(
-            "related statuses", lambda c: _fetchall(c, query, (sender, document_id))
+            "related statuses", lambda c: _fetchall(c, query, (sender, nfc(document_id)))
         )
         return [_package(r) for r in rows]
 
@@ -950,7 +968,7 @@ class PostgresStore(Store):
         """The dashboard's queries through this store's pool and failure mapping."""
         from hub.store.dashboard_postgres import PostgresDashboard  # imports this module
 
-        return PostgresDashboard(self._read, self._read_tx, self._write)
+        return PostgresDashboard(self._read, self._read_tx, self._write, cipher=self.blob_cipher)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 

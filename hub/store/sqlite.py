@@ -50,6 +50,8 @@ from hub.store.sqlitedb import (
     to_db_time,
 )
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
+from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -60,13 +62,13 @@ VERSION_TABLE = "schema_version"
 _PACKAGE_COLUMNS = (
     "p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
     "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
-    "p.signer_subject, p.warnings"
+    "p.signer_subject, p.warnings, p.subject"
 )
 _DELIVERY_COLUMNS = (
     "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
     "d.stands_for"
 )
-_N_PACKAGE_COLUMNS = 14
+_N_PACKAGE_COLUMNS = 15
 
 
 def encode_cursor(seq: int) -> str:
@@ -87,8 +89,9 @@ def decode_cursor(cursor: str | None) -> int:
     return int(raw[1:])
 
 
-def inbox_sql(*, include_acked: bool) -> str:
-    """The inbox query (parameters: recipient, after-seq, limit)."""
+def inbox_sql(*, include_acked: bool, where: str = "") -> str:
+    """The inbox query (parameters: recipient, after-seq, ``where``'s, limit); ``where``: an
+    extra condition on ``p`` (the Subject search)."""
     if include_acked:
         states, index = "('available', 'delivered', 'acked')", "deliveries_all_by_recipient"
     else:
@@ -99,7 +102,7 @@ def inbox_sql(*, include_acked: bool) -> str:
         f"SELECT {_PACKAGE_COLUMNS}, {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY {index} "
         "JOIN packages p ON p.id = d.package_id "
         f"WHERE d.recipient = ? AND d.state IN {states} AND d.seq > ? "
-        "ORDER BY d.seq LIMIT ?"
+        f"{'AND ' + where + ' ' if where else ''}ORDER BY d.seq LIMIT ?"
     )
 
 
@@ -119,6 +122,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
         fingerprint,
         subject,
         warnings,
+        title,
     ) = row
     return PackageRecord(
         id=id_,
@@ -134,6 +138,7 @@ def _package(row: Sequence[Any]) -> PackageRecord:
         signer_fingerprint=fingerprint,
         signer_subject=subject,
         warnings=tuple(json.loads(warnings)),
+        subject=title,
     )
 
 
@@ -238,7 +243,7 @@ class SqliteStore(Store):
                     p.sha256,
                     p.sender,
                     p.kind.value,
-                    p.document_id,
+                    nfc_or_none(p.document_id),  # the key, whoever built the package
                     p.business_doc_type,
                     p.status_code,
                     json.dumps(list(p.recipients), ensure_ascii=False),
@@ -247,6 +252,8 @@ class SqliteStore(Store):
                     p.signer_fingerprint,
                     p.signer_subject,
                     json.dumps(list(p.warnings), ensure_ascii=False),
+                    stored_subject(p.subject, self.blob_cipher),
+                    subject_terms(p.subject, self.blob_cipher),
                 ),
             )
             for p in packages
@@ -260,8 +267,8 @@ class SqliteStore(Store):
                 row = conn.execute(
                     "INSERT INTO packages (id, sha256, sender, kind, document_id, "
                     "business_doc_type, status_code, recipients, accepted_at, size, "
-                    "signer_fingerprint, signer_subject, warnings) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "signer_fingerprint, signer_subject, warnings, subject, subject_terms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (sha256) DO NOTHING RETURNING seq",
                     values,
                 ).fetchone()
@@ -308,11 +315,12 @@ class SqliteStore(Store):
         self, sender: str, document_id: str, business_doc_type: int | None
     ) -> PackageRecord | None:
         """The first stored *document* (not status) from ``sender`` with this DocumentId and
-        BussinessDocType (``None`` matches packages stored without one)."""
+        BussinessDocType (``None`` matches packages stored without one). DocumentIds compare
+        in NFC (stored keys are NFC)."""
         return await self._one_package(
             "p.sender = ? AND p.document_id = ? AND p.business_doc_type IS ? "
             "AND p.kind = 'document'",
-            (sender, document_id, business_doc_type),
+            (sender, nfc(document_id), business_doc_type),
         )
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
@@ -545,15 +553,19 @@ class SqliteStore(Store):
         cursor: str | None = None,
         limit: int = 100,
         include_acked: bool = False,
+        q: str | None = None,
     ) -> Page[InboxItem]:
-        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order."""
+        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
+        ``q``: only packages whose Subject has every folded word of ``q``."""
         after = decode_cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be positive")
-        sql = inbox_sql(include_acked=include_acked)
-        rows = await self._reader.run(
-            lambda c: c.execute(sql, (recipient, after, limit + 1)).fetchall()
+        where, words = subject_filter(
+            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
         )
+        sql = inbox_sql(include_acked=include_acked, where=where)
+        params = (recipient, after, *words, limit + 1)
+        rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
         items = tuple(
             InboxItem(
                 package=_package(r[:_N_PACKAGE_COLUMNS]), delivery=_delivery(r[_N_PACKAGE_COLUMNS:])
@@ -564,19 +576,24 @@ class SqliteStore(Store):
         return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
 
     async def outbox(
-        self, sender: str, *, cursor: str | None = None, limit: int = 100
+        self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
-        """The sender's packages in acceptance order, each with its deliveries by recipient."""
+        """The sender's packages in acceptance order, each with its deliveries by recipient;
+        ``q``: only packages whose Subject has every folded word of ``q``."""
         after = decode_cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be positive")
+        where, words = subject_filter(
+            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
+        )
+        sql = (
+            f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
+            f"{'AND ' + where + ' ' if where else ''}ORDER BY p.seq LIMIT ?"
+        )
+        params = (sender, after, *words, limit + 1)
 
-        def q(conn: sqlite3.Connection) -> tuple[list[Any], dict[str, list[DeliveryRecord]]]:
-            rows = conn.execute(
-                f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
-                "ORDER BY p.seq LIMIT ?",
-                (sender, after, limit + 1),
-            ).fetchall()
+        def query(conn: sqlite3.Connection) -> tuple[list[Any], dict[str, list[DeliveryRecord]]]:
+            rows = conn.execute(sql, params).fetchall()
             ids = [r[1] for r in rows[:limit]]
             by_package: dict[str, list[DeliveryRecord]] = {i: [] for i in ids}
             if ids:
@@ -588,7 +605,7 @@ class SqliteStore(Store):
                     by_package[d[0]].append(_delivery(d))
             return rows, by_package
 
-        rows, by_package = await self._reader.read(q)
+        rows, by_package = await self._reader.read(query)
         items = tuple((_package(r), tuple(by_package[r[1]])) for r in rows[:limit])
         more = len(rows) > limit
         return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
@@ -636,7 +653,8 @@ class SqliteStore(Store):
             "JOIN deliveries d ON d.package_id = p.id AND d.recipient = ? "
             "WHERE p.document_id = ? AND p.kind = 'status' ORDER BY p.seq"
         )
-        rows = await self._reader.run(lambda c: c.execute(sql, (sender, document_id)).fetchall())
+        key = nfc(document_id)
+        rows = await self._reader.run(lambda c: c.execute(sql, (sender, key)).fetchall())
         return [_package(r) for r in rows]
 
     # -- runtime agency changes -------------------------------------------------------------------
@@ -691,7 +709,7 @@ class SqliteStore(Store):
         """The dashboard's queries on this store's reader and writer threads."""
         from hub.store.dashboard_sqlite import SqliteDashboard  # imports this module
 
-        return SqliteDashboard(self._reader, self._writer)
+        return SqliteDashboard(self._reader, self._writer, cipher=self.blob_cipher)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 

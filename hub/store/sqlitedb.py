@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from hub.errors import Unavailable
+from hub.text import nfc_or_none
 
 T = TypeVar("T")
 
@@ -122,6 +123,9 @@ def apply_migrations(
     """
     if not version_table.isidentifier():
         raise ValueError(f"bad table name {version_table!r}")
+    # SQLite has no Unicode normalisation; migrations that normalise stored keys call nfc()
+    # (PostgreSQL's normalize(x, NFC) in the other backend's scripts).
+    conn.create_function("nfc", 1, nfc_or_none, deterministic=True)
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {version_table} "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
