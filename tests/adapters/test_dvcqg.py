@@ -16,7 +16,13 @@ from adapters.dvcqg import DvcqgAdapter, create_adapter
 from adapters.dvcqg.adapter import DvcqgRefused, is_success
 from adapters.dvcqg.mapping import fields_from_ho_so, fields_from_tien_do, normalise
 from adapters.dvcqg.portal import ho_so_to_portal
-from adapters.dvcqg.simulator import HO_SO_KEYS, KET_QUA_KEYS, TAI_LIEU_KEYS, DvcqgSimulator
+from adapters.dvcqg.simulator import (
+    HO_SO_KEYS,
+    KET_QUA_KEYS,
+    TAI_LIEU_KEYS,
+    DvcqgSimulator,
+    FaultKind,
+)
 from hub.adapter import (
     Adapter,
     AdapterConfig,
@@ -341,7 +347,8 @@ async def test_random_failures_many_dossiers(portal: DvcqgSimulator, tmp_path: P
 async def test_portal_down_is_external_unavailable(
     adapter: DvcqgAdapter, portal: DvcqgSimulator
 ) -> None:
-    portal.inject(*["http503"] * 20)
+    down: list[FaultKind] = ["http503"] * 20
+    portal.inject(*down)
     with pytest.raises(ExternalUnavailable):
         await deliver(adapter, "p1", dossier())
     assert portal.dossiers == {}
