@@ -36,9 +36,10 @@ Settings (``[adapter.settings]``): ``adapter_url``, ``auth_endpoint`` (``/login`
 ``integration_endpoint`` (``/api``), ``dstcode``, ``username``, ``password`` (or
 ``password_file``), ``madonvi`` (default: the connector's OrganId), ``transient_error_codes``
 ([]), ``timeout_seconds`` (10), ``max_attempts`` (5), ``backoff_seconds`` (0.5),
-``lookup_file`` (``data_dir/dvcqg-lookups.txt``), the file links' ``files_listen_host``
-(127.0.0.1), ``files_listen_port`` (0), ``files_public_url`` (default: the listening address),
-``files_link_ttl_seconds`` (7 days), ``files_link_key_file`` (``data_dir/dvcqg-link.key``), and
+``lookup_file`` (``dvcqg-lookups.txt``), the file links' ``files_listen_host`` (127.0.0.1),
+``files_listen_port`` (0), ``files_public_url`` (default: the listening address),
+``files_link_ttl_seconds`` (7 days), ``files_link_key_file`` (``dvcqg-link.key``) — relative
+paths under ``data_dir`` — and
 the LGSP options of :mod:`hub.adapter.transport`.
 """
 
@@ -328,8 +329,9 @@ class DvcqgAdapter:
             "backoff": float(s.get("backoff_seconds", 0.5)),
             "transient_codes": tuple(str(c) for c in s.get("transient_error_codes", ())),
         }
-        self.lookup_file = Path(str(s.get("lookup_file") or config.data_dir / "dvcqg-lookups.txt"))
-        key_file = Path(str(s.get("files_link_key_file") or config.data_dir / "dvcqg-link.key"))
+        # relative paths are under data_dir (joining an absolute path keeps it as is)
+        self.lookup_file = config.data_dir / str(s.get("lookup_file") or "dvcqg-lookups.txt")
+        key_file = config.data_dir / str(s.get("files_link_key_file") or "dvcqg-link.key")
         self._files_args: dict[str, Any] = {
             "ttl": float(s.get("files_link_ttl_seconds", 7 * 24 * 3600.0)),
             "host": str(s.get("files_listen_host", "127.0.0.1")),
