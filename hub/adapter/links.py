@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -155,8 +155,8 @@ class FileLinkServer:
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         sha = request.match_info["sha"]
-        # the path as signed: the name stays percent-encoded exactly as put() wrote it
-        path = f"/files/{sha}/{quote(unquote(request.match_info['name']), safe='')}"
+        # the path as signed: aiohttp hands the name decoded; encode it as put() did
+        path = f"/files/{sha}/{quote(request.match_info['name'], safe='')}"
         try:
             self.signer.check(path, request.query.get("exp", ""), request.query.get("sig", ""))
         except LinkRefused as exc:

@@ -59,6 +59,14 @@ async def test_valid_link_serves_the_exact_bytes(server: FileLinkServer) -> None
     assert (status, body, ctype) == (200, data, "application/pdf")
 
 
+@pytest.mark.parametrize("name", ["a%41 b.pdf", "tờ khai/bản sao?.pdf", "50%.txt", ""])
+async def test_names_that_need_encoding(server: FileLinkServer, name: str) -> None:
+    url = server.put(name.encode() or b"-", name, "text/plain; charset=utf-8")
+    status, body, ctype = await get(url)
+    assert (status, body) == (200, name.encode() or b"-")
+    assert ctype == "text/plain; charset=utf-8"
+
+
 async def test_expired_link_is_refused(server: FileLinkServer, clock: Clock) -> None:
     url = server.put(b"abc", "a.txt", "text/plain")
     clock.now += 3599

@@ -7,8 +7,10 @@ header. Token lifetimes run on injected clocks, never on sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,14 +252,40 @@ async def test_settings_combine_lgsp_header_and_oauth2(gateway: Lgsp, tmp_path: 
         await transport.aclose()
 
 
-async def test_network_failures_are_classified() -> None:
+async def test_refused_connection_is_connect_failed() -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     transport = AiohttpTransport(timeout=5)
     try:
-        with pytest.raises(ConnectFailed):  # nothing listens on port 9 of loopback
-            await transport.send(HttpRequest("GET", "http://127.0.0.1:9/"))
+        with pytest.raises(ConnectFailed):
+            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"))
     finally:
         await transport.aclose()
     assert issubclass(ConnectFailed, ExternalUnavailable)
+
+
+async def test_server_that_never_answers_is_no_answer() -> None:
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await never.wait()  # released at cleanup; the client gives up first
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/api", hang)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    transport = AiohttpTransport(timeout=5)
+    try:
+        with pytest.raises(NoAnswer):
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/api"
+            await transport.send(HttpRequest("POST", url, body=b"{}", timeout=0.2))
+    finally:
+        never.set()
+        await transport.aclose()
+        await runner.cleanup()
     assert issubclass(NoAnswer, ExternalUnavailable)
 
 
