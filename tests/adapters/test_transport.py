@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +35,9 @@ from hub.adapter import (
     MockTransport,
     NoAnswer,
     OAuth2ClientCredentials,
+    PollRequest,
+    StartRequest,
+    StopRequest,
     lgsp_access_token,
     open_transport,
     transport_from_settings,
@@ -304,3 +309,41 @@ async def test_mock_transport_stands_in_through_adapter_config(tmp_path: Path) -
     assert mock.requests[0].headers["lgspaccesstoken"] == lgsp_access_token("k", "s", "a", "")
     await transport.aclose()
     assert mock.closed == 1
+
+
+@pytest.mark.parametrize("adapter_name", ["igate", "qlvb"])
+async def test_every_http_adapter_goes_through_the_seam(adapter_name: str, tmp_path: Path) -> None:
+    """iGate and a QLVB behind the LGSP: their calls go through the transport given in
+    AdapterConfig, with the lgspaccesstoken header the settings ask for."""
+    seen: list[HttpRequest] = []
+
+    def system(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        if adapter_name == "igate":
+            return HttpResponse.of_json({"items": [], "last": 0})
+        return HttpResponse.of_json({"items": [], "more": False})
+
+    lgsp = {
+        "lgsp_access_key": LGSP["AccessKey"],
+        "lgsp_secret_key": LGSP["SecretKey"],
+        "lgsp_app_name": LGSP["AppName"],
+        "lgsp_partner_code": LGSP["PartnerCode"],
+    }
+    own = (
+        {"base_url": "https://lgsp.example/igate", "api_key": "k"}
+        if adapter_name == "igate"
+        else {"url": "https://lgsp.example/qlvb", "token": "t"}
+    )
+    module = importlib.import_module(f"adapters.{adapter_name}")
+    config = AdapterConfig(
+        adapter_name, "000.00.00.H29", {**own, **lgsp}, tmp_path, transport=MockTransport(system)
+    )
+    adapter = module.create_adapter(config)
+    await adapter.start(StartRequest(datetime.now(UTC)))
+    try:
+        await adapter.poll(PollRequest(cursor=None))
+    finally:
+        await adapter.stop(StopRequest())
+    (request,) = seen
+    assert request.url.startswith(str(own.get("base_url", own.get("url"))))
+    assert json.loads(base64.b64decode(request.headers["lgspaccesstoken"])) == LGSP
