@@ -386,6 +386,25 @@ async def test_poll_reads_the_lookup_list_with_tracuuhoso(
     assert "LayDanhSachHoSo" not in portal.calls
 
 
+async def test_lookup_leaves_deleted_documents_and_names_portal_only_fields(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    item = ho_so_to_portal(dossier("DVC-2"), lambda d, n, c: portal.put_file(d, c))
+    item["TaiLieuNop"].append(
+        {"TenTepDinhKem": "cũ.pdf", "MaThanhPhanHoSo": "", "TepDinhKemId": "TL0",
+         "DuongDanTaiTepTin": portal.url + "/tep/da-xoa", "IsDeleted": "True"}
+    )  # fmt: skip
+    item["Fax"] = "0243 825 1234"  # the reference puts the phone number here
+    portal.put_dossier(H41, item)
+    adapter.add_lookup("DVC-2")
+    (rec,) = (await adapter.poll(PollRequest(cursor=None))).records
+    assert [d["TepDinhKemId"] for d in rec.fields["TaiLieuNop"]] == ["TL1"]
+    assert rec.fields["Fax"] == "0243 825 1234"
+    with pytest.raises(NativeInvalid) as info:  # kept and named, not silently dropped
+        adapter.to_package(ToPackageRequest(rec, PORTAL, "p", datetime.now(VN_TZ)))
+    assert info.value.field == "Fax"
+
+
 async def test_wrong_password_is_a_configuration_error(
     portal: DvcqgSimulator, tmp_path: Path
 ) -> None:
