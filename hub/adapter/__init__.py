@@ -1,7 +1,10 @@
 """The public adapter contract (see :mod:`hub.adapter.contract` for the whole story).
 
 Adapters import from here and from the model packages (:mod:`hub.dossier`, :mod:`hub.edxml`)
-only — never from the hub's store, pipeline or API.
+only — never from the hub's store, pipeline or API. HTTP goes through
+:func:`open_transport` (:mod:`hub.adapter.transport`: LGSP OAuth2 / ``lgspaccesstoken``,
+:class:`MockTransport`); files handed over by URL through :class:`FileLinkServer`
+(:mod:`hub.adapter.links`).
 """
 
 from hub.adapter.contract import (
