@@ -493,13 +493,9 @@ class DvcqgAdapter:
             if ledger.state_sent(madonvi, record.kind, ma_ho_so, state):
                 ledger.record(madonvi, record.kind, ma_ho_so, state, request.package_id)
                 return DeliverResult(applied=False, external_id=ma_ho_so)
-            if record.kind == "dossier":
-                item = ho_so_to_portal(fields, self._link)
-            elif record.kind == "dossier_progress":
-                item = tien_do_to_portal(fields)
-            else:
+            if record.kind not in ("dossier", "dossier_progress"):
                 raise NativeInvalid("kind", f"the portal has no {record.kind!r} records")
-            await self._send(madonvi, record.kind, ma_ho_so, item)
+            await self._send(madonvi, record.kind, ma_ho_so, fields)
             ledger.record(madonvi, record.kind, ma_ho_so, state, request.package_id)
             return DeliverResult(applied=True, external_id=ma_ho_so)
 
@@ -508,7 +504,7 @@ class DvcqgAdapter:
         assert self.files is not None, "start() first"
         return self.files.put
 
-    async def _send(self, madonvi: str, kind: str, ma_ho_so: str, item: dict[str, Any]) -> None:
+    async def _send(self, madonvi: str, kind: str, ma_ho_so: str, fields: dict[str, Any]) -> None:
         client = self.client
         assert client is not None
         ambiguous = False
@@ -516,6 +512,11 @@ class DvcqgAdapter:
         for attempt in range(client.max_attempts):
             if attempt:
                 await asyncio.sleep(client.backoff * 2 ** (attempt - 1))
+            # built for each attempt, so that every attempt carries links fresh for their TTL
+            if kind == "dossier":
+                item = ho_so_to_portal(fields, self._link)
+            else:
+                item = tien_do_to_portal(fields)
             try:
                 if ambiguous:
                     ambiguous = False
