@@ -1,30 +1,46 @@
-"""The ``dvcqg`` adapter: the national public-service portal's dossier synchronisation.
+"""The ``dvcqg`` adapter: the national public-service portal's dossier synchronisation, spoken
+as a real provincial integration speaks it (VietOpenCPS/opencps-v2,
+``DVCQGIntegrationActionImpl.java``; see :mod:`adapters.dvcqg.portal` and docs/adapters.md).
 
-Transport: log in (``POST /login``) for a ``session``, then ``POST /api`` with
-``{session, madonvi, service, …}``; ``error_code "00"`` is success.
+Transport (through :func:`hub.adapter.open_transport`, so the LGSP's OAuth2 or
+``lgspaccesstoken`` can sit in front): ``POST {adapter_url}{auth_endpoint}``
+``{"username", "password"}`` → ``{"error_code": 0, "session"}``; then
+``POST {adapter_url}{integration_endpoint}`` ``{"session", "madonvi", "service", …}``. Both carry
+the ``dstcode`` header. Success is ``error_code`` 0, as a number or the string ``"0"``.
 
-* :meth:`DvcqgAdapter.deliver` applies a dossier package with ``DongBoHoSoMC`` (``isUpdating``
-  false for a dossier the portal does not have yet, true otherwise) and a progress package with
-  ``CapNhatTienDoHoSoMC``.
-* :meth:`DvcqgAdapter.poll` reads the dossiers citizens submitted on the portal for ``madonvi``
-  (``LayDanhSachHoSo`` after a sequence number); they go to the unit's one-stop system.
+* :meth:`DvcqgAdapter.deliver` sends a dossier with ``DongBoHoSoMC`` — ``isUpdating`` the
+  string ``"True"`` when ``TraCuuHoSo`` finds the dossier (a non-empty ``result``), else
+  ``"False"`` — and a progress step with ``CapNhatTienDoHoSoMC``. Submitted documents go by
+  URL (``DuongDanTaiTepTin``): the adapter serves them itself behind expiring signed links
+  (:class:`hub.adapter.FileLinkServer`).
+* :meth:`DvcqgAdapter.poll`: the reference has no service that lists a province's dossiers
+  (the portal *pushes* online submissions to the province's own API). So the inbound side is
+  what the reference does: look-ups. Every ``MaHoSo`` in the look-up list (``lookup_file``,
+  one per line, or :meth:`DvcqgAdapter.add_lookup`) is read with ``TraCuuHoSo``; a dossier the
+  portal holds, in a version not sent before, becomes a record (its documents downloaded from
+  ``DuongDanTaiTepTin``).
 
-Never the same state twice: a ledger (SQLite in the adapter's ``data_dir``) records, per unit and
-dossier, the hash of every state the portal confirmed and the package that carried it. A state
-already in the ledger is not sent again (a redelivered package, or another package carrying the
-same state). When an attempt ends without an answer (timeout, 5xx, a lost response), the request
-may have been applied: before trying again the adapter looks the dossier up (``TraCuuHoSo``) and,
-if the portal already holds that state, records it instead of sending it again.
+Never the same state twice: a ledger (SQLite in ``data_dir``) records, per unit and dossier, the
+hash of every state the portal confirmed. After an attempt without an answer (timeout, 5xx,
+lost response) the adapter asks ``TraCuuHoSo`` whether the portal already holds the state before
+sending it again.
 
-Failures: ``02`` (session expired) → log in again and repeat; ``99``, 5xx, timeouts, refused
-connections → retry with backoff, then :class:`~hub.adapter.ExternalUnavailable` for the
-connector to retry later; ``05``/``04`` on create/update → switch ``isUpdating`` and repeat;
-``03`` → :class:`~hub.adapter.NativeInvalid` naming the portal's field; ``01``/``06``
-(credentials, unit not allowed) → :class:`~hub.adapter.AdapterError` (configuration).
+Failures. The reference knows no error code but 0, so: a non-zero answer may be an expired
+session — the adapter logs in again and repeats the call once (for a dossier after looking it
+up again, in case ``isUpdating`` was wrong); a second non-zero answer is :class:`DvcqgRefused`
+(quarantined by the connector), unless its code is in ``transient_error_codes`` (then retried,
+then :class:`~hub.adapter.ExternalUnavailable`). 5xx, timeouts and refused connections →
+retry with backoff, then ``ExternalUnavailable``.
 
-Settings (``[adapter.settings]``): ``url``, ``username``, ``password`` (or ``password_file``),
-``madonvi`` (default: the connector's OrganId), ``timeout_seconds`` (10), ``max_attempts`` (5),
-``backoff_seconds`` (0.5).
+Settings (``[adapter.settings]``): ``adapter_url``, ``auth_endpoint`` (``/login``),
+``integration_endpoint`` (``/api``), ``dstcode``, ``username``, ``password`` (or
+``password_file``), ``madonvi`` (default: the connector's OrganId), ``transient_error_codes``
+([]), ``timeout_seconds`` (10), ``max_attempts`` (5), ``backoff_seconds`` (0.5),
+``lookup_file`` (``dvcqg-lookups.txt``), the file links' ``files_listen_host`` (127.0.0.1),
+``files_listen_port`` (0), ``files_public_url`` (default: the listening address),
+``files_link_ttl_seconds`` (7 days), ``files_link_key_file`` (``dvcqg-link.key``) — relative
+paths under ``data_dir`` — and
+the LGSP options of :mod:`hub.adapter.transport`.
 """
 
 from __future__ import annotations
@@ -33,35 +49,48 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from adapters.dvcqg.mapping import (
     fields_from_ho_so,
     fields_from_tien_do,
     ho_so_from_fields,
-    normalise,
     state_hash,
     tien_do_from_fields,
+)
+from adapters.dvcqg.portal import (
+    Link,
+    attach,
+    comparable,
+    dossier_from_portal,
+    ho_so_to_portal,
+    tien_do_to_portal,
 )
 from hub.adapter import (
     AdapterConfig,
     AdapterError,
+    ConnectFailed,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
+    FileLinkServer,
     FromPackageRequest,
+    HttpRequest,
+    LinkSigner,
     NativeInvalid,
     NativeRecord,
+    NoAnswer,
     OutgoingPackage,
     PollRequest,
     PollResult,
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    Transport,
+    load_link_key,
+    open_transport,
 )
 from hub.dossier import (
     DossierHeader,
@@ -71,16 +100,16 @@ from hub.dossier import (
     format_dvc_time,
 )
 
-__all__ = ["DvcqgAdapter", "DvcqgClient", "DvcqgRefused", "create_adapter"]
+__all__ = ["DvcqgAdapter", "DvcqgClient", "DvcqgRefused", "create_adapter", "is_success"]
 
 
 class DvcqgRefused(AdapterError):
-    """The portal answered with an error code that retrying cannot fix."""
+    """The portal answered with a non-zero ``error_code`` that logging in again did not fix."""
 
-    def __init__(self, code: str, message: str, field: str | None) -> None:
-        super().__init__(f"DVCQG error_code {code}: {message}" + (f" ({field})" if field else ""))
+    def __init__(self, service: str, code: str, message: str) -> None:
+        super().__init__(f"DVCQG {service}: error_code {code}: {message}")
+        self.service = service
         self.code = code
-        self.field = field
 
 
 class _Ambiguous(Exception):
@@ -88,123 +117,138 @@ class _Ambiguous(Exception):
 
 
 class _Transient(Exception):
-    """Refused before applying (busy, connection refused): safe to repeat as is."""
+    """Refused before applying (connection refused, a transient code): safe to repeat."""
+
+
+def is_success(answer: Mapping[str, Any]) -> bool:
+    """``error_code`` 0, as the number or the string ``"0"`` (the reference reads it with
+    ``getInt`` and with ``GetterUtil.getInteger(getString(...))``, lines 1130 and 2142)."""
+    code = answer.get("error_code")
+    if isinstance(code, bool):
+        return False
+    if isinstance(code, int):
+        return code == 0
+    # a string is read as the integer it spells ("0", "00"), never as a default on garbage
+    # (GetterUtil.getInteger would turn "abc" into 0: taken as a failure here)
+    return isinstance(code, str) and code.strip().lstrip("+-").isdigit() and int(code) == 0
 
 
 class DvcqgClient:
-    """One account's session with the portal; logs in again when the session expires."""
+    """One account's session with the portal, over a :class:`hub.adapter.Transport`."""
 
     def __init__(
         self,
-        url: str,
+        transport: Transport,
+        *,
+        adapter_url: str,
+        auth_endpoint: str = "/login",
+        integration_endpoint: str = "/api",
+        dstcode: str = "",
         username: str,
         password: str,
-        *,
         timeout: float = 10.0,
         max_attempts: int = 5,
         backoff: float = 0.5,
+        transient_codes: Sequence[str] = (),
     ) -> None:
-        self.url = url.rstrip("/")
+        self.transport = transport
+        self.auth_url = adapter_url.rstrip("/") + auth_endpoint
+        self.api_url = adapter_url.rstrip("/") + integration_endpoint
+        self.dstcode = dstcode
         self._username = username
         self._password = password
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self._http: aiohttp.ClientSession | None = None
-        self._session: str | None = None
-        self._session_until = 0.0
+        self.transient_codes = frozenset(str(c) for c in transient_codes)
+        self.session: str | None = None
+        self.logins = 0
 
-    async def open(self) -> None:
-        """Create the HTTP client (the first login happens on first use)."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP client."""
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        assert self._http is not None, "DvcqgClient.open() first"
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    async def _post(self, url: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        # the headers of getAccessToken / getSharingData (lines 1099–1102, 1687–1690)
+        headers = {"Accept": "application/json", "Charset": "utf-8", "dstcode": self.dstcode}
+        request = HttpRequest.json("POST", url, body, headers, timeout=self.timeout)
         try:
-            async with self._http.post(
-                self.url + path, data=data, headers={"Content-Type": "application/json"}
-            ) as response:
-                if response.status >= 500:
-                    raise _Ambiguous(f"HTTP {response.status}")
-                if response.status != 200:
-                    raise DvcqgRefused(f"HTTP {response.status}", await response.text(), None)
-                answer = await response.json(content_type=None)
-        except (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-            raise _Ambiguous(f"no answer: {exc!r}") from exc
-        except aiohttp.ClientConnectorError as exc:
-            # never reached the portal: nothing can have been applied
-            raise _Transient(f"cannot connect: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise _Ambiguous(f"HTTP client error: {exc!r}") from exc
-        if not isinstance(answer, dict) or "error_code" not in answer:
-            raise _Ambiguous(f"not a DVCQG answer: {answer!r}"[:200])
-        return answer
+            answer = await self.transport.send(request)
+        except ConnectFailed as exc:
+            raise _Transient(str(exc)) from exc
+        except NoAnswer as exc:
+            raise _Ambiguous(str(exc)) from exc
+        if answer.status >= 500 or answer.status == 429:
+            raise _Ambiguous(f"HTTP {answer.status}")
+        if answer.status != 200:
+            raise DvcqgRefused(str(body.get("service", "login")), f"HTTP {answer.status}",
+                               answer.text()[:300])  # fmt: skip
+        try:
+            payload = answer.json()
+        except ValueError as exc:
+            raise _Ambiguous(f"not JSON: {answer.text()[:200]!r}") from exc
+        if not isinstance(payload, dict) or "error_code" not in payload:
+            raise _Ambiguous(f"not a DVCQG answer: {payload!r}"[:200])
+        return payload
 
     async def login(self) -> None:
-        """``POST /login``; :class:`DvcqgRefused` for wrong credentials."""
+        """``auth_endpoint``; :class:`DvcqgRefused` if the portal refuses the account."""
         answer = await self._post(
-            "/login", {"username": self._username, "password": self._password}
+            self.auth_url, {"username": self._username, "password": self._password}
         )
-        if answer["error_code"] != "00":
-            raise DvcqgRefused(str(answer["error_code"]), str(answer.get("message", "")), None)
-        self._session = str(answer["session"])
-        # renew a little before the portal would refuse it
-        ttl = float(answer.get("expires_in", 1800))
-        self._session_until = time.monotonic() + max(0.0, ttl - 5.0)
+        if not is_success(answer) or not answer.get("session"):
+            raise DvcqgRefused("login", str(answer.get("error_code")), _message(answer))
+        self.session = str(answer["session"])
+        self.logins += 1
 
-    async def call_once(self, madonvi: str, service: str, **params: Any) -> dict[str, Any]:
-        """One call, logging in again once on ``02``. Raises ``_Ambiguous`` / ``_Transient``
-        for the caller's retry logic; returns the answer (any error_code but 02/99)."""
-        for _ in range(2):
-            if self._session is None or time.monotonic() >= self._session_until:
+    async def call_once(
+        self, madonvi: str, service: str, params: Mapping[str, Any], *, relogin: bool = True
+    ) -> dict[str, Any]:
+        """One call. A non-zero answer: log in again and repeat once (the reference has no
+        code that says "session expired"); then :class:`DvcqgRefused`, or ``_Transient`` for
+        a code in ``transient_codes``. ``relogin=False`` returns the first answer as is."""
+        answer: dict[str, Any] = {}
+        for attempt in range(2 if relogin else 1):
+            if self.session is None or attempt:
                 await self.login()
-            body = {"session": self._session, "madonvi": madonvi, "service": service, **params}
-            answer = await self._post("/api", body)
-            code = str(answer["error_code"])
-            if code == "02":
-                self._session = None
-                continue
-            if code == "99":
-                raise _Transient("portal busy (99)")
+            body = {"session": self.session, "madonvi": madonvi, "service": service, **params}
+            answer = await self._post(self.api_url, body)
+            if is_success(answer):
+                return answer
+        code = str(answer.get("error_code"))
+        if code in self.transient_codes:
+            raise _Transient(f"{service}: transient error_code {code}")
+        if not relogin:
             return answer
-        raise _Transient("session refused right after logging in (02)")
+        raise DvcqgRefused(service, code, _message(answer))
 
-    async def call(self, madonvi: str, service: str, **params: Any) -> dict[str, Any]:
-        """A read-only call with retries (safe to repeat whatever happened)."""
+    async def call(self, madonvi: str, service: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A read-only call, retried on anything transient (safe to repeat)."""
         last: Exception | None = None
         for attempt in range(self.max_attempts):
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                return await self.call_once(madonvi, service, **params)
+                return await self.call_once(madonvi, service, params)
             except (_Ambiguous, _Transient) as exc:
                 last = exc
         raise ExternalUnavailable(f"DVCQG {service}: {last}")
 
+    async def download(self, url: str) -> tuple[bytes, str]:
+        """A document the portal links to (``DuongDanTaiTepTin``)."""
+        try:
+            answer = await self.transport.send(HttpRequest("GET", url, timeout=self.timeout))
+        except (ConnectFailed, NoAnswer) as exc:
+            raise ExternalUnavailable(f"DVCQG document {url}: {exc}") from exc
+        if answer.status != 200:
+            raise ExternalUnavailable(f"DVCQG document {url}: HTTP {answer.status}")
+        ctype = answer.headers.get("content-type", "").split(";")[0].strip()
+        return answer.body, ctype
 
-def _raise_for(answer: Mapping[str, Any], key: str) -> None:
-    code = str(answer["error_code"])
-    if code == "00":
-        return
-    field = answer.get("field")
-    message = str(answer.get("detail") or answer.get("message") or "")
-    if code == "03":
-        # the portal names data[i].Field: report the record's own field
-        name = str(field).split(".", 1)[-1] if field else "record"
-        raise NativeInvalid(name, f"refused by the portal: {message}", key=key)
-    raise DvcqgRefused(code, message, str(field) if field else None)
+
+def _message(answer: Mapping[str, Any]) -> str:
+    return str(answer.get("message") or answer.get("error_message") or answer.get("detail") or "")
 
 
 class _Ledger:
-    """What the portal confirmed: (unit, kind, dossier, state hash) and the carrying package."""
+    """What the portal confirmed: (unit, kind, dossier, state hash) and the carrying package;
+    and which look-up versions were handed to the connector."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,6 +262,10 @@ class _Ledger:
         )
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS packages (package_id TEXT PRIMARY KEY, state TEXT)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS pulled (ma_ho_so TEXT, version TEXT,"
+            " PRIMARY KEY (ma_ho_so, version))"
         )
 
     def package_seen(self, package_id: str) -> bool:
@@ -240,6 +288,17 @@ class _Ledger:
             )
             self._db.execute("INSERT OR IGNORE INTO packages VALUES (?, ?)", (package_id, state))
 
+    def pulled(self, ma_ho_so: str, version: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM pulled WHERE ma_ho_so = ? AND version = ?", (ma_ho_so, version)
+        )
+        return row.fetchone() is not None
+
+    def mark_pulled(self, pairs: Sequence[tuple[str, str]]) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO pulled VALUES (?, ?)", pairs)
+
     def close(self) -> None:
         self._db.close()
 
@@ -256,31 +315,61 @@ class DvcqgAdapter:
         password = s.get("password")
         if password is None and "password_file" in s:
             password = Path(str(s["password_file"])).read_text("utf-8").strip()
-        self.client = DvcqgClient(
-            str(s.get("url", "")),
-            str(s.get("username", "")),
-            str(password or ""),
-            timeout=float(s.get("timeout_seconds", 10.0)),
-            max_attempts=int(s.get("max_attempts", 5)),
-            backoff=float(s.get("backoff_seconds", 0.5)),
-        )
+        # "url" was this adapter's name for adapter_url before it followed the reference
+        self.adapter_url = str(s.get("adapter_url") or s.get("url") or "")
+        self._client_args: dict[str, Any] = {
+            "adapter_url": self.adapter_url,
+            "auth_endpoint": str(s.get("auth_endpoint", "/login")),
+            "integration_endpoint": str(s.get("integration_endpoint", "/api")),
+            "dstcode": str(s.get("dstcode", "")),
+            "username": str(s.get("username", "")),
+            "password": str(password or ""),
+            "timeout": float(s.get("timeout_seconds", 10.0)),
+            "max_attempts": int(s.get("max_attempts", 5)),
+            "backoff": float(s.get("backoff_seconds", 0.5)),
+            "transient_codes": tuple(str(c) for c in s.get("transient_error_codes", ())),
+        }
+        # relative paths are under data_dir (joining an absolute path keeps it as is)
+        self.lookup_file = config.data_dir / str(s.get("lookup_file") or "dvcqg-lookups.txt")
+        key_file = config.data_dir / str(s.get("files_link_key_file") or "dvcqg-link.key")
+        self._files_args: dict[str, Any] = {
+            "ttl": float(s.get("files_link_ttl_seconds", 7 * 24 * 3600.0)),
+            "host": str(s.get("files_listen_host", "127.0.0.1")),
+            "port": int(s.get("files_listen_port", 0)),
+            "public_url": s.get("files_public_url") or None,
+        }
+        self._key_file = key_file
+        self.client: DvcqgClient | None = None
+        self.files: FileLinkServer | None = None
         self._ledger: _Ledger | None = None
         self._lock = asyncio.Lock()
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self, request: StartRequest) -> None:
-        """Open the ledger and the HTTP client; log in (``ExternalUnavailable`` if down)."""
+        """Open the ledger, the file-link endpoint and the transport; log in
+        (``ExternalUnavailable`` if the portal is down, :class:`DvcqgRefused` if it refuses
+        the account)."""
         self._ledger = _Ledger(self.config.data_dir / "dvcqg-ledger.sqlite3")
-        await self.client.open()
+        signer = LinkSigner(load_link_key(self._key_file))
+        self.files = FileLinkServer(
+            self.config.data_dir / "dvcqg-files", signer, **self._files_args
+        )
+        await self.files.start()
+        self.client = DvcqgClient(open_transport(self.config), **self._client_args)
         try:
             await self.client.login()
         except (_Ambiguous, _Transient) as exc:
             raise ExternalUnavailable(f"DVCQG login: {exc}") from exc
 
     async def stop(self, request: StopRequest) -> None:
-        """Close the HTTP client and the ledger."""
-        await self.client.close()
+        """Close the transport, the file-link endpoint and the ledger."""
+        if self.client is not None:
+            await self.client.transport.aclose()
+            self.client = None
+        if self.files is not None:
+            await self.files.stop()
+            self.files = None
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
@@ -334,32 +423,62 @@ class DvcqgAdapter:
             key=key, version=_version(fields), kind="dossier_progress", fields=fields
         )
 
-    # ---------------------------------------------------------------- transport
+    # ---------------------------------------------------------------- inbound: look-ups
+
+    def add_lookup(self, ma_ho_so: str) -> None:
+        """Ask :meth:`poll` to look ``ma_ho_so`` up on the portal (appends to ``lookup_file``)."""
+        self.lookup_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.lookup_file.open("a", encoding="utf-8") as out:
+            out.write(ma_ho_so.strip() + "\n")
+
+    def _lookups(self) -> list[str]:
+        if not self.lookup_file.exists():
+            return []
+        seen: dict[str, None] = {}
+        for line in self.lookup_file.read_text("utf-8").splitlines():
+            code = line.strip()
+            if code and not code.startswith("#"):
+                seen.setdefault(code, None)
+        return list(seen)
 
     async def poll(self, request: PollRequest) -> PollResult:
-        """Dossiers submitted on the portal for ``madonvi`` after the cursor (a sequence)."""
-        after = int(request.cursor or 0)
-        answer = await self.client.call(
-            self.madonvi, "LayDanhSachHoSo", tuSoThuTu=after, soLuong=request.limit
-        )
-        _raise_for(answer, "LayDanhSachHoSo")
-        records = []
-        last = after
-        for item in answer.get("data", []):
-            item = dict(item)
-            last = max(last, int(item.pop("SoThuTu")))
-            fields = normalise(item)
-            key = str(fields.get("MaHoSo", f"seq-{last}"))
-            records.append(
-                NativeRecord(key=key, version=_version(fields), kind="dossier", fields=fields)
-            )
-        more = int(answer.get("conLai", 0)) > 0
-        return PollResult(records=tuple(records), cursor=str(last), more=more)
+        """The look-up list read with ``TraCuuHoSo``: each dossier the portal holds in a
+        version not handed over before. The cursor lists the ``MaHoSo@version`` returned;
+        the next poll (made after the connector dealt with them) marks them handed over."""
+        ledger, client = self._ledger, self.client
+        if ledger is None or client is None:
+            raise AdapterError("poll before start")
+        if request.cursor:
+            ledger.mark_pulled([tuple(p) for p in json.loads(request.cursor)])
+        records: list[NativeRecord] = []
+        returned: list[list[str]] = []
+        more = False
+        for code in self._lookups():
+            if len(records) >= request.limit:
+                more = True
+                break
+            answer = await client.call(self.madonvi, "TraCuuHoSo", {"mahoso": code})
+            result = answer.get("result") or []
+            if not isinstance(result, list) or not result or not isinstance(result[0], dict):
+                continue  # the portal does not hold it (yet)
+            fields, downloads = dossier_from_portal(result[0])
+            version = _version({"portal": comparable(result[0])})
+            if ledger.pulled(code, version):
+                continue
+            for index, url in downloads:
+                data, ctype = await client.download(url)
+                attach(fields, index, data, ctype)
+            records.append(NativeRecord(key=code, version=version, kind="dossier", fields=fields))
+            returned.append([code, version])
+        cursor = json.dumps(returned) if returned else None
+        return PollResult(records=tuple(records), cursor=cursor, more=more)
+
+    # ---------------------------------------------------------------- outbound: deliver
 
     async def deliver(self, request: DeliverRequest) -> DeliverResult:
         """Apply a dossier or progress record to the portal, each state at most once."""
         ledger = self._ledger
-        if ledger is None:
+        if ledger is None or self.client is None:
             raise AdapterError("deliver before start")
         record = request.record
         fields = dict(record.fields)
@@ -374,41 +493,39 @@ class DvcqgAdapter:
             if ledger.state_sent(madonvi, record.kind, ma_ho_so, state):
                 ledger.record(madonvi, record.kind, ma_ho_so, state, request.package_id)
                 return DeliverResult(applied=False, external_id=ma_ho_so)
-            await self._send(madonvi, record.kind, ma_ho_so, fields, state, record.key)
+            if record.kind not in ("dossier", "dossier_progress"):
+                raise NativeInvalid("kind", f"the portal has no {record.kind!r} records")
+            await self._send(madonvi, record.kind, ma_ho_so, fields)
             ledger.record(madonvi, record.kind, ma_ho_so, state, request.package_id)
             return DeliverResult(applied=True, external_id=ma_ho_so)
 
-    async def _send(
-        self, madonvi: str, kind: str, ma_ho_so: str, fields: dict[str, Any], state: str, key: str
-    ) -> None:
+    @property
+    def _link(self) -> Link:
+        assert self.files is not None, "start() first"
+        return self.files.put
+
+    async def _send(self, madonvi: str, kind: str, ma_ho_so: str, fields: dict[str, Any]) -> None:
         client = self.client
-        updating: bool | None = None
+        assert client is not None
         ambiguous = False
         last: Exception | None = None
         for attempt in range(client.max_attempts):
             if attempt:
                 await asyncio.sleep(client.backoff * 2 ** (attempt - 1))
+            # built for each attempt, so that every attempt carries links fresh for their TTL
+            if kind == "dossier":
+                item = ho_so_to_portal(fields, self._link)
+            else:
+                item = tien_do_to_portal(fields)
             try:
                 if ambiguous:
                     ambiguous = False
-                    if await self._portal_has(madonvi, kind, ma_ho_so, fields, state):
+                    if await self._portal_has(madonvi, kind, ma_ho_so, item):
                         return  # the unanswered attempt did apply it: do not send it again
                 if kind == "dossier":
-                    if updating is None:
-                        updating = await self._portal_has_dossier(madonvi, ma_ho_so)
-                    answer = await client.call_once(
-                        madonvi, "DongBoHoSoMC", isUpdating=updating, data=[fields]
-                    )
-                    code = str(answer["error_code"])
-                    if code in ("04", "05"):
-                        # someone else created/removed it meanwhile: switch and repeat now
-                        updating = code == "05"
-                        answer = await client.call_once(
-                            madonvi, "DongBoHoSoMC", isUpdating=updating, data=[fields]
-                        )
+                    await self._sync_dossier(madonvi, ma_ho_so, item)
                 else:
-                    answer = await client.call_once(madonvi, "CapNhatTienDoHoSoMC", data=[fields])
-                _raise_for(answer, key)
+                    await client.call_once(madonvi, "CapNhatTienDoHoSoMC", {"data": [item]})
                 return
             except _Ambiguous as exc:
                 ambiguous, last = True, exc
@@ -416,24 +533,44 @@ class DvcqgAdapter:
                 last = exc
         raise ExternalUnavailable(f"DVCQG: {ma_ho_so} not confirmed: {last}")
 
-    async def _portal_has_dossier(self, madonvi: str, ma_ho_so: str) -> bool:
-        answer = await self.client.call_once(madonvi, "TraCuuHoSo", mahoso=ma_ho_so)
-        code = str(answer["error_code"])
-        if code == "04":
-            return False
-        _raise_for(answer, ma_ho_so)
-        return True
+    async def _sync_dossier(self, madonvi: str, ma_ho_so: str, item: dict[str, Any]) -> None:
+        """``DongBoHoSoMC`` as syncDossierAndDossierStatus sends it (lines 2124–2141):
+        ``isUpdating`` "True" if ``TraCuuHoSo`` found the dossier, else "False"."""
+        client = self.client
+        assert client is not None
+        for attempt in range(2):
+            updating = "True" if await self._lookup(madonvi, ma_ho_so) is not None else "False"
+            params = {"isUpdating": updating, "data": [item]}
+            answer = await client.call_once(madonvi, "DongBoHoSoMC", params, relogin=False)
+            if is_success(answer):
+                return
+            # not applied: the session may have expired, or the dossier appeared/vanished
+            # between the look-up and the call; log in again, look again, once
+            if attempt == 0:
+                await client.login()
+                continue
+            raise DvcqgRefused("DongBoHoSoMC", str(answer.get("error_code")), _message(answer))
+
+    async def _lookup(self, madonvi: str, ma_ho_so: str) -> dict[str, Any] | None:
+        """``TraCuuHoSo``: the dossier as the portal holds it (``result[0]``), or ``None``."""
+        assert self.client is not None
+        answer = await self.client.call_once(madonvi, "TraCuuHoSo", {"mahoso": ma_ho_so})
+        result = answer.get("result") or []
+        if isinstance(result, list) and result and isinstance(result[0], dict):
+            return dict(result[0])
+        return None
 
     async def _portal_has(
-        self, madonvi: str, kind: str, ma_ho_so: str, fields: dict[str, Any], state: str
+        self, madonvi: str, kind: str, ma_ho_so: str, item: dict[str, Any]
     ) -> bool:
-        answer = await self.client.call_once(madonvi, "TraCuuHoSo", mahoso=ma_ho_so)
-        if str(answer["error_code"]) == "04":
+        held = await self._lookup(madonvi, ma_ho_so)
+        if held is None:
             return False
-        _raise_for(answer, ma_ho_so)
         if kind == "dossier":
-            return state_hash(dict(answer.get("data") or {})) == state
-        return any(state_hash(dict(step)) == state for step in answer.get("TienDo") or [])
+            return comparable(held) == comparable(item)
+        # TraCuuHoSo returns the dossier, not its steps: the step arrived if the dossier is
+        # now in the step's state (a repeated state cannot be told apart; see docs)
+        return str(held.get("TrangThaiHoSo")) == str(item["TrangThai"])
 
 
 def _version(fields: Mapping[str, Any]) -> str:

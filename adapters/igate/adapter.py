@@ -6,7 +6,9 @@ Inbound, dossiers and progress steps from the hub are pushed into iGate with the
 id as ``Idempotency-Key``, so a redelivery (or a retry after a lost reply) is applied once.
 
 Settings (``[adapter.settings]``): ``base_url``, ``api_key`` (or ``api_key_file``),
-``timeout`` (seconds, default 10), ``attempts`` (per call, default 3), ``retry_delay``.
+``timeout`` (seconds, default 10), ``attempts`` (per call, default 3), ``retry_delay``, and the
+LGSP options of :mod:`hub.adapter.transport` (HTTP goes through
+:func:`hub.adapter.open_transport`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlencode
 
 from adapters.igate import mapping
 from hub.adapter import (
@@ -25,6 +26,7 @@ from hub.adapter import (
     DeliverResult,
     ExternalUnavailable,
     FromPackageRequest,
+    HttpRequest,
     NativeInvalid,
     NativeRecord,
     OutgoingPackage,
@@ -33,6 +35,8 @@ from hub.adapter import (
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    Transport,
+    open_transport,
 )
 from hub.dossier import DossierHeader, DossierPackage, build_dossier, format_dvc_time
 
@@ -59,21 +63,19 @@ class IgateAdapter:
         self.timeout = float(settings.get("timeout", 10.0))
         self.attempts = int(settings.get("attempts", 3))
         self.retry_delay = float(settings.get("retry_delay", 0.2))
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Transport | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self, request: StartRequest) -> None:
-        """Open the HTTP session."""
+        """Open the HTTP transport (:func:`hub.adapter.open_transport`: LGSP options apply)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout), headers=self._headers
-            )
+            self._session = open_transport(self.config)
 
     async def stop(self, request: StopRequest) -> None:
         """Close the HTTP session."""
         if self._session is not None:
-            await self._session.close()
+            await self._session.aclose()
             self._session = None
 
     # -- transport -----------------------------------------------------------------------------
@@ -90,27 +92,30 @@ class IgateAdapter:
         """One call with retries of 5xx, timeouts and refused connections (same request, same
         Idempotency-Key). 401 is a configuration error, never retried."""
         assert self._session is not None, "start() first"
+        url = self.base_url + path + ("?" + urlencode(params) if params else "")
+        all_headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            **self._headers,
+            **(headers or {}),
+        }
+        data = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        request = HttpRequest(method, url, all_headers, data, timeout=self.timeout)
         reason = ""
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
             try:
-                async with self._session.request(
-                    method,
-                    self.base_url + path,
-                    data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
-                    headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-                    params=params,
-                ) as resp:
-                    payload: dict[str, Any] = await resp.json(content_type=None) or {}
-                    if resp.status >= 500:
-                        reason = f"iGate answered {resp.status}: {payload.get('error', '')}"
-                        continue
-                    if resp.status == 401:
-                        raise PermissionError("iGate refused the API key (401): check api_key")
-                    return resp.status, payload
-            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+                resp = await self._session.send(request)
+                payload: dict[str, Any] = (resp.json() if resp.body else None) or {}
+            except (ExternalUnavailable, ValueError) as exc:  # ConnectFailed, NoAnswer, not JSON
                 reason = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status >= 500:
+                reason = f"iGate answered {resp.status}: {payload.get('error', '')}"
+                continue
+            if resp.status == 401:
+                raise PermissionError("iGate refused the API key (401): check api_key")
+            return resp.status, payload
         raise ExternalUnavailable(f"{method} {path}: {reason}")
 
     async def poll(self, request: PollRequest) -> PollResult:

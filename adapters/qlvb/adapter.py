@@ -21,9 +21,11 @@ Transport, two modes (``mode`` setting):
 Outgoing in both modes: :meth:`poll` reads ``{url}/api/edxml/outbox?after=SEQ`` (cursor: the
 last sequence number).
 
-Settings: ``url``, ``token``, ``mode`` (``push``), ``listen_host`` (127.0.0.1), ``listen_port``
+Settings: ``url``, ``token`` (sent as a bearer token unless LGSP OAuth2 is configured),
+``mode`` (``push``), ``listen_host`` (127.0.0.1), ``listen_port``
 (0: any), ``pull_token``, ``timeout_seconds`` (10), ``max_attempts`` (5), ``backoff_seconds``
-(0.5).
+(0.5), and the LGSP options of :mod:`hub.adapter.transport` (the HTTP client is
+:func:`hub.adapter.open_transport`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 
 from hub.adapter import (
@@ -49,6 +50,7 @@ from hub.adapter import (
     DeliverResult,
     ExternalUnavailable,
     FromPackageRequest,
+    HttpRequest,
     NativeInvalid,
     NativeRecord,
     OutgoingPackage,
@@ -57,6 +59,8 @@ from hub.adapter import (
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    Transport,
+    open_transport,
 )
 from hub.edxml import EdxmlPackage, parse_package, validate
 from hub.errors import HubError, SchemaInvalid
@@ -144,11 +148,11 @@ class QlvbAdapter:
         self.listen_host = str(s.get("listen_host", "127.0.0.1"))
         self.listen_port = int(s.get("listen_port", 0))
         self.pull_token = str(s.get("pull_token") or secrets.token_urlsafe(16))
-        self.timeout = aiohttp.ClientTimeout(total=float(s.get("timeout_seconds", 10.0)))
+        self.timeout = float(s.get("timeout_seconds", 10.0))
         self.max_attempts = int(s.get("max_attempts", 5))
         self.backoff = float(s.get("backoff_seconds", 0.5))
         self.pull_url = ""
-        self._http: aiohttp.ClientSession | None = None
+        self._http: Transport | None = None
         self._spool: _Spool | None = None
         self._runner: web.AppRunner | None = None
 
@@ -156,9 +160,8 @@ class QlvbAdapter:
 
     async def start(self, request: StartRequest) -> None:
         """HTTP client; in pull mode the spool and the endpoint the system pulls from."""
-        self._http = aiohttp.ClientSession(
-            timeout=self.timeout, headers={"Authorization": f"Bearer {self.token}"}
-        )
+        # the LGSP options (if any) wrap it; with OAuth2 the LGSP's bearer replaces the token
+        self._http = open_transport(self.config)
         if self.mode == "pull":
             self._spool = _Spool(self.config.data_dir / "qlvb-spool.sqlite3")
             app = web.Application(middlewares=[self._auth])
@@ -177,7 +180,7 @@ class QlvbAdapter:
             await self._runner.cleanup()
             self._runner = None
         if self._http is not None:
-            await self._http.close()
+            await self._http.aclose()
             self._http = None
         if self._spool is not None:
             self._spool.close()
@@ -217,6 +220,12 @@ class QlvbAdapter:
 
     # ---------------------------------------------------------------- transport
 
+    def _auth_header(self) -> dict[str, str]:
+        """The system's own bearer token, unless an LGSP OAuth2 token takes its place."""
+        if self.config.settings.get("oauth2_token_url") or not self.token:
+            return {}
+        return {"Authorization": f"Bearer {self.token}"}
+
     async def poll(self, request: PollRequest) -> PollResult:
         """Documents the system issued after the cursor (its outbox sequence)."""
         after = int(request.cursor or 0)
@@ -251,20 +260,24 @@ class QlvbAdapter:
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                async with self._http.get(url) as response:
-                    if response.status >= 500:
-                        last = ExternalUnavailable(f"HTTP {response.status}")
-                        continue
-                    if response.status != 200:
-                        raise AdapterError(
-                            f"QLVB {url}: HTTP {response.status} {await response.text()}"
-                        )
-                    body = await response.json()
-                    if not isinstance(body, dict):
-                        raise AdapterError(f"QLVB {url}: not a JSON object")
-                    return body
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                response = await self._http.send(
+                    HttpRequest("GET", url, self._auth_header(), timeout=self.timeout)
+                )
+            except ExternalUnavailable as exc:  # ConnectFailed, NoAnswer
                 last = exc
+                continue
+            if response.status >= 500:
+                last = ExternalUnavailable(f"HTTP {response.status}")
+                continue
+            if response.status != 200:
+                raise AdapterError(f"QLVB {url}: HTTP {response.status} {response.text()}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise AdapterError(f"QLVB {url}: not JSON") from exc
+            if not isinstance(body, dict):
+                raise AdapterError(f"QLVB {url}: not a JSON object")
+            return body
         raise ExternalUnavailable(f"QLVB {url}: {last}")
 
     async def deliver(self, request: DeliverRequest) -> DeliverResult:
@@ -280,34 +293,43 @@ class QlvbAdapter:
 
     async def _push(self, package_id: str, data: bytes, key: str) -> DeliverResult:
         assert self._http is not None, "start() first"
-        headers = {"Content-Type": "application/xml", "X-Package-Id": package_id}
+        headers = {
+            "Content-Type": "application/xml",
+            "X-Package-Id": package_id,
+            **self._auth_header(),
+        }
+        request = HttpRequest(
+            "POST", f"{self.url}/api/edxml/receive", headers, data, timeout=self.timeout
+        )
         last: Exception | str | None = None
         retried = False
         for attempt in range(self.max_attempts):
             if attempt:
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                async with self._http.post(
-                    f"{self.url}/api/edxml/receive", data=data, headers=headers
-                ) as response:
-                    if response.status >= 500:
-                        last, retried = f"HTTP {response.status}", True
-                        continue
-                    body = await response.json(content_type=None)
-                    if response.status in (200, 201):
-                        # "duplicate" after our own unanswered attempt is still our first
-                        # application: report it as applied once
-                        new = response.status == 201 or retried
-                        return DeliverResult(applied=new, external_id=str(body.get("docId")))
-                    if response.status == 422:
-                        raise NativeInvalid(
-                            str(body.get("field", "edxml")),
-                            f"refused by the system: {body.get('error')}",
-                            key=key,
-                        )
-                    raise AdapterError(f"QLVB receive: HTTP {response.status} {body}")
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                response = await self._http.send(request)
+            except ExternalUnavailable as exc:  # ConnectFailed, NoAnswer
                 last, retried = exc, True
+                continue
+            if response.status >= 500:
+                last, retried = f"HTTP {response.status}", True
+                continue
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"error": response.text()[:200]}
+            if response.status in (200, 201):
+                # "duplicate" after our own unanswered attempt is still our first
+                # application: report it as applied once
+                new = response.status == 201 or retried
+                return DeliverResult(applied=new, external_id=str(body.get("docId")))
+            if response.status == 422:
+                raise NativeInvalid(
+                    str(body.get("field", "edxml")),
+                    f"refused by the system: {body.get('error')}",
+                    key=key,
+                )
+            raise AdapterError(f"QLVB receive: HTTP {response.status} {body}")
         raise ExternalUnavailable(f"QLVB receive {package_id}: {last}")
 
     # ---------------------------------------------------------------- pull endpoint

@@ -1,7 +1,10 @@
 """The public adapter contract (see :mod:`hub.adapter.contract` for the whole story).
 
 Adapters import from here and from the model packages (:mod:`hub.dossier`, :mod:`hub.edxml`)
-only — never from the hub's store, pipeline or API.
+only — never from the hub's store, pipeline or API. HTTP goes through
+:func:`open_transport` (:mod:`hub.adapter.transport`: LGSP OAuth2 / ``lgspaccesstoken``,
+:class:`MockTransport`); files handed over by URL through :class:`FileLinkServer`
+(:mod:`hub.adapter.links`).
 """
 
 from hub.adapter.contract import (
@@ -33,31 +36,68 @@ from hub.adapter.formats import (
     sign_outgoing,
     stable_package_id,
 )
+from hub.adapter.links import FileLinkServer, LinkRefused, LinkSigner, load_link_key
+from hub.adapter.transport import (
+    AiohttpTransport,
+    AuthRefused,
+    AuthTransport,
+    ConnectFailed,
+    HttpRequest,
+    HttpResponse,
+    LgspAccessToken,
+    MockTransport,
+    NoAnswer,
+    OAuth2ClientCredentials,
+    RequestAuth,
+    Transport,
+    lgsp_access_token,
+    open_transport,
+    transport_from_settings,
+)
 
 __all__ = [
     "Adapter",
     "AdapterConfig",
     "AdapterError",
     "AdapterFactory",
+    "AiohttpTransport",
+    "AuthRefused",
+    "AuthTransport",
+    "ConnectFailed",
     "DeliverRequest",
     "DeliverResult",
     "ExternalUnavailable",
+    "FileLinkServer",
     "FromPackageRequest",
+    "HttpRequest",
+    "HttpResponse",
+    "LgspAccessToken",
+    "LinkRefused",
+    "LinkSigner",
+    "MockTransport",
     "NativeInvalid",
     "NativeRecord",
+    "NoAnswer",
+    "OAuth2ClientCredentials",
     "OutgoingPackage",
     "PackageKindName",
     "PackageModel",
     "ParsedPackage",
     "PollRequest",
     "PollResult",
+    "RequestAuth",
     "SentHook",
     "SentRequest",
     "StartRequest",
     "StopRequest",
     "ToPackageRequest",
+    "Transport",
+    "lgsp_access_token",
+    "load_link_key",
     "model_from_verified",
+    "open_transport",
     "sent_hook",
     "sign_outgoing",
     "stable_package_id",
+    "transport_from_settings",
 ]

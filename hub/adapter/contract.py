@@ -78,10 +78,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from hub.dossier.models import DossierPackage
 from hub.edxml.models import EdxmlPackage
+
+if TYPE_CHECKING:  # the transport module builds on this one; only its type is needed here
+    from hub.adapter.transport import Transport
 
 __all__ = [
     "Adapter",
@@ -180,7 +183,9 @@ class AdapterConfig:
 
     ``organ_id`` is the agency the connector acts for; ``settings`` is the adapter's own table
     of the connector's TOML (``[adapter.settings]``), uninterpreted by the connector;
-    ``data_dir`` is a directory the adapter may keep state in.
+    ``data_dir`` is a directory the adapter may keep state in. ``transport``, when given,
+    replaces the real HTTP transport (:func:`hub.adapter.open_transport`): a
+    :class:`~hub.adapter.MockTransport` in tests; the connector leaves it ``None``.
     """
 
     name: str
@@ -188,6 +193,7 @@ class AdapterConfig:
     settings: Mapping[str, Any]
     data_dir: Path
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("hub.adapter"))
+    transport: Transport | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -384,7 +384,7 @@ class DossierFlow:
                 self.base_url,
                 "dvcqg",
                 {
-                    "url": self.portal.url,
+                    "adapter_url": self.portal.url,
                     "username": "hub-dvcqg",
                     "password": self.portal_password,
                     "madonvi": PROVINCE,  # the portal files Hà Nội's dossiers under its code
@@ -506,7 +506,7 @@ class DossierFlow:
             if [str(s["status"]) for s in self.igate.progress_of(code)] != list(chain):
                 return False
             steps = self.portal.progress.get((PROVINCE, code), [])
-            if [str(s["TrangThaiHoSo"]) for s in steps] != list(chain):
+            if [str(s["TrangThai"]) for s in steps] != list(chain):
                 return False
         unmarked = await asyncio.to_thread(
             self.software.query, "SELECT COUNT(*) FROM {outbox} WHERE receipt_sha256 IS NULL"
@@ -533,7 +533,7 @@ class DossierFlow:
             f.igate_states[code] = [str(s["status"]) for s in self.igate.progress_of(code)]
             f.portal_dossiers[code] = self.portal.dossier(PROVINCE, code) is not None
             f.portal_states[code] = [
-                str(s["TrangThaiHoSo"]) for s in self.portal.progress.get((PROVINCE, code), [])
+                str(s["TrangThai"]) for s in self.portal.progress.get((PROVINCE, code), [])
             ]
         f.portal_duplicates = self.portal.duplicate_sends()
         f.portal_sends = sum(self.portal.sends.values())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -11,19 +13,32 @@ from typing import Any
 import pytest
 
 from adapters.dvcqg import DvcqgAdapter, create_adapter
+from adapters.dvcqg.adapter import DvcqgRefused, is_success
 from adapters.dvcqg.mapping import fields_from_ho_so, fields_from_tien_do, normalise
-from adapters.dvcqg.simulator import DvcqgSimulator
+from adapters.dvcqg.portal import ho_so_to_portal
+from adapters.dvcqg.simulator import (
+    HO_SO_KEYS,
+    KET_QUA_KEYS,
+    TAI_LIEU_KEYS,
+    DvcqgSimulator,
+    FaultKind,
+)
 from hub.adapter import (
     Adapter,
     AdapterConfig,
+    AdapterError,
     DeliverRequest,
     ExternalUnavailable,
+    HttpRequest,
+    HttpResponse,
+    MockTransport,
     NativeInvalid,
     NativeRecord,
     PollRequest,
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    lgsp_access_token,
 )
 from hub.dossier import VN_TZ, HoSo
 from hub.testing import AdapterContract, sample_ho_so, sample_tien_do
@@ -40,13 +55,14 @@ async def portal() -> AsyncIterator[DvcqgSimulator]:
 
 def make_adapter(portal: DvcqgSimulator, tmp_path: Path, **extra: Any) -> DvcqgAdapter:
     settings = {
-        "url": portal.url,
+        "adapter_url": portal.url,
         "username": "hub",
         "password": "mật-khẩu",
         "madonvi": H41,
         "timeout_seconds": 0.3,
         "max_attempts": 6,
         "backoff_seconds": 0.01,
+        "transient_error_codes": ["99"],  # the simulator's "busy"
         **extra,
     }
     return create_adapter(AdapterConfig("dvcqg", PORTAL, settings, tmp_path / "state"))
@@ -111,20 +127,123 @@ async def deliver(
     return result.applied
 
 
+def last_request(portal: DvcqgSimulator, service: str) -> dict[str, Any]:
+    return [r for r in portal.requests if r.get("service") == service][-1]
+
+
+@pytest.mark.parametrize(
+    ("code", "ok"),
+    [(0, True), ("0", True), ("00", True), (1, False), ("1", False), ("", False),
+     (None, False), (True, False), (False, False), ("abc", False), (-1, False)],
+)  # fmt: skip
+def test_success_is_error_code_zero_number_or_string(code: Any, ok: bool) -> None:
+    assert is_success({"error_code": code}) is ok
+    assert is_success({}) is False
+
+
+async def test_dossier_as_the_portal_takes_it(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = {
+        **dossier(),
+        "DanhSachGiayToKetQua": [
+            {"GiayToId": "KQ1", "TenGiayTo": "Giấy khai sinh bản chính",
+             "ContentType": "application/pdf", "NoiDung": "JVBERi0xLjcK"}
+        ],
+    }  # fmt: skip
+    assert await deliver(adapter, "p1", d)
+    body = last_request(portal, "DongBoHoSoMC")
+    assert body["isUpdating"] == "False"  # a string, as the reference sends it
+    assert body["madonvi"] == H41 and body["session"]
+    (item,) = body["data"]
+    assert set(item) == set(HO_SO_KEYS) | {"SoBienNhan"}
+    # what the hub has no value for goes as the reference sends it: empty strings
+    for name in ("ThongTinKhac", "Fax", "ThongTinTra", "NgayKetThucXuLy", "NgayTra"):
+        assert item[name] == "", name
+    assert item["DanhSachTepDinhKemKhac"] == []
+    assert item["TrichYeuHoSo"].encode() == d["TrichYeuHoSo"].encode()
+    assert item["DanhSachLePhi"] == [
+        {"TenPhiLePhi": "Lệ phí hộ tịch", "MaPhiLePhi": "", "HinhThucThu": "", "Gia": "8000",
+         "LoaiPhiLePhi": ""}
+    ]  # fmt: skip
+    (doc,) = item["TaiLieuNop"]
+    assert set(doc) == set(TAI_LIEU_KEYS) and doc["IsDeleted"] == "False"
+    assert doc["TenTepDinhKem"] == "Giấy chứng sinh.pdf" and doc["TepDinhKemId"] == "TL1"
+    assert adapter.files is not None
+    assert doc["DuongDanTaiTepTin"].startswith(adapter.files.public_url + "/files/")
+    assert "exp=" in doc["DuongDanTaiTepTin"] and "sig=" in doc["DuongDanTaiTepTin"]
+    # the portal downloaded the document by its signed link: the exact bytes
+    assert portal.files[f"{d['MaHoSo']}/TL1"] == base64.b64decode("JVBERi0xLjQK")
+    (result,) = item["DanhSachGiayToKetQua"]
+    assert set(result) == set(KET_QUA_KEYS) and result["MaThanhPhanHoSo"] == ""
+    assert result["DuongDanTepTinKetQua"].startswith(adapter.files.public_url + "/files/")
+    # an update: TraCuuHoSo finds it, so isUpdating is "True"
+    assert await deliver(adapter, "p2", {**d, "TrangThaiHoSo": "2"})
+    assert last_request(portal, "DongBoHoSoMC")["isUpdating"] == "True"
+    held = portal.dossier(H41, d["MaHoSo"])
+    assert held is not None and held["TrangThaiHoSo"] == "2"
+
+
+async def test_progress_as_the_portal_takes_it(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = dossier()
+    assert await deliver(adapter, "p1", d)
+    step = {**progress(d["MaHoSo"], "4", "20250102090000"), "NgayHenTra": "20250106170000",
+            "PhongBanXuLy": "Phòng Tư pháp", "DonViXuLy": "UBND xã Hưng Lộc"}  # fmt: skip
+    assert await deliver(adapter, "p2", step, "dossier_progress")
+    (item,) = last_request(portal, "CapNhatTienDoHoSoMC")["data"]
+    assert item == {
+        "MaHoSo": d["MaHoSo"],
+        "NguoiXuLy": "Trần Văn Bình",
+        "ChucDanh": "",
+        "ThoiDiemXuLy": "20250102090000",
+        "PhongBanXuLy": "Phòng Tư pháp",
+        "NoiDungXuLy": "Chuyển phòng Tư pháp – Hộ tịch xử lý",
+        "TrangThai": "4",
+        "NgayBatDau": "",
+        "NgayKetThucTheoQuyDinh": "20250106170000",
+    }
+    held = portal.dossier(H41, d["MaHoSo"])
+    assert held is not None and held["TrangThaiHoSo"] == "4"
+
+
+async def test_dstcode_header_and_configurable_endpoints(tmp_path: Path) -> None:
+    async with DvcqgSimulator(
+        accounts={"hub": ("mật-khẩu", (H41,))},
+        auth_endpoint="/dvcqg/auth",
+        integration_endpoint="/dvcqg/integration",
+        dstcode="VN:GOV:000.00.00.G22:DVCQG",
+    ) as sim:
+        a = make_adapter(
+            sim, tmp_path, auth_endpoint="/dvcqg/auth", integration_endpoint="/dvcqg/integration",
+            dstcode="VN:GOV:000.00.00.G22:DVCQG",
+        )  # fmt: skip
+        await a.start(StartRequest(datetime.now(VN_TZ)))
+        try:
+            assert await deliver(a, "p1", dossier())
+        finally:
+            await a.stop(StopRequest())
+        wrong = make_adapter(
+            sim, tmp_path / "w", auth_endpoint="/dvcqg/auth", dstcode="VN:GOV:khac",
+        )  # fmt: skip
+        with pytest.raises(DvcqgRefused, match="HTTP 404"):
+            await wrong.start(StartRequest(datetime.now(VN_TZ)))
+        await wrong.stop(StopRequest())
+
+
 async def test_create_update_progress_and_lookup(
     adapter: DvcqgAdapter, portal: DvcqgSimulator
 ) -> None:
     d = dossier()
     assert await deliver(adapter, "p1", d)
-    assert portal.dossier(H41, d["MaHoSo"]) == d
     updated = {**d, "TrangThaiHoSo": "2", "GhiChu": "Đã tiếp nhận"}
     assert await deliver(adapter, "p2", updated)
-    assert portal.dossier(H41, d["MaHoSo"]) == updated
+    held = portal.dossier(H41, d["MaHoSo"])
+    assert held is not None and held["GhiChu"] == "Đã tiếp nhận"
     step = progress(d["MaHoSo"], "4", "20250102090000")
     assert await deliver(adapter, "p3", step, "dossier_progress")
-    stored = portal.dossier(H41, d["MaHoSo"])
-    assert stored is not None and stored["TrangThaiHoSo"] == "4"
-    assert portal.progress[(H41, d["MaHoSo"])] == [step]
+    assert [s["TrangThai"] for s in portal.progress[(H41, d["MaHoSo"])]] == ["4"]
     assert portal.duplicate_sends() == {}
 
 
@@ -164,6 +283,23 @@ async def test_session_expiry_logs_in_again(adapter: DvcqgAdapter, portal: Dvcqg
     assert portal.duplicate_sends() == {}
 
 
+async def test_refusal_after_logging_in_again_is_quarantined(
+    portal: DvcqgSimulator, tmp_path: Path
+) -> None:
+    a = make_adapter(portal, tmp_path, madonvi="000.00.00.H29")  # not this account's unit
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    try:
+        logins = portal.logins
+        with pytest.raises(DvcqgRefused) as info:
+            await deliver(a, "p1", dossier())
+        assert info.value.code == "6" and isinstance(info.value, AdapterError)
+        assert not isinstance(info.value, ExternalUnavailable)
+        assert portal.logins == logins + 1  # one new session tried, then refused
+    finally:
+        await a.stop(StopRequest())
+    assert portal.dossiers == {}
+
+
 @pytest.mark.parametrize("fault", ["http500", "http503", "busy", "timeout", "lost_response"])
 async def test_failures_are_retried_without_duplicates(
     adapter: DvcqgAdapter, portal: DvcqgSimulator, fault: Any
@@ -171,11 +307,11 @@ async def test_failures_are_retried_without_duplicates(
     d = dossier()
     portal.inject(fault, fault)
     assert await deliver(adapter, "p1", d)
-    assert portal.dossier(H41, d["MaHoSo"]) == d
+    assert portal.dossier(H41, d["MaHoSo"]) is not None
     step = progress(d["MaHoSo"], "4", "20250102090000")
     portal.inject(fault)
     assert await deliver(adapter, "p2", step, "dossier_progress")
-    assert portal.progress[(H41, d["MaHoSo"])] == [step]
+    assert [s["TrangThai"] for s in portal.progress[(H41, d["MaHoSo"])]] == ["4"]
     assert portal.duplicate_sends() == {}, portal.duplicate_sends()
 
 
@@ -184,10 +320,11 @@ async def test_lost_response_is_reconciled_not_resent(
 ) -> None:
     d = dossier()
     portal.inject("lost_response")
+    lookups = portal.calls["TraCuuHoSo"]
     assert await deliver(adapter, "p1", d)
     # applied by the unanswered call, confirmed by TraCuuHoSo, never sent a second time
     assert portal.calls["DongBoHoSoMC"] == 1
-    assert portal.calls["TraCuuHoSo"] >= 1
+    assert portal.calls["TraCuuHoSo"] >= lookups + 2
 
 
 async def test_random_failures_many_dossiers(portal: DvcqgSimulator, tmp_path: Path) -> None:
@@ -210,43 +347,105 @@ async def test_random_failures_many_dossiers(portal: DvcqgSimulator, tmp_path: P
 async def test_portal_down_is_external_unavailable(
     adapter: DvcqgAdapter, portal: DvcqgSimulator
 ) -> None:
-    portal.inject(*["http503"] * 20)
+    down: list[FaultKind] = ["http503"] * 20
+    portal.inject(*down)
     with pytest.raises(ExternalUnavailable):
         await deliver(adapter, "p1", dossier())
     assert portal.dossiers == {}
 
 
-async def test_portal_refusal_names_the_field(adapter: DvcqgAdapter) -> None:
-    bad = {k: v for k, v in dossier().items() if k != "ChuHoSo"}
-    with pytest.raises(NativeInvalid) as info:
-        await deliver(adapter, "p1", bad)
-    assert info.value.field == "ChuHoSo"
-
-
-async def test_poll_online_submissions(adapter: DvcqgAdapter, portal: DvcqgSimulator) -> None:
-    for i in range(5):
-        portal.submit_online(H41, {**dossier(f"DVC-{i}"), "TrangThaiHoSo": 1, "NgayTra": None})
-    portal.submit_online("000.00.00.H29", dossier("other-unit"))
-    first = await adapter.poll(PollRequest(cursor=None, limit=3))
-    assert [r.key for r in first.records] == ["DVC-0", "DVC-1", "DVC-2"] and first.more
-    assert first.records[0].fields["TrangThaiHoSo"] == "1"
-    assert "NgayTra" not in first.records[0].fields
-    rest = await adapter.poll(PollRequest(cursor=first.cursor, limit=3))
-    assert [r.key for r in rest.records] == ["DVC-3", "DVC-4"] and not rest.more
-    again = await adapter.poll(PollRequest(cursor=rest.cursor))
+async def test_poll_reads_the_lookup_list_with_tracuuhoso(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    pdf = b"%PDF-1.4 t\xe1\xbb\x9d khai"
+    online = ho_so_to_portal(
+        {**dossier("DVC-1"), "TaiLieuNop": [{"TepDinhKemId": "TL9", "TenTepDinhKem": "Tờ khai.pdf",
+                                             "ContentType": "application/pdf", "NoiDung": "eA=="}]},
+        lambda data, name, ctype: portal.put_file(pdf, ctype),
+    )  # fmt: skip
+    portal.put_dossier(H41, online)
+    adapter.add_lookup("DVC-1")
+    adapter.add_lookup("DVC-404")  # not on the portal (yet): skipped
+    adapter.add_lookup("DVC-1")  # listed twice: looked up once
+    first = await adapter.poll(PollRequest(cursor=None))
+    (rec,) = first.records
+    assert rec.key == "DVC-1" and rec.kind == "dossier"
+    assert rec.fields["TaiLieuNop"] == [
+        {"TepDinhKemId": "TL9", "TenTepDinhKem": "Tờ khai.pdf", "ContentType": "application/pdf",
+         "NoiDung": base64.b64encode(pdf).decode()}
+    ]  # fmt: skip
+    assert "ThongTinKhac" not in rec.fields and "NgayTra" not in rec.fields
+    assert rec.fields["TrichYeuHoSo"].encode() == dossier()["TrichYeuHoSo"].encode()
+    assert round_trip(adapter, rec).fields == rec.fields
+    again = await adapter.poll(PollRequest(cursor=first.cursor))
     assert again.records == ()
-    # every polled record maps, and round-trips
-    for r in first.records + rest.records:
-        assert round_trip(adapter, r).fields == r.fields
+    # the portal's copy changes: a new version is handed over
+    portal.dossiers[(H41, "DVC-1")]["TrangThaiHoSo"] = "2"
+    changed = await adapter.poll(PollRequest(cursor=again.cursor))
+    assert [(r.key, r.fields["TrangThaiHoSo"]) for r in changed.records] == [("DVC-1", "2")]
+    assert "LayDanhSachHoSo" not in portal.calls
+
+
+async def test_lookup_leaves_deleted_documents_and_names_portal_only_fields(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    item = ho_so_to_portal(dossier("DVC-2"), lambda d, n, c: portal.put_file(d, c))
+    item["TaiLieuNop"].append(
+        {"TenTepDinhKem": "cũ.pdf", "MaThanhPhanHoSo": "", "TepDinhKemId": "TL0",
+         "DuongDanTaiTepTin": portal.url + "/tep/da-xoa", "IsDeleted": "True"}
+    )  # fmt: skip
+    item["Fax"] = "0243 825 1234"  # the reference puts the phone number here
+    portal.put_dossier(H41, item)
+    adapter.add_lookup("DVC-2")
+    (rec,) = (await adapter.poll(PollRequest(cursor=None))).records
+    assert [d["TepDinhKemId"] for d in rec.fields["TaiLieuNop"]] == ["TL1"]
+    assert rec.fields["Fax"] == "0243 825 1234"
+    with pytest.raises(NativeInvalid) as info:  # kept and named, not silently dropped
+        adapter.to_package(ToPackageRequest(rec, PORTAL, "p", datetime.now(VN_TZ)))
+    assert info.value.field == "Fax"
 
 
 async def test_wrong_password_is_a_configuration_error(
     portal: DvcqgSimulator, tmp_path: Path
 ) -> None:
     a = make_adapter(portal, tmp_path, password="sai")
-    with pytest.raises(Exception, match="01"):
+    with pytest.raises(DvcqgRefused, match="error_code 1"):
         await a.start(StartRequest(datetime.now(VN_TZ)))
     await a.stop(StopRequest())
+
+
+async def test_lgsp_header_reaches_the_portal_through_the_seam(tmp_path: Path) -> None:
+    seen: list[HttpRequest] = []
+
+    def portal_behind_lgsp(request: HttpRequest) -> HttpResponse:
+        seen.append(request)
+        if request.url.endswith("/login"):
+            return HttpResponse.of_json({"error_code": 0, "session": "phiên-1"})
+        body = json.loads(request.body)
+        if body["service"] == "TraCuuHoSo":
+            return HttpResponse.of_json({"error_code": "0", "result": []})
+        return HttpResponse.of_json({"error_code": "0"})
+
+    settings = {"adapter_url": "https://lgsp.hanoi.gov.vn/dvcqg", "username": "hub",
+                "password": "p", "madonvi": H41, "dstcode": "DVCQG",
+                "lgsp_access_key": "k", "lgsp_secret_key": "s", "lgsp_app_name": "hub",
+                "lgsp_partner_code": "H29"}  # fmt: skip
+    config = AdapterConfig(
+        "dvcqg", PORTAL, settings, tmp_path, transport=MockTransport(portal_behind_lgsp)
+    )
+    a = create_adapter(config)
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    try:
+        assert await deliver(a, "p1", {k: v for k, v in dossier().items() if k != "TaiLieuNop"})
+    finally:
+        await a.stop(StopRequest())
+    assert [json.loads(r.body).get("service", "login") for r in seen] == [
+        "login", "TraCuuHoSo", "DongBoHoSoMC"
+    ]  # fmt: skip
+    for r in seen:
+        assert r.headers["dstcode"] == "DVCQG"
+        assert r.headers["lgspaccesstoken"] == lgsp_access_token("k", "s", "hub", "H29")
+    assert seen[0].url == "https://lgsp.hanoi.gov.vn/dvcqg/login"
 
 
 # ------------------------------------------------------------------ the shared contract suite
@@ -265,7 +464,8 @@ class TestDvcqgContract(AdapterContract):
             yield sim
 
     async def open_adapter(self, data_dir: Path) -> Adapter:
-        settings = {"url": self.sim.url, "username": "hub", "password": "mật-khẩu", "madonvi": H41}
+        settings = {"adapter_url": self.sim.url, "username": "hub", "password": "mật-khẩu",
+                    "madonvi": H41}  # fmt: skip
         adapter = create_adapter(AdapterConfig("dvcqg", G22, settings, data_dir))
         await adapter.start(StartRequest(datetime.now(VN_TZ)))
         return adapter
@@ -302,4 +502,10 @@ class TestDvcqgContract(AdapterContract):
         ]
 
     async def add_native(self, adapter: Adapter, record: NativeRecord) -> None:
-        self.sim.submit_online(H41, dict(record.fields))
+        # a dossier the portal holds (documents on its own server), then looked up
+        item = ho_so_to_portal(
+            record.fields, lambda data, name, ctype: self.sim.put_file(data, ctype)
+        )
+        self.sim.put_dossier(H41, item)
+        assert isinstance(adapter, DvcqgAdapter)
+        adapter.add_lookup(record.key)
