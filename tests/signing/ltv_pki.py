@@ -19,7 +19,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
@@ -170,7 +170,7 @@ def _issue(
                 x509.AuthorityInformationAccess(
                     [
                         x509.AccessDescription(
-                            x509.AuthorityInformationAccessOID.OCSP,
+                            AuthorityInformationAccessOID.OCSP,
                             x509.UniformResourceIdentifier(ocsp_url),
                         )
                     ]
