@@ -209,9 +209,8 @@ class _Context:
     """Per-process state that is expensive to build: the trust store and the policy."""
 
     def __init__(self, options: CheckOptions) -> None:
-        anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
         self.options = options
-        self.trust = _trust_store(options, anchors)
+        self.trust = trust_store_for(options)
         self.policy = SignaturePolicy(
             signature_parent=SIGNATURE_PARENT, allow_legacy=options.allow_legacy
         )
@@ -286,6 +285,12 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
         signature_method=verified.signature_method,
         legacy_signature=verified.legacy,
     )
+
+
+def trust_store_for(options: CheckOptions) -> TrustStore:
+    """The trust store ingest builds for ``options`` (also ``hub pdf verify``'s)."""
+    anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
+    return _trust_store(options, anchors)
 
 
 def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> TrustStore:
