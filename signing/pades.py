@@ -193,7 +193,11 @@ def validate_pdf(
         dss = None
     dss_crls, dss_ocsps = _dss_revinfo(dss)
     # One checker per PDF: the configured sources plus the revocation data the PDF carries.
-    checker = StaticRevocationChecker(crls + dss_crls, ocsps + dss_ocsps, mode=mode)
+    checker = (
+        configured.extended(dss_crls, dss_ocsps, mode)
+        if isinstance(configured, StaticRevocationChecker)
+        else StaticRevocationChecker(dss_crls, dss_ocsps, mode=mode)
+    )
     kwargs: dict[str, Any] = {
         "trust_roots": _asn1(trust.anchors),
         "other_certs": _asn1(trust.intermediates),
@@ -461,7 +465,8 @@ def _path_revocation(
     ]
     unknown: list[str] = []
     for cert, issuer in itertools.pairwise(chain):
-        result = checker.status(cert, issuer, at=at)
+        # Trusted path (checked above): online sources, if configured, may be asked.
+        result = checker.status(cert, issuer, at=at, fetch=True)
         if result.status == "revoked":
             return "revoked", f"{cert.subject.rfc4514_string()}: {result.detail}"
         if result.status == "unknown":
