@@ -41,7 +41,9 @@ from signing import (
     validate_pdf,
     verify_enveloped,
 )
+from signing.online import FetchedItem, FetchEvent, OnlineRevocationChecker
 from signing.pki import load_certificates
+from signing.revocation import StaticRevocationChecker
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class CheckOptions:
     crl_files: tuple[Path, ...] = ()
     ocsp_files: tuple[Path, ...] = ()
     revocation: str = "off"  # hard-fail | soft-fail | off (resolved by hub.config)
+    fetch_online: bool = False  # CRL/OCSP from the certificates' URLs (signing.online)
+    fetch_timeout: float = 2.0
     pdf_policy: tuple[tuple[str, str], ...] = ()  # (DocumentType/Type code, policy)
     pdf_default: str = "warn"  # require | warn | ignore
 
@@ -203,6 +207,12 @@ class Checked:
     signature_method: str
     legacy_signature: bool
     attachments: tuple[AttachmentCheck, ...] = ()  # PDF verdicts (see step_pdf)
+    # Soft-fail: certificates of the signer's path whose revocation status could not be had
+    # (warning signature.revocation_unknown); revocation data fetched online meanwhile, for
+    # the shared cache.
+    revocation_notes: tuple[str, ...] = ()
+    revocation_fetched: tuple[FetchedItem, ...] = ()
+    revocation_events: tuple[FetchEvent, ...] = ()  # fetch attempts, for the hub's metrics
 
 
 class _Context:
@@ -261,13 +271,14 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
     try:
         policy = ctx.policies.get(parsed.format.root_tag, ctx.policy)
         verified = verify_enveloped(parsed.root, policy)
-        ctx.trust.validate(
+        path = ctx.trust.validate(
             verified.certificate,
             at=parsed.raw.received_at,
             intermediates=verified.intermediates,
         )
     except SigningError as exc:
         raise SignatureError(exc.detail, code=exc.code) from None
+
     if verified.signed_root.tag != parsed.format.root_tag:  # pragma: no cover - c14n keeps it
         raise SignatureError(
             "the signed document is not the validated one", code="signature.invalid"
@@ -284,7 +295,14 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
         signer_not_after=cert.not_valid_after_utc,
         signature_method=verified.signature_method,
         legacy_signature=verified.legacy,
+        revocation_notes=path.revocation_notes,
     )
+
+
+def _take_fetched(trust: TrustStore) -> tuple[FetchedItem, ...]:
+    """Revocation data fetched online during this check (empty when fetching is off)."""
+    checker = trust.revocation
+    return checker.take_fetched() if isinstance(checker, OnlineRevocationChecker) else ()
 
 
 def trust_store_for(options: CheckOptions) -> TrustStore:
@@ -298,13 +316,33 @@ def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> Trus
     mode: RevocationMode = options.revocation  # type: ignore[assignment]  # checked by config
     if mode == "off" and options.trust_dir is None:
         return TrustStore(anchors)
-    return TrustStore.from_directory(
+    store = TrustStore.from_directory(
         options.trust_dir or Path("/nonexistent"),
         extra_anchor_files=options.trust_anchors,
         crl_files=options.crl_files,
         ocsp_files=options.ocsp_files,
         revocation_mode=mode,
     )
+    static = store.revocation
+    if not options.fetch_online or not isinstance(static, StaticRevocationChecker):
+        return store
+    online = OnlineRevocationChecker(
+        static.crls,
+        static.ocsp_responses,
+        mode=mode,
+        fetch_timeout=options.fetch_timeout,
+        reporter=_revocation_reporter,
+    )
+    return TrustStore(store.anchors, store.intermediates, revocation=online)
+
+
+# Fetch attempts of the current check; a worker process runs one check at a time, and the
+# events travel back in Checked so the hub process (which serves /metrics) counts them.
+_fetch_events: list[FetchEvent] = []
+
+
+def _revocation_reporter(event: FetchEvent) -> None:
+    _fetch_events.append(event)
 
 
 def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
@@ -375,5 +413,14 @@ def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> 
     """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`."""
     ctx = _context(options)
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
-    checked = step_signature(step_schema(step_parse(raw)), ctx)
-    return step_pdf(checked, ctx, received_at)
+    try:
+        checked = step_pdf(step_signature(step_schema(step_parse(raw)), ctx), ctx, received_at)
+    finally:
+        # Revocation data fetched online for this package (signer path, PDF signatures):
+        # back to the hub process for the shared cache and the metrics. On a refusal it is
+        # dropped here (the process memo keeps it; the background refresh reports failures).
+        fetched, events = _take_fetched(ctx.trust), tuple(_fetch_events)
+        _fetch_events.clear()
+    if not fetched and not events:
+        return checked
+    return replace(checked, revocation_fetched=fetched, revocation_events=events)

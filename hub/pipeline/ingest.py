@@ -235,6 +235,7 @@ class Ingestor:
         warnings = (
             tuple(pkg.warnings)
             + (("signature.legacy_algorithm",) if checked.legacy_signature else ())
+            + (("signature.revocation_unknown",) if checked.revocation_notes else ())
             + pdf_warnings(checked)
         )
         new = NewPackage(
