@@ -23,8 +23,13 @@ air-gapped.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
+import json
 import logging
+import os
+import tempfile
 import threading
 import time
 import urllib.error
@@ -32,7 +37,8 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -79,6 +85,94 @@ class FetchEvent:
 
 
 Reporter = Callable[[FetchEvent], None]
+
+
+class RevocationCache(Protocol):
+    """Where fetched items are shared between processes (the hub: a directory per host,
+    synchronised with its store). Implementations must tolerate concurrent writers."""
+
+    def get(self, key: str) -> FetchedItem | None:
+        """The item stored under ``key``, if any."""
+
+    def put(self, item: FetchedItem) -> None:
+        """Store ``item`` unless a newer one (by thisUpdate) is already there."""
+
+
+class DirectoryRevocationCache:
+    """A :class:`RevocationCache` in a directory: one ``<sha256(key)>.json`` file per item
+    (metadata and DER in base64), written atomically (temporary file + rename), so every
+    worker process on the host sees what any of them fetched."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> Path:
+        return self.directory / (hashlib.sha256(key.encode()).hexdigest() + ".json")
+
+    def get(self, key: str) -> FetchedItem | None:
+        """See :meth:`RevocationCache.get`; an unreadable file counts as absent."""
+        try:
+            doc = json.loads(self._path(key).read_text(encoding="utf-8"))
+            item = item_from_json(doc)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return item if item.key == key else None
+
+    def put(self, item: FetchedItem) -> None:
+        """See :meth:`RevocationCache.put`."""
+        known = self.get(item.key)
+        if known is not None and known.this_update >= item.this_update:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self._path(item.key)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(item_to_json(item), fh)
+            os.replace(tmp, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def items(self) -> list[FetchedItem]:
+        """Every readable item."""
+        out: list[FetchedItem] = []
+        for path in sorted(self.directory.glob("*.json")) if self.directory.is_dir() else ():
+            try:
+                out.append(item_from_json(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return out
+
+
+def item_to_json(item: FetchedItem) -> dict[str, object]:
+    """JSON-friendly form of an item (DER in base64, times ISO 8601)."""
+    return {
+        "kind": item.kind,
+        "key": item.key,
+        "url": item.url,
+        "der": base64.b64encode(item.der).decode("ascii"),
+        "this_update": item.this_update.isoformat(),
+        "next_update": item.next_update.isoformat() if item.next_update else None,
+        "fetched_at": item.fetched_at.isoformat(),
+    }
+
+
+def item_from_json(doc: dict[str, Any]) -> FetchedItem:
+    """Inverse of :func:`item_to_json`; ValueError/KeyError on malformed input."""
+    kind = doc["kind"]
+    if kind not in ("crl", "ocsp"):
+        raise ValueError(f"unknown kind {kind!r}")
+    return FetchedItem(
+        kind=kind,
+        key=str(doc["key"]),
+        url=str(doc["url"]),
+        der=base64.b64decode(doc["der"]),
+        this_update=datetime.fromisoformat(doc["this_update"]),
+        next_update=datetime.fromisoformat(doc["next_update"]) if doc["next_update"] else None,
+        fetched_at=datetime.fromisoformat(doc["fetched_at"]),
+    )
 
 
 class FetchError(Exception):
@@ -183,9 +277,10 @@ def _ocsp_key(url: str, cert: x509.Certificate, issuer: x509.Certificate) -> str
 class OnlineRevocationChecker(StaticRevocationChecker):
     """The static checker plus online CRL/OCSP for certificates of validated paths.
 
-    ``cached``: items from the shared cache (loaded again with :meth:`remember`);
-    ``reporter``: called for every fetch attempt; ``clock``: "now" for cache freshness
-    (injected by tests). Thread-safe.
+    ``cached``: items to start from (more with :meth:`remember`); ``cache``: a cache shared
+    with other processes, read on a miss and written after every fetch; ``reporter``: called
+    for every fetch attempt; ``clock``: "now" for cache freshness (injected by tests).
+    Thread-safe.
     """
 
     def __init__(
@@ -198,8 +293,10 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         cached: Iterable[FetchedItem] = (),
         reporter: Reporter | None = None,
         clock: Callable[[], datetime] | None = None,
+        cache: RevocationCache | None = None,
     ) -> None:
         super().__init__(crls, ocsp_responses, mode=mode)
+        self.cache = cache
         if fetch_timeout <= 0:
             raise ValueError("fetch_timeout must be positive")
         self.fetch_timeout = fetch_timeout
@@ -224,6 +321,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
             fetch_timeout=self.fetch_timeout,
             reporter=self.reporter,
             clock=self._clock,
+            cache=self.cache,
         )
         other._memo = self._memo  # shared: a fetch for one PDF serves the next
         other._memo_lock = self._memo_lock
@@ -273,22 +371,34 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         """The memoised item if it has not passed its nextUpdate (by the clock)."""
         with self._memo_lock:
             item = self._memo.get(key)
-        if item is None:
+        if (item is None or not self._fresh(item)) and self.cache is not None:
+            shared = self.cache.get(key)
+            if shared is not None and (item is None or shared.this_update > item.this_update):
+                item = shared
+                with self._memo_lock:
+                    self._memo[key] = shared
+        if item is None or not self._fresh(item):
             return None
+        return item
+
+    def _fresh(self, item: FetchedItem) -> bool:
         now = self._clock()
         if item.next_update is not None and item.next_update < now:
-            return None
-        if (
-            item.next_update is None
-            and (now - item.fetched_at).total_seconds() > NO_NEXT_UPDATE_TTL
-        ):
-            return None  # an answer without nextUpdate is asked again after a while
-        return item
+            return False
+        # An answer without nextUpdate is asked again after a while.
+        return item.next_update is not None or (
+            (now - item.fetched_at).total_seconds() <= NO_NEXT_UPDATE_TTL
+        )
 
     def _store(self, item: FetchedItem) -> None:
         with self._memo_lock:
             self._memo[item.key] = item
             self._fetched.append(item)
+        if self.cache is not None:
+            try:
+                self.cache.put(item)
+            except OSError as exc:  # the memo still serves this process
+                log.warning("cannot write the revocation cache: %s", exc)
 
     def _report(self, event: FetchEvent) -> None:
         if self.reporter is not None:

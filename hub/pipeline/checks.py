@@ -41,7 +41,12 @@ from signing import (
     validate_pdf,
     verify_enveloped,
 )
-from signing.online import FetchedItem, FetchEvent, OnlineRevocationChecker
+from signing.online import (
+    DirectoryRevocationCache,
+    FetchedItem,
+    FetchEvent,
+    OnlineRevocationChecker,
+)
 from signing.pki import load_certificates
 from signing.revocation import StaticRevocationChecker
 
@@ -59,6 +64,7 @@ class CheckOptions:
     revocation: str = "off"  # hard-fail | soft-fail | off (resolved by hub.config)
     fetch_online: bool = False  # CRL/OCSP from the certificates' URLs (signing.online)
     fetch_timeout: float = 2.0
+    revocation_cache_dir: Path | None = None  # shared by the workers (hub.revinfo)
     pdf_policy: tuple[tuple[str, str], ...] = ()  # (DocumentType/Type code, policy)
     pdf_default: str = "warn"  # require | warn | ignore
 
@@ -332,6 +338,11 @@ def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> Trus
         mode=mode,
         fetch_timeout=options.fetch_timeout,
         reporter=_revocation_reporter,
+        cache=(
+            DirectoryRevocationCache(options.revocation_cache_dir)
+            if options.revocation_cache_dir is not None
+            else None
+        ),
     )
     return TrustStore(store.anchors, store.intermediates, revocation=online)
 

@@ -39,6 +39,7 @@ from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
 from hub.receipts import ReceiptFacts, ReceiptSigner
 from hub.registry import Registry
+from hub.revinfo import RevocationService
 from hub.routing import route
 from hub.store import Store
 from hub.store.batching import GroupCommitter
@@ -154,8 +155,11 @@ class Ingestor:
         signer: ReceiptSigner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lifecycle: Lifecycle | None = None,
+        revocation: RevocationService | None = None,
     ) -> None:
         self.config = config
+        # Online revocation (issue 14): what the check workers fetched goes to the shared cache.
+        self.revocation = revocation
         self.lifecycle = lifecycle  # document/dossier lifecycles (issue 5); None: not enforced
         self.registry = registry
         self.store = store
@@ -174,6 +178,10 @@ class Ingestor:
         ``record_refusals``: lifecycle refusals are written on the trace (real submissions,
         not dry runs)."""
         checked = await self.executor.check(data, self.clock())
+        if self.revocation is not None and (
+            checked.revocation_fetched or checked.revocation_events
+        ):
+            await self.revocation.record(checked.revocation_fetched, checked.revocation_events)
         step_bind_signer(checked, self.registry)
         step_authorise(checked, caller, self.registry)
         if self.lifecycle is not None:  # recipients the lifecycles decide, before routing
