@@ -30,7 +30,8 @@ from hub.lifecycle.alarms import AlarmEvaluator
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.engine import Lifecycle
 from hub.lifecycle.notify import Notifier, WebhookNotifier
-from hub.pipeline.checks import CheckOptions
+from hub.metrics import REVOCATION_FETCHES
+from hub.pipeline.checks import CheckOptions, trust_store_for
 from hub.pipeline.executor import CheckExecutor
 from hub.pipeline.ingest import Ingestor
 from hub.receipts import ReceiptSigner
@@ -40,6 +41,8 @@ from hub.storage_crypto import load_blob_cipher
 from hub.store import Store
 from hub.store.batching import GroupCommitter
 from hub.store.sqlite import SqliteStore
+from signing import TrustStore
+from signing.online import FetchEvent
 
 log = logging.getLogger("hub.runtime")
 
@@ -211,6 +214,7 @@ class Runtime:
         self._republish_interval = republish_interval
         self._overrides_interval = overrides_interval
         self._stack = AsyncExitStack()
+        self._ack_trust: TrustStore | None = None
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -265,6 +269,13 @@ class Runtime:
             except Exception as exc:
                 log.warning("re-publishing pending deliveries failed: %s", exc)
 
+    def ack_trust(self) -> TrustStore:
+        """The packages' trust store, for signed acknowledgements (built on first use; fetch
+        attempts made for acks are counted in the metrics)."""
+        if self._ack_trust is None:
+            self._ack_trust = trust_store_for(self.executor.options, reporter=_count_fetch)
+        return self._ack_trust
+
     async def _revocation_loop(self) -> None:
         # Keep the shared revocation cache ahead of nextUpdate so the accept path rarely
         # fetches; first run right away (loads the store's cache into this host's directory).
@@ -315,3 +326,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _count_fetch(event: FetchEvent) -> None:
+    REVOCATION_FETCHES.labels(event.kind, "ok" if event.ok else "failed").inc()

@@ -311,13 +311,21 @@ def _take_fetched(trust: TrustStore) -> tuple[FetchedItem, ...]:
     return checker.take_fetched() if isinstance(checker, OnlineRevocationChecker) else ()
 
 
-def trust_store_for(options: CheckOptions) -> TrustStore:
-    """The trust store ingest builds for ``options`` (also ``hub pdf verify``'s)."""
+def trust_store_for(
+    options: CheckOptions, reporter: Callable[[FetchEvent], None] | None = None
+) -> TrustStore:
+    """The trust store ingest builds for ``options`` (also ``hub pdf verify``'s and the
+    signed acknowledgements'). ``reporter`` receives online fetch attempts (default: they
+    travel back with the check's result)."""
     anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
-    return _trust_store(options, anchors)
+    return _trust_store(options, anchors, reporter or _revocation_reporter)
 
 
-def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> TrustStore:
+def _trust_store(
+    options: CheckOptions,
+    anchors: list[x509.Certificate],
+    reporter: Callable[[FetchEvent], None] | None = None,
+) -> TrustStore:
     """Anchors from ``trust_anchors`` plus ``trust_dir``, with the configured revocation."""
     mode: RevocationMode = options.revocation  # type: ignore[assignment]  # checked by config
     if mode == "off" and options.trust_dir is None:
@@ -337,7 +345,7 @@ def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> Trus
         static.ocsp_responses,
         mode=mode,
         fetch_timeout=options.fetch_timeout,
-        reporter=_revocation_reporter,
+        reporter=reporter or _revocation_reporter,
         cache=(
             DirectoryRevocationCache(options.revocation_cache_dir)
             if options.revocation_cache_dir is not None
