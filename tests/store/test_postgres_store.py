@@ -109,7 +109,7 @@ async def test_migrations_idempotent_and_confined_to_the_schema(
     versions = await admin(
         pg_dsn, f"SELECT version FROM {pg_schema}.schema_version ORDER BY version"
     )
-    assert [v for (v,) in versions] == list(range(1, LATEST + 1))
+    assert [v for (v,) in versions] == sorted(m.version for m in migrations())
     assert await admin(pg_dsn, f"SELECT count(*) FROM {pg_schema}.packages") == [(3,)]
     assert {
         "schema_version",
@@ -129,7 +129,7 @@ async def test_concurrent_migrators_apply_each_migration_once(pg_dsn: str, pg_sc
     try:
         assert results[:4] == [LATEST] * 4
         rows = await admin(pg_dsn, f"SELECT count(*) FROM {pg_schema}.schema_version")
-        assert rows == [(LATEST,)]
+        assert rows == [(len(migrations()),)]  # each once (numbering may have gaps)
         await stores[0].add_packages([new_package()])
         assert [await s.count_packages() for s in stores] == [1, 1, 1, 1]
     finally:
