@@ -367,28 +367,28 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 return found
         return RevocationStatus("unknown", "none", "; ".join(r for r in reasons if r))
 
-    def _usable(self, key: str) -> FetchedItem | None:
-        """The memoised item if it has not passed its nextUpdate (by the clock)."""
+    def _usable(self, key: str, at: datetime) -> FetchedItem | None:
+        """The newest known item (memo, then the shared cache) if it answers for ``at``:
+        ``at`` not past its nextUpdate. So a CRL cached at signing time still answers for a
+        signature time-stamped then (long-term validation), and at the reception time
+        (``at`` ≈ now) an item past its nextUpdate is fetched again."""
         with self._memo_lock:
             item = self._memo.get(key)
-        if (item is None or not self._fresh(item)) and self.cache is not None:
+        if (item is None or not self._covers(item, at)) and self.cache is not None:
             shared = self.cache.get(key)
             if shared is not None and (item is None or shared.this_update > item.this_update):
                 item = shared
                 with self._memo_lock:
                     self._memo[key] = shared
-        if item is None or not self._fresh(item):
+        if item is None or not self._covers(item, at):
             return None
         return item
 
-    def _fresh(self, item: FetchedItem) -> bool:
-        now = self._clock()
-        if item.next_update is not None and item.next_update < now:
-            return False
+    def _covers(self, item: FetchedItem, at: datetime) -> bool:
+        if item.next_update is not None:
+            return at <= item.next_update
         # An answer without nextUpdate is asked again after a while.
-        return item.next_update is not None or (
-            (now - item.fetched_at).total_seconds() <= NO_NEXT_UPDATE_TTL
-        )
+        return (self._clock() - item.fetched_at).total_seconds() <= NO_NEXT_UPDATE_TTL
 
     def _store(self, item: FetchedItem) -> None:
         with self._memo_lock:
@@ -415,7 +415,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         at: datetime,
         reasons: list[str],
     ) -> RevocationStatus | None:
-        item = self._usable(url)
+        item = self._usable(url, at)
         if item is None:
             started = time.perf_counter()
             try:
@@ -453,7 +453,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         reasons: list[str],
     ) -> RevocationStatus | None:
         key = _ocsp_key(url, cert, issuer)
-        item = self._usable(key)
+        item = self._usable(key, at)
         if item is None:
             started = time.perf_counter()
             try:

@@ -4,17 +4,31 @@ the checker's clock is injected."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from signing import CertificateRevoked, CertificateUntrusted, RevocationUnknown, TrustStore
-from signing.online import FetchEvent, OnlineRevocationChecker, crl_urls, ocsp_urls
+from signing import (
+    CertificateRevoked,
+    CertificateUntrusted,
+    RevocationUnknown,
+    TrustStore,
+    validate_pdf,
+)
+from signing.online import (
+    FetchedItem,
+    FetchEvent,
+    OnlineRevocationChecker,
+    crl_urls,
+    ocsp_urls,
+)
 
-from .ltv_pki import LtvPki, build_pki
+from .ltv_pki import LtvPki, build_pki, sign_pdf
 from .revocation_servers import Servers, revocation_servers
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
@@ -173,3 +187,32 @@ def test_cached_items_are_used_without_fetching(
     with pytest.raises(RevocationUnknown):
         TrustStore([pki.root.cert], revocation=third).validate(pki.signer.cert, at=later)
     assert live.requests == ["GET /crl", "POST /ocsp"]
+
+
+def test_ltv_b_t_valid_from_the_cache_a_week_later(pki: LtvPki, live: Servers) -> None:
+    """B-T: "valid when such revocation data is at hand … in the hub's cache": the CRL the
+    hub fetched at signing time (stale now) answers for the time-stamp; sources are down."""
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    data = sign_pdf(pki, "B-T")
+    item = FetchedItem(
+        "crl",
+        live.crl_url,
+        live.crl_url,
+        pki.crl.public_bytes(serialization.Encoding.DER),
+        pki.crl.last_update_utc,
+        pki.crl.next_update_utc,
+        pki.t0,
+    )
+    live.down.update({"/crl", "/ocsp"})
+    week = pki.week_later
+
+    def store(cached: tuple[FetchedItem, ...]) -> TrustStore:
+        checker = OnlineRevocationChecker(mode="hard-fail", cached=cached, clock=lambda: week)
+        return TrustStore([pki.root.cert], revocation=checker)
+
+    report = validate_pdf(data, store((item,)), at=week)
+    assert report.verdict == "valid", report
+    assert report.signatures[0].validated_at == pki.t0.isoformat()
+    report = validate_pdf(data, store(()), at=week)
+    assert report.verdict == "indeterminate"
+    assert report.signatures[0].subindication == "TRY_LATER"
