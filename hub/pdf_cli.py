@@ -70,6 +70,12 @@ def _trust(
         crl_files=settings.crl_files + crls,
         ocsp_files=settings.ocsp_files,
         revocation=mode,
+        # As ingest: online sources and the host's revocation cache when the hub fetches.
+        fetch_online=settings.fetch_online,
+        fetch_timeout=settings.fetch_timeout,
+        revocation_cache_dir=(
+            settings.data_dir / "revocation-cache" if settings.fetch_online else None
+        ),
     )
     return trust_store_for(options)
 

@@ -25,6 +25,12 @@ Each signature gets one verdict:
     other trust failures pyHanko reports as indeterminate (``TRY_LATER``…).
 
 A PDF with no signature is ``unsigned``. The caller's policy decides what each verdict means.
+
+Long-term validation (issue 14, docs/signing.md): a signature indeterminate at ``at`` only
+for reasons time cures (no fresh revocation data, expired, revoked) is validated again at
+the time its trusted time-stamp proves, with revocation data valid then; document
+time-stamps give proof of existence as a chain, newest first. Each result carries the ETSI
+EN 319 102-1 sub-indication, the moment it was established at and the time-stamp time.
 """
 
 from __future__ import annotations
