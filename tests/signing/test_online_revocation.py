@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,9 +23,11 @@ from signing import (
 )
 from signing.online import (
     FetchedItem,
+    FetchError,
     FetchEvent,
     OnlineRevocationChecker,
     crl_urls,
+    fetch_crl,
     ocsp_urls,
 )
 
@@ -216,3 +219,20 @@ def test_ltv_b_t_valid_from_the_cache_a_week_later(pki: LtvPki, live: Servers) -
     report = validate_pdf(data, store(()), at=week)
     assert report.verdict == "indeterminate"
     assert report.signatures[0].subindication == "TRY_LATER"
+
+
+def test_a_silent_server_is_a_fetch_error_after_the_timeout(pki: LtvPki) -> None:
+    """A source that accepts the connection and never answers: the timeout applies (the
+    listening socket never accepts; the kernel completes the handshake)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(FetchError):
+            fetch_crl(f"http://127.0.0.1:{port}/crl", timeout=0.2)
+
+
+def test_only_http_urls_are_fetched() -> None:
+    for url in ("file:///etc/passwd", "https://example.invalid/x.crl", "ldap://x/y"):
+        with pytest.raises(FetchError):
+            fetch_crl(url, timeout=0.2)
