@@ -304,7 +304,11 @@ def _trust_settings(
     if not isinstance(fetch_online, bool):
         raise ConfigError("signing.fetch_online must be true or false")
     fetch_timeout = signing_s.get("fetch_timeout", 2.0)
-    if not isinstance(fetch_timeout, int | float) or not 0 < fetch_timeout <= 60:
+    if (
+        isinstance(fetch_timeout, bool)
+        or not isinstance(fetch_timeout, int | float)
+        or not 0 < fetch_timeout <= 60
+    ):
         raise ConfigError("signing.fetch_timeout must be a number of seconds in (0, 60]")
     revocation = str(signing_s.get("revocation", "auto"))
     if revocation == "auto":
