@@ -41,24 +41,25 @@ def _trust(
     anchors: tuple[Path, ...], crls: tuple[Path, ...], revocation: str, config_dir: Path
 ) -> TrustStore:
     """Anchors from ``--trust-anchor`` (nothing else), or the hub's trust configuration;
-    ``--crl`` files are added to either. ``auto``: the configuration's resolved policy, and
-    hard-fail once any CRL is at hand (as ``[signing] revocation = "auto"`` does)."""
+    ``--crl`` files are added to either. ``auto``: with ``--trust-anchor``, hard-fail (a
+    verification tool never treats "no information" as "not revoked"; the PDF's own DSS
+    and ``--crl`` are the sources); with the configuration, its resolved policy (as
+    ingest), and hard-fail once a ``--crl`` is given."""
     from hub.config import load_settings
     from hub.pipeline.checks import CheckOptions, trust_store_for
 
     if anchors:
-        mode = "hard-fail" if crls and revocation == "auto" else revocation
         options = CheckOptions(
             max_size=0,
             trust_anchors=anchors,
             crl_files=crls,
-            revocation="off" if mode == "auto" else mode,
+            revocation="hard-fail" if revocation == "auto" else revocation,
         )
         return trust_store_for(options)
     settings = load_settings(config_dir)
     if not settings.trust_anchors and settings.trust_dir is None:
         raise ValueError(f"{config_dir}/hub.toml configures no trust anchors; use --trust-anchor")
-    mode = settings.revocation
+    mode: str = settings.revocation
     if revocation != "auto":
         mode = revocation
     elif crls and mode == "off":
@@ -113,7 +114,8 @@ def report_json(path: Path, report: PdfReport, at: datetime) -> dict[str, object
     type=click.Choice(REVOCATION_CHOICES),
     default="auto",
     show_default=True,
-    help="Revocation policy (auto: as configured; hard-fail when a CRL is given).",
+    help="Revocation policy (auto: hard-fail with --trust-anchor; else as configured, "
+    "hard-fail when a CRL is given).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option(
