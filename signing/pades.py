@@ -321,7 +321,28 @@ async def _validate_one(
     revocation_at = _aware(status.timestamp) if timestamp else moment
     revocation, why = _path_revocation(status, checker, revocation_at)
     result = _judge(field, kind, status, revocation, why, checker.mode)
+    expired = _tsa_expired(status, moment) if timestamp else None
+    if expired is not None and result.verdict == "valid":
+        # pyHanko judges a time-stamp's TSA at the token's own time; the POE rule needs the
+        # TSA certificate valid when the token's existence is proven (``moment``).
+        result = replace(
+            result,
+            verdict="indeterminate",
+            reasons=("pdf.expired",),
+            trusted=False,
+            detail=f"the TSA certificate expired on {expired} and no later time-stamp "
+            "proves the token existed before",
+        )
     return _stamp(result, status, moment), status
+
+
+def _tsa_expired(status: Any, moment: datetime) -> str | None:
+    """The TSA certificate's notAfter (ISO 8601) if it lies before ``moment``."""
+    cert = getattr(status, "signing_cert", None)
+    if cert is None:
+        return None
+    not_after: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
+    return not_after.isoformat() if not_after < moment else None
 
 
 # Reasons a proof of existence (a trusted time-stamp) can cure: the verdict depends on the
@@ -430,6 +451,8 @@ async def _long_term(
         problem = "the signature time-stamp does not verify"
     elif not stamp.trusted:
         problem = "the signature time-stamp's TSA does not chain to an anchor at the POE"
+    elif (expired := _tsa_expired(stamp, poe)) is not None:
+        problem = f"the signature time-stamp's TSA certificate expired on {expired} (no POE)"
     else:
         ts_revocation, ts_why = _path_revocation(stamp, checker, stamp_time)
         if ts_revocation == "revoked" or (

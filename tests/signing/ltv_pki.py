@@ -93,6 +93,7 @@ def _issue(
     crl_url: str | None = None,
     ocsp_url: str | None = None,
     rsa_key: bool = False,
+    valid_days: int | None = None,
 ) -> Party:
     # pyHanko's test time-stamper signs with RSA only; everything else is EC (fast keygen).
     key: Key = (
@@ -110,7 +111,7 @@ def _issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(t0 - timedelta(days=30))
-        .not_valid_after(t0 + timedelta(days=(3650 if root is None else 700)))
+        .not_valid_after(t0 + timedelta(days=valid_days or (3650 if root is None else 700)))
         .add_extension(ski, critical=False)
     )
     if root is None:
@@ -205,7 +206,54 @@ def build_pki(t0: datetime, *, crl_url: str | None = None, ocsp_url: str | None 
     return LtvPki(t0, root, signer, revoked, tsa, responder, crl)
 
 
-def sign_pdf(pki: LtvPki, level: str, *, signer: Party | None = None) -> bytes:
+def issue_tsa(pki: LtvPki, cn: str, *, valid_days: int) -> Party:
+    """Another TSA under the test root, valid from ``t0 - 30 days`` to ``t0 + valid_days``."""
+    return _issue(
+        pki.root,
+        cn,
+        pki.t0,
+        eku=ExtendedKeyUsageOID.TIME_STAMPING,
+        rsa_key=True,
+        valid_days=valid_days,
+    )
+
+
+def add_document_timestamp(
+    pki: LtvPki,
+    data: bytes,
+    tsa: Party,
+    at: datetime,
+    crl: x509.CertificateRevocationList,
+) -> bytes:
+    """Append a document time-stamp by ``tsa`` dated ``at`` (archive renewal), with the
+    revocation data ``crl`` added to the DSS for what came before."""
+    root = _asn1(pki.root.cert)
+    stamper = DummyTimeStamper(
+        tsa_cert=_asn1(tsa.cert),
+        tsa_key=_asn1_key(tsa.key),
+        certs_to_embed=SimpleCertificateStore.from_certs([root]),
+        fixed_dt=at,
+    )
+    context = ValidationContext(
+        trust_roots=[root],
+        crls=[crl.public_bytes(serialization.Encoding.DER)],
+        allow_fetching=False,
+        moment=at,
+        revocation_mode="soft-fail",
+    )
+
+    async def run() -> bytes:
+        out = await signers.PdfTimeStamper(stamper).async_timestamp_pdf(
+            IncrementalPdfFileWriter(BytesIO(data)), "sha256", validation_context=context
+        )
+        return bytes(out.getvalue())
+
+    return asyncio.run(run())
+
+
+def sign_pdf(
+    pki: LtvPki, level: str, *, signer: Party | None = None, tsa: Party | None = None
+) -> bytes:
     """``minimal.pdf`` signed at ``pki.t0`` at PAdES level B-B, B-T, B-LT or B-LTA.
 
     The time-stamps come from a TSA at ``pki.t0`` (pyHanko's test time-stamper with the
@@ -218,9 +266,10 @@ def sign_pdf(pki: LtvPki, level: str, *, signer: Party | None = None) -> bytes:
         signing_key=_asn1_key(who.key),
         cert_registry=SimpleCertificateStore.from_certs([root]),
     )
+    stamp_by = tsa or pki.tsa
     stamper = DummyTimeStamper(
-        tsa_cert=_asn1(pki.tsa.cert),
-        tsa_key=_asn1_key(pki.tsa.key),
+        tsa_cert=_asn1(stamp_by.cert),
+        tsa_key=_asn1_key(stamp_by.key),
         certs_to_embed=SimpleCertificateStore.from_certs([root]),
         fixed_dt=pki.t0,
     )

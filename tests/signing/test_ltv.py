@@ -19,7 +19,15 @@ from signing import StaticRevocationChecker, TrustStore, validate_pdf
 from signing.pades import PdfReport
 from signing.pki import create_crl
 
-from .ltv_pki import UNSIGNED, LtvPki, build_pki, sign_pdf, tamper
+from .ltv_pki import (
+    UNSIGNED,
+    LtvPki,
+    add_document_timestamp,
+    build_pki,
+    issue_tsa,
+    sign_pdf,
+    tamper,
+)
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 
@@ -200,3 +208,28 @@ def test_unknown_anchor_is_invalid(pki: LtvPki, pdfs: dict[str, bytes]) -> None:
     report = validate_pdf(pdfs["B-LTA"], trust, at=pki.week_later)
     assert report.verdict == "invalid"
     assert "pdf.untrusted" in report.signatures[0].reasons
+
+
+def test_document_time_stamps_are_followed_as_a_chain(pki: LtvPki) -> None:
+    """The TSA of the signature and first document time-stamp expires at t0 + 3 days; a
+    second document time-stamp at t0 + 2 days (archive renewal, fresh CRL in the DSS) proves
+    the first one existed while its TSA was valid. A week later: without the renewal the
+    file is indeterminate (OUT_OF_BOUNDS_NO_POE), with it valid."""
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    short = issue_tsa(pki, "Short-lived TSA", valid_days=3)
+    data = sign_pdf(pki, "B-LTA", tsa=short)
+    g2 = pki.t0 + timedelta(days=2)
+    renewed = add_document_timestamp(pki, data, pki.tsa, g2, pki.fresh_crl(g2))
+
+    report = _check(pki, data)
+    assert report.verdict == "indeterminate", report
+    assert report.signatures[1].reasons == ("pdf.expired",)
+    assert report.signatures[1].subindication == "OUT_OF_BOUNDS_NO_POE"
+
+    report = _check(pki, renewed)
+    assert report.verdict == "valid", report
+    sig, first, second = report.signatures
+    assert (sig.validated_at, sig.timestamp_time) == (pki.t0.isoformat(), pki.t0.isoformat())
+    assert first.validated_at == g2.isoformat()  # POE from the renewal
+    assert second.validated_at == pki.week_later.isoformat()
+    assert second.timestamp_time == g2.isoformat()
