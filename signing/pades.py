@@ -323,8 +323,8 @@ async def _validate_one(
     result = _judge(field, kind, status, revocation, why, checker.mode)
     expired = _tsa_expired(status, moment) if timestamp else None
     if expired is not None and result.verdict == "valid":
-        # pyHanko judges a time-stamp's TSA at the token's own time; the POE rule needs the
-        # TSA certificate valid when the token's existence is proven (``moment``).
+        # The POE rule needs the TSA certificate valid when the token's existence is
+        # proven (``moment``); pyHanko checks it too, this keeps the rule explicit.
         result = replace(
             result,
             verdict="indeterminate",
