@@ -114,6 +114,9 @@ class RevocationService:
     async def run_once(self) -> None:
         """Synchronise directory and store, refresh CRLs near their nextUpdate, update the
         gauges and alarms. Called periodically by the runtime."""
+        # Attempts the workers logged for refused packages (no result carried them back).
+        for event in await asyncio.to_thread(self.directory.drain_events):
+            await self._attempt(event)
         from_dir = await asyncio.to_thread(self.directory.items)
         if from_dir:
             await self.store.put(from_dir)

@@ -135,6 +135,63 @@ class DirectoryRevocationCache:
                 os.unlink(tmp)
             raise
 
+    def log_events(self, events: Sequence[FetchEvent]) -> None:
+        """Append fetch attempts to this process's event log (``events-<pid>.jsonl``), for
+        attempts no result carries back (a refused package); see :meth:`drain_events`."""
+        if not events:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        lines = "".join(
+            json.dumps(
+                {
+                    "kind": e.kind,
+                    "url": e.url,
+                    "ok": e.ok,
+                    "detail": e.detail,
+                    "seconds": e.seconds,
+                    "next_update": e.next_update.isoformat() if e.next_update else None,
+                }
+            )
+            + "\n"
+            for e in events
+        )
+        with open(self.directory / f"events-{os.getpid()}.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(lines)
+
+    def drain_events(self) -> list[FetchEvent]:
+        """Take every logged attempt (each log is renamed, read, then deleted)."""
+        out: list[FetchEvent] = []
+        if not self.directory.is_dir():
+            return out
+        for path in sorted(self.directory.glob("events-*.jsonl")):
+            taken = path.with_name(f"draining-{os.getpid()}-{path.name}")
+            try:
+                os.replace(path, taken)
+                text = taken.read_text(encoding="utf-8")
+                taken.unlink()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                try:
+                    doc = json.loads(line)
+                    out.append(
+                        FetchEvent(
+                            kind=doc["kind"],
+                            url=str(doc["url"]),
+                            ok=bool(doc["ok"]),
+                            detail=str(doc["detail"]),
+                            seconds=float(doc["seconds"]),
+                            next_update=(
+                                datetime.fromisoformat(doc["next_update"])
+                                if doc["next_update"]
+                                else None
+                            ),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return out
+
     def items(self) -> list[FetchedItem]:
         """Every readable item."""
         out: list[FetchedItem] = []

@@ -15,6 +15,7 @@ with stable codes (they pickle across the process boundary).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -305,6 +306,18 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
     )
 
 
+def _spill_events(trust: TrustStore, events: tuple[FetchEvent, ...]) -> None:
+    checker = trust.revocation
+    if (
+        events
+        and isinstance(checker, OnlineRevocationChecker)
+        and isinstance(checker.cache, DirectoryRevocationCache)
+    ):
+        # Metrics only: a full disk must not change the refusal itself.
+        with contextlib.suppress(OSError):
+            checker.cache.log_events(events)
+
+
 def _take_fetched(trust: TrustStore) -> tuple[FetchedItem, ...]:
     """Revocation data fetched online during this check (empty when fetching is off)."""
     checker = trust.revocation
@@ -432,14 +445,19 @@ def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> 
     """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`."""
     ctx = _context(options)
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
+    done = False
     try:
         checked = step_pdf(step_signature(step_schema(step_parse(raw)), ctx), ctx, received_at)
+        done = True
     finally:
         # Revocation data fetched online for this package (signer path, PDF signatures):
-        # back to the hub process for the shared cache and the metrics. On a refusal it is
-        # dropped here (the process memo keeps it; the background refresh reports failures).
+        # back to the hub process for the shared cache and the metrics. On a refusal the
+        # data is already in the host's cache directory, and the attempts go to its event
+        # log, which the hub's revocation service drains (failures must reach the alarm).
         fetched, events = _take_fetched(ctx.trust), tuple(_fetch_events)
         _fetch_events.clear()
+        if not done:
+            _spill_events(ctx.trust, events)
     if not fetched and not events:
         return checked
     return replace(checked, revocation_fetched=fetched, revocation_events=events)

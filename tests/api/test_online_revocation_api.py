@@ -117,6 +117,15 @@ async def test_unreachable_hard_fail_refused_soft_fail_warned(
             with pytest.raises(HubProblem) as info:
                 await (await hub.client(G22)).submit(_doc(pki.signer, 703))
             assert info.value.code == "signature.revocation_unknown"
+            # The refused package's failed fetches reach the sources' health (and the
+            # alarm) through the workers' event log at the service's next run.
+            assert hub.runtime.revocation is not None
+            await hub.runtime.revocation.run_once()
+            failing = await hub.runtime.store.revocation_cache().sources()
+            assert {(s.url, s.failures) for s in failing} == {
+                (servers.crl_url, 1),
+                (servers.ocsp_url, 1),
+            }
         soft = make_workdir()
         _configure(soft.config_dir, pki, "soft-fail")
         async with start_hub(soft) as hub:
