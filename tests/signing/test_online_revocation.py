@@ -22,6 +22,7 @@ from signing import (
     validate_pdf,
 )
 from signing.online import (
+    DirectoryRevocationCache,
     FetchedItem,
     FetchError,
     FetchEvent,
@@ -236,3 +237,35 @@ def test_only_http_urls_are_fetched() -> None:
     for url in ("file:///etc/passwd", "https://example.invalid/x.crl", "ldap://x/y"):
         with pytest.raises(FetchError):
             fetch_crl(url, timeout=0.2)
+
+
+def test_directory_cache_keeps_the_newest_and_drains_events(pki: LtvPki, tmp_path: Path) -> None:
+    cache = DirectoryRevocationCache(tmp_path / "cache")
+    assert cache.get("http://x/crl") is None and cache.drain_events() == []
+
+    def item(issued: datetime) -> FetchedItem:
+        crl = pki.fresh_crl(issued)
+        return FetchedItem(
+            "crl",
+            "http://x/crl",
+            "http://x/crl",
+            crl.public_bytes(serialization.Encoding.DER),
+            crl.last_update_utc,
+            crl.next_update_utc,
+            issued,
+        )
+
+    old, new = item(pki.t0), item(pki.t0 + timedelta(hours=3))
+    cache.put(new)
+    cache.put(old)  # never moves backwards
+    assert cache.get("http://x/crl") == new
+    assert cache.items() == [new]
+    (tmp_path / "cache" / "junk.json").write_text("{not json")
+    assert cache.items() == [new]  # unreadable files are skipped
+    events = [
+        FetchEvent("crl", "http://x/crl", False, "503", 0.01),
+        FetchEvent("ocsp", "http://x/ocsp", True, "", 0.02, pki.t0),
+    ]
+    cache.log_events(events)
+    assert cache.drain_events() == events
+    assert cache.drain_events() == []
