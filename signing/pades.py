@@ -57,6 +57,7 @@ from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.policy_decl import NO_REVOCATION, CertRevTrustPolicy
 
 from .revocation import RevocationMode, StaticRevocationChecker
 from .trust import TrustStore, _run
@@ -261,12 +262,20 @@ def _dss_revinfo(
 
 
 def _context(kwargs: dict[str, Any], dss: DocumentSecurityStore | None, mode: str) -> Any:
-    # pyhanko-certvalidator modes: hard-fail refuses a missing revocation source;
-    # soft-fail only refuses what the sources say is revoked.
-    full = dict(kwargs, revocation_mode=mode)
+    """pyHanko's context: path building and validity at ``moment`` only.
+
+    Revocation is not pyhanko-certvalidator's to decide here: given CRLs that are stale at
+    ``moment`` for certificates that declare distribution points, even its soft-fail mode
+    reports the path as indeterminate — which is how every B-LT/B-LTA file became
+    "indeterminate" a week after signing, even with revocation off (issue 14). Our checker
+    (:func:`_path_revocation`, with the same CRLs/OCSP responses plus the DSS) decides it,
+    at the moment long-term validation chooses. The DSS still contributes certificates.
+    """
+    del mode  # kept for the call sites' readability; the policy is NO_REVOCATION
+    full = {k: v for k, v in kwargs.items() if k not in ("crls", "ocsps")}
     if dss is not None:
-        return dss.as_validation_context(full)
-    return ValidationContext(**full)
+        full["other_certs"] = list(full.get("other_certs", [])) + list(dss.load_certs())
+    return ValidationContext(**full, revinfo_policy=CertRevTrustPolicy(NO_REVOCATION))
 
 
 def _failed(field: str, kind: Any, reasons: tuple[str, ...], detail: str) -> PdfSignatureResult:

@@ -39,10 +39,19 @@ def _quiet_pyhanko() -> Iterator[None]:
     logging.getLogger("pyhanko").setLevel(logging.NOTSET)
 
 
-@pytest.fixture(scope="module")
-def pki() -> LtvPki:
+@pytest.fixture(scope="module", params=["plain", "with-urls"])
+def pki(request: pytest.FixtureRequest) -> LtvPki:
     # The one clock reading: the signing moment; every other moment derives from it.
-    return build_pki(datetime.now(UTC).replace(microsecond=0))
+    # "with-urls": certificates declaring a CRL distribution point and an OCSP responder,
+    # as real ones do (never fetched here: revocation comes from files and the DSS). With
+    # those, pyhanko-certvalidator's own revocation check made B-LT/B-LTA indeterminate a
+    # week later even with revocation off — the report of issue 14.
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    if request.param == "plain":
+        return build_pki(t0)
+    return build_pki(
+        t0, crl_url="http://crl.test.invalid/root.crl", ocsp_url="http://ocsp.test.invalid/"
+    )
 
 
 @pytest.fixture(scope="module")
