@@ -82,12 +82,13 @@ def _doc(party: Party, number: int) -> bytes:
     return document(_signer(party), [Organ(organ_id=H41, organ_name="UBND tỉnh")], number=number)[1]
 
 
+@pytest.mark.parametrize("processes", [-1, 1], ids=["inline", "worker-process"])
 async def test_revoked_refused_good_accepted(
-    make_workdir: WorkdirFactory, pki: LtvPki, servers: Servers
+    make_workdir: WorkdirFactory, pki: LtvPki, servers: Servers, processes: int
 ) -> None:
     servers.down.clear()
     servers.requests.clear()
-    workdir = make_workdir()
+    workdir = make_workdir(ingest_processes=processes)
     _configure(workdir.config_dir, pki, "hard-fail")
     async with start_hub(workdir) as hub:
         sender = await hub.client(G22)
