@@ -168,17 +168,16 @@ def validate_pdf(
     """Validate every signature of the PDF ``data`` at ``at`` (default: now), offline.
 
     ``revocation`` defaults to the trust store's checker mode (``"off"`` without one); its
-    CRLs and OCSP responses are used either way, together with the PDF's own DSS.
+    CRLs and OCSP responses (and online sources, for an
+    :class:`~signing.online.OnlineRevocationChecker`) are used together with the PDF's DSS.
     """
     moment = at or datetime.now(UTC)
     if moment.tzinfo is None:
         raise ValueError("at must be timezone-aware")
     configured = trust.revocation
-    crls: tuple[x509.CertificateRevocationList, ...] = ()
-    ocsps: tuple[ocsp.OCSPResponse, ...] = ()
     mode: RevocationMode = "off"
     if isinstance(configured, StaticRevocationChecker):
-        crls, ocsps, mode = configured.crls, configured.ocsp_responses, configured.mode
+        mode = configured.mode
     if revocation is not None:
         mode = revocation
     try:
@@ -208,8 +207,6 @@ def validate_pdf(
     kwargs: dict[str, Any] = {
         "trust_roots": _asn1(trust.anchors),
         "other_certs": _asn1(trust.intermediates),
-        "crls": [c.public_bytes(serialization.Encoding.DER) for c in crls],
-        "ocsps": [r.public_bytes(serialization.Encoding.DER) for r in ocsps],
         "moment": moment,
         "allow_fetching": False,
     }
@@ -272,7 +269,7 @@ def _context(kwargs: dict[str, Any], dss: DocumentSecurityStore | None, mode: st
     at the moment long-term validation chooses. The DSS still contributes certificates.
     """
     del mode  # kept for the call sites' readability; the policy is NO_REVOCATION
-    full = {k: v for k, v in kwargs.items() if k not in ("crls", "ocsps")}
+    full = dict(kwargs)
     if dss is not None:
         full["other_certs"] = list(full.get("other_certs", [])) + list(dss.load_certs())
     return ValidationContext(**full, revinfo_policy=CertRevTrustPolicy(NO_REVOCATION))
