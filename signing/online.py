@@ -36,7 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -50,6 +50,9 @@ from .revocation import RevocationMode, RevocationStatus, StaticRevocationChecke
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a CRL larger than this is refused, not buffered
 DEFAULT_FETCH_TIMEOUT = 2.0
 NO_NEXT_UPDATE_TTL = 300.0  # seconds an answer without nextUpdate is reused
+# After a failed fetch the source is not asked again for this long (per process), so a dead
+# source costs one timeout, not one per package; the background refresh keeps trying.
+RETRY_AFTER_FAILURE = 30.0
 
 FetchKind = Literal["crl", "ocsp"]
 
@@ -362,6 +365,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         self._memo: dict[str, FetchedItem] = {}
         self._fetched: list[FetchedItem] = []
         self._memo_lock = threading.Lock()
+        self._failed_until: dict[str, datetime] = {}
         self.remember(cached)
 
     def extended(
@@ -382,6 +386,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         )
         other._memo = self._memo  # shared: a fetch for one PDF serves the next
         other._memo_lock = self._memo_lock
+        other._failed_until = self._failed_until
         other._fetched = self._fetched
         return other
 
@@ -447,6 +452,15 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         # An answer without nextUpdate is asked again after a while.
         return (self._clock() - item.fetched_at).total_seconds() <= NO_NEXT_UPDATE_TTL
 
+    def _recently_failed(self, url: str) -> datetime | None:
+        with self._memo_lock:
+            until = self._failed_until.get(url)
+        return until if until is not None and self._clock() < until else None
+
+    def _note_failure(self, url: str) -> None:
+        with self._memo_lock:
+            self._failed_until[url] = self._clock() + timedelta(seconds=RETRY_AFTER_FAILURE)
+
     def _store(self, item: FetchedItem) -> None:
         with self._memo_lock:
             self._memo[item.key] = item
@@ -473,11 +487,15 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         reasons: list[str],
     ) -> RevocationStatus | None:
         item = self._usable(url, at)
+        if item is None and (until := self._recently_failed(url)) is not None:
+            reasons.append(f"CRL {url} unreachable (not retried before {until.isoformat()})")
+            return None
         if item is None:
             started = time.perf_counter()
             try:
                 crl = fetch_crl(url, timeout=self.fetch_timeout)
             except FetchError as exc:
+                self._note_failure(url)
                 self._report(FetchEvent("crl", url, False, str(exc), time.perf_counter() - started))
                 reasons.append(f"CRL {url} unreachable: {exc}")
                 return None
@@ -511,11 +529,15 @@ class OnlineRevocationChecker(StaticRevocationChecker):
     ) -> RevocationStatus | None:
         key = _ocsp_key(url, cert, issuer)
         item = self._usable(key, at)
+        if item is None and (until := self._recently_failed(url)) is not None:
+            reasons.append(f"OCSP {url} unreachable (not retried before {until.isoformat()})")
+            return None
         if item is None:
             started = time.perf_counter()
             try:
                 response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
             except FetchError as exc:
+                self._note_failure(url)
                 self._report(
                     FetchEvent("ocsp", url, False, str(exc), time.perf_counter() - started)
                 )

@@ -22,6 +22,7 @@ from signing import (
     validate_pdf,
 )
 from signing.online import (
+    RETRY_AFTER_FAILURE,
     DirectoryRevocationCache,
     FetchedItem,
     FetchError,
@@ -269,3 +270,18 @@ def test_directory_cache_keeps_the_newest_and_drains_events(pki: LtvPki, tmp_pat
     cache.log_events(events)
     assert cache.drain_events() == events
     assert cache.drain_events() == []
+
+
+def test_a_dead_source_is_not_asked_again_at_once(pki: LtvPki, live: Servers, at: datetime) -> None:
+    """One timeout per dead source, not one per package: after a failure the source rests
+    for RETRY_AFTER_FAILURE seconds (by the injected clock), then is asked again."""
+    live.down.update({"/crl", "/ocsp"})
+    now = [at]
+    checker = OnlineRevocationChecker(mode="soft-fail", clock=lambda: now[0])
+    store = TrustStore([pki.root.cert], revocation=checker)
+    store.validate(pki.signer.cert, at=at)
+    store.validate(pki.signer.cert, at=at)
+    assert live.requests == ["GET /crl", "POST /ocsp"]
+    now[0] = at + timedelta(seconds=RETRY_AFTER_FAILURE + 1)
+    store.validate(pki.signer.cert, at=at)
+    assert live.requests == ["GET /crl", "POST /ocsp"] * 2
