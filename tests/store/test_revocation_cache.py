@@ -3,6 +3,7 @@ refreshes it from a real local CRL server, counts failures and raises the alarm.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from hub import metrics
+from hub.dbtools import copy_sqlite_to_postgres
 from hub.revinfo import RevocationCacheStore, RevocationService
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
@@ -141,3 +143,30 @@ async def test_record_from_a_check(
     assert list(await cache.items()) == [item]
     (state,) = await cache.sources()
     assert (state.url, state.kind, state.failures) == ("http://ocsp.example", "ocsp", 1)
+
+
+async def test_db_copy_carries_the_cache(
+    pki: LtvPki,
+    tmp_path: Path,
+    pg_dsn: str,  # noqa: F811
+    pg_schema: str,  # noqa: F811
+) -> None:
+    """``hub db copy`` (SQLite → PostgreSQL) copies both tables: the new hub starts warm."""
+    item = _item(pki, "http://crl.example/copy.crl", pki.t0)
+    async with SqliteStore(tmp_path / "hub.sqlite") as store:
+        await store.revocation_cache().put([item])
+        await store.revocation_cache().record_attempt(
+            "http://ocsp.example", "ocsp", False, "503", pki.t0
+        )
+    report = await asyncio.to_thread(
+        copy_sqlite_to_postgres, tmp_path / "hub.sqlite", pg_dsn, pg_schema
+    )
+    assert report.tables.get("revocation_cache") == 1
+    async with PostgresStore(pg_dsn, schema=pg_schema) as target:
+        assert list(await target.revocation_cache().items()) == [item]
+        (state,) = await target.revocation_cache().sources()
+        assert (state.url, state.failures, state.failing_since) == (
+            "http://ocsp.example",
+            1,
+            pki.t0,
+        )
