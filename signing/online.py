@@ -366,6 +366,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         self._fetched: list[FetchedItem] = []
         self._memo_lock = threading.Lock()
         self._failed_until: dict[str, datetime] = {}
+        self._parsed_items: dict[str, tuple[datetime, StaticRevocationChecker]] = {}
         self.remember(cached)
 
     def extended(
@@ -387,6 +388,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         other._memo = self._memo  # shared: a fetch for one PDF serves the next
         other._memo_lock = self._memo_lock
         other._failed_until = self._failed_until
+        other._parsed_items = self._parsed_items
         other._fetched = self._fetched
         return other
 
@@ -452,6 +454,22 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         # An answer without nextUpdate is asked again after a while.
         return (self._clock() - item.fetched_at).total_seconds() <= NO_NEXT_UPDATE_TTL
 
+    def _parsed(self, item: FetchedItem) -> StaticRevocationChecker:
+        """A checker over this one item, parsed once per (key, thisUpdate): the CRL's
+        signature verification is cached inside it, so the accept path pays a lookup."""
+        with self._memo_lock:
+            known = self._parsed_items.get(item.key)
+        if known is not None and known[0] == item.this_update:
+            return known[1]
+        if item.kind == "crl":
+            checker = StaticRevocationChecker([x509.load_der_x509_crl(item.der)], mode="hard-fail")
+        else:
+            response = ocsp.load_der_ocsp_response(item.der)
+            checker = StaticRevocationChecker([], [response], mode="hard-fail")
+        with self._memo_lock:
+            self._parsed_items[item.key] = (item.this_update, checker)
+        return checker
+
     def _recently_failed(self, url: str) -> datetime | None:
         with self._memo_lock:
             until = self._failed_until.get(url)
@@ -512,8 +530,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 FetchEvent("crl", url, True, "", time.perf_counter() - started, item.next_update)
             )
             self._store(item)
-        crl = x509.load_der_x509_crl(item.der)
-        result = StaticRevocationChecker([crl], mode="hard-fail").status(cert, issuer, at=at)
+        result = self._parsed(item).status(cert, issuer, at=at)
         if result.status == "unknown":
             reasons.append(f"CRL {url}: {result.detail}")
             return None
@@ -559,10 +576,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 FetchEvent("ocsp", url, True, "", time.perf_counter() - started, item.next_update)
             )
             self._store(item)
-        response = ocsp.load_der_ocsp_response(item.der)
-        result = StaticRevocationChecker([], [response], mode="hard-fail").status(
-            cert, issuer, at=at
-        )
+        result = self._parsed(item).status(cert, issuer, at=at)
         if result.status == "unknown":
             reasons.append(f"OCSP {url}: no usable answer for this certificate")
             return None
