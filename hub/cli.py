@@ -1261,5 +1261,11 @@ def storage_rekey(
         )
 
 
+# -- signed PDFs (issue 14): hub pdf verify ---------------------------------------------------
+from hub.pdf_cli import pdf as _pdf_group  # noqa: E402
+
+main.add_command(_pdf_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -89,6 +89,9 @@ class Settings:
     crl_files: tuple[Path, ...] = ()
     ocsp_files: tuple[Path, ...] = ()
     revocation: RevocationPolicy = "off"  # resolved: "auto" becomes hard-fail or off
+    # [signing] fetch_online: CRL/OCSP from the certificates' own URLs (issue 14)
+    fetch_online: bool = False
+    fetch_timeout: float = 2.0  # seconds per HTTP fetch
     # [pdf] policy per edXML DocumentType/Type code: require | warn | ignore
     pdf_policy: tuple[tuple[str, PdfPolicy], ...] = ()
     pdf_default: PdfPolicy = "warn"
@@ -289,12 +292,13 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
 def _trust_settings(
     base: Path, signing_s: Mapping[str, Any], pdf_s: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``[signing]`` trust_dir, crl_files, ocsp_files, revocation and the ``[pdf]`` policy.
+    """``[signing]`` trust_dir, crl_files, ocsp_files, revocation, fetch_online,
+    fetch_timeout and the ``[pdf]`` policy.
 
     ``revocation`` defaults to ``"auto"``: hard-fail as soon as any revocation source is
     configured (a CRL file, an OCSP response file, or a ``*.crl`` in the trust directory),
     otherwise off — so a hub without revocation data keeps working, and one with data never
-    treats "no information" as "trusted".
+    treats "no information" as "trusted". ``fetch_online = true`` counts as a source.
     """
     trust_dir = (
         _path(base, signing_s["trust_dir"], "signing.trust_dir")
@@ -305,10 +309,23 @@ def _trust_settings(
     ocsp_files = tuple(
         _path(base, p, "signing.ocsp_files") for p in signing_s.get("ocsp_files", [])
     )
+    # Online revocation (issue 14): off by default — hubs are often air-gapped.
+    fetch_online = signing_s.get("fetch_online", False)
+    if not isinstance(fetch_online, bool):
+        raise ConfigError("signing.fetch_online must be true or false")
+    fetch_timeout = signing_s.get("fetch_timeout", 2.0)
+    if (
+        isinstance(fetch_timeout, bool)
+        or not isinstance(fetch_timeout, int | float)
+        or not 0 < fetch_timeout <= 60
+    ):
+        raise ConfigError("signing.fetch_timeout must be a number of seconds in (0, 60]")
     revocation = str(signing_s.get("revocation", "auto"))
     if revocation == "auto":
-        has_sources = bool(crl_files or ocsp_files) or (
-            trust_dir is not None and trust_dir.is_dir() and any(trust_dir.rglob("*.crl"))
+        has_sources = (
+            fetch_online
+            or bool(crl_files or ocsp_files)
+            or (trust_dir is not None and trust_dir.is_dir() and any(trust_dir.rglob("*.crl")))
         )
         revocation = "hard-fail" if has_sources else "off"
     if revocation not in ("hard-fail", "soft-fail", "off"):
@@ -325,6 +342,8 @@ def _trust_settings(
         "crl_files": crl_files,
         "ocsp_files": ocsp_files,
         "revocation": revocation,
+        "fetch_online": fetch_online,
+        "fetch_timeout": float(fetch_timeout),
         "pdf_policy": tuple(sorted((str(k), str(v)) for k, v in table.items())),
         "pdf_default": default,
     }

@@ -148,6 +148,10 @@ COPY_TABLES: tuple[CopyTable, ...] = (
         refresh=(("tst",), "tst IS NOT NULL"),
     ),
     CopyTable("audit_signed_acks", ("package_id", "recipient"), Policy.UPSERT),
+    # 0010: the online revocation cache and its sources' health (issue 14): copied, so the
+    # new hub starts warm (a stale entry is simply fetched again).
+    CopyTable("revocation_cache", ("key",), Policy.UPSERT),
+    CopyTable("revocation_sources", ("url",), Policy.UPSERT),
     # Not the store's data.
     CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
     CopyTable(

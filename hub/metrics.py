@@ -47,3 +47,19 @@ OPERATOR_ACTIONS = Counter(
 # -- lifecycle (issue 5) -----------------------------------------------------------------------
 ALARMS_OPEN = Gauge("hub_alarms_open", "Open SLA alarms at the last evaluation", ["kind"])
 ALARMS_NOTIFIED = Counter("hub_alarms_notified_total", "Alarms notified (once each)", ["kind"])
+
+# -- online revocation (issue 14): fetches counted where the hub process sees them (its own
+# refresh and the workers' fetches returned with each check); cache figures from the store.
+REVOCATION_FETCHES = Counter(
+    "hub_revocation_fetches_total",
+    "CRL/OCSP fetch attempts, by kind and outcome",
+    ["kind", "outcome"],
+)
+REVOCATION_CACHE_ITEMS = Gauge("hub_revocation_cache_items", "CRLs and OCSP answers in the cache")
+REVOCATION_CACHE_AGE = Gauge(
+    "hub_revocation_cache_age_seconds", "Age of the oldest cached CRL/OCSP answer (since fetched)"
+)
+REVOCATION_SOURCES_UNREACHABLE = Gauge(
+    "hub_revocation_sources_unreachable",
+    "Revocation sources failing for longer than the alarm threshold",
+)

@@ -30,17 +30,23 @@ from hub.lifecycle.alarms import AlarmEvaluator
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.engine import Lifecycle
 from hub.lifecycle.notify import Notifier, WebhookNotifier
-from hub.pipeline.checks import CheckOptions
+from hub.metrics import REVOCATION_FETCHES
+from hub.pipeline.checks import CheckOptions, trust_store_for
 from hub.pipeline.executor import CheckExecutor
 from hub.pipeline.ingest import Ingestor
 from hub.receipts import ReceiptSigner
 from hub.registry import Registry
+from hub.revinfo import RevocationService
 from hub.storage_crypto import load_blob_cipher
 from hub.store import Store
 from hub.store.batching import GroupCommitter
 from hub.store.sqlite import SqliteStore
+from signing import TrustStore
+from signing.online import FetchEvent
 
 log = logging.getLogger("hub.runtime")
+
+REVOCATION_REFRESH_SECONDS = 300.0  # CRLs are re-fetched within an hour of nextUpdate
 
 
 def make_store(config: HubConfig) -> Store:
@@ -158,12 +164,30 @@ class Runtime:
                 crl_files=config.settings.crl_files,
                 ocsp_files=config.settings.ocsp_files,
                 revocation=config.settings.revocation,
+                fetch_online=config.settings.fetch_online,
+                fetch_timeout=config.settings.fetch_timeout,
+                revocation_cache_dir=(
+                    config.settings.data_dir / "revocation-cache"
+                    if config.settings.fetch_online
+                    else None
+                ),
                 pdf_policy=config.settings.pdf_policy,
                 pdf_default=config.settings.pdf_default,
             ),
             processes=config.settings.ingest_processes,
         )
         self.committer = GroupCommitter(self.store, max_batch=config.settings.ingest_batch)
+        # Online revocation (issue 14): the shared cache's refresh, metrics and alarm.
+        self.revocation: RevocationService | None = (
+            RevocationService(
+                self.store.revocation_cache(),
+                config.settings.data_dir / "revocation-cache",
+                fetch_timeout=config.settings.fetch_timeout,
+                clock=clock,
+            )
+            if config.settings.fetch_online
+            else None
+        )
         self.ingestor = Ingestor(
             config=config,
             registry=self.registry,
@@ -174,6 +198,7 @@ class Runtime:
             signer=self.signer,
             clock=clock,
             lifecycle=self.lifecycle,
+            revocation=self.revocation,
         )
         self.dispatcher: Dispatcher | None = (
             Dispatcher(
@@ -191,6 +216,7 @@ class Runtime:
         self._republish_interval = republish_interval
         self._overrides_interval = overrides_interval
         self._stack = AsyncExitStack()
+        self._ack_trust: TrustStore | None = None
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -215,6 +241,8 @@ class Runtime:
             ]
             if self.audit_settings.purge_interval > 0 and self.audit_settings.package_days > 0:
                 loops.append((self._purge_loop, "hub-retention"))
+            if self.revocation is not None:
+                loops.append((self._revocation_loop, "hub-revocation"))
             for loop_fn, name in loops:
                 task = asyncio.create_task(loop_fn(), name=name)
                 self._stack.push_async_callback(_cancel, task)
@@ -242,6 +270,24 @@ class Runtime:
                 await self.ingestor.republish_pending()
             except Exception as exc:
                 log.warning("re-publishing pending deliveries failed: %s", exc)
+
+    def ack_trust(self) -> TrustStore:
+        """The packages' trust store, for signed acknowledgements (built on first use; fetch
+        attempts made for acks are counted in the metrics)."""
+        if self._ack_trust is None:
+            self._ack_trust = trust_store_for(self.executor.options, reporter=_count_fetch)
+        return self._ack_trust
+
+    async def _revocation_loop(self) -> None:
+        # Keep the shared revocation cache ahead of nextUpdate so the accept path rarely
+        # fetches; first run right away (loads the store's cache into this host's directory).
+        assert self.revocation is not None
+        while True:
+            try:
+                await self.revocation.run_once()
+            except Exception as exc:
+                log.warning("revocation cache refresh failed: %s", exc)
+            await asyncio.sleep(REVOCATION_REFRESH_SECONDS)
 
     async def _overrides_loop(self) -> None:
         # Operators change agencies from another process (``hub agency disable``) or another
@@ -282,3 +328,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _count_fetch(event: FetchEvent) -> None:
+    REVOCATION_FETCHES.labels(event.kind, "ok" if event.ok else "failed").inc()

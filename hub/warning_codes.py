@@ -76,6 +76,13 @@ WARNINGS: Mapping[str, WarningCode] = _table(
         "ký theo chuẩn cũ (C14N 1.0 hoặc RSA-SHA1), được chấp nhận cho cơ quan gửi này",
     ),
     WarningCode(
+        "signature.revocation_unknown",
+        "the revocation status of the signer's certificate path could not be had (source "
+        "unreachable); accepted under the soft-fail revocation policy",
+        "không xác định được tình trạng thu hồi chứng thư số của người ký (nguồn không truy "
+        "cập được); vẫn chấp nhận theo chính sách soft-fail",
+    ),
+    WarningCode(
         "signature.envelope_unsigned",
         "the edXML envelope carries no signature; accepted for this sender by its policy",
         "gói tin không có chữ ký số; được chấp nhận theo chính sách của cơ quan gửi",
@@ -122,6 +129,8 @@ def documented(code: str) -> str:
 
 LEGACY_ALGORITHM = documented("signature.legacy_algorithm")
 """A package signed with the legacy profile, admitted for its sender."""
+REVOCATION_UNKNOWN = documented("signature.revocation_unknown")
+"""Soft-fail admitted a signer whose certificate's revocation status could not be had."""
 
 
 def pdf_warning(verdict: str) -> str:

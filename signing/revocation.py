@@ -140,15 +140,30 @@ class StaticRevocationChecker:
         """The OCSP responses, DER-encoded (for pyhanko's ValidationContext)."""
         return tuple(r.public_bytes(serialization.Encoding.DER) for r in self.ocsp_responses)
 
-    def check(self, path: ValidatedPath, *, at: datetime) -> None:
+    def extended(
+        self,
+        crls: Sequence[x509.CertificateRevocationList],
+        ocsp_responses: Sequence[ocsp.OCSPResponse],
+        mode: RevocationMode,
+    ) -> StaticRevocationChecker:
+        """A checker with these sources added (a PDF's DSS) and ``mode``."""
+        return StaticRevocationChecker(
+            self.crls + tuple(crls), self.ocsp_responses + tuple(ocsp_responses), mode=mode
+        )
+
+    def check(self, path: ValidatedPath, *, at: datetime) -> tuple[str, ...]:
         """Refuse the path if a certificate is revoked, or (hard-fail) has no information.
 
-        ``path`` is a :class:`signing.trust.ValidatedPath` (leaf first, anchor last).
+        ``path`` is a :class:`signing.trust.ValidatedPath` (leaf first, anchor last). Under
+        soft-fail, returns one note per certificate whose status could not be had (the
+        caller turns them into warnings); otherwise ``()``.
         """
+        notes: list[str] = []
         if self.mode == "off":
-            return
+            return ()
         for cert, issuer in itertools.pairwise(path.chain):
-            result = self.status(cert, issuer, at=at)
+            # The path validated to an anchor: online sources (if any) may be consulted.
+            result = self.status(cert, issuer, at=at, fetch=True)
             subject = cert.subject.rfc4514_string()
             if result.status == "revoked":
                 raise CertificateRevoked(
@@ -160,14 +175,23 @@ class StaticRevocationChecker:
                     f"no usable revocation information for {subject!r} "
                     f"(serial {cert.serial_number:x}) at {at.isoformat()}: {result.detail}"
                 )
+            if result.status == "unknown":
+                notes.append(f"{subject}: {result.detail}")
+        return tuple(notes)
 
     def status(
-        self, cert: x509.Certificate, issuer: x509.Certificate, *, at: datetime
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        *,
+        at: datetime,
+        fetch: bool = False,
     ) -> RevocationStatus:
         """The revocation status of ``cert`` (issued by ``issuer``) at ``at``.
 
         CRLs are consulted first; a revoked entry wins over any other source. OCSP responses
-        answer when no usable CRL covers the certificate.
+        answer when no usable CRL covers the certificate. ``fetch`` (the caller validated
+        the path to an anchor) lets subclasses consult online sources; ignored here.
         """
         reasons: list[str] = []
         good_from_crl = False

@@ -19,7 +19,7 @@ import concurrent.futures
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +48,8 @@ class ValidatedPath:
 
     chain: tuple[x509.Certificate, ...]
     anchor_subject: str
+    # Soft-fail: certificates whose revocation status could not be had (one note each).
+    revocation_notes: tuple[str, ...] = ()
 
 
 class RevocationChecker(Protocol):
@@ -57,8 +59,9 @@ class RevocationChecker(Protocol):
     revocation status changes over time. Raise :class:`CertificateUntrusted` to refuse.
     """
 
-    def check(self, path: ValidatedPath, *, at: datetime) -> None:
-        """Refuse ``path`` if a certificate in it is revoked at ``at``."""
+    def check(self, path: ValidatedPath, *, at: datetime) -> Sequence[str] | None:
+        """Refuse ``path`` if a certificate in it is revoked at ``at``; may return notes
+        (soft-fail: statuses that could not be had) that become warnings."""
 
 
 def _der(cert: x509.Certificate) -> bytes:
@@ -202,7 +205,9 @@ class TrustStore:
         # the time check against this call's moment.
         _check_validity(path.chain, at)
         if self._revocation is not None:
-            self._revocation.check(path, at=at)
+            notes = self._revocation.check(path, at=at)
+            if notes:
+                path = replace(path, revocation_notes=tuple(notes))
         return path
 
     def _build(

@@ -253,32 +253,37 @@ async def ack(request: web.Request) -> web.Response:
     rt = _runtime(request)
     body = await read_body(request, MAX_ACK_BYTES)
     signed = bool(body.strip())
+    notes: tuple[str, ...] = ()
     if signed:
         # Verified before the ack is recorded: a refused signed ack acknowledges nothing.
         # Off the event loop: RSA verification and C14N take a millisecond or two.
-        await asyncio.to_thread(
+        facts = await asyncio.to_thread(
             verify_ack,
             body,
             package_id=record.id,
             recipient=caller,
             sha256=record.sha256,
             signer_bound=rt.registry.signer_bound,
+            trust=rt.ack_trust(),  # the packages' path and revocation checks (issue 14)
+            at=rt.clock(),
         )
+        notes = facts.revocation_notes
         await AuditBackend(rt.store).add_signed_ack(
             SignedAck(package_id=record.id, recipient=caller, received_at=rt.clock(), data=body)
         )
     delivery, first = await rt.store.ack(record.id, caller, rt.clock())
     if first:
         ACKS.inc()
-    return web.json_response(
-        {
-            "id": record.id,
-            "organ_id": caller,
-            "acked_at": format_instant(delivery.acked_at) if delivery.acked_at else None,
-            "already_acked": not first,
-            "signed": signed,
-        }
-    )
+    answer: dict[str, Any] = {
+        "id": record.id,
+        "organ_id": caller,
+        "acked_at": format_instant(delivery.acked_at) if delivery.acked_at else None,
+        "already_acked": not first,
+        "signed": signed,
+    }
+    if notes:
+        answer["warnings"] = ["signature.revocation_unknown"]
+    return web.json_response(answer)
 
 
 @routes.get("/v1/packages/{package_id}/trace")

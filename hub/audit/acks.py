@@ -14,8 +14,9 @@ A recipient may send, as the body of ``POST /v1/packages/{id}/ack``, an XML docu
 
 The hub checks it with the packages' strict profile (:func:`signing.verify_enveloped`),
 requires the signing certificate to be one the registry binds to the recipient (the same
-fingerprint binding as a package's ``From``), and requires it to name this package and the
-SHA-256 of its bytes — so the recipient cannot later deny having received *these* bytes.
+fingerprint binding as a package's ``From``) and, like a package's, to chain to a configured
+anchor and pass the revocation policy (issue 14), and requires it to name this package and
+the SHA-256 of its bytes — so the recipient cannot later deny having received *these* bytes.
 An unsigned ack (empty body) stays allowed: signing is the recipient's choice.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from hub.errors import HubError, SignatureError, SignerMismatch
-from signing import SignaturePolicy, SigningError, sign_enveloped, verify_enveloped
+from signing import (
+    SignaturePolicy,
+    SigningError,
+    TrustStore,
+    sign_enveloped,
+    verify_enveloped,
+)
 
 ACK_NS = "urn:vnhub:ack:1"
 SIGNATURE_PARENT: tuple[str, ...] = (f"{{{ACK_NS}}}Ack", f"{{{ACK_NS}}}Header")
@@ -62,6 +70,9 @@ class AckFacts:
     recipient: str
     sha256: str
     received_at: str  # xs:dateTime as written by the recipient
+    # Soft-fail revocation: the signer's path had certificates of unknown status (warning
+    # signature.revocation_unknown); empty when checked or not asked.
+    revocation_notes: tuple[str, ...] = ()
 
 
 def build_ack(facts: AckFacts) -> bytes:
@@ -103,19 +114,35 @@ def verify_ack(
     recipient: str,
     sha256: str,
     signer_bound: Callable[[str, str], bool],
+    trust: TrustStore | None = None,
+    at: datetime | None = None,
 ) -> AckFacts:
     """Check ``data`` as ``recipient``'s signed acknowledgement of ``package_id`` whose bytes
     hash to ``sha256``. ``signer_bound(organ_id, fingerprint)`` is the registry's binding.
 
     Raises :class:`SignatureError` (signature outside the profile or invalid),
     :class:`SignerMismatch` (certificate not registered for the recipient) or
-    :class:`AckInvalid` (schema, or it names another package, recipient or digest)."""
+    :class:`AckInvalid` (schema, or it names another package, recipient or digest).
+
+    With ``trust`` (the hub passes the packages' trust store), the signing certificate gets
+    the same checks as a package's: a path to a configured anchor at ``at`` and the
+    revocation policy (``signature.untrusted``, ``signature.revoked``,
+    ``signature.revocation_unknown``); a fingerprint binding alone is not enough."""
     if len(data) > MAX_ACK_BYTES:
         raise AckInvalid(f"a signed acknowledgement is at most {MAX_ACK_BYTES} bytes")
     try:
         verified = verify_enveloped(data, ACK_POLICY)
     except SigningError as exc:
         raise SignatureError(f"signed acknowledgement: {exc.detail}", code=exc.code) from exc
+    notes: tuple[str, ...] = ()
+    if trust is not None:
+        if at is None:
+            raise ValueError("verify_ack: a trust check needs the moment 'at'")
+        try:
+            path = trust.validate(verified.certificate, at=at, intermediates=verified.intermediates)
+        except SigningError as exc:
+            raise SignatureError(f"signed acknowledgement: {exc.detail}", code=exc.code) from exc
+        notes = path.revocation_notes
     if not signer_bound(recipient, verified.fingerprint_sha256):
         raise SignerMismatch(
             f"the acknowledgement is signed by a certificate not registered for {recipient}",
@@ -141,6 +168,7 @@ def verify_ack(
         recipient=text("Recipient"),
         sha256=text("Sha256"),
         received_at=text("ReceivedAt"),
+        revocation_notes=notes,
     )
     if facts.package_id != package_id:
         raise AckInvalid(f"the acknowledgement names package {facts.package_id!r}")

@@ -15,6 +15,7 @@ with stable codes (they pickle across the process boundary).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,7 +44,14 @@ from signing import (
     validate_pdf,
     verify_enveloped,
 )
+from signing.online import (
+    DirectoryRevocationCache,
+    FetchedItem,
+    FetchEvent,
+    OnlineRevocationChecker,
+)
 from signing.pki import load_certificates
+from signing.revocation import StaticRevocationChecker
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,9 @@ class CheckOptions:
     crl_files: tuple[Path, ...] = ()
     ocsp_files: tuple[Path, ...] = ()
     revocation: str = "off"  # hard-fail | soft-fail | off (resolved by hub.config)
+    fetch_online: bool = False  # CRL/OCSP from the certificates' URLs (signing.online)
+    fetch_timeout: float = 2.0
+    revocation_cache_dir: Path | None = None  # shared by the workers (hub.revinfo)
     pdf_policy: tuple[tuple[str, str], ...] = ()  # (DocumentType/Type code, policy)
     pdf_default: str = "warn"  # require | warn | ignore
 
@@ -213,6 +224,12 @@ class Checked:
     #: A legacy signature admitted by the check: the detail the strict profile refuses it with
     #: (``signature.algorithm_forbidden``), for ingest to use when the sender is strict.
     legacy_refusal: str | None = None
+    # Soft-fail: certificates of the signer's path whose revocation status could not be had
+    # (warning signature.revocation_unknown); revocation data fetched online meanwhile, for
+    # the shared cache.
+    revocation_notes: tuple[str, ...] = ()
+    revocation_fetched: tuple[FetchedItem, ...] = ()
+    revocation_events: tuple[FetchEvent, ...] = ()  # fetch attempts, for the hub's metrics
 
 
 class _Context:
@@ -225,9 +242,8 @@ class _Context:
     """
 
     def __init__(self, options: CheckOptions) -> None:
-        anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
         self.options = options
-        self.trust = _trust_store(options, anchors)
+        self.trust = trust_store_for(options)
         self.strict = {
             tag: SignaturePolicy(signature_parent=fmt.signature_parent, allow_legacy=False)
             for tag, fmt in FORMATS.items()
@@ -288,13 +304,14 @@ def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) ->
         verified = verify_enveloped(parsed.root, ctx.policy(parsed.format.root_tag, admit_legacy))
         if verified.legacy:
             legacy_refusal = _strict_refusal(parsed, ctx)
-        ctx.trust.validate(
+        path = ctx.trust.validate(
             verified.certificate,
             at=parsed.raw.received_at,
             intermediates=verified.intermediates,
         )
     except SigningError as exc:
         raise SignatureError(exc.detail, code=exc.code) from None
+
     if verified.signed_root.tag != parsed.format.root_tag:  # pragma: no cover - c14n keeps it
         raise SignatureError(
             "the signed document is not the validated one", code="signature.invalid"
@@ -312,6 +329,7 @@ def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) ->
         signature_method=verified.signature_method,
         legacy_signature=verified.legacy,
         legacy_refusal=legacy_refusal,
+        revocation_notes=path.revocation_notes,
     )
 
 
@@ -328,18 +346,75 @@ def _strict_refusal(parsed: Parsed, ctx: _Context) -> str:
     return "the legacy signing profile is not allowed"  # pragma: no cover - it was legacy
 
 
-def _trust_store(options: CheckOptions, anchors: list[x509.Certificate]) -> TrustStore:
+def _spill_events(trust: TrustStore, events: tuple[FetchEvent, ...]) -> None:
+    checker = trust.revocation
+    if (
+        events
+        and isinstance(checker, OnlineRevocationChecker)
+        and isinstance(checker.cache, DirectoryRevocationCache)
+    ):
+        # Metrics only: a full disk must not change the refusal itself.
+        with contextlib.suppress(OSError):
+            checker.cache.log_events(events)
+
+
+def _take_fetched(trust: TrustStore) -> tuple[FetchedItem, ...]:
+    """Revocation data fetched online during this check (empty when fetching is off)."""
+    checker = trust.revocation
+    return checker.take_fetched() if isinstance(checker, OnlineRevocationChecker) else ()
+
+
+def trust_store_for(
+    options: CheckOptions, reporter: Callable[[FetchEvent], None] | None = None
+) -> TrustStore:
+    """The trust store ingest builds for ``options`` (also ``hub pdf verify``'s and the
+    signed acknowledgements'). ``reporter`` receives online fetch attempts (default: they
+    travel back with the check's result)."""
+    anchors = [c for p in options.trust_anchors for c in load_certificates(p)]
+    return _trust_store(options, anchors, reporter or _revocation_reporter)
+
+
+def _trust_store(
+    options: CheckOptions,
+    anchors: list[x509.Certificate],
+    reporter: Callable[[FetchEvent], None] | None = None,
+) -> TrustStore:
     """Anchors from ``trust_anchors`` plus ``trust_dir``, with the configured revocation."""
     mode: RevocationMode = options.revocation  # type: ignore[assignment]  # checked by config
     if mode == "off" and options.trust_dir is None:
         return TrustStore(anchors)
-    return TrustStore.from_directory(
+    store = TrustStore.from_directory(
         options.trust_dir or Path("/nonexistent"),
         extra_anchor_files=options.trust_anchors,
         crl_files=options.crl_files,
         ocsp_files=options.ocsp_files,
         revocation_mode=mode,
     )
+    static = store.revocation
+    if not options.fetch_online or not isinstance(static, StaticRevocationChecker):
+        return store
+    online = OnlineRevocationChecker(
+        static.crls,
+        static.ocsp_responses,
+        mode=mode,
+        fetch_timeout=options.fetch_timeout,
+        reporter=reporter or _revocation_reporter,
+        cache=(
+            DirectoryRevocationCache(options.revocation_cache_dir)
+            if options.revocation_cache_dir is not None
+            else None
+        ),
+    )
+    return TrustStore(store.anchors, store.intermediates, revocation=online)
+
+
+# Fetch attempts of the current check; a worker process runs one check at a time, and the
+# events travel back in Checked so the hub process (which serves /metrics) counts them.
+_fetch_events: list[FetchEvent] = []
+
+
+def _revocation_reporter(event: FetchEvent) -> None:
+    _fetch_events.append(event)
 
 
 def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
@@ -416,5 +491,21 @@ def check_package(
     ctx = _context(options)
     admit = options.allow_legacy if admit_legacy is None else admit_legacy
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
-    checked = step_signature(step_schema(step_parse(raw)), ctx, admit)
-    return step_pdf(checked, ctx, received_at)
+    done = False
+    try:
+        checked = step_pdf(
+            step_signature(step_schema(step_parse(raw)), ctx, admit), ctx, received_at
+        )
+        done = True
+    finally:
+        # Revocation data fetched online for this package (signer path, PDF signatures):
+        # back to the hub process for the shared cache and the metrics. On a refusal the
+        # data is already in the host's cache directory, and the attempts go to its event
+        # log, which the hub's revocation service drains (failures must reach the alarm).
+        fetched, events = _take_fetched(ctx.trust), tuple(_fetch_events)
+        _fetch_events.clear()
+        if not done:
+            _spill_events(ctx.trust, events)
+    if not fetched and not events:
+        return checked
+    return replace(checked, revocation_fetched=fetched, revocation_events=events)

@@ -42,10 +42,11 @@ from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
 from hub.receipts import ReceiptFacts, ReceiptSigner
 from hub.registry import Registry
+from hub.revinfo import RevocationService
 from hub.routing import resolve
 from hub.store import Store
 from hub.store.batching import GroupCommitter
-from hub.warning_codes import LEGACY_ALGORITHM, pdf_warning
+from hub.warning_codes import LEGACY_ALGORITHM, REVOCATION_UNKNOWN, pdf_warning
 
 log = logging.getLogger("hub.ingest")
 
@@ -92,8 +93,12 @@ def step_signature_profile(checked: Checked, registry: Registry) -> Checked:
 
 
 def signature_warnings(checked: Checked) -> tuple[str, ...]:
-    """``signature.legacy_algorithm`` for a package admitted under the legacy profile."""
-    return (LEGACY_ALGORITHM,) if checked.legacy_signature else ()
+    """``signature.legacy_algorithm`` for a package admitted under the legacy profile, and
+    ``signature.revocation_unknown`` when soft-fail let a certificate with no revocation
+    status through."""
+    return ((LEGACY_ALGORITHM,) if checked.legacy_signature else ()) + (
+        (REVOCATION_UNKNOWN,) if checked.revocation_notes else ()
+    )
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
@@ -198,8 +203,11 @@ class Ingestor:
         signer: ReceiptSigner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lifecycle: Lifecycle | None = None,
+        revocation: RevocationService | None = None,
     ) -> None:
         self.config = config
+        # Online revocation (issue 14): what the check workers fetched goes to the shared cache.
+        self.revocation = revocation
         self.lifecycle = lifecycle  # document/dossier lifecycles (issue 5); None: not enforced
         self.registry = registry
         self.store = store
@@ -220,6 +228,10 @@ class Ingestor:
         checked = await self.executor.check(
             data, self.clock(), admit_legacy=self.registry.any_legacy()
         )
+        if self.revocation is not None and (
+            checked.revocation_fetched or checked.revocation_events
+        ):
+            await self.revocation.record(checked.revocation_fetched, checked.revocation_events)
         step_signature_profile(checked, self.registry)
         step_bind_signer(checked, self.registry)
         step_authorise(checked, caller, self.registry)

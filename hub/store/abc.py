@@ -27,6 +27,7 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 
 if TYPE_CHECKING:  # the dashboard's records import nothing from the store
     from hub.dashboard.model import DashboardStore
@@ -246,3 +247,10 @@ class Store(abc.ABC):
     def lifecycle(self) -> LifecycleStore:
         """Document and dossier lifecycles, history, notified alarms, over this store's
         connections; see :mod:`hub.lifecycle.store`."""
+
+    # -- online revocation cache (issue 14) -------------------------------------------------------
+
+    @abc.abstractmethod
+    def revocation_cache(self) -> RevocationCacheStore:
+        """The shared cache of CRLs/OCSP answers fetched online and the sources' health
+        (migration 0010); see :mod:`hub.revinfo`."""

@@ -53,6 +53,7 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_postgres import insert_chained
@@ -64,6 +65,7 @@ from hub.store.pgmigrate import (
     mask_dsn,
     scrub,
 )
+from hub.store.revinfo_postgres import PostgresRevocationCache
 from hub.store.sqlite import decode_cursor, encode_cursor
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_filter, subject_terms
@@ -977,6 +979,12 @@ class PostgresStore(Store):
         from hub.store.lifecycle_postgres import PostgresLifecycle  # imports this package
 
         return PostgresLifecycle(self._read, self._write)
+
+    # -- online revocation cache (issue 14) -------------------------------------------------------
+
+    def revocation_cache(self) -> RevocationCacheStore:
+        """The revocation cache through this store's pool and failure mapping."""
+        return PostgresRevocationCache(self._read, self._write)
 
 
 def _looks_disconnected(exc: psycopg.OperationalError) -> bool:

@@ -38,9 +38,11 @@ from hub.models import (
     PackageRecord,
     Page,
 )
+from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
+from hub.store.revinfo_sqlite import SqliteRevocationCache
 from hub.store.sqlitedb import (
     SqliteConnection,
     Synchronous,
@@ -718,3 +720,9 @@ class SqliteStore(Store):
         from hub.store.lifecycle_sqlite import SqliteLifecycle  # imports this package
 
         return SqliteLifecycle(self._reader, self._writer)
+
+    # -- online revocation cache (issue 14) -------------------------------------------------------
+
+    def revocation_cache(self) -> RevocationCacheStore:
+        """The revocation cache on this store's reader and writer threads."""
+        return SqliteRevocationCache(self._reader, self._writer)

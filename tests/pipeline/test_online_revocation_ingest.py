@@ -1,0 +1,124 @@
+"""Ingest's signature step with ``fetch_online``: packages signed by agency certificates whose
+CRL is served over HTTP and whose OCSP responder is ``openssl ocsp`` (real local servers)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.errors import HubError
+from hub.packaging import sign_package
+from hub.pipeline import checks
+from hub.pipeline.checks import CheckOptions, check_package
+from signing.pki import save_certificate
+from tests.conftest import TESTDATA
+from tests.signing.ltv_pki import LtvPki, Party, build_pki
+from tests.signing.revocation_servers import Servers, revocation_servers
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+SAMPLE = TESTDATA / "edxml" / "edoc_update.edxml"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def pki(servers: Servers) -> LtvPki:
+    return build_pki(
+        datetime.now(UTC).replace(microsecond=0),
+        crl_url=servers.crl_url,
+        ocsp_url=servers.ocsp_url,
+    )
+
+
+@pytest.fixture(scope="module")
+def anchor(pki: LtvPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("anchor") / "root.pem"
+    save_certificate(path, pki.root.cert)
+    return path
+
+
+@pytest.fixture
+def live(servers: Servers, pki: LtvPki) -> Iterator[Servers]:
+    # Each test starts with fresh worker state: the per-process context memoises fetches.
+    checks._contexts.clear()
+    servers.down.clear()
+    servers.requests.clear()
+    servers.serve_crl(pki.fresh_crl(pki.t0))
+    servers.configure_ocsp(
+        pki.root.cert,
+        pki.responder,
+        good=[pki.signer.cert],
+        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
+    )
+    yield servers
+    checks._contexts.clear()
+
+
+def _options(anchor: Path, mode: str) -> CheckOptions:
+    return CheckOptions(
+        max_size=10_000_000,
+        trust_anchors=(anchor,),
+        revocation=mode,
+        fetch_online=True,
+        fetch_timeout=2.0,
+    )
+
+
+def _package(who: Party) -> bytes:
+    return sign_package(SAMPLE.read_bytes(), who.key, who.cert, replace_placeholder=True)
+
+
+def test_good_agency_accepted_and_fetch_returned(pki: LtvPki, anchor: Path, live: Servers) -> None:
+    checked = check_package(_package(pki.signer), pki.t0, _options(anchor, "hard-fail"))
+    assert checked.revocation_notes == ()
+    assert [i.kind for i in checked.revocation_fetched] == ["crl"]
+    assert [(e.kind, e.ok) for e in checked.revocation_events] == [("crl", True)]
+    assert live.requests == ["GET /crl"]
+
+
+@pytest.mark.parametrize("mode", ["hard-fail", "soft-fail"])
+def test_revoked_agency_refused(mode: str, pki: LtvPki, anchor: Path, live: Servers) -> None:
+    with pytest.raises(HubError) as info:
+        check_package(_package(pki.revoked), pki.t0, _options(anchor, mode))
+    assert info.value.code == "signature.revoked"
+
+
+def test_revoked_agency_refused_by_ocsp(pki: LtvPki, anchor: Path, live: Servers) -> None:
+    live.down.add("/crl")
+    with pytest.raises(HubError) as info:
+        check_package(_package(pki.revoked), pki.t0, _options(anchor, "hard-fail"))
+    assert info.value.code == "signature.revoked"
+    assert live.requests == ["GET /crl", "POST /ocsp"]
+
+
+def test_unreachable_hard_fail_refused(pki: LtvPki, anchor: Path, live: Servers) -> None:
+    live.down.update({"/crl", "/ocsp"})
+    with pytest.raises(HubError) as info:
+        check_package(_package(pki.signer), pki.t0, _options(anchor, "hard-fail"))
+    assert info.value.code == "signature.revocation_unknown"
+
+
+def test_unreachable_soft_fail_accepted_with_note(pki: LtvPki, anchor: Path, live: Servers) -> None:
+    live.down.update({"/crl", "/ocsp"})
+    checked = check_package(_package(pki.signer), pki.t0, _options(anchor, "soft-fail"))
+    assert len(checked.revocation_notes) == 1
+    assert [(e.kind, e.ok) for e in checked.revocation_events] == [
+        ("crl", False),
+        ("ocsp", False),
+    ]
+
+
+def test_fetching_off_by_default_nothing_requested(
+    pki: LtvPki, anchor: Path, live: Servers
+) -> None:
+    options = CheckOptions(max_size=10_000_000, trust_anchors=(anchor,), revocation="soft-fail")
+    checked = check_package(_package(pki.signer), pki.t0, options)
+    assert live.requests == [] and checked.revocation_fetched == ()
