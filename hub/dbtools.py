@@ -108,7 +108,17 @@ class CopyTable:
 #: ``tests/scale/test_db_copy_tables.py`` fails on a migration that forgot it.
 COPY_TABLES: tuple[CopyTable, ...] = (
     # 0001–0002: packages, their bytes and receipts, deliveries, the event log, agencies.
-    CopyTable("packages", ("seq",), Policy.APPEND, check=("id", "sha256")),
+    CopyTable(
+        "packages",
+        ("seq",),
+        Policy.APPEND,
+        check=("id", "sha256"),
+        # 0006: a retention purge also erases the Subject and its search words (content).
+        refresh=(
+            ("subject", "subject_terms"),
+            "id IN (SELECT package_id FROM package_blobs WHERE purged_at IS NOT NULL)",
+        ),
+    ),
     CopyTable(
         "package_blobs",
         ("package_id",),
