@@ -153,21 +153,29 @@ class _Parts:
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    # lxml parsers must not be used concurrently from several threads; one per thread.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+def _parser(*, huge: bool = False) -> etree.XMLParser:
+    """The hardened parser of this thread (lxml parsers must not be shared across threads).
+
+    ``huge`` lifts libxml2's 10 MB cap on one text node (an attachment's base64 may be far
+    larger), and with it libxml2's nesting limit. It is used only for input that is not
+    untrusted raw bytes: the canonical form of a tree that was already parsed (the caller's
+    parser bounded its depth) and a document the caller is signing itself. Untrusted bytes
+    handed to :func:`verify_enveloped` keep the strict parser.
+    """
+    attr = "huge_parser" if huge else "parser"
+    parser: etree.XMLParser | None = getattr(_local, attr, None)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             dtd_validation=False,
-            huge_tree=False,
+            huge_tree=huge,
             remove_blank_text=False,
             remove_comments=False,
             remove_pis=False,
         )
-        _local.parser = parser
+        setattr(_local, attr, parser)
     return parser
 
 
@@ -193,10 +201,10 @@ def _check_bytes(data: bytes, max_bytes: int) -> None:
         raise UnsafeXml("DOCTYPE / entity declarations are not allowed")
 
 
-def _parse(data: bytes, max_bytes: int) -> etree._ElementTree:
+def _parse(data: bytes, max_bytes: int, *, huge: bool = False) -> etree._ElementTree:
     _check_bytes(data, max_bytes)
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, _parser(huge=huge))
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
         raise UnsafeXml(f"XML not well-formed: {exc.msg} (line {line}, column {column})") from exc
@@ -698,7 +706,8 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
         raise SignatureInvalid("Reference digest does not match the document")
 
     try:
-        signed_root = etree.fromstring(signed_xml, _parser())
+        # huge: the canonical form of an already parsed tree (its attachments may be large).
+        signed_root = etree.fromstring(signed_xml, _parser(huge=True))
     except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
         raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
     return VerifiedSignature(
@@ -773,6 +782,7 @@ def sign_enveloped(
     *,
     signature_parent: tuple[str, ...],
     digest: str = "sha256",
+    max_bytes: int = _DEFAULT_SIGN_LIMIT,
 ) -> bytes:
     """Sign ``doc`` with an enveloped signature placed as the last child of ``signature_parent``.
 
@@ -784,6 +794,8 @@ def sign_enveloped(
     The Signature is inserted into the original bytes right before the parent's end tag,
     so every other byte of the document is preserved (an XML declaration is added if the
     input had none). Returns UTF-8 bytes.
+
+    ``max_bytes`` bounds the document's size (64 MiB by default).
 
     Raises ``UnsafeXml`` for input the safe parser refuses, ``SignatureProfileViolation``
     when the document already has a ds:Signature (anywhere) or a Signature element at the
@@ -809,7 +821,8 @@ def sign_enveloped(
         data = etree.tostring(doc.getroottree(), encoding="UTF-8", xml_declaration=True)
     else:
         raise TypeError("doc must be bytes or an lxml element")
-    tree = _parse(data, _DEFAULT_SIGN_LIMIT)
+    # huge: the caller signs its own document, whose attachments may be over 10 MB.
+    tree = _parse(data, max_bytes, huge=True)
     root = tree.getroot()
     if next(root.iter(_SIGNATURE), None) is not None:
         raise SignatureProfileViolation("the document already carries a ds:Signature")

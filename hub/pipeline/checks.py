@@ -30,7 +30,7 @@ from hub.edxml import EdxmlPackage, parse_package
 from hub.edxml.schema import SIGNATURE_PARENT
 from hub.edxml.schema import validate as validate_schema
 from hub.errors import AttachmentError, SignatureError
-from hub.xmlsafe import check_size, parse_xml
+from hub.xmlsafe import DEFAULT_MAX_DEPTH, check_size, parse_xml
 from signing import (
     RevocationMode,
     SignaturePolicy,
@@ -57,6 +57,7 @@ class CheckOptions:
     revocation: str = "off"  # hard-fail | soft-fail | off (resolved by hub.config)
     pdf_policy: tuple[tuple[str, str], ...] = ()  # (DocumentType/Type code, policy)
     pdf_default: str = "warn"  # require | warn | ignore
+    max_depth: int = DEFAULT_MAX_DEPTH  # element nesting ([limits] max_xml_depth)
 
     def pdf_policy_for(self, document_type: str | None) -> str:
         """The PDF policy for a DocumentType/Type code (the default when not listed)."""
@@ -244,9 +245,10 @@ def step_limits(raw: Raw, max_size: int) -> Raw:
     return raw
 
 
-def step_parse(raw: Raw) -> Parsed:
-    """Safe parse: DTDs and entities refused before the parser sees the bytes."""
-    return Parsed(raw=raw, root=parse_xml(raw.data, max_size=len(raw.data)))
+def step_parse(raw: Raw, max_depth: int = DEFAULT_MAX_DEPTH) -> Parsed:
+    """Safe parse: DTDs and entities refused before the parser sees the bytes, nesting
+    deeper than ``max_depth`` refused while parsing."""
+    return Parsed(raw=raw, root=parse_xml(raw.data, max_size=len(raw.data), max_depth=max_depth))
 
 
 def step_schema(parsed: Parsed) -> Parsed:
@@ -370,5 +372,5 @@ def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> 
     """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`."""
     ctx = _context(options)
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
-    checked = step_signature(step_schema(step_parse(raw)), ctx)
+    checked = step_signature(step_schema(step_parse(raw, options.max_depth)), ctx)
     return step_pdf(checked, ctx, received_at)
