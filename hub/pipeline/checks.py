@@ -15,11 +15,13 @@ with stable codes (they pickle across the process boundary).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from lxml import etree
@@ -374,3 +376,50 @@ def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> 
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
     checked = step_signature(step_schema(step_parse(raw, options.max_depth)), ctx)
     return step_pdf(checked, ctx, received_at)
+
+
+# Model fields that hold an attachment's whole content (edXML Attachment, dossier TaiLieu and
+# GiayToKetQua): by far the largest values of a package.
+_CONTENT_FIELDS = frozenset({"content_b64", "noi_dung_b64"})
+
+
+def _drop_contents(value: Any) -> Any:
+    if isinstance(value, tuple):
+        items = tuple(_drop_contents(v) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        current = getattr(value, f.name)
+        if f.name in _CONTENT_FIELDS:
+            if current:
+                changes[f.name] = ""
+        else:
+            new = _drop_contents(current)
+            if new is not current:
+                changes[f.name] = new
+    return replace(value, **changes) if changes else value
+
+
+def without_contents(checked: Checked) -> Checked:
+    """``checked`` with every attachment's content emptied (``""``) in its package model.
+
+    The contents are only needed by the checks themselves (:func:`step_pdf`); after them the
+    hub stores and forwards the exact bytes and reads nothing else of an attachment. Leaving
+    them out keeps a large package from crossing the process boundary a second time (as
+    pickled base64 text, ~1× its size, plus the pickle) on its way back from a worker.
+    """
+    package = _drop_contents(checked.package)
+    return checked if package is checked.package else replace(checked, package=package)
+
+
+def check_package_for_ingest(
+    data: bytes | Path, received_at: datetime, options: CheckOptions
+) -> Checked:
+    """:func:`check_package` as the ingest executor runs it: from the bytes or from a file
+    holding them (large packages reach the worker process through a file rather than a
+    pickle), returning :func:`without_contents` of the result."""
+    if isinstance(data, Path):
+        data = data.read_bytes()
+    return without_contents(check_package(data, received_at, options))

@@ -1,0 +1,118 @@
+"""Large attachments (issue 10): one attachment may use the whole package limit, and deep
+nesting is refused by the hub's own limit (``huge_tree`` lifts libxml2's)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.client import HubProblem
+from hub.demo.factory import Signer, document
+from hub.dossier import DossierHeader, DossierPackage, GiayToKetQua, TaiLieu
+from hub.edxml import Organ, parse_package
+from hub.pipeline.checks import Checked, Summary, without_contents
+from hub.pipeline.executor import SPOOL_THRESHOLD
+from hub.testing.helpers import sample_ho_so
+from hub.xmlsafe import parse_xml
+from tests.api.conftest import start_hub
+from tests.conftest import WorkdirFactory
+
+G22, H41 = "000.00.00.G22", "000.00.00.H41"
+# A ZIP of this many random bytes is ~15 MB of base64: over libxml2's 10 MB text-node cap.
+ATTACHMENT_BYTES = 11_300_000
+
+
+async def test_a_15_mb_attachment_is_accepted_and_delivered_byte_exact(
+    make_workdir: WorkdirFactory,
+    signers: Callable[[str], Signer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The spool files the executor hands large packages through land in tmp_path here.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    _, data = document(
+        signers(G22),
+        [Organ(organ_id=H41, organ_name=H41)],
+        number=1510,
+        attachment_size=ATTACHMENT_BYTES,
+    )
+    assert 15_000_000 < len(data) < 20 * 1024 * 1024  # under the default limit
+    assert len(data) >= SPOOL_THRESHOLD
+    # One real worker process: the package reaches it through a file, not a pickle.
+    async with start_hub(make_workdir(ingest_processes=1)) as hub:
+        submitted = await (await hub.client(G22)).submit(data)
+        assert submitted.created
+        assert H41 in submitted.recipients
+        got = await (await hub.client(H41)).fetch(submitted.package_id)
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert list(spool.iterdir()) == []  # the spool file is removed after the check
+
+
+async def test_a_depth_bomb_is_refused_over_http(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    bomb = b'<?xml version="1.0" encoding="UTF-8"?>' + b"<a>" * 50_000 + b"</a>" * 50_000
+    async with start_hub(make_workdir(ingest_processes=-1)) as hub:
+        client = await hub.client(G22)
+        with pytest.raises(HubProblem) as info:
+            await client.submit(bomb)
+    assert info.value.status == 400
+    assert info.value.code == "xml.too_deep"
+    assert info.value.body["max_depth"] == 64
+
+
+def _checked(package: object) -> Checked:
+    summary = Summary("document", G22, (H41,), None, None, None, ())
+    return Checked(
+        sha256="0" * 64,
+        size=1,
+        package=package,  # type: ignore[arg-type]
+        summary=summary,
+        signer_fingerprint="f",
+        signer_subject="CN=x",
+        signer_not_after=datetime(2030, 1, 1, tzinfo=UTC),
+        signature_method="rsa-sha256",
+        legacy_signature=False,
+    )
+
+
+def test_results_cross_back_without_attachment_contents(
+    signers: Callable[[str], Signer],
+) -> None:
+    _, data = document(signers(G22), [Organ(organ_id=H41, organ_name=H41)], number=9)
+    package = parse_package(parse_xml(data))
+    assert package.attachments and package.attachments[0].content_b64
+    stripped = without_contents(_checked(package)).package
+    assert [a.content_b64 for a in stripped.attachments] == [""]  # type: ignore[union-attr]
+    # Everything else is untouched.
+    assert stripped == replace(
+        package, attachments=tuple(replace(a, content_b64="") for a in package.attachments)
+    )
+
+    ho_so = replace(
+        sample_ho_so(),
+        danh_sach_giay_to_ket_qua=(
+            GiayToKetQua(giay_to_id="KQ1", ten_giay_to="Giấy phép", noi_dung_b64="UERG"),
+        ),
+    )
+    assert isinstance(ho_so.tai_lieu_nop[0], TaiLieu) and ho_so.tai_lieu_nop[0].noi_dung_b64
+    dossier = DossierPackage(
+        header=DossierHeader(
+            package_id="p1", from_=G22, to=(H41,), kind="dossier", created_at="20240315083000"
+        ),
+        ho_so=ho_so,
+    )
+    out = without_contents(_checked(dossier)).package
+    assert isinstance(out, DossierPackage) and out.ho_so is not None
+    assert out.ho_so.tai_lieu_nop[0].noi_dung_b64 == ""
+    assert out.ho_so.danh_sach_giay_to_ket_qua[0].noi_dung_b64 == ""
+    assert out.ho_so.chu_ho_so == "Nguyễn Thị Ánh Tuyết"
+    assert out.ho_so.tai_lieu_nop[0].ten_tep_dinh_kem == "Đơn đề nghị cấp giấy phép.pdf"
