@@ -119,7 +119,6 @@ class VerifiedSignature:
     canonical form of the document with the Signature removed and without comments).
     """
 
-    signed_xml: bytes
     signed_root: etree._Element
     certificate: x509.Certificate
     fingerprint_sha256: str
@@ -128,6 +127,26 @@ class VerifiedSignature:
     canonicalization: str
     legacy: bool
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: how the Reference canonicalised the document: ("exc" | "inc", InclusiveNamespaces)
+    reference_c14n: tuple[str, tuple[str, ...]] = ("exc", ())
+
+    @property
+    def signed_xml(self) -> bytes:
+        """The digested canonical bytes, computed on demand from ``signed_root``.
+
+        ``signed_root`` was parsed from exactly those bytes and canonical XML is a fixed
+        point (canonicalising the parse of a canonical form gives the same bytes), so this
+        is what the digest covered. Not kept: for a large package it would be one more whole
+        copy of the document in memory.
+        """
+        kind, prefixes = self.reference_c14n
+        return etree.tostring(
+            self.signed_root.getroottree(),  # with any PI before or after the root
+            method="c14n",
+            exclusive=kind == "exc",
+            with_comments=False,
+            inclusive_ns_prefixes=list(prefixes) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -612,6 +631,9 @@ def _c14n_without_signature(
 ) -> bytes:
     """Canonical form of the document with the Signature element removed (URI="" digest).
 
+    ``tostring`` rather than writing to a file-like object: libxml2 hands a large text node
+    to a writer in one piece, so a writer costs one more whole copy than ``tostring``.
+
     lxml cannot canonicalise "all but one subtree", so the Signature is detached for the
     duration. Its tail text belongs to the parent's content (the enveloped-signature
     transform removes only the element), so it is moved to the preceding node. For a
@@ -672,7 +694,9 @@ def _refuse_unsigned_text_splits(root: etree._Element) -> None:
             )
 
 
-def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> VerifiedSignature:
+def verify_enveloped(
+    doc: bytes | etree._Element, policy: SignaturePolicy, *, consume: bool = False
+) -> VerifiedSignature:
     """Verify the single enveloped signature of ``doc`` under the strict profile.
 
     ``doc`` is either the raw bytes (parsed here with the safe parser: UTF-8 only, no DTD,
@@ -680,6 +704,11 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     verified, as ``URI=""`` means the whole document). A caller's tree is left unchanged,
     but it is briefly modified during the call, so it must not be shared with another
     thread meanwhile.
+
+    ``consume=True``: the caller hands its tree over and will not read it again. Once the
+    digest has matched, the tree is emptied (``clear()`` of the document element) before
+    the canonical form is parsed into ``signed_root``, so a large document is not held as
+    two trees at once. The document element itself stays, empty.
 
     This does *not* decide whether the certificate is trusted: pass
     ``result.certificate`` and ``result.intermediates`` to :class:`signing.TrustStore`.
@@ -704,14 +733,16 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     digest = hashlib.new(DIGEST_METHODS[parts.digest_method][0], signed_xml).digest()
     if not hmac.compare_digest(digest, parts.digest_value):
         raise SignatureInvalid("Reference digest does not match the document")
-
+    if consume or owned:
+        root.clear()  # nobody reads the received tree again: free it before re-parsing
+    del root, tree, signature
     try:
         # huge: the canonical form of an already parsed tree (its attachments may be large).
         signed_root = etree.fromstring(signed_xml, _parser(huge=True))
     except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
         raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+    del signed_xml  # kept as signed_root only (see VerifiedSignature.signed_xml)
     return VerifiedSignature(
-        signed_xml=signed_xml,
         signed_root=signed_root,
         certificate=certificate,
         fingerprint_sha256=_certificate(certificate.public_bytes(serialization.Encoding.DER))[1],
@@ -720,6 +751,7 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
         canonicalization=parts.c14n_method,
         legacy=parts.legacy,
         intermediates=intermediates,
+        reference_c14n=(parts.reference_c14n, parts.reference_prefixes),
     )
 
 

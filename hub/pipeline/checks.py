@@ -262,10 +262,13 @@ def step_schema(parsed: Parsed) -> Parsed:
 
 def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
     """Verify the enveloped signature and the certificate path at reception time, then build
-    the models from what was signed — never from the received tree."""
+    the models from what was signed — never from the received tree.
+
+    The received tree is consumed (emptied once the digest matched, see
+    :func:`signing.verify_enveloped`): a large package is not held as two trees at once."""
     try:
         policy = ctx.policies.get(parsed.format.root_tag, ctx.policy)
-        verified = verify_enveloped(parsed.root, policy)
+        verified = verify_enveloped(parsed.root, policy, consume=True)
         ctx.trust.validate(
             verified.certificate,
             at=parsed.raw.received_at,
