@@ -26,6 +26,7 @@ version.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 
 from lxml import etree
 
@@ -37,7 +38,7 @@ from hub.errors import (
     XmlTooDeep,
 )
 
-__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE", "check_size", "parse_xml"]
+__all__ = ["DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE", "check_size", "parse_xml", "parse_xml_stream"]
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 """Default package size limit in bytes (20 MiB)."""
@@ -155,12 +156,17 @@ def _refuse_processing_instructions(root: etree._Element) -> None:
         )
 
 
-def _feed(data: bytes, max_depth: int) -> etree._Element:
-    """Parse ``data`` in chunks, refusing nesting deeper than ``max_depth`` as it is built."""
+def _slices(data: bytes) -> Iterator[bytes]:
+    for offset in range(0, len(data), _CHUNK):
+        yield data[offset : offset + _CHUNK]
+
+
+def _feed(chunks: Iterable[bytes], max_depth: int) -> etree._Element:
+    """Parse ``chunks``, refusing nesting deeper than ``max_depth`` as it is built."""
     parser = _parser()
     depth = 0
-    for offset in range(0, len(data), _CHUNK):
-        parser.feed(data[offset : offset + _CHUNK])
+    for chunk in chunks:
+        parser.feed(chunk)
         for event, element in parser.read_events():
             if event == "end":
                 depth -= 1
@@ -174,6 +180,26 @@ def _feed(data: bytes, max_depth: int) -> etree._Element:
                 )
     root: etree._Element = parser.close()
     return root
+
+
+def _parse(chunks: Iterable[bytes], max_depth: int) -> etree._Element:
+    """:func:`_feed` with libxml2's errors turned into the hub's refusals."""
+    try:
+        return _feed(chunks, max_depth)
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        msg = exc.msg.lower()
+        if "excessive depth" in msg:
+            # libxml2's own limit (2048 with huge_tree), only reachable with a max_depth
+            # configured above it.
+            raise XmlTooDeep(exc.msg, line=line, max_depth=max_depth) from None
+        if "text node too long" in msg or "huge text node" in msg:
+            # libxml2's per-text-node cap, 1 GB even with huge_tree: a size problem really.
+            raise PackageTooLarge(
+                f"a single text node is larger than the parser allows: {exc.msg}",
+                line=line,
+            ) from None
+        raise XmlNotWellFormed(exc.msg, line=line, column=column) from None
 
 
 def parse_xml(
@@ -197,22 +223,57 @@ def parse_xml(
     """
     check_size(len(data), max_size)
     root_at = _scan_prolog(data)
-    try:
-        root = _feed(data, max_depth)
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position
-        msg = exc.msg.lower()
-        if "excessive depth" in msg:
-            # libxml2's own limit (2048 with huge_tree), only reachable with a max_depth
-            # configured above it.
-            raise XmlTooDeep(exc.msg, line=line, max_depth=max_depth) from None
-        if "text node too long" in msg or "huge text node" in msg:
-            # libxml2's per-text-node cap, 1 GB even with huge_tree: a size problem really.
-            raise PackageTooLarge(
-                f"a single text node is larger than the parser allows: {exc.msg}",
-                line=line,
-            ) from None
-        raise XmlNotWellFormed(exc.msg, line=line, column=column) from None
+    root = _parse(_slices(data), max_depth)
     if data.find(b"<?", root_at) >= 0:
+        _refuse_processing_instructions(root)
+    return root
+
+
+def _prolog_complete(head: bytes, root_at: int) -> bool:
+    """Whether :func:`_scan_prolog` could judge the whole prolog from ``head`` alone: it
+    stopped with enough bytes left to tell a DOCTYPE, and not at a comment or processing
+    instruction (or XML declaration) cut off by the end of ``head``."""
+    return root_at + len(_DOCTYPE) <= len(head) and not head.startswith((b"<!--", b"<?"), root_at)
+
+
+def parse_xml_stream(
+    read: Callable[[int], bytes],
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> etree._Element:
+    """:func:`parse_xml` for a document read from a stream (``read(n)`` as of a binary
+    file), with the same checks, in the same order, and the same refusals.
+
+    The document is never one ``bytes`` object: the prolog is read until it can be judged
+    (usually the first chunk), then the parser is fed chunk by chunk. For a large package
+    this saves a whole copy of it (issue 10). The size is checked as the chunks arrive.
+    """
+    head = b""
+    while True:
+        more = read(max(_CHUNK, len(head)))  # doubling: a long prolog is not quadratic
+        head += more
+        check_size(len(head), max_size)
+        root_at = _scan_prolog(head)
+        if not more or _prolog_complete(head, root_at):
+            break
+    size = len(head)
+    pi_after_root = head.find(b"<?", root_at) >= 0
+    last = head[-1:]
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal size, pi_after_root, last
+        yield from _slices(head)
+        while chunk := read(_CHUNK):
+            size += len(chunk)
+            check_size(size, max_size)
+            # "<?" may straddle two chunks: look at the previous chunk's last byte too.
+            if not pi_after_root and (last + chunk).find(b"<?") >= 0:
+                pi_after_root = True
+            last = chunk[-1:]
+            yield chunk
+
+    root = _parse(chunks(), max_depth)
+    if pi_after_root:
         _refuse_processing_instructions(root)
     return root

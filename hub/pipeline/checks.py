@@ -15,8 +15,11 @@ with stable codes (they pickle across the process boundary).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -32,7 +35,7 @@ from hub.edxml import EdxmlPackage, parse_package
 from hub.edxml.schema import SIGNATURE_PARENT
 from hub.edxml.schema import validate as validate_schema
 from hub.errors import AttachmentError, SignatureError
-from hub.xmlsafe import DEFAULT_MAX_DEPTH, check_size, parse_xml
+from hub.xmlsafe import DEFAULT_MAX_DEPTH, check_size, parse_xml, parse_xml_stream
 from signing import (
     RevocationMode,
     SignaturePolicy,
@@ -326,7 +329,10 @@ def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
     results: list[AttachmentCheck] = []
     for att in attachments:
         try:
-            pdfs = find_pdfs(att.decode(), att.attachment_name or att.content_id)
+            pdfs = find_pdfs(
+                _decode_base64(att.content_b64, att.content_id),
+                att.attachment_name or att.content_id,
+            )
         except UnsafeArchive as exc:
             results.append(
                 AttachmentCheck(att.content_id, att.attachment_name, "unsafe", policy, exc.detail)
@@ -373,6 +379,38 @@ def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
     return replace(checked, attachments=tuple(results))
 
 
+_B64_PIECE = 1 << 20  # characters of base64 text decoded at a time
+
+
+def _decode_base64(text: str, content_id: str) -> bytes:
+    """What :meth:`hub.edxml.Attachment.decode` returns (whitespace ignored, anything else
+    strict, the same refusals), decoded piece by piece.
+
+    ``Attachment.decode`` makes the whole text whitespace-free, then ASCII bytes, then
+    decodes: two whole-size temporaries besides the result, for a large attachment more
+    than the package itself. Here only the result is whole (a ``BytesIO`` handed out
+    without a copy). Complete quads are decoded as they come, always keeping the last eight
+    characters or more back: the tail, where padding may legitimately be, is decoded with
+    exactly the whole-string call, and a ``=`` before it is refused as the whole-string
+    check would.
+    """
+    out = io.BytesIO()
+    pending = ""
+    try:
+        for start in range(0, len(text), _B64_PIECE):
+            pending += "".join(text[start : start + _B64_PIECE].split())
+            cut = max(0, len(pending) - 8) // 4 * 4
+            if cut:
+                block, pending = pending[:cut], pending[cut:]
+                if "=" in block:  # padding followed by 8 or more characters
+                    raise binascii.Error("Non-base64 digit found")
+                out.write(base64.b64decode(block, validate=True))
+        out.write(base64.b64decode(pending, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"attachment {content_id!r} is not valid base64: {exc}") from exc
+    return out.getvalue()
+
+
 def check_package(data: bytes, received_at: datetime, options: CheckOptions) -> Checked:
     """Run every CPU-bound step on one package. Raises :class:`hub.errors.HubError`."""
     ctx = _context(options)
@@ -417,6 +455,35 @@ def without_contents(checked: Checked) -> Checked:
     return checked if package is checked.package else replace(checked, package=package)
 
 
+def check_package_file(path: Path, received_at: datetime, options: CheckOptions) -> Checked:
+    """:func:`check_package` for a package in a file, never holding its bytes whole.
+
+    The file is digested and parsed in chunks (:func:`hub.xmlsafe.parse_xml_stream`), so a
+    large package is in this process as its tree only, not also as bytes (issue 10). The
+    steps after parsing get a :class:`Raw` without data; the sha256 and size of the result
+    are the file's.
+    """
+    ctx = _context(options)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+
+        def read(n: int) -> bytes:
+            nonlocal size
+            chunk = fh.read(n)
+            digest.update(chunk)
+            size += len(chunk)
+            return chunk
+
+        # Reads to the end of the file (anything after the document is refused): all digested.
+        root = parse_xml_stream(read, max_size=options.max_size, max_depth=options.max_depth)
+    parsed = step_schema(Parsed(raw=Raw(data=b"", received_at=received_at), root=root))
+    del root  # step_signature consumes the tree; keep no reference to it here
+    checked = step_signature(parsed, ctx)
+    checked = replace(checked, sha256=digest.hexdigest(), size=size)
+    return step_pdf(checked, ctx, received_at)
+
+
 def check_package_for_ingest(
     data: bytes | Path, received_at: datetime, options: CheckOptions
 ) -> Checked:
@@ -424,5 +491,5 @@ def check_package_for_ingest(
     holding them (large packages reach the worker process through a file rather than a
     pickle), returning :func:`without_contents` of the result."""
     if isinstance(data, Path):
-        data = data.read_bytes()
+        return without_contents(check_package_file(data, received_at, options))
     return without_contents(check_package(data, received_at, options))

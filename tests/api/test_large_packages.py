@@ -3,7 +3,9 @@ nesting is refused by the hub's own limit (``huge_tree`` lifts libxml2's)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,13 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from hub.client import HubProblem
 from hub.demo.factory import Signer, document
 from hub.dossier import DossierHeader, DossierPackage, GiayToKetQua, TaiLieu
-from hub.edxml import Organ, parse_package
+from hub.edxml import Attachment, Organ, parse_package
+from hub.pipeline import checks
 from hub.pipeline.checks import Checked, Summary, without_contents
 from hub.pipeline.executor import SPOOL_THRESHOLD
+from hub.receipts import parse_receipt
 from hub.testing.helpers import sample_ho_so
 from hub.xmlsafe import parse_xml
 from tests.api.conftest import start_hub
@@ -51,6 +56,9 @@ async def test_a_15_mb_attachment_is_accepted_and_delivered_byte_exact(
         submitted = await (await hub.client(G22)).submit(data)
         assert submitted.created
         assert H41 in submitted.recipients
+        # The worker digested the file as it parsed it: the receipt states the real bytes.
+        facts = parse_receipt(etree.fromstring(submitted.receipt))
+        assert (facts.sha256, facts.size) == (hashlib.sha256(data).hexdigest(), len(data))
         got = await (await hub.client(H41)).fetch(submitted.package_id)
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert list(spool.iterdir()) == []  # the spool file is removed after the check
@@ -116,3 +124,31 @@ def test_results_cross_back_without_attachment_contents(
     assert out.ho_so.danh_sach_giay_to_ket_qua[0].noi_dung_b64 == ""
     assert out.ho_so.chu_ho_so == "Nguyễn Thị Ánh Tuyết"
     assert out.ho_so.tai_lieu_nop[0].ten_tep_dinh_kem == "Đơn đề nghị cấp giấy phép.pdf"
+
+
+@pytest.mark.parametrize("piece", [1, 4, 5, 8, 13, 1 << 20])
+def test_piecewise_base64_decoding_matches_attachment_decode(
+    piece: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """step_pdf decodes attachments piece by piece: same bytes, same refusals."""
+    monkeypatch.setattr(checks, "_B64_PIECE", piece)
+    rng = random.Random(piece)
+    cases = ["", "QQ==", "QUJD", "QQ==QQ==", "QUJDQUJD=", "QUJD====", "QU JD\nQQ==", "QUJ"]
+    cases += ["QUJDQ", "Q===", "QUJDQUJDQé==", "QUJD!QUJD", "QUJDQU=D", "QUJD\r\nQUJD\r\n"]
+    for _ in range(2000):
+        chars = list(base64.b64encode(rng.randbytes(rng.randint(0, 30))).decode())
+        for _ in range(rng.randint(0, 2)):
+            noise = rng.choice([" ", "\n", "\r\n", "=", "==", "A", "!", "é"])
+            chars.insert(rng.randint(0, len(chars)), noise)
+        cases.append("".join(chars))
+    for text in cases:
+        att = Attachment(content_id="c", attachment_name="a", content_type="t", content_b64=text)
+        try:
+            expected: bytes | None = att.decode()
+        except ValueError:
+            expected = None
+        try:
+            got: bytes | None = checks._decode_base64(text, "c")
+        except ValueError:
+            got = None
+        assert got == expected, text
