@@ -22,6 +22,7 @@ import functools
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 import xml.parsers.expat
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ _XML_DECL: Final = re.compile(rb"^<\?xml[ \t\r\n]+version[ \t\r\n]*=[^?]*\?>")
 _ENCODING: Final = re.compile(rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z0-9._\-]+)[\"']")
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _DEFAULT_SIGN_LIMIT: Final = 64 * 1024 * 1024
+# Texts at least this long are spliced into the canonical form rather than canonicalised by
+# libxml2 (see _digest_spliced); written to the digest and the parser this many at a time.
+_SPLICE_MIN = 1024 * 1024
+_SPLICE_PIECE: Final = 1024 * 1024
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "sha1": hashes.SHA1,
@@ -670,6 +675,81 @@ def _c14n_without_signature(
             parent.insert(index, signature)
 
 
+def _c14n_text(text: str) -> bytes:
+    """A text node as canonical XML writes it (C14N 1.0 and exclusive C14N alike)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r", "&#xD;")
+        .encode("utf-8")
+    )
+
+
+def _digest_spliced(
+    tree: etree._ElementTree,
+    signature: etree._Element,
+    parts: _Parts,
+    owned: bool,
+    digest_name: str,
+) -> tuple[bytes, etree._Element]:
+    """Digest the canonical form of a tree we may change, and parse it into a new tree,
+    without ever holding a large text node three times.
+
+    ``tostring`` of a tree with one large text node holds it three times at its peak (the
+    tree, libxml2's escaped copy, the output buffer), and parsing the result holds it as the
+    canonical bytes and the new tree. Instead, every element whose only content is a text of
+    :data:`_SPLICE_MIN` characters or more gets a unique marker as its text (the tree lets
+    go of the large text; we keep it once, as a ``str``), the small rest is canonicalised,
+    and the canonical form is produced piecewise — the bytes around the markers, and each
+    large text escaped as C14N escapes text — into both the digest and a feed parser. The
+    new tree is parsed from exactly the bytes digested, as before; the tree handed in is
+    left emptied.
+    """
+    root = tree.getroot()
+    token = secrets.token_hex(16)
+    taken: list[tuple[bytes, str]] = []
+    for el in root.iter(etree.Element):
+        if len(el) == 0 and el is not signature and el.text and len(el.text) >= _SPLICE_MIN:
+            label = f"hub-splice-{token}-{len(taken)}-end"
+            taken.append((label.encode("ascii"), el.text))
+            el.text = label  # the tree frees its copy of the large text
+    canonical = _c14n_without_signature(tree, signature, parts, owned)
+    root.clear()  # nobody reads the received tree again
+    digest = hashlib.new(digest_name)
+    parser = etree.XMLParser(  # a new feed parser: a feed parser keeps state after a failure
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=True,  # the canonical form of an already parsed (depth-checked) tree
+        remove_blank_text=False,
+    )
+
+    def emit(data: bytes) -> None:
+        digest.update(data)
+        parser.feed(data)
+
+    start = 0
+    view = memoryview(canonical)
+    for marker, text in taken:
+        at = canonical.find(marker, start)
+        if at < 0 or canonical.find(marker, at + 1) >= 0:  # pragma: no cover - random token
+            raise SignatureInvalid("canonical form does not hold the spliced text once")
+        emit(bytes(view[start:at]))
+        for offset in range(0, len(text), _SPLICE_PIECE):
+            emit(_c14n_text(text[offset : offset + _SPLICE_PIECE]))
+        start = at + len(marker)
+    emit(bytes(view[start:]))
+    view.release()
+    del taken, canonical
+    try:
+        signed_root: etree._Element = parser.close()
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+        raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+    return digest.digest(), signed_root
+
+
 def _refuse_unsigned_text_splits(root: etree._Element) -> None:
     """Refuse a comment or processing instruction next to text inside an element.
 
@@ -729,19 +809,25 @@ def verify_enveloped(
     _verify_signature_value(
         certificate, parts.signature_method, parts.signature_value, _c14n_signed_info(parts)
     )
-    signed_xml = _c14n_without_signature(tree, signature, parts, owned)
-    digest = hashlib.new(DIGEST_METHODS[parts.digest_method][0], signed_xml).digest()
-    if not hmac.compare_digest(digest, parts.digest_value):
-        raise SignatureInvalid("Reference digest does not match the document")
+    digest_name = DIGEST_METHODS[parts.digest_method][0]
     if consume or owned:
-        root.clear()  # nobody reads the received tree again: free it before re-parsing
-    del root, tree, signature
-    try:
-        # huge: the canonical form of an already parsed tree (its attachments may be large).
-        signed_root = etree.fromstring(signed_xml, _parser(huge=True))
-    except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
-        raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
-    del signed_xml  # kept as signed_root only (see VerifiedSignature.signed_xml)
+        # The tree is ours to change: its large texts are taken out, so that neither the
+        # tree and the canonical bytes nor the two trees hold them at the same time.
+        digest, signed_root = _digest_spliced(tree, signature, parts, owned, digest_name)
+        del root, tree, signature
+        if not hmac.compare_digest(digest, parts.digest_value):
+            raise SignatureInvalid("Reference digest does not match the document")
+    else:
+        signed_xml = _c14n_without_signature(tree, signature, parts, owned)
+        digest = hashlib.new(digest_name, signed_xml).digest()
+        if not hmac.compare_digest(digest, parts.digest_value):
+            raise SignatureInvalid("Reference digest does not match the document")
+        try:
+            # huge: the canonical form of a parsed tree (its attachments may be large).
+            signed_root = etree.fromstring(signed_xml, _parser(huge=True))
+        except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+            raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+        del signed_xml  # kept as signed_root only (see VerifiedSignature.signed_xml)
     return VerifiedSignature(
         signed_root=signed_root,
         certificate=certificate,
