@@ -709,8 +709,9 @@ def _digest_spliced(
     root = tree.getroot()
     token = secrets.token_hex(16)
     taken: list[tuple[bytes, str]] = []
+    excluded = set(signature.iter())  # removed from the canonical form anyway
     for el in root.iter(etree.Element):
-        if len(el) == 0 and el is not signature and el.text and len(el.text) >= _SPLICE_MIN:
+        if len(el) == 0 and el not in excluded and el.text and len(el.text) >= _SPLICE_MIN:
             label = f"hub-splice-{token}-{len(taken)}-end"
             taken.append((label.encode("ascii"), el.text))
             el.text = label  # the tree frees its copy of the large text
