@@ -704,7 +704,7 @@ def _digest_spliced(
     and the canonical form is produced piecewise — the bytes around the markers, and each
     large text escaped as C14N escapes text — into both the digest and a feed parser. The
     new tree is parsed from exactly the bytes digested, as before; the tree handed in is
-    left emptied.
+    left emptied when a text was taken out of it (else as it is: it is small).
     """
     root = tree.getroot()
     token = secrets.token_hex(16)
@@ -716,7 +716,13 @@ def _digest_spliced(
             taken.append((label.encode("ascii"), el.text))
             el.text = label  # the tree frees its copy of the large text
     canonical = _c14n_without_signature(tree, signature, parts, owned)
-    root.clear()  # nobody reads the received tree again
+    if not taken:  # the usual small package: parse the canonical bytes in one go
+        try:
+            small_root = etree.fromstring(canonical, _parser(huge=True))
+        except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+            raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+        return hashlib.new(digest_name, canonical).digest(), small_root
+    root.clear()  # nobody reads the received tree again: free what is left of it
     digest = hashlib.new(digest_name)
     parser = etree.XMLParser(  # a new feed parser: a feed parser keeps state after a failure
         resolve_entities=False,
@@ -786,10 +792,12 @@ def verify_enveloped(
     but it is briefly modified during the call, so it must not be shared with another
     thread meanwhile.
 
-    ``consume=True``: the caller hands its tree over and will not read it again. Once the
-    digest has matched, the tree is emptied (``clear()`` of the document element) before
-    the canonical form is parsed into ``signed_root``, so a large document is not held as
-    two trees at once. The document element itself stays, empty.
+    ``consume=True``: the caller hands its tree over and will not read it again (whatever
+    the outcome). Texts of ``_SPLICE_MIN`` (1 MiB) or more are then taken out of it and
+    spliced into the canonical form, and it is emptied (``clear()`` of the document
+    element) before ``signed_root`` is built, so a large document is never held as two
+    trees, nor its large texts as libxml2's C14N copies (see ``_digest_spliced``). A tree
+    without such texts is left as it is. Bytes handed in are treated the same way.
 
     This does *not* decide whether the certificate is trusted: pass
     ``result.certificate`` and ``result.intermediates`` to :class:`signing.TrustStore`.
@@ -811,7 +819,7 @@ def verify_enveloped(
         certificate, parts.signature_method, parts.signature_value, _c14n_signed_info(parts)
     )
     digest_name = DIGEST_METHODS[parts.digest_method][0]
-    if consume or owned:
+    if consume or (owned and len(doc) >= _SPLICE_MIN):
         # The tree is ours to change: its large texts are taken out, so that neither the
         # tree and the canonical bytes nor the two trees hold them at the same time.
         digest, signed_root = _digest_spliced(tree, signature, parts, owned, digest_name)
