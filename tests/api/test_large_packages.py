@@ -60,6 +60,14 @@ async def test_a_15_mb_attachment_is_accepted_and_delivered_byte_exact(
         facts = parse_receipt(etree.fromstring(submitted.receipt))
         assert (facts.sha256, facts.size) == (hashlib.sha256(data).hexdigest(), len(data))
         got = await (await hub.client(H41)).fetch(submitted.package_id)
+        # One base64 character changed in the middle of the attachment: the spliced digest
+        # no longer matches, and the refusal crosses back from the worker with its code.
+        middle = data.index(b"<ContentTransferEncoded>") + len(data) // 3
+        flipped = b"B" if data[middle : middle + 1] == b"A" else b"A"
+        tampered = data[:middle] + flipped + data[middle + 1 :]
+        with pytest.raises(HubProblem) as info:
+            await (await hub.client(G22)).submit(tampered)
+        assert info.value.code == "signature.invalid"
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     assert list(spool.iterdir()) == []  # the spool file is removed after the check
 
