@@ -16,9 +16,11 @@ import pytest
 from lxml import etree
 
 from hub.client import HubProblem
+from hub.config import load_config
 from hub.demo.factory import Signer, document
 from hub.dossier import DossierHeader, DossierPackage, GiayToKetQua, TaiLieu
 from hub.edxml import Attachment, Organ, parse_package
+from hub.errors import ConfigError
 from hub.pipeline import checks
 from hub.pipeline.checks import Checked, Summary, without_contents
 from hub.pipeline.executor import SPOOL_THRESHOLD
@@ -160,3 +162,15 @@ def test_piecewise_base64_decoding_matches_attachment_decode(
         except ValueError:
             got = None
         assert got == expected, text
+
+
+def test_max_xml_depth_is_configured_in_limits(make_workdir: WorkdirFactory) -> None:
+    workdir = make_workdir()
+    hub_toml = workdir.config_dir / "hub.toml"
+    text = hub_toml.read_text(encoding="utf-8")
+    assert load_config(workdir.config_dir).settings.max_xml_depth == 64  # the default
+    hub_toml.write_text(text.replace("[limits]\n", "[limits]\nmax_xml_depth = 8\n"), "utf-8")
+    assert load_config(workdir.config_dir).settings.max_xml_depth == 8
+    hub_toml.write_text(text.replace("[limits]\n", "[limits]\nmax_xml_depth = 0\n"), "utf-8")
+    with pytest.raises(ConfigError, match="max_xml_depth"):
+        load_config(workdir.config_dir)
