@@ -175,6 +175,11 @@ def format_of(root: etree._Element) -> PackageFormat:
     return FORMATS.get(str(root.tag), EDXML_FORMAT)
 
 
+LARGE_PACKAGE = 1024 * 1024
+"""Packages at least this large are checked with memory in mind (issue 10): handed to a
+worker as a file, parsed from it in chunks, verified consuming their tree."""
+
+
 @dataclass(frozen=True, slots=True)
 class Raw:
     """Input of the pipeline: the exact bytes and when they were received."""
@@ -267,11 +272,14 @@ def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
     """Verify the enveloped signature and the certificate path at reception time, then build
     the models from what was signed — never from the received tree.
 
-    The received tree is consumed (emptied once the digest matched, see
-    :func:`signing.verify_enveloped`): a large package is not held as two trees at once."""
+    A large package's tree is consumed (see :func:`signing.verify_enveloped`): its large
+    texts are not held twice, nor as two trees. ``raw.data`` is empty only for a package
+    parsed from its file (:func:`check_package_file`), which is large by construction; the
+    scan for large texts is not worth its ~0.1 ms on a small one."""
+    large = not parsed.raw.data or len(parsed.raw.data) >= LARGE_PACKAGE
     try:
         policy = ctx.policies.get(parsed.format.root_tag, ctx.policy)
-        verified = verify_enveloped(parsed.root, policy, consume=True)
+        verified = verify_enveloped(parsed.root, policy, consume=large)
         ctx.trust.validate(
             verified.certificate,
             at=parsed.raw.received_at,

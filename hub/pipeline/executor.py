@@ -23,9 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from hub.pipeline.checks import Checked, CheckOptions, check_package_for_ingest, warm_up
+from hub.pipeline.checks import (
+    LARGE_PACKAGE,
+    Checked,
+    CheckOptions,
+    check_package_for_ingest,
+    warm_up,
+)
 
-SPOOL_THRESHOLD = 1024 * 1024
+SPOOL_THRESHOLD = LARGE_PACKAGE
 """Packages at least this large reach a worker process through a temporary file."""
 
 
