@@ -44,8 +44,8 @@ DEFAULT_MAX_SIZE = 20 * 1024 * 1024
 """Default package size limit in bytes (20 MiB)."""
 
 DEFAULT_MAX_DEPTH = 64
-"""Default limit on element nesting (the document element is depth 1). Real edXML and
-dossier packages are about 8 deep (the signature's X509Certificate is the deepest)."""
+"""Default limit on element nesting (the document element is depth 1). The real edXML
+samples are at most 9 deep, the XMLDSig interop vectors at most 17."""
 
 # Bytes handed to the parser per feed: the depth is checked between feeds, so at most this
 # many bytes of nesting (a third as many levels) are built before a depth bomb is refused.
