@@ -658,6 +658,7 @@ def verify(package: Path, config_dir: Path) -> None:
     config = load_config(config_dir)
     options = CheckOptions(
         max_size=config.settings.max_package_bytes,
+        max_depth=config.settings.max_xml_depth,
         trust_anchors=config.settings.trust_anchors,
         allow_legacy=config.settings.allow_legacy_signatures,
     )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from hub.edxml.organ_id import OrganId
 from hub.errors import ConfigError
+from hub.xmlsafe import DEFAULT_MAX_DEPTH as DEFAULT_MAX_XML_DEPTH
 
 DEFAULT_MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 
@@ -73,6 +74,7 @@ class Settings:
     broker: Literal["local", "rabbitmq"] = "local"
     broker_url: str = ""
     max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
+    max_xml_depth: int = DEFAULT_MAX_XML_DEPTH  # element nesting (huge_tree lifts libxml2's)
     http: HttpSettings = field(default_factory=HttpSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     receipt_key: Path = Path("pki/hub/key.pem")
@@ -255,6 +257,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             broker=broker_kind,  # type: ignore[arg-type]  # checked above
             broker_url=str(broker_s.get("url", "")),
             max_package_bytes=int(limits_s.get("max_package_bytes", DEFAULT_MAX_PACKAGE_BYTES)),
+            max_xml_depth=int(limits_s.get("max_xml_depth", DEFAULT_MAX_XML_DEPTH)),
             http=http,
             delivery=delivery,
             receipt_key=_path(
@@ -286,6 +289,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
         and not settings.store_url.startswith("sqlite:///")
     ):
         raise ConfigError("store.url for sqlite must look like sqlite:///path/to/hub.sqlite")
+    if settings.max_xml_depth < 1:
+        raise ConfigError("limits.max_xml_depth must be at least 1")
     return settings
 
 

@@ -70,6 +70,14 @@ class XmlEncodingForbidden(XmlError):
     title = "Only UTF-8 is accepted"
 
 
+class XmlTooDeep(XmlError):
+    """Elements nested deeper than the hub's limit (``[limits] max_xml_depth``), refused
+    while parsing: libxml2's own nesting limit is lifted with ``huge_tree``."""
+
+    code = "xml.too_deep"
+    title = "The package's elements are nested too deeply"
+
+
 # -- Size (413) -------------------------------------------------------------------------------
 
 

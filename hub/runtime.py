@@ -158,6 +158,7 @@ class Runtime:
         self.executor = CheckExecutor(
             CheckOptions(
                 max_size=config.settings.max_package_bytes,
+                max_depth=config.settings.max_xml_depth,
                 trust_anchors=config.settings.trust_anchors,
                 allow_legacy=config.settings.allow_legacy_signatures,
                 trust_dir=config.settings.trust_dir,

@@ -143,25 +143,27 @@ def _read_member(
 ) -> bytes:
     limits = budget.limits
     cap = min(info.file_size, limits.max_member_bytes)
-    out = bytearray()
+    # A BytesIO hands its buffer out without a copy (bytes(bytearray) would copy the member).
+    out = io.BytesIO()
+    size = 0
     try:
         with archive.open(info) as stream:
             while True:
                 chunk = stream.read(64 * 1024)
                 if not chunk:
                     break
-                out += chunk
+                size += out.write(chunk)
                 # Enforced while reading: the header's sizes may lie.
-                if len(out) > cap:
+                if size > cap:
                     raise UnsafeArchive(f"{member}: expands beyond its declared/limited size")
-                if budget.total + len(out) > limits.max_total_bytes:
+                if budget.total + size > limits.max_total_bytes:
                     raise UnsafeArchive(
                         f"{member}: attachment expands beyond {limits.max_total_bytes} bytes"
                     )
-                _check_ratio(len(out), info.compress_size, member, limits)
+                _check_ratio(size, info.compress_size, member, limits)
     except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError) as exc:
         raise UnsafeArchive(f"{member}: cannot be decompressed: {exc}") from None
     except RuntimeError as exc:  # zipfile raises it for encryption it cannot handle
         raise UnsafeArchive(f"{member}: {exc}") from None
-    budget.total += len(out)
-    return bytes(out)
+    budget.total += size
+    return out.getvalue()

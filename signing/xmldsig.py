@@ -22,6 +22,7 @@ import functools
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 import xml.parsers.expat
 from dataclasses import dataclass
@@ -100,6 +101,10 @@ _XML_DECL: Final = re.compile(rb"^<\?xml[ \t\r\n]+version[ \t\r\n]*=[^?]*\?>")
 _ENCODING: Final = re.compile(rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z0-9._\-]+)[\"']")
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _DEFAULT_SIGN_LIMIT: Final = 64 * 1024 * 1024
+# Texts at least this long are spliced into the canonical form rather than canonicalised by
+# libxml2 (see _digest_spliced); written to the digest and the parser this many at a time.
+_SPLICE_MIN = 1024 * 1024
+_SPLICE_PIECE: Final = 1024 * 1024
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "sha1": hashes.SHA1,
@@ -119,7 +124,6 @@ class VerifiedSignature:
     canonical form of the document with the Signature removed and without comments).
     """
 
-    signed_xml: bytes
     signed_root: etree._Element
     certificate: x509.Certificate
     fingerprint_sha256: str
@@ -128,6 +132,26 @@ class VerifiedSignature:
     canonicalization: str
     legacy: bool
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: how the Reference canonicalised the document: ("exc" | "inc", InclusiveNamespaces)
+    reference_c14n: tuple[str, tuple[str, ...]] = ("exc", ())
+
+    @property
+    def signed_xml(self) -> bytes:
+        """The digested canonical bytes, computed on demand from ``signed_root``.
+
+        ``signed_root`` was parsed from exactly those bytes and canonical XML is a fixed
+        point (canonicalising the parse of a canonical form gives the same bytes), so this
+        is what the digest covered. Not kept: for a large package it would be one more whole
+        copy of the document in memory.
+        """
+        kind, prefixes = self.reference_c14n
+        return etree.tostring(
+            self.signed_root.getroottree(),  # with any PI before or after the root
+            method="c14n",
+            exclusive=kind == "exc",
+            with_comments=False,
+            inclusive_ns_prefixes=list(prefixes) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -153,21 +177,29 @@ class _Parts:
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    # lxml parsers must not be used concurrently from several threads; one per thread.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+def _parser(*, huge: bool = False) -> etree.XMLParser:
+    """The hardened parser of this thread (lxml parsers must not be shared across threads).
+
+    ``huge`` lifts libxml2's 10 MB cap on one text node (an attachment's base64 may be far
+    larger), and with it libxml2's nesting limit. It is used only for input that is not
+    untrusted raw bytes: the canonical form of a tree that was already parsed (the caller's
+    parser bounded its depth) and a document the caller is signing itself. Untrusted bytes
+    handed to :func:`verify_enveloped` keep the strict parser.
+    """
+    attr = "huge_parser" if huge else "parser"
+    parser: etree.XMLParser | None = getattr(_local, attr, None)
     if parser is None:
         parser = etree.XMLParser(
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             dtd_validation=False,
-            huge_tree=False,
+            huge_tree=huge,
             remove_blank_text=False,
             remove_comments=False,
             remove_pis=False,
         )
-        _local.parser = parser
+        setattr(_local, attr, parser)
     return parser
 
 
@@ -193,10 +225,10 @@ def _check_bytes(data: bytes, max_bytes: int) -> None:
         raise UnsafeXml("DOCTYPE / entity declarations are not allowed")
 
 
-def _parse(data: bytes, max_bytes: int) -> etree._ElementTree:
+def _parse(data: bytes, max_bytes: int, *, huge: bool = False) -> etree._ElementTree:
     _check_bytes(data, max_bytes)
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, _parser(huge=huge))
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
         raise UnsafeXml(f"XML not well-formed: {exc.msg} (line {line}, column {column})") from exc
@@ -604,6 +636,9 @@ def _c14n_without_signature(
 ) -> bytes:
     """Canonical form of the document with the Signature element removed (URI="" digest).
 
+    ``tostring`` rather than writing to a file-like object: libxml2 hands a large text node
+    to a writer in one piece, so a writer costs one more whole copy than ``tostring``.
+
     lxml cannot canonicalise "all but one subtree", so the Signature is detached for the
     duration. Its tail text belongs to the parent's content (the enveloped-signature
     transform removes only the element), so it is moved to the preceding node. For a
@@ -640,6 +675,88 @@ def _c14n_without_signature(
             parent.insert(index, signature)
 
 
+def _c14n_text(text: str) -> bytes:
+    """A text node as canonical XML writes it (C14N 1.0 and exclusive C14N alike)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r", "&#xD;")
+        .encode("utf-8")
+    )
+
+
+def _digest_spliced(
+    tree: etree._ElementTree,
+    signature: etree._Element,
+    parts: _Parts,
+    owned: bool,
+    digest_name: str,
+) -> tuple[bytes, etree._Element]:
+    """Digest the canonical form of a tree we may change, and parse it into a new tree,
+    without ever holding a large text node three times.
+
+    ``tostring`` of a tree with one large text node holds it three times at its peak (the
+    tree, libxml2's escaped copy, the output buffer), and parsing the result holds it as the
+    canonical bytes and the new tree. Instead, every element whose only content is a text of
+    :data:`_SPLICE_MIN` characters or more gets a unique marker as its text (the tree lets
+    go of the large text; we keep it once, as a ``str``), the small rest is canonicalised,
+    and the canonical form is produced piecewise — the bytes around the markers, and each
+    large text escaped as C14N escapes text — into both the digest and a feed parser. The
+    new tree is parsed from exactly the bytes digested, as before; the tree handed in is
+    left emptied when a text was taken out of it (else as it is: it is small).
+    """
+    root = tree.getroot()
+    token = secrets.token_hex(16)
+    taken: list[tuple[bytes, str]] = []
+    excluded = set(signature.iter())  # removed from the canonical form anyway
+    for el in root.iter(etree.Element):
+        if len(el) == 0 and el not in excluded and el.text and len(el.text) >= _SPLICE_MIN:
+            label = f"hub-splice-{token}-{len(taken)}-end"
+            taken.append((label.encode("ascii"), el.text))
+            el.text = label  # the tree frees its copy of the large text
+    canonical = _c14n_without_signature(tree, signature, parts, owned)
+    if not taken:  # the usual small package: parse the canonical bytes in one go
+        try:
+            small_root = etree.fromstring(canonical, _parser(huge=True))
+        except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+            raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+        return hashlib.new(digest_name, canonical).digest(), small_root
+    root.clear()  # nobody reads the received tree again: free what is left of it
+    digest = hashlib.new(digest_name)
+    parser = etree.XMLParser(  # a new feed parser: a feed parser keeps state after a failure
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=True,  # the canonical form of an already parsed (depth-checked) tree
+        remove_blank_text=False,
+    )
+
+    def emit(data: bytes) -> None:
+        digest.update(data)
+        parser.feed(data)
+
+    start = 0
+    view = memoryview(canonical)
+    for marker, text in taken:
+        at = canonical.find(marker, start)
+        if at < 0 or canonical.find(marker, at + 1) >= 0:  # pragma: no cover - random token
+            raise SignatureInvalid("canonical form does not hold the spliced text once")
+        emit(bytes(view[start:at]))
+        for offset in range(0, len(text), _SPLICE_PIECE):
+            emit(_c14n_text(text[offset : offset + _SPLICE_PIECE]))
+        start = at + len(marker)
+    emit(bytes(view[start:]))
+    view.release()
+    del taken, canonical
+    try:
+        signed_root: etree._Element = parser.close()
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+        raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+    return digest.digest(), signed_root
+
+
 def _refuse_unsigned_text_splits(root: etree._Element) -> None:
     """Refuse a comment or processing instruction next to text inside an element.
 
@@ -664,7 +781,9 @@ def _refuse_unsigned_text_splits(root: etree._Element) -> None:
             )
 
 
-def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> VerifiedSignature:
+def verify_enveloped(
+    doc: bytes | etree._Element, policy: SignaturePolicy, *, consume: bool = False
+) -> VerifiedSignature:
     """Verify the single enveloped signature of ``doc`` under the strict profile.
 
     ``doc`` is either the raw bytes (parsed here with the safe parser: UTF-8 only, no DTD,
@@ -672,6 +791,13 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     verified, as ``URI=""`` means the whole document). A caller's tree is left unchanged,
     but it is briefly modified during the call, so it must not be shared with another
     thread meanwhile.
+
+    ``consume=True``: the caller hands its tree over and will not read it again (whatever
+    the outcome). Texts of ``_SPLICE_MIN`` (1 MiB) or more are then taken out of it and
+    spliced into the canonical form, and it is emptied (``clear()`` of the document
+    element) before ``signed_root`` is built, so a large document is never held as two
+    trees, nor its large texts as libxml2's C14N copies (see ``_digest_spliced``). A tree
+    without such texts is left as it is. Bytes handed in are treated the same way.
 
     This does *not* decide whether the certificate is trusted: pass
     ``result.certificate`` and ``result.intermediates`` to :class:`signing.TrustStore`.
@@ -692,17 +818,26 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     _verify_signature_value(
         certificate, parts.signature_method, parts.signature_value, _c14n_signed_info(parts)
     )
-    signed_xml = _c14n_without_signature(tree, signature, parts, owned)
-    digest = hashlib.new(DIGEST_METHODS[parts.digest_method][0], signed_xml).digest()
-    if not hmac.compare_digest(digest, parts.digest_value):
-        raise SignatureInvalid("Reference digest does not match the document")
-
-    try:
-        signed_root = etree.fromstring(signed_xml, _parser())
-    except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
-        raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+    digest_name = DIGEST_METHODS[parts.digest_method][0]
+    if consume or (owned and len(doc) >= _SPLICE_MIN):
+        # The tree is ours to change: its large texts are taken out, so that neither the
+        # tree and the canonical bytes nor the two trees hold them at the same time.
+        digest, signed_root = _digest_spliced(tree, signature, parts, owned, digest_name)
+        del root, tree, signature
+        if not hmac.compare_digest(digest, parts.digest_value):
+            raise SignatureInvalid("Reference digest does not match the document")
+    else:
+        signed_xml = _c14n_without_signature(tree, signature, parts, owned)
+        digest = hashlib.new(digest_name, signed_xml).digest()
+        if not hmac.compare_digest(digest, parts.digest_value):
+            raise SignatureInvalid("Reference digest does not match the document")
+        try:
+            # huge: the canonical form of a parsed tree (its attachments may be large).
+            signed_root = etree.fromstring(signed_xml, _parser(huge=True))
+        except etree.XMLSyntaxError as exc:  # pragma: no cover - c14n output is well-formed
+            raise SignatureInvalid(f"canonical form does not parse: {exc}") from exc
+        del signed_xml  # kept as signed_root only (see VerifiedSignature.signed_xml)
     return VerifiedSignature(
-        signed_xml=signed_xml,
         signed_root=signed_root,
         certificate=certificate,
         fingerprint_sha256=_certificate(certificate.public_bytes(serialization.Encoding.DER))[1],
@@ -711,6 +846,7 @@ def verify_enveloped(doc: bytes | etree._Element, policy: SignaturePolicy) -> Ve
         canonicalization=parts.c14n_method,
         legacy=parts.legacy,
         intermediates=intermediates,
+        reference_c14n=(parts.reference_c14n, parts.reference_prefixes),
     )
 
 
@@ -773,6 +909,7 @@ def sign_enveloped(
     *,
     signature_parent: tuple[str, ...],
     digest: str = "sha256",
+    max_bytes: int = _DEFAULT_SIGN_LIMIT,
 ) -> bytes:
     """Sign ``doc`` with an enveloped signature placed as the last child of ``signature_parent``.
 
@@ -784,6 +921,8 @@ def sign_enveloped(
     The Signature is inserted into the original bytes right before the parent's end tag,
     so every other byte of the document is preserved (an XML declaration is added if the
     input had none). Returns UTF-8 bytes.
+
+    ``max_bytes`` bounds the document's size (64 MiB by default).
 
     Raises ``UnsafeXml`` for input the safe parser refuses, ``SignatureProfileViolation``
     when the document already has a ds:Signature (anywhere) or a Signature element at the
@@ -809,7 +948,8 @@ def sign_enveloped(
         data = etree.tostring(doc.getroottree(), encoding="UTF-8", xml_declaration=True)
     else:
         raise TypeError("doc must be bytes or an lxml element")
-    tree = _parse(data, _DEFAULT_SIGN_LIMIT)
+    # huge: the caller signs its own document, whose attachments may be over 10 MB.
+    tree = _parse(data, max_bytes, huge=True)
     root = tree.getroot()
     if next(root.iter(_SIGNATURE), None) is not None:
         raise SignatureProfileViolation("the document already carries a ds:Signature")

@@ -15,12 +15,17 @@ with stable codes (they pickle across the process boundary).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import dataclasses
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from lxml import etree
@@ -32,7 +37,7 @@ from hub.edxml.schema import SIGNATURE_PARENT
 from hub.edxml.schema import validate as validate_schema
 from hub.errors import AttachmentError, SignatureError
 from hub.text import nfc_or_none
-from hub.xmlsafe import check_size, parse_xml
+from hub.xmlsafe import DEFAULT_MAX_DEPTH, check_size, parse_xml, parse_xml_stream
 from signing import (
     AlgorithmForbidden,
     RevocationMode,
@@ -70,6 +75,7 @@ class CheckOptions:
     revocation_cache_dir: Path | None = None  # shared by the workers (hub.revinfo)
     pdf_policy: tuple[tuple[str, str], ...] = ()  # (DocumentType/Type code, policy)
     pdf_default: str = "warn"  # require | warn | ignore
+    max_depth: int = DEFAULT_MAX_DEPTH  # element nesting ([limits] max_xml_depth)
 
     def pdf_policy_for(self, document_type: str | None) -> str:
         """The PDF policy for a DocumentType/Type code (the default when not listed)."""
@@ -187,6 +193,11 @@ def format_of(root: etree._Element) -> PackageFormat:
     return FORMATS.get(str(root.tag), EDXML_FORMAT)
 
 
+LARGE_PACKAGE = 1024 * 1024
+"""Packages at least this large are checked with memory in mind (issue 10): handed to a
+worker as a file, parsed from it in chunks, verified consuming their tree."""
+
+
 @dataclass(frozen=True, slots=True)
 class Raw:
     """Input of the pipeline: the exact bytes and when they were received."""
@@ -280,9 +291,10 @@ def step_limits(raw: Raw, max_size: int) -> Raw:
     return raw
 
 
-def step_parse(raw: Raw) -> Parsed:
-    """Safe parse: DTDs and entities refused before the parser sees the bytes."""
-    return Parsed(raw=raw, root=parse_xml(raw.data, max_size=len(raw.data)))
+def step_parse(raw: Raw, max_depth: int = DEFAULT_MAX_DEPTH) -> Parsed:
+    """Safe parse: DTDs and entities refused before the parser sees the bytes, nesting
+    deeper than ``max_depth`` refused while parsing."""
+    return Parsed(raw=raw, root=parse_xml(raw.data, max_size=len(raw.data), max_depth=max_depth))
 
 
 def step_schema(parsed: Parsed) -> Parsed:
@@ -298,10 +310,18 @@ def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) ->
 
     ``admit_legacy``: the legacy algorithms pass this step (some agency may use them); the
     result then says what the strict profile would have refused (``legacy_refusal``) and
-    ingest refuses it with exactly that once it knows the sender's profile."""
+    ingest refuses it with exactly that once it knows the sender's profile.
+
+    A large package's tree is consumed (see :func:`signing.verify_enveloped`): its large
+    texts are not held twice, nor as two trees. ``raw.data`` is empty only for a package
+    parsed from its file (:func:`check_package_file`), which is large by construction; the
+    scan for large texts is not worth its ~0.1 ms on a small one."""
     legacy_refusal: str | None = None
+    large = not parsed.raw.data or len(parsed.raw.data) >= LARGE_PACKAGE
     try:
-        verified = verify_enveloped(parsed.root, ctx.policy(parsed.format.root_tag, admit_legacy))
+        verified = verify_enveloped(
+            parsed.root, ctx.policy(parsed.format.root_tag, admit_legacy), consume=large
+        )
         if verified.legacy:
             legacy_refusal = _strict_refusal(parsed, ctx)
         path = ctx.trust.validate(
@@ -434,7 +454,10 @@ def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
     results: list[AttachmentCheck] = []
     for att in attachments:
         try:
-            pdfs = find_pdfs(att.decode(), att.attachment_name or att.content_id)
+            pdfs = find_pdfs(
+                _decode_base64(att.content_b64, att.content_id),
+                att.attachment_name or att.content_id,
+            )
         except UnsafeArchive as exc:
             results.append(
                 AttachmentCheck(att.content_id, att.attachment_name, "unsafe", policy, exc.detail)
@@ -481,6 +504,38 @@ def step_pdf(checked: Checked, ctx: _Context, at: datetime) -> Checked:
     return replace(checked, attachments=tuple(results))
 
 
+_B64_PIECE = 1 << 20  # characters of base64 text decoded at a time
+
+
+def _decode_base64(text: str, content_id: str) -> bytes:
+    """What :meth:`hub.edxml.Attachment.decode` returns (whitespace ignored, anything else
+    strict, the same refusals), decoded piece by piece.
+
+    ``Attachment.decode`` makes the whole text whitespace-free, then ASCII bytes, then
+    decodes: two whole-size temporaries besides the result, for a large attachment more
+    than the package itself. Here only the result is whole (a ``BytesIO`` handed out
+    without a copy). Complete quads are decoded as they come, always keeping the last eight
+    characters or more back: the tail, where padding may legitimately be, is decoded with
+    exactly the whole-string call, and a ``=`` before it is refused as the whole-string
+    check would.
+    """
+    out = io.BytesIO()
+    pending = ""
+    try:
+        for start in range(0, len(text), _B64_PIECE):
+            pending += "".join(text[start : start + _B64_PIECE].split())
+            cut = max(0, len(pending) - 8) // 4 * 4
+            if cut:
+                block, pending = pending[:cut], pending[cut:]
+                if "=" in block:  # padding followed by 8 or more characters
+                    raise binascii.Error("Non-base64 digit found")
+                out.write(base64.b64decode(block, validate=True))
+        out.write(base64.b64decode(pending, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"attachment {content_id!r} is not valid base64: {exc}") from exc
+    return out.getvalue()
+
+
 def check_package(
     data: bytes, received_at: datetime, options: CheckOptions, admit_legacy: bool | None = None
 ) -> Checked:
@@ -491,17 +546,26 @@ def check_package(
     ctx = _context(options)
     admit = options.allow_legacy if admit_legacy is None else admit_legacy
     raw = step_limits(Raw(data=data, received_at=received_at), options.max_size)
+    return _with_revocation_data(
+        ctx,
+        lambda: step_pdf(
+            step_signature(step_schema(step_parse(raw, options.max_depth)), ctx, admit),
+            ctx,
+            received_at,
+        ),
+    )
+
+
+def _with_revocation_data(ctx: _Context, run: Callable[[], Checked]) -> Checked:
+    """``run()``, with the revocation data fetched online meanwhile (signer path, PDF
+    signatures) attached for the hub process's shared cache and metrics. On a refusal the
+    data is already in the host's cache directory, and the attempts go to its event log,
+    which the hub's revocation service drains (failures must reach the alarm)."""
     done = False
     try:
-        checked = step_pdf(
-            step_signature(step_schema(step_parse(raw)), ctx, admit), ctx, received_at
-        )
+        checked = run()
         done = True
     finally:
-        # Revocation data fetched online for this package (signer path, PDF signatures):
-        # back to the hub process for the shared cache and the metrics. On a refusal the
-        # data is already in the host's cache directory, and the attempts go to its event
-        # log, which the hub's revocation service drains (failures must reach the alarm).
         fetched, events = _take_fetched(ctx.trust), tuple(_fetch_events)
         _fetch_events.clear()
         if not done:
@@ -509,3 +573,89 @@ def check_package(
     if not fetched and not events:
         return checked
     return replace(checked, revocation_fetched=fetched, revocation_events=events)
+
+
+# Model fields that hold an attachment's whole content (edXML Attachment, dossier TaiLieu and
+# GiayToKetQua): by far the largest values of a package.
+_CONTENT_FIELDS = frozenset({"content_b64", "noi_dung_b64"})
+
+
+def _drop_contents(value: Any) -> Any:
+    if isinstance(value, tuple):
+        items = tuple(_drop_contents(v) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        current = getattr(value, f.name)
+        if f.name in _CONTENT_FIELDS:
+            if current:
+                changes[f.name] = ""
+        else:
+            new = _drop_contents(current)
+            if new is not current:
+                changes[f.name] = new
+    return replace(value, **changes) if changes else value
+
+
+def without_contents(checked: Checked) -> Checked:
+    """``checked`` with every attachment's content emptied (``""``) in its package model.
+
+    The contents are only needed by the checks themselves (:func:`step_pdf`); after them the
+    hub stores and forwards the exact bytes and reads nothing else of an attachment. Leaving
+    them out keeps a large package from crossing the process boundary a second time (as
+    pickled base64 text, ~1× its size, plus the pickle) on its way back from a worker.
+    """
+    package = _drop_contents(checked.package)
+    return checked if package is checked.package else replace(checked, package=package)
+
+
+def check_package_file(
+    path: Path, received_at: datetime, options: CheckOptions, admit_legacy: bool | None = None
+) -> Checked:
+    """:func:`check_package` for a package in a file, never holding its bytes whole.
+
+    The file is digested and parsed in chunks (:func:`hub.xmlsafe.parse_xml_stream`), so a
+    large package is in this process as its tree only, not also as bytes (issue 10). The
+    steps after parsing get a :class:`Raw` without data; the sha256 and size of the result
+    are the file's.
+    """
+    ctx = _context(options)
+    admit = options.allow_legacy if admit_legacy is None else admit_legacy
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+
+        def read(n: int) -> bytes:
+            nonlocal size
+            chunk = fh.read(n)
+            digest.update(chunk)
+            size += len(chunk)
+            return chunk
+
+        # Reads to the end of the file (anything after the document is refused): all digested.
+        root = parse_xml_stream(read, max_size=options.max_size, max_depth=options.max_depth)
+    parsed = step_schema(Parsed(raw=Raw(data=b"", received_at=received_at), root=root))
+    del root  # step_signature consumes the tree; keep no reference to it here
+
+    def run() -> Checked:
+        checked = step_signature(parsed, ctx, admit)
+        checked = replace(checked, sha256=digest.hexdigest(), size=size)
+        return step_pdf(checked, ctx, received_at)
+
+    return _with_revocation_data(ctx, run)
+
+
+def check_package_for_ingest(
+    data: bytes | Path,
+    received_at: datetime,
+    options: CheckOptions,
+    admit_legacy: bool | None = None,
+) -> Checked:
+    """:func:`check_package` as the ingest executor runs it: from the bytes or from a file
+    holding them (large packages reach the worker process through a file rather than a
+    pickle), returning :func:`without_contents` of the result."""
+    if isinstance(data, Path):
+        return without_contents(check_package_file(data, received_at, options, admit_legacy))
+    return without_contents(check_package(data, received_at, options, admit_legacy))

@@ -3,18 +3,44 @@
 Parsing, schema validation and signature verification hold the GIL for most of their time,
 so threads would not use the second core; a process pool does. ``processes=-1`` runs the
 checks inline on the event loop's thread, which tests and debugging prefer.
+
+Memory (issue 10): a package of :data:`SPOOL_THRESHOLD` bytes or more is handed to the worker
+through a temporary file instead of the pickled call. A pickled call is a second copy of the
+bytes in the server (the pickle) and two in the worker (the received message and the
+unpickled bytes); through a file the worker reads one. Results come back without attachment
+contents (:func:`hub.pipeline.checks.without_contents`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 
-from hub.pipeline.checks import Checked, CheckOptions, check_package, warm_up
+from hub.pipeline.checks import (
+    LARGE_PACKAGE,
+    Checked,
+    CheckOptions,
+    check_package_for_ingest,
+    warm_up,
+)
+
+SPOOL_THRESHOLD = LARGE_PACKAGE
+"""Packages at least this large reach a worker process through a temporary file."""
+
+
+def _spool(data: bytes) -> Path:
+    """Write ``data`` to a new private temporary file (mode 0600) and return its path."""
+    fd, name = tempfile.mkstemp(prefix="hub-check-", suffix=".xml")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return Path(name)
 
 
 class CheckExecutor:
@@ -55,10 +81,20 @@ class CheckExecutor:
         """Check one package; raises the step's :class:`hub.errors.HubError`.
 
         ``admit_legacy`` (per call, since agencies' signature profiles change at runtime):
-        see :func:`check_package`."""
+        see :func:`check_package`. The result's package model carries no attachment contents
+        (see the module)."""
         if self._pool is None:
-            return check_package(data, received_at, self.options, admit_legacy)
+            return check_package_for_ingest(data, received_at, self.options, admit_legacy)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, check_package, data, received_at, self.options, admit_legacy
-        )
+        if len(data) < SPOOL_THRESHOLD:
+            return await loop.run_in_executor(
+                self._pool, check_package_for_ingest, data, received_at, self.options, admit_legacy
+            )
+        path = await asyncio.to_thread(_spool, data)
+        try:
+            return await loop.run_in_executor(
+                self._pool, check_package_for_ingest, path, received_at, self.options, admit_legacy
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

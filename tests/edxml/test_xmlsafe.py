@@ -8,8 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from lxml import etree
 
-from hub.errors import PackageTooLarge, XmlDtdForbidden, XmlEncodingForbidden, XmlNotWellFormed
-from hub.xmlsafe import DEFAULT_MAX_SIZE, check_size, parse_xml
+from hub.errors import (
+    PackageTooLarge,
+    XmlDtdForbidden,
+    XmlEncodingForbidden,
+    XmlNotWellFormed,
+    XmlTooDeep,
+)
+from hub.xmlsafe import DEFAULT_MAX_DEPTH, DEFAULT_MAX_SIZE, check_size, parse_xml
 
 from .conftest import DEFUSED_DIR, WELL_FORMED, read
 
@@ -50,6 +56,7 @@ def test_defusedxml_vectors_refused_before_parsing(
         raise AssertionError("the parser must not see a DOCTYPE")
 
     monkeypatch.setattr(etree, "fromstring", boom)
+    monkeypatch.setattr(etree, "XMLPullParser", boom)
     with pytest.raises(XmlDtdForbidden):
         parse_xml((DEFUSED_DIR / name).read_bytes())
 
@@ -95,9 +102,37 @@ def test_check_size() -> None:
     assert info.value.status == 413
 
 
-def test_huge_text_node_is_a_size_error() -> None:
-    with pytest.raises(PackageTooLarge):
-        parse_xml(b"<a>" + b"A" * 10_000_001 + b"</a>", max_size=11_000_000)
+def test_one_text_node_may_use_the_whole_package_limit() -> None:
+    # libxml2 caps a text node at 10 MB without huge_tree; one attachment may be larger.
+    text = b"A" * 15_000_000
+    root = parse_xml(b"<a><b>" + text + b"</b></a>", max_size=16_000_000)
+    assert root[0].text is not None and len(root[0].text) == len(text)
+
+
+def test_depth_bomb_refused_while_parsing() -> None:
+    # Deeper than libxml2's own limit (2048 with huge_tree): the hub's limit refuses it first.
+    bomb = b"<a>" * 100_000 + b"</a>" * 100_000
+    with pytest.raises(XmlTooDeep) as info:
+        parse_xml(bomb)
+    assert info.value.code == "xml.too_deep" and info.value.status == 400
+    assert info.value.extra["max_depth"] == DEFAULT_MAX_DEPTH
+
+
+def test_depth_limit_is_exact_and_configurable() -> None:
+    def nested(depth: int) -> bytes:
+        return b"<a>" * depth + b"</a>" * depth
+
+    assert parse_xml(nested(DEFAULT_MAX_DEPTH)).tag == "a"
+    with pytest.raises(XmlTooDeep):
+        parse_xml(nested(DEFAULT_MAX_DEPTH + 1))
+    # Depth counts nesting, not elements: siblings are fine.
+    assert len(parse_xml(b"<r>" + b"<a><b/></a>" * 50_000 + b"</r>")) == 50_000
+    assert parse_xml(nested(5), max_depth=5).tag == "a"
+    with pytest.raises(XmlTooDeep):
+        parse_xml(nested(6), max_depth=5)
+    # A limit above libxml2's own (2048 with huge_tree) still refuses with the same code.
+    with pytest.raises(XmlTooDeep):
+        parse_xml(nested(3000), max_depth=5000)
 
 
 @pytest.mark.parametrize(
