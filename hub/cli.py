@@ -564,8 +564,9 @@ def agency_import(
         kind = detect_format(file, fmt)
         data = file.read_bytes()
     except (HubError, OSError) as exc:
-        _fail(str(exc), 2)
-        return
+        # click.echo, not rich: no wrapping, and names may hold [brackets] (rich markup).
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     registry = Registry(config.agencies, allow_legacy=config.settings.allow_legacy_signatures)
 
     async def run() -> Any:
@@ -583,7 +584,6 @@ def agency_import(
     try:
         plan = asyncio.run(run())
     except HubError as exc:
-        # click.echo, not rich: names may hold [brackets] that rich would read as markup.
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(2)
     for change in plan.changes:

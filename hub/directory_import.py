@@ -187,6 +187,8 @@ def _rows_json(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
             raise DirectoryInvalid(f"{source}: item {i}: expected an object")
         keys.update(item)
         rows.append((f"item {i}", item))
+    if not rows:
+        raise DirectoryInvalid(f"{source}: no entries")
     _check_columns(sorted(keys), source)
     return rows
 
