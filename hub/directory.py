@@ -71,6 +71,16 @@ def structural_parent(code: str) -> str | None:
     return None if parent is None else str(parent)
 
 
+def _describe(code: str) -> tuple[SortKey, int, str | None]:
+    """:func:`sort_key`, level and :func:`structural_parent` of ``code``, parsed once."""
+    try:
+        o = OrganId.parse(code)
+    except InvalidOrganId:
+        return ("~", code, "", "", ""), 0, None
+    parent = o.parent
+    return (o.level1, o.level2, o.level3, o.level4, ""), o.level, (str(parent) if parent else None)
+
+
 def _level(code: str) -> int:
     try:
         return OrganId.parse(code).level
@@ -157,7 +167,10 @@ class Directory:
         self._revision = -1
         self._records: dict[str, DirectoryRecord] = {}
         self._sorted: list[tuple[SortKey, str]] = []
-        self._words: dict[str, tuple[str, ...]] = {}
+        #: code → (level, parent): parsed once per import, not once per listed entry
+        self._meta: dict[str, tuple[int, str | None]] = {}
+        #: code → " word word … ": folded name and code words, built on the first search
+        self._search: dict[str, str] | None = None
         self._lock = asyncio.Lock()
 
     async def _refresh(self) -> Mapping[str, DirectoryRecord]:
@@ -167,24 +180,38 @@ class Directory:
                 if revision != self._revision:
                     records = await self._store.directory_records()
                     self._records = {r.code: r for r in records}
-                    self._sorted = sorted((sort_key(r.code), r.code) for r in records)
-                    self._words = {r.code: _search_words(r.name, r.code) for r in records}
+                    described = [(r, _describe(r.code)) for r in records]  # one parse each
+                    self._sorted = sorted((d[0], r.code) for r, d in described)
+                    self._meta = {r.code: (d[1], r.parent or d[2]) for r, d in described}
+                    self._search = None
                     # Labelled with the revision read first: if an import landed in between,
                     # the next call sees a newer revision and reads again (never stale).
                     self._revision = revision
         return self._records
 
+    def _level_of(self, code: str) -> int:
+        meta = self._meta.get(code)
+        return meta[0] if meta is not None else _level(code)
+
+    def _search_index(self) -> dict[str, str]:
+        # Folding every name costs ~10 µs each: done on the first search after an import,
+        # not on every refresh (most listings never search).
+        if self._search is None:
+            self._search = {r.code: _search_text(r.name, r.code) for r in self._records.values()}
+        return self._search
+
     def _entry(self, code: str, record: DirectoryRecord | None) -> DirectoryEntry:
         agency = self._registry.get(code)
         revision = record.revision if record else 0
         updated = record.updated_at if record else None
-        parent = record.parent if record and record.parent else structural_parent(code)
+        meta = self._meta.get(code) if record is not None else None
+        level, parent = meta if meta is not None else (_level(code), structural_parent(code))
         if agency is not None:
             return DirectoryEntry(
                 code=code,
                 name=agency.name,
                 parent=parent,
-                level=_level(code),
+                level=level,
                 connected=True,
                 enabled=agency.enabled,
                 may_send=tuple(agency.may_send),
@@ -199,7 +226,7 @@ class Directory:
             code=code,
             name=record.name,
             parent=parent,
-            level=_level(code),
+            level=level,
             connected=False,
             code102=record.code102,
             old_code=record.old_code,
@@ -229,6 +256,7 @@ class Directory:
                     hi = mid
             stored = self._sorted[lo:]
         q_words = words(flt.q) if flt.q else ()
+        search = self._search_index() if q_words else {}
         last: str | None = None
         for _key, code in heapq.merge(registered, stored):
             if code == last:
@@ -237,13 +265,14 @@ class Directory:
             connected = self._registry.get(code) is not None
             if flt.connected is not None and connected != flt.connected:
                 continue
-            if flt.level is not None and _level(code) != flt.level:
+            if flt.level is not None and self._level_of(code) != flt.level:
                 continue
             record = records.get(code)
             if q_words:
                 agency = self._registry.get(code)
-                found = _search_words(agency.name, code) if agency else self._words.get(code, ())
-                if not all(any(w.startswith(q) for w in found) for q in q_words):
+                found = _search_text(agency.name, code) if agency else search.get(code, "")
+                # " word" in " w1 w2 …": the query word begins one of the words
+                if not all(f" {q}" in found for q in q_words):
                     continue
             entry = self._entry(code, record)
             if flt.parent is not None and entry.parent != flt.parent:
@@ -284,9 +313,10 @@ class Directory:
         return self._entry(code, record)
 
 
-def _search_words(name: str, code: str) -> tuple[str, ...]:
-    """The folded words a ``q`` is matched against: the name's and the code's groups."""
-    return (*words(name), *words(code))
+def _search_text(name: str, code: str) -> str:
+    """The folded words a ``q`` is matched against, the name's and the code's groups, each
+    preceded by a space (so a query word must begin a word, not sit inside one)."""
+    return "".join(f" {w}" for w in (*words(name), *code.lower().split(".")))
 
 
 # -- the VXP directory calls (hub/vxp, the SDK's AgencyServiceImp) -------------------------------
