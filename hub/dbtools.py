@@ -148,6 +148,9 @@ COPY_TABLES: tuple[CopyTable, ...] = (
         refresh=(("tst",), "tst IS NOT NULL"),
     ),
     CopyTable("audit_signed_acks", ("package_id", "recipient"), Policy.UPSERT),
+    # 0013: the agency directory (issue 11). Entries are never deleted, so UPSERT suffices;
+    # the revision travels as is, so the target's next import continues the numbering.
+    CopyTable("directory_entries", ("code",), Policy.UPSERT),
     # Not the store's data.
     CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
     CopyTable(
