@@ -221,7 +221,7 @@ class Directory:
                 revision=revision,
                 updated_at=updated,
             )
-        assert record is not None
+        assert record is not None  # every listed code comes from the registry or the store
         return DirectoryEntry(
             code=code,
             name=record.name,

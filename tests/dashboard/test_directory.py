@@ -8,6 +8,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
+
 from hub.directory_import import import_directory
 from tests.dashboard.conftest import Dashboard
 from tests.directory_sample import H29, H29_TC, sample_csv
@@ -74,3 +76,16 @@ async def test_directory_page_pages_through_the_entries(dash: Dashboard) -> None
     finally:
         await session.close()
     assert seen == [f"000.00.{n:02d}.H29" for n in range(10, 80)]
+
+
+async def test_directory_page_needs_an_operator_session(dash: Dashboard) -> None:
+    token = dash.hub.workdir.token("000.00.00.G22")  # an agency's token opens nothing here
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
+            f"{dash.url}/directory",
+            headers={"Authorization": f"Bearer {token}"},
+            allow_redirects=False,
+        ) as resp,
+    ):
+        assert resp.status == 303 and resp.headers["Location"] == "/dashboard/login"
