@@ -43,6 +43,7 @@ __all__ = [
     "sort_key",
     "structural_parent",
     "vxp_agency",
+    "vxp_directory",
     "vxp_sync_unit",
 ]
 
@@ -360,3 +361,22 @@ def vxp_sync_unit(entry: DirectoryEntry) -> dict[str, object]:
         "modifyDate": entry.updated_at.isoformat() if entry.updated_at else "",
         "isAgency": entry.connected,
     }
+
+
+VXP_DIRECTORY_CALLS = ("getAgenciesList", "getAgenciesListQD20", "getSynchronizeUnit")
+
+
+async def vxp_directory(
+    directory: Directory, call: str, *, level: str = "", connected: bool | None = None
+) -> list[dict[str, object]]:
+    """The ``data`` array of a VXP directory call (one of :data:`VXP_DIRECTORY_CALLS`), from
+    the same entries as ``GET /v1/agencies``: :func:`vxp_sync_unit` for
+    ``getSynchronizeUnit``, :func:`vxp_agency` otherwise. ``level``: the ``level`` header of
+    ``getAgenciesListQD20`` (``"1"``..``"4"`` filters, anything else lists every level);
+    ``connected``: as :class:`DirectoryFilter` (``True``: connected agencies only)."""
+    if call not in VXP_DIRECTORY_CALLS:
+        raise ValueError(f"not a VXP directory call: {call!r}")
+    depth = int(level) if level in ("1", "2", "3", "4") else None
+    entries = await directory.all(DirectoryFilter(level=depth, connected=connected))
+    shape = vxp_sync_unit if call == "getSynchronizeUnit" else vxp_agency
+    return [shape(e) for e in entries]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.config import AgencyConfig
-from hub.directory import Directory, DirectoryFilter
+from hub.directory import Directory, DirectoryFilter, vxp_agency, vxp_directory
 from hub.directory_import import import_directory
 from hub.errors import DirectoryInvalid
 from hub.models import DirectoryRecord
@@ -234,3 +234,27 @@ class DirectoryContract:
         again = await import_directory(store, registry(), data, "csv", at=T2)
         assert (first.written, again.written, again.unchanged) == (1, 0, 1)
         assert again.revision == first.revision == 1
+
+    async def test_vxp_calls_list_the_same_agencies_as_the_api(self, store: Store) -> None:
+        await store.put_directory_records(
+            [rec(H29_TC, SO_TAI_CHINH, H29, old_code="STC"), rec(H29_TC_PHONG, "Phòng", H29_TC)],
+            T1,
+        )
+        directory = Directory(store, registry())
+        listed = [e.code for e in (await directory.entries(limit=1000)).items]
+        plain = await vxp_directory(directory, "getAgenciesList")
+        assert [a["code"] for a in plain] == listed == [H29, H29_TC, H29_TC_PHONG]
+        assert plain[1] == vxp_agency((await directory.all())[1])
+        assert (plain[1]["pid"], plain[1]["oldCode"], plain[0]["pid"]) == (H29, "STC", "")
+        qd20 = await vxp_directory(directory, "getAgenciesListQD20", level="2")
+        assert [a["code102"] for a in qd20] == [H29_TC]
+        sync = await vxp_directory(directory, "getSynchronizeUnit")
+        assert [(a["code"], a["centerCode"], a["isAgency"], a["version"]) for a in sync] == [
+            (H29, H29, True, 0),
+            (H29_TC, H29, False, 1),
+            (H29_TC_PHONG, H29, False, 1),
+        ]
+        connected = await vxp_directory(directory, "getAgenciesList", connected=True)
+        assert [a["code"] for a in connected] == [H29]
+        with pytest.raises(ValueError, match="not a VXP directory call"):
+            await vxp_directory(directory, "registerAgency")
