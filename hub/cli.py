@@ -423,7 +423,7 @@ def pki_issue(directory: Path, organ_id: str, name: str | None) -> None:
 @main.group()
 def agency() -> None:
     """Agencies: list them, disable or enable one, rotate a bearer token, set the signature
-    profile (audited)."""
+    profile (audited), import directory entries."""
 
 
 @agency.command("list")
@@ -523,6 +523,89 @@ def agency_rotate_token(
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
         console.print(f"new token written to {token_file}")
+
+
+@agency.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@CONFIG_OPTION
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="The file's format (default: from its extension, .csv or .json).",
+)
+@click.option("--dry-run", is_flag=True, help="Check the file and print the diff; write nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="List the unchanged entries too.")
+def agency_import(
+    file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool
+) -> None:
+    """Load directory entries (agencies known by code, name and parent, not connected) from a
+    CSV or JSON export, and print what changes: added (+), changed (~), unchanged (=).
+
+    \b
+    CSV: a header row, columns code,name[,parent][,code102][,old_code]; UTF-8.
+    JSON: a list of objects with those keys, or a VXP getAgenciesList answer.
+
+    Import never deletes (entries the file leaves out are kept) and never connects an agency
+    (agencies.toml does that), so routing does not change: packages to an imported sub-unit
+    still go to its nearest connected ancestor. Idempotent; one transaction; exit 2 on a
+    file that cannot be imported (nothing written). See docs/directory.md.
+    """
+    from datetime import UTC, datetime
+
+    from hub.config import load_config
+    from hub.directory_import import detect_format, import_directory
+    from hub.registry import Registry
+    from hub.runtime import make_store
+
+    try:
+        config = load_config(config_dir)
+        kind = detect_format(file, fmt)
+        data = file.read_bytes()
+    except (HubError, OSError) as exc:
+        # click.echo, not rich: no wrapping, and names may hold [brackets] (rich markup).
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    registry = Registry(config.agencies, allow_legacy=config.settings.allow_legacy_signatures)
+
+    async def run() -> Any:
+        async with make_store(config) as store:
+            return await import_directory(
+                store,
+                registry,
+                data,
+                kind,
+                at=datetime.now(UTC),
+                dry_run=dry_run,
+                source=file.name,
+            )
+
+    try:
+        plan = asyncio.run(run())
+    except HubError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+    for change in plan.changes:
+        note = "  (connected: agencies.toml keeps its name)" if change.connected else ""
+        r = change.record
+        if change.action == "added":
+            click.echo(f"+ {r.code}  {r.name}  parent={r.parent or '-'}{note}")
+        elif change.action == "changed":
+            diffs = "; ".join(f"{f}: {old!r} -> {new!r}" for f, old, new in change.fields)
+            click.echo(f"~ {r.code}  {diffs}{note}")
+        elif verbose:
+            click.echo(f"= {r.code}  {r.name}")
+    click.echo(
+        f"{plan.added} added, {plan.changed} changed, {plan.unchanged} unchanged; "
+        f"{plan.kept} stored entries not in the file kept (import never deletes)"
+    )
+    if dry_run:
+        click.echo("dry run: nothing written")
+    elif plan.written:
+        click.echo(f"written: {plan.written} entries, directory revision {plan.revision}")
+    else:
+        click.echo("nothing to write: the directory already holds this file")
 
 
 # -- dashboard operators (issue 6) ------------------------------------------------------------

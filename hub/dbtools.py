@@ -162,6 +162,9 @@ COPY_TABLES: tuple[CopyTable, ...] = (
     # new hub starts warm (a stale entry is simply fetched again).
     CopyTable("revocation_cache", ("key",), Policy.UPSERT),
     CopyTable("revocation_sources", ("url",), Policy.UPSERT),
+    # 0013: the agency directory (issue 11). Entries are never deleted, so UPSERT suffices;
+    # the revision travels as is, so the target's next import continues the numbering.
+    CopyTable("directory_entries", ("code",), Policy.UPSERT),
     # Not the store's data.
     CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
     CopyTable(

@@ -193,6 +193,23 @@ class ConfigError(HubError):
     title = "Invalid configuration"
 
 
+class AgencyNotFound(HubError):
+    """``GET /v1/agencies/{code}`` for a code neither registered nor in the directory."""
+
+    code = "agency.not_found"
+    status = 404
+    title = "No such agency"
+
+
+class DirectoryInvalid(HubError):
+    """``hub agency import``: the file cannot be imported (format, codes, parents, names);
+    the detail lists every problem found, by line or item. Nothing is written."""
+
+    code = "directory.invalid"
+    status = 400
+    title = "The directory file cannot be imported"
+
+
 class KeyOperationRefused(HubError):
     """``hub keys`` / ``hub storage rekey`` cannot do what was asked (issue 14): a file that
     would be overwritten, a certificate that does not match its key, no CA to issue with."""

@@ -143,3 +143,23 @@ class AgencyOverride:
     changed_at: datetime | None = None
     reason: str | None = None
     signature_profile: str | None = None  # strict | legacy; None: as in agencies.toml
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRecord:
+    """A directory entry as stored (issue 11, ``docs/directory.md``): an agency known by
+    code and name but not connected through this hub. Importing one never connects it.
+
+    ``code``: the OrganId (the key); ``name`` in NFC; ``parent``: the OrganId of the body it
+    belongs to (an ancestor of ``code``), ``None`` at level 1; ``code102`` and ``old_code``:
+    the codes other systems know it by (QCVN 102 exports, pre-Decision-20 codes), if any.
+    ``revision``: the import that last changed it (set by the store); ``updated_at``: when.
+    """
+
+    code: str
+    name: str
+    parent: str | None = None
+    code102: str | None = None
+    old_code: str | None = None
+    revision: int = 0
+    updated_at: datetime | None = None

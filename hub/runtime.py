@@ -25,6 +25,7 @@ from hub.broker.local import LocalBroker
 from hub.broker.rabbitmq import RabbitBroker
 from hub.config import HubConfig
 from hub.delivery import Dispatcher
+from hub.directory import Directory
 from hub.errors import ConfigError
 from hub.lifecycle.alarms import AlarmEvaluator
 from hub.lifecycle.config import load_lifecycle
@@ -122,6 +123,9 @@ class Runtime:
             config.agencies, allow_legacy=config.settings.allow_legacy_signatures
         )
         self.store = make_store(config)
+        #: the agency directory (issue 11): registry and stored entries, for the API, the
+        #: dashboard and the VXP directory calls alike
+        self.directory = Directory(self.store, self.registry)
         # Lifecycles and SLA alarms (issue 5): procedures.toml, holidays.toml, [lifecycle].
         self.lifecycle_settings = load_lifecycle(config.settings.config_dir)
         self.lifecycle = Lifecycle(self.lifecycle_settings, self.store)

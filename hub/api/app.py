@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.api import lifecycle, ops, packages
+from hub.api import agencies, lifecycle, ops, packages
 from hub.api.auth import auth_middleware
 from hub.api.keys import RUNTIME
 from hub.api.problems import problem_middleware
@@ -23,6 +23,7 @@ def build_app(runtime: Runtime) -> web.Application:
     app.add_routes(ops.routes)
     app.add_routes(packages.routes)
     app.add_routes(lifecycle.routes)  # reports, alarms, dossiers (issue 5)
+    app.add_routes(agencies.routes)  # the agency directory (issue 11)
     from hub.dashboard.web import install  # imports hub.api.keys: not at module level
 
     install(app, runtime)  # /dashboard/: the operators' console (issue 6)

@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 from hub import __version__
+from hub.api.agencies import OPENAPI_PATHS as AGENCY_PATHS
+from hub.api.agencies import OPENAPI_SCHEMAS as AGENCY_SCHEMAS
 from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
@@ -118,6 +120,7 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": {
             **LIFECYCLE_PATHS,  # issue 5: reports, alarms, dossiers
+            **AGENCY_PATHS,  # issue 11: the agency directory
             "/v1/packages": {
                 "post": {
                     "summary": "Submit a signed package",
@@ -271,6 +274,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "schemas": {
+                **AGENCY_SCHEMAS,  # issue 11
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "code"],

@@ -110,6 +110,27 @@ _T: dict[str, tuple[str, str]] = {
     "done_resend": ("Đã gửi lại {n} mục.", "Re-sent {n}."),
     "done_discard": ("Đã bỏ qua {n} mục.", "Discarded {n}."),
     "done_agency": ("Đã cập nhật cơ quan {o}.", "Agency {o} updated."),
+    # the agency directory (issue 11)
+    "directory": ("Danh bạ", "Directory"),
+    "dir_intro": (
+        "Cơ quan kết nối (agencies.toml) và cơ quan trong danh bạ (nhập bằng "
+        "hub agency import, chưa kết nối). Nhập danh bạ không kết nối cơ quan nào: văn bản "
+        "gửi đơn vị trực thuộc vẫn chuyển đến cơ quan cấp trên gần nhất đã kết nối.",
+        "Connected agencies (agencies.toml) and directory entries (imported with hub agency "
+        "import, not connected). Importing connects nobody: documents to a unit still go to "
+        "its nearest connected ancestor.",
+    ),
+    "dir_q_hint": ("Các từ trong tên, có dấu hoặc không dấu", "Words of the name, any accents"),
+    "dir_level": ("Cấp", "Level"),
+    "dir_parent": ("Cơ quan cấp trên", "Parent"),
+    "dir_kind": ("Loại", "Kind"),
+    "dir_connected": ("đã kết nối", "connected"),
+    "dir_entry": ("danh bạ", "directory entry"),
+    "dir_receives": ("Nhận văn bản", "Receives"),
+    "dir_itself": ("trực tiếp", "itself"),
+    "dir_through": ("qua {o}", "through {o}"),
+    "dir_unreachable": ("chưa nhận được (từ chối)", "not reachable (refused)"),
+    "dir_old_code": ("Mã cũ", "Old code"),
     "forbidden_role": (
         "Vai trò 'viewer' chỉ được xem; cần vai trò 'operator'.",
         "The viewer role may only look; this needs the operator role.",

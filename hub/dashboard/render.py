@@ -19,6 +19,7 @@ LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 NAV = (
     ("overview", "/dashboard/"),
     ("agencies", "/dashboard/agencies"),
+    ("directory", "/dashboard/directory"),  # issue 11
     ("packages", "/dashboard/packages"),
     ("stuck", "/dashboard/stuck"),
     ("dead", "/dashboard/dead"),

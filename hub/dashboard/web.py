@@ -21,6 +21,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from cryptography import x509
@@ -41,6 +42,7 @@ from hub.dashboard.model import (
     Session,
 )
 from hub.dashboard.render import e, layout, table, when
+from hub.directory import DirectoryEntry, DirectoryFilter
 from hub.logs import package_context
 from hub.metrics import OPERATOR_ACTIONS
 from hub.models import AgencyOverride, DeliveryState, Event, PackageKind, PackageRecord
@@ -589,6 +591,94 @@ async def agency_state(request: web.Request) -> web.StreamResponse:
     await _audit(request, session.username, f"agency.{verb}", organ, reason=reason)
     done = t(_lang(request), "done_agency", o=organ)
     raise web.HTTPSeeOther(f"/dashboard/agencies?done={done}")
+
+
+# -- the agency directory (issue 11, docs/directory.md) -----------------------------------------
+
+
+@routes.get("/directory")
+async def directory(request: web.Request) -> web.Response:
+    """Danh bạ / Directory: connected agencies first, then the imported directory entries
+    (known by code and name, not connected), each with who receives its packages; searched
+    by name without diacritics, paged like the API (:class:`hub.directory.Directory`)."""
+    lang, session, q = _lang(request), request[SESSION], request.query
+    shown = q.get("show", "") if q.get("show") in ("connected", "entries") else ""
+    words_q = q.get("q", "").strip() or None
+    cursor = q.get("cursor") or None
+    directory = _rt(request).directory
+    # Connected agencies first (the ones that receive; a few hundred at most, all at once,
+    # on the first page), then the directory entries, paged, each in directory order.
+    items: list[DirectoryEntry] = []
+    if shown != "entries" and cursor is None:
+        items += await directory.all(DirectoryFilter(connected=True, q=words_q))
+    next_cursor: str | None = None
+    if shown != "connected":
+        try:
+            page = await directory.entries(
+                DirectoryFilter(connected=False, q=words_q), cursor=cursor, limit=PAGE
+            )
+        except ValueError as exc:  # a malformed cursor
+            raise web.HTTPBadRequest(reason=str(exc)) from exc
+        items += page.items
+        next_cursor = page.next
+
+    def receives(entry: DirectoryEntry) -> str:
+        if entry.connected:
+            state = t(lang, "enabled") if entry.enabled else t(lang, "disabled")
+            css = "good" if entry.enabled else "bad"
+            return f'<span class="{css}">{e(t(lang, "dir_itself"))} ({e(state)})</span>'
+        if entry.represented_by is not None:
+            return e(t(lang, "dir_through", o=entry.represented_by))
+        return f'<span class="bad">{e(t(lang, "dir_unreachable"))}</span>'
+
+    rows = [
+        (
+            e(x.code),
+            e(x.name),
+            str(x.level),
+            e(x.parent or ""),
+            e(t(lang, "dir_connected") if x.connected else t(lang, "dir_entry")),
+            receives(x),
+            e(x.code102 or ""),
+            e(x.old_code or ""),
+        )
+        for x in items
+    ]
+    choices = "".join(
+        f'<option value="{v}"{" selected" if v == shown else ""}>{e(t(lang, label))}</option>'
+        for v, label in (("", "any"), ("connected", "dir_connected"), ("entries", "dir_entry"))
+    )
+    form = (
+        '<form method="get" action="/dashboard/directory" class="search">'
+        f'<label>{e(t(lang, "name"))}<input name="q" title="{e(t(lang, "dir_q_hint"))}" '
+        f'value="{e(q.get("q", ""))}"></label>'
+        f'<label>&nbsp;<select name="show">{choices}</select></label>'
+        f'<button type="submit">{e(t(lang, "search"))}</button></form>'
+    )
+    result = table(
+        [
+            t(lang, "organ_id"),
+            t(lang, "name"),
+            t(lang, "dir_level"),
+            t(lang, "dir_parent"),
+            t(lang, "dir_kind"),
+            t(lang, "dir_receives"),
+            "code102",
+            t(lang, "dir_old_code"),
+        ],
+        rows,
+        empty=t(lang, "no_rows"),
+        attrs='id="directory"',
+    )
+    more = ""
+    if next_cursor is not None:
+        params = {k: v for k, v in q.items() if k != "cursor"} | {"cursor": next_cursor}
+        more = (
+            f'<p><a href="/dashboard/directory?{e(urlencode(params))}">'
+            f"{e(t(lang, 'next_page'))}</a></p>"
+        )
+    body = f"<h1>{e(t(lang, 'directory'))}</h1><p>{e(t(lang, 'dir_intro'))}</p>{form}{result}{more}"
+    return _html(layout(lang, session, "directory", body, csrf=session.csrf))
 
 
 # -- packages ------------------------------------------------------------------------------------

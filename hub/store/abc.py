@@ -21,6 +21,7 @@ from hub.models import (
     AgencyOverride,
     DeliveryRecord,
     DeliveryState,
+    DirectoryRecord,
     Event,
     InboxItem,
     NewPackage,
@@ -209,6 +210,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """All recorded runtime changes, one merged record per agency."""
+
+    # -- agency directory (issue 11, ``docs/directory.md``) -------------------------------------
+
+    @abc.abstractmethod
+    async def directory_records(self) -> Sequence[DirectoryRecord]:
+        """Every stored directory entry (agencies known but not connected), by code."""
+
+    @abc.abstractmethod
+    async def directory_revision(self) -> int:
+        """The revision of the last import that changed an entry; 0 when there is none.
+        One indexed look-up: callers compare it with the revision of what they cached."""
+
+    @abc.abstractmethod
+    async def put_directory_records(
+        self, records: Sequence[DirectoryRecord], at: datetime
+    ) -> tuple[int, int]:
+        """Insert or update ``records`` (``revision`` and ``updated_at`` ignored) in one
+        transaction; nothing is ever deleted. An entry whose name, parent, code102 and
+        old_code are already stored as given is left alone, so importing the same file again
+        changes nothing. The changed rows get revision = the highest stored + 1 and
+        ``updated_at = at``. Returns ``(revision after, number of rows changed)``."""
 
     # -- stored bytes as stored: re-encryption (issue 14, ``hub storage rekey``) ----------------
 

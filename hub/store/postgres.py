@@ -46,6 +46,7 @@ from hub.models import (
     AgencyOverride,
     DeliveryRecord,
     DeliveryState,
+    DirectoryRecord,
     Event,
     InboxItem,
     NewPackage,
@@ -108,6 +109,18 @@ _INSERT_PACKAGES = (
     "ORDER BY ord ON CONFLICT (sha256) DO NOTHING RETURNING id, seq"
 )
 # %b: the bytes travel in binary format (no hex escaping of megabytes of XML).
+#: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
+_UPSERT_DIRECTORY = (
+    "INSERT INTO directory_entries AS d (code, name, parent, code102, old_code, revision, "
+    "updated_at) SELECT code, name, parent, code102, old_code, %s, %s "
+    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+    "AS t(code, name, parent, code102, old_code) "
+    "ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent, "
+    "code102 = excluded.code102, old_code = excluded.old_code, "
+    "revision = excluded.revision, updated_at = excluded.updated_at "
+    "WHERE (d.name, d.parent, d.code102, d.old_code) IS DISTINCT FROM "
+    "(excluded.name, excluded.parent, excluded.code102, excluded.old_code)"
+)
 _INSERT_BLOBS = (
     "INSERT INTO package_blobs (package_id, data, receipt) "
     "SELECT * FROM unnest(%s::text[], %b::bytea[], %b::bytea[])"
@@ -963,6 +976,55 @@ class PostgresStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason, profile in rows
         ]
+
+    # -- agency directory (issue 11) --------------------------------------------------------------
+
+    async def directory_records(self) -> Sequence[DirectoryRecord]:
+        """Every stored directory entry, by code."""
+        rows = await self._read(
+            "directory",
+            lambda c: _fetchall(
+                c,
+                "SELECT code, name, parent, code102, old_code, revision, updated_at "
+                "FROM directory_entries ORDER BY code",
+            ),
+        )
+        return [
+            DirectoryRecord(code, name, parent, code102, old_code, int(revision), _utc(at))
+            for code, name, parent, code102, old_code, revision, at in rows
+        ]
+
+    async def directory_revision(self) -> int:
+        """Highest revision stored (the index answers it), 0 when empty."""
+        row = await self._read(
+            "directory revision",
+            lambda c: _fetchone(c, "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"),
+        )
+        return 0 if row is None else int(row[0])
+
+    async def put_directory_records(
+        self, records: Sequence[DirectoryRecord], at: datetime
+    ) -> tuple[int, int]:
+        """One transaction; the table lock makes concurrent imports (other processes) take
+        revisions one after the other instead of both writing ``max + 1``."""
+        when = _aware(at)
+        columns: list[list[str | None]] = [[], [], [], [], []]
+        for r in records:
+            for column, value in zip(
+                columns, (r.code, r.name, r.parent, r.code102, r.old_code), strict=True
+            ):
+                column.append(value)
+
+        async def tx(conn: Conn) -> tuple[int, int]:
+            # SHARE ROW EXCLUSIVE conflicts with itself: one import at a time; readers go on.
+            await conn.execute("LOCK TABLE directory_entries IN SHARE ROW EXCLUSIVE MODE")
+            row = await _fetchone(conn, "SELECT COALESCE(MAX(revision), 0) FROM directory_entries")
+            current = 0 if row is None else int(row[0])
+            cur = await conn.execute(_UPSERT_DIRECTORY, (current + 1, when, *columns))
+            changed = max(cur.rowcount, 0)
+            return (current + 1 if changed else current), changed
+
+        return await self._write("put_directory_records", tx)
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from hub.models import (
     AgencyOverride,
     DeliveryRecord,
     DeliveryState,
+    DirectoryRecord,
     Event,
     InboxItem,
     NewPackage,
@@ -71,6 +72,20 @@ _DELIVERY_COLUMNS = (
     "d.stands_for"
 )
 _N_PACKAGE_COLUMNS = 15
+
+
+#: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
+_UPSERT_DIRECTORY = (
+    "INSERT INTO directory_entries (code, name, parent, code102, old_code, revision, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET "
+    "name = excluded.name, parent = excluded.parent, code102 = excluded.code102, "
+    "old_code = excluded.old_code, revision = excluded.revision, "
+    "updated_at = excluded.updated_at "
+    "WHERE directory_entries.name IS NOT excluded.name "
+    "OR directory_entries.parent IS NOT excluded.parent "
+    "OR directory_entries.code102 IS NOT excluded.code102 "
+    "OR directory_entries.old_code IS NOT excluded.old_code"
+)
 
 
 def encode_cursor(seq: int) -> str:
@@ -704,6 +719,55 @@ class SqliteStore(Store):
             )
             for organ_id, enabled, tokens, changed_at, reason, profile in rows
         ]
+
+    # -- agency directory (issue 11) --------------------------------------------------------------
+
+    async def directory_records(self) -> Sequence[DirectoryRecord]:
+        """Every stored directory entry, by code."""
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT code, name, parent, code102, old_code, revision, updated_at "
+                "FROM directory_entries ORDER BY code"
+            ).fetchall()
+        )
+        return [
+            DirectoryRecord(code, name, parent, code102, old_code, revision, from_db_time(at))
+            for code, name, parent, code102, old_code, revision, at in rows
+        ]
+
+    async def directory_revision(self) -> int:
+        """Highest revision stored (the index answers it), 0 when empty."""
+        row = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
+            ).fetchone()
+        )
+        return int(row[0])
+
+    async def put_directory_records(
+        self, records: Sequence[DirectoryRecord], at: datetime
+    ) -> tuple[int, int]:
+        """One ``BEGIN IMMEDIATE`` transaction (the writer is serialised, so the revision
+        read here is still the highest when the rows are written)."""
+        when = to_db_time(at)
+
+        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+            (current,) = c.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
+            ).fetchone()
+            revision = int(current) + 1
+            before = c.total_changes
+            c.executemany(
+                _UPSERT_DIRECTORY,
+                [
+                    (r.code, r.name, r.parent, r.code102, r.old_code, revision, when)
+                    for r in records
+                ],
+            )
+            changed = c.total_changes - before
+            return (revision if changed else int(current)), changed
+
+        return await self._writer.write(tx)
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
