@@ -203,6 +203,11 @@ class Checked:
     signature_method: str
     legacy_signature: bool
     attachments: tuple[AttachmentCheck, ...] = ()  # PDF verdicts (see step_pdf)
+    #: No ds:Signature at all (absent, or only the SDK's edXML-namespace placeholder): the
+    #: models come from the received tree and there is no signer (empty fingerprint/subject).
+    #: Ingest refuses it (``signature.missing``) unless the authenticated sender's
+    #: ``envelope_signature`` is ``optional`` (issue 11).
+    unsigned: bool = False
 
 
 class _Context:
@@ -256,9 +261,37 @@ def step_schema(parsed: Parsed) -> Parsed:
     return Parsed(raw=parsed.raw, root=parsed.root, format=fmt)
 
 
+_DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def step_unsigned(parsed: Parsed) -> Checked | None:
+    """A package with no ``ds:Signature`` anywhere (none, or only the edXML-namespace
+    placeholder the VXP SDK writes): reported ``unsigned`` with models built from the received,
+    schema-valid tree, for ingest to refuse or accept by the sender's policy. ``None`` when a
+    ds:Signature is present: it is then verified strictly, whatever the policy."""
+    if next(parsed.root.iter(_DS_SIGNATURE), None) is not None:
+        return None
+    package, summary = parsed.format.models(parsed.root)
+    return Checked(
+        sha256=hashlib.sha256(parsed.raw.data).hexdigest(),
+        size=len(parsed.raw.data),
+        package=package,
+        summary=summary,
+        signer_fingerprint="",
+        signer_subject="",
+        signer_not_after=parsed.raw.received_at,
+        signature_method="",
+        legacy_signature=False,
+        unsigned=True,
+    )
+
+
 def step_signature(parsed: Parsed, ctx: _Context) -> Checked:
     """Verify the enveloped signature and the certificate path at reception time, then build
     the models from what was signed — never from the received tree."""
+    unsigned = step_unsigned(parsed)
+    if unsigned is not None:
+        return unsigned
     try:
         policy = ctx.policies.get(parsed.format.root_tag, ctx.policy)
         verified = verify_enveloped(parsed.root, policy)

@@ -27,6 +27,7 @@ from hub.errors import (
     AuthForbidden,
     HubError,
     PackageConflict,
+    SignatureError,
     SignerMismatch,
     Unavailable,
     UnknownRecipient,
@@ -70,8 +71,22 @@ class Routed:
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
-    """The signing certificate must be registered (by SHA-256) for the ``From`` agency."""
+    """The signing certificate must be registered (by SHA-256) for the ``From`` agency.
+
+    An unsigned package (no ds:Signature, see :func:`hub.pipeline.checks.step_unsigned`) is
+    refused ``signature.missing`` unless the ``From`` agency's ``envelope_signature`` is
+    ``optional`` (issue 11: systems on the VXP SDK); ``step_authorise`` then still requires the
+    authenticated caller to be that agency."""
     sender = checked.summary.sender
+    if checked.unsigned:
+        agency = registry.get(sender)
+        if agency is None or agency.envelope_signature != "optional":
+            raise SignatureError(
+                "the document carries no XMLDSig Signature (the sender's envelope_signature "
+                "policy is required)",
+                code="signature.missing",
+            )
+        return checked
     if not registry.signer_bound(sender, checked.signer_fingerprint):
         raise SignerMismatch(
             f"the signing certificate is not registered for {sender}",
@@ -235,6 +250,7 @@ class Ingestor:
         warnings = (
             tuple(pkg.warnings)
             + (("signature.legacy_algorithm",) if checked.legacy_signature else ())
+            + (("signature.envelope_unsigned",) if checked.unsigned else ())
             + pdf_warnings(checked)
         )
         new = NewPackage(
@@ -247,7 +263,7 @@ class Ingestor:
             status_code=pkg.status_code,
             recipients=routed.recipients,
             accepted_at=accepted_at,
-            signer_fingerprint=checked.signer_fingerprint,
+            signer_fingerprint=None if checked.unsigned else checked.signer_fingerprint,
             signer_subject=checked.signer_subject,
             data=data,
             receipt=receipt,

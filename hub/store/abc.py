@@ -26,6 +26,7 @@ from hub.models import (
     NewPackage,
     PackageRecord,
     Page,
+    VxpSystem,
 )
 
 if TYPE_CHECKING:  # the dashboard's records import nothing from the store
@@ -197,6 +198,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """All recorded runtime changes, one merged record per agency."""
+
+    # -- VXP facade systems (issue 11) ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
+        """Create or replace a VXP system's record (``version`` is ignored: a new record gets
+        1, a replaced one the stored version plus one); returns what was stored."""
+
+    @abc.abstractmethod
+    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
+        """One VXP system, read from the store on every call (no cache), so a disable or a
+        rotation recorded by any process takes effect on the next request everywhere."""
+
+    @abc.abstractmethod
+    async def vxp_systems(self) -> Sequence[VxpSystem]:
+        """Every VXP system, by ``system_id``."""
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
