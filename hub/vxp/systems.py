@@ -101,8 +101,10 @@ async def add_system(
     known_agencies: frozenset[str],
     data_dir: Path,
     now: datetime,
+    secret: str | None = None,
 ) -> tuple[VxpSystem, str]:
-    """Create a system with a fresh secret; returns the record and the secret (shown once)."""
+    """Create a system with a fresh secret (or ``secret``: the demo's prepared one); returns
+    the record and the secret (shown once)."""
     check_system_id(system_id)
     if not agencies:
         raise VxpSystemError("a VXP system acts for at least one agency (--agency CODE)")
@@ -115,7 +117,7 @@ async def add_system(
             raise ConfigError(f"{code} is not in agencies.toml")
     if await store.get_vxp_system(system_id) is not None:
         raise VxpSystemError(f"VXP system {system_id} exists; use hub vxp rotate")
-    secret = new_secret()
+    secret = secret or new_secret()
     record = VxpSystem(system_id=system_id, agencies=tuple(agencies), changed_at=now)
     record = _keep_secret(record, secret, store.blob_cipher, data_dir)
     return await store.put_vxp_system(record), secret
