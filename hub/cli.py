@@ -933,5 +933,11 @@ main.add_command(_alarms_command)
 main.add_command(_procedures_command)
 
 
+# -- VXP facade (issue 11): hub vxp add-system|list|disable|enable|rotate ---------------------
+from hub.vxp.cli import vxp as _vxp_group  # noqa: E402
+
+main.add_command(_vxp_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
