@@ -11,14 +11,17 @@ import asyncio
 import json
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.demo.vxp import register_systems
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
-from tests.conftest import PROJECT_ROOT, REQUIRE_SERVICES
+from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import PROJECT_ROOT, REQUIRE_SERVICES, WorkdirFactory
 
 SDK_LIB = PROJECT_ROOT.parent / "shared" / "vxp-sdk" / "lib"
 G22, H41, H14, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.H29"
@@ -85,3 +88,29 @@ class Sdk:
 def step(op: str, args: dict[str, str] | None = None, *extra: str) -> str:
     """One scenario step: ``op|json[|extra…]``."""
     return "|".join((op, json.dumps(args or {}, ensure_ascii=False), *extra))
+
+
+def secret(hub: RunningHub, organ_id: str) -> str:
+    """The demo system's secret for ``organ_id`` (from ``pki/agencies/<id>/vxp.toml``)."""
+    text = (hub.workdir.pki_dir / "agencies" / organ_id / "vxp.toml").read_text()
+    return next(
+        line.split("=", 1)[1].strip().strip('"')
+        for line in text.splitlines()
+        if line.startswith("secret")
+    )
+
+
+@pytest.fixture
+async def vxp_hub(make_workdir: WorkdirFactory) -> AsyncIterator[RunningHub]:
+    """A running hub with one VXP system per agency (``vxp.<OrganId>``), as ``hub demo``."""
+    wd = make_workdir(VXP_AGENCIES)
+    async with start_hub(wd) as hub:
+        rt = hub.runtime
+        await register_systems(
+            rt.store,
+            wd.pki_dir,
+            known_agencies=frozenset(rt.config.agencies),
+            data_dir=rt.config.settings.data_dir,
+            now=rt.clock(),
+        )
+        yield hub

@@ -4,30 +4,19 @@ and credentials point at the hub. One JVM per scenario."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from hub.demo.vxp import register_systems
 from hub.demo.workdir import vxp_system_id
 from hub.models import DeliveryState
-from tests.api.conftest import RunningHub, start_hub
-from tests.conftest import WorkdirFactory, shared_testdata
-from tests.vxp.conftest import G22, H14, H29, H41, VXP_AGENCIES, Sdk, step
+from tests.api.conftest import RunningHub
+from tests.conftest import shared_testdata
+from tests.vxp.conftest import G22, H14, H29, H41, Sdk, secret, step
 
 DOC_777 = shared_testdata("edxml-sdk", "sdk_doc_new_with_bussiness.edxml")  # Bussiness block
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
 STATUS_03 = shared_testdata("edxml-sdk", "sdk_status_03.edxml")  # H41 accepts 778
-
-
-def secret(hub: RunningHub, organ_id: str) -> str:
-    text = (hub.workdir.pki_dir / "agencies" / organ_id / "vxp.toml").read_text()
-    return next(
-        line.split("=", 1)[1].strip().strip('"')
-        for line in text.splitlines()
-        if line.startswith("secret")
-    )
 
 
 def as_(hub: RunningHub, organ_id: str, tmp: Path, *, wrong: bool = False) -> str:
@@ -35,21 +24,6 @@ def as_(hub: RunningHub, organ_id: str, tmp: Path, *, wrong: bool = False) -> st
     store.mkdir(exist_ok=True)
     key = "not-the-secret" if wrong else secret(hub, organ_id)
     return f"as|{vxp_system_id(organ_id)}|{key}|{store}"
-
-
-@pytest.fixture
-async def vxp_hub(make_workdir: WorkdirFactory) -> AsyncIterator[RunningHub]:
-    wd = make_workdir(VXP_AGENCIES)
-    async with start_hub(wd) as hub:
-        rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=rt.clock(),
-        )
-        yield hub
 
 
 @pytest.fixture
