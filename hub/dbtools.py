@@ -148,6 +148,9 @@ COPY_TABLES: tuple[CopyTable, ...] = (
         refresh=(("tst",), "tst IS NOT NULL"),
     ),
     CopyTable("audit_signed_acks", ("package_id", "recipient"), Policy.UPSERT),
+    # 0012: VXP facade systems (a sealed secret travels verbatim; a secret_file path must be
+    # reachable from the new installation too, see docs/vxp.md).
+    CopyTable("vxp_systems", ("system_id",), Policy.UPSERT),
     # Not the store's data.
     CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
     CopyTable(
