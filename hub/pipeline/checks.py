@@ -208,6 +208,10 @@ class Checked:
     #: Ingest refuses it (``signature.missing``) unless the authenticated sender's
     #: ``envelope_signature`` is ``optional`` (issue 11).
     unsigned: bool = False
+    #: For an unsigned package: the refusal under envelope_signature = "required", the code
+    #: the strict verifier gives (``signature.missing``, or ``signature.profile`` for the
+    #: SDK's edXML-namespace placeholder) and its detail.
+    unsigned_refusal: tuple[str, str] = ("", "")
 
 
 class _Context:
@@ -271,6 +275,13 @@ def step_unsigned(parsed: Parsed) -> Checked | None:
     ds:Signature is present: it is then verified strictly, whatever the policy."""
     if next(parsed.root.iter(_DS_SIGNATURE), None) is not None:
         return None
+    try:  # the strict verifier's refusal, kept for agencies whose envelope must be signed
+        verify_enveloped(
+            parsed.root, SignaturePolicy(signature_parent=parsed.format.signature_parent)
+        )
+        refusal = ("signature.missing", "the document carries no XMLDSig Signature")
+    except SigningError as exc:
+        refusal = (exc.code, exc.detail)
     package, summary = parsed.format.models(parsed.root)
     return Checked(
         sha256=hashlib.sha256(parsed.raw.data).hexdigest(),
@@ -283,6 +294,7 @@ def step_unsigned(parsed: Parsed) -> Checked | None:
         signature_method="",
         legacy_signature=False,
         unsigned=True,
+        unsigned_refusal=refusal,
     )
 
 

@@ -34,6 +34,7 @@ from hub.errors import (
 )
 from hub.lifecycle.engine import Lifecycle, Plan
 from hub.logs import PACKAGE_ID
+from hub.metrics import UNSIGNED_ENVELOPES
 from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.enqueue import GroupEnqueuer
@@ -81,11 +82,8 @@ def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
     if checked.unsigned:
         agency = registry.get(sender)
         if agency is None or agency.envelope_signature != "optional":
-            raise SignatureError(
-                "the document carries no XMLDSig Signature (the sender's envelope_signature "
-                "policy is required)",
-                code="signature.missing",
-            )
+            code, detail = checked.unsigned_refusal
+            raise SignatureError(detail, code=code or "signature.missing")
         return checked
     if not registry.signer_bound(sender, checked.signer_fingerprint):
         raise SignerMismatch(
@@ -291,6 +289,8 @@ class Ingestor:
                     detail={"attachments": [a.as_dict() for a in checked.attachments]},
                 )
             )
+        if checked.unsigned:
+            UNSIGNED_ENVELOPES.labels(agency=pkg.sender).inc()
         await self.enqueue(package_id, routed.recipients)
         return Accepted(
             package_id=package_id,

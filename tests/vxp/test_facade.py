@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
 from hub.client import HubProblem
 from hub.demo.vxp import register_systems
@@ -65,6 +66,11 @@ async def call(
         http.request(method, url, headers=headers, data=body) as r,
     ):
         return r.status, json.loads(await r.read())
+
+
+def unsigned_count(agency: str) -> float:
+    value = REGISTRY.get_sample_value("hub_unsigned_envelopes_total", {"agency": agency})
+    return value or 0.0
 
 
 def as_system(hub: RunningHub, organ_id: str, **args: str) -> dict[str, str]:
@@ -204,7 +210,9 @@ async def test_envelope_signature_applies_on_v1(make_workdir: WorkdirFactory) ->
     async with start_hub(wd) as hub:
         data = DOC_778.read_bytes()
         client = await hub.client(G22)
+        before = unsigned_count(G22)
         accepted = await client.submit(data)
+        assert unsigned_count(G22) == before + 1  # counted per agency
         record = await hub.runtime.store.get_package(accepted.package_id)
         assert record is not None and record.signer_fingerprint is None
         assert "signature.envelope_unsigned" in record.warnings
