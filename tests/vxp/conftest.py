@@ -20,6 +20,7 @@ import pytest
 
 from hub.demo.vxp import register_systems
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
+from hub.models import DeliveryState
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import PROJECT_ROOT, REQUIRE_SERVICES, WorkdirFactory
 
@@ -114,3 +115,15 @@ async def vxp_hub(make_workdir: WorkdirFactory) -> AsyncIterator[RunningHub]:
             now=rt.clock(),
         )
         yield hub
+
+
+async def available(hub: RunningHub, package_id: str, timeout: float = 20.0) -> None:
+    """Wait until every pull delivery of the package reached the recipient's inbox (the
+    dispatcher moves queued deliveries to available asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    waiting = {DeliveryState.PENDING, DeliveryState.QUEUED}
+    while any(d.state in waiting for d in await hub.runtime.store.deliveries_for(package_id)):
+        if loop.time() > deadline:
+            raise AssertionError(f"{package_id} not delivered in {timeout} s")
+        await asyncio.sleep(0.05)

@@ -19,10 +19,10 @@ from hub.client import HubProblem
 from hub.demo.vxp import register_systems
 from hub.demo.workdir import vxp_system_id
 from hub.vxp import protocol
-from hub.vxp.systems import rotate_secret, set_enabled
+from hub.vxp.systems import add_system, rotate_secret, set_enabled
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory, shared_testdata
-from tests.vxp.conftest import G22, H41, VXP_AGENCIES, secret
+from tests.vxp.conftest import G22, H41, VXP_AGENCIES, available, secret
 
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
 MOMENT = datetime(2026, 12, 5, 3, 11, 20, tzinfo=UTC)
@@ -171,6 +171,7 @@ async def test_facade_rules_over_http(make_workdir: WorkdirFactory) -> None:
         assert (status, again["DocId"], again["created"]) == (200, first["DocId"], False)
         assert await rt.store.count_packages() == 1
         assert await rt.store.get_bytes(first["DocId"]) == data  # the file, not the CRLF
+        await available(hub, first["DocId"])
         # Another system may not send for G22.
         h41 = send_headers(hub, H41, data)
         status, body = await call(hub, "sendEdoc", h41, body=data + b"\r\n")
@@ -221,3 +222,67 @@ async def test_envelope_signature_applies_on_v1(make_workdir: WorkdirFactory) ->
         with pytest.raises(HubProblem) as caught:
             await h14.submit(other)
         assert (caught.value.status, caught.value.code) == (403, "signature.missing")
+
+
+async def test_a_provincial_centre_serves_several_agencies(make_workdir: WorkdirFactory) -> None:
+    """One system for H41 and its department 000.00.01.H41 (routes.toml copies G22's
+    documents to H41 to the department): one docId per recipient agency, each its own state."""
+    sub = "000.00.01.H41"
+    wd = make_workdir(VXP_AGENCIES)
+    async with start_hub(wd) as hub:
+        rt = hub.runtime
+        await register_systems(
+            rt.store,
+            wd.pki_dir,
+            known_agencies=frozenset(rt.config.agencies),
+            data_dir=rt.config.settings.data_dir,
+            now=MOMENT,
+        )
+        _, centre_secret = await add_system(
+            rt.store,
+            "vxp.nghean",
+            (H41, sub),
+            known_agencies=frozenset(rt.config.agencies),
+            data_dir=rt.config.settings.data_dir,
+            now=MOMENT,
+        )
+        data = DOC_778.read_bytes()
+        _, sent = await call(hub, "sendEdoc", send_headers(hub, G22, data), body=data + b"\r\n")
+        doc = sent["DocId"]
+        await available(hub, doc)
+        centre = sdk_headers("vxp.nghean", centre_secret, {"messagetype": "edoc"})
+        _, listed = await call(hub, "getReceivedEdocList", centre)
+        assert sorted(i["docId"] for i in listed["data"]) == sorted(
+            [f"{doc}.{H41}", f"{doc}.{sub}"]
+        )
+        _, body = await call(
+            hub, "getEdoc", sdk_headers("vxp.nghean", centre_secret, {"docId": doc})
+        )
+        assert body["ErrorCode"] == "vxp.docid"
+        done = sdk_headers("vxp.nghean", centre_secret, {"docId": f"{doc}.{H41}", "status": "done"})
+        _, body = await call(hub, "updateStatus", done)
+        assert body["ErrorCode"] == "0"
+        _, listed = await call(hub, "getReceivedEdocList", centre)
+        assert [i["docId"] for i in listed["data"]] == [f"{doc}.{sub}"]
+        _, count = await call(hub, "countReceiveEdoc", centre)
+        assert count["count"] == 1
+
+
+async def test_rate_limit_per_system(make_workdir: WorkdirFactory) -> None:
+    wd = make_workdir(VXP_AGENCIES, extra_hub_toml="[vxp]\nrate_per_minute = 2\n")
+    async with start_hub(wd) as hub:
+        rt = hub.runtime
+        await register_systems(
+            rt.store,
+            wd.pki_dir,
+            known_agencies=frozenset(rt.config.agencies),
+            data_dir=rt.config.settings.data_dir,
+            now=MOMENT,
+        )
+        codes = [
+            (await call(hub, "getAgenciesList", as_system(hub, G22)))[1]["ErrorCode"]
+            for _ in range(3)
+        ]
+        assert codes == ["0", "0", "vxp.rate_limited"]
+        # another system has its own budget
+        assert (await call(hub, "getAgenciesList", as_system(hub, H41)))[1]["ErrorCode"] == "0"

@@ -12,7 +12,7 @@ from hub.demo.workdir import vxp_system_id
 from hub.models import DeliveryState
 from tests.api.conftest import RunningHub
 from tests.conftest import shared_testdata
-from tests.vxp.conftest import G22, H14, H29, H41, Sdk, secret, step
+from tests.vxp.conftest import G22, H14, H29, H41, Sdk, available, secret, step
 
 DOC_777 = shared_testdata("edxml-sdk", "sdk_doc_new_with_bussiness.edxml")  # Bussiness block
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
@@ -73,6 +73,8 @@ async def test_sdk_exchange_end_to_end(vxp_hub: RunningHub, sdk: Sdk, tmp_path: 
     assert r[9]["status"] != "OK"  # downloadEdoc2 carries no authentication
     record = await hub.runtime.store.get_package(doc777)
     assert record is not None and record.signer_fingerprint is None
+    for doc in (doc777, doc778):
+        await available(hub, doc)
     assert "signature.envelope_unsigned" in record.warnings
 
     # 2. H41 lists, counts, fetches (exact bytes, also by downloadEdoc), marks processing then
@@ -114,6 +116,8 @@ async def test_sdk_exchange_end_to_end(vxp_hub: RunningHub, sdk: Sdk, tmp_path: 
     delivery = await hub.runtime.store.get_delivery(doc777, H41)
     assert delivery is not None and delivery.state == DeliveryState.ACKED
     assert (await hub.runtime.store.get_delivery(doc777, H14)).state != DeliveryState.ACKED  # type: ignore[union-attr]
+
+    await available(hub, r[9]["docId"])
 
     # 3. G22 receives the status, fetches it, marks it done; sees H41 done in its sent list.
     status_list = {"servicetype": "eDoc", "messagetype": "status"}
