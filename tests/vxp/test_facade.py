@@ -286,3 +286,10 @@ async def test_rate_limit_per_system(make_workdir: WorkdirFactory) -> None:
         assert codes == ["0", "0", "vxp.rate_limited"]
         # another system has its own budget
         assert (await call(hub, "getAgenciesList", as_system(hub, H41)))[1]["ErrorCode"] == "0"
+
+
+async def test_non_ascii_header_values_verify(vxp_hub: RunningHub) -> None:
+    """The SDK's connection encodes headers in UTF-8; the MAC is over those bytes."""
+    headers = as_system(vxp_hub, H41, docId="x", filePath="/srv/văn bản/đến")
+    status, body = await call(vxp_hub, "getEdoc", headers)
+    assert (status, body["ErrorCode"]) == (404, "vxp.not_found")  # authenticated, then no doc
