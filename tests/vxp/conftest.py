@@ -23,6 +23,7 @@ from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.models import DeliveryState
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import PROJECT_ROOT, REQUIRE_SERVICES, WorkdirFactory
+from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
 
 SDK_LIB = PROJECT_ROOT.parent / "shared" / "vxp-sdk" / "lib"
 G22, H41, H14, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.H29"
@@ -101,10 +102,19 @@ def secret(hub: RunningHub, organ_id: str) -> str:
     )
 
 
-@pytest.fixture
-async def vxp_hub(make_workdir: WorkdirFactory) -> AsyncIterator[RunningHub]:
-    """A running hub with one VXP system per agency (``vxp.<OrganId>``), as ``hub demo``."""
-    wd = make_workdir(VXP_AGENCIES)
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def vxp_hub(
+    request: pytest.FixtureRequest, make_workdir: WorkdirFactory
+) -> AsyncIterator[RunningHub]:
+    """A running hub with one VXP system per agency (``vxp.<OrganId>``), as ``hub demo``, on
+    each store backend (PostgreSQL: a fresh schema; skips without the server unless
+    HUB_REQUIRE_SERVICES=1)."""
+    if request.param == "postgresql":
+        dsn = request.getfixturevalue("pg_dsn")
+        schema = request.getfixturevalue("pg_schema")
+        wd = make_workdir(VXP_AGENCIES, store="postgresql", store_url=dsn, store_schema=schema)
+    else:
+        wd = make_workdir(VXP_AGENCIES)
     async with start_hub(wd) as hub:
         rt = hub.runtime
         await register_systems(
