@@ -116,6 +116,10 @@ class Facade:
             REFUSED.labels(code=exc.code).inc()
             log.info("vxp refused", extra={"code": exc.code, "path": request.path})
             return _json(failure(exc.code, exc.detail, **_required(op)), exc.status)
+        except Exception:
+            # Never a non-JSON 500: the SDK would read it as an empty success.
+            log.exception("vxp %s failed", op)
+            return _json(failure("hub.error", "internal error; retry later", **_required(op)), 500)
 
     def _check_network(self, request: web.Request) -> None:
         if not self.networks:

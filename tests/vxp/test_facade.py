@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -293,3 +294,14 @@ async def test_non_ascii_header_values_verify(vxp_hub: RunningHub) -> None:
     headers = as_system(vxp_hub, H41, docId="x", filePath="/srv/văn bản/đến")
     status, body = await call(vxp_hub, "getEdoc", headers)
     assert (status, body["ErrorCode"]) == (404, "vxp.not_found")  # authenticated, then no doc
+
+
+async def test_an_unexpected_failure_is_still_sdk_json(vxp_hub: RunningHub) -> None:
+    """A secret file gone missing: logged, answered FAIL as JSON (never an HTML 500, which the
+    SDK would read as an empty success)."""
+    system = await vxp_hub.runtime.store.get_vxp_system(vxp_system_id(H41))
+    assert system is not None and system.secret_file is not None  # no storage key here
+    headers = as_system(vxp_hub, H41)
+    os.unlink(system.secret_file)
+    status, body = await call(vxp_hub, "getReceivedEdocList", headers)
+    assert (status, body["status"], body["ErrorCode"]) == (500, "FAIL", "hub.error")
