@@ -19,10 +19,12 @@ from prometheus_client import REGISTRY
 from hub.client import HubProblem
 from hub.demo.vxp import register_systems
 from hub.demo.workdir import vxp_system_id
+from hub.operators import add_operator
 from hub.vxp import protocol
 from hub.vxp.systems import add_system, rotate_secret, set_enabled
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory, shared_testdata
+from tests.dashboard.conftest import PASSWORDS, Dashboard, Receiver
 from tests.vxp.conftest import G22, H41, VXP_AGENCIES, available, secret
 
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
@@ -305,3 +307,15 @@ async def test_an_unexpected_failure_is_still_sdk_json(vxp_hub: RunningHub) -> N
     os.unlink(system.secret_file)
     status, body = await call(vxp_hub, "getReceivedEdocList", headers)
     assert (status, body["status"], body["ErrorCode"]) == (500, "FAIL", "hub.error")
+
+
+async def test_dashboard_shows_an_unsigned_package_as_not_signed(vxp_hub: RunningHub) -> None:
+    data = DOC_778.read_bytes()
+    _, sent = await call(vxp_hub, "sendEdoc", send_headers(vxp_hub, G22, data), body=data + b"\r\n")
+    await add_operator(vxp_hub.runtime.store.dashboard(), "viewer", PASSWORDS["viewer"], "viewer")
+    session = await Dashboard(vxp_hub, Receiver()).login("viewer")
+    async with session, session.get(f"{vxp_hub.url}/dashboard/packages/{sent['DocId']}") as r:
+        page = await r.text()
+    assert "Không có chữ ký số" in page or "Not signed" in page
+    assert "signature.envelope_unsigned" in page
+    assert "Hợp lệ, người ký" not in page and "Valid, signed by" not in page
