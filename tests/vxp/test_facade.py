@@ -319,3 +319,23 @@ async def test_dashboard_shows_an_unsigned_package_as_not_signed(vxp_hub: Runnin
     assert "Không có chữ ký số" in page or "Not signed" in page
     assert "signature.envelope_unsigned" in page
     assert "Hợp lệ, người ký" not in page and "Valid, signed by" not in page
+
+
+async def test_self_registration_only_records_a_request(make_workdir: WorkdirFactory) -> None:
+    wd = make_workdir(VXP_AGENCIES, extra_hub_toml="[vxp]\nself_registration = true\n")
+    async with start_hub(wd) as hub:
+        rt = hub.runtime
+        await register_systems(
+            rt.store,
+            wd.pki_dir,
+            known_agencies=frozenset(rt.config.agencies),
+            data_dir=rt.config.settings.data_dir,
+            now=MOMENT,
+        )
+        body = '{"code":"000.00.09.H41","name":"Sở Mới"}'.encode()
+        _, answer = await call(hub, "registerAgency", as_system(hub, H41), body=body, method="POST")
+        assert (answer["status"], answer["ErrorCode"]) == ("OK", "0")
+        assert "not registered" in answer["ErrorDesc"]
+        assert rt.registry.get("000.00.09.H41") is None  # agencies stay configuration
+        _, listed = await call(hub, "getAgenciesList", as_system(hub, H41))
+        assert "000.00.09.H41" not in {a["code"] for a in listed["data"]}
