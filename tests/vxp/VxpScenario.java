@@ -3,10 +3,12 @@
 //   java -cp '<dir>:../shared/vxp-sdk/lib/*' VxpScenario ENDPOINT OUT_FILE STEP...
 //
 // STEP is "as|SYSTEM_ID|SECRET|STORE_DIR" (new SDK service objects for that identity, reused by
-// the following steps exactly as an agency's system reuses them) or "OP|JSON[|FILE]" with OP one
-// of send, received, sent, get, download, download2, update, countEdoc, countStatus,
-// agencies, qd20, sync, register, delete. Each step appends one JSON line to OUT_FILE (the SDK
-// prints its own traffic on stdout, so results go to a file).
+// the following steps exactly as an agency's system reuses them) or "[NAME=]OP|JSON[|EXTRA]"
+// with OP one of send, received, wait, sent, get, download, download2, update, countEdoc,
+// countStatus, agencies, qd20, sync, register, delete. "wait|JSON|N" polls getReceivedEdocList
+// until it lists N documents (what a re-polling system does). NAME keeps the step's docId (send:
+// DocId; received/wait: the first item's docId) for "${NAME}" in later steps' JSON. Each step
+// appends one JSON line to OUT_FILE (the SDK prints its own traffic on stdout).
 
 import com.google.gson.Gson;
 import com.vpcp.services.AgencyServiceImp;
@@ -57,13 +59,26 @@ public class VxpScenario {
         Gson gson = new Gson();
         KnobstickServiceImp docs = null;
         AgencyServiceImp dir = null;
+        Map<String, String> vars = new LinkedHashMap<>();
         try (Writer w = new OutputStreamWriter(new FileOutputStream(args[1]), StandardCharsets.UTF_8)) {
             for (int i = 2; i < args.length; i++) {
                 String[] step = args[i].split("\\|", -1);
+                for (int j = 1; j < step.length; j++) {
+                    for (Map.Entry<String, String> v : vars.entrySet()) {
+                        step[j] = step[j].replace("${" + v.getKey() + "}", v.getValue());
+                    }
+                }
                 Map<String, Object> out = new LinkedHashMap<>();
-                out.put("step", step[0]);
+                String name = null;
                 String op = step[0];
+                if (op.contains("=")) {
+                    name = op.substring(0, op.indexOf('='));
+                    op = op.substring(op.indexOf('=') + 1);
+                    out.put("name", name);
+                }
+                out.put("step", op);
                 String json = step.length > 1 ? step[1] : "{}";
+                String keep = null;
                 if (op.equals("as")) {
                     VnptProperties props = new VnptProperties(endpoint, step[1], step[2], step[3], 4, 2);
                     docs = new KnobstickServiceImp(props);
@@ -72,8 +87,18 @@ public class VxpScenario {
                     SendEdocResult r = docs.sendEdoc(json, step[2]);
                     basic(out, r);
                     if (r != null) out.put("docId", r.getDocID());
-                } else if (op.equals("received")) {
+                    if (r != null) keep = r.getDocID();
+                } else if (op.equals("received") || op.equals("wait")) {
                     GetReceivedEdocResult r = docs.getReceivedEdocList(json);
+                    if (op.equals("wait")) {
+                        int want = Integer.parseInt(step[2]);
+                        long until = System.currentTimeMillis() + 30000;
+                        while ((r == null || r.getKnobsticks() == null || r.getKnobsticks().size() < want)
+                                && System.currentTimeMillis() < until) {
+                            Thread.sleep(100);
+                            r = docs.getReceivedEdocList(json);
+                        }
+                    }
                     basic(out, r);
                     List<Map<String, Object>> items = new ArrayList<>();
                     if (r != null && r.getKnobsticks() != null) {
@@ -88,6 +113,7 @@ public class VxpScenario {
                         }
                     }
                     out.put("items", items);
+                    if (!items.isEmpty()) keep = (String) items.get(0).get("docId");
                 } else if (op.equals("sent")) {
                     GetSendEdocResult r = docs.getSentEdocList(json);
                     basic(out, r);
@@ -153,6 +179,7 @@ public class VxpScenario {
                 } else {
                     throw new IllegalArgumentException("unknown step " + op);
                 }
+                if (name != null && keep != null) vars.put(name, keep);
                 w.write(gson.toJson(out));
                 w.write("\n");
                 w.flush();

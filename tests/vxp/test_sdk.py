@@ -12,7 +12,7 @@ from hub.demo.workdir import vxp_system_id
 from hub.models import DeliveryState
 from tests.api.conftest import RunningHub
 from tests.conftest import shared_testdata
-from tests.vxp.conftest import G22, H14, H29, H41, Sdk, available, secret, step
+from tests.vxp.conftest import G22, H14, H29, H41, Sdk, secret, step
 
 DOC_777 = shared_testdata("edxml-sdk", "sdk_doc_new_with_bussiness.edxml")  # Bussiness block
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
@@ -37,124 +37,121 @@ def ok(result: dict[str, object]) -> None:
 
 
 async def test_sdk_exchange_end_to_end(vxp_hub: RunningHub, sdk: Sdk, tmp_path: Path) -> None:
+    """The whole exchange in one JVM run, each agency's system with its own SDK objects."""
     hub, tmp = vxp_hub, tmp_path
     edoc = {"servicetype": "eDoc", "messagetype": "edoc"}
-    # 1. G22 sends two SDK-written, unsigned documents (one with a Bussiness block), once more
-    #    the first (a replay), and lists what it sent; the directory calls.
-    r = await sdk.run(
+    statuses = {"servicetype": "eDoc", "messagetype": "status"}
+    files = tmp / "files"
+    files.mkdir()
+    results = await sdk.run(
+        # G22 sends two SDK-written, unsigned documents (one with a Bussiness block), the
+        # first once more (a replay), lists what it sent; the directory; what is refused.
         as_(hub, G22, tmp),
-        step("send", {"from": G22, **edoc}, str(DOC_777)),
-        step("send", {"from": G22, **edoc}, str(DOC_778)),
-        step("send", {"from": G22, **edoc}, str(DOC_777)),
-        step("sent", edoc),
-        step("agencies"),
-        step("qd20", {"level": "1"}),
-        step("sync"),
-        step("register", {}, '{"code":"000.00.09.H41","name":"x"}'),
-        step("download2", {"docId": "x"}),
+        step("d777=send", {"from": G22, **edoc}, str(DOC_777)),
+        step("d778=send", {"from": G22, **edoc}, str(DOC_778)),
+        step("replay=send", {"from": G22, **edoc}, str(DOC_777)),
+        step("g22sent=sent", edoc),
+        step("agencies=agencies"),
+        step("qd20=qd20", {"level": "1"}),
+        step("sync=sync"),
+        step("register=register", {}, '{"code":"000.00.09.H41","name":"x"}'),
+        step("download2=download2", {"docId": "x"}),
+        # H41 polls until both arrive, counts, fetches (exact bytes, also by downloadEdoc),
+        # marks processing then done (twice: harmless), answers 778 with the SDK's status 03.
+        as_(hub, H41, tmp),
+        step("h41list=wait", edoc, "2"),
+        step("h41count=countEdoc"),
+        step("get777=get", {"docId": f"${{d777}}.{H41}", "filePath": str(files)}),
+        step("dl778=download", {"docId": f"${{d778}}.{H41}", "filePath": str(files)}),
+        step("processing=update", {"docId": f"${{d777}}.{H41}", "status": "processing"}),
+        step("done=update", {"docId": f"${{d777}}.{H41}", "status": "done"}),
+        step("doneagain=update", {"docId": f"${{d777}}.{H41}", "status": "done"}),
+        step("done778=update", {"docId": f"${{d778}}.{H41}", "status": "done"}),
+        step("inbox=update", {"docId": f"${{d778}}.{H41}", "status": "inbox"}),
+        # stale status/docId headers from updateStatus are ignored as filters
+        step("h41empty=received", edoc),
+        step(
+            "st03=send",
+            {"from": H41, "servicetype": "eDoc", "messagetype": "status"},
+            str(STATUS_03),
+        ),
+        # G22 polls for the status, fetches it, marks it done; sees H41 done in its sent list.
+        as_(hub, G22, tmp),
+        step("gst=wait", statuses, "1"),
+        step("g22count=countStatus"),
+        step("g22sent2=sent", edoc),
+        step("getst=get", {"docId": "${gst}"}),
+        step("donest=update", {"docId": "${gst}", "status": "done"}),
+        step("g22empty=received", statuses),
+        # A third agency cannot read; a wrong secret is refused; H14 marks 777 fail.
+        as_(hub, H29, tmp),
+        step("h29get=get", {"docId": f"${{d777}}.{H41}"}),
+        step("h29bare=get", {"docId": "${d777}"}),
+        step("h29update=update", {"docId": f"${{d777}}.{H41}", "status": "done"}),
+        as_(hub, H41, tmp, wrong=True),
+        step("wrong=received", edoc),
+        as_(hub, H14, tmp),
+        step("h14list=wait", edoc, "2"),
+        step("h14fail=update", {"docId": f"${{d777}}.{H14}", "status": "fail"}),
     )
-    for res in r[1:4]:
-        ok(res)
-    doc777, doc778 = r[1]["docId"], r[2]["docId"]
-    assert r[3]["docId"] == doc777  # replay answered idempotently, same DocId
+    r = {x["name"]: x for x in results if "name" in x}
+    for name in ("d777", "d778", "replay", "g22sent", "agencies", "qd20", "sync"):
+        ok(r[name])
+    doc777, doc778 = r["d777"]["docId"], r["d778"]["docId"]
+    assert r["replay"]["docId"] == doc777  # replay answered idempotently, same DocId
     assert doc777 != doc778
-    sent = r[4]["items"]
+    sent = r["g22sent"]["items"]
     assert {(i["senderDocId"], i["toCode"]) for i in sent} >= {(doc777, H41), (doc777, H14)}
-    ok(r[5])
-    agencies = {a["code"]: a for a in r[5]["items"]}
+    agencies = {a["code"]: a for a in r["agencies"]["items"]}
     assert agencies[H41]["name"] == "UBND Tỉnh Nghệ An"  # Vietnamese survives the SDK
     assert agencies["000.00.01.H41"]["pid"] == H41
-    ok(r[6])
-    assert all(a["code102"] == a["code"] for a in r[6]["items"])
-    assert "000.00.01.H41" not in {a["code"] for a in r[6]["items"]}  # level 1 only
-    ok(r[7])
-    assert r[7]["size"] == len(agencies)
-    assert (r[8]["status"], r[8]["errorCode"]) == ("FAIL", "vxp.registration_disabled")
-    assert r[9]["status"] != "OK"  # downloadEdoc2 carries no authentication
+    assert all(a["code102"] == a["code"] for a in r["qd20"]["items"])
+    assert "000.00.01.H41" not in {a["code"] for a in r["qd20"]["items"]}  # level 1 only
+    assert r["sync"]["size"] == len(agencies)
+    assert (r["register"]["status"], r["register"]["errorCode"]) == (
+        "FAIL",
+        "vxp.registration_disabled",
+    )
+    assert r["download2"]["status"] != "OK"  # downloadEdoc2 carries no authentication
     record = await hub.runtime.store.get_package(doc777)
     assert record is not None and record.signer_fingerprint is None
-    for doc in (doc777, doc778):
-        await available(hub, doc)
     assert "signature.envelope_unsigned" in record.warnings
 
-    # 2. H41 lists, counts, fetches (exact bytes, also by downloadEdoc), marks processing then
-    #    done (twice: harmless), answers 778 with the SDK's status 03; the list is empty after.
-    r = await sdk.run(as_(hub, H41, tmp), step("received", edoc), step("countEdoc"))
-    ok(r[1])
-    ok(r[2])
-    ids = {i["docId"] for i in r[1]["items"]}
     id777, id778 = f"{doc777}.{H41}", f"{doc778}.{H41}"
-    assert ids == {id777, id778} and r[2]["count"] == 2
-    assert all(i["from"] == G22 and i["messageType"] == "edoc" for i in r[1]["items"])
-    store_dir = tmp / "files"
-    store_dir.mkdir()
-    r = await sdk.run(
-        as_(hub, H41, tmp),
-        step("get", {"docId": id777, "filePath": str(store_dir)}),
-        step("download", {"docId": id778, "filePath": str(store_dir)}),
-        step("update", {"docId": id777, "status": "processing"}),
-        step("update", {"docId": id777, "status": "done"}),
-        step("update", {"docId": id777, "status": "done"}),
-        step("update", {"docId": id778, "status": "done"}),
-        step("update", {"docId": id778, "status": "inbox"}),
-        step("received", edoc),
-        step("send", {"from": H41, "servicetype": "eDoc", "messagetype": "status"}, str(STATUS_03)),
-        step("received", edoc),
-    )
-    ok(r[1])
-    assert r[1]["dataSha256"] == hashlib.sha256(DOC_777.read_bytes()).hexdigest()
-    assert r[1]["fileSha256"] == hashlib.sha256(DOC_777.read_bytes()).hexdigest()
-    assert r[2]["fileSha256"] == hashlib.sha256(DOC_778.read_bytes()).hexdigest()
-    for res in r[3:7]:
-        ok(res)
-    assert (r[7]["status"], r[7]["errorCode"]) == ("FAIL", "vxp.status_unknown")
-    ok(r[8])  # stale status/docId headers from updateStatus are ignored as filters
-    assert r[8]["items"] == []
-    ok(r[9])
-    ok(r[10])
-    assert r[10]["items"] == []
-    delivery = await hub.runtime.store.get_delivery(doc777, H41)
+    ok(r["h41list"])
+    assert {i["docId"] for i in r["h41list"]["items"]} == {id777, id778}
+    assert all(i["from"] == G22 and i["messageType"] == "edoc" for i in r["h41list"]["items"])
+    ok(r["h41count"])
+    assert r["h41count"]["count"] == 2
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (DOC_777, DOC_778, STATUS_03)}
+    ok(r["get777"])
+    assert r["get777"]["dataSha256"] == r["get777"]["fileSha256"] == sha[DOC_777]
+    assert r["dl778"]["fileSha256"] == sha[DOC_778]
+    for name in ("processing", "done", "doneagain", "done778", "h41empty", "st03"):
+        ok(r[name])
+    assert (r["inbox"]["status"], r["inbox"]["errorCode"]) == ("FAIL", "vxp.status_unknown")
+    assert r["h41empty"]["items"] == []
+    store = hub.runtime.store
+    delivery = await store.get_delivery(doc777, H41)
     assert delivery is not None and delivery.state == DeliveryState.ACKED
-    assert (await hub.runtime.store.get_delivery(doc777, H14)).state != DeliveryState.ACKED  # type: ignore[union-attr]
 
-    await available(hub, r[9]["docId"])
-
-    # 3. G22 receives the status, fetches it, marks it done; sees H41 done in its sent list.
-    status_list = {"servicetype": "eDoc", "messagetype": "status"}
-    r = await sdk.run(
-        as_(hub, G22, tmp), step("countStatus"), step("received", status_list), step("sent", edoc)
-    )
-    ok(r[1])
-    assert r[1]["count"] == 1
-    (item,) = r[2]["items"]
+    ok(r["gst"])
+    (item,) = r["gst"]["items"]
     assert item["from"] == H41 and item["messageType"] == "status"
-    receive = {(i["senderDocId"], i["toCode"]): i["receiveStatus"] for i in r[3]["items"]}
+    assert item["docId"] == f"{r['st03']['docId']}.{G22}"
+    assert r["g22count"]["count"] == 1
+    receive = {(i["senderDocId"], i["toCode"]): i["receiveStatus"] for i in r["g22sent2"]["items"]}
     assert receive[(doc777, H41)] == "done"
-    r = await sdk.run(
-        as_(hub, G22, tmp),
-        step("get", {"docId": item["docId"]}),
-        step("update", {"docId": item["docId"], "status": "done"}),
-        step("received", status_list),
-    )
-    ok(r[1])
-    assert r[1]["dataSha256"] == hashlib.sha256(STATUS_03.read_bytes()).hexdigest()
-    ok(r[2])
-    assert r[3]["items"] == []
+    ok(r["getst"])
+    assert r["getst"]["dataSha256"] == sha[STATUS_03]
+    ok(r["donest"])
+    ok(r["g22empty"])
+    assert r["g22empty"]["items"] == []
 
-    # 4. A third agency cannot read, a wrong secret is refused, H14 marks 777 fail.
-    r = await sdk.run(
-        as_(hub, H29, tmp),
-        step("get", {"docId": id777}),
-        step("get", {"docId": doc777}),
-        step("update", {"docId": id777, "status": "done"}),
-        as_(hub, H41, tmp, wrong=True),
-        step("received", edoc),
-        as_(hub, H14, tmp),
-        step("update", {"docId": f"{doc777}.{H14}", "status": "fail"}),
-    )
-    for res in r[1:4]:
-        assert (res["status"], res["errorCode"]) == ("FAIL", "vxp.not_found"), res
-    assert (r[5]["status"], r[5]["errorCode"]) == ("FAIL", "vxp.auth")
-    ok(r[7])
-    failed = await hub.runtime.store.get_delivery(doc777, H14)
+    for name in ("h29get", "h29bare", "h29update"):
+        assert (r[name]["status"], r[name]["errorCode"]) == ("FAIL", "vxp.not_found"), r[name]
+    assert (r["wrong"]["status"], r["wrong"]["errorCode"]) == ("FAIL", "vxp.auth")
+    ok(r["h14fail"])
+    failed = await store.get_delivery(doc777, H14)
     assert failed is not None and failed.state == DeliveryState.FAILED
+    assert failed.last_error is not None and "fail" in failed.last_error
