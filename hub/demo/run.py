@@ -281,6 +281,12 @@ async def run_demo(
                 f"({runtime.executor.processes} verification processes); "
                 f"{G12} is pushed to {push_url}"
             )
+            if runtime.config.settings.vxp.enabled:
+                err.print(
+                    f"VXP facade for the national axis SDK on {base_url}"
+                    f"{runtime.config.settings.vxp.base_path} (one system per agency: "
+                    "pki/agencies/<OrganId>/vxp.toml)"
+                )
             try:
                 ok = await _exchange(
                     wd,
