@@ -1349,6 +1349,10 @@ def storage_rekey(
 from hub.pdf_cli import pdf as _pdf_group  # noqa: E402
 
 main.add_command(_pdf_group)
+# -- VXP facade (issue 11): hub vxp add-system|list|disable|enable|rotate ---------------------
+from hub.vxp.cli import vxp as _vxp_group  # noqa: E402
+
+main.add_command(_vxp_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

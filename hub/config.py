@@ -11,6 +11,7 @@ variables override selected settings (see :data:`ENV_OVERRIDES`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +44,20 @@ class HttpSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None  # when set, client certificates are requested and checked
+
+
+@dataclass(frozen=True, slots=True)
+class VxpSettings:
+    """``[vxp]``: the facade for systems on the national axis's Java SDK (docs/vxp.md)."""
+
+    enabled: bool = True
+    base_path: str = "/vxp"  # the SDK's endpoint is <hub URL><base_path>, no trailing slash
+    # Client networks allowed to call the facade (CIDR); empty: any (put TLS in front).
+    allowed_networks: tuple[str, ...] = ()
+    # Requests per minute per system and worker process (token bucket); 0: unlimited.
+    rate_per_minute: int = 600
+    # registerAgency/deleteAgency: agencies are configuration, so refused unless enabled.
+    self_registration: bool = False
 
 
 _DEFAULT_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
@@ -97,6 +112,7 @@ class Settings:
     # [pdf] policy per edXML DocumentType/Type code: require | warn | ignore
     pdf_policy: tuple[tuple[str, PdfPolicy], ...] = ()
     pdf_default: PdfPolicy = "warn"
+    vxp: VxpSettings = field(default_factory=VxpSettings)  # [vxp] (issue 11)
 
     @property
     def sqlite_path(self) -> Path:
@@ -126,6 +142,10 @@ class AgencyConfig:
     represents: Represents = "self"
     # strict | legacy (C14N 1.0, RSA-SHA1 admitted, with a warning); None: [signing] allow_legacy
     signature_profile: SignatureProfile | None = None
+    # Whether the edXML envelope must carry an XMLDSig signature, on every way in (/v1 and
+    # /vxp). "optional": the authenticated agency may send unsigned packages (systems on the
+    # VXP SDK write none); they are accepted with the warning signature.envelope_unsigned.
+    envelope_signature: Literal["required", "optional"] = "required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +229,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             "signing",
             "ingest",
             "pdf",
+            "vxp",
         )
     }
     for var, (section, key) in ENV_OVERRIDES.items():
@@ -280,6 +301,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             ingest_processes=int(ingest_s.get("processes", 0)),
             ingest_batch=int(ingest_s.get("batch", 256)),
             **_trust_settings(base, signing_s, sections["pdf"]),
+            vxp=_vxp_settings(sections["vxp"]),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
@@ -354,6 +376,26 @@ def _trust_settings(
     }
 
 
+def _vxp_settings(vxp_s: Mapping[str, Any]) -> VxpSettings:
+    """``[vxp]``: base_path must start with ``/`` and have no trailing slash."""
+    base_path = "/" + str(vxp_s.get("base_path", "/vxp")).strip("/")
+    if base_path == "/":
+        raise ConfigError("vxp.base_path must be a path below /, e.g. /vxp")
+    networks = _str_tuple(vxp_s.get("allowed_networks"), "vxp.allowed_networks")
+    for net in networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"vxp.allowed_networks: {exc}") from exc
+    return VxpSettings(
+        enabled=bool(vxp_s.get("enabled", True)),
+        base_path=base_path,
+        allowed_networks=networks,
+        rate_per_minute=int(vxp_s.get("rate_per_minute", 600)),
+        self_registration=bool(vxp_s.get("self_registration", False)),
+    )
+
+
 def _str_tuple(value: object, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -397,6 +439,9 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
         profile = entry.get("signature_profile")
         if profile is not None and profile not in SIGNATURE_PROFILES:
             raise ConfigError(f"{where}: signature_profile must be strict or legacy")
+        envelope_signature = str(entry.get("envelope_signature", "required"))
+        if envelope_signature not in ("required", "optional"):
+            raise ConfigError(f"{where}: envelope_signature is required or optional")
         out[organ_id] = AgencyConfig(
             organ_id=organ_id,
             name=str(entry.get("name", organ_id)),
@@ -417,6 +462,7 @@ def load_agencies(config_dir: Path) -> dict[str, AgencyConfig]:
             lifecycle_policy=lifecycle_policy,
             represents=represents,  # type: ignore[arg-type]  # checked above
             signature_profile=profile,
+            envelope_signature=envelope_signature,  # type: ignore[arg-type]  # checked above
         )
     return out
 

@@ -165,6 +165,9 @@ COPY_TABLES: tuple[CopyTable, ...] = (
     # 0013: the agency directory (issue 11). Entries are never deleted, so UPSERT suffices;
     # the revision travels as is, so the target's next import continues the numbering.
     CopyTable("directory_entries", ("code",), Policy.UPSERT),
+    # 0012: VXP facade systems (a sealed secret travels verbatim; a secret_file path must be
+    # reachable from the new installation too, see docs/vxp.md).
+    CopyTable("vxp_systems", ("system_id",), Policy.UPSERT),
     # Not the store's data.
     CopyTable("schema_version", ("version",), Policy.SKIP, why="the target's own migrations"),
     CopyTable(

@@ -24,6 +24,11 @@ DELIVERIES = Counter(
     "hub_deliveries_total", "Delivery outcomes (available, pushed, retry, dead)", ["outcome"]
 )
 ACKS = Counter("hub_acks_total", "Acknowledgements by recipients (first acks only)")
+UNSIGNED_ENVELOPES = Counter(  # issue 11: envelope_signature = "optional"
+    "hub_unsigned_envelopes_total",
+    "Packages accepted without an edXML signature (signature.envelope_unsigned), per sender",
+    ["agency"],
+)
 PACKAGES_STORED = Gauge("hub_packages_stored", "Packages in the store at the last readiness check")
 
 # -- dashboard (issue 6): hub-wide figures read from the store by the dashboard's pulse, so

@@ -58,7 +58,7 @@ class NewPackage:
     status_code: str | None  # StatusCode of a status package
     recipients: tuple[str, ...]
     accepted_at: datetime  # timezone-aware UTC
-    signer_fingerprint: str  # SHA-256 hex of the signing certificate
+    signer_fingerprint: str | None  # SHA-256 hex of the signing certificate; None: unsigned
     signer_subject: str
     data: bytes  # the exact bytes received; never re-serialised
     receipt: bytes  # the signed receipt, returned for identical re-submissions
@@ -82,7 +82,7 @@ class PackageRecord:
     recipients: tuple[str, ...]
     accepted_at: datetime
     size: int
-    signer_fingerprint: str
+    signer_fingerprint: str | None  # None: accepted unsigned (envelope_signature optional)
     signer_subject: str
     warnings: tuple[str, ...] = ()
     subject: str | None = None  # Subject as sent; None if absent, or encrypted at rest
@@ -163,3 +163,23 @@ class DirectoryRecord:
     old_code: str | None = None
     revision: int = 0
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VxpSystem:
+    """A document system connected through the VXP facade (issue 11): its ``systemid``, the
+    agencies it may act for, and where its HMAC secret is kept.
+
+    The secret cannot be hashed (the SDK's HMAC needs it): ``secret`` holds it sealed with the
+    storage key (:mod:`hub.storage_crypto`) when one is configured, otherwise ``secret_file``
+    names a file only the hub's user can read. ``version`` grows on every change.
+    """
+
+    system_id: str
+    agencies: tuple[str, ...]
+    enabled: bool = True
+    secret: bytes | None = None
+    secret_file: str | None = None
+    version: int = 1
+    changed_at: datetime | None = None
+    reason: str | None = None

@@ -131,6 +131,8 @@ LEGACY_ALGORITHM = documented("signature.legacy_algorithm")
 """A package signed with the legacy profile, admitted for its sender."""
 REVOCATION_UNKNOWN = documented("signature.revocation_unknown")
 """Soft-fail admitted a signer whose certificate's revocation status could not be had."""
+ENVELOPE_UNSIGNED = documented("signature.envelope_unsigned")
+"""An unsigned envelope, admitted because the sender's ``envelope_signature`` is optional."""
 
 
 def pdf_warning(verdict: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hub import vxp
 from hub.api import agencies, lifecycle, ops, packages
 from hub.api.auth import auth_middleware
 from hub.api.keys import RUNTIME
@@ -27,4 +28,5 @@ def build_app(runtime: Runtime) -> web.Application:
     from hub.dashboard.web import install  # imports hub.api.keys: not at module level
 
     install(app, runtime)  # /dashboard/: the operators' console (issue 6)
+    vxp.install(app, runtime)  # [vxp] base_path: the national axis SDK's facade (issue 11)
     return app

@@ -87,6 +87,10 @@ _T: dict[str, tuple[str, str]] = {
     "trace": ("Dòng thời gian", "Trace"),
     "verification": ("Kết quả xác thực chữ ký", "Signature verification"),
     "verified_by": ("Hợp lệ, người ký", "Valid, signed by"),
+    "envelope_unsigned": (
+        "Không có chữ ký số (chấp nhận theo chính sách của cơ quan gửi)",
+        "Not signed (accepted by the sender's envelope_signature policy)",
+    ),
     "fingerprint": ("Dấu vân tay chứng thư", "Certificate fingerprint"),
     "warnings": ("Cảnh báo", "Warnings"),
     "deliveries": ("Chuyển phát theo nơi nhận", "Deliveries per recipient"),

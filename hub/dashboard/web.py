@@ -838,7 +838,10 @@ async def package_detail(request: web.Request) -> web.Response:
             (
                 e(t(lang, "verification")),
                 f'<span class="good">{e(t(lang, "verified_by"))}: '
-                f"{e(package.signer_subject)}</span>",
+                f"{e(package.signer_subject)}</span>"
+                if package.signer_fingerprint is not None
+                # issue 11: accepted unsigned under envelope_signature = "optional"
+                else f'<span class="bad">{e(t(lang, "envelope_unsigned"))}</span>',
             ),
             (e(t(lang, "fingerprint")), f"<code>{e(package.signer_fingerprint)}</code>"),
             (e(t(lang, "warnings")), e(", ".join(package.warnings) or "—")),

@@ -57,6 +57,7 @@ from hub.demo.agents import (
 from hub.demo.dossiers import DOSSIER_AGENCIES, DossierFlow, add_dossier_routes
 from hub.demo.refusals import Refusals, run_refusals
 from hub.demo.summary import gather_hub_facts, render, self_check
+from hub.demo.vxp import register_systems
 from hub.demo.workdir import Workdir, create_workdir
 from hub.runtime import Runtime
 
@@ -260,6 +261,13 @@ async def run_demo(
         await asyncio.to_thread(add_dossier_routes, wd.config_dir)
         config = load_config(wd.config_dir)
         async with Runtime(config) as runtime:
+            await register_systems(  # one VXP system per agency (pki/agencies/*/vxp.toml)
+                runtime.store,
+                wd.pki_dir,
+                known_agencies=frozenset(config.agencies),
+                data_dir=config.settings.data_dir,
+                now=runtime.clock(),
+            )
             runner = web.AppRunner(build_app(runtime), access_log=None)
             await runner.setup()
             try:
@@ -273,6 +281,12 @@ async def run_demo(
                 f"({runtime.executor.processes} verification processes); "
                 f"{G12} is pushed to {push_url}"
             )
+            if runtime.config.settings.vxp.enabled:
+                err.print(
+                    f"VXP facade for the national axis SDK on {base_url}"
+                    f"{runtime.config.settings.vxp.base_path} (one system per agency: "
+                    "pki/agencies/<OrganId>/vxp.toml)"
+                )
             try:
                 ok = await _exchange(
                     wd,

@@ -26,6 +26,7 @@ class AgencySpec:
     may_send: tuple[str, ...] = ("document", "status")
     enabled: bool = True
     represents: str | None = None  # self | descendants; None: the default for the level
+    envelope_signature: str = "required"  # "optional": may send unsigned packages (VXP SDK)
 
 
 #: Every OrganId in ../shared/testdata/edxml/ plus a few more, as the demo's agencies.
@@ -66,6 +67,36 @@ def _toml_str(value: str) -> str:
 
 def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(_toml_str(v) for v in values) + "]"
+
+
+def vxp_system_id(organ_id: str) -> str:
+    """The demo's VXP system id for an agency (one system per demo agency)."""
+    return f"vxp.{organ_id}"
+
+
+def write_vxp_credentials(pki_dir: Path, organ_id: str, port: int) -> Path:
+    """``pki/agencies/<OrganId>/vxp.toml``: what the agency's SDK configuration needs
+    (``systemid``, ``secret``, ``service.endpoint``), beside its other credentials (0600).
+    The secret is kept across calls; the endpoint follows the port. ``hub demo`` registers
+    the system in the store when the hub starts (:func:`hub.demo.vxp.register_systems`)."""
+    path = pki_dir / "agencies" / organ_id / "vxp.toml"
+    secret = ""
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "secret":
+                secret = value.strip().strip('"')
+    secret = secret or secrets.token_urlsafe(32)
+    text = (
+        "# VXP SDK credentials of this agency's system (written by hub demo)\n"
+        f"system_id = {_toml_str(vxp_system_id(organ_id))}\n"
+        f"secret = {_toml_str(secret)}\n"
+        f"endpoint = {_toml_str(f'http://127.0.0.1:{port}/vxp')}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
 
 
 def create_workdir(
@@ -114,6 +145,9 @@ def create_workdir(
         ]
         if spec.represents is not None:
             lines.append(f"represents = {_toml_str(spec.represents)}")
+        if spec.envelope_signature != "required":
+            lines.append(f"envelope_signature = {_toml_str(spec.envelope_signature)}")
+        write_vxp_credentials(pki_dir, spec.organ_id, port)
         if spec.delivery == "push":
             secret_path = pki_dir / "agencies" / spec.organ_id / "push_secret"
             if not secret_path.exists():

@@ -241,6 +241,15 @@ class Checked:
     revocation_notes: tuple[str, ...] = ()
     revocation_fetched: tuple[FetchedItem, ...] = ()
     revocation_events: tuple[FetchEvent, ...] = ()  # fetch attempts, for the hub's metrics
+    #: No ds:Signature at all (absent, or only the SDK's edXML-namespace placeholder): the
+    #: models come from the received tree and there is no signer (empty fingerprint/subject).
+    #: Ingest refuses it (``signature.missing``) unless the authenticated sender's
+    #: ``envelope_signature`` is ``optional`` (issue 11).
+    unsigned: bool = False
+    #: For an unsigned package: the refusal under envelope_signature = "required", the code
+    #: the strict verifier gives (``signature.missing``, or ``signature.profile`` for the
+    #: SDK's edXML-namespace placeholder) and its detail.
+    unsigned_refusal: tuple[str, str] = ("", "")
 
 
 class _Context:
@@ -304,6 +313,39 @@ def step_schema(parsed: Parsed) -> Parsed:
     return Parsed(raw=parsed.raw, root=parsed.root, format=fmt)
 
 
+_DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def step_unsigned(parsed: Parsed) -> Checked | None:
+    """A package with no ``ds:Signature`` anywhere (none, or only the edXML-namespace
+    placeholder the VXP SDK writes): reported ``unsigned`` with models built from the received,
+    schema-valid tree, for ingest to refuse or accept by the sender's policy. ``None`` when a
+    ds:Signature is present: it is then verified strictly, whatever the policy."""
+    if next(parsed.root.iter(_DS_SIGNATURE), None) is not None:
+        return None
+    try:  # the strict verifier's refusal, kept for agencies whose envelope must be signed
+        verify_enveloped(
+            parsed.root, SignaturePolicy(signature_parent=parsed.format.signature_parent)
+        )
+        refusal = ("signature.missing", "the document carries no XMLDSig Signature")
+    except SigningError as exc:
+        refusal = (exc.code, exc.detail)
+    package, summary = parsed.format.models(parsed.root)
+    return Checked(
+        sha256=hashlib.sha256(parsed.raw.data).hexdigest(),
+        size=len(parsed.raw.data),
+        package=package,
+        summary=summary,
+        signer_fingerprint="",
+        signer_subject="",
+        signer_not_after=parsed.raw.received_at,
+        signature_method="",
+        legacy_signature=False,
+        unsigned=True,
+        unsigned_refusal=refusal,
+    )
+
+
 def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) -> Checked:
     """Verify the enveloped signature and the certificate path at reception time, then build
     the models from what was signed — never from the received tree.
@@ -316,6 +358,9 @@ def step_signature(parsed: Parsed, ctx: _Context, admit_legacy: bool = False) ->
     texts are not held twice, nor as two trees. ``raw.data`` is empty only for a package
     parsed from its file (:func:`check_package_file`), which is large by construction; the
     scan for large texts is not worth its ~0.1 ms on a small one."""
+    unsigned = step_unsigned(parsed)
+    if unsigned is not None:
+        return unsigned
     legacy_refusal: str | None = None
     large = not parsed.raw.data or len(parsed.raw.data) >= LARGE_PACKAGE
     try:

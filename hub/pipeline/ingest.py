@@ -35,7 +35,7 @@ from hub.errors import (
 )
 from hub.lifecycle.engine import Lifecycle, Plan
 from hub.logs import PACKAGE_ID
-from hub.metrics import LEGACY_SIGNED
+from hub.metrics import LEGACY_SIGNED, UNSIGNED_ENVELOPES
 from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
 from hub.pipeline.checks import Checked
 from hub.pipeline.enqueue import GroupEnqueuer
@@ -46,7 +46,12 @@ from hub.revinfo import RevocationService
 from hub.routing import resolve
 from hub.store import Store
 from hub.store.batching import GroupCommitter
-from hub.warning_codes import LEGACY_ALGORITHM, REVOCATION_UNKNOWN, pdf_warning
+from hub.warning_codes import (
+    ENVELOPE_UNSIGNED,
+    LEGACY_ALGORITHM,
+    REVOCATION_UNKNOWN,
+    pdf_warning,
+)
 
 log = logging.getLogger("hub.ingest")
 
@@ -96,16 +101,29 @@ def signature_warnings(checked: Checked) -> tuple[str, ...]:
     """``signature.legacy_algorithm`` for a package admitted under the legacy profile, and
     ``signature.revocation_unknown`` when soft-fail let a certificate with no revocation
     status through."""
-    return ((LEGACY_ALGORITHM,) if checked.legacy_signature else ()) + (
-        (REVOCATION_UNKNOWN,) if checked.revocation_notes else ()
+    return (
+        ((LEGACY_ALGORITHM,) if checked.legacy_signature else ())
+        + ((ENVELOPE_UNSIGNED,) if checked.unsigned else ())
+        + ((REVOCATION_UNKNOWN,) if checked.revocation_notes else ())
     )
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
     """The signing certificate must be registered (by SHA-256) for the ``From`` agency, or —
     when ``From`` is an unregistered sub-unit — for the agency that represents it (a commune
-    sends through its province's system, signed by that system)."""
+    sends through its province's system, signed by that system).
+
+    An unsigned package (no ds:Signature, see :func:`hub.pipeline.checks.step_unsigned`) is
+    refused ``signature.missing`` unless the ``envelope_signature`` of the ``From`` agency (or
+    of the agency representing it) is ``optional`` (issue 11: systems on the VXP SDK);
+    ``step_authorise`` then still requires the authenticated caller to speak for ``From``."""
     sender = checked.summary.sender
+    if checked.unsigned:
+        agency = registry.get(sender) or registry.get(registry.representative(sender) or "")
+        if agency is None or agency.envelope_signature != "optional":
+            code, detail = checked.unsigned_refusal
+            raise SignatureError(detail, code=code or "signature.missing")
+        return checked
     if not registry.signer_bound_for(sender, checked.signer_fingerprint):
         raise SignerMismatch(
             f"the signing certificate is not registered for {sender}",
@@ -307,7 +325,7 @@ class Ingestor:
             status_code=pkg.status_code,
             recipients=routed.recipients,
             accepted_at=accepted_at,
-            signer_fingerprint=checked.signer_fingerprint,
+            signer_fingerprint=None if checked.unsigned else checked.signer_fingerprint,
             signer_subject=checked.signer_subject,
             data=data,
             receipt=receipt,
@@ -339,6 +357,8 @@ class Ingestor:
             )
         if checked.legacy_signature:
             LEGACY_SIGNED.labels(sender=pkg.sender).inc()
+        if checked.unsigned:
+            UNSIGNED_ENVELOPES.labels(agency=pkg.sender).inc()
         await self.enqueue(package_id, routed.recipients)
         return Accepted(
             package_id=package_id,

@@ -27,6 +27,7 @@ from hub.models import (
     NewPackage,
     PackageRecord,
     Page,
+    VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 
@@ -255,6 +256,22 @@ class Store(abc.ABC):
         """Compare-and-set ``(package_id, old, new)`` in one short transaction: each blob is
         replaced only if it still holds exactly ``old`` and is not purged. Returns how many
         were replaced (the others changed meanwhile and are left alone)."""
+
+    # -- VXP facade systems (issue 11) ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
+        """Create or replace a VXP system's record (``version`` is ignored: a new record gets
+        1, a replaced one the stored version plus one); returns what was stored."""
+
+    @abc.abstractmethod
+    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
+        """One VXP system, read from the store on every call (no cache), so a disable or a
+        rotation recorded by any process takes effect on the next request everywhere."""
+
+    @abc.abstractmethod
+    async def vxp_systems(self) -> Sequence[VxpSystem]:
+        """Every VXP system, by ``system_id``."""
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from hub.models import (
     PackageKind,
     PackageRecord,
     Page,
+    VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
@@ -1026,6 +1027,60 @@ class PostgresStore(Store):
 
         return await self._write("put_directory_records", tx)
 
+    # -- VXP facade systems (issue 11) ------------------------------------------------------------
+
+    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
+        """Upsert; the version grows by one on every replacement."""
+        changed_at = _aware(system.changed_at or datetime.now(UTC))
+        values = (
+            system.system_id,
+            json.dumps(list(system.agencies)),
+            system.enabled,
+            system.secret,
+            system.secret_file,
+            changed_at,
+            system.reason,
+        )
+
+        async def tx(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO vxp_systems AS v (system_id, agencies, enabled, secret, "
+                "secret_file, version, changed_at, reason) VALUES (%s, %s, %s, %s, %s, 1, %s, %s) "
+                "ON CONFLICT (system_id) DO UPDATE SET agencies = excluded.agencies, "
+                "enabled = excluded.enabled, secret = excluded.secret, "
+                "secret_file = excluded.secret_file, version = v.version + 1, "
+                "changed_at = excluded.changed_at, reason = excluded.reason",
+                values,
+            )
+
+        await self._write("put_vxp_system", tx, _Idempotence.REPEATABLE)
+        stored = await self.get_vxp_system(system.system_id)
+        assert stored is not None  # just written
+        return stored
+
+    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
+        """One VXP system (no cache)."""
+        row = await self._read(
+            "vxp system",
+            lambda c: _fetchone(
+                c,
+                _VXP_SELECT + " WHERE system_id = %s",
+                (system_id,),
+            ),
+        )
+        return None if row is None else _vxp_system(row)
+
+    async def vxp_systems(self) -> Sequence[VxpSystem]:
+        """Every VXP system, by id."""
+        rows = await self._read(
+            "vxp systems",
+            lambda c: _fetchall(
+                c,
+                _VXP_SELECT + " ORDER BY system_id",
+            ),
+        )
+        return [_vxp_system(r) for r in rows]
+
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
     def dashboard(self) -> DashboardStore:
@@ -1059,3 +1114,23 @@ def _looks_disconnected(exc: psycopg.OperationalError) -> bool:
     # Client-side losses ("server closed the connection unexpectedly", "consuming input
     # failed", "the connection is lost") carry no SQLSTATE.
     return exc.sqlstate is None or exc.sqlstate.startswith("08")
+
+
+_VXP_SELECT = (
+    "SELECT system_id, agencies, enabled, secret, secret_file, version, changed_at, reason "
+    "FROM vxp_systems"
+)
+
+
+def _vxp_system(row: Any) -> VxpSystem:
+    system_id, agencies, enabled, secret, secret_file, version, changed_at, reason = row
+    return VxpSystem(
+        system_id=system_id,
+        agencies=tuple(json.loads(agencies)),
+        enabled=bool(enabled),
+        secret=None if secret is None else bytes(secret),
+        secret_file=secret_file,
+        version=int(version),
+        changed_at=_utc(changed_at),
+        reason=reason,
+    )

@@ -38,6 +38,7 @@ from hub.models import (
     PackageKind,
     PackageRecord,
     Page,
+    VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
@@ -769,6 +770,52 @@ class SqliteStore(Store):
 
         return await self._writer.write(tx)
 
+    # -- VXP facade systems (issue 11) ------------------------------------------------------------
+
+    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
+        """Upsert; the version grows by one on every replacement."""
+        changed_at = system.changed_at or datetime.now(UTC)
+        values = (
+            system.system_id,
+            json.dumps(list(system.agencies)),
+            int(system.enabled),
+            system.secret,
+            system.secret_file,
+            to_db_time(changed_at),
+            system.reason,
+        )
+        await self._writer.write(
+            lambda c: c.execute(
+                "INSERT INTO vxp_systems (system_id, agencies, enabled, secret, secret_file, "
+                "version, changed_at, reason) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
+                "ON CONFLICT (system_id) DO UPDATE SET agencies = excluded.agencies, "
+                "enabled = excluded.enabled, secret = excluded.secret, "
+                "secret_file = excluded.secret_file, version = vxp_systems.version + 1, "
+                "changed_at = excluded.changed_at, reason = excluded.reason",
+                values,
+            )
+        )
+        stored = await self.get_vxp_system(system.system_id)
+        assert stored is not None  # just written
+        return stored
+
+    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
+        """One VXP system (no cache)."""
+        row = await self._reader.run(
+            lambda c: c.execute(
+                _VXP_SELECT + " WHERE system_id = ?",
+                (system_id,),
+            ).fetchone()
+        )
+        return None if row is None else _vxp_system(row)
+
+    async def vxp_systems(self) -> Sequence[VxpSystem]:
+        """Every VXP system, by id."""
+        rows = await self._reader.run(
+            lambda c: c.execute(_VXP_SELECT + " ORDER BY system_id").fetchall()
+        )
+        return [_vxp_system(r) for r in rows]
+
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
     def dashboard(self) -> DashboardStore:
@@ -790,3 +837,23 @@ class SqliteStore(Store):
     def revocation_cache(self) -> RevocationCacheStore:
         """The revocation cache on this store's reader and writer threads."""
         return SqliteRevocationCache(self._reader, self._writer)
+
+
+_VXP_SELECT = (
+    "SELECT system_id, agencies, enabled, secret, secret_file, version, changed_at, reason "
+    "FROM vxp_systems"
+)
+
+
+def _vxp_system(row: Any) -> VxpSystem:
+    system_id, agencies, enabled, secret, secret_file, version, changed_at, reason = row
+    return VxpSystem(
+        system_id=system_id,
+        agencies=tuple(json.loads(agencies)),
+        enabled=bool(enabled),
+        secret=None if secret is None else bytes(secret),
+        secret_file=secret_file,
+        version=int(version),
+        changed_at=from_db_time(changed_at),
+        reason=reason,
+    )

@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -29,6 +30,7 @@ from hub.models import (
     NewPackage,
     PackageKind,
     PackageRecord,
+    VxpSystem,
 )
 from hub.store.abc import Store
 
@@ -599,6 +601,51 @@ class StoreContract:
         assert (overrides[H29].signature_profile, overrides[H29].enabled) == ("legacy", False)
         assert overrides[H29].reason == "kit"
         assert overrides[G22].signature_profile == "strict"
+
+    # -- VXP facade systems (issue 11) ------------------------------------------------------------
+
+    async def test_vxp_systems_round_trip_and_version(
+        self, store: Store, reopen: Callable[[Store], Awaitable[Store]]
+    ) -> None:
+        t1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        assert await store.get_vxp_system("vxp.h41") is None
+        first = await store.put_vxp_system(
+            VxpSystem(
+                system_id="vxp.h41",
+                agencies=(H41, "000.00.01.H41"),
+                secret=b"\x00sealed\xff",
+                changed_at=t1,
+            )
+        )
+        assert (first.version, first.enabled, first.secret_file) == (1, True, None)
+        await store.put_vxp_system(
+            VxpSystem(system_id="vxp.g22", agencies=(G22,), secret_file="/x/g22.secret")
+        )
+        changed = await store.put_vxp_system(
+            replace(first, enabled=False, changed_at=t1 + timedelta(hours=1), reason="Tết")
+        )
+        assert changed.version == 2
+        store = await reopen(store)
+        got = await store.get_vxp_system("vxp.h41")
+        assert got is not None
+        assert got.agencies == (H41, "000.00.01.H41")
+        assert got.secret == b"\x00sealed\xff"  # sealed bytes kept exactly
+        assert (got.enabled, got.version, got.reason) == (False, 2, "Tết")
+        assert got.changed_at == t1 + timedelta(hours=1)
+        assert_utc(got.changed_at)
+        assert [s.system_id for s in await store.vxp_systems()] == ["vxp.g22", "vxp.h41"]
+        g22 = await store.get_vxp_system("vxp.g22")
+        assert g22 is not None and (g22.secret, g22.secret_file) == (None, "/x/g22.secret")
+
+    async def test_unsigned_package_has_no_signer_fingerprint(self, store: Store) -> None:
+        pkg = replace(
+            new_package(), signer_fingerprint=None, warnings=("signature.envelope_unsigned",)
+        )
+        await store.add_packages([pkg])
+        record = await store.get_package(pkg.id)
+        assert record is not None
+        assert record.signer_fingerprint is None
+        assert record.warnings == ("signature.envelope_unsigned",)
 
     # -- persistence and sharing ------------------------------------------------------------------
 

@@ -1,0 +1,155 @@
+"""Credentials of the systems connected through the VXP facade.
+
+A system (``systemid`` in the SDK's configuration) may act for one agency or several (a
+provincial centre for its departments). Its secret is the HMAC key itself, so it cannot be
+stored as a hash: it is sealed with the storage key (:mod:`hub.storage_crypto`, AES-256-GCM
+bound to the system id) when ``[storage] encryption_key_file`` is configured, otherwise
+written to ``<data_dir>/vxp/<system_id>.secret`` readable only by the hub's user (0600, like
+the receipt key). The record lives in the store, so ``hub vxp disable|rotate`` take effect on
+every worker's next request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from hub.edxml.organ_id import OrganId
+from hub.errors import ConfigError, HubError
+from hub.models import VxpSystem
+from hub.storage_crypto import BlobCipher, seal, unseal
+from hub.store import Store
+
+_SYSTEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class VxpSystemError(HubError):
+    """An operator's VXP system command that cannot be carried out."""
+
+    code = "vxp.system"
+    status = 400
+    title = "VXP system"
+
+
+def new_secret() -> str:
+    """A fresh secret: 256 random bits as URL-safe text (the SDK uses it as UTF-8 text)."""
+    return secrets.token_urlsafe(32)
+
+
+def _aad(system_id: str) -> str:
+    # The storage cipher binds a blob to an id: a sealed secret moved to another system's row
+    # does not decrypt.
+    return f"vxp-system:{system_id}"
+
+
+def secret_path(data_dir: Path, system_id: str) -> Path:
+    """Where a system's secret is kept when no storage key is configured."""
+    return data_dir / "vxp" / f"{system_id}.secret"
+
+
+def _write_secret_file(path: Path, secret: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # a reader sees the old or the new secret, never half of one
+
+
+def _keep_secret(
+    system: VxpSystem, secret: str, cipher: BlobCipher | None, data_dir: Path
+) -> VxpSystem:
+    if cipher is not None:
+        return replace(
+            system, secret=seal(cipher, _aad(system.system_id), secret.encode()), secret_file=None
+        )
+    path = secret_path(data_dir, system.system_id)
+    _write_secret_file(path, secret)
+    return replace(system, secret=None, secret_file=str(path))
+
+
+def load_secret(system: VxpSystem, cipher: BlobCipher | None) -> str:
+    """The system's secret, from the store (sealed) or its file."""
+    if system.secret is not None:
+        return unseal(cipher, _aad(system.system_id), system.secret).decode("utf-8")
+    if system.secret_file is None:
+        raise HubError(f"VXP system {system.system_id} has no secret")
+    return Path(system.secret_file).read_text(encoding="utf-8").strip()
+
+
+def check_system_id(system_id: str) -> str:
+    """A system id usable in a file name and a header: ``[A-Za-z0-9][A-Za-z0-9._-]{0,63}``."""
+    if not _SYSTEM_ID.fullmatch(system_id):
+        raise VxpSystemError(
+            f"invalid system id {system_id!r}: letters, digits, '.', '_', '-' (at most 64)"
+        )
+    return system_id
+
+
+async def add_system(
+    store: Store,
+    system_id: str,
+    agencies: tuple[str, ...],
+    *,
+    known_agencies: frozenset[str],
+    data_dir: Path,
+    now: datetime,
+    secret: str | None = None,
+) -> tuple[VxpSystem, str]:
+    """Create a system with a fresh secret (or ``secret``: the demo's prepared one); returns
+    the record and the secret (shown once)."""
+    check_system_id(system_id)
+    if not agencies:
+        raise VxpSystemError("a VXP system acts for at least one agency (--agency CODE)")
+    for code in agencies:
+        try:
+            OrganId.parse(code)
+        except ValueError as exc:
+            raise VxpSystemError(str(exc)) from exc
+        if code not in known_agencies:
+            raise ConfigError(f"{code} is not in agencies.toml")
+    if await store.get_vxp_system(system_id) is not None:
+        raise VxpSystemError(f"VXP system {system_id} exists; use hub vxp rotate")
+    secret = secret or new_secret()
+    record = VxpSystem(system_id=system_id, agencies=tuple(agencies), changed_at=now)
+    record = _keep_secret(record, secret, store.blob_cipher, data_dir)
+    return await store.put_vxp_system(record), secret
+
+
+async def _existing(store: Store, system_id: str) -> VxpSystem:
+    system = await store.get_vxp_system(system_id)
+    if system is None:
+        raise VxpSystemError(f"no VXP system {system_id}")
+    return system
+
+
+async def rotate_secret(
+    store: Store, system_id: str, *, data_dir: Path, now: datetime
+) -> tuple[VxpSystem, str]:
+    """Replace the secret; the old one stops working on every worker's next request."""
+    system = await _existing(store, system_id)
+    secret = new_secret()
+    changed = _keep_secret(
+        replace(system, changed_at=now, reason="secret rotated"),
+        secret,
+        store.blob_cipher,
+        data_dir,
+    )
+    return await store.put_vxp_system(changed), secret
+
+
+async def set_enabled(
+    store: Store, system_id: str, enabled: bool, *, reason: str | None, now: datetime
+) -> VxpSystem:
+    """Disable (or enable again) a system; effective on every worker's next request."""
+    system = await _existing(store, system_id)
+    return await store.put_vxp_system(
+        replace(system, enabled=enabled, changed_at=now, reason=reason)
+    )
