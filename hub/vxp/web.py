@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.packages import read_body
-from hub.edxml.organ_id import OrganId
+from hub.directory import vxp_directory
 from hub.errors import HubError
 from hub.metrics import REFUSED
 from hub.models import DeliveryState, Event, InboxItem, PackageRecord, VxpSystem
@@ -382,51 +382,24 @@ class Facade:
 
     # -- directory --------------------------------------------------------------------------
 
-    def _agencies(self) -> list[tuple[str, str, str]]:
-        out = []
-        for agency in self.rt.registry.all():
-            if not agency.enabled:
-                continue
-            parent = OrganId.parse(agency.organ_id).parent
-            out.append((agency.organ_id, agency.name, str(parent) if parent else ""))
-        return out
+    async def _directory(self, call: str, caller: Caller) -> web.Response:
+        """The directory calls read the same entries as ``GET /v1/agencies``
+        (:mod:`hub.directory`): connected agencies and imported directory entries, with
+        their QĐ 20 codes, names and parents (the mapping is in docs/directory.md)."""
+        level = caller.args.get("level", "") if call == "getAgenciesListQD20" else ""
+        return _json(answer(data=await vxp_directory(self.rt.directory, call, level=level)))
 
     async def agencies_list(self, request: web.Request, caller: Caller) -> web.Response:
-        """The registry's enabled agencies: ``code``/``id`` = OrganId, ``pid`` = parent code."""
-        data = [
-            {"code": c, "id": c, "name": n, "pid": p, "mail": "", "oldCode": ""}
-            for c, n, p in self._agencies()
-        ]
-        return _json(answer(data=data))
+        """``getAgenciesList``: ``code``/``id`` = OrganId, ``pid`` = parent code."""
+        return await self._directory("getAgenciesList", caller)
 
     async def agencies_qd20(self, request: web.Request, caller: Caller) -> web.Response:
-        """QĐ 20 codes: ``code`` = ``code102`` = OrganId; ``level`` filters by depth."""
-        level = caller.args.get("level", "")
-        data = [
-            {"code": c, "id": c, "name": n, "code102": c, "mail": ""}
-            for c, n, _ in self._agencies()
-            if not level.isdigit() or OrganId.parse(c).level == int(level)
-        ]
-        return _json(answer(data=data))
+        """``getAgenciesListQD20``: ``code102`` beside the OrganId; ``level`` filters."""
+        return await self._directory("getAgenciesListQD20", caller)
 
     async def synchronize_unit(self, request: web.Request, caller: Caller) -> web.Response:
-        """The same directory in the synchronisation shape (every row version 1)."""
-        data = [
-            {
-                "code": c,
-                "id": c,
-                "name": n,
-                "pid": p,
-                "mail": "",
-                "version": 1,
-                "centerCode": p,
-                "deleted": False,
-                "modifyDate": "",
-                "isAgency": True,
-            }
-            for c, n, p in self._agencies()
-        ]
-        return _json(answer(data=data))
+        """``getSynchronizeUnit``: the same entries in the synchronisation shape."""
+        return await self._directory("getSynchronizeUnit", caller)
 
     async def register_agency(self, request: web.Request, caller: Caller) -> web.Response:
         """Agencies are configuration (agencies.toml): refused unless an operator enabled
