@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from hub.config_schema import check_file
 from hub.edxml.organ_id import OrganId
 from hub.errors import ConfigError
 
@@ -163,13 +164,19 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file parsed and checked against its schema (:mod:`hub.config_schema`) before
+    anything is built from it: unknown keys and wrong types are refused with the key path."""
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            doc = tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"missing configuration file {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    check_file(path.name, doc, path)
+    return doc
 
 
 def _path(base: Path, value: object, what: str) -> Path:
