@@ -452,3 +452,38 @@ def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> HubCo
 def with_settings(config: HubConfig, **changes: Any) -> HubConfig:
     """A copy of ``config`` with some settings changed (tests, CLI flags)."""
     return replace(config, settings=replace(config.settings, **changes))
+
+
+#: how to get what :func:`missing_files` reports
+HOW_TO_CREATE = (
+    "create a development CA and receipt key with `hub pki init DIR` (then point [signing] "
+    "receipt_key, receipt_cert and trust_anchors at DIR/hub/key.pem, DIR/hub/cert.pem and "
+    "DIR/ca.pem), or let `hub demo --workdir W` write a complete, working configuration into "
+    "W/config"
+)
+
+
+def missing_files(config: HubConfig) -> list[str]:
+    """Files the configuration names that do not exist, each as ``"<file> <key>: <path>"``.
+
+    Checked before serving, so an incomplete configuration (the shipped template names
+    ``/etc/hub/...``) is one clear message, not a traceback from deep inside the start-up.
+    """
+    s = config.settings
+    named: list[tuple[str, Path | None]] = [
+        ("hub.toml [signing] receipt_key", s.receipt_key),
+        ("hub.toml [signing] receipt_cert", s.receipt_cert),
+        *(("hub.toml [signing] receipt_rotation", p) for pair in s.receipt_rotation for p in pair),
+        *(("hub.toml [signing] trust_anchors", p) for p in s.trust_anchors),
+        ("hub.toml [signing] trust_dir", s.trust_dir),
+        *(("hub.toml [signing] crl_files", p) for p in s.crl_files),
+        *(("hub.toml [signing] ocsp_files", p) for p in s.ocsp_files),
+        ("hub.toml [http] tls_cert", s.http.tls_cert),
+        ("hub.toml [http] tls_key", s.http.tls_key),
+        ("hub.toml [http] client_ca", s.http.client_ca),
+        *(
+            (f"agencies.toml {a.organ_id} push_secret_file", a.push_secret_file)
+            for a in config.agencies.values()
+        ),
+    ]
+    return [f"{what}: {path} does not exist" for what, path in named if path and not path.exists()]

@@ -146,7 +146,7 @@ class HubToml(Table):
     """``hub.toml``: one section per line."""
 
     hub: HubSection = HubSection()
-    store: StoreSection = StoreSection()
+    store: StoreSection = Field(default_factory=lambda: StoreSection.model_validate({}))
     broker: BrokerSection = BrokerSection()
     http: HttpSection = HttpSection()
     limits: LimitsSection = LimitsSection()
@@ -349,7 +349,9 @@ def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMo
             return None
         annotation = fields[part].annotation
         args = getattr(annotation, "__args__", ())
-        current = args[0] if args and getattr(annotation, "__origin__", None) is list else annotation
+        current = (
+            args[0] if args and getattr(annotation, "__origin__", None) is list else annotation
+        )
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
@@ -365,7 +367,9 @@ def _where(loc: tuple[int | str, ...], top: type[BaseModel]) -> str:
     table = field is not None and _is_table(field.annotation)
     array = str(first) in _arrays(top)
     if not rest:
-        return f"[{first}]" if (table or array or field is None and top is HubToml) else str(first)
+        return (
+            f"[{first}]" if (table or array or (field is None and top is HubToml)) else str(first)
+        )
     head = f"[[{first}]]" if array else f"[{first}]" if table else str(first)
     parts: list[str] = []
     for part in rest:
@@ -411,9 +415,9 @@ def _message(group: list[dict[str, Any]], top: type[BaseModel]) -> str:
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{where}: expected one of {expected}, got {error['input']!r}"
-    expected = _EXPECTED.get(kind)
-    if expected:
-        return f"{where}: expected {expected}, got {error['input']!r}"
+    plain = _EXPECTED.get(kind)
+    if plain:
+        return f"{where}: expected {plain}, got {error['input']!r}"
     return f"{where}: {error['msg']}, got {error['input']!r}"
 
 
@@ -426,13 +430,13 @@ def _strip(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS)))
 
 
-def validate(doc: Mapping[str, Any], schema: type[Table], where: str | Path) -> Table:
+def validate(doc: Mapping[str, Any], schema: type[BaseModel], where: str | Path) -> BaseModel:
     """``doc`` checked against ``schema``; a :class:`ConfigError` lists every problem."""
     try:
         return schema.model_validate(doc)
     except ValidationError as exc:
-        errors = [{**e, "loc": _strip(tuple(e["loc"]))} for e in exc.errors()]
-        locs = [e["loc"] for e in errors]
+        errors: list[dict[str, Any]] = [{**e, "loc": _strip(tuple(e["loc"]))} for e in exc.errors()]
+        locs: list[tuple[int | str, ...]] = [e["loc"] for e in errors]
         # keep the most specific error of a union: an item's error over "not a string"
         errors = [
             e

@@ -50,6 +50,7 @@ from adapters.dvcqg.mapping import (
 from hub.adapter import (
     AdapterConfig,
     AdapterError,
+    AdapterSettings,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
@@ -242,6 +243,19 @@ class _Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+
+class Settings(AdapterSettings):
+    """``[adapter.settings]`` of a DVCQG connector."""
+
+    url: str = ""
+    username: str = ""
+    password: str | None = None  # or password_file
+    password_file: str | None = None
+    madonvi: str | None = None  # default: the connector's OrganId
+    timeout_seconds: float = 10.0
+    max_attempts: int = 5
+    backoff_seconds: float = 0.5
 
 
 class DvcqgAdapter:

@@ -21,6 +21,7 @@ import aiohttp
 from adapters.igate import mapping
 from hub.adapter import (
     AdapterConfig,
+    AdapterSettings,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
@@ -37,6 +38,17 @@ from hub.adapter import (
 from hub.dossier import DossierHeader, DossierPackage, build_dossier, format_dvc_time
 
 __all__ = ["IgateAdapter", "create_adapter"]
+
+
+class Settings(AdapterSettings):
+    """``[adapter.settings]`` of an iGate connector."""
+
+    base_url: str
+    api_key: str | None = None  # or api_key_file
+    api_key_file: str | None = None
+    timeout: float = 10.0
+    attempts: int = 3
+    retry_delay: float = 0.2
 
 
 class IgateAdapter:
