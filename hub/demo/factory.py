@@ -109,8 +109,10 @@ def document(
     attachments: int = 1,
     attachment_size: int = 8_000,
     when: datetime | None = None,
+    signed: bool = True,
 ) -> tuple[str, bytes]:
-    """A signed document package; returns ``(DocumentId, bytes)``."""
+    """A signed document package (unsigned with ``signed=False``, for ``hub sign``);
+    returns ``(DocumentId, bytes)``."""
     rng = rng or random.Random(number)
     when = when or vn_now()
     notation = rng.choice(NOTATIONS)
@@ -183,7 +185,7 @@ def document(
         business=business,
         attachments=files,
     )
-    return document_id, sender.sign(built)
+    return document_id, sender.sign(built) if signed else built
 
 
 def manifest_of(attachments: list[Attachment]) -> tuple[ManifestReference, ...]:
