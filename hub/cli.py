@@ -84,12 +84,12 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, HubError):
         return f"{exc.code}: {exc.detail}"
+    name = type(exc).__name__
+    if type(exc).__module__.startswith("aiohttp"):  # the hub is not reachable, or answered oddly
+        return f"cannot talk to the hub: {exc or name}"
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"
-    name = type(exc).__name__
-    if name.startswith("Client"):  # aiohttp: the hub is not reachable, or answered oddly
-        return f"cannot talk to the hub: {exc or name}"
     return str(exc) or name
 
 

@@ -115,10 +115,21 @@ def load_catalogue(path: Path) -> Catalogue:
     return catalogue_of(raw.get("procedure", []), str(path))
 
 
+#: the columns a catalogue CSV cannot do without
+REQUIRED_COLUMNS = ("ma_tthc", "name", "level", "agency", "time_limit_days")
+
+
 def import_csv(path: Path) -> Catalogue:
     """A catalogue from a CSV file with the :data:`CSV_COLUMNS` header (UTF-8, BOM allowed)."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return catalogue_of(csv.DictReader(fh), str(path))
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:  # not this format at all: an empty catalogue would hide the mistake
+            raise ConfigError(
+                f"{path}: not a procedure catalogue, the header lacks {', '.join(missing)} "
+                f"(columns: {', '.join(CSV_COLUMNS)})"
+            )
+        return catalogue_of(reader, str(path))
 
 
 def _toml_str(value: str) -> str:
