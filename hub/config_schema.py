@@ -387,9 +387,11 @@ def _is_table(annotation: Any) -> bool:
 
 
 def _arrays(top: type[BaseModel]) -> set[str]:
+    """Names of the arrays of tables (``[[agency]]``) of a file."""
     out = set()
     for name, f in top.model_fields.items():
-        if getattr(f.annotation, "__origin__", None) is list:
+        args = getattr(f.annotation, "__args__", ())
+        if getattr(f.annotation, "__origin__", None) is list and args and _is_table(args[0]):
             out.add(f.alias or name)
     return out
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.config_schema import check_file
 from hub.errors import ConfigError
 
 DELIVERIES = ("online", "post", "in_person")
@@ -112,6 +113,7 @@ def load_catalogue(path: Path) -> Catalogue:
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    check_file("procedures.toml", raw, path)  # unknown keys, wrong types: refused with the key path
     return catalogue_of(raw.get("procedure", []), str(path))
 
 
