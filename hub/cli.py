@@ -157,7 +157,12 @@ def serve(config_dir: Path, host: str | None, port: int | None, workers: int) ->
 
     if not (config_dir / "hub.toml").is_file():
         _fail(f"{config_dir}: no hub.toml here (give --config DIR); {HOW_TO_CREATE}")
-    config = load_config(config_dir)
+    try:
+        config = load_config(config_dir)
+    except HubError as exc:
+        if "missing configuration file" in exc.detail:
+            _fail(f"{exc.detail}; {HOW_TO_CREATE}")
+        raise
     missing = missing_files(config)
     if missing:
         _fail("the configuration is incomplete:\n  " + "\n  ".join(missing) + f"\n{HOW_TO_CREATE}")
