@@ -65,19 +65,23 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from hub.adapter.scaffold import ScaffoldError
     from hub.audit.evidence import EvidenceError
     from hub.audit.tsa import TimestampError
+    from hub.client import HubProblem
     from hub.dbtools import DbToolError
     from hub.operators import OperatorError
+    from signing import SigningError
 
     return (
         HubError,
         OSError,
         ClientError,
+        HubProblem,
         ConnectorConfigError,
         ScaffoldError,
         EvidenceError,
         TimestampError,
         DbToolError,
         OperatorError,
+        SigningError,
     )
 
 
@@ -85,6 +89,9 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, HubError):
         return f"{exc.code}: {exc.detail}"
     name = type(exc).__name__
+    code, status = getattr(exc, "code", None), getattr(exc, "status", None)
+    if name == "HubProblem":  # the hub refused the request (problem+json)
+        return f"the hub answered {status}: {code}: {getattr(exc, 'detail', '')}"
     if type(exc).__module__.startswith("aiohttp"):  # the hub is not reachable, or answered oddly
         return f"cannot talk to the hub: {exc or name}"
     if isinstance(exc, OSError) and exc.strerror:
@@ -706,18 +713,24 @@ def sign(
 ) -> None:
     """Sign an edXML package with the hub's strict enveloped XMLDSig profile."""
     from hub.packaging import sign_package
+    from signing import SigningError
     from signing.pki import load_certificates, load_private_key
 
     data = package.read_bytes()
     try:
-        signed = sign_package(
-            data,
-            load_private_key(key_path),
-            load_certificates(cert_path)[0],
-            replace_placeholder=replace_placeholder,
-        )
-    except (HubError, ValueError) as exc:
-        _fail(str(exc))
+        key = load_private_key(key_path)
+    except ValueError as exc:
+        _fail(f"{key_path}: not a usable private key (PEM): {exc}")
+        return
+    try:
+        cert = load_certificates(cert_path)[0]
+    except (ValueError, IndexError) as exc:
+        _fail(f"{cert_path}: not a certificate (PEM): {exc or 'none found'}")
+        return
+    try:
+        signed = sign_package(data, key, cert, replace_placeholder=replace_placeholder)
+    except (HubError, SigningError, ValueError) as exc:
+        _fail(f"{package}: {exc}")
         return
     if output is None:
         sys.stdout.buffer.write(signed)

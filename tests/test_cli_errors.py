@@ -5,6 +5,7 @@ directory, a garbage file, an unknown OrganId, an unreachable hub)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from hub.cli import main
 from hub.demo.workdir import Workdir
+from tests.api.conftest import start_hub
 from tests.conftest import PROJECT_ROOT
 
 UNKNOWN_AGENCY = "999.99.99.X99"
@@ -152,9 +154,31 @@ def test_issue_13_cases(workdir: Workdir, tmp_path: Path) -> None:
     )
 
 
+def test_signing_what_is_not_a_package(workdir: Workdir, tmp_path: Path) -> None:
+    agency = workdir.agencies["000.00.00.G22"]
+    text = tmp_path / "notes.txt"
+    text.write_text("not XML")
+    done = _run("sign", str(text), "--key", str(agency.key_path), "--cert", str(agency.cert_path))
+    assert done.exit_code == 2 and "not well-formed" in done.output
+
+
 def test_verdicts_exit_1(workdir: Workdir, tmp_path: Path) -> None:
     """verify and validate: a package that is refused or invalid is a verdict, exit 1."""
     package = tmp_path / "p.edxml"
     package.write_bytes(b"garbage<edXMLEnvelope/>")
     assert _run("validate", str(package)).exit_code == 1
     assert _run("verify", str(package), "--config", str(workdir.config_dir)).exit_code == 1
+
+
+async def test_a_hub_that_refuses_the_caller(workdir: Workdir, tmp_path: Path) -> None:
+    """A wrong token: the hub's refusal as one line, exit 2 (inbox, trace, send alike)."""
+    token = tmp_path / "token"
+    token.write_text("not-a-token\n")
+    async with start_hub(workdir) as hub:
+        for args in (
+            ("inbox", "--url", hub.url, "--token-file", str(token)),
+            ("trace", "nope", "--url", hub.url, "--token-file", str(token)),
+        ):
+            done = await asyncio.to_thread(_run, *args)
+            assert done.exit_code == 2, done.output
+            assert "auth." in done.output, done.output
