@@ -2,6 +2,12 @@
 
 Every command that works on a hub's data takes ``--config DIR`` (default ``./config``).
 Commands that talk to a running hub as an agency take ``--url`` and ``--token-file``.
+
+Exit codes, the same for every command: **0** done; **1** a negative verdict (``verify``,
+``validate``, ``send``, ``audit verify``: refused, invalid, indeterminate; ``demo``: an outcome
+differed); **2** a user error (bad option or argument, bad or incomplete configuration, a file
+that is missing or unreadable, an unknown agency, a hub that cannot be reached), reported as one
+``error:`` line on stderr, never a traceback (:class:`HubGroup`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hub import __version__
@@ -34,12 +41,87 @@ CONFIG_OPTION = click.option(
 )
 
 
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class UserError(click.ClickException):
+    """A user's mistake: one ``error:`` line, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        """Print the message the way :func:`_fail` does."""
+        console.print(f"[bold red]error:[/] {escape(self.format_message())}", soft_wrap=True)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the input is wrong", whichever command raises them. Imported
+    here, not at the top, because the command line imports its modules lazily (start-up)."""
+    from aiohttp import ClientError
+
+    from hub.adapter.connector import ConnectorConfigError
+    from hub.adapter.scaffold import ScaffoldError
+    from hub.audit.evidence import EvidenceError
+    from hub.audit.tsa import TimestampError
+    from hub.client import HubProblem
+    from hub.dbtools import DbToolError
+    from hub.operators import OperatorError
+    from signing import SigningError
+
+    return (
+        HubError,
+        OSError,
+        ClientError,
+        HubProblem,
+        ConnectorConfigError,
+        ScaffoldError,
+        EvidenceError,
+        TimestampError,
+        DbToolError,
+        OperatorError,
+        SigningError,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, HubError):
+        return f"{exc.code}: {exc.detail}"
+    name = type(exc).__name__
+    code, status = getattr(exc, "code", None), getattr(exc, "status", None)
+    if name == "HubProblem":  # the hub refused the request (problem+json)
+        return f"the hub answered {status}: {code}: {getattr(exc, 'detail', '')}"
+    if type(exc).__module__.startswith("aiohttp"):  # the hub is not reachable, or answered oddly
+        return f"cannot talk to the hub: {exc or name}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or name
+
+
+class HubGroup(click.Group):
+    """The ``hub`` group: a user error raised by any command, however deeply, becomes one
+    message and exit code 2 (see the module docstring); a bug still shows its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; translate user errors."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:  # raised by a command for a user error
+            raise UserError(exc.format_message()) from exc
+        except Exception as exc:
+            if isinstance(exc, _user_error_types()):
+                raise UserError(_describe(exc)) from exc
+            raise
+
+
+@click.group(
+    cls=HubGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="hub")
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 @click.option("--log-json/--no-log-json", default=False, help="Structured JSON logs.")
@@ -78,9 +160,19 @@ def main(log_level: str, log_json: bool) -> None:
 )
 def serve(config_dir: Path, host: str | None, port: int | None, workers: int) -> None:
     """Serve the agency API and deliver packages until interrupted."""
-    from hub.config import load_config
+    from hub.config import HOW_TO_CREATE, load_config, missing_files
 
-    config = load_config(config_dir)
+    if not (config_dir / "hub.toml").is_file():
+        _fail(f"{config_dir}: no hub.toml here (give --config DIR); {HOW_TO_CREATE}")
+    try:
+        config = load_config(config_dir)
+    except HubError as exc:
+        if "missing configuration file" in exc.detail:
+            _fail(f"{exc.detail}; {HOW_TO_CREATE}")
+        raise
+    missing = missing_files(config)
+    if missing:
+        _fail("the configuration is incomplete:\n  " + "\n  ".join(missing) + f"\n{HOW_TO_CREATE}")
     host, port = host or config.settings.http.host, port or config.settings.http.port
     if workers > 1:
         from hub.workers import serve_workers
@@ -704,18 +796,24 @@ def sign(
 ) -> None:
     """Sign an edXML package with the hub's strict enveloped XMLDSig profile."""
     from hub.packaging import sign_package
+    from signing import SigningError
     from signing.pki import load_certificates, load_private_key
 
     data = package.read_bytes()
     try:
-        signed = sign_package(
-            data,
-            load_private_key(key_path),
-            load_certificates(cert_path)[0],
-            replace_placeholder=replace_placeholder,
-        )
-    except (HubError, ValueError) as exc:
-        _fail(str(exc))
+        key = load_private_key(key_path)
+    except ValueError as exc:
+        _fail(f"{key_path}: not a usable private key (PEM): {exc}")
+        return
+    try:
+        cert = load_certificates(cert_path)[0]
+    except (ValueError, IndexError) as exc:
+        _fail(f"{cert_path}: not a certificate (PEM): {exc or 'none found'}")
+        return
+    try:
+        signed = sign_package(data, key, cert, replace_placeholder=replace_placeholder)
+    except (HubError, SigningError, ValueError) as exc:
+        _fail(f"{package}: {exc}")
         return
     if output is None:
         sys.stdout.buffer.write(signed)
@@ -747,9 +845,9 @@ def verify(package: Path, config_dir: Path) -> None:
     )
     try:
         checked = check_package(package.read_bytes(), datetime.now(UTC), options)
-    except HubError as exc:
+    except HubError as exc:  # refused: a negative verdict
         _print_problem(exc)
-        sys.exit(2)
+        sys.exit(1)
     bound = Registry(config.agencies).signer_bound(
         checked.package.sender, checked.signer_fingerprint
     )
@@ -764,7 +862,7 @@ def verify(package: Path, config_dir: Path) -> None:
     for warning in checked.package.warnings:
         table.add_row("warning", warning)
     out.print(table)
-    sys.exit(0 if bound else 3)
+    sys.exit(0 if bound else 1)
 
 
 @main.command()
@@ -803,7 +901,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def _print_problem(exc: HubError) -> None:
     body = exc.to_problem()
-    console.print(f"[bold red]{body['code']}[/]: {body['detail']}")
+    console.print(f"[bold red]{body['code']}[/]: {escape(str(body['detail']))}")
     for key in ("line", "column", "path"):
         if body.get(key) is not None:
             console.print(f"  {key}: {body[key]}")
@@ -950,6 +1048,73 @@ def trace(package_id: str, url: str, token_file: Path) -> None:
             out.print(f"status {s['status_code']} from {s['from']} at {s['accepted_at']}")
 
     asyncio.run(run())
+
+
+# -- configuration (issue 13) ------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration files: check them before a hub or connector uses them."""
+
+
+@config_group.command("check")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--connector",
+    "connectors",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also check this connector TOML and its adapter's settings (repeatable).",
+)
+def config_check(directory: Path, connectors: tuple[Path, ...]) -> None:
+    """Check every configuration file in DIRECTORY (hub.toml, agencies.toml, routes.toml,
+    holidays.toml, procedures.toml) against its schema, then as the hub reads them, and list
+    the files they name that are missing. Exit 0: usable; 1: problems (listed)."""
+    import tomllib
+
+    from hub.adapter.connector import ConnectorConfigError, load_connector_config
+    from hub.audit.settings import load_audit_settings
+    from hub.config import HOW_TO_CREATE, load_config, missing_files
+    from hub.config_schema import FILES, check_file
+    from hub.lifecycle.config import load_lifecycle
+    from hub.storage_crypto import load_blob_cipher
+
+    problems: list[str] = []
+    for name in FILES:
+        path = directory / name
+        if not path.exists():
+            if name in ("hub.toml", "agencies.toml"):
+                problems.append(f"{path}: missing")
+            continue
+        try:
+            for warning in check_file(name, tomllib.loads(path.read_text("utf-8")), path):
+                out.print(f"[yellow]![/] {escape(warning)}", soft_wrap=True)
+            out.print(f"[green]✓[/] {path}", soft_wrap=True)
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"{path}: {exc}")
+        except HubError as exc:
+            problems.append(exc.detail)
+    if not problems:
+        try:  # the cross-checks the hub makes when it starts
+            config = load_config(directory)
+            load_lifecycle(directory)
+            load_audit_settings(directory, env={})
+            load_blob_cipher(directory, env={})
+            problems += missing_files(config)
+        except HubError as exc:
+            problems.append(exc.detail)
+    for path in connectors:
+        try:
+            load_connector_config(path)
+            out.print(f"[green]✓[/] {path}", soft_wrap=True)
+        except ConnectorConfigError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        out.print(f"[red]✗[/] {escape(problem)}", soft_wrap=True)
+    if any("does not exist" in p for p in problems):
+        out.print(escape(HOW_TO_CREATE), soft_wrap=True)
+    sys.exit(1 if problems else 0)
 
 
 # -- adapters and connectors (issue 4) ----------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from hub.config_schema import check_file
 from hub.edxml.organ_id import OrganId
 from hub.errors import ConfigError
 from hub.xmlsafe import DEFAULT_MAX_DEPTH as DEFAULT_MAX_XML_DEPTH
@@ -188,13 +189,19 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file parsed and checked against its schema (:mod:`hub.config_schema`) before
+    anything is built from it: unknown keys and wrong types are refused with the key path."""
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            doc = tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"missing configuration file {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    check_file(path.name, doc, path)
+    return doc
 
 
 def _path(base: Path, value: object, what: str) -> Path:
@@ -515,3 +522,38 @@ def load_config(config_dir: Path, env: Mapping[str, str] | None = None) -> HubCo
 def with_settings(config: HubConfig, **changes: Any) -> HubConfig:
     """A copy of ``config`` with some settings changed (tests, CLI flags)."""
     return replace(config, settings=replace(config.settings, **changes))
+
+
+#: how to get what :func:`missing_files` reports
+HOW_TO_CREATE = (
+    "create a development CA and receipt key with `hub pki init DIR` (then point [signing] "
+    "receipt_key, receipt_cert and trust_anchors at DIR/hub/key.pem, DIR/hub/cert.pem and "
+    "DIR/ca.pem), or let `hub demo --workdir W` write a complete, working configuration into "
+    "W/config"
+)
+
+
+def missing_files(config: HubConfig) -> list[str]:
+    """Files the configuration names that do not exist, each as ``"<file> <key>: <path>"``.
+
+    Checked before serving, so an incomplete configuration (the shipped template names
+    ``/etc/hub/...``) is one clear message, not a traceback from deep inside the start-up.
+    """
+    s = config.settings
+    named: list[tuple[str, Path | None]] = [
+        ("hub.toml [signing] receipt_key", s.receipt_key),
+        ("hub.toml [signing] receipt_cert", s.receipt_cert),
+        *(("hub.toml [signing] receipt_rotation", p) for pair in s.receipt_rotation for p in pair),
+        *(("hub.toml [signing] trust_anchors", p) for p in s.trust_anchors),
+        ("hub.toml [signing] trust_dir", s.trust_dir),
+        *(("hub.toml [signing] crl_files", p) for p in s.crl_files),
+        *(("hub.toml [signing] ocsp_files", p) for p in s.ocsp_files),
+        ("hub.toml [http] tls_cert", s.http.tls_cert),
+        ("hub.toml [http] tls_key", s.http.tls_key),
+        ("hub.toml [http] client_ca", s.http.client_ca),
+        *(
+            (f"agencies.toml {a.organ_id} push_secret_file", a.push_secret_file)
+            for a in config.agencies.values()
+        ),
+    ]
+    return [f"{what}: {path} does not exist" for what, path in named if path and not path.exists()]

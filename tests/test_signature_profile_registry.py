@@ -53,5 +53,7 @@ def test_agencies_toml_profile_is_read_and_checked(workdir: Workdir) -> None:
     assert agencies[G22].signature_profile == "legacy"
     assert agencies[H41].signature_profile is None
     path.write_text(text.replace(line, f'{line}signature_profile = "lenient"\n'), "utf-8")
-    with pytest.raises(ConfigError, match="signature_profile must be strict or legacy"):
+    with pytest.raises(
+        ConfigError, match="signature_profile: expected one of 'strict' or 'legacy'"
+    ):
         load_agencies(workdir.config_dir)

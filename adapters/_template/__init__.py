@@ -6,6 +6,6 @@ Replace :mod:`.adapter`'s transport with your system's API and :mod:`.mapping` w
 names; the tests in ``tests/`` keep you honest.
 """
 
-from .adapter import TemplateNameAdapter, create_adapter
+from .adapter import Settings, TemplateNameAdapter, create_adapter
 
-__all__ = ["TemplateNameAdapter", "create_adapter"]
+__all__ = ["Settings", "TemplateNameAdapter", "create_adapter"]

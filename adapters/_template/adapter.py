@@ -23,6 +23,7 @@ from typing import Any
 
 from hub.adapter import (
     AdapterConfig,
+    AdapterSettings,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
@@ -42,6 +43,15 @@ from hub.dossier import DossierHeader, DossierPackage, build_dossier, format_dvc
 from . import mapping
 
 __all__ = ["TemplateNameAdapter", "create_adapter"]
+
+
+class Settings(AdapterSettings):
+    """``[adapter.settings]``: one line per key, with its type and default (the connector
+    refuses unknown keys and wrong types before the adapter is built)."""
+
+    outbox_dir: str = "outbox"
+    inbox_dir: str = "inbox"
+    sent_dir: str = "sent"
 
 
 class TemplateNameAdapter:

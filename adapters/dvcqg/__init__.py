@@ -5,6 +5,6 @@ See :mod:`adapters.dvcqg.adapter` for the transport and exactly-once rules,
 :mod:`adapters.dvcqg.simulator` for the portal simulator tests and ``hub demo`` use.
 """
 
-from adapters.dvcqg.adapter import DvcqgAdapter, create_adapter
+from adapters.dvcqg.adapter import DvcqgAdapter, Settings, create_adapter
 
-__all__ = ["DvcqgAdapter", "create_adapter"]
+__all__ = ["DvcqgAdapter", "Settings", "create_adapter"]

@@ -53,6 +53,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from adapters.dvcqg.mapping import (
     fields_from_ho_so,
     fields_from_tien_do,
@@ -89,6 +91,7 @@ from hub.adapter import (
     StopRequest,
     ToPackageRequest,
     Transport,
+    TransportSettings,
     load_link_key,
     open_transport,
 )
@@ -301,6 +304,29 @@ class _Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+
+class Settings(TransportSettings):
+    """``[adapter.settings]`` of the DVCQG adapter (docs/adapters.md, DVCQG section)."""
+
+    adapter_url: str = ""
+    url: str = ""  # the former name of adapter_url, still read
+    auth_endpoint: str = "/login"
+    integration_endpoint: str = "/api"
+    dstcode: str = ""
+    username: str = ""
+    password: str | None = None  # or password_file
+    password_file: str | None = None
+    madonvi: str | None = None  # default: the connector's OrganId
+    max_attempts: int = 5
+    backoff_seconds: float = 0.5
+    transient_error_codes: list[str] = Field(default_factory=list)
+    lookup_file: str | None = None
+    files_link_key_file: str | None = None
+    files_link_ttl_seconds: float = 7 * 24 * 3600.0
+    files_listen_host: str = "127.0.0.1"
+    files_listen_port: int = 0
+    files_public_url: str | None = None
 
 
 class DvcqgAdapter:

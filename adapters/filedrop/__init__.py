@@ -3,6 +3,6 @@
 See :mod:`adapters.filedrop.adapter` and :mod:`adapters.filedrop.simulator`.
 """
 
-from adapters.filedrop.adapter import FiledropAdapter, create_adapter
+from adapters.filedrop.adapter import FiledropAdapter, Settings, create_adapter
 
-__all__ = ["FiledropAdapter", "create_adapter"]
+__all__ = ["FiledropAdapter", "Settings", "create_adapter"]

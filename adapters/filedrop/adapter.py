@@ -44,6 +44,7 @@ from typing import Any
 
 from hub.adapter import (
     AdapterConfig,
+    AdapterSettings,
     DeliverRequest,
     DeliverResult,
     FromPackageRequest,
@@ -115,6 +116,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class Settings(AdapterSettings):
+    """``[adapter.settings]`` of a file-drop connector."""
+
+    root: str | None = None  # default: <data_dir>/adapter/drop
+    settle_seconds: float = 2.0
+    stale_seconds: float = 60.0
 
 
 class FiledropAdapter:

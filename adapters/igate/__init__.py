@@ -4,6 +4,6 @@
 :mod:`adapters.igate.simulator` is a working imitation of the system for tests and the demo.
 """
 
-from adapters.igate.adapter import IgateAdapter, create_adapter
+from adapters.igate.adapter import IgateAdapter, Settings, create_adapter
 
-__all__ = ["IgateAdapter", "create_adapter"]
+__all__ = ["IgateAdapter", "Settings", "create_adapter"]

@@ -36,11 +36,23 @@ from hub.adapter import (
     StopRequest,
     ToPackageRequest,
     Transport,
+    TransportSettings,
     open_transport,
 )
 from hub.dossier import DossierHeader, DossierPackage, build_dossier, format_dvc_time
 
 __all__ = ["IgateAdapter", "create_adapter"]
+
+
+class Settings(TransportSettings):
+    """``[adapter.settings]`` of an iGate connector."""
+
+    base_url: str
+    api_key: str | None = None  # or api_key_file
+    api_key_file: str | None = None
+    timeout: float = 10.0
+    attempts: int = 3
+    retry_delay: float = 0.2
 
 
 class IgateAdapter:

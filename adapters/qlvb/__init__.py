@@ -3,6 +3,6 @@
 See :mod:`adapters.qlvb.adapter` and :mod:`adapters.qlvb.simulator`.
 """
 
-from adapters.qlvb.adapter import QlvbAdapter, create_adapter
+from adapters.qlvb.adapter import QlvbAdapter, Settings, create_adapter
 
-__all__ = ["QlvbAdapter", "create_adapter"]
+__all__ = ["QlvbAdapter", "Settings", "create_adapter"]

@@ -60,6 +60,7 @@ from hub.adapter import (
     StopRequest,
     ToPackageRequest,
     Transport,
+    TransportSettings,
     open_transport,
 )
 from hub.edxml import EdxmlPackage, parse_package, validate
@@ -130,6 +131,20 @@ class _Spool:
 
     def close(self) -> None:
         self._db.close()
+
+
+class Settings(TransportSettings):
+    """``[adapter.settings]`` of a document-management-system connector."""
+
+    url: str = ""
+    token: str = ""
+    mode: Literal["push", "pull"] = "push"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    pull_token: str | None = None  # default: a random one per start
+    timeout_seconds: float = 10.0
+    max_attempts: int = 5
+    backoff_seconds: float = 0.5
 
 
 class QlvbAdapter:

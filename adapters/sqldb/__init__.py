@@ -4,6 +4,6 @@ See :mod:`adapters.sqldb.adapter` (tables, exactly once), :mod:`adapters.sqldb.d
 PostgreSQL) and :mod:`adapters.sqldb.simulator` (the agency's own software).
 """
 
-from adapters.sqldb.adapter import SqldbAdapter, create_adapter
+from adapters.sqldb.adapter import Settings, SqldbAdapter, create_adapter
 
-__all__ = ["SqldbAdapter", "create_adapter"]
+__all__ = ["Settings", "SqldbAdapter", "create_adapter"]

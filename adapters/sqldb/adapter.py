@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import Field
+
 from adapters.dvcqg.mapping import (
     fields_from_ho_so,
     fields_from_tien_do,
@@ -48,6 +50,7 @@ from adapters.dvcqg.mapping import (
 from adapters.sqldb.db import Database, open_database, quote_ident
 from hub.adapter import (
     AdapterConfig,
+    AdapterSettings,
     DeliverRequest,
     DeliverResult,
     FromPackageRequest,
@@ -119,6 +122,17 @@ def ddl(dialect: str, *, outbox: str, inbox: str, schema: str | None = None) -> 
 def _json(fields: Mapping[str, Any]) -> str:
     # ensure_ascii=False: the agency reads its own tables; Vietnamese stays readable UTF-8
     return json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)
+
+
+class Settings(AdapterSettings):
+    """``[adapter.settings]`` of an agency-database connector."""
+
+    dsn: str = "sqlite:agency.sqlite3"
+    schema_: str | None = Field(None, alias="schema")  # PostgreSQL
+    busy_timeout_ms: int = 5000
+    outbox_table: str = "hub_outbox"
+    inbox_table: str = "hub_inbox"
+    create_tables: bool = True
 
 
 class SqldbAdapter:

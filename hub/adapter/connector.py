@@ -37,11 +37,17 @@ Configuration (TOML)::
     receipt_trust_anchors = ["pki/ca.pem"]   # optional; default: trust_anchors
 
     [adapter]
-    name = "igate"                           # adapters.<name>.create_adapter, or "module:attr"
-    [adapter.settings]                       # the adapter's own settings
+    name = "igate"                           # a built-in (adapters.<name>), a module, or
+                                             # "module:attr"
+    [adapter.settings]                       # the adapter's own settings (its Settings schema)
     base_url = "http://127.0.0.1:8900"
 
-Relative paths are relative to the configuration file.
+Relative paths are relative to the configuration file. An adapter that is not built in (one
+made with ``hub adapter new NAME --dir D``) is imported as the top-level package ``NAME``
+from the Python path or from the configuration file's directory or its parent, so the
+generated ``config.example.toml`` works where the package was created.
+The file is checked against :class:`hub.config_schema.ConnectorToml` and ``[adapter.settings]``
+against the adapter's ``Settings`` schema (:class:`hub.adapter.AdapterSettings`).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ import contextlib
 import hashlib
 import importlib
 import logging
+import sys
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,12 +66,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+from pydantic import create_model
 
 from hub.adapter.contract import (
     Adapter,
     AdapterConfig,
     AdapterError,
     AdapterFactory,
+    AdapterSettings,
     DeliverRequest,
     ExternalUnavailable,
     FromPackageRequest,
@@ -82,7 +91,9 @@ from hub.adapter.formats import model_from_verified, sign_outgoing, signature_po
 from hub.adapter.formats import stable_package_id as _stable_id
 from hub.adapter.state import ConnectorState
 from hub.client import HubClient, HubProblem, Submitted
-from hub.errors import HubError
+from hub.config_schema import ConnectorToml
+from hub.config_schema import validate as validate_schema
+from hub.errors import ConfigError, HubError
 from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
 from hub.xmlsafe import parse_xml
 from signing import SigningError, TrustStore, verify_enveloped
@@ -124,15 +135,24 @@ class ConnectorConfig:
     retry_base: float = 0.2
     allow_legacy: bool = False
     receipt_trust_anchors: tuple[Path, ...] = ()  # empty: the same as trust_anchors
+    #: where a non-built-in adapter package is looked for (the file's directory, its parent)
+    adapter_path: tuple[Path, ...] = ()
 
 
 def load_connector_config(path: Path) -> ConnectorConfig:
-    """Read a connector TOML file; paths relative to it."""
+    """Read a connector TOML file; paths relative to it. The file, and ``[adapter.settings]``
+    against the adapter's own schema, are checked before anything is built."""
     base = path.resolve().parent
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConnectorConfigError(f"{path}: {exc}") from exc
+    try:
+        validate_schema(doc, ConnectorToml, path)
+    except ConfigError as exc:
+        raise ConnectorConfigError(exc.detail) from None
+    search = (base, base.parent)
+    check_adapter_settings(doc["adapter"]["name"], doc["adapter"].get("settings", {}), path, search)
 
     def req(name: str) -> Any:
         if name not in doc:
@@ -163,19 +183,67 @@ def load_connector_config(path: Path) -> ConnectorConfig:
         retry_base=float(doc.get("retry_base", 0.2)),
         allow_legacy=bool(doc.get("allow_legacy", False)),
         receipt_trust_anchors=tuple(p(a) for a in doc.get("receipt_trust_anchors", ())),
+        adapter_path=search,
     )
 
 
-def load_adapter(name: str) -> AdapterFactory:
-    """``igate`` → ``adapters.igate.create_adapter``; ``pkg.mod:attr`` → that callable."""
+def _adapter_module(name: str, search: tuple[Path, ...] = ()) -> tuple[Any, str]:
+    """The module an ``[adapter] name`` designates, and the factory's attribute name.
+
+    ``igate`` is the built-in ``adapters.igate`` if there is one, else the top-level package
+    ``igate``; ``pkg.mod`` and ``pkg.mod:attr`` are imported as they are. ``search``
+    directories are appended to the Python path first (a scaffolded package beside the file).
+    """
     module_name, _, attr = name.partition(":")
-    if "." not in module_name and not attr:
-        module_name = f"adapters.{module_name}"
-    module = importlib.import_module(module_name)
-    factory = getattr(module, attr or "create_adapter", None)
+    candidates = [module_name]
+    if "." not in module_name:
+        candidates.insert(0, f"adapters.{module_name}")
+    for directory in search:
+        if str(directory) not in sys.path:
+            sys.path.append(str(directory))  # after the installed packages: never shadows them
+    for candidate in candidates:
+        try:
+            return importlib.import_module(candidate), attr or "create_adapter"
+        except ModuleNotFoundError as exc:
+            # only "this module does not exist" moves on; a missing import inside it is a bug
+            if exc.name is None or not candidate.startswith(exc.name):
+                raise ConnectorConfigError(f"adapter {name!r}: {exc}") from exc
+    where = ", ".join(str(d) for d in search) or "the Python path"
+    raise ConnectorConfigError(
+        f"[adapter] name {name!r}: no such adapter (built in: dvcqg, filedrop, igate, qlvb, "
+        f"sqldb; a package of your own must be importable, looked for in {where})"
+    )
+
+
+def load_adapter(name: str, search: tuple[Path, ...] = ()) -> AdapterFactory:
+    """``igate`` → ``adapters.igate.create_adapter``; ``my_oss`` → ``my_oss.create_adapter``
+    (a package of your own); ``pkg.mod:attr`` → that callable."""
+    module, attr = _adapter_module(name, search)
+    factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ConnectorConfigError(f"{module_name} has no callable {attr or 'create_adapter'}")
+        raise ConnectorConfigError(f"{module.__name__} has no callable {attr}")
     return cast(AdapterFactory, factory)
+
+
+def check_adapter_settings(
+    name: str, settings: Mapping[str, Any], where: Path, search: tuple[Path, ...] = ()
+) -> None:
+    """Validate ``[adapter.settings]`` against the adapter's ``Settings`` schema, if it
+    declares one (:class:`hub.adapter.AdapterSettings`)."""
+    module, _ = _adapter_module(name, search)
+    schema = getattr(module, "Settings", None)
+    if not (isinstance(schema, type) and issubclass(schema, AdapterSettings)):
+        return
+    try:
+        validate_schema({"adapter": {"settings": dict(settings)}}, _wrap(schema), where)
+    except ConfigError as exc:
+        raise ConnectorConfigError(exc.detail) from None
+
+
+def _wrap(schema: type[AdapterSettings]) -> Any:
+    """``[adapter] settings`` → the adapter's schema, so messages carry the key path."""
+    section = create_model("AdapterSection", __base__=AdapterSettings, settings=(schema, ...))
+    return create_model("ConnectorFile", __base__=AdapterSettings, adapter=(section, ...))
 
 
 @dataclass
@@ -233,7 +301,7 @@ class Connector:
     @classmethod
     def from_config(cls, config: ConnectorConfig) -> Connector:
         """Build the adapter named in the configuration, then the connector."""
-        factory = load_adapter(config.adapter_name)
+        factory = load_adapter(config.adapter_name, config.adapter_path)
         adapter_dir = config.data_dir / "adapter"
         adapter_dir.mkdir(parents=True, exist_ok=True)
         adapter = factory(

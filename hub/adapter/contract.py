@@ -80,6 +80,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict
+
 from hub.dossier.models import DossierPackage
 from hub.edxml.models import EdxmlPackage
 
@@ -175,6 +177,25 @@ class OutgoingPackage:
     data: bytes
     kind: PackageKindName
     recipients: tuple[str, ...] = ()
+
+
+class AdapterSettings(BaseModel):
+    """Base of an adapter's settings schema: the keys of ``[adapter.settings]``.
+
+    An adapter declares its settings by exporting a subclass named ``Settings`` from its
+    module, beside ``create_adapter`` — one line per key, with its type and default::
+
+        class Settings(AdapterSettings):
+            base_url: str
+            timeout: float = 10.0
+
+    The connector (and ``hub config check --connector``) validates the table against it
+    before the adapter is built: unknown keys and wrong types are refused with the file and
+    the key. ``AdapterConfig.settings`` stays the plain mapping, so an adapter without a
+    schema keeps working (its settings are then not checked).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 @dataclass(frozen=True, slots=True)

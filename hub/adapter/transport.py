@@ -45,7 +45,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from hub.adapter.contract import AdapterConfig, AdapterError, ExternalUnavailable
+from hub.adapter.contract import AdapterConfig, AdapterError, AdapterSettings, ExternalUnavailable
 
 __all__ = [
     "AiohttpTransport",
@@ -381,6 +381,26 @@ class AuthTransport:
 
 
 # ------------------------------------------------------------------------------ settings
+
+
+class TransportSettings(AdapterSettings):
+    """The ``[adapter.settings]`` keys of the HTTP transport (:func:`transport_from_settings`),
+    for an adapter's ``Settings`` to extend: the request timeout and the LGSP authentication
+    options (``lgspaccesstoken`` header, OAuth2 client credentials). Secrets may be given
+    inline or as ``<name>_file`` (read once, stripped)."""
+
+    timeout_seconds: float = 10.0
+    lgsp_access_key: str | None = None
+    lgsp_secret_key: str | None = None
+    lgsp_secret_key_file: str | None = None
+    lgsp_app_name: str = ""
+    lgsp_partner_code: str = ""
+    oauth2_token_url: str | None = None
+    oauth2_client_id: str = ""
+    oauth2_client_secret: str | None = None
+    oauth2_client_secret_file: str | None = None
+    oauth2_scope: str | None = None
+    oauth2_client_auth: str = "basic"
 
 
 def _secret(settings: Mapping[str, Any], name: str) -> str:

@@ -111,9 +111,11 @@ def document(
     when: datetime | None = None,
     document_id: str | None = None,
     subject: str | None = None,
+    signed: bool = True,
 ) -> tuple[str, bytes]:
-    """A signed document package; returns ``(DocumentId, bytes)``. ``document_id`` and
-    ``subject`` replace the generated ones (exactly as given: NFD stays NFD)."""
+    """A signed document package (unsigned with ``signed=False``, for ``hub sign``); returns
+    ``(DocumentId, bytes)``. ``document_id`` and ``subject`` replace the generated ones
+    (exactly as given: NFD stays NFD)."""
     rng = rng or random.Random(number)
     when = when or vn_now()
     notation = rng.choice(NOTATIONS)
@@ -186,7 +188,7 @@ def document(
         business=business,
         attachments=files,
     )
-    return document_id, sender.sign(built)
+    return document_id, sender.sign(built) if signed else built
 
 
 def manifest_of(attachments: list[Attachment]) -> tuple[ManifestReference, ...]:

@@ -55,6 +55,7 @@ from hub.demo.agents import (
     planned_totals,
 )
 from hub.demo.dossiers import DOSSIER_AGENCIES, DossierFlow, add_dossier_routes
+from hub.demo.examples import write_examples
 from hub.demo.refusals import Refusals, run_refusals
 from hub.demo.summary import gather_hub_facts, render, self_check
 from hub.demo.vxp import register_systems
@@ -259,6 +260,7 @@ async def run_demo(
         )
         receiver.secret = wd.push_secret(G12)
         await asyncio.to_thread(add_dossier_routes, wd.config_dir)
+        await asyncio.to_thread(write_examples, wd)  # the README's walkthrough signs these
         config = load_config(wd.config_dir)
         async with Runtime(config) as runtime:
             await register_systems(  # one VXP system per agency (pki/agencies/*/vxp.toml)

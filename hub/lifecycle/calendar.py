@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hub.config_schema import check_file
 from hub.errors import ConfigError
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -87,6 +88,7 @@ def load_calendar(path: Path) -> WorkCalendar:
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    check_file("holidays.toml", raw, path)  # unknown keys, wrong types: refused with the key path
     named = [h.get("date") for h in raw.get("holiday", []) if isinstance(h, dict)]
     holidays = _dates([*raw.get("holidays", []), *named], f"{path} holidays")
     workdays = _dates(raw.get("workdays", []), f"{path} workdays")

@@ -66,7 +66,7 @@ async def report_for(config_dir: Path, start: datetime, end: datetime, now: date
 )  # fmt: skip
 @_NOW
 def report(config_dir: Path, start: str | None, end: str | None, fmt: str, now: str | None) -> None:
-    """Per-agency figures for a period: documents sent/received, signed, acknowledged within
+    """Per-agency figures for a period: documents sent/received, signed, answered (a status) within
     the SLA, dossiers online/total, by service level, on time, overdue, not accepted, silent.
 
     Default period: the last 6 months up to tomorrow."""

@@ -454,6 +454,12 @@ class Lifecycle:
                 trang_thai_ho_so=new_state,
             )
         record = replace(current, state=new_state, due_at=due or current.due_at)
+        if new_state in FINISHED and current.finished_at is None and pkg.tien_do is not None:
+            # On time is judged in the agency's own record: when it says it processed the
+            # dossier (NgayXuLy, else NgayTra), against NgayHenTra; the hub's acceptance time
+            # only stands in when the step carries no time (a late sync is not a late dossier).
+            stated = pkg.tien_do.ngay_xu_ly or pkg.tien_do.ngay_tra or ""
+            record = replace(record, finished_at=parse_dvc_time(stated))
         return Plan(
             subject="dossier",
             sender=sender,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.config_schema import check_file
 from hub.errors import ConfigError
 
 DELIVERIES = ("online", "post", "in_person")
@@ -112,13 +113,25 @@ def load_catalogue(path: Path) -> Catalogue:
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    check_file("procedures.toml", raw, path)  # unknown keys, wrong types: refused with the key path
     return catalogue_of(raw.get("procedure", []), str(path))
+
+
+#: the columns a catalogue CSV cannot do without
+REQUIRED_COLUMNS = ("ma_tthc", "name", "level", "agency", "time_limit_days")
 
 
 def import_csv(path: Path) -> Catalogue:
     """A catalogue from a CSV file with the :data:`CSV_COLUMNS` header (UTF-8, BOM allowed)."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return catalogue_of(csv.DictReader(fh), str(path))
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:  # not this format at all: an empty catalogue would hide the mistake
+            raise ConfigError(
+                f"{path}: not a procedure catalogue, the header lacks {', '.join(missing)} "
+                f"(columns: {', '.join(CSV_COLUMNS)})"
+            )
+        return catalogue_of(reader, str(path))
 
 
 def _toml_str(value: str) -> str:

@@ -15,7 +15,12 @@ unaccepted, silent). Definitions (also in docs/lifecycle.md):
   NgayHenTra at ``now``; ``unaccepted`` still in state 1 at ``now`` (``late`` past the
   threshold), with the oldest age in working days.
 * ``procedures`` / ``procedures_l34``: catalogue procedures the agency handles, and how many at
-  online level 3–4. ``silent_days``: working days since its last package (``None``: never).
+  online level 3–4. ``silent_days``: working days since its last activity — a package it sent,
+  or one delivered to it or acknowledged by it (``None``: none ever); ``silent`` when that is
+  more than ``silent_after_days``. A processed dossier is on time when the time its handling
+  agency states for the step (NgayXuLy, else NgayTra) is not after NgayHenTra.
+
+The table's legend (:data:`LEGEND`) repeats these definitions under every table.
 """
 
 from __future__ import annotations
@@ -201,22 +206,32 @@ def _total(rows: Sequence[AgencyFigures]) -> AgencyFigures:
     return t
 
 
+#: (heading, cell key, what it measures) — the headings say what they count; the legend
+#: printed under the table says how
 COLUMNS = (
-    ("agency", "agency"),
-    ("sent", "docs_sent"),
-    ("received", "docs_received"),
-    ("signed%", "signed_pct"),
-    ("ack≤SLA%", "answered_in_sla_pct"),
-    ("dossiers", "dossiers"),
-    ("online", "online"),
-    ("online%", "online_pct"),
-    ("L1/L2/L3/L4", "levels"),
-    ("on-time%", "on_time_pct"),
-    ("overdue(max d)", "overdue_cell"),
-    ("unaccepted(late,max d)", "unaccepted_cell"),
-    ("procs L3-4", "procs_cell"),
-    ("silent d", "silent_cell"),
-)
+    ("agency", "agency", "OrganId"),
+    ("docs sent", "docs_sent", "documents the agency sent (any BussinessDocType)"),
+    ("docs recv", "docs_received", "(document, recipient) pairs it received"),
+    ("signed%", "signed_pct", "sent documents with a verified signature (always 100: the hub "
+     "refuses unsigned ones)"),
+    ("answered≤SLA%", "answered_in_sla_pct", "received documents it answered with a status "
+     "package (01–06, 15, 16) within [lifecycle] ack_within_days working days"),
+    ("dossiers", "dossiers", "dossiers received as the handling agency"),
+    ("online", "online", "of those, submitted online (HinhThuc 1)"),
+    ("online%", "online_pct", "online / dossiers"),
+    ("L1/L2/L3/L4", "levels", "dossiers by the procedure's online service level"),
+    ("on-time%", "on_time_pct", "processed dossiers (9, 10) whose stated processing time "
+     "(NgayXuLy) is not after NgayHenTra; - when none was processed"),
+    ("overdue(max d)", "overdue_cell", "open dossiers past NgayHenTra now (the oldest, in "
+     "working days)"),
+    ("not accepted(late,max d)", "unaccepted_cell", "dossiers still in state 1 now (past the "
+     "acceptance SLA; the oldest, in working days)"),
+    ("procs L3-4/all", "procs_cell", "catalogue procedures it handles at level 3–4 / in all"),
+    ("inactive d", "silent_cell", "working days since it last sent, received or acknowledged "
+     "a package (never: nothing yet); ! silent: more than [lifecycle] silent_after_days"),
+)  # fmt: skip
+
+LEGEND = "\n".join(f"  {heading:<25} {what}" for heading, _, what in COLUMNS[1:])
 
 
 def _cells(r: AgencyFigures) -> dict[str, str]:
@@ -248,10 +263,10 @@ def format_table(report: Report) -> str:
         f"Report {report.start:%Y-%m-%d} – {report.end:%Y-%m-%d} (as of "
         f"{report.now:%Y-%m-%d %H:%M} UTC)"
     ]
-    table = [[h for h, _ in COLUMNS]]
+    table = [[h for h, _, _ in COLUMNS]]
     for r in (*report.rows, report.total):
         cells = _cells(r)
-        table.append([cells[k] for _, k in COLUMNS])
+        table.append([cells[k] for _, k, _ in COLUMNS])
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     for n, row in enumerate(table):
         lines.append(
@@ -269,6 +284,7 @@ def format_table(report: Report) -> str:
         f"{t.procedures_l34:,} of {t.procedures:,} procedures at level 3–4; "
         f"{t.overdue} overdue, {t.unaccepted} not accepted ({t.unaccepted_late} late); {t.name}."
     )
+    lines += ["", "Columns:", LEGEND]
     return "\n".join(lines)
 
 

@@ -57,8 +57,8 @@ class LifecycleStore(abc.ABC):
 
     @abc.abstractmethod
     async def last_activity(self) -> Mapping[str, datetime]:
-        """Per agency, when the hub last accepted a package (document, status, dossier) from
-        it (silent agencies)."""
+        """Per agency, its last activity (silent agencies): the hub accepted a package from it
+        (document, status, dossier), or delivered one to it, or it acknowledged one."""
 
     @abc.abstractmethod
     async def claim_notifications(

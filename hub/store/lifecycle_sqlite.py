@@ -82,7 +82,17 @@ Q_OPEN_DOSSIERS = (
     f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE state NOT IN ('3', '8', '9', '10') "
     "ORDER BY submitted_at, ma_ho_so"
 )
-Q_LAST_ACTIVITY = "SELECT sender, MAX(accepted_at) FROM packages GROUP BY sender"
+# An agency is active when it sends, and also when it receives: a package delivered to it
+# (fetched from its inbox or pushed to it) or acknowledged by it. A system that only receives
+# (the national portal's copies) is not "silent" while it takes and acknowledges packages.
+Q_LAST_ACTIVITY = (
+    "SELECT agency, MAX(at) FROM ("
+    " SELECT sender AS agency, accepted_at AS at FROM packages"
+    " UNION ALL SELECT recipient, acked_at FROM deliveries WHERE acked_at IS NOT NULL"
+    " UNION ALL SELECT recipient, updated_at FROM deliveries"
+    "  WHERE state IN ('delivered', 'acked')"
+    ") AS activity GROUP BY agency"
+)
 Q_CLAIM = (
     "INSERT INTO lc_notified (alarm_key, kind, notified_at) VALUES (?, ?, ?) "
     "ON CONFLICT (alarm_key) DO NOTHING RETURNING alarm_key"
@@ -327,7 +337,8 @@ def open_dossiers(conn: sqlite3.Connection) -> list[DossierState]:
 
 
 def last_activity(conn: sqlite3.Connection) -> Mapping[str, datetime]:
-    """The last acceptance time of a package from each sender."""
+    """Each agency's last activity: a package it sent (accepted), or one delivered to it or
+    acknowledged by it."""
     return {s: from_db_time(at) for s, at in conn.execute(Q_LAST_ACTIVITY)}
 
 

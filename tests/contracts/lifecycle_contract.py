@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from hub.lifecycle.models import (
     LifecycleChange,
     Transition,
 )
+from hub.models import DeliveryState, NewPackage, PackageKind
 from hub.store.abc import Store
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -166,3 +168,43 @@ class LifecycleContract:
             assert results == [True, True]
             row = (await lc.documents(key))[0]
             assert (row.state, row.prior_state, row.codes) == ("05", None, ("01", "13", "16", "05"))
+
+
+class LastActivityContract:
+    """``last_activity`` counts receiving too (issue 13): a package sent, one delivered to the
+    agency, one it acknowledged. An agency that only receives is not silent."""
+
+    async def test_receiving_and_acknowledging_are_activity(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        sender, fetcher, acker, idle = (
+            "000.00.00.G22",
+            "000.00.00.H41",
+            "000.00.01.G22",
+            "000.00.01.H41",
+        )
+        data = "Văn bản".encode()
+        package = NewPackage(
+            id="activity-1",
+            sha256=hashlib.sha256(data).hexdigest(),
+            sender=sender,
+            kind=PackageKind("document"),
+            document_id=f"{sender},2026/03/02,1/VPCP",
+            business_doc_type=0,
+            status_code=None,
+            recipients=(fetcher, acker, idle),
+            accepted_at=T0,
+            signer_fingerprint="f" * 64,
+            signer_subject="CN=test",
+            data=data,
+            receipt=b"<Receipt/>",
+        )
+        async with store_factory() as store:
+            await store.add_packages([package])
+            await store.set_delivery_state("activity-1", fetcher, DeliveryState("delivered"))
+            await store.ack("activity-1", acker, T0 + timedelta(hours=1))
+            activity = await store.lifecycle().last_activity()
+            assert activity[sender] == T0
+            assert fetcher in activity  # fetched from its inbox: received
+            assert activity[acker] >= T0 + timedelta(hours=1)
+            assert idle not in activity  # queued only: nothing received yet

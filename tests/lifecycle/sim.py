@@ -96,8 +96,9 @@ def dossier(sender: str, to: tuple[str, ...], ma: str, tthc: str, state: str, *,
     )
 
 
-def progress(sender: str, ma: str, state: str) -> DossierPackage:
-    """A dossier progress model without To (the lifecycle addresses it)."""
+def progress(sender: str, ma: str, state: str, at: datetime | None = None) -> DossierPackage:
+    """A dossier progress model without To (the lifecycle addresses it); ``at`` is the time
+    the agency states for the step (NgayXuLy)."""
     return DossierPackage(
         header=DossierHeader(
             package_id=f"q-{ma}-{state}",
@@ -107,7 +108,10 @@ def progress(sender: str, ma: str, state: str) -> DossierPackage:
             created_at="20260101000000",
         ),
         tien_do=TienDo(
-            ma_ho_so=ma, trang_thai_ho_so=state, ngay_xu_ly="20260101000000", noi_dung_xu_ly="x"
+            ma_ho_so=ma,
+            trang_thai_ho_so=state,
+            ngay_xu_ly=format_dvc_time(at) if at else "20260101000000",
+            noi_dung_xu_ly="x",
         ),
     )
 

@@ -267,6 +267,7 @@ async def test_four_months_alarms_and_figures(tmp_path: Path) -> None:
                 )
             else:
                 agency, ma, state = args
-                await pipe.submit(progress(agency, ma, state))  # type: ignore[arg-type]
+                # the department states the step's time (NgayXuLy): the simulated moment
+                await pipe.submit(progress(agency, ma, state, clock()))  # type: ignore[arg-type]
         assert figures_checked == 4 * len(AGENCIES)
     assert time.monotonic() - started < 90
