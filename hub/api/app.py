@@ -7,7 +7,7 @@ from aiohttp import web
 from hub.api import lifecycle, ops, packages
 from hub.api.auth import auth_middleware
 from hub.api.keys import RUNTIME
-from hub.api.problems import problem_middleware
+from hub.api.problems import media_type_middleware, problem_middleware
 from hub.runtime import Runtime
 
 
@@ -16,7 +16,7 @@ def build_app(runtime: Runtime) -> web.Application:
     # The body limit is enforced by our own reader (before reading past it); aiohttp's own
     # limit is set just above so it never cuts in first with a non-problem answer.
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware],
+        middlewares=[problem_middleware, auth_middleware, media_type_middleware],
         client_max_size=runtime.config.settings.max_package_bytes + 1024,
     )
     app[RUNTIME] = runtime

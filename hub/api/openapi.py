@@ -7,20 +7,112 @@ A test validates this document as OpenAPI and checks that every route is describ
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
 from hub import __version__
 from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
+from hub.api.problems import PROBLEM_JSON, XML_MEDIA_TYPES, catalogue, codes_of
+from hub.audit.acks import AckInvalid
+from hub.errors import (
+    PROBLEMS_PAGE,
+    AttachmentError,
+    AuthForbidden,
+    AuthRequired,
+    BadCursor,
+    BadLimit,
+    BadParameter,
+    BadQuery,
+    BodyTimeout,
+    HubError,
+    LifecycleError,
+    NotFound,
+    PackageConflict,
+    PackageTooLarge,
+    RouteForbidden,
+    SchemaInvalid,
+    SignatureError,
+    Unavailable,
+    UnknownRecipient,
+    UnsupportedMediaType,
+    XmlError,
+)
+from hub.storage_crypto import StorageKeyError
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
+# -- the codes each operation can answer with, from the error tree ------------------------------
 
-def _xml_body(description: str) -> dict[str, Any]:
+#: any authenticated call; ``hub.error`` is the internal error (a bug, answered as a problem)
+_AUTHENTICATED: tuple[type[HubError], ...] = (AuthRequired, AuthForbidden, Unavailable)
+#: a request body is read (``/v1/packages``, ``/v1/validate``, an ack)
+_BODY: tuple[type[HubError], ...] = (UnsupportedMediaType, BodyTimeout, PackageTooLarge)
+#: every check of a submitted package (the pipeline, hub/pipeline)
+_CHECKS: tuple[type[HubError], ...] = (
+    XmlError,
+    SchemaInvalid,
+    SignatureError,
+    AttachmentError,
+    UnknownRecipient,
+    RouteForbidden,
+    LifecycleError,
+)
+_PAGING_ERRORS: tuple[type[HubError], ...] = (BadCursor, BadLimit)
+_PACKAGE: tuple[type[HubError], ...] = (NotFound, StorageKeyError)
+
+OPERATION_ERRORS: dict[str, tuple[type[HubError], ...]] = {
+    "submitPackage": (*_AUTHENTICATED, *_BODY, *_CHECKS, PackageConflict),
+    "validatePackage": (*_AUTHENTICATED, *_BODY, *_CHECKS, PackageConflict),
+    "inbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
+    "outbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
+    "fetchPackage": (*_AUTHENTICATED, *_PACKAGE),
+    "packageReceipt": (*_AUTHENTICATED, *_PACKAGE),
+    "ackPackage": (*_AUTHENTICATED, *_BODY, *_PACKAGE, SignatureError, AckInvalid),
+    "tracePackage": (*_AUTHENTICATED, *_PACKAGE),
+    "report": (*_AUTHENTICATED, BadQuery),
+    "alarms": _AUTHENTICATED,
+    "dossier": (*_AUTHENTICATED, NotFound),
+    "metrics": (AuthRequired, AuthForbidden),
+}
+"""Error classes per operationId; each class stands for its subtree and variants."""
+
+
+def problem_responses(operation_id: str) -> dict[str, Any]:
+    """The problem responses of an operation: one per status, naming its codes
+    (``x-problem-codes``), plus ``500 hub.error`` (every operation)."""
+    status_of = {p.code: p.status for p in catalogue()}
+    by_status: dict[int, list[str]] = {}
+    for code in [*codes_of(*OPERATION_ERRORS.get(operation_id, ())), HubError.code]:
+        by_status.setdefault(status_of[code], []).append(code)
+    responses: dict[str, Any] = {}
+    for status in sorted(by_status):
+        codes = sorted(set(by_status[status]))
+        responses[str(status)] = {
+            "description": "Problem: " + ", ".join(codes) + f" (see {PROBLEMS_PAGE})",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "x-problem-codes": codes,
+        }
+    return responses
+
+
+def _with_problems(paths: dict[str, Any]) -> dict[str, Any]:
+    for operations in paths.values():
+        for operation in operations.values():
+            op_id = operation["operationId"]
+            if op_id in OPERATION_ERRORS:
+                kept = {k: v for k, v in operation["responses"].items() if v is not _PROBLEM}
+                kept = {k: v for k, v in kept.items() if not str(k).startswith(("4", "5"))}
+                operation["responses"] = {**kept, **problem_responses(op_id)}
+    return paths
+
+
+def _xml_body(description: str, *, required: bool = True) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
     return {
-        "required": True,
-        "description": description,
-        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+        "required": required,
+        "description": description + " (Content-Type application/xml or text/xml)",
+        "content": {t: binary for t in sorted(XML_MEDIA_TYPES)},
     }
 
 
@@ -79,16 +171,7 @@ _PAGING = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/v1/openapi.json``."""
-    errors = {
-        "400": _PROBLEM,
-        "401": _PROBLEM,
-        "403": _PROBLEM,
-        "404": _PROBLEM,
-        "409": _PROBLEM,
-        "413": _PROBLEM,
-        "422": _PROBLEM,
-        "503": _PROBLEM,
-    }
+    errors: dict[str, Any] = {}  # filled per operation by _with_problems
     return {
         "openapi": "3.1.0",
         "info": {
@@ -102,315 +185,330 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": {
-            **LIFECYCLE_PATHS,  # issue 5: reports, alarms, dossiers
-            "/v1/packages": {
-                "post": {
-                    "summary": "Submit a signed package",
-                    "operationId": "submitPackage",
-                    "requestBody": _xml_body("The edXML package bytes, signed by the sender"),
-                    "responses": {
-                        "202": _receipt("Accepted; the body is the hub's signed receipt"),
-                        "200": _receipt("Identical bytes accepted before: the same receipt"),
-                        **errors,
-                    },
-                }
-            },
-            "/v1/validate": {
-                "post": {
-                    "summary": "Run every submission check without storing anything",
-                    "operationId": "validatePackage",
-                    "requestBody": _xml_body("The edXML package bytes"),
-                    "responses": {
-                        "200": _json("Validation", "The package would be accepted"),
-                        **errors,
-                    },
-                }
-            },
-            "/v1/inbox": {
-                "get": {
-                    "summary": "Packages waiting for the caller",
-                    "operationId": "inbox",
-                    "parameters": [
-                        *_PAGING,
-                        {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
-                    ],
-                    "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
-                }
-            },
-            "/v1/outbox": {
-                "get": {
-                    "summary": "The caller's sent packages with per-recipient state",
-                    "operationId": "outbox",
-                    "parameters": _PAGING,
-                    "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
-                }
-            },
-            "/v1/packages/{package_id}": {
-                "get": {
-                    "summary": "The exact bytes of a package (sender and recipients only)",
-                    "operationId": "fetchPackage",
-                    "parameters": [_ID_PARAM],
-                    "responses": {
-                        "200": {
-                            "description": "The package as the sender signed it",
-                            "content": {"application/xml": {"schema": {"type": "string"}}},
-                        },
-                        **errors,
-                    },
-                }
-            },
-            "/v1/packages/{package_id}/receipt": {
-                "get": {
-                    "summary": "The hub's signed receipt for a package",
-                    "operationId": "packageReceipt",
-                    "parameters": [_ID_PARAM],
-                    "responses": {"200": _receipt("The signed receipt"), **errors},
-                }
-            },
-            "/v1/packages/{package_id}/ack": {
-                "post": {
-                    "summary": "Acknowledge a package (recipients; idempotent)",
-                    "operationId": "ackPackage",
-                    "description": (
-                        "An empty body acknowledges without a signature. For non-repudiation "
-                        "of receipt the body is an acknowledgement signed by the recipient "
-                        "(schemas/ack/v1/ack.xsd, namespace urn:vnhub:ack:1): it names the "
-                        "package id and the SHA-256 of the exact bytes, carries one enveloped "
-                        "XMLDSig (the packages' profile) by a certificate registered for the "
-                        "recipient, and is kept in the package's evidence archive. A refused "
-                        "signed acknowledgement acknowledges nothing (403 signature.*, "
-                        "422 ack.invalid)."
-                    ),
-                    "parameters": [_ID_PARAM],
-                    "requestBody": {
-                        "required": False,
-                        "description": "Optional signed acknowledgement (urn:vnhub:ack:1)",
-                        "content": {
-                            "application/xml": {"schema": {"type": "string", "format": "binary"}}
-                        },
-                    },
-                    "responses": {"200": _json("Ack", "Acknowledged"), **errors},
-                }
-            },
-            "/v1/packages/{package_id}/trace": {
-                "get": {
-                    "summary": "The package's timeline",
-                    "operationId": "tracePackage",
-                    "parameters": [_ID_PARAM],
-                    "responses": {"200": _json("Trace", "The trace"), **errors},
-                }
-            },
-            "/v1/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "security": [],
-                    "responses": {"200": {"description": "OpenAPI 3.1"}},
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness",
-                    "operationId": "healthz",
-                    "security": [],
-                    "responses": {"200": {"description": "Alive"}},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: store, broker, receipt certificate",
-                    "operationId": "readyz",
-                    "security": [],
-                    "responses": {
-                        "200": {"description": "Ready"},
-                        "503": {"description": "Not ready"},
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "operationId": "metrics",
-                    "security": [],
-                    "responses": {"200": {"description": "Prometheus text format"}},
-                }
-            },
+        "paths": _with_problems(_paths(errors)),
+        "components": _components(),
+    }
+
+
+def _paths(errors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **copy.deepcopy(LIFECYCLE_PATHS),  # issue 5: reports, alarms, dossiers
+        "/v1/packages": {
+            "post": {
+                "summary": "Submit a signed package",
+                "operationId": "submitPackage",
+                "requestBody": _xml_body("The edXML package bytes, signed by the sender"),
+                "responses": {
+                    "202": _receipt("Accepted; the body is the hub's signed receipt"),
+                    "200": _receipt("Identical bytes accepted before: the same receipt"),
+                    **errors,
+                },
+            }
         },
-        "components": {
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "Per-agency random 256-bit token",
-                }
-            },
-            "responses": {
-                "Problem": {
-                    "description": "RFC 9457 problem",
+        "/v1/validate": {
+            "post": {
+                "summary": "Run every submission check without storing anything",
+                "operationId": "validatePackage",
+                "requestBody": _xml_body("The edXML package bytes"),
+                "responses": {
+                    "200": _json("Validation", "The package would be accepted"),
+                    **errors,
+                },
+            }
+        },
+        "/v1/inbox": {
+            "get": {
+                "summary": "Packages waiting for the caller",
+                "operationId": "inbox",
+                "parameters": [
+                    *_PAGING,
+                    {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
+            }
+        },
+        "/v1/outbox": {
+            "get": {
+                "summary": "The caller's sent packages with per-recipient state",
+                "operationId": "outbox",
+                "parameters": _PAGING,
+                "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
+            }
+        },
+        "/v1/packages/{package_id}": {
+            "get": {
+                "summary": "The exact bytes of a package (sender and recipients only)",
+                "operationId": "fetchPackage",
+                "parameters": [_ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The package as the sender signed it",
+                        "content": {"application/xml": {"schema": {"type": "string"}}},
+                    },
+                    **errors,
+                },
+            }
+        },
+        "/v1/packages/{package_id}/receipt": {
+            "get": {
+                "summary": "The hub's signed receipt for a package",
+                "operationId": "packageReceipt",
+                "parameters": [_ID_PARAM],
+                "responses": {"200": _receipt("The signed receipt"), **errors},
+            }
+        },
+        "/v1/packages/{package_id}/ack": {
+            "post": {
+                "summary": "Acknowledge a package (recipients; idempotent)",
+                "operationId": "ackPackage",
+                "description": (
+                    "An empty body acknowledges without a signature. For non-repudiation "
+                    "of receipt the body is an acknowledgement signed by the recipient "
+                    "(schemas/ack/v1/ack.xsd, namespace urn:vnhub:ack:1): it names the "
+                    "package id and the SHA-256 of the exact bytes, carries one enveloped "
+                    "XMLDSig (the packages' profile) by a certificate registered for the "
+                    "recipient, and is kept in the package's evidence archive. A refused "
+                    "signed acknowledgement acknowledges nothing (403 signature.*, "
+                    "422 ack.invalid)."
+                ),
+                "parameters": [_ID_PARAM],
+                "requestBody": {
+                    "required": False,
+                    "description": "Optional signed acknowledgement (urn:vnhub:ack:1)",
                     "content": {
-                        "application/problem+json": {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
+                        "application/xml": {"schema": {"type": "string", "format": "binary"}}
                     },
-                }
+                },
+                "responses": {"200": _json("Ack", "Acknowledged"), **errors},
+            }
+        },
+        "/v1/packages/{package_id}/trace": {
+            "get": {
+                "summary": "The package's timeline",
+                "operationId": "tracePackage",
+                "parameters": [_ID_PARAM],
+                "responses": {"200": _json("Trace", "The trace"), **errors},
+            }
+        },
+        "/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1"}},
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "healthz",
+                "security": [],
+                "responses": {"200": {"description": "Alive"}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: store, broker, receipt certificate",
+                "operationId": "readyz",
+                "security": [],
+                "responses": {
+                    "200": {"description": "Ready"},
+                    "503": {"description": "Not ready"},
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "security": [],
+                "description": "Readable from [metrics] allow networks (loopback by "
+                "default) or with the bearer token of [metrics] token_file",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        PROBLEMS_PAGE: {
+            "get": {
+                "summary": "Every problem code: status, title, meaning (the type URIs)",
+                "operationId": "problems",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "HTML, one anchor per code",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Per-agency random 256-bit token",
+            }
+        },
+        "responses": {
+            "Problem": {
+                "description": "RFC 9457 problem",
+                "content": {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                },
+            }
+        },
+        "schemas": {
+            "Problem": {
+                "type": "object",
+                "required": ["type", "title", "status", "code"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "code": {
+                        "type": "string",
+                        "enum": [p.code for p in catalogue()],
+                        "description": f"Stable code, explained at {PROBLEMS_PAGE}#<code>",
+                    },
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                    "line": {"type": ["integer", "null"]},
+                    "column": {"type": ["integer", "null"]},
+                    "path": {"type": ["string", "null"]},
+                },
             },
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "required": ["type", "title", "status", "code"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "code": {
-                            "type": "string",
-                            "examples": [
-                                "xml.not_well_formed",
-                                "xml.dtd_forbidden",
-                                "schema.invalid",
-                                "signature.invalid",
-                                "signature.untrusted",
-                                "signature.signer_mismatch",
-                                "route.unknown_recipient",
-                                "package.too_large",
-                                "package.conflict",
-                                "auth.required",
-                                "auth.forbidden",
-                            ],
-                        },
-                        "detail": {"type": "string"},
-                        "instance": {"type": "string"},
-                        "line": {"type": ["integer", "null"]},
-                        "column": {"type": ["integer", "null"]},
-                        "path": {"type": ["string", "null"]},
+            "PackageSummary": {
+                "type": "object",
+                "required": ["id", "from", "kind", "sha256", "size", "accepted_at"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "from": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["document", "status"]},
+                    "document_id": {"type": ["string", "null"]},
+                    "sha256": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "accepted_at": {"type": "string", "format": "date-time"},
+                    "warnings": _WARNINGS,
+                    "state": {"type": "string"},
+                    "stands_for": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Inbox only: the sub-unit codes the caller receives "
+                        "this package for (it represents them); empty when addressed in "
+                        "its own name only.",
                     },
                 },
-                "PackageSummary": {
-                    "type": "object",
-                    "required": ["id", "from", "kind", "sha256", "size", "accepted_at"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "from": {"type": "string"},
-                        "kind": {"type": "string", "enum": ["document", "status"]},
-                        "document_id": {"type": ["string", "null"]},
-                        "sha256": {"type": "string"},
-                        "size": {"type": "integer"},
-                        "accepted_at": {"type": "string", "format": "date-time"},
-                        "warnings": _WARNINGS,
-                        "state": {"type": "string"},
-                        "stands_for": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "Inbox only: the sub-unit codes the caller receives "
-                            "this package for (it represents them); empty when addressed in "
-                            "its own name only.",
-                        },
+            },
+            "Delivery": {
+                "type": "object",
+                "properties": {
+                    "organ_id": {"type": "string"},
+                    "state": {
+                        "type": "string",
+                        "enum": [
+                            "pending",
+                            "queued",
+                            "available",
+                            "delivered",
+                            "acked",
+                            "failed",
+                            "dead",
+                        ],
+                    },
+                    "attempts": {"type": "integer"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                    "last_error": {"type": ["string", "null"]},
+                    "stands_for": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "The sub-unit codes this recipient receives the "
+                        "package for (it represents them); empty: its own name only.",
                     },
                 },
-                "Delivery": {
-                    "type": "object",
-                    "properties": {
-                        "organ_id": {"type": "string"},
-                        "state": {
-                            "type": "string",
-                            "enum": [
-                                "pending",
-                                "queued",
-                                "available",
-                                "delivered",
-                                "acked",
-                                "failed",
-                                "dead",
-                            ],
-                        },
-                        "attempts": {"type": "integer"},
-                        "updated_at": {"type": "string", "format": "date-time"},
-                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
-                        "last_error": {"type": ["string", "null"]},
-                        "stands_for": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "The sub-unit codes this recipient receives the "
-                            "package for (it represents them); empty: its own name only.",
-                        },
+            },
+            "InboxPage": {
+                "type": "object",
+                "required": ["items", "next"],
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/PackageSummary"},
                     },
+                    "next": {"type": ["string", "null"]},
                 },
-                "InboxPage": {
-                    "type": "object",
-                    "required": ["items", "next"],
-                    "properties": {
+            },
+            "OutboxPage": {
+                "type": "object",
+                "required": ["items", "next"],
+                "properties": {
+                    "items": {
+                        "type": "array",
                         "items": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/PackageSummary"},
-                        },
-                        "next": {"type": ["string", "null"]},
-                    },
-                },
-                "OutboxPage": {
-                    "type": "object",
-                    "required": ["items", "next"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "items": {
-                                "allOf": [
-                                    {"$ref": "#/components/schemas/PackageSummary"},
-                                    {
-                                        "type": "object",
-                                        "properties": {
-                                            "recipients": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/Delivery"},
-                                            }
-                                        },
+                            "allOf": [
+                                {"$ref": "#/components/schemas/PackageSummary"},
+                                {
+                                    "type": "object",
+                                    "properties": {
+                                        "recipients": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Delivery"},
+                                        }
                                     },
-                                ]
-                            },
-                        },
-                        "next": {"type": ["string", "null"]},
-                    },
-                },
-                "Ack": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "organ_id": {"type": "string"},
-                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
-                        "already_acked": {"type": "boolean"},
-                        "signed": {
-                            "type": "boolean",
-                            "description": "a signed acknowledgement was verified and kept",
+                                },
+                            ]
                         },
                     },
+                    "next": {"type": ["string", "null"]},
                 },
-                "Validation": {
-                    "type": "object",
-                    "properties": {
-                        "valid": {"type": "boolean"},
-                        "kind": {"type": "string"},
-                        "from": {"type": "string"},
-                        "recipients": {"type": "array", "items": {"type": "string"}},
-                        "document_id": {"type": ["string", "null"]},
-                        "sha256": {"type": "string"},
-                        "size": {"type": "integer"},
-                        "signer": {"type": "object"},
-                        "warnings": _WARNINGS,
+            },
+            "Ack": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "organ_id": {"type": "string"},
+                    "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                    "already_acked": {"type": "boolean"},
+                    "signed": {
+                        "type": "boolean",
+                        "description": "a signed acknowledgement was verified and kept",
                     },
                 },
-                "Trace": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "recipients": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/Delivery"},
-                        },
-                        "events": {"type": "array", "items": {"type": "object"}},
-                        "statuses": {"type": "array", "items": {"type": "object"}},
-                        "signer": {"type": "object"},
-                        "warnings": _WARNINGS,
+            },
+            "Validation": {
+                "type": "object",
+                "properties": {
+                    "valid": {"type": "boolean"},
+                    "kind": {"type": "string"},
+                    "from": {"type": "string"},
+                    "recipients": {"type": "array", "items": {"type": "string"}},
+                    "document_id": {"type": ["string", "null"]},
+                    "sha256": {"type": "string"},
+                    "size": {"type": "integer"},
+                    "signer": {"type": "object"},
+                    "warnings": _WARNINGS,
+                },
+            },
+            "Trace": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "recipients": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Delivery"},
                     },
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "statuses": {"type": "array", "items": {"type": "object"}},
+                    "signer": {"type": "object"},
+                    "warnings": _WARNINGS,
                 },
             },
         },

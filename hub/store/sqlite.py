@@ -82,9 +82,12 @@ def decode_cursor(cursor: str | None) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
-    if not raw.startswith("s") or not raw[1:].isdigit():
+    if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:
         raise ValueError(f"invalid cursor {cursor!r}")
-    return int(raw[1:])
+    seq = int(raw[1:])
+    if seq >= 2**63:  # past any seq (a BIGINT): PostgreSQL would refuse the parameter
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return seq
 
 
 def inbox_sql(*, include_acked: bool) -> str:
