@@ -93,7 +93,7 @@ def serve(config_dir: Path, host: str | None, port: int | None, workers: int) ->
 async def _serve(config: Any, host: str, port: int) -> None:
     from aiohttp import web
 
-    from hub.api import build_app
+    from hub.api import build_app, runner_options
     from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 
@@ -102,7 +102,9 @@ async def _serve(config: Any, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Runtime(config) as runtime:
-        runner = web.AppRunner(build_app(runtime), access_log=None)
+        runner = web.AppRunner(
+            build_app(runtime), access_log=None, **runner_options(config.settings.http)
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(config.settings.http))
         await site.start()

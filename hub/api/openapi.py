@@ -27,10 +27,13 @@ from hub.errors import (
     BodyTimeout,
     HubError,
     LifecycleError,
+    MethodNotAllowed,
     NotFound,
     PackageConflict,
     PackageTooLarge,
+    RequestError,
     RouteForbidden,
+    RouteNotFound,
     SchemaInvalid,
     SignatureError,
     Unavailable,
@@ -184,6 +187,9 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
+        # Codes not tied to an operation: a path or method the API does not have, or a
+        # request aiohttp itself refuses (a malformed one).
+        "x-problem-codes": sorted({RouteNotFound.code, MethodNotAllowed.code, RequestError.code}),
         "security": [{"bearer": []}],
         "paths": _with_problems(_paths(errors)),
         "components": _components(),
