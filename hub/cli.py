@@ -487,8 +487,8 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.option("--reason", default="signature profile", show_default=True)
 def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: str) -> None:
     """Set an agency's signature profile: strict, or legacy (C14N 1.0 and RSA-SHA1 admitted,
-    each such package flagged signature.legacy_algorithm). Running hubs apply it within
-    seconds."""
+    each such package flagged signature.legacy_algorithm). Running hubs apply it to their
+    next request."""
     from hub.admin import set_signature_profile
     from hub.config import load_config
 
@@ -511,7 +511,8 @@ def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: st
 def agency_rotate_token(
     organ_id: str, config_dir: Path, reason: str, token_file: Path | None
 ) -> None:
-    """Replace an agency's bearer token; the old one stops working within seconds."""
+    """Replace an agency's bearer token; the old one stops working at once (the next request
+    to any running hub)."""
     import os
 
     from hub.admin import rotate_token
