@@ -173,8 +173,9 @@ def _page_args(request: web.Request) -> tuple[str | None, int]:
 
 
 def _flag(request: web.Request, name: str) -> bool:
-    """A boolean query parameter: true/false or 1/0; absent is false."""
-    raw = (request.query.get(name) or "false").lower()
+    """A boolean query parameter: true/false or 1/0; absent is false (present but empty is
+    refused like any other value that is not a boolean)."""
+    raw = request.query.get(name, "false").lower()
     if raw not in ("true", "false", "1", "0"):
         raise BadParameter(f"{name} must be true or false, not {raw!r}", parameter=name)
     return raw in ("true", "1")

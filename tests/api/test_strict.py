@@ -99,6 +99,7 @@ async def test_a_body_that_is_not_xml_is_refused_with_415(
         ("limit=1001", "request.bad_limit"),
         ("limit=-5", "request.bad_limit"),
         ("include_acked=maybe", "request.bad_parameter"),
+        ("include_acked=", "request.bad_parameter"),
     ],
 )
 async def test_every_bad_parameter_is_a_400_with_its_own_code(
