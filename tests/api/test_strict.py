@@ -17,9 +17,10 @@ import hub
 import signing.errors
 from hub.api.openapi import openapi_document
 from hub.api.problems import catalogue
+from hub.config import load_settings
 from hub.demo.factory import Signer, document
 from hub.edxml import Organ
-from hub.errors import HubError
+from hub.errors import ConfigError, HubError
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory
 
@@ -301,3 +302,17 @@ async def test_metrics_outside_the_allowed_networks_need_the_token(
 async def test_metrics_are_open_to_loopback_by_default(hub: RunningHub) -> None:
     status, _, _ = await _call(hub, "GET", "/metrics")
     assert status == 200
+
+
+def test_metrics_settings_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "hub.toml").write_text('[metrics]\nallow = ["not-a-network"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path, env={})
+    (tmp_path / "hub.toml").write_text(
+        '[metrics]\nallow = ["10.0.0.0/8"]\ntoken_file = "m.token"\n', encoding="utf-8"
+    )
+    metrics = load_settings(tmp_path, env={}).metrics
+    assert metrics.allow == ("10.0.0.0/8",)
+    assert metrics.token_file == (tmp_path / "m.token").resolve()
+    (tmp_path / "empty").mkdir()
+    assert load_settings(tmp_path / "empty", env={}).metrics.allow == ("127.0.0.0/8", "::1/128")
