@@ -21,6 +21,8 @@ from hub.api.keys import CALLER
 from hub.audit.acks import AckInvalid
 from hub.errors import (
     PROBLEMS_PAGE,
+    AuthForbidden,
+    AuthRequired,
     HubError,
     MethodNotAllowed,
     PackageTooLarge,
@@ -141,6 +143,10 @@ def _from_http(exc: web.HTTPException) -> tuple[HubError, dict[str, str] | None]
         return MethodNotAllowed(f"allowed: {allow}"), {"Allow": allow}
     if exc.status == 413:
         return PackageTooLarge(exc.text or "the body exceeds the size limit"), None
+    if exc.status == 401:
+        return AuthRequired(exc.text or "authentication required"), None
+    if exc.status == 403:
+        return AuthForbidden(exc.text or "forbidden"), None
     error = RequestError(exc.text or exc.reason)
     error.status = exc.status  # type: ignore[misc]  # the HTTP status aiohttp chose
     return error, None
