@@ -190,7 +190,12 @@ def _documented_codes() -> set[str]:
 
 def test_openapi_names_every_code_the_api_can_answer() -> None:
     documented = _documented_codes()
-    raised = {c.code for c in _hub_error_classes()} - CLI_ONLY
+    raised = {
+        c.code
+        for c in _hub_error_classes()
+        # the VXP facade (/vxp) keeps the VXP SDK's conventions and is not in this document
+        if not c.__module__.startswith("hub.vxp")
+    } - CLI_ONLY
     assert raised <= documented, sorted(raised - documented)
     # the signing package's codes reach the API as signature.* / attachment.* refusals
     signing_codes = {
