@@ -174,8 +174,8 @@ _PAGING = [
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/v1/openapi.json``."""
-    errors: dict[str, Any] = {}  # filled per operation by _with_problems
-    return {
+    errors: dict[str, Any] = {}  # the problem responses: per operation, by _with_problems
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Vietnamese e-government exchange hub — agency API",
@@ -191,331 +191,327 @@ def openapi_document() -> dict[str, Any]:
         # request aiohttp itself refuses (a malformed one).
         "x-problem-codes": sorted({RouteNotFound.code, MethodNotAllowed.code, RequestError.code}),
         "security": [{"bearer": []}],
-        "paths": _with_problems(_paths(errors)),
-        "components": _components(),
-    }
-
-
-def _paths(errors: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **copy.deepcopy(LIFECYCLE_PATHS),  # issue 5: reports, alarms, dossiers
-        "/v1/packages": {
-            "post": {
-                "summary": "Submit a signed package",
-                "operationId": "submitPackage",
-                "requestBody": _xml_body("The edXML package bytes, signed by the sender"),
-                "responses": {
-                    "202": _receipt("Accepted; the body is the hub's signed receipt"),
-                    "200": _receipt("Identical bytes accepted before: the same receipt"),
-                    **errors,
-                },
-            }
-        },
-        "/v1/validate": {
-            "post": {
-                "summary": "Run every submission check without storing anything",
-                "operationId": "validatePackage",
-                "requestBody": _xml_body("The edXML package bytes"),
-                "responses": {
-                    "200": _json("Validation", "The package would be accepted"),
-                    **errors,
-                },
-            }
-        },
-        "/v1/inbox": {
-            "get": {
-                "summary": "Packages waiting for the caller",
-                "operationId": "inbox",
-                "parameters": [
-                    *_PAGING,
-                    {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
-                ],
-                "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
-            }
-        },
-        "/v1/outbox": {
-            "get": {
-                "summary": "The caller's sent packages with per-recipient state",
-                "operationId": "outbox",
-                "parameters": _PAGING,
-                "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
-            }
-        },
-        "/v1/packages/{package_id}": {
-            "get": {
-                "summary": "The exact bytes of a package (sender and recipients only)",
-                "operationId": "fetchPackage",
-                "parameters": [_ID_PARAM],
-                "responses": {
-                    "200": {
-                        "description": "The package as the sender signed it",
-                        "content": {"application/xml": {"schema": {"type": "string"}}},
+        "paths": {
+            **copy.deepcopy(LIFECYCLE_PATHS),  # issue 5: reports, alarms, dossiers
+            "/v1/packages": {
+                "post": {
+                    "summary": "Submit a signed package",
+                    "operationId": "submitPackage",
+                    "requestBody": _xml_body("The edXML package bytes, signed by the sender"),
+                    "responses": {
+                        "202": _receipt("Accepted; the body is the hub's signed receipt"),
+                        "200": _receipt("Identical bytes accepted before: the same receipt"),
+                        **errors,
                     },
-                    **errors,
-                },
-            }
-        },
-        "/v1/packages/{package_id}/receipt": {
-            "get": {
-                "summary": "The hub's signed receipt for a package",
-                "operationId": "packageReceipt",
-                "parameters": [_ID_PARAM],
-                "responses": {"200": _receipt("The signed receipt"), **errors},
-            }
-        },
-        "/v1/packages/{package_id}/ack": {
-            "post": {
-                "summary": "Acknowledge a package (recipients; idempotent)",
-                "operationId": "ackPackage",
-                "description": (
-                    "An empty body acknowledges without a signature. For non-repudiation "
-                    "of receipt the body is an acknowledgement signed by the recipient "
-                    "(schemas/ack/v1/ack.xsd, namespace urn:vnhub:ack:1): it names the "
-                    "package id and the SHA-256 of the exact bytes, carries one enveloped "
-                    "XMLDSig (the packages' profile) by a certificate registered for the "
-                    "recipient, and is kept in the package's evidence archive. A refused "
-                    "signed acknowledgement acknowledges nothing (403 signature.*, "
-                    "422 ack.invalid)."
-                ),
-                "parameters": [_ID_PARAM],
-                "requestBody": {
-                    "required": False,
-                    "description": "Optional signed acknowledgement (urn:vnhub:ack:1)",
-                    "content": {
-                        "application/xml": {"schema": {"type": "string", "format": "binary"}}
-                    },
-                },
-                "responses": {"200": _json("Ack", "Acknowledged"), **errors},
-            }
-        },
-        "/v1/packages/{package_id}/trace": {
-            "get": {
-                "summary": "The package's timeline",
-                "operationId": "tracePackage",
-                "parameters": [_ID_PARAM],
-                "responses": {"200": _json("Trace", "The trace"), **errors},
-            }
-        },
-        "/v1/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "operationId": "openapi",
-                "security": [],
-                "responses": {"200": {"description": "OpenAPI 3.1"}},
-            }
-        },
-        "/healthz": {
-            "get": {
-                "summary": "Liveness",
-                "operationId": "healthz",
-                "security": [],
-                "responses": {"200": {"description": "Alive"}},
-            }
-        },
-        "/readyz": {
-            "get": {
-                "summary": "Readiness: store, broker, receipt certificate",
-                "operationId": "readyz",
-                "security": [],
-                "responses": {
-                    "200": {"description": "Ready"},
-                    "503": {"description": "Not ready"},
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "operationId": "metrics",
-                "security": [],
-                "description": "Readable from [metrics] allow networks (loopback by "
-                "default) or with the bearer token of [metrics] token_file",
-                "responses": {
-                    "200": {
-                        "description": "Prometheus text format",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        PROBLEMS_PAGE: {
-            "get": {
-                "summary": "Every problem code: status, title, meaning (the type URIs)",
-                "operationId": "problems",
-                "security": [],
-                "responses": {
-                    "200": {
-                        "description": "HTML, one anchor per code",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-    }
-
-
-def _components() -> dict[str, Any]:
-    return {
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "Per-agency random 256-bit token",
-            }
-        },
-        "responses": {
-            "Problem": {
-                "description": "RFC 9457 problem",
-                "content": {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                },
-            }
-        },
-        "schemas": {
-            "Problem": {
-                "type": "object",
-                "required": ["type", "title", "status", "code"],
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "code": {
-                        "type": "string",
-                        "enum": [p.code for p in catalogue()],
-                        "description": f"Stable code, explained at {PROBLEMS_PAGE}#<code>",
-                    },
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                    "line": {"type": ["integer", "null"]},
-                    "column": {"type": ["integer", "null"]},
-                    "path": {"type": ["string", "null"]},
-                },
+                }
             },
-            "PackageSummary": {
-                "type": "object",
-                "required": ["id", "from", "kind", "sha256", "size", "accepted_at"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "from": {"type": "string"},
-                    "kind": {"type": "string", "enum": ["document", "status"]},
-                    "document_id": {"type": ["string", "null"]},
-                    "sha256": {"type": "string"},
-                    "size": {"type": "integer"},
-                    "accepted_at": {"type": "string", "format": "date-time"},
-                    "warnings": _WARNINGS,
-                    "state": {"type": "string"},
-                    "stands_for": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "Inbox only: the sub-unit codes the caller receives "
-                        "this package for (it represents them); empty when addressed in "
-                        "its own name only.",
+            "/v1/validate": {
+                "post": {
+                    "summary": "Run every submission check without storing anything",
+                    "operationId": "validatePackage",
+                    "requestBody": _xml_body("The edXML package bytes"),
+                    "responses": {
+                        "200": _json("Validation", "The package would be accepted"),
+                        **errors,
                     },
-                },
+                }
             },
-            "Delivery": {
-                "type": "object",
-                "properties": {
-                    "organ_id": {"type": "string"},
-                    "state": {
-                        "type": "string",
-                        "enum": [
-                            "pending",
-                            "queued",
-                            "available",
-                            "delivered",
-                            "acked",
-                            "failed",
-                            "dead",
-                        ],
-                    },
-                    "attempts": {"type": "integer"},
-                    "updated_at": {"type": "string", "format": "date-time"},
-                    "acked_at": {"type": ["string", "null"], "format": "date-time"},
-                    "last_error": {"type": ["string", "null"]},
-                    "stands_for": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "The sub-unit codes this recipient receives the "
-                        "package for (it represents them); empty: its own name only.",
-                    },
-                },
+            "/v1/inbox": {
+                "get": {
+                    "summary": "Packages waiting for the caller",
+                    "operationId": "inbox",
+                    "parameters": [
+                        *_PAGING,
+                        {"name": "include_acked", "in": "query", "schema": {"type": "boolean"}},
+                    ],
+                    "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
+                }
             },
-            "InboxPage": {
-                "type": "object",
-                "required": ["items", "next"],
-                "properties": {
-                    "items": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/PackageSummary"},
-                    },
-                    "next": {"type": ["string", "null"]},
-                },
+            "/v1/outbox": {
+                "get": {
+                    "summary": "The caller's sent packages with per-recipient state",
+                    "operationId": "outbox",
+                    "parameters": _PAGING,
+                    "responses": {"200": _json("OutboxPage", "A page of the outbox"), **errors},
+                }
             },
-            "OutboxPage": {
-                "type": "object",
-                "required": ["items", "next"],
-                "properties": {
-                    "items": {
-                        "type": "array",
-                        "items": {
-                            "allOf": [
-                                {"$ref": "#/components/schemas/PackageSummary"},
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "recipients": {
-                                            "type": "array",
-                                            "items": {"$ref": "#/components/schemas/Delivery"},
-                                        }
-                                    },
-                                },
-                            ]
+            "/v1/packages/{package_id}": {
+                "get": {
+                    "summary": "The exact bytes of a package (sender and recipients only)",
+                    "operationId": "fetchPackage",
+                    "parameters": [_ID_PARAM],
+                    "responses": {
+                        "200": {
+                            "description": "The package as the sender signed it",
+                            "content": {"application/xml": {"schema": {"type": "string"}}},
+                        },
+                        **errors,
+                    },
+                }
+            },
+            "/v1/packages/{package_id}/receipt": {
+                "get": {
+                    "summary": "The hub's signed receipt for a package",
+                    "operationId": "packageReceipt",
+                    "parameters": [_ID_PARAM],
+                    "responses": {"200": _receipt("The signed receipt"), **errors},
+                }
+            },
+            "/v1/packages/{package_id}/ack": {
+                "post": {
+                    "summary": "Acknowledge a package (recipients; idempotent)",
+                    "operationId": "ackPackage",
+                    "description": (
+                        "An empty body acknowledges without a signature. For non-repudiation "
+                        "of receipt the body is an acknowledgement signed by the recipient "
+                        "(schemas/ack/v1/ack.xsd, namespace urn:vnhub:ack:1): it names the "
+                        "package id and the SHA-256 of the exact bytes, carries one enveloped "
+                        "XMLDSig (the packages' profile) by a certificate registered for the "
+                        "recipient, and is kept in the package's evidence archive. A refused "
+                        "signed acknowledgement acknowledges nothing (403 signature.*, "
+                        "422 ack.invalid)."
+                    ),
+                    "parameters": [_ID_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "description": "Optional signed acknowledgement (urn:vnhub:ack:1)",
+                        "content": {
+                            "application/xml": {"schema": {"type": "string", "format": "binary"}}
                         },
                     },
-                    "next": {"type": ["string", "null"]},
-                },
+                    "responses": {"200": _json("Ack", "Acknowledged"), **errors},
+                }
             },
-            "Ack": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "organ_id": {"type": "string"},
-                    "acked_at": {"type": ["string", "null"], "format": "date-time"},
-                    "already_acked": {"type": "boolean"},
-                    "signed": {
-                        "type": "boolean",
-                        "description": "a signed acknowledgement was verified and kept",
+            "/v1/packages/{package_id}/trace": {
+                "get": {
+                    "summary": "The package's timeline",
+                    "operationId": "tracePackage",
+                    "parameters": [_ID_PARAM],
+                    "responses": {"200": _json("Trace", "The trace"), **errors},
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "security": [],
+                    "responses": {"200": {"description": "Alive"}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: store, broker, receipt certificate",
+                    "operationId": "readyz",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {"description": "Not ready"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "operationId": "metrics",
+                    "security": [],
+                    "description": "Readable from [metrics] allow networks (loopback by "
+                    "default) or with the bearer token of [metrics] token_file",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            PROBLEMS_PAGE: {
+                "get": {
+                    "summary": "Every problem code: status, title, meaning (the type URIs)",
+                    "operationId": "problems",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "HTML, one anchor per code",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Per-agency random 256-bit token",
+                }
+            },
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    },
+                }
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "code"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "code": {
+                            "type": "string",
+                            "enum": [p.code for p in catalogue()],
+                            "description": f"Stable code, explained at {PROBLEMS_PAGE}#<code>",
+                        },
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                        "line": {"type": ["integer", "null"]},
+                        "column": {"type": ["integer", "null"]},
+                        "path": {"type": ["string", "null"]},
                     },
                 },
-            },
-            "Validation": {
-                "type": "object",
-                "properties": {
-                    "valid": {"type": "boolean"},
-                    "kind": {"type": "string"},
-                    "from": {"type": "string"},
-                    "recipients": {"type": "array", "items": {"type": "string"}},
-                    "document_id": {"type": ["string", "null"]},
-                    "sha256": {"type": "string"},
-                    "size": {"type": "integer"},
-                    "signer": {"type": "object"},
-                    "warnings": _WARNINGS,
-                },
-            },
-            "Trace": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "recipients": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/Delivery"},
+                "PackageSummary": {
+                    "type": "object",
+                    "required": ["id", "from", "kind", "sha256", "size", "accepted_at"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "from": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["document", "status"]},
+                        "document_id": {"type": ["string", "null"]},
+                        "sha256": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "accepted_at": {"type": "string", "format": "date-time"},
+                        "warnings": _WARNINGS,
+                        "state": {"type": "string"},
+                        "stands_for": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Inbox only: the sub-unit codes the caller receives "
+                            "this package for (it represents them); empty when addressed in "
+                            "its own name only.",
+                        },
                     },
-                    "events": {"type": "array", "items": {"type": "object"}},
-                    "statuses": {"type": "array", "items": {"type": "object"}},
-                    "signer": {"type": "object"},
-                    "warnings": _WARNINGS,
+                },
+                "Delivery": {
+                    "type": "object",
+                    "properties": {
+                        "organ_id": {"type": "string"},
+                        "state": {
+                            "type": "string",
+                            "enum": [
+                                "pending",
+                                "queued",
+                                "available",
+                                "delivered",
+                                "acked",
+                                "failed",
+                                "dead",
+                            ],
+                        },
+                        "attempts": {"type": "integer"},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                        "last_error": {"type": ["string", "null"]},
+                        "stands_for": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "The sub-unit codes this recipient receives the "
+                            "package for (it represents them); empty: its own name only.",
+                        },
+                    },
+                },
+                "InboxPage": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/PackageSummary"},
+                        },
+                        "next": {"type": ["string", "null"]},
+                    },
+                },
+                "OutboxPage": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "allOf": [
+                                    {"$ref": "#/components/schemas/PackageSummary"},
+                                    {
+                                        "type": "object",
+                                        "properties": {
+                                            "recipients": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Delivery"},
+                                            }
+                                        },
+                                    },
+                                ]
+                            },
+                        },
+                        "next": {"type": ["string", "null"]},
+                    },
+                },
+                "Ack": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "organ_id": {"type": "string"},
+                        "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                        "already_acked": {"type": "boolean"},
+                        "signed": {
+                            "type": "boolean",
+                            "description": "a signed acknowledgement was verified and kept",
+                        },
+                    },
+                },
+                "Validation": {
+                    "type": "object",
+                    "properties": {
+                        "valid": {"type": "boolean"},
+                        "kind": {"type": "string"},
+                        "from": {"type": "string"},
+                        "recipients": {"type": "array", "items": {"type": "string"}},
+                        "document_id": {"type": ["string", "null"]},
+                        "sha256": {"type": "string"},
+                        "size": {"type": "integer"},
+                        "signer": {"type": "object"},
+                        "warnings": _WARNINGS,
+                    },
+                },
+                "Trace": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "recipients": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Delivery"},
+                        },
+                        "events": {"type": "array", "items": {"type": "object"}},
+                        "statuses": {"type": "array", "items": {"type": "object"}},
+                        "signer": {"type": "object"},
+                        "warnings": _WARNINGS,
+                    },
                 },
             },
         },
     }
+    _with_problems(document["paths"])
+    return document
