@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,6 +20,7 @@ from hub.errors import PROBLEMS_PAGE, AuthForbidden, AuthRequired
 from hub.metrics import PACKAGES_STORED
 
 routes = web.RouteTableDef()
+log = logging.getLogger("hub.api")
 
 
 @routes.get("/healthz")
@@ -100,7 +102,11 @@ def check_metrics_access(request: web.Request, settings: MetricsSettings) -> Non
         )
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthRequired("/metrics: use 'Authorization: Bearer <metrics token>'")
-    expected = settings.token_file.read_text(encoding="utf-8").strip()
+    try:  # read per scrape: a rotated token file applies without a restart
+        expected = settings.token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        log.warning("metrics token file unreadable: %s", exc)
+        raise AuthForbidden("/metrics: the metrics token is not available") from None
     if not expected or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise AuthRequired("/metrics: wrong bearer token")
 

@@ -297,6 +297,12 @@ async def test_metrics_outside_the_allowed_networks_need_the_token(
         ):
             assert resp.status == 200
             assert "hub_packages_accepted_total" in await resp.text()
+        # the token file gone: nobody from outside reads (and nothing breaks)
+        token_file.unlink()
+        status, headers, body = await _call(
+            running, "GET", "/metrics", headers={"Authorization": "Bearer s3cret-scraper-token"}
+        )
+        _problem(status, headers, body, "auth.forbidden")
     # No token configured and a peer outside the networks: 403, nothing to try.
     workdir = make_workdir(extra_hub_toml='[metrics]\nallow = ["10.0.0.0/8"]\n')
     async with start_hub(workdir) as running:
