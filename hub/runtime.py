@@ -25,7 +25,7 @@ from hub.broker.local import LocalBroker
 from hub.broker.rabbitmq import RabbitBroker
 from hub.config import HubConfig
 from hub.delivery import Dispatcher
-from hub.errors import ConfigError
+from hub.errors import ConfigError, Unavailable
 from hub.lifecycle.alarms import AlarmEvaluator
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.engine import Lifecycle
@@ -317,7 +317,12 @@ class FreshOverrides:
                 return
 
     async def _read(self) -> None:
-        overrides = tuple(await self._load())
+        try:
+            overrides = tuple(await self._load())
+        except Exception as exc:
+            # Fail closed: without the overrides a disabled agency or a rotated token could
+            # pass. The request is answered 503 (the store is down: little else works).
+            raise Unavailable(f"agency overrides cannot be read: {exc}") from exc
         if overrides != self._last:
             self._registry.reload(overrides)
             self._last = overrides

@@ -327,3 +327,12 @@ def test_metrics_settings_are_checked(tmp_path: Path) -> None:
     assert metrics.token_file == (tmp_path / "m.token").resolve()
     (tmp_path / "empty").mkdir()
     assert load_settings(tmp_path / "empty", env={}).metrics.allow == ("127.0.0.0/8", "::1/128")
+
+
+async def test_a_store_that_cannot_be_read_fails_closed_with_503(hub: RunningHub) -> None:
+    """The overrides are read before authenticating: without them, nobody is let in."""
+    status, _, _ = await _call(hub, "GET", "/v1/inbox", headers=_auth(hub))
+    assert status == 200
+    await hub.runtime.store.close()
+    status, headers, body = await _call(hub, "GET", "/v1/inbox", headers=_auth(hub))
+    _problem(503, headers, body, "hub.unavailable")
