@@ -21,6 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -108,7 +109,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, base_url: str, findings
         case.headers = {**(case.headers or {}), **headers}
         try:
             case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
-        except Exception as exc:
+        except (Exception, FailureGroup) as exc:  # FailureGroup: a BaseExceptionGroup
             key = f"{operation.label} [{mode.value}]"
             findings.failures.setdefault(key, f"{type(exc).__name__}: {exc}"[:2000])
 
@@ -126,7 +127,7 @@ def fuzz(base_url: str, token: str, ids: dict[str, str], fresh: bytes) -> Findin
             response = case.call_and_validate(
                 base_url=base_url, headers=findings.headers, checks=CHECKS, timeout=30
             )
-        except Exception as exc:
+        except (Exception, FailureGroup) as exc:  # FailureGroup: a BaseExceptionGroup
             findings.failures.setdefault(key, f"{type(exc).__name__}: {exc}"[:2000])
             continue
         if response.status_code != expected:
