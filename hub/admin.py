@@ -1,5 +1,6 @@
-"""Operator actions on agencies, recorded in the store (they survive restarts and reach every
-running hub process within seconds): disable, enable, rotate a bearer token, set the
+"""Operator actions on agencies, recorded in the store (they survive restarts, and every
+running hub process reads them before authenticating its next request: see
+:class:`hub.runtime.FreshOverrides`): disable, enable, rotate a bearer token, set the
 signature profile."""
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ async def set_signature_profile(
     config: HubConfig, organ_id: str, profile: SignatureProfile, reason: str
 ) -> None:
     """Set an agency's signature profile (``strict`` | ``legacy``) at runtime, audited in the
-    event log; running hubs apply it within seconds, as they apply ``disable``."""
+    event log; running hubs apply it to their next request, as they apply ``disable``."""
     if profile not in SIGNATURE_PROFILES:
         raise ConfigError(f"signature profile must be strict or legacy, not {profile!r}")
     await _record(

@@ -185,7 +185,7 @@ def serve(config_dir: Path, host: str | None, port: int | None, workers: int) ->
 async def _serve(config: Any, host: str, port: int) -> None:
     from aiohttp import web
 
-    from hub.api import build_app
+    from hub.api import build_app, runner_options
     from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 
@@ -194,7 +194,9 @@ async def _serve(config: Any, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Runtime(config) as runtime:
-        runner = web.AppRunner(build_app(runtime), access_log=None)
+        runner = web.AppRunner(
+            build_app(runtime), access_log=None, **runner_options(config.settings.http)
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=server_ssl_context(config.settings.http))
         await site.start()
@@ -577,8 +579,8 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.option("--reason", default="signature profile", show_default=True)
 def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: str) -> None:
     """Set an agency's signature profile: strict, or legacy (C14N 1.0 and RSA-SHA1 admitted,
-    each such package flagged signature.legacy_algorithm). Running hubs apply it within
-    seconds."""
+    each such package flagged signature.legacy_algorithm). Running hubs apply it to their
+    next request."""
     from hub.admin import set_signature_profile
     from hub.config import load_config
 
@@ -601,7 +603,8 @@ def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: st
 def agency_rotate_token(
     organ_id: str, config_dir: Path, reason: str, token_file: Path | None
 ) -> None:
-    """Replace an agency's bearer token; the old one stops working within seconds."""
+    """Replace an agency's bearer token; the old one stops working at once (the next request
+    to any running hub)."""
     import os
 
     from hub.admin import rotate_token

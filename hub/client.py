@@ -96,7 +96,9 @@ class HubClient:
 
     async def validate(self, data: bytes) -> dict[str, Any]:
         """POST /v1/validate."""
-        return await self._json("POST", "/v1/validate", data=data)
+        return await self._json(
+            "POST", "/v1/validate", data=aiohttp.BytesPayload(data, content_type="application/xml")
+        )
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         async with self.session.request(

@@ -45,6 +45,23 @@ class HttpSettings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None  # when set, client certificates are requested and checked
+    #: seconds a connection may stay without a complete request head — idle between
+    #: requests (keep-alive) or sending its headers (aiohttp runs one timer for both)
+    keepalive_timeout: float = 60.0
+    #: seconds a request body may take to arrive in full (slow senders are cut off: 408)
+    body_timeout: float = 300.0
+
+
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Who may read ``/metrics``: peers in ``allow`` (default loopback only), or anyone with
+    the bearer token in ``token_file``."""
+
+    allow: tuple[str, ...] = LOOPBACK_NETWORKS
+    token_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,7 @@ class Settings:
     max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
     max_xml_depth: int = DEFAULT_MAX_XML_DEPTH  # element nesting (huge_tree lifts libxml2's)
     http: HttpSettings = field(default_factory=HttpSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     receipt_key: Path = Path("pki/hub/key.pem")
     receipt_cert: Path = Path("pki/hub/cert.pem")
@@ -237,6 +255,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             "ingest",
             "pdf",
             "vxp",
+            "metrics",
         )
     }
     for var, (section, key) in ENV_OVERRIDES.items():
@@ -257,7 +276,18 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             client_ca=_path(base, http_s["client_ca"], "http.client_ca")
             if "client_ca" in http_s
             else None,
+            keepalive_timeout=float(http_s.get("keepalive_timeout", 60.0)),
+            body_timeout=float(http_s.get("body_timeout", 300.0)),
         )
+        metrics_s = sections["metrics"]
+        metrics = MetricsSettings(
+            allow=tuple(str(n) for n in metrics_s.get("allow", LOOPBACK_NETWORKS)),
+            token_file=_path(base, metrics_s["token_file"], "metrics.token_file")
+            if "token_file" in metrics_s
+            else None,
+        )
+        for network in metrics.allow:
+            ipaddress.ip_network(network, strict=False)  # ValueError: reported below
         delivery = DeliverySettings(
             retry_delays=tuple(
                 float(x) for x in delivery_s.get("retry_delays", _DEFAULT_RETRY_DELAYS)
@@ -287,6 +317,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str] | None = None) -> Set
             max_package_bytes=int(limits_s.get("max_package_bytes", DEFAULT_MAX_PACKAGE_BYTES)),
             max_xml_depth=int(limits_s.get("max_xml_depth", DEFAULT_MAX_XML_DEPTH)),
             http=http,
+            metrics=metrics,
             delivery=delivery,
             receipt_key=_path(
                 base, signing_s.get("receipt_key", "pki/hub/key.pem"), "signing.receipt_key"

@@ -73,6 +73,8 @@ class HttpSection(Table):
     tls_cert: str | None = None
     tls_key: str | None = None
     client_ca: str | None = None
+    keepalive_timeout: PosFloat = 60.0
+    body_timeout: PosFloat = 300.0
 
 
 class LimitsSection(Table):
@@ -145,6 +147,11 @@ class StorageSection(Table):
     encryption_key_file: str = ""
 
 
+class MetricsSection(Table):
+    allow: StrList = ["127.0.0.0/8", "::1/128"]
+    token_file: str | None = None
+
+
 class VxpSection(Table):
     enabled: bool = True
     base_path: str = "/vxp"
@@ -170,6 +177,7 @@ class HubToml(Table):
     retention: RetentionSection = RetentionSection()
     storage: StorageSection = StorageSection()
     vxp: VxpSection = VxpSection()
+    metrics: MetricsSection = MetricsSection()
 
 
 # -- agencies.toml, routes.toml, holidays.toml, procedures.toml ---------------------------------

@@ -7,8 +7,17 @@ The codes are part of the public contract: integrators match on them, so never r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
+
+#: where every code is explained: the hub serves this page (``/docs/problems``), one anchor
+#: per code, generated from this tree; problem ``type`` URIs are relative references to it
+PROBLEMS_PAGE = "/docs/problems"
+
+
+def problem_type(code: str) -> str:
+    """The problem ``type`` URI of ``code``: its anchor on the hub's own problems page."""
+    return f"{PROBLEMS_PAGE}#{code}"
 
 
 class HubError(Exception):
@@ -17,6 +26,18 @@ class HubError(Exception):
     code: ClassVar[str] = "hub.error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal hub error"
+    #: other codes an instance may carry (set per instance from a lower layer's code, e.g. the
+    #: ``signature.*`` codes of the signing package), each with its own title; listed here so
+    #: the problems page and the OpenAPI document name them
+    variants: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def codes(cls) -> Iterator[tuple[str, int, str]]:
+        """``(code, status, title)`` of this class and its variants."""
+        yield cls.code, cls.status, cls.variants.get(cls.code, cls.title)
+        for code, title in cls.variants.items():
+            if code != cls.code:
+                yield code, cls.status, title
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -31,8 +52,8 @@ class HubError(Exception):
     def to_problem(self) -> dict[str, Any]:
         """The RFC 9457 problem+json body for this error."""
         body: dict[str, Any] = {
-            "type": f"https://hub.example/problems/{self.code}",
-            "title": self.title,
+            "type": problem_type(self.code),
+            "title": self.variants.get(self.code, self.title),
             "status": self.status,
             "code": self.code,
             "detail": self.detail,
@@ -110,6 +131,17 @@ class SignatureError(HubError):
     code = "signature.invalid"
     status = 403
     title = "The package signature is not acceptable"
+    variants: ClassVar[Mapping[str, str]] = {
+        "signature.error": "The signature cannot be verified",
+        "signature.missing": "The document carries no XML signature",
+        "signature.profile": "The signature is outside the accepted signing profile",
+        "signature.algorithm_forbidden": "A signature algorithm is forbidden",
+        "signature.invalid": "The signature does not verify",
+        "signature.untrusted": "The signing certificate is not trusted",
+        "signature.unsafe_xml": "The signed XML is refused by the safe parser",
+        "signature.revoked": "A certificate of the signing chain is revoked",
+        "signature.revocation_unknown": "The revocation status of the signing chain is unknown",
+    }
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
@@ -129,6 +161,12 @@ class AttachmentError(HubError):
     code = "pdf.invalid"
     status = 422
     title = "An attachment is not acceptable"
+    variants: ClassVar[Mapping[str, str]] = {
+        "pdf.required": "No attachment holds a signed PDF",
+        "pdf.invalid": "A PDF signature is invalid",
+        "pdf.indeterminate": "A PDF signature cannot be validated",
+        "attachment.unsafe_archive": "An attachment archive is unsafe",
+    }
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail, **extra)
@@ -155,6 +193,78 @@ class NotFound(HubError):
     code = "package.not_found"
     status = 404
     title = "No such package"
+
+
+# -- Requests (the HTTP layer, before any package check) --------------------------------------
+
+
+class RequestError(HubError):
+    """A request the API cannot take as sent: a bad parameter, media type or method."""
+
+    code = "request.invalid"
+    status = 400
+    title = "The request is not valid"
+
+
+class BadParameter(RequestError):
+    """A query parameter with a value outside its documented type or range."""
+
+    code = "request.bad_parameter"
+    title = "A query parameter is invalid"
+
+
+class BadCursor(BadParameter):
+    """``cursor`` is not a value the hub handed out as ``next``."""
+
+    code = "request.bad_cursor"
+    title = "The paging cursor is not valid"
+
+
+class BadLimit(BadParameter):
+    """``limit`` is not an integer from 1 to 1000."""
+
+    code = "request.bad_limit"
+    title = "The page limit must be an integer from 1 to 1000"
+
+
+class BadQuery(RequestError):
+    """A date range (``from``/``to``) that cannot be read. The code predates the
+    ``request.*`` family and is kept: integrators match on it."""
+
+    code = "http.bad_query"
+    title = "A query parameter is invalid"
+
+
+class UnsupportedMediaType(RequestError):
+    """A non-empty body that is not XML (``application/xml`` or ``text/xml``)."""
+
+    code = "request.unsupported_media_type"
+    status = 415
+    title = "The body must be application/xml"
+
+
+class BodyTimeout(RequestError):
+    """The body did not arrive within ``[http] body_timeout`` seconds."""
+
+    code = "request.body_timeout"
+    status = 408
+    title = "The request body was not received in time"
+
+
+class RouteNotFound(RequestError):
+    """No such path in the API."""
+
+    code = "http.not_found"
+    status = 404
+    title = "No such resource"
+
+
+class MethodNotAllowed(RequestError):
+    """The path exists but not with this method; ``Allow`` names the methods it takes."""
+
+    code = "http.method_not_allowed"
+    status = 405
+    title = "Method not allowed"
 
 
 # -- Routing and conflicts ----------------------------------------------------------------------

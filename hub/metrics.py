@@ -8,7 +8,12 @@ ACCEPTED = Counter("hub_packages_accepted_total", "Packages accepted (new, not r
 REPEATED = Counter(
     "hub_packages_repeated_total", "Identical packages submitted again (same receipt returned)"
 )
-REFUSED = Counter("hub_packages_refused_total", "Packages refused, by stable code", ["code"])
+REFUSED = Counter(
+    "hub_packages_refused_total",
+    "Packages refused at submission (POST /v1/packages), by stable code; other refused "
+    "requests (401, 404, dry runs) are not packages and are not counted",
+    ["code"],
+)
 LEGACY_SIGNED = Counter(
     "hub_packages_legacy_signed_total",
     "Packages accepted under the legacy signing profile (C14N 1.0, RSA-SHA1), per sender: "
@@ -39,7 +44,9 @@ QUEUE_DEPTH = Gauge(
     ["agency", "state"],
 )
 DEAD_LETTERS = Gauge("hub_dead_letters", "Dead-lettered deliveries not discarded by an operator")
-OPEN_ALARMS = Gauge("hub_open_alarms", "Open lifecycle/SLA alarms (0 until alarms are configured)")
+# Deprecated and no longer exported: ``hub_open_alarms`` duplicated ``hub_alarms_open{kind}``
+# (use ``sum(hub_alarms_open)``). Kept as an unregistered gauge so its writers need no change.
+OPEN_ALARMS = Gauge("hub_open_alarms", "Deprecated: use sum(hub_alarms_open)", registry=None)
 DELIVERY_SECONDS = Histogram(
     "hub_delivery_latency_seconds",
     "From acceptance to the package reaching the recipient (in its inbox, or pushed)",
@@ -50,7 +57,9 @@ OPERATOR_ACTIONS = Counter(
 )
 
 # -- lifecycle (issue 5) -----------------------------------------------------------------------
-ALARMS_OPEN = Gauge("hub_alarms_open", "Open SLA alarms at the last evaluation", ["kind"])
+ALARMS_OPEN = Gauge(
+    "hub_alarms_open", "Open lifecycle/SLA alarms at the last evaluation, per kind", ["kind"]
+)
 ALARMS_NOTIFIED = Counter("hub_alarms_notified_total", "Alarms notified (once each)", ["kind"])
 
 # -- online revocation (issue 14): fetches counted where the hub process sees them (its own

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
@@ -26,12 +26,13 @@ from hub.broker.rabbitmq import RabbitBroker
 from hub.config import HubConfig
 from hub.delivery import Dispatcher
 from hub.directory import Directory
-from hub.errors import ConfigError
+from hub.errors import ConfigError, Unavailable
 from hub.lifecycle.alarms import AlarmEvaluator
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.engine import Lifecycle
 from hub.lifecycle.notify import Notifier, WebhookNotifier
 from hub.metrics import REVOCATION_FETCHES
+from hub.models import AgencyOverride
 from hub.pipeline.checks import CheckOptions, trust_store_for
 from hub.pipeline.executor import CheckExecutor
 from hub.pipeline.ingest import Ingestor
@@ -220,6 +221,7 @@ class Runtime:
         self.started_at = clock()
         self._republish_interval = republish_interval
         self._overrides_interval = overrides_interval
+        self.overrides = FreshOverrides(self.store.agency_overrides, self.registry)
         self._stack = AsyncExitStack()
         self._ack_trust: TrustStore | None = None
 
@@ -300,7 +302,7 @@ class Runtime:
         while True:
             await asyncio.sleep(self._overrides_interval)
             try:
-                self.registry.reload(await self.store.agency_overrides())
+                await self.overrides.sync()
             except Exception as exc:
                 log.warning("reloading agency overrides failed: %s", exc)
 
@@ -327,6 +329,54 @@ class Runtime:
                     log.info("retention purge: %d package(s)", len(purged))
             except Exception as exc:  # the next run retries
                 log.warning("retention purge failed: %s", exc)
+
+
+class FreshOverrides:
+    """Keeps a :class:`Registry` up to date with the store's agency overrides, so that a change
+    an operator made (``hub agency disable``, ``rotate-token``, ``set-profile``, from any
+    process) applies to the very next request on every worker.
+
+    :meth:`sync` returns once a read of the overrides that *started after the call* has been
+    applied. Concurrent callers share one read (one store round trip per burst of requests,
+    not one each), but never a read that started before them: it could predate a change that
+    committed before their request arrived. The registry is re-indexed only when the overrides
+    differ from the last ones applied.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[Sequence[AgencyOverride]]],
+        registry: Registry,
+    ) -> None:
+        self._load = load
+        self._registry = registry
+        self._started = 0  # reads started so far; the current one is number ``_started``
+        self._task: asyncio.Task[None] | None = None
+        self._last: tuple[AgencyOverride, ...] | None = None
+
+    async def sync(self) -> None:
+        """Apply the overrides as the store holds them now (see the class docstring)."""
+        wanted = self._started + 1  # the first read that starts after this moment
+        while True:
+            if self._task is None or self._task.done():
+                self._started += 1
+                self._task = asyncio.create_task(self._read(), name="hub-overrides-read")
+            number, task = self._started, self._task
+            # shield: one caller cancelled (client gone) must not cancel the others' read
+            await asyncio.shield(task)
+            if number >= wanted:
+                return
+
+    async def _read(self) -> None:
+        try:
+            overrides = tuple(await self._load())
+        except Exception as exc:
+            # Fail closed: without the overrides a disabled agency or a rotated token could
+            # pass. The request is answered 503 (the store is down: little else works).
+            raise Unavailable(f"agency overrides cannot be read: {exc}") from exc
+        if overrides != self._last:
+            self._registry.reload(overrides)
+            self._last = overrides
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

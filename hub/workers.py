@@ -69,7 +69,7 @@ async def serve_socket(config: HubConfig, sock: socket.socket, *, worker: int | 
     """Serve the API from an already listening socket until SIGTERM/SIGINT (one worker)."""
     from aiohttp import web
 
-    from hub.api import build_app
+    from hub.api import build_app, runner_options
     from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 
@@ -85,7 +85,7 @@ async def serve_socket(config: HubConfig, sock: socket.socket, *, worker: int | 
     async with Runtime(config) as runtime:
         app = build_app(runtime)
         app.on_response_prepare.append(name_worker)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, **runner_options(config.settings.http))
         await runner.setup()
         site = web.SockSite(runner, sock, ssl_context=server_ssl_context(config.settings.http))
         await site.start()

@@ -1,5 +1,5 @@
 """The agency HTTP API (aiohttp)."""
 
-from hub.api.app import build_app
+from hub.api.app import build_app, runner_options
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "runner_options"]

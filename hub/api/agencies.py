@@ -14,10 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.keys import RUNTIME
-from hub.api.lifecycle import BadQuery
 from hub.directory import DirectoryEntry, DirectoryFilter
 from hub.edxml.organ_id import is_valid_organ_id
-from hub.errors import AgencyNotFound
+from hub.errors import AgencyNotFound, BadCursor, BadLimit, BadParameter
 from hub.store.textsearch import MAX_QUERY_WORDS
 from hub.text import words
 
@@ -42,37 +41,44 @@ def entry_json(entry: DirectoryEntry) -> dict[str, Any]:
 
 
 def _bool(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name, "")
-    if raw == "":
+    """``true``/``false`` (or ``1``/``0``); absent is no filter, present but empty is refused."""
+    if name not in request.query:
         return None
+    raw = request.query[name]
     if raw in ("1", "true"):
         return True
     if raw in ("0", "false"):
         return False
-    raise BadQuery(f"{name}: true or false, not {raw!r}")
+    raise BadParameter(f"{name}: true or false, not {raw!r}", parameter=name)
 
 
 def _filter(request: web.Request) -> DirectoryFilter:
     level: int | None = None
-    if request.query.get("level", ""):
+    if "level" in request.query:
         raw = request.query["level"]
         if raw not in ("1", "2", "3", "4"):
-            raise BadQuery(f"level: 1, 2, 3 or 4, not {raw!r}")
+            raise BadParameter(f"level: 1, 2, 3 or 4, not {raw!r}", parameter="level")
         level = int(raw)
-    parent = request.query.get("parent", "") or None
+    parent = request.query.get("parent")
     if parent is not None and not is_valid_organ_id(parent):
-        raise BadQuery(f"parent: an OrganId (NNN.NN.NN.XNN), not {parent!r}")
+        raise BadParameter(
+            f"parent: an OrganId (NNN.NN.NN.XNN), not {parent!r}", parameter="parent"
+        )
     q = request.query.get("q", "").strip() or None
     if q is not None and len(words(q)) > MAX_QUERY_WORDS:
-        raise BadQuery(f"q: at most {MAX_QUERY_WORDS} words")
+        raise BadParameter(f"q: at most {MAX_QUERY_WORDS} words", parameter="q")
     return DirectoryFilter(level=level, parent=parent, connected=_bool(request, "connected"), q=q)
 
 
 def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
     try:
-        return min(max(int(request.query.get("limit", "100")), 1), 1000)
-    except ValueError as exc:
-        raise BadQuery("limit must be an integer") from exc
+        limit = int(raw)
+    except ValueError:
+        raise BadLimit(f"limit {raw!r} is not an integer") from None
+    if not 1 <= limit <= 1000:
+        raise BadLimit(f"limit {limit} is outside 1–1000")
+    return limit
 
 
 @routes.get("/v1/agencies")
@@ -83,8 +89,8 @@ async def agencies(request: web.Request) -> web.Response:
         page = await request.app[RUNTIME].directory.entries(
             flt, cursor=request.query.get("cursor") or None, limit=_limit(request)
         )
-    except ValueError as exc:  # a malformed cursor
-        raise BadQuery(str(exc)) from exc
+    except ValueError:  # a malformed cursor
+        raise BadCursor("cursor: pass back the 'next' value of the previous page") from None
     return web.json_response(
         {"items": [entry_json(e) for e in page.items], "next": page.next},
         dumps=_dumps,

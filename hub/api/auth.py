@@ -11,7 +11,8 @@ from hub.api.keys import CALLER, RUNTIME
 from hub.api.problems import Handler
 from hub.errors import AuthForbidden, AuthRequired
 
-#: paths anyone may read (probes, the API description, metrics for the local scraper)
+#: paths without an agency's credentials (probes, the API description; /metrics has its own
+#: access rule, see hub.api.ops)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v1/openapi.json", "/metrics"})
 
 
@@ -28,7 +29,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Resolve the caller's OrganId, or refuse with ``401 auth.required``."""
     if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
         return await handler(request)
-    registry = request.app[RUNTIME].registry
+    runtime = request.app[RUNTIME]
+    # An operator's change (disable, rotate-token, set-profile) applies to the next request:
+    # the overrides are read from the store before authenticating (shared by concurrent
+    # requests, see FreshOverrides).
+    await runtime.overrides.sync()
+    registry = runtime.registry
     caller: str | None = None
     header = request.headers.get("Authorization", "")
     if header:

@@ -14,20 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.keys import CALLER, RUNTIME
-from hub.errors import HubError, NotFound
+from hub.errors import BadQuery, NotFound
 from hub.lifecycle.alarms import evaluate
 from hub.lifecycle.reports import build_report
 from hub.text import nfc
 
 routes = web.RouteTableDef()
-
-
-class BadQuery(HubError):
-    """A query parameter that cannot be read (kept local: ``http.bad_query`` is generic)."""
-
-    code = "http.bad_query"
-    status = 400
-    title = "A query parameter is invalid"
 
 
 def _period(request: web.Request) -> tuple[Any, Any]:

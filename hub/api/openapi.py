@@ -7,6 +7,7 @@ A test validates this document as OpenAPI and checks that every route is describ
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -14,15 +15,112 @@ from hub import __version__
 from hub.api.agencies import OPENAPI_PATHS as AGENCY_PATHS
 from hub.api.agencies import OPENAPI_SCHEMAS as AGENCY_SCHEMAS
 from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
+from hub.api.problems import PROBLEM_JSON, XML_MEDIA_TYPES, catalogue, codes_of
+from hub.audit.acks import AckInvalid
+from hub.errors import (
+    PROBLEMS_PAGE,
+    AgencyNotFound,
+    AttachmentError,
+    AuthForbidden,
+    AuthRequired,
+    BadCursor,
+    BadLimit,
+    BadParameter,
+    BadQuery,
+    BodyTimeout,
+    HubError,
+    LifecycleError,
+    MethodNotAllowed,
+    NotFound,
+    PackageConflict,
+    PackageTooLarge,
+    RequestError,
+    RouteForbidden,
+    RouteNotFound,
+    SchemaInvalid,
+    SignatureError,
+    Unavailable,
+    UnknownRecipient,
+    UnsupportedMediaType,
+    XmlError,
+)
+from hub.storage_crypto import StorageKeyError
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
+# -- the codes each operation can answer with, from the error tree ------------------------------
 
-def _xml_body(description: str) -> dict[str, Any]:
+#: any authenticated call; ``hub.error`` is the internal error (a bug, answered as a problem)
+_AUTHENTICATED: tuple[type[HubError], ...] = (AuthRequired, AuthForbidden, Unavailable)
+#: a request body is read (``/v1/packages``, ``/v1/validate``, an ack)
+_BODY: tuple[type[HubError], ...] = (UnsupportedMediaType, BodyTimeout, PackageTooLarge)
+#: every check of a submitted package (the pipeline, hub/pipeline)
+_CHECKS: tuple[type[HubError], ...] = (
+    XmlError,
+    SchemaInvalid,
+    SignatureError,
+    AttachmentError,
+    UnknownRecipient,
+    RouteForbidden,
+    LifecycleError,
+)
+_PAGING_ERRORS: tuple[type[HubError], ...] = (BadCursor, BadLimit)
+_PACKAGE: tuple[type[HubError], ...] = (NotFound, StorageKeyError)
+
+OPERATION_ERRORS: dict[str, tuple[type[HubError], ...]] = {
+    "submitPackage": (*_AUTHENTICATED, *_BODY, *_CHECKS, PackageConflict),
+    "validatePackage": (*_AUTHENTICATED, *_BODY, *_CHECKS, PackageConflict),
+    "inbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
+    "outbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
+    "fetchPackage": (*_AUTHENTICATED, *_PACKAGE),
+    "packageReceipt": (*_AUTHENTICATED, *_PACKAGE),
+    "ackPackage": (*_AUTHENTICATED, *_BODY, *_PACKAGE, SignatureError, AckInvalid),
+    "tracePackage": (*_AUTHENTICATED, *_PACKAGE),
+    "report": (*_AUTHENTICATED, BadQuery),
+    "alarms": _AUTHENTICATED,
+    "dossier": (*_AUTHENTICATED, NotFound),
+    "listAgencies": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
+    "getAgency": (*_AUTHENTICATED, AgencyNotFound),
+    "metrics": (AuthRequired, AuthForbidden),
+}
+"""Error classes per operationId; each class stands for its subtree and variants."""
+
+
+def problem_responses(operation_id: str) -> dict[str, Any]:
+    """The problem responses of an operation: one per status, naming its codes
+    (``x-problem-codes``), plus ``500 hub.error`` (every operation)."""
+    status_of = {p.code: p.status for p in catalogue()}
+    by_status: dict[int, list[str]] = {}
+    for code in [*codes_of(*OPERATION_ERRORS.get(operation_id, ())), HubError.code]:
+        by_status.setdefault(status_of[code], []).append(code)
+    responses: dict[str, Any] = {}
+    for status in sorted(by_status):
+        codes = sorted(set(by_status[status]))
+        responses[str(status)] = {
+            "description": "Problem: " + ", ".join(codes) + f" (see {PROBLEMS_PAGE})",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "x-problem-codes": codes,
+        }
+    return responses
+
+
+def _with_problems(paths: dict[str, Any]) -> dict[str, Any]:
+    for operations in paths.values():
+        for operation in operations.values():
+            op_id = operation["operationId"]
+            if op_id in OPERATION_ERRORS:
+                kept = {k: v for k, v in operation["responses"].items() if v is not _PROBLEM}
+                kept = {k: v for k, v in kept.items() if not str(k).startswith(("4", "5"))}
+                operation["responses"] = {**kept, **problem_responses(op_id)}
+    return paths
+
+
+def _xml_body(description: str, *, required: bool = True) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
     return {
-        "required": True,
-        "description": description,
-        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+        "required": required,
+        "description": description + " (Content-Type application/xml or text/xml)",
+        "content": {t: binary for t in sorted(XML_MEDIA_TYPES)},
     }
 
 
@@ -95,17 +193,8 @@ _SUBJECT_QUERY = {
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at ``/v1/openapi.json``."""
-    errors = {
-        "400": _PROBLEM,
-        "401": _PROBLEM,
-        "403": _PROBLEM,
-        "404": _PROBLEM,
-        "409": _PROBLEM,
-        "413": _PROBLEM,
-        "422": _PROBLEM,
-        "503": _PROBLEM,
-    }
-    return {
+    errors: dict[str, Any] = {}  # the problem responses: per operation, by _with_problems
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Vietnamese e-government exchange hub — agency API",
@@ -117,10 +206,13 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/"}],
+        # Codes not tied to an operation: a path or method the API does not have, or a
+        # request aiohttp itself refuses (a malformed one).
+        "x-problem-codes": sorted({RouteNotFound.code, MethodNotAllowed.code, RequestError.code}),
         "security": [{"bearer": []}],
         "paths": {
-            **LIFECYCLE_PATHS,  # issue 5: reports, alarms, dossiers
-            **AGENCY_PATHS,  # issue 11: the agency directory
+            **copy.deepcopy(LIFECYCLE_PATHS),  # issue 5: reports, alarms, dossiers
+            **copy.deepcopy(AGENCY_PATHS),  # issue 11: the agency directory
             "/v1/packages": {
                 "post": {
                     "summary": "Submit a signed package",
@@ -251,7 +343,27 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Prometheus metrics",
                     "operationId": "metrics",
                     "security": [],
-                    "responses": {"200": {"description": "Prometheus text format"}},
+                    "description": "Readable from [metrics] allow networks (loopback by "
+                    "default) or with the bearer token of [metrics] token_file",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            PROBLEMS_PAGE: {
+                "get": {
+                    "summary": "Every problem code: status, title, meaning (the type URIs)",
+                    "operationId": "problems",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "HTML, one anchor per code",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
                 }
             },
         },
@@ -284,19 +396,8 @@ def openapi_document() -> dict[str, Any]:
                         "status": {"type": "integer"},
                         "code": {
                             "type": "string",
-                            "examples": [
-                                "xml.not_well_formed",
-                                "xml.dtd_forbidden",
-                                "schema.invalid",
-                                "signature.invalid",
-                                "signature.untrusted",
-                                "signature.signer_mismatch",
-                                "route.unknown_recipient",
-                                "package.too_large",
-                                "package.conflict",
-                                "auth.required",
-                                "auth.forbidden",
-                            ],
+                            "enum": [p.code for p in catalogue()],
+                            "description": f"Stable code, explained at {PROBLEMS_PAGE}#<code>",
                         },
                         "detail": {"type": "string"},
                         "instance": {"type": "string"},
@@ -443,3 +544,5 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    _with_problems(document["paths"])
+    return document

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
+import logging
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -10,10 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub import __version__
 from hub.api.keys import RUNTIME
 from hub.api.openapi import openapi_document
+from hub.api.problems import problems_html
 from hub.audit.expiry import update_alarms, watched_certificates
+from hub.config import MetricsSettings
+from hub.errors import PROBLEMS_PAGE, AuthForbidden, AuthRequired
 from hub.metrics import PACKAGES_STORED
 
 routes = web.RouteTableDef()
+log = logging.getLogger("hub.api")
 
 
 @routes.get("/healthz")
@@ -68,10 +75,53 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+def _peer_allowed(peer: str | None, allow: tuple[str, ...]) -> bool:
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False  # a Unix socket peer or something unexpected: not a network we know
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(n, strict=False) for n in allow)
+
+
+def check_metrics_access(request: web.Request, settings: MetricsSettings) -> None:
+    """``/metrics`` tells queue depths per agency and refusal counts: readable from the
+    networks in ``[metrics] allow`` (loopback by default), else only with the bearer token of
+    ``[metrics] token_file``."""
+    if _peer_allowed(request.remote, settings.allow):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if settings.token_file is None:
+        raise AuthForbidden(
+            f"/metrics is readable from {', '.join(settings.allow)} only "
+            "(see [metrics] allow and token_file)"
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthRequired("/metrics: use 'Authorization: Bearer <metrics token>'")
+    try:  # read per scrape: a rotated token file applies without a restart
+        expected = settings.token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        log.warning("metrics token file unreadable: %s", exc)
+        raise AuthForbidden("/metrics: the metrics token is not available") from None
+    if not expected or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise AuthRequired("/metrics: wrong bearer token")
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition (to allowed networks or the metrics token holder)."""
+    check_metrics_access(request, request.app[RUNTIME].config.settings.metrics)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get(PROBLEMS_PAGE)
+async def problems(request: web.Request) -> web.Response:
+    """Every problem code with its status, title and meaning (the ``type`` URIs' target)."""
+    return web.Response(text=problems_html(), content_type="text/html", charset="utf-8")
 
 
 @routes.get("/v1/openapi.json")

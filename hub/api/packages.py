@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from typing import Any
 
@@ -13,13 +14,22 @@ from hub.api.keys import CALLER, RUNTIME
 from hub.audit.acks import MAX_ACK_BYTES, verify_ack
 from hub.audit.backend import AuditBackend
 from hub.audit.records import SignedAck
-from hub.errors import HubError, NotFound, PackageTooLarge
+from hub.errors import (
+    BadCursor,
+    BadLimit,
+    BadParameter,
+    BodyTimeout,
+    HubError,
+    NotFound,
+    PackageTooLarge,
+)
 from hub.lifecycle.engine import lifecycle_trace
-from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REPEATED
+from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REFUSED, REPEATED
 from hub.models import DeliveryRecord, DeliveryState, PackageRecord
 from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
+from hub.store.cursors import decode_cursor  # the cursor format every backend shares
 from hub.store.textsearch import MAX_QUERY_WORDS
 from hub.text import words
 
@@ -40,7 +50,9 @@ def _runtime(request: web.Request) -> Runtime:
 async def read_body(request: web.Request, limit: int) -> bytes:
     """Read the request body, refusing it as soon as it passes ``limit`` bytes.
 
-    A declared Content-Length over the limit is refused before reading anything.
+    A declared Content-Length over the limit is refused before reading anything; a body
+    that takes longer than ``[http] body_timeout`` to arrive is refused (``408``), so a slow
+    sender cannot hold a connection and a handler forever.
 
     The chunks go into one :class:`io.BytesIO`, whose buffer grows in place and is handed
     out by ``getvalue()`` without a copy: the body is in memory once, where a list of chunks
@@ -50,13 +62,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise PackageTooLarge(
             f"{request.content_length} bytes declared; the limit is {limit}", limit=limit
         )
+    timeout = _runtime(request).config.settings.http.body_timeout
     body = io.BytesIO()
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise PackageTooLarge(f"more than {limit} bytes sent", limit=limit)
-        body.write(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise PackageTooLarge(f"more than {limit} bytes sent", limit=limit)
+                body.write(chunk)
+    except TimeoutError:
+        raise BodyTimeout(
+            f"{size} bytes received in {timeout:g} s; the body must arrive within "
+            f"{timeout:g} s ([http] body_timeout)"
+        ) from None
     return body.getvalue()
 
 
@@ -67,9 +87,14 @@ def _limit(request: web.Request) -> int:
 @routes.post("/v1/packages")
 async def submit(request: web.Request) -> web.Response:
     """Submit a signed package; ``202`` with the signed receipt (``200`` for a repeat)."""
-    data = await read_body(request, _limit(request))
-    started = time.perf_counter()
-    accepted = await _runtime(request).ingestor.submit(data, _caller(request))
+    try:
+        data = await read_body(request, _limit(request))
+        started = time.perf_counter()
+        accepted = await _runtime(request).ingestor.submit(data, _caller(request))
+    except HubError as exc:
+        # Only real submissions count as refused packages (not 404s, 401s or dry runs).
+        REFUSED.labels(code=exc.code).inc()
+        raise
     INGEST_SECONDS.observe(time.perf_counter() - started)
     if accepted.created:
         ACCEPTED.labels(kind=accepted.kind).inc()
@@ -142,9 +167,16 @@ def _package_json(p: PackageRecord) -> dict[str, Any]:
 def _page_args(request: web.Request) -> tuple[str | None, int]:
     cursor = request.query.get("cursor") or None
     try:
-        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(reason="limit must be an integer") from exc
+        decode_cursor(cursor)
+    except ValueError:
+        raise BadCursor("cursor: pass back the 'next' value of the previous page") from None
+    raw = request.query.get("limit", "100")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise BadLimit(f"limit {raw!r} is not an integer") from None
+    if not 1 <= limit <= 1000:
+        raise BadLimit(f"limit {limit} is outside 1–1000")
     return cursor, limit
 
 
@@ -152,15 +184,24 @@ def _subject_query(request: web.Request) -> str | None:
     """``?q=``: Subject words (folded; every one must match), or ``None``."""
     q = request.query.get("q", "").strip()
     if len(words(q)) > MAX_QUERY_WORDS:
-        raise web.HTTPBadRequest(reason=f"q: at most {MAX_QUERY_WORDS} words")
+        raise BadParameter(f"q: at most {MAX_QUERY_WORDS} words", parameter="q")
     return q or None
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: true/false or 1/0; absent is false (present but empty is
+    refused like any other value that is not a boolean)."""
+    raw = request.query.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise BadParameter(f"{name} must be true or false, not {raw!r}", parameter=name)
+    return raw in ("true", "1")
 
 
 @routes.get("/v1/inbox")
 async def inbox(request: web.Request) -> web.Response:
     """The caller's packages waiting to be acknowledged, oldest first."""
     cursor, limit = _page_args(request)
-    include_acked = request.query.get("include_acked", "") in ("1", "true")
+    include_acked = _flag(request, "include_acked")
     page = await _runtime(request).store.inbox(
         _caller(request),
         cursor=cursor,
@@ -340,6 +381,4 @@ async def trace(request: web.Request) -> web.Response:
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False)

@@ -40,7 +40,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from hub.api import build_app
+from hub.api import build_app, runner_options
 from hub.config import load_config
 from hub.demo.agents import (
     G12,
@@ -270,7 +270,9 @@ async def run_demo(
                 data_dir=config.settings.data_dir,
                 now=runtime.clock(),
             )
-            runner = web.AppRunner(build_app(runtime), access_log=None)
+            runner = web.AppRunner(
+                build_app(runtime), access_log=None, **runner_options(config.settings.http)
+            )
             await runner.setup()
             try:
                 await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -59,6 +59,7 @@ from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_postgres import insert_chained
+from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.pgmigrate import (
     VERSION_TABLE,
     advisory_key,
@@ -68,7 +69,6 @@ from hub.store.pgmigrate import (
     scrub,
 )
 from hub.store.revinfo_postgres import PostgresRevocationCache
-from hub.store.sqlite import decode_cursor, encode_cursor
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_filter, subject_terms
 from hub.text import nfc, nfc_or_none

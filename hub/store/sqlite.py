@@ -17,8 +17,6 @@ measured cost.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -44,6 +42,7 @@ from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
+from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.revinfo_sqlite import SqliteRevocationCache
 from hub.store.sqlitedb import (
     SqliteConnection,
@@ -87,24 +86,6 @@ _UPSERT_DIRECTORY = (
     "OR directory_entries.code102 IS NOT excluded.code102 "
     "OR directory_entries.old_code IS NOT excluded.old_code"
 )
-
-
-def encode_cursor(seq: int) -> str:
-    """An opaque cursor for "after ``seq``" (base64 so clients do not do arithmetic on it)."""
-    return base64.urlsafe_b64encode(f"s{seq}".encode("ascii")).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """The seq a cursor stands for; 0 for the first page. ``ValueError`` if malformed."""
-    if cursor is None or cursor == "":
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"invalid cursor {cursor!r}") from exc
-    if not raw.startswith("s") or not raw[1:].isdigit():
-        raise ValueError(f"invalid cursor {cursor!r}")
-    return int(raw[1:])
 
 
 def inbox_sql(*, include_acked: bool, where: str = "") -> str:

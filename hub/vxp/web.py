@@ -143,6 +143,9 @@ class Facade:
             raise refused
         if not system.enabled:
             raise ProtocolError("vxp.forbidden", f"system {system.system_id} is disabled")
+        # Agency changes another process recorded (disable, token, profile) apply here at
+        # once, as on /v1 (hub.runtime.FreshOverrides).
+        await self.rt.overrides.sync()
         agencies = tuple(a for a in system.agencies if self.rt.registry.is_active(a))
         if not agencies:
             raise ProtocolError("vxp.forbidden", "none of the system's agencies is enabled")

@@ -140,13 +140,17 @@ async def test_one_agency_and_refusals(hub: RunningHub, tmp_path: Path) -> None:
     assert status == 200 and body["represented_by"] == H29
     status, body, ctype = await get(hub, "/v1/agencies/000.00.99.H29")
     assert (status, body["code"], ctype) == (404, "agency.not_found", "application/problem+json")
-    for query in ("level=5", "connected=maybe", "parent=H29", "cursor=%21%21", "limit=x"):
+    for query, code in (
+        ("level=5", "request.bad_parameter"),
+        ("level=", "request.bad_parameter"),
+        ("connected=maybe", "request.bad_parameter"),
+        ("parent=H29", "request.bad_parameter"),
+        ("cursor=%21%21", "request.bad_cursor"),
+        ("limit=x", "request.bad_limit"),
+        ("limit=0", "request.bad_limit"),
+    ):
         status, body, ctype = await get(hub, f"/v1/agencies?{query}")
-        assert (status, body["code"], ctype) == (
-            400,
-            "http.bad_query",
-            "application/problem+json",
-        ), query
+        assert (status, body["code"], ctype) == (400, code, "application/problem+json"), query
     async with aiohttp.ClientSession() as session, session.get(f"{hub.url}/v1/agencies") as resp:
         assert resp.status == 401
         assert (await resp.json(content_type=None))["code"] == "auth.required"

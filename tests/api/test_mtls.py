@@ -73,7 +73,12 @@ async def test_client_certificate_authenticates_the_agency(
         try:
             _, data = document(signers(G22), [Organ(organ_id=H41)], number=1)
             async with aiohttp.ClientSession() as session:
-                async with session.post(f"{base}/v1/packages", data=data, ssl=client_ctx) as r:
+                async with session.post(
+                    f"{base}/v1/packages",
+                    data=data,
+                    ssl=client_ctx,
+                    headers={"Content-Type": "application/xml"},
+                ) as r:
                     assert r.status == 202, await r.text()
                 async with session.get(f"{base}/v1/outbox", ssl=client_ctx) as r:
                     assert r.status == 200

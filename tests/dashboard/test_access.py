@@ -146,7 +146,7 @@ async def test_metrics_cover_the_dashboard_figures(dash: Dashboard) -> None:
         "hub_packages_refused_total",
         "hub_delivery_latency_seconds_bucket",
         "hub_dead_letters",
-        "hub_open_alarms",
+        "hub_alarms_open",
         "hub_deliveries_total",
     ):
         assert name in text, name

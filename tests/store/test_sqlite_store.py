@@ -13,7 +13,8 @@ from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.store.abc import Store
 from hub.store.batching import GroupCommitter
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore, decode_cursor, encode_cursor, inbox_sql
+from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore, inbox_sql
 from hub.store.sqlitedb import load_migrations, split_statements
 from tests.contracts.store_contract import G22, StoreContract, new_package
 
