@@ -456,12 +456,17 @@ def agency_list(config_dir: Path) -> None:
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-def agency_disable(organ_id: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_disable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Disable an agency: it can neither send nor be addressed until enabled again."""
-    from hub.admin import set_enabled
+    from hub.admin import CliActor, set_enabled
     from hub.config import load_config
 
-    asyncio.run(set_enabled(load_config(config_dir), organ_id, False, reason))
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, False, reason, CliActor.of(actor)))
     out.print(f"{organ_id} disabled")
 
 
@@ -469,12 +474,17 @@ def agency_disable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_enable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Enable an agency again."""
-    from hub.admin import set_enabled
+    from hub.admin import CliActor, set_enabled
     from hub.config import load_config
 
-    asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason))
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason, CliActor.of(actor)))
     out.print(f"{organ_id} enabled")
 
 
@@ -483,15 +493,28 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.argument("profile", type=click.Choice(["strict", "legacy"]))
 @CONFIG_OPTION
 @click.option("--reason", default="signature profile", show_default=True)
-def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_set_profile(
+    organ_id: str, profile: str, config_dir: Path, reason: str, actor: str | None
+) -> None:
     """Set an agency's signature profile: strict, or legacy (C14N 1.0 and RSA-SHA1 admitted,
     each such package flagged signature.legacy_algorithm). Running hubs apply it within
     seconds."""
-    from hub.admin import set_signature_profile
+    from hub.admin import CliActor, set_signature_profile
     from hub.config import load_config
 
     asyncio.run(
-        set_signature_profile(load_config(config_dir), organ_id, profile, reason)  # type: ignore[arg-type]  # click.Choice
+        set_signature_profile(
+            load_config(config_dir),
+            organ_id,
+            profile,  # type: ignore[arg-type]  # click.Choice
+            reason,
+            CliActor.of(actor),
+        )
     )
     out.print(f"{organ_id}: signature profile {profile}")
 
@@ -506,16 +529,21 @@ def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: st
     default=None,
     help="Write the new token here (mode 0600) instead of printing it.",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def agency_rotate_token(
-    organ_id: str, config_dir: Path, reason: str, token_file: Path | None
+    organ_id: str, config_dir: Path, reason: str, token_file: Path | None, actor: str | None
 ) -> None:
     """Replace an agency's bearer token; the old one stops working within seconds."""
     import os
 
-    from hub.admin import rotate_token
+    from hub.admin import CliActor, rotate_token
     from hub.config import load_config
 
-    token = asyncio.run(rotate_token(load_config(config_dir), organ_id, reason))
+    token = asyncio.run(rotate_token(load_config(config_dir), organ_id, reason, CliActor.of(actor)))
     if token_file is None:
         out.print(token)
     else:
@@ -547,10 +575,21 @@ def operator() -> None:
     "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
 )
 @click.option("--replace", is_flag=True, help="Reset the password and role of an existing one.")
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def operator_add(
-    username: str, config_dir: Path, role: str, password_stdin: bool, replace: bool
+    username: str,
+    config_dir: Path,
+    role: str,
+    password_stdin: bool,
+    replace: bool,
+    actor: str | None,
 ) -> None:
     """Create an operator account (the password is stored as an Argon2id hash)."""
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.operators import OperatorError, add_operator
     from hub.runtime import make_store
@@ -562,7 +601,11 @@ def operator_add(
 
     async def run() -> bool:
         async with make_store(load_config(config_dir)) as store:
-            return await add_operator(store.dashboard(), username, password, role, replace=replace)
+            done = await add_operator(store.dashboard(), username, password, role, replace=replace)
+            if done:
+                action = "operator.replace" if replace else "operator.add"
+                await record_cli_action(store, CliActor.of(actor), action, username, role=role)
+            return done
 
     try:
         created = asyncio.run(run())
