@@ -21,6 +21,14 @@ from hub.registry import Registry, new_token, token_digest
 from hub.runtime import make_store
 from hub.store.abc import Store
 
+#: the event kinds of agency changes (in the event log, with ``organ_id``, ``reason``, actor)
+AGENCY_EVENTS = (
+    "agency.enabled",
+    "agency.disabled",
+    "agency.signature_profile",
+    "agency.token_rotated",
+)
+
 
 def _os_user() -> str:
     try:
