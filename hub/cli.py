@@ -1014,6 +1014,31 @@ def _hub_settings(config_dir: Path) -> Any:
     return load_settings(config_dir)
 
 
+def _audit_cli(
+    config_dir: Path, actor: str | None, action: str, target: str, **detail: object
+) -> None:
+    """An entry in the operators' audit for a command-line change (the dashboard's Audit page)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub.admin import CliActor, record_cli_action
+    from hub.config import load_config
+    from hub.runtime import make_store
+
+    async def run() -> None:
+        async with make_store(load_config(config_dir)) as store:
+            await record_cli_action(store, CliActor.of(actor), action, target, **detail)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run())
+        return
+    # Invoked from inside an event loop (a program driving the CLI, such as a test with
+    # click's runner): asyncio.run cannot nest, so the entry is written from a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
 def _refuse(exc: Exception) -> None:
     detail = exc.detail if isinstance(exc, HubError) else str(exc)
     code = f"{exc.code}: " if isinstance(exc, HubError) else ""
@@ -1109,6 +1134,11 @@ def keys_csr(
     show_default=True,
     help="Validity of a certificate issued here (capped at the CA's own).",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def keys_rotate(
     config_dir: Path,
     apply: bool,
@@ -1117,6 +1147,7 @@ def keys_rotate(
     key_path: Path | None,
     cert_path: Path | None,
     valid_days: int,
+    actor: str | None,
 ) -> None:
     """A new receipt key beside the old one, added as a [signing] receipt_rotation pair.
 
@@ -1167,6 +1198,7 @@ def keys_rotate(
         )
         if apply:
             write_atomically(change)
+            _audit_cli(config_dir, actor, "keys.rotate", cert_path.name, key=str(key_path))
             console.print(
                 f"{change.path} updated (the old pair stays configured); restart the hub "
                 "processes to sign with the new key"

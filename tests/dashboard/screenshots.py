@@ -9,8 +9,8 @@
 Every page in Vietnamese (``NAME.png``), the overview, agencies and trace in English
 (``NAME-en.png``), and the overview, dead letters and trace on a 390 px phone
 (``NAME-phone.png``); the confirm page of "disable agency", a 404 page, and the confirm page of
-a re-send when the demo left a dead letter. Headless Debian chromium through playwright (``executable_path``, never
-a browser download).
+a re-send when the demo left a dead letter. Headless Debian chromium through playwright
+(``executable_path``, never a browser download).
 """
 
 from __future__ import annotations

@@ -70,6 +70,8 @@ async def test_cli_changes_show_on_the_audit_page_with_the_actor(
         "kiem.toan",
     )
 
+    await cli("keys", "rotate", "--config", config, "--apply", "--actor", "an.le")
+
     os_user, host = getpass.getuser(), socket.gethostname()
     store = hub.runtime.store
     audit = [a for a in (await store.dashboard().audit()).rows if isinstance(a, AuditEntry)]
@@ -83,6 +85,7 @@ async def test_cli_changes_show_on_the_audit_page_with_the_actor(
     assert by_action["operator.add"].target == "hoa.tran"
     assert by_action["evidence.export"].username == "kiem.toan"
     assert by_action["evidence.export"].target == package_id
+    assert by_action["keys.rotate"].username == "an.le"
     # the event log's agency events name the actor too (not a generic "operator")
     reads = [e for e in await store.events_for(package_id) if e.kind == "package.read"]
     assert reads and reads[-1].detail["actor"] == f"kiem.toan ({os_user}@{host})"
@@ -103,6 +106,7 @@ async def test_cli_changes_show_on_the_audit_page_with_the_actor(
         "Kích hoạt cơ quan",
         "Đổi chuẩn chữ ký số",
         "Cấp lại mã truy cập",
+        "Thay khoá ký biên nhận",
         "Tạo tài khoản vận hành",
         "Xuất hồ sơ chứng cứ",
         f"qua dòng lệnh, {os_user}@{host}",

@@ -79,6 +79,7 @@ def test_every_code_has_a_translation_in_both_catalogues() -> None:
                 "agency.rotate_token",
                 "operator.add",
                 "evidence.export",
+                "keys.rotate",
                 "download.original",
                 "download.receipt",
             )
