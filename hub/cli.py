@@ -1241,12 +1241,18 @@ def storage() -> None:
     default=None,
     help="Show a progress bar (default: when standard error is a terminal).",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def storage_rekey(
     config_dir: Path,
     new_key_file: Path,
     key_id: str | None,
     apply: bool,
     progress: bool | None,
+    actor: str | None,
 ) -> None:
     """Re-encrypt every stored package under a new key; resumable and idempotent.
 
@@ -1263,6 +1269,7 @@ def storage_rekey(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.keys import cipher_for, plan_storage_key, read_new_key, rekey_storage, write_atomically
     from hub.runtime import make_store
@@ -1309,15 +1316,23 @@ def storage_rekey(
         transient=True,
     )
 
+    who = CliActor.of(actor)
+
     async def run() -> Any:
         async with make_store(config) as store:
             with bar:
                 task = bar.add_task(f"re-encrypting under {cipher.current}", total=None)
-                return await rekey_storage(
+                report = await rekey_storage(
                     store,
                     cipher,
                     progress=lambda n, total: bar.update(task, total=total, advance=n),
+                    actor=f"{who.name} ({who.os_user}@{who.host})",
                 )
+            if report.rekeyed:
+                await record_cli_action(
+                    store, who, "storage.rekey", report.key_id, rekeyed=report.rekeyed
+                )
+            return report
 
     try:
         report = asyncio.run(run())

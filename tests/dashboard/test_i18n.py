@@ -80,6 +80,7 @@ def test_every_code_has_a_translation_in_both_catalogues() -> None:
                 "operator.add",
                 "evidence.export",
                 "keys.rotate",
+                "storage.rekey",
                 "download.original",
                 "download.receipt",
             )
