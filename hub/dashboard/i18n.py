@@ -1,8 +1,9 @@
 """Vietnamese and English texts of the dashboard (Vietnamese first: it is the operators' own).
 
 The texts live in gettext catalogues, ``hub/dashboard/locale/{vi,en}/LC_MESSAGES/dashboard.po``,
-read with Babel and compiled in memory once per process (no ``.mo`` build step, so a package
-installed from source can never run with a catalogue older than its ``.po``). msgids are stable
+read with Babel (``babel.messages.pofile``) once per process: no ``.mo`` build step, so a
+package installed from source can never run with a catalogue older than its ``.po``
+(:func:`translations` compiles one in memory for code that wants the gettext API). msgids are stable
 keys, not English sentences: plain keys for page texts, ``namespace:code`` for everything the
 store or the pipeline names by an identifier (``state:dead``, ``event:accepted``,
 ``error:lifecycle.not_party``, ``warning:edxml.empty_element``, ``action:agency.disable``…), so
@@ -59,7 +60,8 @@ def messages(lang: str) -> Mapping[str, str]:
 
 @functools.cache
 def translations(lang: str) -> Translations:
-    """The catalogue of ``lang`` as gettext translations, compiled in memory from the ``.po``."""
+    """The catalogue of ``lang`` as gettext translations, compiled in memory from the ``.po``
+    (for code that wants the gettext API, such as Jinja2's i18n extension)."""
     with po_path(lang).open("rb") as fh:
         catalog = read_po(fh, locale=lang, domain=DOMAIN)
     buffer = io.BytesIO()
@@ -75,7 +77,9 @@ def lang_of(value: str | None) -> str:
 
 def t(lang: str, key: str, **kw: object) -> str:
     """The text for ``key`` in ``lang``; ``{name}`` placeholders filled from ``kw``."""
-    text = translations(lang_of(lang)).gettext(key)
+    # The parsed catalogue as a dict: a page makes hundreds of these look-ups, and the dict is
+    # several times faster than gettext's fallback chain (same texts, same source).
+    text = messages(lang_of(lang)).get(key, key)
     return text.format(**kw) if kw else text
 
 
