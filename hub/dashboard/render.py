@@ -100,6 +100,10 @@ def _scalar(lang: str, key: str, value: object) -> str:
     return t(lang, f"value:{text}") if has(lang, f"value:{text}") else text
 
 
+#: detail keys whose value is an OrganId: shown with the agency's name beside it
+_ORGAN_KEYS = frozenset({"organ_id", "sender", "recipient", "from", "to"})
+
+
 def value_text(lang: str, key: str, value: object) -> str:
     """A detail value as words: codes translated, numbers in the locale's form, lists joined,
     mappings as ``label: value`` (never JSON)."""
@@ -122,14 +126,22 @@ def value_text(lang: str, key: str, value: object) -> str:
 
 
 def detail_pairs(
-    lang: str, detail: Mapping[str, object], skip: frozenset[str] = _HIDDEN
+    lang: str,
+    detail: Mapping[str, object],
+    skip: frozenset[str] = _HIDDEN,
+    organ_name: Callable[[str], str] | None = None,
 ) -> list[tuple[str, str]]:
-    """``(label, value)`` for each meaningful detail entry, translated."""
-    return [
-        (label(lang, "field", key), value_text(lang, key, value))
-        for key, value in detail.items()
-        if key not in skip and value not in (None, "", [], {})
-    ]
+    """``(label, value)`` for each meaningful detail entry, translated; an OrganId gets its
+    agency's name beside it."""
+    pairs = []
+    for key, value in detail.items():
+        if key in skip or value in (None, "", [], {}):
+            continue
+        text = value_text(lang, key, value)
+        if key in _ORGAN_KEYS and isinstance(value, str) and organ_name and organ_name(value):
+            text = f"{text} {organ_name(value)}"
+        pairs.append((label(lang, "field", key), text))
+    return pairs
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +158,7 @@ class EventView:
     pairs: list[tuple[str, str]]
 
 
-def event_view(lang: str, ev: Event) -> EventView:
+def event_view(lang: str, ev: Event, organ_name: Callable[[str], str] | None = None) -> EventView:
     """A trace event in words (``represented`` gets its sentence, the rest label/value pairs)."""
     raw_for = ev.detail.get("for")
     stands_for = tuple(str(c) for c in raw_for) if isinstance(raw_for, list) else ()
@@ -161,7 +173,7 @@ def event_view(lang: str, ev: Event) -> EventView:
         attempt=ev.attempt,
         stands_for=stands_for,
         sentence=sentence,
-        pairs=detail_pairs(lang, ev.detail),
+        pairs=detail_pairs(lang, ev.detail, organ_name=organ_name),
     )
 
 
@@ -181,7 +193,11 @@ class AuditView:
 
 
 def audit_view(
-    lang: str, entry: AuditEntry, is_organ: Callable[[str], bool], is_package: bool = False
+    lang: str,
+    entry: AuditEntry,
+    is_organ: Callable[[str], bool],
+    is_package: bool = False,
+    organ_name: Callable[[str], str] | None = None,
 ) -> AuditView:
     """Who (the operator, or for the command line the ``--actor`` or OS user, with the host),
     what (translated), on what (an agency with its name, a package, or a count)."""
@@ -211,5 +227,5 @@ def audit_view(
         target_organ=bool(target) and is_organ(target),
         target_package=is_package,
         target_text=target_text,
-        pairs=detail_pairs(lang, detail, frozenset()),
+        pairs=detail_pairs(lang, detail, frozenset(), organ_name),
     )

@@ -20,6 +20,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ def _lang(request: web.Request) -> str:
     return lang if lang in LANGUAGES else DEFAULT
 
 
-def _organ_namer(request: web.Request) -> Any:
+def _organ_namer(request: web.Request) -> Callable[[str], str]:
     registry = _rt(request).registry
 
     def name(code: str) -> str:
@@ -675,7 +676,7 @@ async def package_detail(request: web.Request) -> web.Response:
         active="packages",
         package=package,
         deliveries=deliveries,
-        trace=[r.event_view(lang, ev) for ev in trace],
+        trace=[r.event_view(lang, ev, _organ_namer(request)) for ev in trace],
         statuses=statuses,
     )
 
@@ -863,6 +864,7 @@ async def audit(request: web.Request) -> web.Response:
             a,
             is_organ,
             is_package=a.action.startswith(("download.", "evidence.")),
+            organ_name=_organ_namer(request),
         )
         for a in listing.rows
         if isinstance(a, AuditEntry)
