@@ -44,9 +44,10 @@ from hub.dashboard.model import (
     PackageRow,
     Session,
 )
+from hub.directory import DirectoryEntry, DirectoryFilter
 from hub.logs import package_context
 from hub.metrics import OPERATOR_ACTIONS
-from hub.models import AgencyOverride, DeliveryState, Event, PackageKind
+from hub.models import AgencyOverride, DeliveryState, Event, PackageKind, PackageRecord
 from hub.operators import LoginThrottle, authenticate, open_session, token_sha256
 from hub.runtime import Runtime
 from hub.warning_codes import LEGACY_ALGORITHM
@@ -602,7 +603,57 @@ async def agency_state(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/dashboard/agencies?done=agency&o={organ}")
 
 
+# -- the agency directory (issue 11, docs/directory.md) -----------------------------------------
+
+
+@routes.get("/directory")
+async def directory(request: web.Request) -> web.Response:
+    """Danh bạ / Directory: connected agencies first, then the imported directory entries
+    (known by code and name, not connected), each with who receives its packages; searched
+    by name without diacritics, paged like the API (:class:`hub.directory.Directory`)."""
+    q = request.query
+    shown = q.get("show", "") if q.get("show") in ("connected", "entries") else ""
+    words_q = q.get("q", "").strip() or None
+    cursor = q.get("cursor") or None
+    listing = _rt(request).directory
+    # Connected agencies first (the ones that receive; a few hundred at most, all at once,
+    # on the first page), then the directory entries, paged, each in directory order.
+    items: list[DirectoryEntry] = []
+    if shown != "entries" and cursor is None:
+        items += await listing.all(DirectoryFilter(connected=True, q=words_q))
+    next_url = ""
+    if shown != "connected":
+        try:
+            page = await listing.entries(
+                DirectoryFilter(connected=False, q=words_q), cursor=cursor, limit=PAGE
+            )
+        except ValueError as exc:  # a malformed cursor (an error page, in words)
+            raise web.HTTPBadRequest() from exc
+        items += page.items
+        if page.next is not None:
+            params = {k: v for k, v in q.items() if k != "cursor"} | {"cursor": page.next}
+            next_url = str(request.rel_url.with_query(params))
+    return _page(
+        request,
+        "directory.html",
+        active="directory",
+        q={"q": q.get("q", ""), "show": shown},
+        rows=items,
+        next_url=next_url,
+    )
+
+
 # -- packages ------------------------------------------------------------------------------------
+
+
+def _subject_text(package: PackageRecord, encrypted: bool, lang: str) -> str:
+    """The Subject as sent, or a note that it is kept encrypted (with encryption at rest only
+    its keyed word hashes are stored, see docs/audit-and-evidence.md)."""
+    if package.subject is not None:
+        return package.subject
+    if encrypted and package.kind == PackageKind.DOCUMENT:
+        return t(lang, "subject_encrypted")
+    return ""
 
 
 def _parse_day(value: str) -> datetime | None:
@@ -618,8 +669,9 @@ def _parse_day(value: str) -> datetime | None:
 
 @routes.get("/packages")
 async def packages(request: web.Request) -> web.Response:
-    """Search by DocumentId/MaHoSo, OrganId (from/to), period, kind, delivery state."""
-    q = request.query
+    """Search by DocumentId/MaHoSo, Subject words, OrganId (from/to), period, kind, delivery
+    state."""
+    lang, q = _lang(request), request.query
     until = _parse_day(q.get("until", ""))
     kinds = [k.value for k in PackageKind]
     states = [s.value for s in DeliveryState]
@@ -631,15 +683,21 @@ async def packages(request: web.Request) -> web.Response:
         until=until + timedelta(days=1) if until else None,
         kind=q.get("kind") if q.get("kind") in kinds else None,
         state=q.get("state") if q.get("state") in states else None,
+        subject=q.get("subject", "").strip() or None,
     )
     before = int(q["before"]) if q.get("before", "").isdigit() else None
-    listing = await _store(request).search_packages(query, before=before, limit=PAGE)
+    try:
+        listing = await _store(request).search_packages(query, before=before, limit=PAGE)
+    except ValueError as exc:  # too many Subject words (hub.store.textsearch)
+        raise DashboardRefusal(400, "error_subject_words") from exc
+    encrypted = _rt(request).store.blob_cipher is not None
     next_url = ""
     if listing.next is not None:
         params = {k: v for k, v in q.items() if k != "before"}
         params["before"] = str(listing.next)
         next_url = str(request.rel_url.with_query(params))
-    form = {k: q.get(k, "") for k in ("document_id", "organ_id", "since", "until", "kind", "state")}
+    fields = ("document_id", "subject", "organ_id", "since", "until", "kind", "state")
+    form = {k: q.get(k, "") for k in fields}
     form["role"] = query.role
     return _page(
         request,
@@ -649,7 +707,11 @@ async def packages(request: web.Request) -> web.Response:
         kinds=kinds,
         states=states,
         agency_choices=[(a.organ_id, a.name) for a in _rt(request).registry.all()],
-        rows=[row for row in listing.rows if isinstance(row, PackageRow)],
+        rows=[
+            (row, _subject_text(row.package, encrypted, lang))
+            for row in listing.rows
+            if isinstance(row, PackageRow)
+        ],
         next_url=next_url,
     )
 
@@ -675,6 +737,7 @@ async def package_detail(request: web.Request) -> web.Response:
         "package.html",
         active="packages",
         package=package,
+        subject=_subject_text(package, rt.store.blob_cipher is not None, lang),
         deliveries=deliveries,
         trace=[r.event_view(lang, ev, _organ_namer(request)) for ev in trace],
         statuses=statuses,

@@ -95,6 +95,7 @@ async def test_every_page_in_words_and_on_a_phone(
     paths = {
         "overview": "/",
         "agencies": "/agencies",
+        "directory": "/directory",
         "packages": "/packages",
         "packages-dead": "/packages?state=dead",
         "trace": f"/packages/{ok}",
