@@ -657,8 +657,13 @@ def agency_rotate_token(
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and print the diff; write nothing.")
 @click.option("--verbose", "-v", is_flag=True, help="List the unchanged entries too.")
+@click.option(
+    "--actor",
+    default=None,
+    help="Who imports (audited; default: the OS user, recorded with the host).",
+)
 def agency_import(
-    file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool
+    file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool, actor: str | None
 ) -> None:
     """Load directory entries (agencies known by code, name and parent, not connected) from a
     CSV or JSON export, and print what changes: added (+), changed (~), unchanged (=).
@@ -674,6 +679,7 @@ def agency_import(
     """
     from datetime import UTC, datetime
 
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.directory_import import detect_format, import_directory
     from hub.registry import Registry
@@ -691,7 +697,7 @@ def agency_import(
 
     async def run() -> Any:
         async with make_store(config) as store:
-            return await import_directory(
+            plan = await import_directory(
                 store,
                 registry,
                 data,
@@ -700,6 +706,17 @@ def agency_import(
                 dry_run=dry_run,
                 source=file.name,
             )
+            if plan.written:  # on the dashboard's Audit page, as the other CLI changes
+                await record_cli_action(
+                    store,
+                    CliActor.of(actor),
+                    "directory.import",
+                    file.name,
+                    added=plan.added,
+                    changed=plan.changed,
+                    revision=plan.revision,
+                )
+            return plan
 
     try:
         plan = asyncio.run(run())

@@ -19,6 +19,7 @@ from hub.demo.factory import document
 from hub.edxml import Organ
 from tests.conftest import signer_for
 from tests.dashboard.conftest import G22, H41, Dashboard
+from tests.directory_sample import sample_csv
 
 
 def text_of(page: str) -> str:
@@ -121,3 +122,61 @@ async def test_cli_changes_show_on_the_audit_page_with_the_actor(
         assert words in en, words
     for raw in ("agency.disable", "evidence.export", '{"', "os_user", "via"):
         assert raw not in vi and raw not in en, raw
+
+
+async def test_directory_import_and_vxp_changes_show_on_the_audit_page(
+    dash: Dashboard, tmp_path: Path
+) -> None:
+    """The commands main gained beside the dashboard rewrite (``hub agency import``, ``hub vxp
+    add-system/disable/enable/rotate``) are audited the same way, with their actor."""
+    hub = dash.hub
+    config = str(hub.workdir.config_dir)
+    runner = CliRunner()
+
+    async def cli(*args: str) -> None:
+        result = await asyncio.to_thread(runner.invoke, main, [*args, "--config", config])
+        assert result.exit_code == 0, result.output
+
+    directory = sample_csv(tmp_path / "danh-ba.csv")
+    await cli("agency", "import", str(directory), "--dry-run", "--actor", "lan.nguyen")
+    await cli("agency", "import", str(directory), "--actor", "lan.nguyen")
+    await cli("agency", "import", str(directory))  # nothing to write: nothing audited
+    secret = str(tmp_path / "secret")
+    await cli("vxp", "add-system", "vxp.h41", "--agency", H41, "--secret-file", secret)
+    await cli("vxp", "disable", "vxp.h41", "--reason", "bảo trì", "--actor", "an.le")
+    await cli("vxp", "enable", "vxp.h41", "--reason", "xong", "--actor", "an.le")
+    await cli("vxp", "rotate", "vxp.h41", "--secret-file", secret, "--actor", "an.le")
+
+    os_user = getpass.getuser()
+    audit = [
+        a for a in (await hub.runtime.store.dashboard().audit()).rows if isinstance(a, AuditEntry)
+    ]
+    imports = [a for a in audit if a.action == "directory.import"]
+    assert len(imports) == 1  # the dry run and the no-op import wrote nothing
+    assert imports[0].username == "lan.nguyen" and imports[0].target == "danh-ba.csv"
+    assert imports[0].detail["added"] > 0
+    by_action = {a.action: a for a in audit}
+    assert by_action["vxp.add_system"].username == os_user
+    assert by_action["vxp.add_system"].detail["agencies"] == [H41]
+    assert by_action["vxp.disable"].username == "an.le"
+    assert by_action["vxp.disable"].detail["reason"] == "bảo trì"
+    assert {"vxp.enable", "vxp.rotate"} <= set(by_action)
+
+    session = await dash.login("viewer")
+    try:
+        async with session.get(dash.url + "/audit") as resp:
+            assert resp.status == 200
+            vi = text_of(await resp.text())
+    finally:
+        await session.close()
+    for words in (
+        "Nhập danh bạ cơ quan",
+        "Thêm hệ thống VXP",
+        "Tạm dừng hệ thống VXP",
+        "Cấp lại khoá bí mật hệ thống VXP",
+        "danh-ba.csv",
+        "an.le",
+    ):
+        assert words in vi, words
+    for raw in ("directory.import", "vxp.add_system", "system_id", '{"'):
+        assert raw not in vi, raw
