@@ -550,12 +550,17 @@ def agency_list(config_dir: Path) -> None:
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-def agency_disable(organ_id: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_disable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Disable an agency: it can neither send nor be addressed until enabled again."""
-    from hub.admin import set_enabled
+    from hub.admin import CliActor, set_enabled
     from hub.config import load_config
 
-    asyncio.run(set_enabled(load_config(config_dir), organ_id, False, reason))
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, False, reason, CliActor.of(actor)))
     out.print(f"{organ_id} disabled")
 
 
@@ -563,12 +568,17 @@ def agency_disable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_enable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Enable an agency again."""
-    from hub.admin import set_enabled
+    from hub.admin import CliActor, set_enabled
     from hub.config import load_config
 
-    asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason))
+    asyncio.run(set_enabled(load_config(config_dir), organ_id, True, reason, CliActor.of(actor)))
     out.print(f"{organ_id} enabled")
 
 
@@ -577,15 +587,28 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str) -> None:
 @click.argument("profile", type=click.Choice(["strict", "legacy"]))
 @CONFIG_OPTION
 @click.option("--reason", default="signature profile", show_default=True)
-def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
+def agency_set_profile(
+    organ_id: str, profile: str, config_dir: Path, reason: str, actor: str | None
+) -> None:
     """Set an agency's signature profile: strict, or legacy (C14N 1.0 and RSA-SHA1 admitted,
     each such package flagged signature.legacy_algorithm). Running hubs apply it to their
     next request."""
-    from hub.admin import set_signature_profile
+    from hub.admin import CliActor, set_signature_profile
     from hub.config import load_config
 
     asyncio.run(
-        set_signature_profile(load_config(config_dir), organ_id, profile, reason)  # type: ignore[arg-type]  # click.Choice
+        set_signature_profile(
+            load_config(config_dir),
+            organ_id,
+            profile,  # type: ignore[arg-type]  # click.Choice
+            reason,
+            CliActor.of(actor),
+        )
     )
     out.print(f"{organ_id}: signature profile {profile}")
 
@@ -600,17 +623,22 @@ def agency_set_profile(organ_id: str, profile: str, config_dir: Path, reason: st
     default=None,
     help="Write the new token here (mode 0600) instead of printing it.",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def agency_rotate_token(
-    organ_id: str, config_dir: Path, reason: str, token_file: Path | None
+    organ_id: str, config_dir: Path, reason: str, token_file: Path | None, actor: str | None
 ) -> None:
     """Replace an agency's bearer token; the old one stops working at once (the next request
     to any running hub)."""
     import os
 
-    from hub.admin import rotate_token
+    from hub.admin import CliActor, rotate_token
     from hub.config import load_config
 
-    token = asyncio.run(rotate_token(load_config(config_dir), organ_id, reason))
+    token = asyncio.run(rotate_token(load_config(config_dir), organ_id, reason, CliActor.of(actor)))
     if token_file is None:
         out.print(token)
     else:
@@ -632,8 +660,13 @@ def agency_rotate_token(
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and print the diff; write nothing.")
 @click.option("--verbose", "-v", is_flag=True, help="List the unchanged entries too.")
+@click.option(
+    "--actor",
+    default=None,
+    help="Who imports (audited; default: the OS user, recorded with the host).",
+)
 def agency_import(
-    file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool
+    file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool, actor: str | None
 ) -> None:
     """Load directory entries (agencies known by code, name and parent, not connected) from a
     CSV or JSON export, and print what changes: added (+), changed (~), unchanged (=).
@@ -649,6 +682,7 @@ def agency_import(
     """
     from datetime import UTC, datetime
 
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.directory_import import detect_format, import_directory
     from hub.registry import Registry
@@ -666,7 +700,7 @@ def agency_import(
 
     async def run() -> Any:
         async with make_store(config) as store:
-            return await import_directory(
+            plan = await import_directory(
                 store,
                 registry,
                 data,
@@ -675,6 +709,17 @@ def agency_import(
                 dry_run=dry_run,
                 source=file.name,
             )
+            if plan.written:  # on the dashboard's Audit page, as the other CLI changes
+                await record_cli_action(
+                    store,
+                    CliActor.of(actor),
+                    "directory.import",
+                    file.name,
+                    added=plan.added,
+                    changed=plan.changed,
+                    revision=plan.revision,
+                )
+            return plan
 
     try:
         plan = asyncio.run(run())
@@ -725,10 +770,21 @@ def operator() -> None:
     "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
 )
 @click.option("--replace", is_flag=True, help="Reset the password and role of an existing one.")
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def operator_add(
-    username: str, config_dir: Path, role: str, password_stdin: bool, replace: bool
+    username: str,
+    config_dir: Path,
+    role: str,
+    password_stdin: bool,
+    replace: bool,
+    actor: str | None,
 ) -> None:
     """Create an operator account (the password is stored as an Argon2id hash)."""
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.operators import OperatorError, add_operator
     from hub.runtime import make_store
@@ -740,7 +796,11 @@ def operator_add(
 
     async def run() -> bool:
         async with make_store(load_config(config_dir)) as store:
-            return await add_operator(store.dashboard(), username, password, role, replace=replace)
+            done = await add_operator(store.dashboard(), username, password, role, replace=replace)
+            if done:
+                action = "operator.replace" if replace else "operator.add"
+                await record_cli_action(store, CliActor.of(actor), action, username, role=role)
+            return done
 
     try:
         created = asyncio.run(run())
@@ -1223,6 +1283,31 @@ def _hub_settings(config_dir: Path) -> Any:
     return load_settings(config_dir)
 
 
+def _audit_cli(
+    config_dir: Path, actor: str | None, action: str, target: str, **detail: object
+) -> None:
+    """An entry in the operators' audit for a command-line change (the dashboard's Audit page)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub.admin import CliActor, record_cli_action
+    from hub.config import load_config
+    from hub.runtime import make_store
+
+    async def run() -> None:
+        async with make_store(load_config(config_dir)) as store:
+            await record_cli_action(store, CliActor.of(actor), action, target, **detail)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run())
+        return
+    # Invoked from inside an event loop (a program driving the CLI, such as a test with
+    # click's runner): asyncio.run cannot nest, so the entry is written from a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
 def _refuse(exc: Exception) -> None:
     detail = exc.detail if isinstance(exc, HubError) else str(exc)
     code = f"{exc.code}: " if isinstance(exc, HubError) else ""
@@ -1318,6 +1403,11 @@ def keys_csr(
     show_default=True,
     help="Validity of a certificate issued here (capped at the CA's own).",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def keys_rotate(
     config_dir: Path,
     apply: bool,
@@ -1326,6 +1416,7 @@ def keys_rotate(
     key_path: Path | None,
     cert_path: Path | None,
     valid_days: int,
+    actor: str | None,
 ) -> None:
     """A new receipt key beside the old one, added as a [signing] receipt_rotation pair.
 
@@ -1376,6 +1467,7 @@ def keys_rotate(
         )
         if apply:
             write_atomically(change)
+            _audit_cli(config_dir, actor, "keys.rotate", cert_path.name, key=str(key_path))
             console.print(
                 f"{change.path} updated (the old pair stays configured); restart the hub "
                 "processes to sign with the new key"
@@ -1418,12 +1510,18 @@ def storage() -> None:
     default=None,
     help="Show a progress bar (default: when standard error is a terminal).",
 )
+@click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
+)
 def storage_rekey(
     config_dir: Path,
     new_key_file: Path,
     key_id: str | None,
     apply: bool,
     progress: bool | None,
+    actor: str | None,
 ) -> None:
     """Re-encrypt every stored package under a new key; resumable and idempotent.
 
@@ -1440,6 +1538,7 @@ def storage_rekey(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
     from hub.keys import cipher_for, plan_storage_key, read_new_key, rekey_storage, write_atomically
     from hub.runtime import make_store
@@ -1486,15 +1585,23 @@ def storage_rekey(
         transient=True,
     )
 
+    who = CliActor.of(actor)
+
     async def run() -> Any:
         async with make_store(config) as store:
             with bar:
                 task = bar.add_task(f"re-encrypting under {cipher.current}", total=None)
-                return await rekey_storage(
+                report = await rekey_storage(
                     store,
                     cipher,
                     progress=lambda n, total: bar.update(task, total=total, advance=n),
+                    actor=f"{who.name} ({who.os_user}@{who.host})",
                 )
+            if report.rekeyed:
+                await record_cli_action(
+                    store, who, "storage.rekey", report.key_id, rekeyed=report.rekeyed
+                )
+            return report
 
     try:
         report = asyncio.run(run())

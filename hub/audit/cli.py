@@ -156,10 +156,15 @@ def audit_purge(config_dir: Path, days: int | None) -> None:
     default=None,
     help="Archive path (default: evidence-PACKAGE_ID.tar.gz).",
 )
-@click.option("--actor", default="operator", show_default=True, help="Who exports (audited).")
-def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str) -> None:
+@click.option(
+    "--actor",
+    default=None,
+    help="Who exports (audited; default: the OS user, recorded with the host).",
+)
+def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str | None) -> None:
     """Export one package's evidence archive (bytes, receipt, trace, chain proof, signed
     checkpoint, certificates), verifiable with xmlsec1 and openssl alone."""
+    from hub.admin import CliActor, record_cli_action
     from hub.audit.evidence import EvidenceError, export_evidence
     from hub.audit.settings import load_audit_settings
 
@@ -167,19 +172,23 @@ def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str)
     out = output or Path(f"evidence-{package_id}.tar.gz")
     tsa_certs = load_audit_settings(config_dir).tsa_certs
 
+    who = CliActor.of(actor)
+
     async def run() -> Path:
         async with store:
-            return await export_evidence(
+            written = await export_evidence(
                 store,
                 signer,
                 config.settings.hub_id,
                 package_id,
                 out,
                 anchors=config.settings.trust_anchors,
-                actor=actor,
+                actor=f"{who.name} ({who.os_user}@{who.host})",
                 tsa=_tsa(config_dir),
                 tsa_certs=tsa_certs,
             )
+            await record_cli_action(store, who, "evidence.export", package_id, output=str(written))
+            return written
 
     try:
         click.echo(str(asyncio.run(run())))

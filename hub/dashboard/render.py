@@ -1,21 +1,30 @@
-"""Server-side HTML for the dashboard: a layout, tables and forms, every value escaped.
+"""Server-side HTML for the dashboard: Jinja2 templates (``hub/dashboard/templates/``) rendered
+through aiohttp-jinja2 with autoescaping on for every template, so no value reaches a page
+unescaped unless a template says so (none does: the one JSON island goes through ``tojson``).
 
-No template engine: the pages are few and simple, and plain functions keep the escaping rule
-visible (``e()`` on every value that did not come from this module). No inline script or style:
-the Content-Security-Policy allows only the hub's own ``/dashboard/static/`` files.
+This module builds the environment and turns store records into what the templates show:
+every identifier (state, kind, event kind, refusal or warning code, audit action, detail key)
+is translated here or in the templates through :mod:`hub.dashboard.i18n`, never printed raw,
+and event details become label/value pairs instead of JSON. No inline script or style: the
+Content-Security-Policy allows only the hub's own ``/dashboard/static/`` files.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from functools import partial
+from typing import Any
 
-from hub.dashboard.i18n import age_text, t
-from hub.dashboard.model import Session
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
 
-LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+from hub.dashboard.i18n import age_text, code_text, has, label, number, t, when
+from hub.dashboard.model import AuditEntry, Session
+from hub.models import Event
+
 NAV = (
     ("overview", "/dashboard/"),
     ("agencies", "/dashboard/agencies"),
@@ -26,82 +35,198 @@ NAV = (
     ("audit", "/dashboard/audit"),
 )
 
-
-def e(value: object) -> str:
-    """Escape for HTML text and attribute values."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def when(value: datetime | None, lang: str) -> str:
-    """Local time (Asia/Ho_Chi_Minh) as ``yyyy/MM/dd HH:mm:ss``, the format agencies use."""
-    if value is None:
-        return t(lang, "never")
-    return value.astimezone(LOCAL).strftime("%Y/%m/%d %H:%M:%S")
+#: detail keys never shown: the ``text`` of a ``represented`` event repeats its sentence, and
+#: ``stands_for``/``for`` are shown beside the recipient
+_HIDDEN = frozenset({"text", "for"})
 
 
-def age(value: datetime | None, now: datetime, lang: str) -> str:
-    """How long ago."""
-    return "" if value is None else age_text((now - value).total_seconds(), lang)
+def setup(app: web.Application) -> None:
+    """Give the dashboard sub-application its template environment."""
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("hub.dashboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,  # a misspelt name fails a test, not a page silently
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def layout(
+def page(
+    request: web.Request,
+    template: str,
     lang: str,
     session: Session | None,
-    active: str,
-    body: str,
+    organ_name: Callable[[str], str],
     *,
-    flash: str = "",
-    csrf: str = "",
-) -> str:
-    """The page around ``body``: navigation, language switch, who is logged in."""
-    nav = "".join(
-        f'<a href="{href}" class="{"active" if key == active else ""}" '
-        f'data-nav="{key}">{e(t(lang, key))}</a>'
-        for key, href in NAV
-    )
-    user = ""
-    if session is not None:
-        user = (
-            f'<span class="user" data-role="{e(session.role)}">{e(session.username)} '
-            f"({e(session.role)})</span>"
-            f'<form method="post" action="/dashboard/logout" class="inline">'
-            f'<input type="hidden" name="csrf" value="{e(session.csrf)}">'
-            f'<button type="submit" data-action="logout">{e(t(lang, "logout"))}</button></form>'
+    active: str = "",
+    status: int = 200,
+    **context: Any,
+) -> web.Response:
+    """Render ``template`` with the helpers every page uses (texts, labels, numbers, dates,
+    agency names) bound to the operator's language."""
+    now = datetime.now(UTC)
+    base: dict[str, Any] = {
+        "lang": lang,
+        "other_lang": "en" if lang == "vi" else "vi",
+        "session": session,
+        "active": active,
+        "nav": NAV,
+        "flash": "",
+        "status": status,
+        "_": partial(t, lang),
+        "label": partial(label, lang),
+        "code_text": partial(code_text, lang),
+        "num": partial(number, lang),
+        "when": lambda value, seconds=False: when(value, lang, seconds=seconds),
+        "age": lambda value: "" if value is None else age_text((now - value).total_seconds(), lang),
+        "organ_name": organ_name,
+    }
+    base.update(context)
+    return aiohttp_jinja2.render_template(template, request, base, status=status)
+
+
+def _scalar(lang: str, key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return t(lang, "yes" if value else "no")
+    if isinstance(value, int | float):
+        return number(lang, value)
+    text = "" if value is None else str(value)
+    if key in ("code", "error") or key.endswith("_code"):
+        return code_text(lang, text)
+    if key in ("role",):
+        return label(lang, "role", text)
+    if key == "kind":
+        return label(lang, "kind", text)
+    return t(lang, f"value:{text}") if has(lang, f"value:{text}") else text
+
+
+#: detail keys whose value is an OrganId: shown with the agency's name beside it
+_ORGAN_KEYS = frozenset({"organ_id", "sender", "recipient", "from", "to"})
+
+
+def value_text(lang: str, key: str, value: object) -> str:
+    """A detail value as words: codes translated, numbers in the locale's form, lists joined,
+    mappings as ``label: value`` (never JSON)."""
+    if isinstance(value, Mapping):
+        if "content_id" in value and "verdict" in value:  # one checked attachment
+            return t(
+                lang,
+                "attachment_line",
+                cid=value["content_id"],
+                verdict=label(lang, "value", str(value["verdict"])),
+            )
+        return "; ".join(
+            f"{label(lang, 'field', str(k))}: {value_text(lang, str(k), v)}"
+            for k, v in value.items()
+            if v not in (None, "", [], {})
         )
-    flash_html = f'<p class="flash" role="status">{e(flash)}</p>' if flash else ""
-    other = "en" if lang == "vi" else "vi"
-    return (
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(t(lang, active if active in dict(NAV) else 'login'))} · "
-        f"{e(t(lang, 'title'))}</title>"
-        '<link rel="stylesheet" href="/dashboard/static/dashboard.css">'
-        '<script src="/dashboard/static/dashboard.js" defer></script></head>'
-        f'<body data-lang="{lang}" data-csrf="{e(csrf)}">'
-        f"<header><strong>{e(t(lang, 'title'))}</strong>"
-        f"<nav>{nav if session else ''}</nav>"
-        f'<a class="lang" href="/dashboard/lang/{other}" data-lang-switch="{other}">'
-        f"{'English' if other == 'en' else 'Tiếng Việt'}</a>{user}</header>"
-        f"<main>{flash_html}{body}</main></body></html>"
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(lang, key, v) for v in value)
+    return _scalar(lang, key, value)
+
+
+def detail_pairs(
+    lang: str,
+    detail: Mapping[str, object],
+    skip: frozenset[str] = _HIDDEN,
+    organ_name: Callable[[str], str] | None = None,
+) -> list[tuple[str, str]]:
+    """``(label, value)`` for each meaningful detail entry, translated; an OrganId gets its
+    agency's name beside it."""
+    pairs = []
+    for key, value in detail.items():
+        if key in skip or value in (None, "", [], {}):
+            continue
+        text = value_text(lang, key, value)
+        if key in _ORGAN_KEYS and isinstance(value, str) and organ_name and organ_name(value):
+            text = f"{text} {organ_name(value)}"
+        pairs.append((label(lang, "field", key), text))
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One trace entry as the timeline shows it."""
+
+    kind: str
+    css: str
+    at: datetime
+    recipient: str | None
+    attempt: int | None
+    stands_for: tuple[str, ...]
+    sentence: str
+    pairs: list[tuple[str, str]]
+
+
+def event_view(lang: str, ev: Event, organ_name: Callable[[str], str] | None = None) -> EventView:
+    """A trace event in words (``represented`` gets its sentence, the rest label/value pairs)."""
+    raw_for = ev.detail.get("for")
+    stands_for = tuple(str(c) for c in raw_for) if isinstance(raw_for, list) else ()
+    sentence = ""
+    if ev.kind == "represented" and ev.recipient and stands_for:
+        sentence = t(lang, "represented_sentence", r=ev.recipient, codes=", ".join(stands_for))
+    return EventView(
+        kind=ev.kind,
+        css=ev.kind.replace(".", "-"),
+        at=ev.at,
+        recipient=ev.recipient,
+        attempt=ev.attempt,
+        stands_for=stands_for,
+        sentence=sentence,
+        pairs=detail_pairs(lang, ev.detail, organ_name=organ_name),
     )
 
 
-def table(
-    headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str, attrs: str = ""
-) -> str:
-    """A table; cells are already-escaped HTML."""
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    if not body:
-        return f'<p class="empty">{e(empty)}</p>'
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    return f"<table {attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    """One audit entry as the Audit page shows it."""
+
+    at: datetime
+    who: str
+    via: str
+    action: str
+    target: str
+    target_organ: bool
+    target_package: bool
+    target_text: str
+    pairs: list[tuple[str, str]]
 
 
-def hidden_csrf(session: Session) -> str:
-    """The CSRF field every state-changing form carries."""
-    return f'<input type="hidden" name="csrf" value="{e(session.csrf)}">'
-
-
-def now_utc() -> datetime:
-    """The current instant (UTC)."""
-    return datetime.now(UTC)
+def audit_view(
+    lang: str,
+    entry: AuditEntry,
+    is_organ: Callable[[str], bool],
+    is_package: bool = False,
+    organ_name: Callable[[str], str] | None = None,
+) -> AuditView:
+    """Who (the operator, or for the command line the ``--actor`` or OS user, with the host),
+    what (translated), on what (an agency with its name, a package, or a count)."""
+    detail = dict(entry.detail)
+    via = ""
+    if detail.get("via") == "cli":
+        where = "@".join(str(detail[k]) for k in ("os_user", "host") if detail.get(k))
+        via = t(lang, "via_cli", where=where)
+        for key in ("via", "os_user", "host"):
+            detail.pop(key, None)
+    target = entry.target or ""
+    target_text = target
+    raw_keys = detail.pop("keys", None)
+    if entry.action.startswith("dead.") and isinstance(raw_keys, list):
+        keys = [str(k).replace("|", " → ") for k in raw_keys]
+        target_text = t(lang, "n_deliveries", n=number(lang, len(keys)))
+        if keys:
+            detail["keys"] = keys
+    elif raw_keys is not None:
+        detail["keys"] = raw_keys
+    return AuditView(
+        at=entry.at,
+        who=entry.username,
+        via=via,
+        action=entry.action,
+        target=target,
+        target_organ=bool(target) and is_organ(target),
+        target_package=is_package,
+        target_text=target_text,
+        pairs=detail_pairs(lang, detail, frozenset(), organ_name),
+    )

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from hub.admin import CliActor, record_cli_action
 from hub.config import HubConfig, load_config
 from hub.errors import HubError
 from hub.models import Event, VxpSystem
@@ -33,6 +34,11 @@ CONFIG = click.option(
     default=Path("config"),
     show_default=True,
     help="Configuration directory.",
+)
+ACTOR = click.option(
+    "--actor",
+    default=None,
+    help="Who makes the change (audited; default: the OS user, recorded with the host).",
 )
 SECRET_FILE = click.option(
     "--secret-file",
@@ -56,15 +62,22 @@ def _run(config_dir: Path, action: Callable[[HubConfig, Store], Awaitable[T]]) -
         raise SystemExit(2) from None
 
 
-async def _audit(store: Store, kind: str, system: VxpSystem, **detail: object) -> None:
+async def _audit(
+    store: Store, kind: str, action: str, system: VxpSystem, actor: str | None, **detail: object
+) -> None:
+    """The change in the event log and in the operators' audit (the dashboard's Audit page),
+    both naming who made it (``--actor`` or the OS user, with the host)."""
+    who = CliActor.of(actor)
+    agencies = list(system.agencies)
     await store.append_event(
         Event(
             package_id=None,
             kind=kind,
             at=system.changed_at or datetime.now(UTC),
-            detail={"system_id": system.system_id, "agencies": list(system.agencies), **detail},
+            detail={"system_id": system.system_id, "agencies": agencies, **detail, **who.detail()},
         )
     )
+    await record_cli_action(store, who, action, system.system_id, agencies=agencies, **detail)
 
 
 def _show_secret(system: VxpSystem, secret: str, secret_file: Path | None) -> None:
@@ -89,8 +102,13 @@ def vxp() -> None:
 @click.option("--agency", "agencies", multiple=True, required=True, help="OrganId (repeat).")
 @CONFIG
 @SECRET_FILE
+@ACTOR
 def add_system_command(
-    system_id: str, agencies: tuple[str, ...], config_dir: Path, secret_file: Path | None
+    system_id: str,
+    agencies: tuple[str, ...],
+    config_dir: Path,
+    secret_file: Path | None,
+    actor: str | None,
 ) -> None:
     """Create SYSTEM_ID acting for the --agency codes; prints its secret once."""
 
@@ -103,7 +121,7 @@ def add_system_command(
             data_dir=config.settings.data_dir,
             now=datetime.now(UTC),
         )
-        await _audit(store, "vxp_system_added", system)
+        await _audit(store, "vxp_system_added", "vxp.add_system", system, actor)
         return system, secret
 
     system, secret = _run(config_dir, action)
@@ -131,11 +149,14 @@ def list_command(config_dir: Path) -> None:
     out.print(table)
 
 
-def _toggle(system_id: str, config_dir: Path, reason: str, enabled: bool) -> None:
+def _toggle(
+    system_id: str, config_dir: Path, reason: str, enabled: bool, actor: str | None
+) -> None:
     async def action(config: HubConfig, store: Store) -> VxpSystem:
         system = await set_enabled(store, system_id, enabled, reason=reason, now=datetime.now(UTC))
         kind = "vxp_system_enabled" if enabled else "vxp_system_disabled"
-        await _audit(store, kind, system, reason=reason)
+        action = "vxp.enable" if enabled else "vxp.disable"
+        await _audit(store, kind, action, system, actor, reason=reason)
         return system
 
     _run(config_dir, action)
@@ -146,32 +167,37 @@ def _toggle(system_id: str, config_dir: Path, reason: str, enabled: bool) -> Non
 @click.argument("system_id")
 @CONFIG
 @click.option("--reason", required=True, help="Why (audited).")
-def disable_command(system_id: str, config_dir: Path, reason: str) -> None:
+@ACTOR
+def disable_command(system_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Disable a system: every worker refuses it from its next request."""
-    _toggle(system_id, config_dir, reason, False)
+    _toggle(system_id, config_dir, reason, False, actor)
 
 
 @vxp.command("enable")
 @click.argument("system_id")
 @CONFIG
 @click.option("--reason", required=True, help="Why (audited).")
-def enable_command(system_id: str, config_dir: Path, reason: str) -> None:
+@ACTOR
+def enable_command(system_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Enable a system again."""
-    _toggle(system_id, config_dir, reason, True)
+    _toggle(system_id, config_dir, reason, True, actor)
 
 
 @vxp.command("rotate")
 @click.argument("system_id")
 @CONFIG
 @SECRET_FILE
-def rotate_command(system_id: str, config_dir: Path, secret_file: Path | None) -> None:
+@ACTOR
+def rotate_command(
+    system_id: str, config_dir: Path, secret_file: Path | None, actor: str | None
+) -> None:
     """Replace a system's secret; the old one stops working on every worker at once."""
 
     async def action(config: HubConfig, store: Store) -> tuple[VxpSystem, str]:
         system, secret = await rotate_secret(
             store, system_id, data_dir=config.settings.data_dir, now=datetime.now(UTC)
         )
-        await _audit(store, "vxp_secret_rotated", system)
+        await _audit(store, "vxp_secret_rotated", "vxp.rotate", system, actor)
         return system, secret
 
     system, secret = _run(config_dir, action)

@@ -116,15 +116,28 @@ async def test_viewer_cannot_disable_an_agency(dash: Dashboard) -> None:
             assert resp.status == 403
         assert dash.hub.runtime.registry.is_active(G22)
         async with ops.get(dash.url + "/agencies") as resp:
-            csrf = csrf_of(await resp.text())
+            page = await resp.text()
+            csrf = csrf_of(page)
+        # one click never disables: the table links to a confirm page, and a POST without
+        # its confirmed=yes only leads back there
+        assert f'href="/dashboard/agencies/{G22}/disable"' in page
         async with ops.post(
             f"{dash.url}/agencies/{G22}/disable",
             data={"csrf": csrf, "reason": "bảo trì hệ thống"},
         ) as resp:
+            assert resp.status == 200 and str(resp.url).endswith(f"/agencies/{G22}/disable")
+            assert 'name="confirmed" value="yes"' in await resp.text()
+        assert dash.hub.runtime.registry.is_active(G22)
+        async with ops.post(
+            f"{dash.url}/agencies/{G22}/disable",
+            data={"csrf": csrf, "reason": "bảo trì hệ thống", "confirmed": "yes"},
+        ) as resp:
             assert resp.status == 200
+            assert "Đã cập nhật cơ quan" in await resp.text()
         assert not dash.hub.runtime.registry.is_active(G22)
         async with ops.post(
-            f"{dash.url}/agencies/{G22}/enable", data={"csrf": csrf, "reason": "xong"}
+            f"{dash.url}/agencies/{G22}/enable",
+            data={"csrf": csrf, "reason": "xong", "confirmed": "yes"},
         ) as resp:
             assert resp.status == 200
         assert dash.hub.runtime.registry.is_active(G22)

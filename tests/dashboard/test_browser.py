@@ -85,9 +85,12 @@ async def test_login_live_counts_and_trace(dash: Dashboard, browser: Browser) ->
     await expect(page.locator("#results a.pkg")).to_have_count(3)
     await page.click(f'#results a[href="/dashboard/packages/{ids[0]}"]')
     timeline = page.locator("#timeline")
-    await expect(timeline).to_contain_text("accepted")
-    await expect(timeline).to_contain_text("available")
-    await expect(page.locator(f'[data-delivery="{H41}"]')).to_have_text("available")
+    await expect(timeline).to_contain_text("Đã tiếp nhận")  # event kinds in words
+    await expect(timeline.locator('li[data-kind="available"]').first).to_be_visible()
+    await expect(page.locator(f'[data-delivery="{H41}"]')).to_have_text("chờ cơ quan nhận tải về")
+    await expect(page.locator(f'[data-delivery="{H41}"]')).to_have_attribute(
+        "data-state", "available"
+    )
     await expect(page.locator(".facts")).to_contain_text("Văn phòng Chính phủ")  # the signer
     # the original bytes download unchanged
     async with page.expect_download() as info:
@@ -122,15 +125,20 @@ async def test_resend_dead_letter_until_delivered(dash: Dashboard, browser: Brow
     dash.receiver.failing = False  # the agency fixed its system
     await page.check(f'input[name="key"][value="{package_id}|{G12}"]')
     await page.click('button[data-action="resend"]')
-    await expect(page.locator(".flash")).to_contain_text("1")
+    # a confirm page lists the selection before anything happens
+    await expect(page.locator(".selection li")).to_have_count(1)
+    assert (await store.get_delivery(package_id, G12)).state.value == "dead"  # type: ignore[union-attr]
+    await page.click('button[data-action="confirm-resend"]')
+    await expect(page.locator(".flash")).to_contain_text("Đã gửi lại 1 mục.")
     await wait_for(lambda: state_is("acked"), what="re-sent delivery acknowledged")
     assert dash.receiver.received == [package_id]
     await expect(page.locator("#dead-letters tbody tr")).to_have_count(0)
     await page.goto(f"{dash.url}/packages/{package_id}")
-    await expect(page.locator(f'[data-delivery="{G12}"]')).to_have_text("acked")
-    await expect(page.locator("#timeline")).to_contain_text('"action": "resend"')
+    await expect(page.locator(f'[data-delivery="{G12}"]')).to_have_attribute("data-state", "acked")
+    await expect(page.locator("#timeline")).to_contain_text("Hành động")  # detail in words
+    await expect(page.locator("#timeline")).to_contain_text("gửi lại")
     await page.click('a[data-nav="audit"]')
-    await expect(page.locator("#audit")).to_contain_text("dead.resend")
+    await expect(page.locator('#audit tr[data-action="dead.resend"]')).to_contain_text("Gửi lại")
     await expect(page.locator("#audit")).to_contain_text("ops")
 
 
@@ -161,4 +169,8 @@ async def test_viewer_cannot_resend(dash: Dashboard, browser: Browser) -> None:
     d = await dash.hub.runtime.store.get_delivery(package_id, G12)
     assert d is not None and d.state.value == "dead"
     await page.click('a[data-nav="agencies"]')
-    await expect(page.locator('button[data-action^="disable-"]')).to_have_count(0)
+    await expect(page.locator('[data-action^="disable-"]')).to_have_count(0)
+    # the confirm pages refuse a viewer too, as an HTML page in Vietnamese
+    await page.goto(f"{dash.url}/agencies/{G22}/disable")
+    await expect(page.locator("section.error")).to_have_attribute("data-status", "403")
+    await expect(page.locator("h1")).to_have_text("Lỗi 403")

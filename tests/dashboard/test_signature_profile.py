@@ -13,7 +13,7 @@ from tests.dashboard.conftest import G22, H41, Dashboard
 
 
 def row_of(page: str, organ_id: str) -> str:
-    rows = [r for r in re.findall(r"<tr>.*?</tr>", page, re.S) if f">{organ_id}</a>" in r]
+    rows = [r for r in re.findall(r"<tr[ >].*?</tr>", page, re.S) if f">{organ_id}</a>" in r]
     assert len(rows) == 1, f"no single row for {organ_id}"
     return rows[0]
 

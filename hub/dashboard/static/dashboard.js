@@ -4,6 +4,11 @@
 
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
+  // Numbers as the server writes them (babel): 1.234 and 1,5 % in Vietnamese.
+  const LOCALE = document.documentElement.lang === "vi" ? "vi-VN" : "en-GB";
+  const INT = new Intl.NumberFormat(LOCALE);
+  const PCT = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  function n(v) { return INT.format(v); }
 
   function drawBars(svg, values) {
     if (!svg) return;
@@ -26,7 +31,7 @@
     label.setAttribute("x", "598");
     label.setAttribute("y", "10");
     label.setAttribute("text-anchor", "end");
-    label.textContent = "max " + max;
+    label.textContent = (svg.dataset.maxLabel || "{n}").replace("{n}", n(max));
     svg.appendChild(label);
   }
 
@@ -40,17 +45,17 @@
   }
 
   function render(snap) {
-    setLive("packages", snap.packages);
-    setLive("dead", snap.dead);
-    if (snap.alarms !== null) setLive("alarms", snap.alarms);
-    setLive("refusal_rate", (snap.refusal_rate * 100).toFixed(1) + " %");
+    setLive("packages", n(snap.packages));
+    setLive("dead", n(snap.dead));
+    if (snap.alarms !== null) setLive("alarms", n(snap.alarms));
+    setLive("refusal_rate", PCT.format(snap.refusal_rate * 100) + " %");
     ["queued", "available", "failed"].forEach(function (s) {
-      setLive("state-" + s, snap.states[s] || 0);
+      setLive("state-" + s, n(snap.states[s] || 0));
     });
     snap.agencies.forEach(function (a) {
-      setLive("backlog-" + a.organ_id, a.backlog);
-      setLive("unacked-" + a.organ_id, a.unacked);
-      setLive("dead-" + a.organ_id, a.dead);
+      setLive("backlog-" + a.organ_id, n(a.backlog));
+      setLive("unacked-" + a.organ_id, n(a.unacked));
+      setLive("dead-" + a.organ_id, n(a.dead));
     });
     drawBars(document.getElementById("chart-accepted"), snap.accepted);
     drawBars(document.getElementById("chart-refused"), snap.refused);
@@ -70,18 +75,20 @@
     source.onerror = function () { if (dot) dot.classList.add("offline"); };
   }
 
-  // "Select all" for the dead-letter list.
+  // "Select all" for the dead-letter list (a convenience: without the script each row is
+  // ticked by hand, and the confirm page works the same).
   function selectAll() {
-    const form = document.getElementById("dead-form");
-    if (!form) return;
+    const slot = document.querySelector(".select-all-slot");
+    if (!slot) return;
     const box = document.createElement("input");
     box.type = "checkbox";
     box.id = "select-all";
-    box.setAttribute("aria-label", "all");
+    box.setAttribute("aria-label", slot.dataset.label || "");
+    box.title = slot.dataset.label || "";
     box.addEventListener("change", function () {
       document.querySelectorAll('input[name="key"]').forEach(function (c) { c.checked = box.checked; });
     });
-    form.prepend(box);
+    slot.appendChild(box);
   }
 
   document.addEventListener("DOMContentLoaded", function () { start(); selectAll(); });
