@@ -268,7 +268,18 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._stack.aclose()
+        # Bounded: a broker or database that stopped answering must not keep a stopping hub
+        # (or the demo, or a test) alive for minutes. Past the limit the remaining resources
+        # are abandoned to the process's exit.
+        try:
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                await self._stack.aclose()
+        except TimeoutError:
+            log.error(
+                "shutdown did not finish within %.0f s; stopping anyway (some connections "
+                "may not have been closed cleanly)",
+                SHUTDOWN_SECONDS,
+            )
 
     async def _republish_loop(self) -> None:
         while True:
@@ -329,6 +340,10 @@ class Runtime:
                     log.info("retention purge: %d package(s)", len(purged))
             except Exception as exc:  # the next run retries
                 log.warning("retention purge failed: %s", exc)
+
+
+SHUTDOWN_SECONDS = 30.0
+"""How long :meth:`Runtime.__aexit__` waits for its parts to close."""
 
 
 class FreshOverrides:

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -180,6 +180,22 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+log = logging.getLogger("hub.demo")
+
+DEMO_STOP_SECONDS = 30.0
+"""How long stopping the demo's HTTP server or push receiver may take before it gives up."""
+
+
+async def bounded_stop(what: str, stopping: Awaitable[None]) -> None:
+    """Await ``stopping`` for at most :data:`DEMO_STOP_SECONDS`; past that, say so and go on
+    (the process is ending: what did not close is abandoned to its exit)."""
+    try:
+        async with asyncio.timeout(DEMO_STOP_SECONDS):
+            await stopping
+    except TimeoutError:
+        log.warning("%s did not stop within %.0f s; going on", what, DEMO_STOP_SECONDS)
+
+
 STALL_SECONDS = 60.0
 """The demo gives up on its stream only after this long without any package accepted,
 delivered or acknowledged: a busy machine makes it slower, never wrong."""
@@ -310,9 +326,9 @@ async def run_demo(
                 if keep_serving:
                     await _serve_until_stopped(out, wd, base_url)
             finally:
-                await runner.cleanup()
+                await bounded_stop("the demo's HTTP server", runner.cleanup())
     finally:
-        await receiver.stop()
+        await bounded_stop("the push receiver", receiver.stop())
     return ok
 
 
