@@ -465,6 +465,42 @@ def db_restore(config_dir: Path, input_path: Path, force: bool, requeue: bool | 
         out.print(f"re-queued {n} deliveries")
 
 
+@db.command("check-duplicates")
+@CONFIG_OPTION
+def db_check_duplicates(config_dir: Path) -> None:
+    """List new documents that reused their sender's DocumentId before the store enforced
+    uniqueness (migration 0014 marks them; nothing is deleted). Exit 1 when there are any,
+    0 when there are none (usable from monitoring)."""
+    from hub.config import load_config
+    from hub.runtime import make_store
+
+    async def run() -> Any:
+        async with make_store(load_config(config_dir)) as store:
+            return await store.duplicate_documents()
+
+    found = asyncio.run(run())
+    if not found:
+        out.print("no duplicate DocumentIds: every new document's DocumentId is unique")
+        return
+    table = Table("package", "sender", "DocumentId", "accepted", "first sent as")
+    for record, first in found:
+        table.add_row(
+            record.id,
+            record.sender,
+            record.document_id or "",
+            record.accepted_at.isoformat(),
+            first,
+        )
+    out.print(table)
+    out.print(
+        f"{len(found)} new document(s) reuse a DocumentId sent before with other content "
+        "(accepted before the store enforced uniqueness; kept, never deleted): tell the "
+        "senders; see docs/store-and-broker.md, Uniqueness",
+        soft_wrap=True,
+    )
+    sys.exit(1)
+
+
 # -- pki ------------------------------------------------------------------------------------
 
 

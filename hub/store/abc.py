@@ -119,6 +119,12 @@ class Store(abc.ABC):
         DocumentId compares in NFC (a DocumentId sent in NFD finds the one sent in NFC)."""
 
     @abc.abstractmethod
+    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
+        """New documents stored before the unique constraint (migration 0014) that reused
+        their sender's DocumentId, each with the id of the first such package (the one
+        kept; nothing was deleted), in acceptance order: ``hub db check-duplicates``."""
+
+    @abc.abstractmethod
     async def get_package(self, package_id: str) -> PackageRecord | None:
         """Look up a package's record."""
 

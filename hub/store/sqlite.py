@@ -353,6 +353,15 @@ class SqliteStore(Store):
             (sender, nfc(document_id), business_doc_type),
         )
 
+    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
+        """Packages migration 0014 marked ``duplicate_of`` the first with their DocumentId."""
+        sql = (
+            f"SELECT {_PACKAGE_COLUMNS}, p.duplicate_of FROM packages p "
+            "WHERE p.duplicate_of IS NOT NULL ORDER BY p.seq"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql).fetchall())
+        return [(_package(row[:-1]), str(row[-1])) for row in rows]
+
     async def get_package(self, package_id: str) -> PackageRecord | None:
         """Look up a package's record."""
         return await self._one_package("p.id = ?", (package_id,))
