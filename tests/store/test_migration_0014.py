@@ -14,14 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from click.testing import CliRunner
 from psycopg import sql
 
+from hub.cli import main
+from hub.config import load_settings
 from hub.store.abc import AddOutcome, Store
 from hub.store.pgmigrate import apply_migrations as pg_apply_migrations
 from hub.store.pgmigrate import migrations as pg_migrations
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
 from hub.store.sqlitedb import Migration, apply_migrations, load_migrations, to_db_time
+from tests.conftest import WorkdirFactory
 from tests.contracts.store_contract import G22, H29, H41, new_package
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 
@@ -99,13 +103,7 @@ def _older(migrations: Sequence[Migration]) -> list[Migration]:
 
 async def test_sqlite_0014_marks_existing_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    ids = _ids()
-    try:
-        assert apply_migrations(conn, "schema_version", _older(load_migrations(MIGRATIONS_DIR)))
-        conn.executemany(INSERT.format(p="?"), _values(ids, to_db_time))
-    finally:
-        conn.close()
+    ids = _sqlite_at_13_with_duplicates(path)
     async with SqliteStore(path) as store:
         assert store.schema_version >= 14
         await _check_migrated(store, ids)
@@ -137,3 +135,32 @@ async def test_postgres_0014_marks_existing_duplicates(pg_dsn: str, pg_schema: s
         )
         row = await cur.fetchone()
         assert row is not None and "UNIQUE" in row[0]
+
+
+def _sqlite_at_13_with_duplicates(path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    ids = _ids()
+    try:
+        apply_migrations(conn, "schema_version", _older(load_migrations(MIGRATIONS_DIR)))
+        conn.executemany(INSERT.format(p="?"), _values(ids, to_db_time))
+    finally:
+        conn.close()
+    return ids
+
+
+def test_check_duplicates_lists_them_and_exits_1(make_workdir: WorkdirFactory) -> None:
+    """What the operator runs after the upgrade: the marked packages, exit 1; none: exit 0."""
+    workdir = make_workdir()
+    path = load_settings(workdir.config_dir).sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = _sqlite_at_13_with_duplicates(path)
+    args = ["db", "check-duplicates", "--config", str(workdir.config_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    for name in ("dup1", "dup2", "h29_dup"):
+        assert ids[name] in result.output
+    assert ids["first"] in result.output and "3 new document(s)" in result.output
+    clean = make_workdir()
+    result = CliRunner().invoke(main, ["db", "check-duplicates", "--config", str(clean.config_dir)])
+    assert result.exit_code == 0, result.output
+    assert "no duplicate DocumentIds" in result.output
