@@ -467,6 +467,42 @@ def db_restore(config_dir: Path, input_path: Path, force: bool, requeue: bool | 
         out.print(f"re-queued {n} deliveries")
 
 
+@db.command("check-duplicates")
+@CONFIG_OPTION
+def db_check_duplicates(config_dir: Path) -> None:
+    """List new documents that reused their sender's DocumentId before the store enforced
+    uniqueness (migration 0014 marks them; nothing is deleted), one tab-separated line each:
+    package, sender, DocumentId, accepted, the first package. Exit 1 when there are any, 0
+    when there are none (usable from monitoring)."""
+    from hub.config import load_config
+    from hub.runtime import make_store
+
+    async def run() -> Any:
+        async with make_store(load_config(config_dir)) as store:
+            return await store.duplicate_documents()
+
+    found = asyncio.run(run())
+    if not found:
+        out.print("no duplicate DocumentIds: every new document's DocumentId is unique")
+        return
+    # One line per package, never cut to the terminal's width: ids are copied from here.
+    for record, first in found:
+        out.print(
+            f"{record.id}\t{record.sender}\t{record.document_id or ''}\t"
+            f"{record.accepted_at.isoformat()}\tduplicate of {first}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+    out.print(
+        f"{len(found)} new document(s) reuse a DocumentId sent before with other content "
+        "(accepted before the store enforced uniqueness; kept, never deleted): tell the "
+        "senders; see docs/store-and-broker.md, Uniqueness",
+        soft_wrap=True,
+    )
+    sys.exit(1)
+
+
 # -- pki ------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ from hub.registry import Registry
 from hub.revinfo import RevocationService
 from hub.routing import resolve
 from hub.store import Store
+from hub.store.abc import AddOutcome
 from hub.store.batching import GroupCommitter
 from hub.warning_codes import (
     ENVELOPE_UNSIGNED,
@@ -173,17 +174,30 @@ def step_route(checked: Checked, config: HubConfig, registry: Registry) -> Route
     )
 
 
+def unique_document(kind: str, business_doc_type: int | None, document_id: str | None) -> bool:
+    """A new document (BussinessDocType 0) with a DocumentId: one per sender and DocumentId
+    (in NFC). The store's unique index (migration 0014) has the same predicate."""
+    return kind == "document" and business_doc_type == 0 and bool(document_id)
+
+
+def conflict_error(document_id: str, existing: str) -> PackageConflict:
+    """``409 package.conflict``: the DocumentId was already sent with other content."""
+    return PackageConflict(
+        f"DocumentId {document_id} was already sent as package {existing} with other content",
+        existing=existing,
+    )
+
+
 async def step_deduplicate(routed: Routed, store: Store) -> Routed:
-    """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes."""
+    """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes.
+
+    The fast path, answering most conflicts without a write; the guarantee is the store's
+    unique constraint (``AddOutcome.CONFLICT``, handled in :meth:`Ingestor._accept`)."""
     pkg = routed.checked.summary
-    if pkg.kind == "document" and pkg.business_doc_type == 0 and pkg.reference_id:
+    if pkg.reference_id and unique_document(pkg.kind, pkg.business_doc_type, pkg.reference_id):
         existing = await store.find_document(pkg.sender, pkg.reference_id, 0)
         if existing is not None and existing.sha256 != routed.checked.sha256:
-            raise PackageConflict(
-                f"DocumentId {pkg.reference_id} was already sent as package "
-                f"{existing.id} with other content",
-                existing=existing.id,
-            )
+            raise conflict_error(pkg.reference_id, existing.id)
     return routed
 
 
@@ -333,17 +347,29 @@ class Ingestor:
             stands_for=routed.stands_for,
             subject=pkg.subject,
         )
-        if self.lifecycle is not None and routed.lifecycle is not None:
+        # A new document's lifecycle rows are written after its commit: the store may refuse
+        # the package for a DocumentId taken meanwhile (below), and rows for a package never
+        # stored would be found by the statuses answering that DocumentId. Inserting them
+        # cannot lose a compare-and-set, so nothing is refused late.
+        lifecycle_after = unique_document(pkg.kind, pkg.business_doc_type, pkg.reference_id)
+        if self.lifecycle is not None and routed.lifecycle is not None and not lifecycle_after:
             # Compare-and-set before the commit: a move that lost a race is refused, not stored.
             await self.lifecycle.apply(routed.lifecycle, checked, package_id, accepted_at)
-        await self.committer.add(new)
-        # Another hub process may have committed the same bytes in the meantime (the store
-        # skips a second sha256 silently): then that package is the one accepted, and this
-        # caller gets its receipt, never one for a package id that was not stored.
-        stored = await self.store.find_by_sha256(checked.sha256)
-        if stored is not None and stored.id != package_id:
-            return await self._again(stored, caller)
+        outcome = await self.committer.add(new)
+        if outcome is AddOutcome.CONFLICT:
+            # Another submission (this process or another) stored a new document with this
+            # DocumentId after step_deduplicate looked: the constraint decides, as it would.
+            raise await self._conflict(pkg.sender, pkg.reference_id)
+        if outcome is AddOutcome.SAME_BYTES:
+            # Another hub process committed the same bytes in the meantime: that package is
+            # the one accepted, and this caller gets its receipt, never one for a package id
+            # that was not stored. (Our own id: a commit retried after an unknown outcome.)
+            stored = await self.store.find_by_sha256(checked.sha256)
+            if stored is not None and stored.id != package_id:
+                return await self._again(stored, caller)
         if self.lifecycle is not None and routed.lifecycle is not None:
+            if lifecycle_after:
+                await self.lifecycle.apply(routed.lifecycle, checked, package_id, accepted_at)
             await self.lifecycle.after_commit(routed.lifecycle, package_id, accepted_at)
         if checked.attachments:
             # Per-attachment PDF verdicts on the trace (after commit: the package exists).
@@ -403,6 +429,13 @@ class Ingestor:
             document_id=previous.document_id,
             warnings=previous.warnings,
         )
+
+    async def _conflict(self, sender: str, document_id: str | None) -> HubError:
+        """The error for a package the store refused for a taken DocumentId."""
+        existing = await self.store.find_document(sender, document_id, 0) if document_id else None
+        if existing is None:  # pragma: no cover - the index names a stored row
+            return HubError(f"DocumentId {document_id} is taken but its package was not found")
+        return conflict_error(document_id or "", existing.id)
 
     async def republish_pending(self) -> int:
         """Re-publish deliveries a crash left between commit and broker confirm."""

@@ -11,6 +11,7 @@ A store is an async context manager: ``async with store:`` opens (and migrates) 
 from __future__ import annotations
 
 import abc
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -34,6 +35,20 @@ from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 if TYPE_CHECKING:  # the dashboard's records import nothing from the store
     from hub.dashboard.model import DashboardStore
     from hub.storage_crypto import BlobCipher
+
+
+class AddOutcome(enum.StrEnum):
+    """What :meth:`Store.add_packages` did with one package of the batch."""
+
+    #: stored, with its deliveries and events.
+    INSERTED = "inserted"
+    #: not stored: the same bytes (sha256) are stored already, maybe earlier in this batch
+    #: (the caller answers with that package's receipt).
+    SAME_BYTES = "same_bytes"
+    #: not stored: another new document (BussinessDocType 0) of the same sender with the same
+    #: DocumentId (in NFC) is stored already, with other bytes (the caller answers ``409
+    #: package.conflict``). Enforced by the unique index of migration 0014.
+    CONFLICT = "conflict"
 
 
 class Store(abc.ABC):
@@ -73,7 +88,7 @@ class Store(abc.ABC):
     # -- accepting ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
+    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
         """Durably commit packages, one ``pending`` delivery per recipient, and an ``accepted``
         event each, in one transaction (group commit). Returns only once committed.
 
@@ -82,8 +97,14 @@ class Store(abc.ABC):
         event (``hub.store.subunits``) in the same transaction; later events of that delivery
         carry ``"for"`` in their detail.
 
-        A package whose ``sha256`` is already stored is skipped silently (the caller checked
-        before, but two concurrent submissions of the same bytes may race: first one wins).
+        A package whose ``sha256`` is already stored is skipped (the caller checked before,
+        but two concurrent submissions of the same bytes may race: first one wins), and so is
+        a new document (kind ``document``, BussinessDocType 0, a non-empty DocumentId) whose
+        sender already has a stored new document with that DocumentId in NFC (the store's
+        unique constraint; packages marked ``duplicate_of`` by migration 0014 do not count).
+        A skipped package leaves nothing behind and does not fail the rest of the batch.
+
+        Returns one :class:`AddOutcome` per package, in the order given.
         """
 
     @abc.abstractmethod
@@ -96,6 +117,12 @@ class Store(abc.ABC):
     ) -> PackageRecord | None:
         """The first stored document from ``sender`` with this DocumentId and doc type; the
         DocumentId compares in NFC (a DocumentId sent in NFD finds the one sent in NFC)."""
+
+    @abc.abstractmethod
+    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
+        """New documents stored before the unique constraint (migration 0014) that reused
+        their sender's DocumentId, each with the id of the first such package (the one
+        kept; nothing was deleted), in acceptance order: ``hub db check-duplicates``."""
 
     @abc.abstractmethod
     async def get_package(self, package_id: str) -> PackageRecord | None:

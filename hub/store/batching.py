@@ -14,7 +14,7 @@ from types import TracebackType
 
 from hub.errors import Unavailable
 from hub.models import NewPackage
-from hub.store.abc import Store
+from hub.store.abc import AddOutcome, Store
 from hub.store.aio import wait_event
 
 
@@ -50,7 +50,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.stats = GroupCommitStats()
-        self._queue: list[tuple[NewPackage, asyncio.Future[None]]] = []
+        self._queue: list[tuple[NewPackage, asyncio.Future[AddOutcome]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -81,15 +81,17 @@ class GroupCommitter:
         if task is not None:
             await task
 
-    async def add(self, package: NewPackage) -> None:
-        """Return once ``package`` is durably committed (or was already stored)."""
+    async def add(self, package: NewPackage) -> AddOutcome:
+        """Return once ``package``'s batch is durably committed, with what the store did with
+        it: inserted, or skipped for the same bytes or a taken DocumentId (the unique
+        constraint of migration 0014; a skipped package does not fail its batch)."""
         if self._closing or self._task is None:
             raise Unavailable("the store is not accepting packages (committer closed)")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[AddOutcome] = loop.create_future()
         self._queue.append((package, future))
         self._wakeup.set()
-        await future
+        return await future
 
     async def _run(self) -> None:
         try:
@@ -131,9 +133,9 @@ class GroupCommitter:
             await self._commit(batch)
             free_since = loop.time()
 
-    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[None]]]) -> None:
+    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[AddOutcome]]]) -> None:
         try:
-            await self.store.add_packages([package for package, _ in batch])
+            outcomes = await self.store.add_packages([package for package, _ in batch])
         except Exception as exc:
             self.stats.failed_batches += 1
             for _, future in batch:
@@ -150,6 +152,6 @@ class GroupCommitter:
         self.stats.batches += 1
         self.stats.packages += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for _, future in batch:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
-                future.set_result(None)
+                future.set_result(outcome)

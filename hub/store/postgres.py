@@ -57,7 +57,7 @@ from hub.models import (
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
-from hub.store.abc import Store
+from hub.store.abc import AddOutcome, Store
 from hub.store.audit_postgres import insert_chained
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.pgmigrate import (
@@ -107,8 +107,11 @@ _INSERT_PACKAGES = (
     "subject, warnings, title, terms, ord) "
     # ORDER BY: identity values are drawn in the order the rows are produced, so seq follows
     # the batch order; a twin later in the batch conflicts with the earlier one and is skipped.
-    "ORDER BY ord ON CONFLICT (sha256) DO NOTHING RETURNING id, seq"
+    # No conflict target: the sha256 key and the new-document index (0014) both skip the row
+    # (a DocumentId taken earlier in this batch included) instead of failing the group.
+    "ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, seq"
 )
+_STORED_SHA256 = "SELECT sha256 FROM packages WHERE sha256 = ANY(%s::text[])"
 # %b: the bytes travel in binary format (no hex escaping of megabytes of XML).
 #: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
 _UPSERT_DIRECTORY = (
@@ -468,10 +471,11 @@ class PostgresStore(Store):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
-        """Commit the batch in one transaction; a package whose sha256 exists is skipped."""
+    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
+        """Commit the batch in one transaction; a package whose sha256 exists, or a new
+        document whose DocumentId its sender already used, is skipped (see the contract)."""
         if not packages:
-            return
+            return []
         for p in packages:
             _aware(p.accepted_at)
         # Column arrays built before taking a connection: the lock is held only for SQL.
@@ -497,12 +501,28 @@ class PostgresStore(Store):
         blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
         now = datetime.now(UTC)
 
-        async def tx(conn: Conn) -> None:
+        async def tx(conn: Conn) -> list[AddOutcome]:
             # Serialise seq assignment with every other writer of this schema (see module doc).
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
             inserted = await _fetchall(conn, _INSERT_PACKAGES, columns)
+            done = {str(id_) for id_, _ in inserted}
+            skipped = [p.sha256 for p in packages if p.id not in done]
+            # A skipped package has the same bytes as a stored one, or a taken DocumentId.
+            same = (
+                {str(r[0]) for r in await _fetchall(conn, _STORED_SHA256, (skipped,))}
+                if skipped
+                else set()
+            )
+            outcomes = [
+                AddOutcome.INSERTED
+                if p.id in done
+                else AddOutcome.SAME_BYTES
+                if p.sha256 in same
+                else AddOutcome.CONFLICT
+                for p in packages
+            ]
             if not inserted:
-                return  # every package was already stored
+                return outcomes  # nothing of this batch is new
             stored = [(by_id[str(id_)], int(seq)) for id_, seq in inserted]
             stored.sort(key=lambda item: item[1])
             ids = [p.id for p, _ in stored]
@@ -537,10 +557,12 @@ class PostgresStore(Store):
                 ]
                 + [e for p, _ in stored for e in represented_events(p)],
             )
+            return outcomes
 
         # Repeatable: if the commit's outcome is unknown, running the batch again either
-        # stores it or finds every sha256 already there.
-        await self._write("add_packages", tx, _Idempotence.REPEATABLE)
+        # stores it or finds every sha256 already there (reported SAME_BYTES then: the
+        # caller's sha256 look-up finds its own package, see Ingestor._accept).
+        return await self._write("add_packages", tx, _Idempotence.REPEATABLE)
 
     async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
         query = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
@@ -570,6 +592,15 @@ class PostgresStore(Store):
             "AND p.kind = 'document'",
             (sender, document_id, business_doc_type),
         )
+
+    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
+        """Packages migration 0014 marked ``duplicate_of`` the first with their DocumentId."""
+        sql = (
+            f"SELECT {_PACKAGE_COLUMNS}, p.duplicate_of FROM packages p "
+            "WHERE p.duplicate_of IS NOT NULL ORDER BY p.seq"
+        )
+        rows = await self._read("duplicate documents", lambda c: _fetchall(c, sql))
+        return [(_package(row[:-1]), str(row[-1])) for row in rows]
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
         """Look up a package's record."""

@@ -40,7 +40,7 @@ from hub.models import (
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
-from hub.store.abc import Store
+from hub.store.abc import AddOutcome, Store
 from hub.store.audit_sqlite import insert_chained
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.revinfo_sqlite import SqliteRevocationCache
@@ -229,10 +229,11 @@ class SqliteStore(Store):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
-        """Commit the batch in one transaction; a package whose sha256 exists is skipped."""
+    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
+        """Commit the batch in one transaction; a package whose sha256 exists, or a new
+        document whose DocumentId its sender already used, is skipped (see the contract)."""
         if not packages:
-            return
+            return []
         # Serialise outside the writer thread: the writer is the bottleneck, keep it on SQL.
         rows = [
             (
@@ -261,18 +262,28 @@ class SqliteStore(Store):
         # Encrypted outside the writer thread too (AES-GCM is fast, but the writer is shared).
         blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
 
-        def tx(conn: sqlite3.Connection) -> None:
+        def tx(conn: sqlite3.Connection) -> list[AddOutcome]:
+            outcomes: list[AddOutcome] = []
             for package, values in rows:
+                # No conflict target: the sha256 key and the new-document index (0014) both
+                # skip the row instead of failing the whole group's transaction.
                 row = conn.execute(
                     "INSERT INTO packages (id, sha256, sender, kind, document_id, "
                     "business_doc_type, status_code, recipients, accepted_at, size, "
                     "signer_fingerprint, signer_subject, warnings, subject, subject_terms) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (sha256) DO NOTHING RETURNING seq",
+                    "ON CONFLICT DO NOTHING RETURNING seq",
                     values,
                 ).fetchone()
                 if row is None:
-                    continue  # same bytes already stored (maybe earlier in this batch)
+                    # Same bytes already stored (maybe earlier in this batch), else the
+                    # DocumentId is taken: nothing of this package is written.
+                    same = conn.execute(
+                        "SELECT 1 FROM packages WHERE sha256 = ?", (package.sha256,)
+                    ).fetchone()
+                    outcomes.append(AddOutcome.SAME_BYTES if same else AddOutcome.CONFLICT)
+                    continue
+                outcomes.append(AddOutcome.INSERTED)
                 seq = int(row[0])
                 conn.execute(
                     "INSERT INTO package_blobs (package_id, data, receipt) VALUES (?, ?, ?)",
@@ -298,8 +309,9 @@ class SqliteStore(Store):
                 )
                 for event in represented_events(package):
                     _insert_event(conn, event)
+            return outcomes
 
-        await self._writer.write(tx)
+        return await self._writer.write(tx)
 
     async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
         sql = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
@@ -321,6 +333,15 @@ class SqliteStore(Store):
             "AND p.kind = 'document'",
             (sender, nfc(document_id), business_doc_type),
         )
+
+    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
+        """Packages migration 0014 marked ``duplicate_of`` the first with their DocumentId."""
+        sql = (
+            f"SELECT {_PACKAGE_COLUMNS}, p.duplicate_of FROM packages p "
+            "WHERE p.duplicate_of IS NOT NULL ORDER BY p.seq"
+        )
+        rows = await self._reader.run(lambda c: c.execute(sql).fetchall())
+        return [(_package(row[:-1]), str(row[-1])) for row in rows]
 
     async def get_package(self, package_id: str) -> PackageRecord | None:
         """Look up a package's record."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -32,7 +33,7 @@ from hub.models import (
     PackageRecord,
     VxpSystem,
 )
-from hub.store.abc import Store
+from hub.store.abc import AddOutcome, Store
 
 H41 = "000.00.00.H41"  # provincial People's Committee
 G22 = "000.00.00.G22"  # Government Office
@@ -695,6 +696,86 @@ class StoreContract:
         delivery = await store.set_delivery_state(pkg.id, G22, S.AVAILABLE)
         assert_utc(delivery.updated_at)
         assert abs(delivery.updated_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+    # -- uniqueness of a new document's DocumentId (issue 12, migration 0014) -------------------
+
+    async def test_taken_document_id_is_a_per_package_conflict_within_one_group(
+        self, store: Store
+    ) -> None:
+        doc_id = "Số 12/UBND-VP"  # NFC; the NFD spelling is the same key
+        first = new_package(document_id=doc_id)
+        other = new_package(document_id=doc_id)  # other bytes, same DocumentId
+        twin = new_package(data=first.data, document_id=doc_id)  # the same bytes
+        nfd = new_package(document_id=unicodedata.normalize("NFD", doc_id))
+        unrelated = new_package()
+        outcomes = await store.add_packages([first, other, twin, nfd, unrelated])
+        assert outcomes == [
+            AddOutcome.INSERTED,
+            AddOutcome.CONFLICT,
+            AddOutcome.SAME_BYTES,
+            AddOutcome.CONFLICT,
+            AddOutcome.INSERTED,
+        ]
+        assert await store.count_packages() == 2
+        found = await store.find_document(H41, doc_id, 0)
+        assert found is not None and found.id == first.id
+        for loser in (other, twin, nfd):  # a loser leaves nothing behind
+            assert await store.get_package(loser.id) is None
+            assert await store.get_bytes(loser.id) is None
+            assert await store.deliveries_for(loser.id) == []
+            assert await store.events_for(loser.id) == []
+        assert [d.recipient for d in await store.deliveries_for(unrelated.id)] == [G22]
+
+    async def test_taken_document_id_across_groups_and_stores(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        first = new_package()
+        assert await store.add_packages([first]) == [AddOutcome.INSERTED]
+        later = new_package(document_id=first.document_id)
+        assert await store.add_packages([later, new_package()]) == [
+            AddOutcome.CONFLICT,
+            AddOutcome.INSERTED,
+        ]
+        # Two stores ("two hub processes") race with different bytes: exactly one wins.
+        other = await open_store()
+        for _ in range(5):
+            a = new_package()
+            b = new_package(document_id=a.document_id)
+            outcomes = await asyncio.gather(store.add_packages([a]), other.add_packages([b]))
+            assert sorted(o for [o] in outcomes) == [AddOutcome.CONFLICT, AddOutcome.INSERTED]
+            found = await store.find_document(H41, a.document_id or "", 0)
+            winner = a if outcomes[0] == [AddOutcome.INSERTED] else b
+            assert found is not None and found.id == winner.id
+        assert await store.count_packages() == 2 + 5
+
+    async def test_only_new_documents_are_unique(self, store: Store) -> None:
+        doc_id = "H41,2026/03/02,77/UBND"
+        packages = [
+            new_package(document_id=doc_id),
+            # updates, revocations, replacements name the original's DocumentId (and may be
+            # sent more than once); statuses reference it; another sender may use it too.
+            new_package(document_id=doc_id, business_doc_type=2),
+            new_package(document_id=doc_id, business_doc_type=2),
+            new_package(document_id=doc_id, business_doc_type=1),
+            new_package(
+                document_id=doc_id,
+                kind=PackageKind.STATUS,
+                business_doc_type=None,
+                status_code="01",
+                sender=G22,
+                recipients=(H41,),
+            ),
+            new_package(
+                document_id=doc_id,
+                kind=PackageKind.STATUS,
+                business_doc_type=None,
+                status_code="02",
+                sender=G22,
+                recipients=(H41,),
+            ),
+            new_package(document_id=doc_id, sender=H29),
+        ]
+        assert await store.add_packages(packages) == [AddOutcome.INSERTED] * len(packages)
 
     # -- sub-units (issue 10) ------------------------------------------------------------------
 

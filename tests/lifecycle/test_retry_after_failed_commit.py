@@ -13,6 +13,7 @@ from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
 from hub.errors import Unavailable
 from hub.models import NewPackage
+from hub.store.abc import AddOutcome
 from tests.api.conftest import RunningHub, hub  # noqa: F401 - the running-hub fixture
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
@@ -31,11 +32,11 @@ async def test_same_status_retried_after_a_failed_commit_is_accepted(
     original = committer.add
     failed = []
 
-    async def fail_once(package: NewPackage) -> None:
+    async def fail_once(package: NewPackage) -> AddOutcome:
         if not failed:
             failed.append(package.id)
             raise Unavailable("simulated crash between the lifecycle move and the commit")
-        await original(package)
+        return await original(package)
 
     monkeypatch.setattr(committer, "add", fail_once)
     recipient = await hub.client(H41)

@@ -11,7 +11,7 @@ import pytest
 
 from hub.errors import Unavailable
 from hub.models import NewPackage
-from hub.store.abc import Store
+from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore, inbox_sql
@@ -158,12 +158,12 @@ class CountingStore(SqliteStore):
         self.batches: list[int] = []
         self.fail_next = False
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> None:
+    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
         self.batches.append(len(packages))
         if self.fail_next:
             self.fail_next = False
             raise Unavailable("disk full (simulated)")
-        await super().add_packages(packages)
+        return await super().add_packages(packages)
 
 
 async def test_group_commit_groups_concurrent_adds(tmp_path: Path) -> None:
