@@ -40,6 +40,7 @@ from hub.models import (
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal, unseal
+from hub.store import sharedsql
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
 from hub.store.cursors import decode_cursor, encode_cursor
@@ -668,27 +669,12 @@ class SqliteStore(Store):
             override.reason,
             override.signature_profile,
         )
-        await self._writer.write(
-            lambda c: c.execute(
-                "INSERT INTO agency_overrides (organ_id, enabled, token_sha256, changed_at, "
-                "reason, signature_profile) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (organ_id) DO UPDATE SET "
-                "enabled = COALESCE(excluded.enabled, enabled), "
-                "token_sha256 = COALESCE(excluded.token_sha256, token_sha256), "
-                "changed_at = COALESCE(excluded.changed_at, changed_at), "
-                "reason = COALESCE(excluded.reason, reason), "
-                "signature_profile = COALESCE(excluded.signature_profile, signature_profile)",
-                values,
-            )
-        )
+        await self._writer.write(lambda c: c.execute(sharedsql.AGENCY_OVERRIDE_UPSERT, values))
 
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """One merged record per agency, by OrganId."""
         rows = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT organ_id, enabled, token_sha256, changed_at, reason, signature_profile "
-                "FROM agency_overrides ORDER BY organ_id"
-            ).fetchall()
+            lambda c: c.execute(sharedsql.AGENCY_OVERRIDES_SELECT).fetchall()
         )
         return [
             AgencyOverride(
@@ -706,24 +692,12 @@ class SqliteStore(Store):
 
     async def directory_records(self) -> Sequence[DirectoryRecord]:
         """Every stored directory entry, by code."""
-        rows = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT code, name, parent, code102, old_code, revision, updated_at "
-                "FROM directory_entries ORDER BY code"
-            ).fetchall()
-        )
-        return [
-            DirectoryRecord(code, name, parent, code102, old_code, revision, from_db_time(at))
-            for code, name, parent, code102, old_code, revision, at in rows
-        ]
+        rows = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_SELECT).fetchall())
+        return [sharedsql.directory_record(r, from_db_time) for r in rows]
 
     async def directory_revision(self) -> int:
         """Highest revision stored (the index answers it), 0 when empty."""
-        row = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
-            ).fetchone()
-        )
+        row = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_REVISION).fetchone())
         return int(row[0])
 
     async def put_directory_records(
@@ -734,9 +708,7 @@ class SqliteStore(Store):
         when = to_db_time(at)
 
         def tx(c: sqlite3.Connection) -> tuple[int, int]:
-            (current,) = c.execute(
-                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
-            ).fetchone()
+            (current,) = c.execute(sharedsql.DIRECTORY_REVISION).fetchone()
             revision = int(current) + 1
             before = c.total_changes
             c.executemany(
@@ -765,17 +737,7 @@ class SqliteStore(Store):
             to_db_time(changed_at),
             system.reason,
         )
-        await self._writer.write(
-            lambda c: c.execute(
-                "INSERT INTO vxp_systems (system_id, agencies, enabled, secret, secret_file, "
-                "version, changed_at, reason) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
-                "ON CONFLICT (system_id) DO UPDATE SET agencies = excluded.agencies, "
-                "enabled = excluded.enabled, secret = excluded.secret, "
-                "secret_file = excluded.secret_file, version = vxp_systems.version + 1, "
-                "changed_at = excluded.changed_at, reason = excluded.reason",
-                values,
-            )
-        )
+        await self._writer.write(lambda c: c.execute(sharedsql.VXP_UPSERT, values))
         stored = await self.get_vxp_system(system.system_id)
         assert stored is not None  # just written
         return stored
@@ -784,18 +746,17 @@ class SqliteStore(Store):
         """One VXP system (no cache)."""
         row = await self._reader.run(
             lambda c: c.execute(
-                _VXP_SELECT + " WHERE system_id = ?",
-                (system_id,),
+                sharedsql.VXP_SELECT + " WHERE system_id = ?", (system_id,)
             ).fetchone()
         )
-        return None if row is None else _vxp_system(row)
+        return None if row is None else sharedsql.vxp_system(row, from_db_time)
 
     async def vxp_systems(self) -> Sequence[VxpSystem]:
         """Every VXP system, by id."""
         rows = await self._reader.run(
-            lambda c: c.execute(_VXP_SELECT + " ORDER BY system_id").fetchall()
+            lambda c: c.execute(sharedsql.VXP_SELECT + " ORDER BY system_id").fetchall()
         )
-        return [_vxp_system(r) for r in rows]
+        return [sharedsql.vxp_system(r, from_db_time) for r in rows]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
@@ -818,23 +779,3 @@ class SqliteStore(Store):
     def revocation_cache(self) -> RevocationCacheStore:
         """The revocation cache on this store's reader and writer threads."""
         return SqliteRevocationCache(self._reader, self._writer)
-
-
-_VXP_SELECT = (
-    "SELECT system_id, agencies, enabled, secret, secret_file, version, changed_at, reason "
-    "FROM vxp_systems"
-)
-
-
-def _vxp_system(row: Any) -> VxpSystem:
-    system_id, agencies, enabled, secret, secret_file, version, changed_at, reason = row
-    return VxpSystem(
-        system_id=system_id,
-        agencies=tuple(json.loads(agencies)),
-        enabled=bool(enabled),
-        secret=None if secret is None else bytes(secret),
-        secret_file=secret_file,
-        version=int(version),
-        changed_at=from_db_time(changed_at),
-        reason=reason,
-    )
