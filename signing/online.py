@@ -504,20 +504,9 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         at: datetime,
         reasons: list[str],
     ) -> RevocationStatus | None:
-        item = self._usable(url, at)
-        if item is None and (until := self._recently_failed(url)) is not None:
-            reasons.append(f"CRL {url} unreachable (not retried before {until.isoformat()})")
-            return None
-        if item is None:
-            started = time.perf_counter()
-            try:
-                crl = fetch_crl(url, timeout=self.fetch_timeout)
-            except FetchError as exc:
-                self._note_failure(url)
-                self._report(FetchEvent("crl", url, False, str(exc), time.perf_counter() - started))
-                reasons.append(f"CRL {url} unreachable: {exc}")
-                return None
-            item = FetchedItem(
+        def fetch() -> FetchedItem:
+            crl = fetch_crl(url, timeout=self.fetch_timeout)
+            return FetchedItem(
                 "crl",
                 url,
                 url,
@@ -526,15 +515,8 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 crl.next_update_utc,
                 self._clock(),
             )
-            self._report(
-                FetchEvent("crl", url, True, "", time.perf_counter() - started, item.next_update)
-            )
-            self._store(item)
-        result = self._parsed(item).status(cert, issuer, at=at)
-        if result.status == "unknown":
-            reasons.append(f"CRL {url}: {result.detail}")
-            return None
-        return RevocationStatus(result.status, "crl", f"{url} {result.detail}".strip())
+
+        return self._from_source("crl", url, url, fetch, cert, issuer, at, reasons)
 
     def _from_ocsp(
         self,
@@ -545,25 +527,13 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         reasons: list[str],
     ) -> RevocationStatus | None:
         key = _ocsp_key(url, cert, issuer)
-        item = self._usable(key, at)
-        if item is None and (until := self._recently_failed(url)) is not None:
-            reasons.append(f"OCSP {url} unreachable (not retried before {until.isoformat()})")
-            return None
-        if item is None:
-            started = time.perf_counter()
-            try:
-                response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
-            except FetchError as exc:
-                self._note_failure(url)
-                self._report(
-                    FetchEvent("ocsp", url, False, str(exc), time.perf_counter() - started)
-                )
-                reasons.append(f"OCSP {url} unreachable: {exc}")
-                return None
+
+        def fetch() -> FetchedItem:
+            response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
             singles = list(response.responses)
             this_update = min(s.this_update_utc for s in singles) if singles else self._clock()
             next_updates = [s.next_update_utc for s in singles if s.next_update_utc is not None]
-            item = FetchedItem(
+            return FetchedItem(
                 "ocsp",
                 key,
                 url,
@@ -572,12 +542,44 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 min(next_updates) if next_updates else None,
                 self._clock(),
             )
+
+        return self._from_source("ocsp", url, key, fetch, cert, issuer, at, reasons)
+
+    def _from_source(
+        self,
+        kind: FetchKind,
+        url: str,
+        key: str,
+        fetch: Callable[[], FetchedItem],
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: datetime,
+        reasons: list[str],
+    ) -> RevocationStatus | None:
+        """One CRL or OCSP source: the usable cached item, else ``fetch`` (unless the URL
+        failed lately), reported and stored; ``None`` (with the reason) when it cannot say."""
+        label = kind.upper()
+        item = self._usable(key, at)
+        if item is None and (until := self._recently_failed(url)) is not None:
+            reasons.append(f"{label} {url} unreachable (not retried before {until.isoformat()})")
+            return None
+        if item is None:
+            started = time.perf_counter()
+            try:
+                item = fetch()
+            except FetchError as exc:
+                self._note_failure(url)
+                self._report(FetchEvent(kind, url, False, str(exc), time.perf_counter() - started))
+                reasons.append(f"{label} {url} unreachable: {exc}")
+                return None
             self._report(
-                FetchEvent("ocsp", url, True, "", time.perf_counter() - started, item.next_update)
+                FetchEvent(kind, url, True, "", time.perf_counter() - started, item.next_update)
             )
             self._store(item)
         result = self._parsed(item).status(cert, issuer, at=at)
         if result.status == "unknown":
-            reasons.append(f"OCSP {url}: no usable answer for this certificate")
+            # A CRL says why (e.g. not covering ``at``); an OCSP miss is always the same.
+            detail = result.detail if kind == "crl" else "no usable answer for this certificate"
+            reasons.append(f"{label} {url}: {detail}")
             return None
-        return RevocationStatus(result.status, "ocsp", f"{url} {result.detail}".strip())
+        return RevocationStatus(result.status, kind, f"{url} {result.detail}".strip())
