@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.admin import CliActor, record_cli_action
+from hub.cli_options import actor_option, config_option
 from hub.config import HubConfig, load_config
 from hub.errors import HubError
 from hub.models import Event, VxpSystem
@@ -27,19 +28,8 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 T = TypeVar("T")
 
-CONFIG = click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory.",
-)
-ACTOR = click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+CONFIG = config_option("Configuration directory.")
+ACTOR = actor_option()
 SECRET_FILE = click.option(
     "--secret-file",
     type=click.Path(dir_okay=False, path_type=Path),
