@@ -11,6 +11,7 @@ Each path can be switched "down" (HTTP 503), to test unreachable sources without
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -21,10 +22,13 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .ltv_pki import Party
+from .ltv_pki import LtvPki, Party, build_pki
+
+NEEDS_OPENSSL = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
 
 
 @dataclass
@@ -155,3 +159,21 @@ def revocation_servers(workdir: Path) -> Iterator[Servers]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module", name="servers")
+def servers_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The ``servers`` fixture: revocation servers for one test module (import it where it is
+    needed; its own name keeps test parameters from shadowing the import)."""
+    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
+        yield running
+
+
+def online_pki(servers: Servers, *, ocsp: bool = True) -> LtvPki:
+    """The LTV test PKI from the fixture's one clock reading (whole seconds), its end-entity
+    certificates pointing at ``servers``' CRL and (unless ``ocsp`` is off) OCSP responder."""
+    return build_pki(
+        datetime.now(UTC).replace(microsecond=0),
+        crl_url=servers.crl_url,
+        ocsp_url=servers.ocsp_url if ocsp else None,
+    )

@@ -5,10 +5,9 @@ the checker's clock is injected."""
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,24 +33,19 @@ from signing.online import (
 )
 
 from .ltv_pki import LtvPki, build_pki, sign_pdf
-from .revocation_servers import Servers, revocation_servers
+from .revocation_servers import (
+    NEEDS_OPENSSL,
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
+pytestmark = NEEDS_OPENSSL
 
 
 @pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    pki = build_pki(
-        datetime.now(UTC).replace(microsecond=0),
-        crl_url=servers.crl_url,
-        ocsp_url=servers.ocsp_url,
-    )
+    pki = online_pki(servers)
     return pki
 
 
