@@ -4,7 +4,6 @@ packages from an agency whose certificate names a CRL served over HTTP and an
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,7 @@ G22, H41 = "000.00.00.G22", "000.00.00.H41"
 @pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
     pki = online_pki(servers)
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki)
     return pki
 
 

@@ -91,13 +91,7 @@ def test_expired_at_the_moment_refused(pki: LtvPki) -> None:
 
 @NEEDS_OPENSSL
 def test_online_revocation_for_acks(pki: LtvPki, servers: Servers) -> None:
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki)
     servers.down.clear()
 
     def online(mode: str) -> TrustStore:

@@ -4,7 +4,6 @@ CRL is served over HTTP and whose OCSP responder is ``openssl ocsp`` (real local
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,13 +44,7 @@ def live(servers: Servers, pki: LtvPki) -> Iterator[Servers]:
     checks._contexts.clear()
     servers.down.clear()
     servers.requests.clear()
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki)
     yield servers
     checks._contexts.clear()
 

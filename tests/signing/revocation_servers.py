@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -50,6 +50,20 @@ class Servers:
 
     def serve_crl(self, crl: x509.CertificateRevocationList) -> None:
         self.crl_der = crl.public_bytes(serialization.Encoding.DER)
+
+    def answer_for(
+        self, pki: LtvPki, *, crl_at: datetime | None = None, also_good: tuple[Party, ...] = ()
+    ) -> None:
+        """Both sources answer for ``pki``: its CRL issued at ``crl_at`` (default ``t0``), and
+        OCSP saying good for the signer (and ``also_good``), revoked for the revoked signer
+        (half an hour before ``t0``)."""
+        self.serve_crl(pki.fresh_crl(pki.t0 if crl_at is None else crl_at))
+        self.configure_ocsp(
+            pki.root.cert,
+            pki.responder,
+            good=[pki.signer.cert, *(p.cert for p in also_good)],
+            revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
+        )
 
     def configure_ocsp(
         self,

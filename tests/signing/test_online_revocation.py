@@ -59,13 +59,7 @@ def live(servers: Servers, pki: LtvPki, at: datetime) -> Iterator[Servers]:
     """Both sources up: the CRL (issued at ``at``) and the OCSP responder."""
     servers.down.clear()
     servers.requests.clear()
-    servers.serve_crl(pki.fresh_crl(at))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert, pki.tsa.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki, crl_at=at, also_good=(pki.tsa,))
     yield servers
     servers.down.clear()
 
