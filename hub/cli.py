@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub import __version__
-from hub.cli_options import actor_option, config_option, progress_bar
+from hub.cli_options import actor_option, config_option, progress_bar, write_secret
 from hub.errors import HubError
 
 console = Console(stderr=True)
@@ -611,8 +611,6 @@ def agency_rotate_token(
 ) -> None:
     """Replace an agency's bearer token; the old one stops working at once (the next request
     to any running hub)."""
-    import os
-
     from hub.admin import CliActor, rotate_token
     from hub.config import load_config
 
@@ -620,9 +618,7 @@ def agency_rotate_token(
     if token_file is None:
         out.print(token)
     else:
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
+        write_secret(token_file, token)
         console.print(f"new token written to {token_file}")
 
 

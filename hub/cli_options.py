@@ -7,6 +7,7 @@ Only :mod:`click` is imported here: ``hub --help`` imports every group, so the p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +42,14 @@ def actor_option(who: str = "makes the change") -> Callable[[F], F]:
         default=None,
         help=f"Who {who} (audited; default: the OS user, recorded with the host).",
     )
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write a secret the hub shows once (a bearer token, a VXP secret) and a newline to
+    ``path``, created owner-only (0600) so it is never readable by others, even briefly."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
 
 
 def progress_bar(console: Console, progress: bool | None) -> Progress:
