@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -269,15 +269,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def http_run(
-    workdir: Workdir,
-    port: int,
-    packages: list[tuple[str, bytes]],
-    warmup: int,
-    concurrency: int,
-    workers: int = 1,
-) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}"
+def start_hub(
+    workdir: Workdir, port: int, *extra: str
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """``hub serve`` on ``port`` in its own process group, logging to ``hub.log`` in the
+    workdir; stop it with :func:`stop_hub`."""
     log = (workdir.root / "hub.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -291,8 +287,7 @@ async def http_run(
             str(workdir.config_dir),
             "--port",
             str(port),
-            "--workers",
-            str(workers),
+            *extra,
         ],
         cwd=ROOT,
         stdout=log,
@@ -300,6 +295,31 @@ async def http_run(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return proc, log
+
+
+def stop_hub(proc: subprocess.Popen[bytes], log: IO[bytes], *, timeout: float) -> None:
+    """SIGTERM to the hub's process group, SIGKILL after ``timeout`` seconds; close its log."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+async def http_run(
+    workdir: Workdir,
+    port: int,
+    packages: list[tuple[str, bytes]],
+    warmup: int,
+    concurrency: int,
+    workers: int = 1,
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}"
+    proc, log = start_hub(workdir, port, "--workers", str(workers))
     try:
         await wait_ready(url, proc)
         tokens = {s: workdir.token(s) for s in SENDERS}
@@ -335,14 +355,7 @@ async def http_run(
         done = [acked[k] for k in expect if k in acked]
         delivered_wall = (max(done) - t_start) if done else float("nan")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        stop_hub(proc, log, timeout=30)
     hub_cpu = hub_after - before["hub"]
     return {
         "workers": workers,
