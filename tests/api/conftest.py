@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -61,3 +64,15 @@ async def hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
     """A hub over the default working directory."""
     async with start_hub(workdir) as running:
         yield running
+
+
+def xmlsec1_verify(xmlsec1: str, ca: Path, signed: bytes, path: Path) -> CompletedProcess[str]:
+    """``xmlsec1 --verify --trusted-pem CA`` (an independent XMLDSig verifier) on ``signed``,
+    written to ``path`` first; the caller asserts on the return code."""
+    path.write_bytes(signed)
+    return subprocess.run(
+        [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -10,7 +10,6 @@ on its signed receipt (verified here, and by xmlsec1), in its package JSON and o
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt, receipt_sc
 from hub.warning_codes import LEGACY_ALGORITHM, unknown_codes
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, start_hub, xmlsec1_verify
 from tests.conftest import WorkdirFactory, shared_testdata
 from tests.signing.helpers import C14N10, ENVELOPED, resign
 
@@ -123,22 +122,11 @@ async def test_legacy_agency_accepted_with_the_warning_strict_agency_refused_as_
         assert LEGACY_ALGORITHM in facts.warnings  # after the sample's own edXML leniencies
         assert facts.package_id == submitted.package_id and facts.sender == G22
         path = tmp_path / "receipt.xml"
-        path.write_bytes(submitted.receipt)
         ca = hub.workdir.pki_dir / "ca.pem"
-        ok = subprocess.run(
-            [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        ok = xmlsec1_verify(xmlsec1, ca, submitted.receipt, path)
         assert ok.returncode == 0, ok.stderr
-        path.write_bytes(submitted.receipt.replace(b'code="signature.', b'code="signaturX.'))
-        tampered = subprocess.run(
-            [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        forged = submitted.receipt.replace(b'code="signature.', b'code="signaturX.')
+        tampered = xmlsec1_verify(xmlsec1, ca, forged, path)
         assert tampered.returncode != 0  # the Warnings are covered by the signature
 
         # … the package JSON and the trace say the same; the metric counted it.
