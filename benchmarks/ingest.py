@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -155,10 +155,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def session_cpu_seconds(sid: int) -> tuple[float, int]:
-    """utime + stime of every live process in session ``sid`` (the server and its workers),
-    and how many there are. Reaped children are not counted: read this while they live."""
-    total, count = 0.0, 0
+def session_stats(sid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, ``/proc/PID/stat`` fields after "pid (comm) ") of every live process in session
+    ``sid`` (the server and its workers): state ppid pgrp session … utime stime …"""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -168,10 +167,16 @@ def session_cpu_seconds(sid: int) -> tuple[float, int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        # after "pid (comm) ": state ppid pgrp session ... utime(14th field overall) stime
-        if int(fields[3]) != sid:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        if int(fields[3]) == sid:
+            yield int(entry), fields
+
+
+def session_cpu_seconds(sid: int) -> tuple[float, int]:
+    """utime + stime of every live process in session ``sid`` (the server and its workers),
+    and how many there are. Reaped children are not counted: read this while they live."""
+    total, count = 0.0, 0
+    for _, fields in session_stats(sid):
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (14th, 15th)
         count += 1
     return total, count
 

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
-from benchmarks.ingest import free_port, start_hub, stop_hub, wait_ready
+from benchmarks.ingest import free_port, session_stats, start_hub, stop_hub, wait_ready
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir, create_workdir
 from hub.edxml import Organ
@@ -97,19 +97,7 @@ def big_package(signer: BigSigner, target: int) -> bytes:
 
 def session_pids(sid: int) -> list[int]:
     """Every live process in session ``sid`` (the server and its children)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == sid:
-            pids.append(int(entry))
-    return sorted(pids)
+    return sorted(pid for pid, _ in session_stats(sid))
 
 
 def status_kib(pid: int, field: str) -> int:
