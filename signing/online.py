@@ -74,6 +74,21 @@ class FetchedItem:
     next_update: datetime | None
     fetched_at: datetime
 
+    @classmethod
+    def of_crl(
+        cls, url: str, crl: x509.CertificateRevocationList, fetched_at: datetime
+    ) -> FetchedItem:
+        """A CRL obtained from ``url`` (its key) at ``fetched_at``."""
+        return cls(
+            "crl",
+            url,
+            url,
+            crl.public_bytes(serialization.Encoding.DER),
+            crl.last_update_utc,
+            crl.next_update_utc,
+            fetched_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FetchEvent:
@@ -505,15 +520,8 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         reasons: list[str],
     ) -> RevocationStatus | None:
         def fetch() -> FetchedItem:
-            crl = fetch_crl(url, timeout=self.fetch_timeout)
-            return FetchedItem(
-                "crl",
-                url,
-                url,
-                crl.public_bytes(serialization.Encoding.DER),
-                crl.last_update_utc,
-                crl.next_update_utc,
-                self._clock(),
+            return FetchedItem.of_crl(
+                url, fetch_crl(url, timeout=self.fetch_timeout), self._clock()
             )
 
         return self._from_source("crl", url, url, fetch, cert, issuer, at, reasons)

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from signing import (
     CertificateRevoked,
@@ -187,15 +186,7 @@ def test_ltv_b_t_valid_from_the_cache_a_week_later(pki: LtvPki, live: Servers) -
     hub fetched at signing time (stale now) answers for the time-stamp; sources are down."""
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     data = sign_pdf(pki, "B-T")
-    item = FetchedItem(
-        "crl",
-        live.crl_url,
-        live.crl_url,
-        pki.crl.public_bytes(serialization.Encoding.DER),
-        pki.crl.last_update_utc,
-        pki.crl.next_update_utc,
-        pki.t0,
-    )
+    item = FetchedItem.of_crl(live.crl_url, pki.crl, pki.t0)
     live.down.update({"/crl", "/ocsp"})
     week = pki.week_later
 
@@ -233,16 +224,7 @@ def test_directory_cache_keeps_the_newest_and_drains_events(pki: LtvPki, tmp_pat
     assert cache.get("http://x/crl") is None and cache.drain_events() == []
 
     def item(issued: datetime) -> FetchedItem:
-        crl = pki.fresh_crl(issued)
-        return FetchedItem(
-            "crl",
-            "http://x/crl",
-            "http://x/crl",
-            crl.public_bytes(serialization.Encoding.DER),
-            crl.last_update_utc,
-            crl.next_update_utc,
-            issued,
-        )
+        return FetchedItem.of_crl("http://x/crl", pki.fresh_crl(issued), issued)
 
     old, new = item(pki.t0), item(pki.t0 + timedelta(hours=3))
     cache.put(new)

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from hub import metrics
 from hub.dbtools import copy_sqlite_to_postgres
@@ -47,16 +46,7 @@ def pki(servers: Servers) -> LtvPki:
 
 
 def _item(pki: LtvPki, url: str, issued: datetime) -> FetchedItem:
-    crl = pki.fresh_crl(issued)
-    return FetchedItem(
-        "crl",
-        url,
-        url,
-        crl.public_bytes(serialization.Encoding.DER),
-        crl.last_update_utc,
-        crl.next_update_utc,
-        issued,
-    )
+    return FetchedItem.of_crl(url, pki.fresh_crl(issued), issued)
 
 
 async def test_put_keeps_the_newest(cache: RevocationCacheStore, pki: LtvPki) -> None:
