@@ -60,7 +60,7 @@ from hub.storage_crypto import seal, unseal
 from hub.store import sharedsql
 from hub.store.abc import Store
 from hub.store.audit_postgres import insert_chained
-from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.cursors import encode_cursor
 from hub.store.pgmigrate import (
     VERSION_TABLE,
     advisory_key,
@@ -72,7 +72,7 @@ from hub.store.pgmigrate import (
 from hub.store.revinfo_postgres import PostgresRevocationCache
 from hub.store.sharedsql import pg
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
-from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
@@ -827,11 +827,8 @@ class PostgresStore(Store):
     ) -> Page[InboxItem]:
         """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="%s"
         )
         query = inbox_sql(include_acked=include_acked, where=where)
         params = (recipient, after, *words, limit + 1)
@@ -850,11 +847,8 @@ class PostgresStore(Store):
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="%s"
         )
         listing = (
             f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = %s AND p.seq > %s "

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.models import DirectoryRecord, VxpSystem
+from hub.storage_crypto import BlobCipher
+from hub.store.cursors import decode_cursor
+from hub.store.textsearch import subject_filter
 
 
 def pg(text: str) -> str:
@@ -32,6 +35,27 @@ def pg_in(value: datetime) -> datetime:
 def pg_out(value: datetime) -> datetime:
     """A ``timestamptz`` read from PostgreSQL, in UTC (as the SQLite backend returns it)."""
     return value.astimezone(UTC)
+
+
+# -- inbox and outbox pages ----------------------------------------------------------------------
+
+
+def page_start(
+    cursor: str | None,
+    limit: int,
+    q: str | None,
+    cipher: BlobCipher | None,
+    *,
+    placeholder: str,
+) -> tuple[int, str, list[str]]:
+    """The start of an inbox or outbox page: the ``seq`` after ``cursor``, and the Subject
+    filter on ``p`` (``""``: none) with its parameters. ``ValueError``: a cursor the store did
+    not hand out, ``limit`` below 1, too many words in ``q``."""
+    after = decode_cursor(cursor)
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    where, words = subject_filter(q, cipher, column="p.subject_terms", placeholder=placeholder)
+    return after, where, words
 
 
 # -- agency directory (issue 11) ------------------------------------------------------------------

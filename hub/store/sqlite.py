@@ -43,7 +43,7 @@ from hub.storage_crypto import seal, unseal
 from hub.store import sharedsql
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
-from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.cursors import encode_cursor
 from hub.store.revinfo_sqlite import SqliteRevocationCache
 from hub.store.sqlitedb import (
     SqliteConnection,
@@ -54,7 +54,7 @@ from hub.store.sqlitedb import (
     to_db_time,
 )
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
-from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
@@ -557,11 +557,8 @@ class SqliteStore(Store):
     ) -> Page[InboxItem]:
         """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="?"
         )
         sql = inbox_sql(include_acked=include_acked, where=where)
         params = (recipient, after, *words, limit + 1)
@@ -580,11 +577,8 @@ class SqliteStore(Store):
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="?"
         )
         sql = (
             f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
