@@ -13,13 +13,11 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from lxml import etree
 from prometheus_client import REGISTRY
 
 from hub.cli import main
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import Workdir
 from hub.edxml import Organ
@@ -28,7 +26,7 @@ from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt, receipt_sc
 from hub.warning_codes import LEGACY_ALGORITHM, unknown_codes
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
-from tests.api.conftest import RunningHub, start_hub, xmlsec1_verify
+from tests.api.conftest import RunningHub, start_hub, submit_refused, xmlsec1_verify
 from tests.conftest import WorkdirFactory, shared_testdata
 from tests.signing.helpers import C14N10, ENVELOPED, resign
 
@@ -92,9 +90,8 @@ def verified_receipt(hub: RunningHub, receipt: bytes) -> ReceiptFacts:
 
 
 async def refusal(hub: RunningHub, organ_id: str, data: bytes) -> tuple[int, str, str]:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(organ_id)).submit(data)
-    return info.value.status, info.value.code, info.value.detail
+    problem = await submit_refused(hub, organ_id, data)
+    return problem.status, problem.code, problem.detail
 
 
 async def strict_hub_refusal(make_workdir: WorkdirFactory, data: bytes) -> tuple[int, str, str]:
