@@ -254,19 +254,23 @@ class FetchError(Exception):
     """A source could not be fetched or did not answer with a usable object."""
 
 
+def _http_uris(names: Iterable[x509.GeneralName]) -> list[str]:
+    """The ``http://`` URIs among ``names`` (the only scheme fetched)."""
+    return [
+        name.value
+        for name in names
+        if isinstance(name, x509.UniformResourceIdentifier)
+        and name.value.lower().startswith("http://")
+    ]
+
+
 def crl_urls(cert: x509.Certificate) -> list[str]:
     """The ``http://`` URLs of the certificate's CRL distribution points."""
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:
         return []
-    return [
-        name.value
-        for point in points
-        for name in point.full_name or ()
-        if isinstance(name, x509.UniformResourceIdentifier)
-        and name.value.lower().startswith("http://")
-    ]
+    return _http_uris(name for point in points for name in point.full_name or ())
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
@@ -275,13 +279,9 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
         return []
-    return [
-        d.access_location.value
-        for d in aia
-        if d.access_method == AuthorityInformationAccessOID.OCSP
-        and isinstance(d.access_location, x509.UniformResourceIdentifier)
-        and d.access_location.value.lower().startswith("http://")
-    ]
+    return _http_uris(
+        d.access_location for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP
+    )
 
 
 def _http(url: str, timeout: float, body: bytes | None = None) -> bytes:
