@@ -436,14 +436,16 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         if result.status != "unknown" or not fetch:
             return result
         reasons = [result.detail]
-        for url in crl_urls(cert):
-            found = self._from_crl(url, cert, issuer, at, reasons)
-            if found is not None:
-                return found
-        for url in ocsp_urls(cert):
-            found = self._from_ocsp(url, cert, issuer, at, reasons)
-            if found is not None:
-                return found
+        sources: tuple[tuple[FetchKind, list[str]], ...] = (
+            ("crl", crl_urls(cert)),
+            ("ocsp", ocsp_urls(cert)),
+        )
+        for kind, urls in sources:  # every CRL first, then OCSP
+            for url in urls:
+                key, fetch_item = self._fetcher(kind, url, cert, issuer)
+                found = self._from_source(kind, url, key, fetch_item, cert, issuer, at, reasons)
+                if found is not None:
+                    return found
         return RevocationStatus("unknown", "none", "; ".join(r for r in reasons if r))
 
     def _usable(self, key: str, at: datetime) -> FetchedItem | None:
@@ -511,32 +513,18 @@ class OnlineRevocationChecker(StaticRevocationChecker):
             except Exception:  # metrics must never break validation
                 log.exception("revocation fetch reporter failed")
 
-    def _from_crl(
-        self,
-        url: str,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
-        at: datetime,
-        reasons: list[str],
-    ) -> RevocationStatus | None:
-        def fetch() -> FetchedItem:
-            return FetchedItem.of_crl(
+    def _fetcher(
+        self, kind: FetchKind, url: str, cert: x509.Certificate, issuer: x509.Certificate
+    ) -> tuple[str, Callable[[], FetchedItem]]:
+        """The cache key of one source and how to fetch it: a CRL is keyed by its URL, an
+        OCSP answer by URL, issuer and serial (see :func:`_ocsp_key`)."""
+        if kind == "crl":
+            return url, lambda: FetchedItem.of_crl(
                 url, fetch_crl(url, timeout=self.fetch_timeout), self._clock()
             )
-
-        return self._from_source("crl", url, url, fetch, cert, issuer, at, reasons)
-
-    def _from_ocsp(
-        self,
-        url: str,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
-        at: datetime,
-        reasons: list[str],
-    ) -> RevocationStatus | None:
         key = _ocsp_key(url, cert, issuer)
 
-        def fetch() -> FetchedItem:
+        def fetch_answer() -> FetchedItem:
             response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
             singles = list(response.responses)
             this_update = min(s.this_update_utc for s in singles) if singles else self._clock()
@@ -551,7 +539,7 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 self._clock(),
             )
 
-        return self._from_source("ocsp", url, key, fetch, cert, issuer, at, reasons)
+        return key, fetch_answer
 
     def _from_source(
         self,
