@@ -56,7 +56,7 @@ from hub.models import (
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal, unseal
+from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import Store
 from hub.store.audit_postgres import insert_chained
@@ -578,7 +578,7 @@ class PostgresStore(Store):
         return await self._one_package("p.id = %s", (package_id,))
 
     async def _blob(self, column: str, package_id: str) -> bytes | None:
-        query = f"SELECT {column} FROM package_blobs WHERE package_id = %s"
+        query = pg(sharedsql.BLOB_SELECT[column])
 
         async def q(conn: Conn) -> TupleRow | None:
             # Binary results: the bytes arrive as they are stored, without hex decoding.
@@ -587,13 +587,10 @@ class PostgresStore(Store):
             return await cur.fetchone()
 
         row = await self._read("blob read", q)
-        if row is None:
-            return None
-        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
         return (
-            unseal(self.blob_cipher, package_id, bytes(row[0]))
-            if column == "data"
-            else bytes(row[0])
+            None
+            if row is None
+            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
         )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
@@ -604,9 +601,7 @@ class PostgresStore(Store):
 
     async def count_blobs(self) -> int:
         """Number of stored package blobs."""
-        row = await self._read(
-            "count blobs", lambda c: _fetchone(c, "SELECT COUNT(*) FROM package_blobs")
-        )
+        row = await self._read("count blobs", lambda c: _fetchone(c, sharedsql.COUNT_BLOBS))
         return int(row[0]) if row is not None else 0
 
     async def blob_headers(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.models import DirectoryRecord, VxpSystem
-from hub.storage_crypto import BlobCipher
+from hub.storage_crypto import BlobCipher, unseal
 from hub.store.cursors import decode_cursor
 from hub.store.textsearch import subject_filter
 
@@ -35,6 +35,25 @@ def pg_in(value: datetime) -> datetime:
 def pg_out(value: datetime) -> datetime:
     """A ``timestamptz`` read from PostgreSQL, in UTC (as the SQLite backend returns it)."""
     return value.astimezone(UTC)
+
+
+# -- package blobs -------------------------------------------------------------------------------
+
+COUNT_BLOBS = "SELECT COUNT(*) FROM package_blobs"
+
+
+#: One blob column of a package, ``data`` or ``receipt`` (parameter: the package id).
+BLOB_SELECT = {
+    "data": "SELECT data FROM package_blobs WHERE package_id = ?",
+    "receipt": "SELECT receipt FROM package_blobs WHERE package_id = ?",
+}
+
+
+def opened_blob(cipher: BlobCipher | None, column: str, package_id: str, stored: Any) -> bytes:
+    """A blob as read back: only the package bytes (``data``) are encrypted at rest; receipts
+    stay in clear (they are evidence)."""
+    raw = bytes(stored)
+    return unseal(cipher, package_id, raw) if column == "data" else raw
 
 
 # -- inbox and outbox pages ----------------------------------------------------------------------

@@ -39,7 +39,7 @@ from hub.models import (
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal, unseal
+from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import Store
 from hub.store.audit_sqlite import insert_chained
@@ -328,15 +328,12 @@ class SqliteStore(Store):
         return await self._one_package("p.id = ?", (package_id,))
 
     async def _blob(self, column: str, package_id: str) -> bytes | None:
-        sql = f"SELECT {column} FROM package_blobs WHERE package_id = ?"
+        sql = sharedsql.BLOB_SELECT[column]
         row = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchone())
-        if row is None:
-            return None
-        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
         return (
-            unseal(self.blob_cipher, package_id, bytes(row[0]))
-            if column == "data"
-            else bytes(row[0])
+            None
+            if row is None
+            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
         )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
@@ -347,9 +344,7 @@ class SqliteStore(Store):
 
     async def count_blobs(self) -> int:
         """Number of stored package blobs."""
-        row = await self._reader.run(
-            lambda c: c.execute("SELECT COUNT(*) FROM package_blobs").fetchone()
-        )
+        row = await self._reader.run(lambda c: c.execute(sharedsql.COUNT_BLOBS).fetchone())
         return int(row[0])
 
     async def blob_headers(
