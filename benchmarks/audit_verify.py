@@ -113,6 +113,23 @@ def generate(events: int, chains: int, every: int, signer: ReceiptSigner) -> Any
             yield "checkpoint", (checkpoint_id, at, doc, dict(heads))
 
 
+def event_row(ev: Any, at: object) -> tuple[object, ...]:
+    """One ``events`` row of a generated event, its time ``at`` as the backend stores it."""
+    return (
+        ev.seq,
+        ev.package_id,
+        ev.kind,
+        at,
+        ev.recipient,
+        ev.attempt,
+        json.dumps(ev.detail, ensure_ascii=False),
+        ev.chain_id,
+        ev.chain_seq,
+        ev.prev_hash,
+        ev.hash,
+    )
+
+
 def seed_sqlite(path: Path, args: argparse.Namespace, signer: ReceiptSigner) -> None:
     import sqlite3
 
@@ -140,21 +157,7 @@ def seed_sqlite(path: Path, args: argparse.Namespace, signer: ReceiptSigner) -> 
     for what, item in generate(args.events, args.chains, args.checkpoint_every, signer):
         if what == "event":
             ev = item
-            batch.append(
-                (
-                    ev.seq,
-                    ev.package_id,
-                    ev.kind,
-                    to_db_time(ev.at),
-                    ev.recipient,
-                    ev.attempt,
-                    json.dumps(ev.detail, ensure_ascii=False),
-                    ev.chain_id,
-                    ev.chain_seq,
-                    ev.prev_hash,
-                    ev.hash,
-                )
-            )
+            batch.append(event_row(ev, to_db_time(ev.at)))
             if len(batch) >= 20000:
                 flush()
         else:
@@ -203,21 +206,7 @@ def seed_postgres(dsn: str, schema: str, args: argparse.Namespace, signer: Recei
                     copy_cm = cur.copy(copy_sql)
                     copy = copy_cm.__enter__()
                 ev = item
-                copy.write_row(
-                    (
-                        ev.seq,
-                        ev.package_id,
-                        ev.kind,
-                        ev.at,
-                        ev.recipient,
-                        ev.attempt,
-                        json.dumps(ev.detail, ensure_ascii=False),
-                        ev.chain_id,
-                        ev.chain_seq,
-                        ev.prev_hash,
-                        ev.hash,
-                    )
-                )
+                copy.write_row(event_row(ev, ev.at))
             else:
                 if copy_cm is not None:
                     copy_cm.__exit__(None, None, None)

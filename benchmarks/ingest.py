@@ -40,10 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -155,10 +155,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def session_cpu_seconds(sid: int) -> tuple[float, int]:
-    """utime + stime of every live process in session ``sid`` (the server and its workers),
-    and how many there are. Reaped children are not counted: read this while they live."""
-    total, count = 0.0, 0
+def session_stats(sid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, ``/proc/PID/stat`` fields after "pid (comm) ") of every live process in session
+    ``sid`` (the server and its workers): state ppid pgrp session … utime stime …"""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -168,10 +167,16 @@ def session_cpu_seconds(sid: int) -> tuple[float, int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        # after "pid (comm) ": state ppid pgrp session ... utime(14th field overall) stime
-        if int(fields[3]) != sid:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        if int(fields[3]) == sid:
+            yield int(entry), fields
+
+
+def session_cpu_seconds(sid: int) -> tuple[float, int]:
+    """utime + stime of every live process in session ``sid`` (the server and its workers),
+    and how many there are. Reaped children are not counted: read this while they live."""
+    total, count = 0.0, 0
+    for _, fields in session_stats(sid):
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (14th, 15th)
         count += 1
     return total, count
 
@@ -269,15 +274,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def http_run(
-    workdir: Workdir,
-    port: int,
-    packages: list[tuple[str, bytes]],
-    warmup: int,
-    concurrency: int,
-    workers: int = 1,
-) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}"
+def start_hub(
+    workdir: Workdir, port: int, *extra: str
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """``hub serve`` on ``port`` in its own process group, logging to ``hub.log`` in the
+    workdir; stop it with :func:`stop_hub`."""
     log = (workdir.root / "hub.log").open("wb")
     proc = subprocess.Popen(
         [
@@ -291,8 +292,7 @@ async def http_run(
             str(workdir.config_dir),
             "--port",
             str(port),
-            "--workers",
-            str(workers),
+            *extra,
         ],
         cwd=ROOT,
         stdout=log,
@@ -300,6 +300,31 @@ async def http_run(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return proc, log
+
+
+def stop_hub(proc: subprocess.Popen[bytes], log: IO[bytes], *, timeout: float) -> None:
+    """SIGTERM to the hub's process group, SIGKILL after ``timeout`` seconds; close its log."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
+async def http_run(
+    workdir: Workdir,
+    port: int,
+    packages: list[tuple[str, bytes]],
+    warmup: int,
+    concurrency: int,
+    workers: int = 1,
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}"
+    proc, log = start_hub(workdir, port, "--workers", str(workers))
     try:
         await wait_ready(url, proc)
         tokens = {s: workdir.token(s) for s in SENDERS}
@@ -335,14 +360,7 @@ async def http_run(
         done = [acked[k] for k in expect if k in acked]
         delivered_wall = (max(done) - t_start) if done else float("nan")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        stop_hub(proc, log, timeout=30)
     hub_cpu = hub_after - before["hub"]
     return {
         "workers": workers,

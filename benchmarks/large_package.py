@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp
 
-from benchmarks.ingest import free_port, wait_ready
+from benchmarks.ingest import free_port, session_stats, start_hub, stop_hub, wait_ready
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir, create_workdir
 from hub.edxml import Organ
@@ -100,19 +97,7 @@ def big_package(signer: BigSigner, target: int) -> bytes:
 
 def session_pids(sid: int) -> list[int]:
     """Every live process in session ``sid`` (the server and its children)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == sid:
-            pids.append(int(entry))
-    return sorted(pids)
+    return sorted(pid for pid, _ in session_stats(sid))
 
 
 def status_kib(pid: int, field: str) -> int:
@@ -185,26 +170,7 @@ async def submit(
 
 async def run(workdir: Workdir, port: int, big: bytes, small: list[bytes]) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
-    log = (workdir.root / "hub.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "--log-level",
-            "WARNING",
-            "serve",
-            "--config",
-            str(workdir.config_dir),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc, log = start_hub(workdir, port)
     timeout = aiohttp.ClientTimeout(total=600)
     try:
         await wait_ready(url, proc)
@@ -237,14 +203,7 @@ async def run(workdir: Workdir, port: int, big: bytes, small: list[bytes]) -> di
                 fetched = await resp.read()
             identical = hashlib.sha256(fetched).digest() == hashlib.sha256(big).digest()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        stop_hub(proc, log, timeout=60)
     size = len(big)
     processes = [
         {

@@ -15,7 +15,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives import serialization
 
 from signing import StaticRevocationChecker, TrustStore
 from signing.online import FetchedItem, OnlineRevocationChecker
@@ -30,8 +29,7 @@ def main() -> None:
     url = "http://127.0.0.1:9/crl"  # never fetched: the cache answers
     pki = build_pki(t0, crl_url=url)
     crl = pki.fresh_crl(t0)
-    der = crl.public_bytes(serialization.Encoding.DER)
-    item = FetchedItem("crl", url, url, der, crl.last_update_utc, crl.next_update_utc, t0)
+    item = FetchedItem.of_crl(url, crl, t0)
     at = t0 + timedelta(hours=1)
     checkers = (
         ("CRL file", StaticRevocationChecker([crl], mode="hard-fail")),

@@ -26,19 +26,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hub import __version__
+from hub.cli_options import actor_option, config_option, progress_bar, write_secret
 from hub.errors import HubError
 
 console = Console(stderr=True)
 out = Console()
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory (hub.toml, agencies.toml, routes.toml).",
-)
+CONFIG_OPTION = config_option()
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -586,11 +580,7 @@ def agency_list(config_dir: Path) -> None:
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def agency_disable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Disable an agency: it can neither send nor be addressed until enabled again."""
     from hub.admin import CliActor, set_enabled
@@ -604,11 +594,7 @@ def agency_disable(organ_id: str, config_dir: Path, reason: str, actor: str | No
 @click.argument("organ_id")
 @CONFIG_OPTION
 @click.option("--reason", required=True, help="Why (kept in the audit log).")
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def agency_enable(organ_id: str, config_dir: Path, reason: str, actor: str | None) -> None:
     """Enable an agency again."""
     from hub.admin import CliActor, set_enabled
@@ -623,11 +609,7 @@ def agency_enable(organ_id: str, config_dir: Path, reason: str, actor: str | Non
 @click.argument("profile", type=click.Choice(["strict", "legacy"]))
 @CONFIG_OPTION
 @click.option("--reason", default="signature profile", show_default=True)
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def agency_set_profile(
     organ_id: str, profile: str, config_dir: Path, reason: str, actor: str | None
 ) -> None:
@@ -659,18 +641,12 @@ def agency_set_profile(
     default=None,
     help="Write the new token here (mode 0600) instead of printing it.",
 )
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def agency_rotate_token(
     organ_id: str, config_dir: Path, reason: str, token_file: Path | None, actor: str | None
 ) -> None:
     """Replace an agency's bearer token; the old one stops working at once (the next request
     to any running hub)."""
-    import os
-
     from hub.admin import CliActor, rotate_token
     from hub.config import load_config
 
@@ -678,9 +654,7 @@ def agency_rotate_token(
     if token_file is None:
         out.print(token)
     else:
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(token + "\n")
+        write_secret(token_file, token)
         console.print(f"new token written to {token_file}")
 
 
@@ -696,11 +670,7 @@ def agency_rotate_token(
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and print the diff; write nothing.")
 @click.option("--verbose", "-v", is_flag=True, help="List the unchanged entries too.")
-@click.option(
-    "--actor",
-    default=None,
-    help="Who imports (audited; default: the OS user, recorded with the host).",
-)
+@actor_option("imports")
 def agency_import(
     file: Path, config_dir: Path, fmt: str | None, dry_run: bool, verbose: bool, actor: str | None
 ) -> None:
@@ -806,11 +776,7 @@ def operator() -> None:
     "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
 )
 @click.option("--replace", is_flag=True, help="Reset the password and role of an existing one.")
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def operator_add(
     username: str,
     config_dir: Path,
@@ -1439,11 +1405,7 @@ def keys_csr(
     show_default=True,
     help="Validity of a certificate issued here (capped at the CA's own).",
 )
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def keys_rotate(
     config_dir: Path,
     apply: bool,
@@ -1546,11 +1508,7 @@ def storage() -> None:
     default=None,
     help="Show a progress bar (default: when standard error is a terminal).",
 )
-@click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+@actor_option()
 def storage_rekey(
     config_dir: Path,
     new_key_file: Path,
@@ -1571,8 +1529,6 @@ def storage_rekey(
        skipped). Remove an old key only after a run reports every blob under the new one.
     """
     from datetime import UTC, datetime
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from hub.admin import CliActor, record_cli_action
     from hub.config import load_config
@@ -1610,16 +1566,7 @@ def storage_rekey(
     except (HubError, OSError) as exc:
         _refuse(exc)
         return
-    show = console.is_terminal if progress is None else progress
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not show,
-        transient=True,
-    )
+    bar = progress_bar(console, progress)
 
     who = CliActor.of(actor)
 

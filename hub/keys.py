@@ -45,6 +45,7 @@ from hub.store import Store
 from signing.pki import (
     PrivateKey,
     issue_certificate,
+    key_usage,
     load_certificates,
     load_private_key,
     save_certificate,
@@ -116,17 +117,7 @@ def make_csr(key: PrivateKey, subject: x509.Name) -> bytes:
         x509.CertificateSigningRequestBuilder()
         .subject_name(subject)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(),
             critical=True,
         )
         .sign(key, hashes.SHA256())

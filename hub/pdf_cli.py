@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hub.cli_options import config_option
+
 if TYPE_CHECKING:  # imported lazily at run time: ``hub --help`` stays fast
     from signing import PdfReport, TrustStore
 
@@ -118,14 +120,7 @@ def report_json(path: Path, report: PdfReport, at: datetime) -> dict[str, object
     "hard-fail when a CRL is given).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
-@click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory (used when no --trust-anchor is given).",
-)
+@config_option("Configuration directory (used when no --trust-anchor is given).")
 def pdf_verify(
     file: Path,
     anchors: tuple[Path, ...],

@@ -74,6 +74,21 @@ class FetchedItem:
     next_update: datetime | None
     fetched_at: datetime
 
+    @classmethod
+    def of_crl(
+        cls, url: str, crl: x509.CertificateRevocationList, fetched_at: datetime
+    ) -> FetchedItem:
+        """A CRL obtained from ``url`` (its key) at ``fetched_at``."""
+        return cls(
+            "crl",
+            url,
+            url,
+            crl.public_bytes(serialization.Encoding.DER),
+            crl.last_update_utc,
+            crl.next_update_utc,
+            fetched_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FetchEvent:
@@ -239,19 +254,23 @@ class FetchError(Exception):
     """A source could not be fetched or did not answer with a usable object."""
 
 
+def _http_uris(names: Iterable[x509.GeneralName]) -> list[str]:
+    """The ``http://`` URIs among ``names`` (the only scheme fetched)."""
+    return [
+        name.value
+        for name in names
+        if isinstance(name, x509.UniformResourceIdentifier)
+        and name.value.lower().startswith("http://")
+    ]
+
+
 def crl_urls(cert: x509.Certificate) -> list[str]:
     """The ``http://`` URLs of the certificate's CRL distribution points."""
     try:
         points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:
         return []
-    return [
-        name.value
-        for point in points
-        for name in point.full_name or ()
-        if isinstance(name, x509.UniformResourceIdentifier)
-        and name.value.lower().startswith("http://")
-    ]
+    return _http_uris(name for point in points for name in point.full_name or ())
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
@@ -260,13 +279,9 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
         return []
-    return [
-        d.access_location.value
-        for d in aia
-        if d.access_method == AuthorityInformationAccessOID.OCSP
-        and isinstance(d.access_location, x509.UniformResourceIdentifier)
-        and d.access_location.value.lower().startswith("http://")
-    ]
+    return _http_uris(
+        d.access_location for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP
+    )
 
 
 def _http(url: str, timeout: float, body: bytes | None = None) -> bytes:
@@ -421,14 +436,16 @@ class OnlineRevocationChecker(StaticRevocationChecker):
         if result.status != "unknown" or not fetch:
             return result
         reasons = [result.detail]
-        for url in crl_urls(cert):
-            found = self._from_crl(url, cert, issuer, at, reasons)
-            if found is not None:
-                return found
-        for url in ocsp_urls(cert):
-            found = self._from_ocsp(url, cert, issuer, at, reasons)
-            if found is not None:
-                return found
+        sources: tuple[tuple[FetchKind, list[str]], ...] = (
+            ("crl", crl_urls(cert)),
+            ("ocsp", ocsp_urls(cert)),
+        )
+        for kind, urls in sources:  # every CRL first, then OCSP
+            for url in urls:
+                key, fetch_item = self._fetcher(kind, url, cert, issuer)
+                found = self._from_source(kind, url, key, fetch_item, cert, issuer, at, reasons)
+                if found is not None:
+                    return found
         return RevocationStatus("unknown", "none", "; ".join(r for r in reasons if r))
 
     def _usable(self, key: str, at: datetime) -> FetchedItem | None:
@@ -496,74 +513,23 @@ class OnlineRevocationChecker(StaticRevocationChecker):
             except Exception:  # metrics must never break validation
                 log.exception("revocation fetch reporter failed")
 
-    def _from_crl(
-        self,
-        url: str,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
-        at: datetime,
-        reasons: list[str],
-    ) -> RevocationStatus | None:
-        item = self._usable(url, at)
-        if item is None and (until := self._recently_failed(url)) is not None:
-            reasons.append(f"CRL {url} unreachable (not retried before {until.isoformat()})")
-            return None
-        if item is None:
-            started = time.perf_counter()
-            try:
-                crl = fetch_crl(url, timeout=self.fetch_timeout)
-            except FetchError as exc:
-                self._note_failure(url)
-                self._report(FetchEvent("crl", url, False, str(exc), time.perf_counter() - started))
-                reasons.append(f"CRL {url} unreachable: {exc}")
-                return None
-            item = FetchedItem(
-                "crl",
-                url,
-                url,
-                crl.public_bytes(serialization.Encoding.DER),
-                crl.last_update_utc,
-                crl.next_update_utc,
-                self._clock(),
+    def _fetcher(
+        self, kind: FetchKind, url: str, cert: x509.Certificate, issuer: x509.Certificate
+    ) -> tuple[str, Callable[[], FetchedItem]]:
+        """The cache key of one source and how to fetch it: a CRL is keyed by its URL, an
+        OCSP answer by URL, issuer and serial (see :func:`_ocsp_key`)."""
+        if kind == "crl":
+            return url, lambda: FetchedItem.of_crl(
+                url, fetch_crl(url, timeout=self.fetch_timeout), self._clock()
             )
-            self._report(
-                FetchEvent("crl", url, True, "", time.perf_counter() - started, item.next_update)
-            )
-            self._store(item)
-        result = self._parsed(item).status(cert, issuer, at=at)
-        if result.status == "unknown":
-            reasons.append(f"CRL {url}: {result.detail}")
-            return None
-        return RevocationStatus(result.status, "crl", f"{url} {result.detail}".strip())
-
-    def _from_ocsp(
-        self,
-        url: str,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
-        at: datetime,
-        reasons: list[str],
-    ) -> RevocationStatus | None:
         key = _ocsp_key(url, cert, issuer)
-        item = self._usable(key, at)
-        if item is None and (until := self._recently_failed(url)) is not None:
-            reasons.append(f"OCSP {url} unreachable (not retried before {until.isoformat()})")
-            return None
-        if item is None:
-            started = time.perf_counter()
-            try:
-                response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
-            except FetchError as exc:
-                self._note_failure(url)
-                self._report(
-                    FetchEvent("ocsp", url, False, str(exc), time.perf_counter() - started)
-                )
-                reasons.append(f"OCSP {url} unreachable: {exc}")
-                return None
+
+        def fetch_answer() -> FetchedItem:
+            response = fetch_ocsp(url, cert, issuer, timeout=self.fetch_timeout)
             singles = list(response.responses)
             this_update = min(s.this_update_utc for s in singles) if singles else self._clock()
             next_updates = [s.next_update_utc for s in singles if s.next_update_utc is not None]
-            item = FetchedItem(
+            return FetchedItem(
                 "ocsp",
                 key,
                 url,
@@ -572,12 +538,44 @@ class OnlineRevocationChecker(StaticRevocationChecker):
                 min(next_updates) if next_updates else None,
                 self._clock(),
             )
+
+        return key, fetch_answer
+
+    def _from_source(
+        self,
+        kind: FetchKind,
+        url: str,
+        key: str,
+        fetch: Callable[[], FetchedItem],
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: datetime,
+        reasons: list[str],
+    ) -> RevocationStatus | None:
+        """One CRL or OCSP source: the usable cached item, else ``fetch`` (unless the URL
+        failed lately), reported and stored; ``None`` (with the reason) when it cannot say."""
+        label = kind.upper()
+        item = self._usable(key, at)
+        if item is None and (until := self._recently_failed(url)) is not None:
+            reasons.append(f"{label} {url} unreachable (not retried before {until.isoformat()})")
+            return None
+        if item is None:
+            started = time.perf_counter()
+            try:
+                item = fetch()
+            except FetchError as exc:
+                self._note_failure(url)
+                self._report(FetchEvent(kind, url, False, str(exc), time.perf_counter() - started))
+                reasons.append(f"{label} {url} unreachable: {exc}")
+                return None
             self._report(
-                FetchEvent("ocsp", url, True, "", time.perf_counter() - started, item.next_update)
+                FetchEvent(kind, url, True, "", time.perf_counter() - started, item.next_update)
             )
             self._store(item)
         result = self._parsed(item).status(cert, issuer, at=at)
         if result.status == "unknown":
-            reasons.append(f"OCSP {url}: no usable answer for this certificate")
+            # A CRL says why (e.g. not covering ``at``); an OCSP miss is always the same.
+            detail = result.detail if kind == "crl" else "no usable answer for this certificate"
+            reasons.append(f"{label} {url}: {detail}")
             return None
-        return RevocationStatus(result.status, "ocsp", f"{url} {result.detail}".strip())
+        return RevocationStatus(result.status, kind, f"{url} {result.detail}".strip())

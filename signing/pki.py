@@ -40,6 +40,23 @@ def _name(common_name: str, organizational_unit: str | None = None) -> x509.Name
     return x509.Name(attrs)
 
 
+def key_usage(*, ca: bool = False, non_repudiation: bool = True) -> x509.KeyUsage:
+    """The KeyUsage of the certificates (and requests) made here: a CA signs certificates
+    and CRLs only; an end entity signs (digitalSignature) and, unless ``non_repudiation`` is
+    off (a responder whose ExtendedKeyUsage says what it is for), commits to what it signs."""
+    return x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=not ca and non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def create_ca(
     common_name: str, *, valid_days: int = 3650, not_before: datetime | None = None
 ) -> tuple[ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, x509.Certificate]:
@@ -67,17 +84,7 @@ def create_ca(
         .not_valid_after(now + timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(ca=True),
             critical=True,
         )
         .add_extension(ski, critical=False)
@@ -136,17 +143,7 @@ def issue_certificate(
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

@@ -120,6 +120,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+def installed(command: str, package: str) -> str | None:
+    """Path of ``command``; when it is missing and the tests run as root where apt-get is,
+    the Debian ``package`` is installed first (after an ``apt-get update`` if that fails)."""
+    import subprocess
+
+    found = shutil.which(command)
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", package]
+        if subprocess.run(install, check=False, capture_output=True, env=env).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env)
+            subprocess.run(install, check=False, capture_output=True, env=env)
+        found = shutil.which(command)
+    return found
+
+
 @pytest.fixture(scope="session")
 def xmlsec1() -> str:
     """Path of xmlsec1 (an independent XMLDSig implementation, Debian package ``xmlsec1``).
@@ -127,16 +143,7 @@ def xmlsec1() -> str:
     Missing: the test setup installs it; if that fails the interop tests skip with the reason
     printed, or fail under HUB_REQUIRE_SERVICES=1 (CI), where they must run.
     """
-    import subprocess
-
-    found = shutil.which("xmlsec1")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "xmlsec1"]
-        if subprocess.run(install, check=False, capture_output=True, env=env).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env)
-            subprocess.run(install, check=False, capture_output=True, env=env)
-        found = shutil.which("xmlsec1")
+    found = installed("xmlsec1", "xmlsec1")
     if found is None:
         reason = "xmlsec1 is not installed and could not be installed: interop tests skipped"
         if REQUIRE_SERVICES:

@@ -14,11 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.keys import RUNTIME
+from hub.api.params import page_limit, text_query
 from hub.directory import DirectoryEntry, DirectoryFilter
 from hub.edxml.organ_id import is_valid_organ_id
-from hub.errors import AgencyNotFound, BadCursor, BadLimit, BadParameter
-from hub.store.textsearch import MAX_QUERY_WORDS
-from hub.text import words
+from hub.errors import AgencyNotFound, BadCursor, BadParameter
 
 routes = web.RouteTableDef()
 
@@ -64,21 +63,8 @@ def _filter(request: web.Request) -> DirectoryFilter:
         raise BadParameter(
             f"parent: an OrganId (NNN.NN.NN.XNN), not {parent!r}", parameter="parent"
         )
-    q = request.query.get("q", "").strip() or None
-    if q is not None and len(words(q)) > MAX_QUERY_WORDS:
-        raise BadParameter(f"q: at most {MAX_QUERY_WORDS} words", parameter="q")
+    q = text_query(request)
     return DirectoryFilter(level=level, parent=parent, connected=_bool(request, "connected"), q=q)
-
-
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadLimit(f"limit {raw!r} is not an integer") from None
-    if not 1 <= limit <= 1000:
-        raise BadLimit(f"limit {limit} is outside 1–1000")
-    return limit
 
 
 @routes.get("/v1/agencies")
@@ -87,7 +73,7 @@ async def agencies(request: web.Request) -> web.Response:
     flt = _filter(request)
     try:
         page = await request.app[RUNTIME].directory.entries(
-            flt, cursor=request.query.get("cursor") or None, limit=_limit(request)
+            flt, cursor=request.query.get("cursor") or None, limit=page_limit(request)
         )
     except ValueError:  # a malformed cursor
         raise BadCursor("cursor: pass back the 'next' value of the previous page") from None

@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from hub.api.keys import CALLER, RUNTIME
+from hub.api.params import page_limit, text_query
 from hub.audit.acks import MAX_ACK_BYTES, verify_ack
 from hub.audit.backend import AuditBackend
 from hub.audit.records import SignedAck
 from hub.errors import (
     BadCursor,
-    BadLimit,
     BadParameter,
     BodyTimeout,
     HubError,
@@ -30,8 +30,6 @@ from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.store.cursors import decode_cursor  # the cursor format every backend shares
-from hub.store.textsearch import MAX_QUERY_WORDS
-from hub.text import words
 
 routes = web.RouteTableDef()
 
@@ -170,22 +168,7 @@ def _page_args(request: web.Request) -> tuple[str | None, int]:
         decode_cursor(cursor)
     except ValueError:
         raise BadCursor("cursor: pass back the 'next' value of the previous page") from None
-    raw = request.query.get("limit", "100")
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadLimit(f"limit {raw!r} is not an integer") from None
-    if not 1 <= limit <= 1000:
-        raise BadLimit(f"limit {limit} is outside 1–1000")
-    return cursor, limit
-
-
-def _subject_query(request: web.Request) -> str | None:
-    """``?q=``: Subject words (folded; every one must match), or ``None``."""
-    q = request.query.get("q", "").strip()
-    if len(words(q)) > MAX_QUERY_WORDS:
-        raise BadParameter(f"q: at most {MAX_QUERY_WORDS} words", parameter="q")
-    return q or None
+    return cursor, page_limit(request)
 
 
 def _flag(request: web.Request, name: str) -> bool:
@@ -207,7 +190,7 @@ async def inbox(request: web.Request) -> web.Response:
         cursor=cursor,
         limit=limit,
         include_acked=include_acked,
-        q=_subject_query(request),
+        q=text_query(request),
     )
     items = []
     for item in page.items:
@@ -225,7 +208,7 @@ async def outbox(request: web.Request) -> web.Response:
     """The caller's sent packages with the state of each delivery."""
     cursor, limit = _page_args(request)
     page = await _runtime(request).store.outbox(
-        _caller(request), cursor=cursor, limit=limit, q=_subject_query(request)
+        _caller(request), cursor=cursor, limit=limit, q=text_query(request)
     )
     items = []
     for record, deliveries in page.items:

@@ -10,17 +10,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hub.cli_options import actor_option, config_option, progress_bar
+
 if TYPE_CHECKING:  # imported lazily at run time: ``hub --help`` stays fast
     from hub.audit.tsa import TsaClient
 
-CONFIG = click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory (hub.toml, agencies.toml, routes.toml).",
-)
+CONFIG = config_option()
 
 
 def _open(config_dir: Path):  # type: ignore[no-untyped-def]  # returns (config, store, signer)
@@ -62,7 +57,6 @@ def audit_verify(config_dir: Path, progress: bool | None) -> None:
     Streams the log chain by chain in pages (constant memory, any size of log); safe to run
     while the hub serves. Exit 2 when the configuration cannot be read."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from hub.audit.service import verify_store
     from hub.audit.settings import load_audit_settings
@@ -75,16 +69,7 @@ def audit_verify(config_dir: Path, progress: bool | None) -> None:
         click.echo(f"error: {config_dir}: {exc}", err=True)
         sys.exit(2)
     console = Console(stderr=True)
-    show = console.is_terminal if progress is None else progress
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not show,
-        transient=True,
-    )
+    bar = progress_bar(console, progress)
 
     async def run() -> list[str]:
         async with store:
@@ -156,11 +141,7 @@ def audit_purge(config_dir: Path, days: int | None) -> None:
     default=None,
     help="Archive path (default: evidence-PACKAGE_ID.tar.gz).",
 )
-@click.option(
-    "--actor",
-    default=None,
-    help="Who exports (audited; default: the OS user, recorded with the host).",
-)
+@actor_option("exports")
 def evidence(config_dir: Path, package_id: str, output: Path | None, actor: str | None) -> None:
     """Export one package's evidence archive (bytes, receipt, trace, chain proof, signed
     checkpoint, certificates), verifiable with xmlsec1 and openssl alone."""

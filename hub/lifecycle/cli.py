@@ -13,20 +13,14 @@ from pathlib import Path
 
 import click
 
+from hub.cli_options import config_option
 from hub.lifecycle.alarms import evaluate
 from hub.lifecycle.calendar import VN_TZ
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.procedures import import_csv, to_toml
 from hub.lifecycle.reports import Report, build_report, format_csv, format_json, format_table
 
-_CONFIG = click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory.",
-)
+_CONFIG = config_option("Configuration directory.")
 _NOW = click.option(
     "--now", default=None, help="Evaluate as of this ISO time (default: now), e.g. 2026-07-01."
 )

@@ -9,7 +9,7 @@ condition on the committed row, so exactly one of two racing moves applies.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -18,22 +18,11 @@ from psycopg.rows import TupleRow
 from hub.lifecycle.models import DocState, DossierState, LifecycleChange, Transition
 from hub.lifecycle.store import LifecycleStore
 from hub.store import lifecycle_sqlite as q
+from hub.store.sharedsql import pg as _pg
+from hub.store.sharedsql import pg_in as _in
+from hub.store.sharedsql import pg_out as _out
 
 Conn = psycopg.AsyncConnection[TupleRow]
-
-
-def _pg(text: str) -> str:
-    return text.replace("?", "%s")
-
-
-def _in(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value
-
-
-def _out(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 async def apply(conn: Conn, change: LifecycleChange) -> bool:

@@ -56,10 +56,11 @@ from hub.models import (
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal, unseal
+from hub.storage_crypto import seal
+from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.audit_postgres import insert_chained
-from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.cursors import encode_cursor
 from hub.store.pgmigrate import (
     VERSION_TABLE,
     advisory_key,
@@ -69,8 +70,9 @@ from hub.store.pgmigrate import (
     scrub,
 )
 from hub.store.revinfo_postgres import PostgresRevocationCache
+from hub.store.sharedsql import pg
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
-from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
@@ -607,7 +609,7 @@ class PostgresStore(Store):
         return await self._one_package("p.id = %s", (package_id,))
 
     async def _blob(self, column: str, package_id: str) -> bytes | None:
-        query = f"SELECT {column} FROM package_blobs WHERE package_id = %s"
+        query = pg(sharedsql.BLOB_SELECT[column])
 
         async def q(conn: Conn) -> TupleRow | None:
             # Binary results: the bytes arrive as they are stored, without hex decoding.
@@ -616,13 +618,10 @@ class PostgresStore(Store):
             return await cur.fetchone()
 
         row = await self._read("blob read", q)
-        if row is None:
-            return None
-        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
         return (
-            unseal(self.blob_cipher, package_id, bytes(row[0]))
-            if column == "data"
-            else bytes(row[0])
+            None
+            if row is None
+            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
         )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
@@ -633,9 +632,7 @@ class PostgresStore(Store):
 
     async def count_blobs(self) -> int:
         """Number of stored package blobs."""
-        row = await self._read(
-            "count blobs", lambda c: _fetchone(c, "SELECT COUNT(*) FROM package_blobs")
-        )
+        row = await self._read("count blobs", lambda c: _fetchone(c, sharedsql.COUNT_BLOBS))
         return int(row[0]) if row is not None else 0
 
     async def blob_headers(
@@ -856,11 +853,8 @@ class PostgresStore(Store):
     ) -> Page[InboxItem]:
         """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="%s"
         )
         query = inbox_sql(include_acked=include_acked, where=where)
         params = (recipient, after, *words, limit + 1)
@@ -879,11 +873,8 @@ class PostgresStore(Store):
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="%s"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="%s"
         )
         listing = (
             f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = %s AND p.seq > %s "
@@ -973,17 +964,7 @@ class PostgresStore(Store):
         )
 
         async def tx(conn: Conn) -> None:
-            await conn.execute(
-                "INSERT INTO agency_overrides AS o (organ_id, enabled, token_sha256, "
-                "changed_at, reason, signature_profile) VALUES (%s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (organ_id) DO "
-                "UPDATE SET enabled = COALESCE(excluded.enabled, o.enabled), "
-                "token_sha256 = COALESCE(excluded.token_sha256, o.token_sha256), "
-                "changed_at = COALESCE(excluded.changed_at, o.changed_at), "
-                "reason = COALESCE(excluded.reason, o.reason), "
-                "signature_profile = COALESCE(excluded.signature_profile, o.signature_profile)",
-                values,
-            )
+            await conn.execute(pg(sharedsql.AGENCY_OVERRIDE_UPSERT), values)
 
         await self._write("set_agency_override", tx, _Idempotence.REPEATABLE)
 
@@ -991,11 +972,7 @@ class PostgresStore(Store):
         """One merged record per agency, by OrganId."""
         rows = await self._read(
             "agency overrides",
-            lambda c: _fetchall(
-                c,
-                "SELECT organ_id, enabled, token_sha256, changed_at, reason, signature_profile "
-                "FROM agency_overrides ORDER BY organ_id",
-            ),
+            lambda c: _fetchall(c, sharedsql.AGENCY_OVERRIDES_SELECT),
         )
         return [
             AgencyOverride(
@@ -1015,22 +992,15 @@ class PostgresStore(Store):
         """Every stored directory entry, by code."""
         rows = await self._read(
             "directory",
-            lambda c: _fetchall(
-                c,
-                "SELECT code, name, parent, code102, old_code, revision, updated_at "
-                "FROM directory_entries ORDER BY code",
-            ),
+            lambda c: _fetchall(c, sharedsql.DIRECTORY_SELECT),
         )
-        return [
-            DirectoryRecord(code, name, parent, code102, old_code, int(revision), _utc(at))
-            for code, name, parent, code102, old_code, revision, at in rows
-        ]
+        return [sharedsql.directory_record(r, _utc) for r in rows]
 
     async def directory_revision(self) -> int:
         """Highest revision stored (the index answers it), 0 when empty."""
         row = await self._read(
             "directory revision",
-            lambda c: _fetchone(c, "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"),
+            lambda c: _fetchone(c, sharedsql.DIRECTORY_REVISION),
         )
         return 0 if row is None else int(row[0])
 
@@ -1050,7 +1020,7 @@ class PostgresStore(Store):
         async def tx(conn: Conn) -> tuple[int, int]:
             # SHARE ROW EXCLUSIVE conflicts with itself: one import at a time; readers go on.
             await conn.execute("LOCK TABLE directory_entries IN SHARE ROW EXCLUSIVE MODE")
-            row = await _fetchone(conn, "SELECT COALESCE(MAX(revision), 0) FROM directory_entries")
+            row = await _fetchone(conn, sharedsql.DIRECTORY_REVISION)
             current = 0 if row is None else int(row[0])
             cur = await conn.execute(_UPSERT_DIRECTORY, (current + 1, when, *columns))
             changed = max(cur.rowcount, 0)
@@ -1074,15 +1044,7 @@ class PostgresStore(Store):
         )
 
         async def tx(conn: Conn) -> None:
-            await conn.execute(
-                "INSERT INTO vxp_systems AS v (system_id, agencies, enabled, secret, "
-                "secret_file, version, changed_at, reason) VALUES (%s, %s, %s, %s, %s, 1, %s, %s) "
-                "ON CONFLICT (system_id) DO UPDATE SET agencies = excluded.agencies, "
-                "enabled = excluded.enabled, secret = excluded.secret, "
-                "secret_file = excluded.secret_file, version = v.version + 1, "
-                "changed_at = excluded.changed_at, reason = excluded.reason",
-                values,
-            )
+            await conn.execute(pg(sharedsql.VXP_UPSERT), values)
 
         await self._write("put_vxp_system", tx, _Idempotence.REPEATABLE)
         stored = await self.get_vxp_system(system.system_id)
@@ -1093,24 +1055,17 @@ class PostgresStore(Store):
         """One VXP system (no cache)."""
         row = await self._read(
             "vxp system",
-            lambda c: _fetchone(
-                c,
-                _VXP_SELECT + " WHERE system_id = %s",
-                (system_id,),
-            ),
+            lambda c: _fetchone(c, pg(sharedsql.VXP_SELECT + " WHERE system_id = ?"), (system_id,)),
         )
-        return None if row is None else _vxp_system(row)
+        return None if row is None else sharedsql.vxp_system(row, _utc)
 
     async def vxp_systems(self) -> Sequence[VxpSystem]:
         """Every VXP system, by id."""
         rows = await self._read(
             "vxp systems",
-            lambda c: _fetchall(
-                c,
-                _VXP_SELECT + " ORDER BY system_id",
-            ),
+            lambda c: _fetchall(c, sharedsql.VXP_SELECT + " ORDER BY system_id"),
         )
-        return [_vxp_system(r) for r in rows]
+        return [sharedsql.vxp_system(r, _utc) for r in rows]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
@@ -1145,23 +1100,3 @@ def _looks_disconnected(exc: psycopg.OperationalError) -> bool:
     # Client-side losses ("server closed the connection unexpectedly", "consuming input
     # failed", "the connection is lost") carry no SQLSTATE.
     return exc.sqlstate is None or exc.sqlstate.startswith("08")
-
-
-_VXP_SELECT = (
-    "SELECT system_id, agencies, enabled, secret, secret_file, version, changed_at, reason "
-    "FROM vxp_systems"
-)
-
-
-def _vxp_system(row: Any) -> VxpSystem:
-    system_id, agencies, enabled, secret, secret_file, version, changed_at, reason = row
-    return VxpSystem(
-        system_id=system_id,
-        agencies=tuple(json.loads(agencies)),
-        enabled=bool(enabled),
-        secret=None if secret is None else bytes(secret),
-        secret_file=secret_file,
-        version=int(version),
-        changed_at=_utc(changed_at),
-        reason=reason,
-    )

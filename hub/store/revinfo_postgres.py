@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -13,24 +13,13 @@ from psycopg.rows import TupleRow
 
 from hub.revinfo import RevocationCacheStore, SourceState
 from hub.store import revinfo_sqlite as q
+from hub.store.sharedsql import pg as _pg
+from hub.store.sharedsql import pg_in as _in
+from hub.store.sharedsql import pg_out as _out
 from signing.online import FetchedItem
 
 Conn = psycopg.AsyncConnection[TupleRow]
 Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
-
-
-def _pg(text: str) -> str:
-    return text.replace("?", "%s")
-
-
-def _in(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value
-
-
-def _out(value: datetime) -> datetime:
-    return value.astimezone(UTC)
 
 
 class PostgresRevocationCache(RevocationCacheStore):

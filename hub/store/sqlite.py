@@ -39,10 +39,11 @@ from hub.models import (
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal, unseal
+from hub.storage_crypto import seal
+from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.audit_sqlite import insert_chained
-from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.cursors import encode_cursor
 from hub.store.revinfo_sqlite import SqliteRevocationCache
 from hub.store.sqlitedb import (
     SqliteConnection,
@@ -53,7 +54,7 @@ from hub.store.sqlitedb import (
     to_db_time,
 )
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
-from hub.store.textsearch import stored_subject, subject_filter, subject_terms
+from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
 if TYPE_CHECKING:
@@ -348,15 +349,12 @@ class SqliteStore(Store):
         return await self._one_package("p.id = ?", (package_id,))
 
     async def _blob(self, column: str, package_id: str) -> bytes | None:
-        sql = f"SELECT {column} FROM package_blobs WHERE package_id = ?"
+        sql = sharedsql.BLOB_SELECT[column]
         row = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchone())
-        if row is None:
-            return None
-        # Only the package bytes are encrypted at rest; receipts stay in clear (evidence).
         return (
-            unseal(self.blob_cipher, package_id, bytes(row[0]))
-            if column == "data"
-            else bytes(row[0])
+            None
+            if row is None
+            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
         )
 
     async def get_bytes(self, package_id: str) -> bytes | None:
@@ -367,9 +365,7 @@ class SqliteStore(Store):
 
     async def count_blobs(self) -> int:
         """Number of stored package blobs."""
-        row = await self._reader.run(
-            lambda c: c.execute("SELECT COUNT(*) FROM package_blobs").fetchone()
-        )
+        row = await self._reader.run(lambda c: c.execute(sharedsql.COUNT_BLOBS).fetchone())
         return int(row[0])
 
     async def blob_headers(
@@ -577,11 +573,8 @@ class SqliteStore(Store):
     ) -> Page[InboxItem]:
         """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="?"
         )
         sql = inbox_sql(include_acked=include_acked, where=where)
         params = (recipient, after, *words, limit + 1)
@@ -600,11 +593,8 @@ class SqliteStore(Store):
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after = decode_cursor(cursor)
-        if limit < 1:
-            raise ValueError("limit must be positive")
-        where, words = subject_filter(
-            q, self.blob_cipher, column="p.subject_terms", placeholder="?"
+        after, where, words = sharedsql.page_start(
+            cursor, limit, q, self.blob_cipher, placeholder="?"
         )
         sql = (
             f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
@@ -689,27 +679,12 @@ class SqliteStore(Store):
             override.reason,
             override.signature_profile,
         )
-        await self._writer.write(
-            lambda c: c.execute(
-                "INSERT INTO agency_overrides (organ_id, enabled, token_sha256, changed_at, "
-                "reason, signature_profile) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (organ_id) DO UPDATE SET "
-                "enabled = COALESCE(excluded.enabled, enabled), "
-                "token_sha256 = COALESCE(excluded.token_sha256, token_sha256), "
-                "changed_at = COALESCE(excluded.changed_at, changed_at), "
-                "reason = COALESCE(excluded.reason, reason), "
-                "signature_profile = COALESCE(excluded.signature_profile, signature_profile)",
-                values,
-            )
-        )
+        await self._writer.write(lambda c: c.execute(sharedsql.AGENCY_OVERRIDE_UPSERT, values))
 
     async def agency_overrides(self) -> Sequence[AgencyOverride]:
         """One merged record per agency, by OrganId."""
         rows = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT organ_id, enabled, token_sha256, changed_at, reason, signature_profile "
-                "FROM agency_overrides ORDER BY organ_id"
-            ).fetchall()
+            lambda c: c.execute(sharedsql.AGENCY_OVERRIDES_SELECT).fetchall()
         )
         return [
             AgencyOverride(
@@ -727,24 +702,12 @@ class SqliteStore(Store):
 
     async def directory_records(self) -> Sequence[DirectoryRecord]:
         """Every stored directory entry, by code."""
-        rows = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT code, name, parent, code102, old_code, revision, updated_at "
-                "FROM directory_entries ORDER BY code"
-            ).fetchall()
-        )
-        return [
-            DirectoryRecord(code, name, parent, code102, old_code, revision, from_db_time(at))
-            for code, name, parent, code102, old_code, revision, at in rows
-        ]
+        rows = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_SELECT).fetchall())
+        return [sharedsql.directory_record(r, from_db_time) for r in rows]
 
     async def directory_revision(self) -> int:
         """Highest revision stored (the index answers it), 0 when empty."""
-        row = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
-            ).fetchone()
-        )
+        row = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_REVISION).fetchone())
         return int(row[0])
 
     async def put_directory_records(
@@ -755,9 +718,7 @@ class SqliteStore(Store):
         when = to_db_time(at)
 
         def tx(c: sqlite3.Connection) -> tuple[int, int]:
-            (current,) = c.execute(
-                "SELECT COALESCE(MAX(revision), 0) FROM directory_entries"
-            ).fetchone()
+            (current,) = c.execute(sharedsql.DIRECTORY_REVISION).fetchone()
             revision = int(current) + 1
             before = c.total_changes
             c.executemany(
@@ -786,17 +747,7 @@ class SqliteStore(Store):
             to_db_time(changed_at),
             system.reason,
         )
-        await self._writer.write(
-            lambda c: c.execute(
-                "INSERT INTO vxp_systems (system_id, agencies, enabled, secret, secret_file, "
-                "version, changed_at, reason) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
-                "ON CONFLICT (system_id) DO UPDATE SET agencies = excluded.agencies, "
-                "enabled = excluded.enabled, secret = excluded.secret, "
-                "secret_file = excluded.secret_file, version = vxp_systems.version + 1, "
-                "changed_at = excluded.changed_at, reason = excluded.reason",
-                values,
-            )
-        )
+        await self._writer.write(lambda c: c.execute(sharedsql.VXP_UPSERT, values))
         stored = await self.get_vxp_system(system.system_id)
         assert stored is not None  # just written
         return stored
@@ -805,18 +756,17 @@ class SqliteStore(Store):
         """One VXP system (no cache)."""
         row = await self._reader.run(
             lambda c: c.execute(
-                _VXP_SELECT + " WHERE system_id = ?",
-                (system_id,),
+                sharedsql.VXP_SELECT + " WHERE system_id = ?", (system_id,)
             ).fetchone()
         )
-        return None if row is None else _vxp_system(row)
+        return None if row is None else sharedsql.vxp_system(row, from_db_time)
 
     async def vxp_systems(self) -> Sequence[VxpSystem]:
         """Every VXP system, by id."""
         rows = await self._reader.run(
-            lambda c: c.execute(_VXP_SELECT + " ORDER BY system_id").fetchall()
+            lambda c: c.execute(sharedsql.VXP_SELECT + " ORDER BY system_id").fetchall()
         )
-        return [_vxp_system(r) for r in rows]
+        return [sharedsql.vxp_system(r, from_db_time) for r in rows]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 
@@ -839,23 +789,3 @@ class SqliteStore(Store):
     def revocation_cache(self) -> RevocationCacheStore:
         """The revocation cache on this store's reader and writer threads."""
         return SqliteRevocationCache(self._reader, self._writer)
-
-
-_VXP_SELECT = (
-    "SELECT system_id, agencies, enabled, secret, secret_file, version, changed_at, reason "
-    "FROM vxp_systems"
-)
-
-
-def _vxp_system(row: Any) -> VxpSystem:
-    system_id, agencies, enabled, secret, secret_file, version, changed_at, reason = row
-    return VxpSystem(
-        system_id=system_id,
-        agencies=tuple(json.loads(agencies)),
-        enabled=bool(enabled),
-        secret=None if secret is None else bytes(secret),
-        secret_file=secret_file,
-        version=int(version),
-        changed_at=from_db_time(changed_at),
-        reason=reason,
-    )

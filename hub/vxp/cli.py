@@ -5,7 +5,6 @@ reads a system's record on each request, so they take effect at once everywhere.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hub.admin import CliActor, record_cli_action
+from hub.cli_options import actor_option, config_option, write_secret
 from hub.config import HubConfig, load_config
 from hub.errors import HubError
 from hub.models import Event, VxpSystem
@@ -27,19 +27,8 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 T = TypeVar("T")
 
-CONFIG = click.option(
-    "--config",
-    "config_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("config"),
-    show_default=True,
-    help="Configuration directory.",
-)
-ACTOR = click.option(
-    "--actor",
-    default=None,
-    help="Who makes the change (audited; default: the OS user, recorded with the host).",
-)
+CONFIG = config_option("Configuration directory.")
+ACTOR = actor_option()
 SECRET_FILE = click.option(
     "--secret-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -85,9 +74,7 @@ def _show_secret(system: VxpSystem, secret: str, secret_file: Path | None) -> No
     if secret_file is None:
         out.print(secret)
     else:
-        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret + "\n")
+        write_secret(secret_file, secret)
         err.print(f"secret written to {secret_file}")
     err.print(f"the hub keeps it {where}; it is not shown again")
 

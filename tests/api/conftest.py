@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from hub.api import build_app
-from hub.client import HubClient
+from hub.client import HubClient, HubProblem
 from hub.config import load_config
 from hub.demo.workdir import Workdir
 from hub.runtime import Runtime
@@ -61,3 +66,35 @@ async def hub(workdir: Workdir) -> AsyncIterator[RunningHub]:
     """A hub over the default working directory."""
     async with start_hub(workdir) as running:
         yield running
+
+
+def xmlsec1_verify(xmlsec1: str, ca: Path, signed: bytes, path: Path) -> CompletedProcess[str]:
+    """``xmlsec1 --verify --trusted-pem CA`` (an independent XMLDSig verifier) on ``signed``,
+    written to ``path`` first; the caller asserts on the return code."""
+    path.write_bytes(signed)
+    return subprocess.run(
+        [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+async def submit_refused(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
+    """Submit ``data`` as ``caller`` and return the hub's refusal (an acceptance fails the
+    test)."""
+    with pytest.raises(HubProblem) as info:
+        await (await hub.client(caller)).submit(data)
+    return info.value
+
+
+async def inbox_with(hub: RunningHub, organ_id: str, n: int) -> list[dict[str, Any]]:
+    """The recipient's inbox once it holds ``n`` items (the dispatcher makes queued deliveries
+    available asynchronously)."""
+    client = await hub.client(organ_id)
+    for _ in range(500):
+        items = [i async for i in client.inbox_items()]
+        if len(items) >= n:
+            return items
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{organ_id} inbox never reached {n} items")

@@ -15,7 +15,7 @@ from hub.edxml import Organ
 from hub.receipts import RECEIPT_POLICY, parse_receipt
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, inbox_with, start_hub
 from tests.conftest import WorkdirFactory
 
 G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
@@ -57,7 +57,7 @@ async def test_document_is_receipted_delivered_acked_and_answered(
 
     # The recipient pulls it: the exact bytes, then acks once.
     recipient = await hub.client(H41)
-    items = await _wait_inbox(hub, H41, 1)
+    items = await inbox_with(hub, H41, 1)
     assert [i["id"] for i in items] == [submitted.package_id]
     assert items[0]["from"] == G22 and items[0]["document_id"] == doc_id
     assert items[0]["sha256"] == facts.sha256 and items[0]["size"] == len(data)
@@ -73,7 +73,7 @@ async def test_document_is_receipted_delivered_acked_and_answered(
         answer = status(signers(H41), document_author=G22, document_id=doc_id, code=code)
         result = await recipient.submit(answer)
         assert result.recipients == (G22,)
-    sender_inbox = await _wait_inbox(hub, G22, 4)
+    sender_inbox = await inbox_with(hub, G22, 4)
     assert {i["kind"] for i in sender_inbox} == {"status"}
     assert {i["document_id"] for i in sender_inbox} == {doc_id}
 
@@ -90,19 +90,6 @@ async def test_document_is_receipted_delivered_acked_and_answered(
     outbox = await sender.outbox_page()
     (entry,) = [i for i in outbox["items"] if i["id"] == submitted.package_id]
     assert {r["organ_id"]: r["state"] for r in entry["recipients"]}[H41] == "acked"
-
-
-async def _wait_inbox(hub: RunningHub, organ_id: str, n: int) -> list[dict[str, object]]:
-    """The dispatcher makes queued entries available asynchronously: wait for them."""
-    import asyncio
-
-    client = await hub.client(organ_id)
-    for _ in range(200):
-        items = [i async for i in client.inbox_items()]
-        if len(items) >= n:
-            return items
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{organ_id} inbox never reached {n} items")
 
 
 async def test_only_sender_and_recipients_see_a_package(
@@ -134,7 +121,7 @@ async def test_inbox_pages_with_a_stable_cursor(
     for n in range(7):
         _, data = document(signers(G17), organs(H14), number=100 + n, attachments=0)
         ids.append((await sender.submit(data)).package_id)
-    await _wait_inbox(hub, H14, 7)
+    await inbox_with(hub, H14, 7)
     client = await hub.client(H14)
     seen: list[str] = []
     cursor = None
@@ -167,7 +154,7 @@ async def test_vietnamese_bytes_round_trip_exactly(
     _, data = document(signers(G22), organs(H14), number=5)
     assert "Hà Nội".encode() in data
     submitted = await (await hub.client(G22)).submit(data)
-    await _wait_inbox(hub, H14, 1)
+    await inbox_with(hub, H14, 1)
     got = await (await hub.client(H14)).fetch(submitted.package_id)
     assert got == data
     root = etree.fromstring(got)

@@ -4,9 +4,6 @@ packages from an agency whose certificate names a CRL served over HTTP and an
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,33 +14,22 @@ from hub.edxml import Organ
 from signing.pki import fingerprint_sha256, save_certificate
 from tests.api.conftest import start_hub
 from tests.conftest import WorkdirFactory
-from tests.signing.ltv_pki import LtvPki, Party, build_pki
-from tests.signing.revocation_servers import Servers, revocation_servers
+from tests.signing.ltv_pki import LtvPki, Party
+from tests.signing.revocation_servers import (
+    NEEDS_OPENSSL,
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+pytestmark = NEEDS_OPENSSL
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    pki = build_pki(
-        datetime.now(UTC).replace(microsecond=0),
-        crl_url=servers.crl_url,
-        ocsp_url=servers.ocsp_url,
-    )
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    pki = online_pki(servers)
+    servers.answer_for(pki)
     return pki
 
 

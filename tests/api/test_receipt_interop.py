@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from lxml import etree
 from hub.demo.factory import Signer, document
 from hub.edxml import Organ
 from hub.receipts import receipt_schema
-from tests.api.conftest import RunningHub
+from tests.api.conftest import RunningHub, xmlsec1_verify
 
 
 async def test_receipt_verifies_with_xmlsec1_and_matches_its_schema(
@@ -21,23 +20,10 @@ async def test_receipt_verifies_with_xmlsec1_and_matches_its_schema(
     submitted = await (await hub.client("000.00.00.G22")).submit(data)
     receipt_schema().assertValid(etree.fromstring(submitted.receipt))
 
-    path = tmp_path / "receipt.xml"
-    path.write_bytes(submitted.receipt)
     ca = hub.workdir.pki_dir / "ca.pem"
-    ok = subprocess.run(
-        [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    ok = xmlsec1_verify(xmlsec1, ca, submitted.receipt, tmp_path / "receipt.xml")
     assert ok.returncode == 0, ok.stderr
 
-    tampered = tmp_path / "tampered.xml"
-    tampered.write_bytes(submitted.receipt.replace(b"000.00.00.H41", b"000.00.00.H14", 1))
-    bad = subprocess.run(
-        [xmlsec1, "--verify", "--trusted-pem", str(ca), str(tampered)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    forged = submitted.receipt.replace(b"000.00.00.H41", b"000.00.00.H14", 1)
+    bad = xmlsec1_verify(xmlsec1, ca, forged, tmp_path / "tampered.xml")
     assert bad.returncode != 0

@@ -4,7 +4,6 @@ and without it validate, verify and parse; receipts issued before it existed sti
 from __future__ import annotations
 
 import copy
-import subprocess
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from hub.receipts import (
 )
 from signing import sign_enveloped, verify_enveloped
 from signing.errors import SignatureInvalid
+from tests.api.conftest import xmlsec1_verify
 
 R = f"{{{RECEIPT_NS}}}"
 FACTS = ReceiptFacts(
@@ -146,12 +146,7 @@ def test_the_schema_refuses_malformed_warnings(change: str) -> None:
 def test_xmlsec1_verifies_a_receipt_with_vietnamese_warnings(
     signer: ReceiptSigner, workdir: Workdir, xmlsec1: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "receipt.xml"
-    path.write_bytes(signer.sign(WARNED))
-    ok = subprocess.run(
-        [xmlsec1, "--verify", "--trusted-pem", str(workdir.pki_dir / "ca.pem"), str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
+    ok = xmlsec1_verify(
+        xmlsec1, workdir.pki_dir / "ca.pem", signer.sign(WARNED), tmp_path / "receipt.xml"
     )
     assert ok.returncode == 0, ok.stderr

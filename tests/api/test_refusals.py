@@ -8,13 +8,12 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.edxml import Organ
 from hub.edxml.schema import EDXML_NS
 from signing.pki import create_ca, issue_certificate
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, start_hub, submit_refused
 from tests.conftest import WorkdirFactory, shared_testdata
 
 G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
@@ -23,13 +22,6 @@ E = f"{{{EDXML_NS}}}"
 
 def organs(*ids: str) -> list[Organ]:
     return [Organ(organ_id=i, organ_name=i) for i in ids]
-
-
-async def refused(hub: RunningHub, organ_id: str, data: bytes) -> HubProblem:
-    client = await hub.client(organ_id)
-    with pytest.raises(HubProblem) as info:
-        await client.submit(data)
-    return info.value
 
 
 def edit(data: bytes, change: Callable[[etree._Element], None]) -> bytes:
@@ -45,12 +37,12 @@ def header(root: etree._Element) -> etree._Element:
 
 
 async def test_not_well_formed_samples_refused_with_line_and_column(hub: RunningHub) -> None:
-    garbage = await refused(
+    garbage = await submit_refused(
         hub, G22, shared_testdata("edxml", "malformed_leading_garbage.edxml").read_bytes()
     )
     assert (garbage.status, garbage.code) == (400, "xml.not_well_formed")
     assert garbage.body["line"] == 1 and garbage.body["column"] >= 1
-    prefix = await refused(
+    prefix = await submit_refused(
         hub, G22, shared_testdata("edxml", "malformed_undeclared_prefix.edxml").read_bytes()
     )
     assert (prefix.status, prefix.code) == (400, "xml.not_well_formed")
@@ -70,7 +62,7 @@ async def test_not_well_formed_samples_refused_with_line_and_column(hub: Running
     ],
 )
 async def test_dtd_and_entities_refused_before_parsing(hub: RunningHub, name: str) -> None:
-    problem = await refused(
+    problem = await submit_refused(
         hub, G22, shared_testdata("xmldsig", "defusedxml-test-data", name).read_bytes()
     )
     assert (problem.status, problem.code) == (400, "xml.dtd_forbidden")
@@ -91,7 +83,7 @@ async def test_schema_negatives_name_the_element(
         el.text = "G22.00.00.000"
 
     for change, where in ((two_headers, "MessageHeader"), (bad_organ_id, "OrganId")):
-        problem = await refused(hub, G22, edit(data, change))
+        problem = await submit_refused(hub, G22, edit(data, change))
         assert (problem.status, problem.code) == (422, "schema.invalid")
         assert where in problem.body["path"]
 
@@ -102,7 +94,7 @@ async def test_schema_negatives_name_the_element(
         assert el is not None
         el.text = "07"
 
-    problem = await refused(hub, H41, edit(answer, unknown_status))
+    problem = await submit_refused(hub, H41, edit(answer, unknown_status))
     assert problem.code == "schema.invalid" and "StatusCode" in problem.body["path"]
     # the control: the unedited document is accepted
     assert (await (await hub.client(G22)).submit(data)).created
@@ -114,7 +106,7 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
     # tampered signed text
     tampered = data.replace("Hà Nội".encode(), "Hải Phòng".encode(), 1)
     assert tampered != data
-    problem = await refused(hub, G22, tampered)
+    problem = await submit_refused(hub, G22, tampered)
     assert (problem.status, problem.code) == (403, "signature.invalid")
 
     # an edited attachment
@@ -123,13 +115,15 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
         assert el is not None and el.text
         el.text = el.text[:-8] + ("AAAAAAA=" if not el.text.endswith("AAAAAAA=") else "BBBBBBB=")
 
-    problem = await refused(hub, G22, edit(data, edit_attachment))
+    problem = await submit_refused(hub, G22, edit(data, edit_attachment))
     assert problem.code == "signature.invalid"
 
     # the real SDK sample, unsigned status and placeholder signature
-    problem = await refused(hub, H41, shared_testdata("edxml", "status.edxml").read_bytes())
+    problem = await submit_refused(hub, H41, shared_testdata("edxml", "status.edxml").read_bytes())
     assert (problem.status, problem.code) == (403, "signature.missing")
-    problem = await refused(hub, G22, shared_testdata("edxml", "edoc_update.edxml").read_bytes())
+    problem = await submit_refused(
+        hub, G22, shared_testdata("edxml", "edoc_update.edxml").read_bytes()
+    )
     assert (problem.status, problem.code) == (403, "signature.profile")
 
     # a certificate from a CA the hub does not trust
@@ -137,7 +131,7 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
     key, cert = issue_certificate(other_key, other_ca, "rogue", key_type="rsa2048")
     rogue = Signer(organ_id=G22, name="rogue", key=key, certificate=cert)
     _, rogue_doc = document(rogue, organs(H41), number=10)
-    problem = await refused(hub, G22, rogue_doc)
+    problem = await submit_refused(hub, G22, rogue_doc)
     assert (problem.status, problem.code) == (403, "signature.untrusted")
 
     # a trusted certificate that is not registered for the From agency (G17 signs as G22)
@@ -145,7 +139,7 @@ async def test_signature_refusals(hub: RunningHub, signers: Callable[[str], Sign
         organ_id=G22, name="impostor", key=signers(G17).key, certificate=signers(G17).certificate
     )
     _, forged = document(impostor, organs(H41), number=11)
-    problem = await refused(hub, G22, forged)
+    problem = await submit_refused(hub, G22, forged)
     assert (problem.status, problem.code) == (403, "signature.signer_mismatch")
 
     # control
@@ -164,19 +158,19 @@ async def test_routing_and_conflict_refusals(
     async with start_hub(workdir) as hub:
         sender = await hub.client(G22)
         _, unknown = document(signers(G22), organs(H41, "000.00.00.H99"), number=20)
-        problem = await refused(hub, G22, unknown)
+        problem = await submit_refused(hub, G22, unknown)
         assert (problem.status, problem.code) == (422, "route.unknown_recipient")
         assert problem.body["recipients"] == ["000.00.00.H99"]
 
         _, disabled = document(signers(G22), organs("000.00.00.H57"), number=21)
-        problem = await refused(hub, G22, disabled)
+        problem = await submit_refused(hub, G22, disabled)
         assert problem.code == "route.unknown_recipient"
 
         doc_id, first = document(signers(G22), organs(H14), number=22, attachments=1)
         doc_id2, other = document(signers(G22), organs(H14), number=22, attachments=2)
         assert doc_id == doc_id2 and first != other
         assert (await sender.submit(first)).created
-        problem = await refused(hub, G22, other)
+        problem = await submit_refused(hub, G22, other)
         assert (problem.status, problem.code) == (409, "package.conflict")
         assert await hub.runtime.store.count_packages() == 1
 
@@ -196,11 +190,11 @@ async def test_authentication_and_authorisation(
             assert resp.status == 401
             assert (await resp.json())["code"] == "auth.required"
     # G17 may not submit a package whose From is G22
-    problem = await refused(hub, G17, data)
+    problem = await submit_refused(hub, G17, data)
     assert (problem.status, problem.code) == (403, "auth.forbidden")
     # nor claim identical bytes accepted for G22
     assert (await (await hub.client(G22)).submit(data)).created
-    problem = await refused(hub, G17, data)
+    problem = await submit_refused(hub, G17, data)
     assert problem.code == "auth.forbidden"
 
 
@@ -212,7 +206,7 @@ async def test_size_limit_checked_before_reading(
         _, small = document(signers(G22), organs(H41), number=40, attachment_size=2_000)
         _, large = document(signers(G22), organs(H41), number=41, attachment_size=400_000)
         assert len(small) < 40_000 < len(large)
-        problem = await refused(hub, G22, large)
+        problem = await submit_refused(hub, G22, large)
         assert (problem.status, problem.code) == (413, "package.too_large")
         assert (await (await hub.client(G22)).submit(small)).created
 

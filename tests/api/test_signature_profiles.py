@@ -10,17 +10,14 @@ on its signed receipt (verified here, and by xmlsec1), in its package JSON and o
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from lxml import etree
 from prometheus_client import REGISTRY
 
 from hub.cli import main
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import Workdir
 from hub.edxml import Organ
@@ -29,7 +26,7 @@ from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt, receipt_sc
 from hub.warning_codes import LEGACY_ALGORITHM, unknown_codes
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, start_hub, submit_refused, xmlsec1_verify
 from tests.conftest import WorkdirFactory, shared_testdata
 from tests.signing.helpers import C14N10, ENVELOPED, resign
 
@@ -93,9 +90,8 @@ def verified_receipt(hub: RunningHub, receipt: bytes) -> ReceiptFacts:
 
 
 async def refusal(hub: RunningHub, organ_id: str, data: bytes) -> tuple[int, str, str]:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(organ_id)).submit(data)
-    return info.value.status, info.value.code, info.value.detail
+    problem = await submit_refused(hub, organ_id, data)
+    return problem.status, problem.code, problem.detail
 
 
 async def strict_hub_refusal(make_workdir: WorkdirFactory, data: bytes) -> tuple[int, str, str]:
@@ -123,22 +119,11 @@ async def test_legacy_agency_accepted_with_the_warning_strict_agency_refused_as_
         assert LEGACY_ALGORITHM in facts.warnings  # after the sample's own edXML leniencies
         assert facts.package_id == submitted.package_id and facts.sender == G22
         path = tmp_path / "receipt.xml"
-        path.write_bytes(submitted.receipt)
         ca = hub.workdir.pki_dir / "ca.pem"
-        ok = subprocess.run(
-            [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        ok = xmlsec1_verify(xmlsec1, ca, submitted.receipt, path)
         assert ok.returncode == 0, ok.stderr
-        path.write_bytes(submitted.receipt.replace(b'code="signature.', b'code="signaturX.'))
-        tampered = subprocess.run(
-            [xmlsec1, "--verify", "--trusted-pem", str(ca), str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        forged = submitted.receipt.replace(b'code="signature.', b'code="signaturX.')
+        tampered = xmlsec1_verify(xmlsec1, ca, forged, path)
         assert tampered.returncode != 0  # the Warnings are covered by the signature
 
         # … the package JSON and the trace say the same; the metric counted it.

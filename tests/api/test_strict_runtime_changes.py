@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -20,12 +20,11 @@ from hub.edxml import Organ
 from tests.api.test_signature_profiles import h41_legacy
 from tests.conftest import PROJECT_ROOT, WorkdirFactory
 from tests.scale.harness import (
-    EMBEDDED,
     WORKER_HEADER,
     Backends,
     HubProcess,
+    backends_fixture,  # noqa: F401  # the backends fixture
     free_port,
-    rabbit_pg_backends,
 )
 
 pytestmark = pytest.mark.slow
@@ -34,15 +33,6 @@ G22, H41, H14 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14"
 #: requests in a row that must all see a change (and at least this many per worker)
 IN_A_ROW = 40
 PER_WORKER = 5
-
-
-@pytest.fixture(params=["embedded", "rabbitmq+postgresql"])
-def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
-    if request.param == "embedded":
-        yield EMBEDDED
-        return
-    with rabbit_pg_backends() as b:
-        yield b
 
 
 def hub_cli(config_dir: Path, *args: str) -> str:

@@ -3,17 +3,13 @@ departments and communes below it that have no system of their own."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.edxml import Organ
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, inbox_with, start_hub, submit_refused
 from tests.conftest import WorkdirFactory
 
 G22, H29, H41 = "000.00.00.G22", "000.00.00.H29", "000.00.00.H41"
@@ -30,23 +26,6 @@ def as_subunit(signer: Signer, organ_id: str) -> Signer:
     return Signer(organ_id=organ_id, name=organ_id, key=signer.key, certificate=signer.certificate)
 
 
-async def inbox(hub: RunningHub, organ_id: str, n: int) -> list[dict[str, Any]]:
-    """The recipient's inbox once it holds ``n`` items (the dispatcher is asynchronous)."""
-    client = await hub.client(organ_id)
-    for _ in range(500):
-        items = [i async for i in client.inbox_items()]
-        if len(items) >= n:
-            return items
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{organ_id} inbox never reached {n} items")
-
-
-async def refused(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(caller)).submit(data)
-    return info.value
-
-
 def states(trace: dict[str, Any]) -> dict[str, str]:
     return {s["recipient"]: s["state"] for s in trace["lifecycle"]["states"]}
 
@@ -59,7 +38,7 @@ async def test_document_to_a_subunit_goes_to_its_province(
     submitted = await sender.submit(data)
     assert submitted.created and submitted.recipients == (H29,)
 
-    (item,) = await inbox(hub, H29, 1)
+    (item,) = await inbox_with(hub, H29, 1)
     assert item["id"] == submitted.package_id and item["document_id"] == doc_id
     assert item["stands_for"] == [H29_DEPT]
 
@@ -89,7 +68,7 @@ async def test_two_subunits_one_delivery_and_answers_per_subunit_or_for_all(
     sender = await hub.client(G22)
     submitted = await sender.submit(data)
     assert submitted.recipients == (H29, H41, H41_HOME)  # H41_HOME: the copy rule
-    (item,) = await inbox(hub, H29, 1)
+    (item,) = await inbox_with(hub, H29, 1)
     assert item["stands_for"] == [H29_DEPT, H29_DEPT2]
     assert states(await sender.trace(submitted.package_id)) == {
         H29_DEPT: "none",
@@ -125,14 +104,14 @@ async def test_two_subunits_one_delivery_and_answers_per_subunit_or_for_all(
     # An illegal move for one sub-unit refuses the answer for all (nothing half-applied):
     # under the default `compatible` policy a 03 is new for H29_DEPT2 but a repeat for
     # H29_DEPT, which already sent it.
-    problem = await refused(
+    problem = await submit_refused(
         hub, H29, status(signers(H29), document_author=G22, document_id=doc_id, code="03")
     )
     assert (problem.status, problem.code) == (409, "lifecycle.illegal_transition")
     assert states(await sender.trace(submitted.package_id))[H29_DEPT2] == "01"
 
     # Another province's system may not answer for Hà Nội's sub-units.
-    problem = await refused(
+    problem = await submit_refused(
         hub,
         H41,
         status(
@@ -156,9 +135,9 @@ async def test_registered_subunit_gets_its_own_delivery(
     _, data = document(signers(G22), organs(H41_HOME, "000.00.02.H41"), number=1303)
     submitted = await (await hub.client(G22)).submit(data)
     assert submitted.recipients == (H41_HOME, H41)
-    (own,) = await inbox(hub, H41_HOME, 1)
+    (own,) = await inbox_with(hub, H41_HOME, 1)
     assert own["stands_for"] == []
-    (folded,) = await inbox(hub, H41, 1)
+    (folded,) = await inbox_with(hub, H41, 1)
     assert folded["stands_for"] == ["000.00.02.H41"]
 
 
@@ -171,7 +150,7 @@ async def test_represents_self_keeps_refusing(
     )
     async with start_hub(make_workdir(agencies)) as hub:
         _, data = document(signers(G22), organs(H29_DEPT), number=1304)
-        problem = await refused(hub, G22, data)
+        problem = await submit_refused(hub, G22, data)
         assert (problem.status, problem.code) == (422, "route.unknown_recipient")
         assert problem.body["recipients"] == [H29_DEPT]
 
@@ -184,7 +163,7 @@ async def test_subunit_sends_through_its_province_and_answers_come_back(
     province = await hub.client(H29)
     submitted = await province.submit(data)
     assert submitted.created and submitted.recipients == (G22,)
-    (item,) = await inbox(hub, G22, 1)
+    (item,) = await inbox_with(hub, G22, 1)
     assert item["from"] == H29_DEPT and item["stands_for"] == []
     # The province sees its sub-unit's package (trace, receipt) and may submit it again.
     assert states(await province.trace(submitted.package_id)) == {G22: "none"}
@@ -195,7 +174,7 @@ async def test_subunit_sends_through_its_province_and_answers_come_back(
         status(signers(G22), document_author=H29_DEPT, document_id=doc_id, code="03")
     )
     assert answer.recipients == (H29,)
-    (back,) = await inbox(hub, H29, 1)
+    (back,) = await inbox_with(hub, H29, 1)
     assert back["kind"] == "status" and back["stands_for"] == [H29_DEPT]
     assert states(await province.trace(submitted.package_id)) == {G22: "03"}
 
@@ -205,17 +184,17 @@ async def test_only_the_representing_ancestor_may_send_for_a_subunit(
 ) -> None:
     # A sibling province's system, with Hà Nội's signature: not its sub-unit.
     _, data = document(as_subunit(signers(H29), H29_DEPT), organs(G22), number=1306)
-    problem = await refused(hub, H41, data)
+    problem = await submit_refused(hub, H41, data)
     assert (problem.status, problem.code) == (403, "auth.forbidden")
     # … and with its own signature: the certificate is not bound to the sub-unit's province.
     _, data = document(as_subunit(signers(H41), H29_DEPT), organs(G22), number=1307)
-    problem = await refused(hub, H41, data)
+    problem = await submit_refused(hub, H41, data)
     assert (problem.status, problem.code) == (403, "signature.signer_mismatch")
     # A registered sub-unit never speaks for its parent (nor the parent for it).
     _, data = document(signers(H41), organs(G22), number=1308)
-    problem = await refused(hub, H41_HOME, data)
+    problem = await submit_refused(hub, H41_HOME, data)
     assert (problem.status, problem.code) == (403, "auth.forbidden")
     _, data = document(signers(H41_HOME), organs(G22), number=1309)
-    problem = await refused(hub, H41, data)
+    problem = await submit_refused(hub, H41, data)
     assert (problem.status, problem.code) == (403, "auth.forbidden")
     assert await hub.runtime.store.count_packages() == 0

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -39,6 +39,12 @@ def _no_traceback(output: str) -> None:
 def said(output: str, message: str) -> bool:
     """``message`` is in the output (rich wraps long lines, even inside paths)."""
     return "".join(message.split()) in "".join(output.split())
+
+
+def register(runner: CliRunner, config: str, key: Path, cert: Path, *extra: str) -> Result:
+    """``hub keys rotate --key KEY --cert CERT`` (plus ``extra``, e.g. ``--apply``)."""
+    args = ["keys", "rotate", "--config", config, "--key", str(key), "--cert", str(cert)]
+    return runner.invoke(main, [*args, *extra])
 
 
 def test_csr_for_the_receipt_key(workdir: Workdir, tmp_path: Path) -> None:
@@ -98,40 +104,14 @@ def test_rotate_with_the_dev_ca_prints_then_applies(workdir: Workdir) -> None:
     assert (hub_dir / "key.pem").exists() and (hub_dir / "cert.pem").exists()  # old kept
 
     # Apply the printed pair: the rest of hub.toml is kept byte for byte.
-    result = runner.invoke(
-        main,
-        [
-            "keys",
-            "rotate",
-            "--config",
-            config,
-            "--key",
-            str(new_key),
-            "--cert",
-            str(new_cert),
-            "--apply",
-        ],
-    )
+    result = register(runner, config, new_key, new_cert, "--apply")
     assert result.exit_code == 0, result.output
     after = hub_toml.read_text()
     assert after.startswith(before) and "# Hub settings (written by hub demo)" in after
     settings = load_settings(workdir.config_dir)
     assert settings.receipt_rotation == ((new_key.resolve(), new_cert.resolve()),)
     # Registering it twice is refused.
-    result = runner.invoke(
-        main,
-        [
-            "keys",
-            "rotate",
-            "--config",
-            config,
-            "--key",
-            str(new_key),
-            "--cert",
-            str(new_cert),
-            "--apply",
-        ],
-    )
+    result = register(runner, config, new_key, new_cert, "--apply")
     assert result.exit_code == 2 and said(result.output, "already configured")
     _no_traceback(result.output)
 
@@ -171,19 +151,7 @@ def test_rotate_without_a_ca_writes_a_csr_and_refuses_apply(
     key = load_private_key(key_path)
     assert csr.public_key().public_bytes(*SPKI) == key.public_key().public_bytes(*SPKI)
     # A certificate for another key is refused.
-    result = runner.invoke(
-        main,
-        [
-            "keys",
-            "rotate",
-            "--config",
-            config,
-            "--key",
-            str(key_path),
-            "--cert",
-            str(settings.receipt_cert),
-        ],
-    )
+    result = register(runner, config, key_path, settings.receipt_cert)
     assert result.exit_code == 2 and said(result.output, "does not certify")
     _no_traceback(result.output)
 
@@ -212,13 +180,7 @@ async def test_old_receipts_verify_after_rotation_and_evidence_has_both(
         not_before=old_cert.not_valid_before_utc + timedelta(minutes=1),
     )
     assert rotation.cert is not None
-    result = CliRunner().invoke(
-        main,
-        [
-            "keys", "rotate", "--config", str(workdir.config_dir),
-            "--key", str(rotation.key), "--cert", str(rotation.cert), "--apply",
-        ],
-    )  # fmt: skip
+    result = register(CliRunner(), str(workdir.config_dir), rotation.key, rotation.cert, "--apply")
     assert result.exit_code == 0, result.output
     new_cert = load_certificates(rotation.cert)[0]
 

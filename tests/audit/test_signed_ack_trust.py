@@ -4,9 +4,7 @@ CRL server and ``openssl ocsp`` of tests/signing/revocation_servers.py)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,25 +13,20 @@ from hub.errors import HubError
 from signing import StaticRevocationChecker, TrustStore
 from signing.online import OnlineRevocationChecker
 from tests.signing.ltv_pki import LtvPki, Party, build_pki
-from tests.signing.revocation_servers import Servers, revocation_servers
+from tests.signing.revocation_servers import (
+    NEEDS_OPENSSL,
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 
 H41 = "000.00.00.H41"
 PACKAGE, SHA = "pkg-1", "ab" * 32
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    return build_pki(
-        datetime.now(UTC).replace(microsecond=0),
-        crl_url=servers.crl_url,
-        ocsp_url=servers.ocsp_url,
-    )
+    return online_pki(servers)
 
 
 def _ack(who: Party) -> bytes:
@@ -96,15 +89,9 @@ def test_expired_at_the_moment_refused(pki: LtvPki) -> None:
     assert info.value.code == "signature.untrusted"
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+@NEEDS_OPENSSL
 def test_online_revocation_for_acks(pki: LtvPki, servers: Servers) -> None:
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki)
     servers.down.clear()
 
     def online(mode: str) -> TrustStore:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,8 +21,7 @@ from hub.errors import DirectoryInvalid
 from hub.models import DirectoryRecord
 from hub.registry import Registry
 from hub.store.abc import Store
-
-OpenStore = Callable[[], Awaitable[Store]]
+from tests.contracts.store_contract import OpenStore, StoreFixtures
 
 H29 = "000.00.00.H29"  # Hà Nội People's Committee (connected in these tests)
 H29_TC = "000.00.13.H29"  # a department of Hà Nội (a directory entry)
@@ -60,30 +58,8 @@ def registry() -> Registry:
     )
 
 
-class DirectoryContract:
+class DirectoryContract(StoreFixtures):
     """Abstract tests; a subclass supplies ``store_factory``."""
-
-    @pytest.fixture
-    def store_factory(self) -> Callable[[], Store]:
-        raise NotImplementedError("a DirectoryContract subclass provides store_factory")
-
-    @pytest.fixture
-    async def open_store(self, store_factory: Callable[[], Store]) -> AsyncIterator[OpenStore]:
-        opened: list[Store] = []
-
-        async def _open() -> Store:
-            store = store_factory()
-            await store.open()
-            opened.append(store)
-            return store
-
-        yield _open
-        for store in reversed(opened):
-            await store.close()
-
-    @pytest.fixture
-    async def store(self, open_store: OpenStore) -> Store:
-        return await open_store()
 
     # -- the store methods -------------------------------------------------------------------
 

@@ -113,12 +113,13 @@ def assert_utc(value: datetime | None) -> None:
 OpenStore = Callable[[], Awaitable[Store]]
 
 
-class StoreContract:
-    """Abstract tests; a subclass supplies ``store_factory``."""
+class StoreFixtures:
+    """``open_store`` and ``store`` over a subclass's ``store_factory`` (the contracts that
+    need more than one store over the same storage share them)."""
 
     @pytest.fixture
     def store_factory(self) -> Callable[[], Store]:
-        raise NotImplementedError("a StoreContract subclass provides store_factory")
+        raise NotImplementedError(f"{type(self).__name__} must provide store_factory")
 
     @pytest.fixture
     async def open_store(self, store_factory: Callable[[], Store]) -> AsyncIterator[OpenStore]:
@@ -138,6 +139,10 @@ class StoreContract:
     @pytest.fixture
     async def store(self, open_store: OpenStore) -> Store:
         return await open_store()
+
+
+class StoreContract(StoreFixtures):
+    """Abstract tests; a subclass supplies ``store_factory``."""
 
     @pytest.fixture
     def reopen(self, open_store: OpenStore) -> Callable[[Store], Awaitable[Store]]:

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from hub.xmlsafe import parse_xml
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import REQUIRE_SERVICES, installed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -87,14 +87,7 @@ def javac() -> str:
     Missing: the test setup installs it, as for xmlsec1 (tests/conftest.py); if that fails the
     SDK tests skip with the reason printed, or fail under HUB_REQUIRE_SERVICES=1 (CI).
     """
-    found = shutil.which("javac")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "default-jdk-headless"]
-        if subprocess.run(install, check=False, capture_output=True, env=env).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True, env=env)
-            subprocess.run(install, check=False, capture_output=True, env=env)
-        found = shutil.which("javac")
+    found = installed("javac", "default-jdk-headless")
     if found is None or shutil.which("java") is None:
         _skip_or_fail("javac/java are not installed and could not be installed: SDK tests skipped")
     assert found is not None

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import RunningHub, start_hub, submit_refused
 from tests.conftest import WorkdirFactory
 
 G22, H41, H29 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"
-
-
-async def _problem(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(caller)).submit(data)
-    return info.value
 
 
 async def test_document_lifecycle_enforced_and_traced(
@@ -39,7 +30,7 @@ async def _strict(hub: RunningHub, signers: Callable[[str], Signer]) -> None:
     sent = await (await hub.client(G22)).submit(data)
     h41c = await hub.client(H41)
     # 05 before 01/03 is not allowed: 409 with a stable code, recorded on the document's trace.
-    problem = await _problem(
+    problem = await submit_refused(
         hub, H41, status(h41, document_author=G22, document_id=doc_id, code="05")
     )
     assert (problem.status, problem.code) == (409, "lifecycle.illegal_transition")
@@ -54,17 +45,17 @@ async def _strict(hub: RunningHub, signers: Callable[[str], Signer]) -> None:
     assert refused and refused[0]["detail"]["code"] == "lifecycle.illegal_transition"
     # A status from an agency that never received the document.
     g12 = signers("000.00.00.G12")
-    problem = await _problem(
+    problem = await submit_refused(
         hub, "000.00.00.G12", status(g12, document_author=G22, document_id=doc_id, code="01")
     )
     assert problem.code == "lifecycle.not_party"
     # Revocation: unknown original, not the author, then routed to the original's recipients.
     _, unknown = document(g22, [Organ(organ_id=H41)], number=2, business_doc_type=1,
                           original_document_id=f"{G22},2026/01/01,999/XX")  # fmt: skip
-    assert (await _problem(hub, G22, unknown)).code == "lifecycle.original_unknown"
+    assert (await submit_refused(hub, G22, unknown)).code == "lifecycle.original_unknown"
     _, foreign = document(h41, [Organ(organ_id=G22)], number=3, business_doc_type=1,
                           original_document_id=doc_id)  # fmt: skip
-    assert (await _problem(hub, H41, foreign)).code == "lifecycle.not_author"
+    assert (await submit_refused(hub, H41, foreign)).code == "lifecycle.not_author"
     revocation_id, revocation = document(g22, [Organ(organ_id=H41)], number=4, business_doc_type=1,
                              original_document_id=doc_id)  # fmt: skip
     revoked = await (await hub.client(G22)).submit(revocation)

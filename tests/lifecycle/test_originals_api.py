@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.client import HubProblem
 from hub.demo.factory import Signer, document
 from hub.edxml import (
     Business,
@@ -25,7 +24,7 @@ from hub.edxml import (
 )
 from hub.packaging import sign_package
 from hub.xmlsafe import parse_xml
-from tests.api.conftest import RunningHub, hub
+from tests.api.conftest import RunningHub, hub, submit_refused
 from tests.conftest import shared_testdata
 
 __all__ = ["hub"]  # the running-hub fixture
@@ -71,12 +70,6 @@ def _change(bdt: int, **kw: object) -> Business:
     return Business(business_doc_type=bdt, business_doc_reason="Thay đổi văn bản", paper="0", **kw)  # type: ignore[arg-type]
 
 
-async def _problem(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(caller)).submit(data)
-    return info.value
-
-
 async def _links(hub: RunningHub, package_id: str, kind: str) -> list[str]:
     trace = await (await hub.client(G22)).trace(package_id)
     return [e["detail"]["by_package"] for e in trace["events"] if e["kind"] == kind]
@@ -89,7 +82,7 @@ async def test_sdk_revocation_named_in_two_response_fors(
     g22 = signers(G22)
     revocation = _sdk(g22, "sdk_revocation_two_responsefor.edxml")
     # 778 never sent: the ResponseFor names a document the hub does not know.
-    problem = await _problem(hub, G22, revocation)
+    problem = await submit_refused(hub, G22, revocation)
     assert (problem.status, problem.code) == (422, "lifecycle.original_unknown")
     assert DOC_778 in problem.detail
     client = await hub.client(G22)
@@ -112,7 +105,7 @@ async def test_pvn_replacement_named_in_replacement_info(
 ) -> None:
     g22 = signers(G22)
     replacement = _sdk(g22, "edoc_replacement.edxml")
-    assert (await _problem(hub, G22, replacement)).code == "lifecycle.original_unknown"
+    assert (await submit_refused(hub, G22, replacement)).code == "lifecycle.original_unknown"
     _, base = document(g22, [Organ(organ_id=H41), Organ(organ_id=H29)], number=7806)
     client = await hub.client(G22)
     original = await client.submit(_rebuilt(g22, base, document_id=DOC_7806))
@@ -163,17 +156,17 @@ async def test_update_and_revocation_by_each_naming(
     # Naming none of them: refused, whatever the type.
     for bdt in (1, 2, 3):
         _, base = document(g22, [Organ(organ_id=H41)], number=200 + bdt)
-        problem = await _problem(hub, G22, _rebuilt(g22, base, business=_change(bdt)))
+        problem = await submit_refused(hub, G22, _rebuilt(g22, base, business=_change(bdt)))
         assert (problem.status, problem.code) == (422, "lifecycle.original_unknown")
     # A ReplacementInfo naming one unknown document among known ones: refused, naming it.
     _, base = document(g22, [Organ(organ_id=H41)], number=300)
     unknown = f"{G22},2026/01/01,999/XX"
     infos = (ReplacementInfo(document_id=a), ReplacementInfo(document_id=unknown))
     data = _rebuilt(g22, base, business=_change(3, replacement_info_list=infos))
-    problem = await _problem(hub, G22, data)
+    problem = await submit_refused(hub, G22, data)
     assert problem.code == "lifecycle.original_unknown" and unknown in problem.detail
     # Naming, by ResponseFor, a document of another agency: not its author.
     h41 = signers(H41)
     _, base = document(h41, [Organ(organ_id=G22)], number=400)
     data = _rebuilt(h41, base, business=_change(1), response_fors=(rf(a, G22),))
-    assert (await _problem(hub, H41, data)).code == "lifecycle.not_author"
+    assert (await submit_refused(hub, H41, data)).code == "lifecycle.not_author"

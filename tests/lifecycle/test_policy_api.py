@@ -13,7 +13,7 @@ from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
 from hub.lifecycle.config import load_lifecycle
-from tests.api.conftest import RunningHub, start_hub
+from tests.api.conftest import start_hub, submit_refused
 from tests.conftest import WorkdirFactory
 
 G22, H41, H29, H14 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29", "000.00.00.H14"
@@ -26,12 +26,6 @@ def _status(signer: Signer, author: str, doc_id: str, code: str) -> bytes:
     """A status with its own timestamp: the same code twice is two packages, not a retry."""
     when = T0 + timedelta(minutes=next(_minutes))
     return status(signer, document_author=author, document_id=doc_id, code=code, when=when)
-
-
-async def _refused(hub: RunningHub, caller: str, data: bytes) -> HubProblem:
-    with pytest.raises(HubProblem) as info:
-        await (await hub.client(caller)).submit(data)
-    return info.value
 
 
 async def test_compatible_sequences_and_strict_agency(
@@ -59,7 +53,7 @@ async def test_compatible_sequences_and_strict_agency(
 
         async def refused(signer: Signer, code: str) -> HubProblem:
             data = _status(signer, G22, doc_id, code)
-            return await _refused(hub, signer.organ_id, data)
+            return await submit_refused(hub, signer.organ_id, data)
 
         async def take_back(to: str) -> None:
             await (await hub.client(G22)).submit(_take_back(g22, doc_id, to))

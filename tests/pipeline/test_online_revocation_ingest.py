@@ -3,9 +3,7 @@ CRL is served over HTTP and whose OCSP responder is ``openssl ocsp`` (real local
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,26 +14,21 @@ from hub.pipeline import checks
 from hub.pipeline.checks import CheckOptions, check_package
 from signing.pki import save_certificate
 from tests.conftest import TESTDATA
-from tests.signing.ltv_pki import LtvPki, Party, build_pki
-from tests.signing.revocation_servers import Servers, revocation_servers
+from tests.signing.ltv_pki import LtvPki, Party
+from tests.signing.revocation_servers import (
+    NEEDS_OPENSSL,
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+pytestmark = NEEDS_OPENSSL
 SAMPLE = TESTDATA / "edxml" / "edoc_update.edxml"
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    return build_pki(
-        datetime.now(UTC).replace(microsecond=0),
-        crl_url=servers.crl_url,
-        ocsp_url=servers.ocsp_url,
-    )
+    return online_pki(servers)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +44,7 @@ def live(servers: Servers, pki: LtvPki) -> Iterator[Servers]:
     checks._contexts.clear()
     servers.down.clear()
     servers.requests.clear()
-    servers.serve_crl(pki.fresh_crl(pki.t0))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki)
     yield servers
     checks._contexts.clear()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from hub.client import HubClient, HubProblem
@@ -86,6 +87,17 @@ def rabbit_pg_backends() -> Iterator[Backends]:
     finally:
         rabbitmqctl("delete_vhost", vhost)
         drop_schema(PG_DSN, schema)
+
+
+@pytest.fixture(params=["embedded", "rabbitmq+postgresql"], name="backends")
+def backends_fixture(request: pytest.FixtureRequest) -> Iterator[Backends]:
+    """The ``backends`` fixture: each test once embedded (SQLite, local broker) and once on
+    RabbitMQ + PostgreSQL (import it where it is needed)."""
+    if request.param == "embedded":
+        yield EMBEDDED
+        return
+    with rabbit_pg_backends() as b:
+        yield b
 
 
 class HubProcess:

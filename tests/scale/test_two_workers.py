@@ -10,7 +10,6 @@ ack; one agency is pushed to a receiver in this test.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,17 @@ from aiohttp.test_utils import TestServer
 
 from tests.conftest import WorkdirFactory
 from tests.scale.harness import (
-    EMBEDDED,
     PUSH,
     Backends,
     HubProcess,
     Ledger,
     PushReceiver,
+    backends_fixture,  # noqa: F401  # the backends fixture
     free_port,
     make_hub_workdir,
     make_traffic,
     outbox_states,
     pull_loop,
-    rabbit_pg_backends,
     send_all,
     wait_until,
 )
@@ -39,15 +37,6 @@ pytestmark = pytest.mark.slow
 
 PER_SENDER = 80  # three senders: 240 documents, 560 deliveries
 DUPLICATES = 30
-
-
-@pytest.fixture(params=["embedded", "rabbitmq+postgresql"])
-def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
-    if request.param == "embedded":
-        yield EMBEDDED
-        return
-    with rabbit_pg_backends() as b:
-        yield b
 
 
 async def test_two_workers_deliver_exactly_once(

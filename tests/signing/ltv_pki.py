@@ -27,7 +27,7 @@ from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.pki import create_crl
+from signing.pki import create_crl, key_usage
 
 UNSIGNED = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "pdf"
 
@@ -115,21 +115,9 @@ def _issue(
         .add_extension(ski, critical=False)
     )
     if root is None:
-        usage = dict.fromkeys(
-            (
-                "digital_signature",
-                "content_commitment",
-                "key_encipherment",
-                "data_encipherment",
-                "key_agreement",
-                "encipher_only",
-                "decipher_only",
-            ),
-            False,
-        )
         builder = builder.add_extension(
             x509.BasicConstraints(ca=True, path_length=0), critical=True
-        ).add_extension(x509.KeyUsage(key_cert_sign=True, crl_sign=True, **usage), critical=True)
+        ).add_extension(key_usage(ca=True), critical=True)
     else:
         root_ski = root.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         builder = (
@@ -139,17 +127,7 @@ def _issue(
                 critical=False,
             )
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=eku is None,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                key_usage(non_repudiation=eku is None),
                 critical=True,
             )
         )

@@ -11,20 +11,24 @@ Each path can be switched "down" (HTTP 503), to test unreachable sources without
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .ltv_pki import Party
+from .ltv_pki import LtvPki, Party, build_pki
+
+NEEDS_OPENSSL = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
 
 
 @dataclass
@@ -46,6 +50,20 @@ class Servers:
 
     def serve_crl(self, crl: x509.CertificateRevocationList) -> None:
         self.crl_der = crl.public_bytes(serialization.Encoding.DER)
+
+    def answer_for(
+        self, pki: LtvPki, *, crl_at: datetime | None = None, also_good: tuple[Party, ...] = ()
+    ) -> None:
+        """Both sources answer for ``pki``: its CRL issued at ``crl_at`` (default ``t0``), and
+        OCSP saying good for the signer (and ``also_good``), revoked for the revoked signer
+        (half an hour before ``t0``)."""
+        self.serve_crl(pki.fresh_crl(pki.t0 if crl_at is None else crl_at))
+        self.configure_ocsp(
+            pki.root.cert,
+            pki.responder,
+            good=[pki.signer.cert, *(p.cert for p in also_good)],
+            revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
+        )
 
     def configure_ocsp(
         self,
@@ -155,3 +173,21 @@ def revocation_servers(workdir: Path) -> Iterator[Servers]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module", name="servers")
+def servers_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The ``servers`` fixture: revocation servers for one test module (import it where it is
+    needed; its own name keeps test parameters from shadowing the import)."""
+    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
+        yield running
+
+
+def online_pki(servers: Servers, *, ocsp: bool = True) -> LtvPki:
+    """The LTV test PKI from the fixture's one clock reading (whole seconds), its end-entity
+    certificates pointing at ``servers``' CRL and (unless ``ocsp`` is off) OCSP responder."""
+    return build_pki(
+        datetime.now(UTC).replace(microsecond=0),
+        crl_url=servers.crl_url,
+        ocsp_url=servers.ocsp_url if ocsp else None,
+    )

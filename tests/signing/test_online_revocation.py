@@ -5,14 +5,12 @@ the checker's clock is injected."""
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from signing import (
     CertificateRevoked,
@@ -34,24 +32,19 @@ from signing.online import (
 )
 
 from .ltv_pki import LtvPki, build_pki, sign_pdf
-from .revocation_servers import Servers, revocation_servers
+from .revocation_servers import (
+    NEEDS_OPENSSL,
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
+pytestmark = NEEDS_OPENSSL
 
 
 @pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    pki = build_pki(
-        datetime.now(UTC).replace(microsecond=0),
-        crl_url=servers.crl_url,
-        ocsp_url=servers.ocsp_url,
-    )
+    pki = online_pki(servers)
     return pki
 
 
@@ -65,13 +58,7 @@ def live(servers: Servers, pki: LtvPki, at: datetime) -> Iterator[Servers]:
     """Both sources up: the CRL (issued at ``at``) and the OCSP responder."""
     servers.down.clear()
     servers.requests.clear()
-    servers.serve_crl(pki.fresh_crl(at))
-    servers.configure_ocsp(
-        pki.root.cert,
-        pki.responder,
-        good=[pki.signer.cert, pki.tsa.cert],
-        revoked=[(pki.revoked.cert, pki.t0 - timedelta(minutes=30))],
-    )
+    servers.answer_for(pki, crl_at=at, also_good=(pki.tsa,))
     yield servers
     servers.down.clear()
 
@@ -199,15 +186,7 @@ def test_ltv_b_t_valid_from_the_cache_a_week_later(pki: LtvPki, live: Servers) -
     hub fetched at signing time (stale now) answers for the time-stamp; sources are down."""
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     data = sign_pdf(pki, "B-T")
-    item = FetchedItem(
-        "crl",
-        live.crl_url,
-        live.crl_url,
-        pki.crl.public_bytes(serialization.Encoding.DER),
-        pki.crl.last_update_utc,
-        pki.crl.next_update_utc,
-        pki.t0,
-    )
+    item = FetchedItem.of_crl(live.crl_url, pki.crl, pki.t0)
     live.down.update({"/crl", "/ocsp"})
     week = pki.week_later
 
@@ -245,16 +224,7 @@ def test_directory_cache_keeps_the_newest_and_drains_events(pki: LtvPki, tmp_pat
     assert cache.get("http://x/crl") is None and cache.drain_events() == []
 
     def item(issued: datetime) -> FetchedItem:
-        crl = pki.fresh_crl(issued)
-        return FetchedItem(
-            "crl",
-            "http://x/crl",
-            "http://x/crl",
-            crl.public_bytes(serialization.Encoding.DER),
-            crl.last_update_utc,
-            crl.next_update_utc,
-            issued,
-        )
+        return FetchedItem.of_crl("http://x/crl", pki.fresh_crl(issued), issued)
 
     old, new = item(pki.t0), item(pki.t0 + timedelta(hours=3))
     cache.put(new)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from hub import metrics
 from hub.dbtools import copy_sqlite_to_postgres
@@ -18,8 +17,12 @@ from hub.revinfo import RevocationCacheStore, RevocationService
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
 from signing.online import DirectoryRevocationCache, FetchedItem, FetchEvent
-from tests.signing.ltv_pki import LtvPki, build_pki
-from tests.signing.revocation_servers import Servers, revocation_servers
+from tests.signing.ltv_pki import LtvPki
+from tests.signing.revocation_servers import (
+    Servers,
+    online_pki,
+    servers_fixture,  # noqa: F401  # the servers fixture
+)
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
 
 
@@ -38,27 +41,12 @@ async def cache(
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with revocation_servers(tmp_path_factory.mktemp("revocation")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pki(servers: Servers) -> LtvPki:
-    return build_pki(datetime.now(UTC).replace(microsecond=0), crl_url=servers.crl_url)
+    return online_pki(servers, ocsp=False)
 
 
 def _item(pki: LtvPki, url: str, issued: datetime) -> FetchedItem:
-    crl = pki.fresh_crl(issued)
-    return FetchedItem(
-        "crl",
-        url,
-        url,
-        crl.public_bytes(serialization.Encoding.DER),
-        crl.last_update_utc,
-        crl.next_update_utc,
-        issued,
-    )
+    return FetchedItem.of_crl(url, pki.fresh_crl(issued), issued)
 
 
 async def test_put_keeps_the_newest(cache: RevocationCacheStore, pki: LtvPki) -> None:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,19 @@ def secret(hub: RunningHub, organ_id: str) -> str:
     )
 
 
+async def register_demo_systems(hub: RunningHub, pki_dir: Path, *, now: datetime) -> None:
+    """One VXP system per agency of ``hub`` (``vxp.<OrganId>``), as ``hub demo`` registers
+    them."""
+    rt = hub.runtime
+    await register_systems(
+        rt.store,
+        pki_dir,
+        known_agencies=frozenset(rt.config.agencies),
+        data_dir=rt.config.settings.data_dir,
+        now=now,
+    )
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def vxp_hub(
     request: pytest.FixtureRequest, make_workdir: WorkdirFactory
@@ -116,14 +130,7 @@ async def vxp_hub(
     else:
         wd = make_workdir(VXP_AGENCIES)
     async with start_hub(wd) as hub:
-        rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=rt.clock(),
-        )
+        await register_demo_systems(hub, wd.pki_dir, now=hub.runtime.clock())
         yield hub
 
 

@@ -17,7 +17,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from hub.client import HubProblem
-from hub.demo.vxp import register_systems
 from hub.demo.workdir import vxp_system_id
 from hub.operators import add_operator
 from hub.vxp import protocol
@@ -25,7 +24,7 @@ from hub.vxp.systems import add_system, rotate_secret, set_enabled
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory, shared_testdata
 from tests.dashboard.conftest import PASSWORDS, Dashboard, Receiver
-from tests.vxp.conftest import G22, H41, VXP_AGENCIES, available, secret
+from tests.vxp.conftest import G22, H41, VXP_AGENCIES, available, register_demo_systems, secret
 
 DOC_778 = shared_testdata("edxml-sdk", "sdk_doc_new_no_bussiness.edxml")
 MOMENT = datetime(2026, 12, 5, 3, 11, 20, tzinfo=UTC)
@@ -136,13 +135,7 @@ async def test_facade_rules_over_http(make_workdir: WorkdirFactory) -> None:
     wd = make_workdir(VXP_AGENCIES)
     async with start_hub(wd) as hub:
         rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=MOMENT,
-        )
+        await register_demo_systems(hub, wd.pki_dir, now=MOMENT)
         # //op and /op both answer; the answer is the SDK's JSON.
         for base in ("/vxp/", "/vxp//"):
             status, body = await call(hub, "getAgenciesList", as_system(hub, G22), base=base)
@@ -234,13 +227,7 @@ async def test_a_provincial_centre_serves_several_agencies(make_workdir: Workdir
     wd = make_workdir(VXP_AGENCIES)
     async with start_hub(wd) as hub:
         rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=MOMENT,
-        )
+        await register_demo_systems(hub, wd.pki_dir, now=MOMENT)
         _, centre_secret = await add_system(
             rt.store,
             "vxp.nghean",
@@ -274,14 +261,7 @@ async def test_a_provincial_centre_serves_several_agencies(make_workdir: Workdir
 async def test_rate_limit_per_system(make_workdir: WorkdirFactory) -> None:
     wd = make_workdir(VXP_AGENCIES, extra_hub_toml="[vxp]\nrate_per_minute = 2\n")
     async with start_hub(wd) as hub:
-        rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=MOMENT,
-        )
+        await register_demo_systems(hub, wd.pki_dir, now=MOMENT)
         codes = [
             (await call(hub, "getAgenciesList", as_system(hub, G22)))[1]["ErrorCode"]
             for _ in range(3)
@@ -325,13 +305,7 @@ async def test_self_registration_only_records_a_request(make_workdir: WorkdirFac
     wd = make_workdir(VXP_AGENCIES, extra_hub_toml="[vxp]\nself_registration = true\n")
     async with start_hub(wd) as hub:
         rt = hub.runtime
-        await register_systems(
-            rt.store,
-            wd.pki_dir,
-            known_agencies=frozenset(rt.config.agencies),
-            data_dir=rt.config.settings.data_dir,
-            now=MOMENT,
-        )
+        await register_demo_systems(hub, wd.pki_dir, now=MOMENT)
         body = '{"code":"000.00.09.H41","name":"Sở Mới"}'.encode()
         _, answer = await call(hub, "registerAgency", as_system(hub, H41), body=body, method="POST")
         assert (answer["status"], answer["ErrorCode"]) == ("OK", "0")
