@@ -18,7 +18,14 @@ In one run it measures, on the same packages:
   p50/p95/p99, plus the CPU time of the hub's processes (server and workers, from
   ``/proc/<pid>/stat``) as cores used, and of this load generator (it shares the machine);
 * **bare checks**: ``hub.pipeline.checks.check_package`` in a loop in this process (parse,
-  XSD, signature and certificate path, models), packages/s and the share of each step.
+  XSD, signature and certificate path, models), packages/s and the share of each step;
+* **bare pool** (issue 12's yardstick): a pool of ``--bare-processes`` (2) processes running
+  only the hub's safe parse (``hub.xmlsafe.parse_xml``), XSD validation
+  (``hub.edxml.schema.validate``) and ``signing.verify_enveloped`` under the strict policy —
+  no trust path, no models, no store — over the same packages: packages/s, and the hub's
+  accepted/s as a share of it;
+* **one client alone**: after the concurrent run, ``--single`` further packages submitted one
+  at a time: submit→receipt p50/p99.
 """
 
 # ruff: noqa: E402  (imports after the sys.path line, as in verify.py)
@@ -30,6 +37,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -55,8 +63,12 @@ from hub.config import load_config
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir, create_workdir
 from hub.edxml import Organ
+from hub.edxml.schema import SIGNATURE_PARENT
+from hub.edxml.schema import validate as validate_schema
 from hub.pipeline import checks
 from hub.receipts import parse_receipt
+from hub.xmlsafe import parse_xml
+from signing import SignaturePolicy, verify_enveloped
 from signing.pki import load_certificates, load_private_key
 
 SENDERS = ("000.00.00.G22", "000.00.00.H14", "000.00.00.H29", "000.00.00.G17", "000.00.00.H12")
@@ -143,6 +155,35 @@ def bare_checks(packages: list[bytes], options: checks.CheckOptions) -> dict[str
         "parse_ms": 1000 * t_parse / n,
         "schema_ms": 1000 * t_schema / n,
         "signature_and_models_ms": 1000 * t_sig / n,
+    }
+
+
+# -- bare parse + XSD + signature on a process pool ----------------------------------------------
+
+_STRICT = SignaturePolicy(signature_parent=SIGNATURE_PARENT)  # allow_legacy=False: strict
+
+
+def _bare_one(data: bytes) -> int:
+    """Only what every package must cost: safe parse, XSD, strict signature verification."""
+    root = parse_xml(data, max_size=len(data))
+    validate_schema(root)
+    verify_enveloped(root, _STRICT)
+    return len(data)
+
+
+def bare_pool(packages: list[bytes], processes: int) -> dict[str, float]:
+    """:func:`_bare_one` over ``packages`` on a ``processes``-process pool (forked, warmed up
+    first so the XSD load and the imports are not measured). The bytes reach the workers
+    through the pool's pipe, as the hub's own check workers receive them."""
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pool.map(_bare_one, packages[: 4 * processes], chunksize=1)  # warm-up
+        start = time.perf_counter()
+        pool.map(_bare_one, packages, chunksize=8)
+        wall = time.perf_counter() - start
+    return {
+        "processes": processes,
+        "packages_per_s": len(packages) / wall,
+        "ms_per_package_per_process": 1000 * wall * processes / len(packages),
     }
 
 
@@ -322,6 +363,7 @@ async def http_run(
     warmup: int,
     concurrency: int,
     workers: int = 1,
+    single: list[tuple[str, bytes]] | None = None,
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     proc, log = start_hub(workdir, port, "--workers", str(workers))
@@ -331,6 +373,7 @@ async def http_run(
         # Warm-up (not measured): spawns the verification workers, fills caches.
         await submit_all(url, tokens, packages[:warmup], concurrency)
         measured = packages[warmup:]
+        single_latencies: list[float] = []
         before: dict[str, float] = {}
 
         def snapshot() -> None:
@@ -355,6 +398,9 @@ async def http_run(
         deadline = time.perf_counter() + 300
         while not expect <= acked.keys() and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
+        if single:
+            # One client alone (the concurrent run delivered; the pullers keep polling).
+            single_latencies, _, _ = await submit_all(url, tokens, single, 1)
         stop.set()
         await asyncio.gather(*pullers, return_exceptions=True)
         done = [acked[k] for k in expect if k in acked]
@@ -382,6 +428,13 @@ async def http_run(
         "hub_cores_used": hub_cpu / wall,
         "hub_cpu_ms_per_package": 1000 * hub_cpu / max(1, len(latencies)),
         "loadgen_cores_used": (self_after - before["self"]) / wall,
+        "single_client_latency_ms": {
+            "n": len(single_latencies),
+            "p50": 1000 * percentile(single_latencies, 0.50),
+            "p99": 1000 * percentile(single_latencies, 0.99),
+        }
+        if single_latencies
+        else None,
     }
 
 
@@ -457,6 +510,12 @@ def main() -> None:
         action="store_true",
         help="run embedded (1 worker), RabbitMQ+PostgreSQL with 1 and with 2 workers, in turn",
     )
+    parser.add_argument(
+        "--bare-processes", type=int, default=2, help="processes of the bare-checks pool"
+    )
+    parser.add_argument(
+        "--single", type=int, default=200, help="packages then submitted by one client alone"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args()
@@ -467,11 +526,17 @@ def main() -> None:
     agencies = tuple(AgencySpec(a.organ_id, a.name) for a in DEFAULT_AGENCIES)  # all pull
     workdir = create_workdir(tmp, agencies, port=port, ingest_processes=args.processes)
     t0 = time.perf_counter()
-    packages = make_packages(workdir, args.packages + args.warmup, args.size, args.seed)
+    everything = make_packages(
+        workdir, args.packages + args.warmup + args.single, args.size, args.seed
+    )
+    packages, single = (
+        everything[: len(everything) - args.single],
+        everything[len(everything) - args.single :],
+    )
     sizes = [len(d) for _, d in packages]
-    assert len({hashlib.sha256(d).digest() for _, d in packages}) == len(packages)
+    assert len({hashlib.sha256(d).digest() for _, d in everything}) == len(everything)
     print(
-        f"signed {len(packages)} packages of {min(sizes):,}–{max(sizes):,} bytes "
+        f"signed {len(everything)} packages of {min(sizes):,}–{max(sizes):,} bytes "
         f"in {time.perf_counter() - t0:.1f}s",
         flush=True,
     )
@@ -483,6 +548,7 @@ def main() -> None:
         allow_legacy=config.settings.allow_legacy_signatures,
     )
     bare = bare_checks([d for _, d in packages[args.warmup :]], options)
+    pool = bare_pool([d for _, d in packages[args.warmup :]], args.bare_processes)
     if args.compare:
         runs = [
             ("embedded", "sqlite", "local", 1),
@@ -507,7 +573,7 @@ def main() -> None:
         print(f"{label}: {store} + {broker}, {n_workers} worker(s) …", flush=True)
         try:
             results[label] = asyncio.run(
-                http_run(wd, port, packages, args.warmup, args.concurrency, n_workers)
+                http_run(wd, port, packages, args.warmup, args.concurrency, n_workers, single)
             )
         finally:
             cleanup(backend)
@@ -523,15 +589,21 @@ def main() -> None:
         "verification_workers": per_worker,
         "http": results if args.compare else results["run"],
         "bare_checks": bare,
+        "bare_pool": pool,
     }
     print(
         f"\n{args.packages} packages × ~{statistics.fmean(sizes):,.0f} B, {args.concurrency} "
         f"clients, {cores} cores; bare check_package {bare['packages_per_s']:,.0f}/s "
-        f"({bare['ms_per_package']:.2f} ms)"
+        f"({bare['ms_per_package']:.2f} ms); bare parse+XSD+signature on "
+        f"{pool['processes']} processes {pool['packages_per_s']:,.0f}/s"
     )
     rows = [("", *results)]
     for key, fmt in (
         ("accepted/s", lambda h: f"{h['accepted_per_s']:,.1f} ({h['failed']} failed)"),
+        (
+            "accepted/s ÷ bare pool",
+            lambda h: f"{100 * h['accepted_per_s'] / pool['packages_per_s']:.1f} %",
+        ),
         ("delivered/s (pulled+acked)", lambda h: f"{h['delivered_per_s']:,.1f}"),
         ("deliveries", lambda h: f"{h['delivered']}/{h['deliveries']}"),
         (
@@ -539,7 +611,18 @@ def main() -> None:
             lambda h: "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**h["latency_ms"]),
         ),
         ("hub CPU, cores", lambda h: f"{h['hub_cores_used']:.2f}"),
-        ("hub CPU ms/package", lambda h: f"{h['hub_cpu_ms_per_package']:.1f}"),
+        (
+            "hub CPU ms/package (check_package)",
+            lambda h: f"{h['hub_cpu_ms_per_package']:.1f} ({bare['ms_per_package']:.1f})",
+        ),
+        (
+            "one client p50/p99 ms",
+            lambda h: (
+                "{p50:.1f} / {p99:.1f} (n={n})".format(**h["single_client_latency_ms"])
+                if h["single_client_latency_ms"]
+                else "-"
+            ),
+        ),
         ("load generator, cores", lambda h: f"{h['loadgen_cores_used']:.2f}"),
     ):
         rows.append((key, *(fmt(h) for h in results.values())))
