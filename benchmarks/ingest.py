@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/ingest.py [--packages N] [--concurrency C] [--processes P]
      [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq] [--workers N]
-     [--compare] [--json FILE]
+     [--compare] [--bare-processes P] [--single N] [--json FILE]
 
 ``--compare`` runs, on the same signed packages, the embedded default (SQLite + local broker,
 one worker), RabbitMQ + PostgreSQL with one worker and with two (``hub serve --workers 2``);
