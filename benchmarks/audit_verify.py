@@ -133,8 +133,8 @@ def event_row(ev: Any, at: object) -> tuple[object, ...]:
 def seed_sqlite(path: Path, args: argparse.Namespace, signer: ReceiptSigner) -> None:
     import sqlite3
 
+    from hub.sqlitedb import to_db_time
     from hub.store.sqlite import SqliteStore
-    from hub.store.sqlitedb import to_db_time
 
     async def migrate() -> None:
         async with SqliteStore(path):

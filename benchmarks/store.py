@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hub.models import NewPackage
 from hub.store.abc import Store
 from hub.store.batching import GroupCommitter
-from hub.store.pgmigrate import mask_dsn
 from hub.store.postgres import PostgresStore
+from hub.store.postgres.migrate import mask_dsn
 from hub.store.sqlite import SqliteStore
 from tests.contracts.store_contract import new_package
 

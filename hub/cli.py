@@ -301,7 +301,7 @@ def db_migrate(config_dir: Path) -> None:
 
     settings = load_settings(config_dir)
     if settings.store == "postgresql":
-        from hub.store.pgmigrate import mask_dsn, migrate, scrub
+        from hub.store.postgres.migrate import mask_dsn, migrate, scrub
 
         if not settings.store_url:
             _fail("store = postgresql needs [store] url (or HUB_STORE_URL)")
@@ -366,7 +366,7 @@ def db_copy(
     from hub.config import load_config, load_settings
     from hub.dbtools import DbToolError, copy_sqlite_to_postgres, deliveries_to_requeue
     from hub.dbtools import requeue as publish_again
-    from hub.store.pgmigrate import mask_dsn
+    from hub.store.postgres.migrate import mask_dsn
 
     source = load_settings(from_dir)
     if source.store != "sqlite":

@@ -287,7 +287,7 @@ def _pg_connect(dsn: str, schema: str) -> Any:
 
 
 def _migrate_pg(dsn: str, schema: str) -> int:
-    from hub.store.pgmigrate import migrate
+    from hub.store.postgres.migrate import migrate
 
     return asyncio.run(migrate(dsn, schema))
 
@@ -366,9 +366,9 @@ def copy_sqlite_to_postgres(
     """
     from psycopg import sql
 
-    from hub.store.pgmigrate import advisory_key, check_schema_name, mask_dsn, scrub
+    from hub.sqlitedb import load_migrations
+    from hub.store.postgres.migrate import advisory_key, check_schema_name, mask_dsn, scrub
     from hub.store.sqlite import MIGRATIONS_DIR
-    from hub.store.sqlitedb import load_migrations
 
     check_schema_name(schema)
     report = CopyReport()
@@ -653,7 +653,7 @@ def _pg_tool(name: str) -> str:
 
 
 def _run(args: list[str], env: dict[str, str], dsn: str) -> None:
-    from hub.store.pgmigrate import scrub
+    from hub.store.postgres.migrate import scrub
 
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

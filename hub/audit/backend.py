@@ -1,5 +1,5 @@
-"""One audit interface over both stores (SQL in ``hub/store/audit_sqlite.py`` and
-``hub/store/audit_postgres.py``), reached through the store's own connections so audit
+"""One audit interface over both stores (SQL in ``hub/store/sqlite/audit.py`` and
+``hub/store/postgres/audit.py``), reached through the store's own connections so audit
 writes share its transactions, retries and failure mapping."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hub.audit.chain import ChainedEvent
 from hub.audit.records import ChainHead, CheckpointRow, SignedAck
 from hub.models import Event
 from hub.store import Store
-from hub.store import audit_sqlite as sq
 from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import audit as sq
 
 Build = Callable[[int, bytes | None, list[ChainHead]], bytes]
 
@@ -40,7 +40,7 @@ class AuditBackend:
         """Every event with its chain fields, by seq."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.all_events)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read_tx("audit events", pg.all_events)
@@ -49,7 +49,7 @@ class AuditBackend:
         """One package's events with their chain fields, by seq."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.events_for(c, package_id))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit events", lambda c: pg.events_for(c, package_id))
@@ -58,7 +58,7 @@ class AuditBackend:
         """One chain from its start to position ``upto``."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.chain_events(c, chain_id, upto))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit chain", lambda c: pg.chain_events(c, chain_id, upto))
@@ -67,7 +67,7 @@ class AuditBackend:
         """Events up to this seq predate the chain."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.legacy_max_seq)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit meta", pg.legacy_max_seq)
@@ -76,7 +76,7 @@ class AuditBackend:
         """Every chain's recorded head."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.heads)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit heads", pg.heads)
@@ -85,8 +85,8 @@ class AuditBackend:
         """Write the next checkpoint (ids and links serialised between writers)."""
         if self._sqlite is not None:
             return await self._sqlite._writer.write(lambda c: sq.add_checkpoint(c, build, at))
-        from hub.store import audit_postgres as pg
-        from hub.store.pgmigrate import advisory_key
+        from hub.store.postgres import audit as pg
+        from hub.store.postgres.migrate import advisory_key
 
         assert self._pg is not None
         key = advisory_key("audit-checkpoint", self._pg.schema)
@@ -99,7 +99,7 @@ class AuditBackend:
         if self._sqlite is not None:
             await self._sqlite._writer.write(lambda c: sq.set_checkpoint_tst(c, checkpoint_id, tst))
             return
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         await self._pg._write("audit tst", lambda c: pg.set_checkpoint_tst(c, checkpoint_id, tst))
@@ -108,7 +108,7 @@ class AuditBackend:
         """Every checkpoint, by id."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.checkpoints)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit checkpoints", pg.checkpoints)
@@ -118,7 +118,7 @@ class AuditBackend:
         if self._sqlite is not None:
             await self._sqlite._writer.write(lambda c: sq.add_signed_ack(c, ack))
             return
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         await self._pg._write("signed ack", lambda c: pg.add_signed_ack(c, ack))
@@ -127,7 +127,7 @@ class AuditBackend:
         """A package's signed acknowledgements."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.signed_acks(c, package_id))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("signed acks", lambda c: pg.signed_acks(c, package_id))
@@ -136,7 +136,7 @@ class AuditBackend:
         """Packages older than ``before`` whose bytes are still stored."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.purge_candidates(c, before, limit))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read(
@@ -149,7 +149,7 @@ class AuditBackend:
             return await self._sqlite._writer.write(
                 lambda c: sq.purge_package(c, package_id, event)
             )
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._write("purge", lambda c: pg.purge_package(c, package_id, event))
@@ -158,7 +158,7 @@ class AuditBackend:
         """When the package's bytes were purged."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.purged_at(c, package_id))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("purged", lambda c: pg.purged_at(c, package_id))
@@ -169,7 +169,7 @@ class AuditBackend:
         """How many event rows there are."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.event_count)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit count", pg.event_count)
@@ -178,7 +178,7 @@ class AuditBackend:
         """Unchained events from before the audit chain."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.legacy_count(c, legacy_max))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit legacy", lambda c: pg.legacy_count(c, legacy_max))
@@ -191,7 +191,7 @@ class AuditBackend:
             return await self._sqlite._reader.run(
                 lambda c: sq.unchained_page(c, legacy_max, after_seq, limit)
             )
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read(
@@ -202,7 +202,7 @@ class AuditBackend:
         """Chain ids on events but not in the chain table."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.orphan_chains)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit orphans", pg.orphan_chains)
@@ -211,7 +211,7 @@ class AuditBackend:
         """One chain's head, read now."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.head(c, chain_id))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit head", lambda c: pg.head(c, chain_id))
@@ -224,7 +224,7 @@ class AuditBackend:
             return await self._sqlite._reader.run(
                 lambda c: sq.chain_page(c, chain_id, after, limit)
             )
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read(
@@ -235,7 +235,7 @@ class AuditBackend:
         """A chain's events at the given positions."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(lambda c: sq.chain_at(c, chain_id, positions))
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit chain at", lambda c: pg.chain_at(c, chain_id, positions))
@@ -244,7 +244,7 @@ class AuditBackend:
         """The newest checkpoint id (0: none)."""
         if self._sqlite is not None:
             return await self._sqlite._reader.run(sq.last_checkpoint_id)
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read("audit last checkpoint", pg.last_checkpoint_id)
@@ -257,7 +257,7 @@ class AuditBackend:
             return await self._sqlite._reader.run(
                 lambda c: sq.checkpoints_page(c, after_id, upto_id, limit)
             )
-        from hub.store import audit_postgres as pg
+        from hub.store.postgres import audit as pg
 
         assert self._pg is not None
         return await self._pg._read(

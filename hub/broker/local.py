@@ -37,10 +37,10 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from hub.aio import wait_event
 from hub.broker.abc import Broker, QueueEntry, QueueMessage
 from hub.errors import Unavailable
-from hub.store.aio import wait_event
-from hub.store.sqlitedb import SqliteConnection, Synchronous, apply_migrations, load_migrations
+from hub.sqlitedb import SqliteConnection, Synchronous, apply_migrations, load_migrations
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from hub.aio import wait_event
 from hub.broker.abc import Broker, QueueEntry, QueueMessage
 from hub.errors import Unavailable
-from hub.store.aio import wait_event
 
 
 class ManualClock:

@@ -1,6 +1,6 @@
 """What the dashboard reads and writes in the store: records and the :class:`DashboardStore`
-contract, implemented per backend in :mod:`hub.store.dashboard_sqlite` and
-:mod:`hub.store.dashboard_postgres` and reached through ``Store.dashboard()``.
+contract, implemented per backend in :mod:`hub.store.sqlite.dashboard` and
+:mod:`hub.store.postgres.dashboard` and reached through ``Store.dashboard()``.
 
 Kept free of aiohttp and of the store modules so that the store can import it without cycles.
 Every listing is paged by ``seq`` with a keyset (``before``/``after``), never by OFFSET, so a

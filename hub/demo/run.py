@@ -141,7 +141,7 @@ def prepare_backends(
         import psycopg
         from psycopg import sql
 
-        from hub.store.pgmigrate import mask_dsn, scrub
+        from hub.store.postgres.migrate import mask_dsn, scrub
 
         url = store_url or DEFAULT_PG_URL
         try:

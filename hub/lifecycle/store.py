@@ -1,7 +1,7 @@
 """The lifecycle part of the store: :meth:`hub.store.abc.Store.lifecycle` returns one.
 
 Implementations run on the owning store's connections (SQLite reader/writer threads,
-PostgreSQL pool): :mod:`hub.store.lifecycle_sqlite`, :mod:`hub.store.lifecycle_postgres`.
+PostgreSQL pool): :mod:`hub.store.sqlite.lifecycle`, :mod:`hub.store.postgres.lifecycle`.
 Both pass ``tests/contracts/lifecycle_contract.py``. Alarms and reports are computed from
 these reads (never kept in memory), so every hub process sees the same alarms.
 """

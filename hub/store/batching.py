@@ -12,10 +12,10 @@ import asyncio
 from dataclasses import dataclass
 from types import TracebackType
 
+from hub.aio import wait_event
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.store.abc import AddOutcome, Store
-from hub.store.aio import wait_event
 
 
 @dataclass(slots=True)

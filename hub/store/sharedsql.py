@@ -1,8 +1,8 @@
 """SQL text and row mappers that :mod:`hub.store.sqlite` and :mod:`hub.store.postgres` share.
 
 Statements are written once with ``?`` placeholders; the PostgreSQL backend passes them
-through :func:`pg` (``?`` becomes ``%s``), as :mod:`hub.store.lifecycle_postgres` and
-:mod:`hub.store.revinfo_postgres` do. What stays per backend is only what really differs: how a
+through :func:`pg` (``?`` becomes ``%s``), as :mod:`hub.store.postgres.lifecycle` and
+:mod:`hub.store.postgres.revinfo` do. What stays per backend is only what really differs: how a
 time, a boolean or a JSON value is stored (a mapper takes the backend's time conversion), and
 statements whose dialects differ (the PostgreSQL directory upsert's ``unnest``).
 """

@@ -178,7 +178,7 @@ async def test_retention_purge_runs_on_schedule(
 async def _backdate(hub: RunningHub, package_id: str, at: datetime) -> None:
     import sqlite3
 
-    from hub.store.sqlitedb import to_db_time
+    from hub.sqlitedb import to_db_time
 
     path = hub.runtime.config.settings.sqlite_path
     with sqlite3.connect(path) as conn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hub.store.sqlitedb import SqliteConnection
+from hub.sqlitedb import SqliteConnection
 
 
 async def test_concurrent_writes_returning_cursors(tmp_path: Path) -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 
 from hub.lifecycle.models import DocState
-from hub.store import pgmigrate
+from hub.sqlitedb import apply_migrations, load_migrations, to_db_time
 from hub.store.postgres import PostgresStore
+from hub.store.postgres import migrate as pgmigrate
 from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
-from hub.store.sqlitedb import apply_migrations, load_migrations, to_db_time
 from tests.store.pg_fixtures import pg_dsn, pg_schema
 
 __all__ = ["pg_dsn", "pg_schema"]

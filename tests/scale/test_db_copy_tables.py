@@ -12,7 +12,7 @@ import psycopg
 
 from hub.broker.local import LocalBroker
 from hub.dbtools import COPY_TABLES, Policy
-from hub.store.pgmigrate import migrate
+from hub.store.postgres.migrate import migrate
 from hub.store.sqlite import SqliteStore
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 

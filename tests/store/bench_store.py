@@ -16,9 +16,9 @@ from pathlib import Path
 
 from hub.broker.abc import QueueEntry
 from hub.broker.local import LocalBroker
+from hub.sqlitedb import Synchronous
 from hub.store.batching import GroupCommitter
 from hub.store.sqlite import SqliteStore
-from hub.store.sqlitedb import Synchronous
 from tests.contracts.store_contract import new_package
 
 BLOB = 20_000

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from hub.sqlitedb import Migration, apply_migrations, load_migrations
 from hub.store.sqlite import MIGRATIONS_DIR
-from hub.store.sqlitedb import Migration, apply_migrations, load_migrations
 
 #: what another feature's migration could do to packages before 0012 runs (0006 adds the
 #: Subject columns the same way)

@@ -19,12 +19,12 @@ from psycopg import sql
 
 from hub.cli import main
 from hub.config import load_settings
+from hub.sqlitedb import Migration, apply_migrations, load_migrations, to_db_time
 from hub.store.abc import AddOutcome, Store
-from hub.store.pgmigrate import apply_migrations as pg_apply_migrations
-from hub.store.pgmigrate import migrations as pg_migrations
 from hub.store.postgres import PostgresStore
+from hub.store.postgres.migrate import apply_migrations as pg_apply_migrations
+from hub.store.postgres.migrate import migrations as pg_migrations
 from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
-from hub.store.sqlitedb import Migration, apply_migrations, load_migrations, to_db_time
 from tests.conftest import WorkdirFactory
 from tests.contracts.store_contract import G22, H29, H41, new_package
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)

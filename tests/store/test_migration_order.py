@@ -7,8 +7,8 @@ from pathlib import Path
 
 import psycopg
 
-from hub.store import pgmigrate
-from hub.store.sqlitedb import Migration, apply_migrations
+from hub.sqlitedb import Migration, apply_migrations
+from hub.store.postgres import migrate as pgmigrate
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401 - fixtures
 
 ONE = Migration(1, "one", "CREATE TABLE one (x INTEGER);")

@@ -32,8 +32,9 @@ from hub.models import DeliveryState
 from hub.runtime import Runtime, make_store
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
-from hub.store.pgmigrate import mask_dsn, migrate, migrations, scrub
-from hub.store.postgres import PostgresStore, inbox_sql
+from hub.store.postgres import PostgresStore
+from hub.store.postgres.migrate import mask_dsn, migrate, migrations, scrub
+from hub.store.postgres.store import inbox_sql
 from tests.conftest import WorkdirFactory, signer_for
 from tests.contracts.store_contract import G22, H29, StoreContract, new_package
 from tests.store.pg_fixtures import new_schema_name, pg_dsn, pg_schema

@@ -11,11 +11,12 @@ import pytest
 
 from hub.errors import Unavailable
 from hub.models import NewPackage
+from hub.sqlitedb import load_migrations, split_statements
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore, inbox_sql
-from hub.store.sqlitedb import load_migrations, split_statements
+from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite.store import inbox_sql
 from tests.contracts.store_contract import G22, StoreContract, new_package
 
 

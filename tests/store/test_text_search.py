@@ -13,11 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from hub.store import pgmigrate
+from hub.sqlitedb import apply_migrations, load_migrations
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
+from hub.store.postgres import migrate as pgmigrate
 from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
-from hub.store.sqlitedb import apply_migrations, load_migrations
 from tests.contracts.text_contract import (
     EncryptedIndexContract,
     RawSubject,

@@ -1,5 +1,5 @@
 """Revocation cache SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migration
-0010). The statement text is shared with :mod:`hub.store.revinfo_sqlite` (``?`` becomes
+0010). The statement text is shared with :mod:`hub.store.sqlite.revinfo` (``?`` becomes
 ``%s``); times are ``timestamptz`` here."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from hub.revinfo import RevocationCacheStore, SourceState
-from hub.store import revinfo_sqlite as q
 from hub.store.sharedsql import pg as _pg
 from hub.store.sharedsql import pg_in as _in
 from hub.store.sharedsql import pg_out as _out
+from hub.store.sqlite import revinfo as q
 from signing.online import FetchedItem
 
 Conn = psycopg.AsyncConnection[TupleRow]

@@ -1,7 +1,7 @@
 """PostgreSQL plumbing shared by :class:`hub.store.postgres.PostgresStore` and ``hub db migrate``:
 versioned migrations, schema names, advisory-lock keys and password-free DSNs.
 
-Migrations are the numbered scripts in ``migrations/postgresql/`` (``NNNN_name.sql``), the same
+Migrations are the numbered scripts in ``migrations/`` (``NNNN_name.sql``), the same
 scheme as SQLite's. Each one runs in its own transaction together with its ``schema_version``
 row, under ``pg_advisory_xact_lock`` on a key derived from the schema name: any number of hub
 processes (or ``hub db migrate``) may start at once against a fresh database and each
@@ -20,9 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from hub.store.sqlitedb import Migration, load_migrations
+from hub.sqlitedb import Migration, load_migrations
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "postgresql"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "schema_version"
 
 #: Lower-case SQL identifiers only: a schema name is configuration, never quoted user input,

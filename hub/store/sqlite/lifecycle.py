@@ -1,6 +1,6 @@
 """Lifecycle SQL for :class:`~hub.store.sqlite.SqliteStore` (tables of migrations 0003, 0008).
 
-The statements are written once with ``?`` placeholders; :mod:`hub.store.lifecycle_postgres`
+The statements are written once with ``?`` placeholders; :mod:`hub.store.postgres.lifecycle`
 runs the same text with ``%s``. Each function takes an open connection and runs on the store's
 writer or reader thread; :func:`apply` runs inside the writer's ``BEGIN IMMEDIATE``.
 
@@ -24,7 +24,7 @@ from typing import Any
 from hub.errors import IllegalTransition
 from hub.lifecycle.models import DocMove, DocState, DossierState, LifecycleChange, Transition
 from hub.lifecycle.store import LifecycleStore
-from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 
 DOC_COLUMNS = (
     "author, document_id, recipient, package_id, business_doc_type, original_id, state, "

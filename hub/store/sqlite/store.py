@@ -39,13 +39,7 @@ from hub.models import (
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal
-from hub.store import sharedsql
-from hub.store.abc import AddOutcome, Store
-from hub.store.audit_sqlite import insert_chained
-from hub.store.cursors import encode_cursor
-from hub.store.revinfo_sqlite import SqliteRevocationCache
-from hub.store.sqlitedb import (
+from hub.sqlitedb import (
     SqliteConnection,
     Synchronous,
     apply_migrations,
@@ -53,6 +47,12 @@ from hub.store.sqlitedb import (
     load_migrations,
     to_db_time,
 )
+from hub.storage_crypto import seal
+from hub.store import sharedsql
+from hub.store.abc import AddOutcome, Store
+from hub.store.cursors import encode_cursor
+from hub.store.sqlite.audit import insert_chained
+from hub.store.sqlite.revinfo import SqliteRevocationCache
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
@@ -60,7 +60,7 @@ from hub.text import nfc, nfc_or_none
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations" / "sqlite"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "schema_version"
 
 _PACKAGE_COLUMNS = (
@@ -772,7 +772,7 @@ class SqliteStore(Store):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries on this store's reader and writer threads."""
-        from hub.store.dashboard_sqlite import SqliteDashboard  # imports this module
+        from hub.store.sqlite.dashboard import SqliteDashboard  # imports this module
 
         return SqliteDashboard(self._reader, self._writer, cipher=self.blob_cipher)
 
@@ -780,7 +780,7 @@ class SqliteStore(Store):
 
     def lifecycle(self) -> LifecycleStore:
         """Lifecycle state and queries on this store's reader and writer threads."""
-        from hub.store.lifecycle_sqlite import SqliteLifecycle  # imports this package
+        from hub.store.sqlite.lifecycle import SqliteLifecycle  # imports this package
 
         return SqliteLifecycle(self._reader, self._writer)
 

@@ -1,6 +1,6 @@
 """Lifecycle SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migrations 0003, 0008).
 
-The statement text is shared with :mod:`hub.store.lifecycle_sqlite` (``?`` becomes ``%s``);
+The statement text is shared with :mod:`hub.store.sqlite.lifecycle` (``?`` becomes ``%s``);
 times are ``timestamptz`` here. :func:`apply` runs in one transaction; under READ COMMITTED a
 concurrent ``UPDATE … WHERE state = <expected>`` waits for the other writer and re-checks the
 condition on the committed row, so exactly one of two racing moves applies.
@@ -17,16 +17,16 @@ from psycopg.rows import TupleRow
 
 from hub.lifecycle.models import DocState, DossierState, LifecycleChange, Transition
 from hub.lifecycle.store import LifecycleStore
-from hub.store import lifecycle_sqlite as q
 from hub.store.sharedsql import pg as _pg
 from hub.store.sharedsql import pg_in as _in
 from hub.store.sharedsql import pg_out as _out
+from hub.store.sqlite import lifecycle as q
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
 
 async def apply(conn: Conn, change: LifecycleChange) -> bool:
-    """See :func:`hub.store.lifecycle_sqlite.apply`."""
+    """See :func:`hub.store.sqlite.lifecycle.apply`."""
     cur = await conn.execute(_pg(q.Q_APPLIED), (change.sha256,))
     if await cur.fetchone() is not None:
         return False
@@ -60,51 +60,51 @@ async def _all(conn: Conn, text: str, params: Sequence[object] = ()) -> list[Tup
 
 
 async def documents(conn: Conn, document_id: str) -> list[DocState]:
-    """See :func:`hub.store.lifecycle_sqlite.documents`."""
+    """See :func:`hub.store.sqlite.lifecycle.documents`."""
     return [q.doc_state(r, _out) for r in await _all(conn, q.Q_DOCS_BY_ID, (document_id,))]
 
 
 async def dossier(conn: Conn, ma_ho_so: str) -> DossierState | None:
-    """See :func:`hub.store.lifecycle_sqlite.dossier`."""
+    """See :func:`hub.store.sqlite.lifecycle.dossier`."""
     rows = await _all(conn, q.Q_DOSSIER, (ma_ho_so,))
     return q.dossier_state(rows[0], _out) if rows else None
 
 
 async def transitions(conn: Conn, *, key: str | None, sha256: str | None) -> list[Transition]:
-    """See :func:`hub.store.lifecycle_sqlite.transitions`."""
+    """See :func:`hub.store.sqlite.lifecycle.transitions`."""
     text, p = (q.Q_TRANSITIONS_BY_KEY, key) if key is not None else (q.Q_TRANSITIONS_BY_SHA, sha256)
     return [q.transition(r, _out) for r in await _all(conn, text, (p,))]
 
 
 async def document_rows(conn: Conn, start: datetime, end: datetime) -> list[DocState]:
-    """See :func:`hub.store.lifecycle_sqlite.document_rows`."""
+    """See :func:`hub.store.sqlite.lifecycle.document_rows`."""
     rows = await _all(conn, q.Q_DOCS_SENT, (_in(start), _in(end)))
     return [q.doc_state(r, _out) for r in rows]
 
 
 async def unanswered(conn: Conn, before: datetime) -> list[DocState]:
-    """See :func:`hub.store.lifecycle_sqlite.unanswered`."""
+    """See :func:`hub.store.sqlite.lifecycle.unanswered`."""
     return [q.doc_state(r, _out) for r in await _all(conn, q.Q_UNANSWERED, (_in(before),))]
 
 
 async def dossier_rows(conn: Conn, start: datetime, end: datetime) -> list[DossierState]:
-    """See :func:`hub.store.lifecycle_sqlite.dossier_rows`."""
+    """See :func:`hub.store.sqlite.lifecycle.dossier_rows`."""
     rows = await _all(conn, q.Q_DOSSIERS_SUBMITTED, (_in(start), _in(end)))
     return [q.dossier_state(r, _out) for r in rows]
 
 
 async def open_dossiers(conn: Conn) -> list[DossierState]:
-    """See :func:`hub.store.lifecycle_sqlite.open_dossiers`."""
+    """See :func:`hub.store.sqlite.lifecycle.open_dossiers`."""
     return [q.dossier_state(r, _out) for r in await _all(conn, q.Q_OPEN_DOSSIERS)]
 
 
 async def last_activity(conn: Conn) -> Mapping[str, datetime]:
-    """See :func:`hub.store.lifecycle_sqlite.last_activity`."""
+    """See :func:`hub.store.sqlite.lifecycle.last_activity`."""
     return {str(s): _out(at) for s, at in await _all(conn, q.Q_LAST_ACTIVITY)}
 
 
 async def claim(conn: Conn, keys: Sequence[tuple[str, str]], at: datetime) -> list[str]:
-    """See :func:`hub.store.lifecycle_sqlite.claim`."""
+    """See :func:`hub.store.sqlite.lifecycle.claim`."""
     out: list[str] = []
     for key, kind in keys:
         rows = await _all(conn, q.Q_CLAIM, (key, kind, _in(at)))

@@ -1,6 +1,6 @@
 """The dashboard's queries on PostgreSQL (:class:`hub.dashboard.model.DashboardStore`).
 
-Same semantics as :mod:`hub.store.dashboard_sqlite`; runs through the
+Same semantics as :mod:`hub.store.sqlite.dashboard`; runs through the
 :class:`~hub.store.postgres.PostgresStore`'s pool and its failure mapping (lost connections
 become ``Unavailable``), using the indexes of ``migrations/postgresql/0004_dashboard.sql``.
 """
@@ -33,7 +33,7 @@ from hub.dashboard.model import (
 )
 from hub.models import DeliveryRecord
 from hub.storage_crypto import BlobCipher
-from hub.store.postgres import (
+from hub.store.postgres.store import (
     _DELIVERY_COLUMNS,
     _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,

@@ -59,9 +59,9 @@ from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
-from hub.store.audit_postgres import insert_chained
 from hub.store.cursors import encode_cursor
-from hub.store.pgmigrate import (
+from hub.store.postgres.audit import insert_chained
+from hub.store.postgres.migrate import (
     VERSION_TABLE,
     advisory_key,
     apply_migrations,
@@ -69,7 +69,7 @@ from hub.store.pgmigrate import (
     mask_dsn,
     scrub,
 )
-from hub.store.revinfo_postgres import PostgresRevocationCache
+from hub.store.postgres.revinfo import PostgresRevocationCache
 from hub.store.sharedsql import pg
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_terms
@@ -149,7 +149,7 @@ _MARK_QUEUED = (
     "  WHERE d.package_id = k.package_id AND d.recipient = k.recipient AND d.state = 'pending' "
     "  RETURNING d.package_id, d.recipient, d.stands_for"
     ") "
-    # The queued events are chained by the caller (hub.store.audit_postgres), in key order.
+    # The queued events are chained by the caller (hub.store.postgres.audit), in key order.
     "SELECT m.package_id, m.recipient, m.stands_for FROM moved m "
     "JOIN keys k ON k.package_id = m.package_id AND k.recipient = m.recipient ORDER BY k.ord"
 )
@@ -1071,7 +1071,7 @@ class PostgresStore(Store):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries through this store's pool and failure mapping."""
-        from hub.store.dashboard_postgres import PostgresDashboard  # imports this module
+        from hub.store.postgres.dashboard import PostgresDashboard  # imports this module
 
         return PostgresDashboard(self._read, self._read_tx, self._write, cipher=self.blob_cipher)
 
@@ -1079,7 +1079,7 @@ class PostgresStore(Store):
 
     def lifecycle(self) -> LifecycleStore:
         """Lifecycle state and queries through this store's pool and failure mapping."""
-        from hub.store.lifecycle_postgres import PostgresLifecycle  # imports this package
+        from hub.store.postgres.lifecycle import PostgresLifecycle  # imports this package
 
         return PostgresLifecycle(self._read, self._write)
 

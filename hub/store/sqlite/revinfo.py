@@ -1,6 +1,6 @@
 """Revocation cache SQL for :class:`~hub.store.sqlite.SqliteStore` (tables of migration 0010).
 
-The statement text is shared with :mod:`hub.store.revinfo_postgres` (``?`` becomes ``%s``).
+The statement text is shared with :mod:`hub.store.postgres.revinfo` (``?`` becomes ``%s``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.revinfo import RevocationCacheStore, SourceState
-from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from signing.online import FetchedItem
 
 # Replace only with a newer list/answer: concurrent writers (hub processes, the refresh)

@@ -19,7 +19,7 @@ from hub.audit.chain import GENESIS, ChainedEvent, link
 from hub.audit.owner import new_chain_id, process_owner
 from hub.audit.records import ChainHead, CheckpointRow, SignedAck
 from hub.models import Event
-from hub.store.sqlitedb import from_db_time, to_db_time
+from hub.sqlitedb import from_db_time, to_db_time
 
 _chain_by_owner: dict[str, str] = {}
 

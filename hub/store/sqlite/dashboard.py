@@ -32,15 +32,15 @@ from hub.dashboard.model import (
     Session,
 )
 from hub.models import DeliveryRecord
+from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.storage_crypto import BlobCipher
-from hub.store.sqlite import (
+from hub.store.sqlite.store import (
     _DELIVERY_COLUMNS,
     _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,
     _delivery,
     _package,
 )
-from hub.store.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.store.textsearch import subject_filter
 from hub.text import nfc
 
