@@ -366,15 +366,14 @@ def copy_sqlite_to_postgres(
     """
     from psycopg import sql
 
-    from hub.sqlitedb import load_migrations
     from hub.store.postgres.migrate import advisory_key, check_schema_name, mask_dsn, scrub
-    from hub.store.sqlite import MIGRATIONS_DIR
+    from hub.store.sqlite import migrations as sqlite_migrations
 
     check_schema_name(schema)
     report = CopyReport()
     src = _sqlite_source(source)
     try:
-        expected = {m.version for m in load_migrations(MIGRATIONS_DIR)}
+        expected = {m.version for m in sqlite_migrations()}
         try:
             applied = _sqlite_versions(src)
         except sqlite3.Error as exc:

@@ -75,17 +75,24 @@ class Migration:
     sql: str
 
 
-def load_migrations(directory: Path) -> tuple[Migration, ...]:
-    """Read ``NNNN_name.sql`` files from ``directory``, ordered by number."""
+def load_migrations(*directories: Path) -> tuple[Migration, ...]:
+    """Read ``NNNN_name.sql`` files from ``directories``, ordered by number.
+
+    A store backend reads its own directory and ``hub/store/migrations/``, which holds the
+    scripts that are the same text in both dialects (written once)."""
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
+    paths = sorted(
+        (path for directory in directories for path in directory.glob("*.sql")),
+        key=lambda path: path.name,
+    )
+    for path in paths:
         number, _, rest = path.stem.partition("_")
         if not number.isdigit():
             raise RuntimeError(f"migration file without a number: {path}")
         found.append(Migration(int(number), rest, path.read_text(encoding="utf-8")))
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in {directory}")
+        raise RuntimeError(f"duplicate migration numbers in {', '.join(map(str, directories))}")
     return tuple(found)
 
 

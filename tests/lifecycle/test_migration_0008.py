@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg
 
 from hub.lifecycle.models import DocState
-from hub.sqlitedb import apply_migrations, load_migrations, to_db_time
+from hub.sqlitedb import apply_migrations, to_db_time
 from hub.store.postgres import PostgresStore
 from hub.store.postgres import migrate as pgmigrate
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import migrations as sqlite_migrations
 from tests.store.pg_fixtures import pg_dsn, pg_schema
 
 __all__ = ["pg_dsn", "pg_schema"]
@@ -44,7 +45,7 @@ def _check(rows: list[DocState]) -> None:
 
 async def test_sqlite_backfill(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
-    before = [m for m in load_migrations(MIGRATIONS_DIR) if m.version < 8]
+    before = [m for m in sqlite_migrations() if m.version < 8]
     conn = sqlite3.connect(path, isolation_level=None)
     apply_migrations(conn, "schema_version", before)
     t = to_db_time(T0)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.sqlitedb import Migration, apply_migrations, load_migrations
-from hub.store.sqlite import MIGRATIONS_DIR
+from hub.sqlitedb import Migration, apply_migrations
+from hub.store.sqlite import migrations as sqlite_migrations
 
 #: what another feature's migration could do to packages before 0012 runs (0006 adds the
 #: Subject columns the same way)
@@ -22,7 +22,7 @@ OTHER = Migration(
 
 def test_0012_keeps_other_columns_and_allows_null_fingerprints(tmp_path: Path) -> None:
     migrations = sorted(
-        (*(m for m in load_migrations(MIGRATIONS_DIR) if m.version < 12), OTHER),
+        (*(m for m in sqlite_migrations() if m.version < 12), OTHER),
         key=lambda m: m.version,
     )
     conn = sqlite3.connect(tmp_path / "hub.sqlite", isolation_level=None)
@@ -36,7 +36,7 @@ def test_0012_keeps_other_columns_and_allows_null_fingerprints(tmp_path: Path) -
         )
         conn.execute(insert, ("signed", "a" * 64, "f" * 64))
         other.execute("SELECT count(*) FROM packages").fetchall()  # its schema is now cached
-        apply_migrations(conn, "schema_version", [*migrations, *load_migrations(MIGRATIONS_DIR)])
+        apply_migrations(conn, "schema_version", [*migrations, *sqlite_migrations()])
         conn.execute(insert, ("unsigned", "b" * 64, None))  # the migrating connection
         other.execute(insert, ("unsigned2", "c" * 64, None))  # another, opened before
         rows = conn.execute(

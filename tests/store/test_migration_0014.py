@@ -19,12 +19,13 @@ from psycopg import sql
 
 from hub.cli import main
 from hub.config import load_settings
-from hub.sqlitedb import Migration, apply_migrations, load_migrations, to_db_time
+from hub.sqlitedb import Migration, apply_migrations, to_db_time
 from hub.store.abc import AddOutcome, Store
 from hub.store.postgres import PostgresStore
 from hub.store.postgres.migrate import apply_migrations as pg_apply_migrations
 from hub.store.postgres.migrate import migrations as pg_migrations
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import migrations as sqlite_migrations
 from tests.conftest import WorkdirFactory
 from tests.contracts.store_contract import G22, H29, H41, new_package
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
@@ -141,7 +142,7 @@ def _sqlite_at_13_with_duplicates(path: Path) -> dict[str, str]:
     conn = sqlite3.connect(path, isolation_level=None)
     ids = _ids()
     try:
-        apply_migrations(conn, "schema_version", _older(load_migrations(MIGRATIONS_DIR)))
+        apply_migrations(conn, "schema_version", _older(sqlite_migrations()))
         conn.executemany(INSERT.format(p="?"), _values(ids, to_db_time))
     finally:
         conn.close()

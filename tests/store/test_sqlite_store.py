@@ -11,11 +11,12 @@ import pytest
 
 from hub.errors import Unavailable
 from hub.models import NewPackage
-from hub.sqlitedb import load_migrations, split_statements
+from hub.sqlitedb import split_statements
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import migrations as sqlite_migrations
 from hub.store.sqlite.store import inbox_sql
 from tests.contracts.store_contract import G22, StoreContract, new_package
 
@@ -45,7 +46,7 @@ async def test_wal_mode_and_schema_version(sqlite_store: SqliteStore) -> None:
     with sqlite3.connect(sqlite_store.path) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version")]
         # Every migration file's number (features land in any order: numbers may have gaps).
-        assert sorted(versions) == [m.version for m in load_migrations(MIGRATIONS_DIR)]
+        assert sorted(versions) == [m.version for m in sqlite_migrations()]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"packages", "package_blobs", "deliveries", "events", "agency_overrides"} <= tables
 
@@ -56,7 +57,7 @@ async def test_migrations_idempotent_on_reopen(tmp_path: Path) -> None:
             await store.add_packages([new_package()])
     with sqlite3.connect(tmp_path / "hub.db") as conn:
         # one row per migration file, however often the store was opened
-        expected = len(list(MIGRATIONS_DIR.glob("*.sql")))
+        expected = len(sqlite_migrations())
         assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == expected
         assert conn.execute("SELECT COUNT(*) FROM packages").fetchone()[0] == 3
 
@@ -66,7 +67,7 @@ async def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
     await asyncio.gather(*(s.open() for s in stores))
     try:
         with sqlite3.connect(tmp_path / "hub.db") as conn:
-            expected = len(list(MIGRATIONS_DIR.glob("*.sql")))  # each applied exactly once
+            expected = len(sqlite_migrations())  # each applied exactly once
             assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == expected
     finally:
         for s in stores:

@@ -13,11 +13,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from hub.sqlitedb import apply_migrations, load_migrations
+from hub.sqlitedb import apply_migrations
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
 from hub.store.postgres import migrate as pgmigrate
-from hub.store.sqlite import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite import SqliteStore
+from hub.store.sqlite import migrations as sqlite_migrations
 from tests.contracts.text_contract import (
     EncryptedIndexContract,
     RawSubject,
@@ -174,7 +175,7 @@ async def _assert_migrated(store: Store) -> None:
 
 async def test_sqlite_migration_normalises_nfd_keys(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
-    before = [m for m in load_migrations(MIGRATIONS_DIR) if m.version <= 5]
+    before = [m for m in sqlite_migrations() if m.version <= 5]
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         assert apply_migrations(conn, "schema_version", before) == 5

@@ -23,6 +23,8 @@ from psycopg import sql
 from hub.sqlitedb import Migration, load_migrations
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Scripts that are the same text for SQLite and PostgreSQL, read by both backends.
+SHARED_MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 VERSION_TABLE = "schema_version"
 
 #: Lower-case SQL identifiers only: a schema name is configuration, never quoted user input,
@@ -81,7 +83,7 @@ def scrub(text: str, dsn: str) -> str:
 
 def migrations() -> tuple[Migration, ...]:
     """The PostgreSQL migration scripts, ordered by number."""
-    return load_migrations(MIGRATIONS_DIR)
+    return load_migrations(MIGRATIONS_DIR, SHARED_MIGRATIONS_DIR)
 
 
 async def apply_migrations(

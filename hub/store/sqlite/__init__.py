@@ -1,5 +1,5 @@
 """The embedded default store backend: one SQLite file in WAL mode (:class:`SqliteStore`)."""
 
-from hub.store.sqlite.store import MIGRATIONS_DIR, SqliteStore
+from hub.store.sqlite.store import MIGRATIONS_DIR, SqliteStore, migrations
 
-__all__ = ["MIGRATIONS_DIR", "SqliteStore"]
+__all__ = ["MIGRATIONS_DIR", "SqliteStore", "migrations"]

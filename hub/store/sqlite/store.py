@@ -40,6 +40,7 @@ from hub.models import (
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.sqlitedb import (
+    Migration,
     SqliteConnection,
     Synchronous,
     apply_migrations,
@@ -61,6 +62,15 @@ if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Scripts that are the same text for SQLite and PostgreSQL, read by both backends.
+SHARED_MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
+
+
+def migrations() -> tuple[Migration, ...]:
+    """The SQLite store's migration scripts (its own and the shared ones), by number."""
+    return load_migrations(MIGRATIONS_DIR, SHARED_MIGRATIONS_DIR)
+
+
 VERSION_TABLE = "schema_version"
 
 _PACKAGE_COLUMNS = (
@@ -207,10 +217,10 @@ class SqliteStore(Store):
         """Open both connections; migrate on the writer first so the reader sees the schema."""
         if self._writer.is_open:
             return
-        migrations = load_migrations(MIGRATIONS_DIR)
+        scripts = migrations()
 
         def migrate(conn: sqlite3.Connection) -> None:
-            self.schema_version = apply_migrations(conn, VERSION_TABLE, migrations)
+            self.schema_version = apply_migrations(conn, VERSION_TABLE, scripts)
 
         try:
             await self._writer.open(migrate)

@@ -1,5 +1,5 @@
 -- Uniqueness of a new document's DocumentId by constraint (issue 12, docs/store-and-broker.md
--- "Uniqueness"). Mirrors migrations/sqlite/0014_unique_document.sql.
+-- "Uniqueness"). The same script for SQLite and PostgreSQL.
 --
 -- The 409 package.conflict rule (a new document, BussinessDocType 0, may not reuse its
 -- sender's DocumentId with other bytes) was a read before the insert, so two submissions
