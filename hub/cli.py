@@ -1253,17 +1253,17 @@ def connector(config_file: Path, once: bool) -> None:
 
 # -- audit and evidence (issue 7) -----------------------------------------------------------
 
-from hub.audit.cli import audit as _audit_group  # noqa: E402  # registered after main is built
-from hub.audit.cli import evidence as _evidence_command  # noqa: E402
+from hub.cli_audit import audit as _audit_group  # noqa: E402  # registered after main is built
+from hub.cli_audit import evidence as _evidence_command  # noqa: E402
 
 main.add_command(_audit_group)
 main.add_command(_evidence_command)
 
 
 # -- lifecycle (issue 5): hub report, hub alarms, hub procedures import -------------------------
-from hub.lifecycle.cli import alarms as _alarms_command  # noqa: E402
-from hub.lifecycle.cli import procedures as _procedures_command  # noqa: E402
-from hub.lifecycle.cli import report as _report_command  # noqa: E402
+from hub.cli_lifecycle import alarms as _alarms_command  # noqa: E402
+from hub.cli_lifecycle import procedures as _procedures_command  # noqa: E402
+from hub.cli_lifecycle import report as _report_command  # noqa: E402
 
 main.add_command(_report_command)
 main.add_command(_alarms_command)

@@ -16,6 +16,7 @@ from aiohttp import web
 from hub.api.keys import CALLER, RUNTIME
 from hub.errors import BadQuery, NotFound
 from hub.lifecycle.alarms import evaluate
+from hub.lifecycle.calendar import parse_day
 from hub.lifecycle.reports import build_report
 from hub.text import nfc
 
@@ -23,8 +24,6 @@ routes = web.RouteTableDef()
 
 
 def _period(request: web.Request) -> tuple[Any, Any]:
-    from hub.lifecycle.cli import parse_day
-
     now = request.app[RUNTIME].clock()
     try:
         end = parse_day(request.query["to"]) if "to" in request.query else now

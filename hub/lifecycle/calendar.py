@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -98,3 +98,16 @@ def load_calendar(path: Path) -> WorkCalendar:
     ):
         raise ConfigError(f"{path}: weekend must be ISO weekdays 1..7")
     return WorkCalendar(holidays=holidays, workdays=workdays, weekend=frozenset(weekend))
+
+
+def parse_day(text: str) -> datetime:
+    """``YYYY-MM-DD`` (midnight, Việt Nam time) or a full ISO datetime, as aware UTC.
+
+    ``ValueError`` for anything else (the CLI and the API turn it into their own refusal)."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), VN_TZ).astimezone(UTC)
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from exc
+    return (value if value.tzinfo else value.replace(tzinfo=VN_TZ)).astimezone(UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -16,6 +16,7 @@ import click
 from hub.cli_options import config_option
 from hub.lifecycle.alarms import evaluate
 from hub.lifecycle.calendar import VN_TZ
+from hub.lifecycle.calendar import parse_day as calendar_day
 from hub.lifecycle.config import load_lifecycle
 from hub.lifecycle.procedures import import_csv, to_toml
 from hub.lifecycle.reports import Report, build_report, format_csv, format_json, format_table
@@ -27,14 +28,11 @@ _NOW = click.option(
 
 
 def parse_day(text: str) -> datetime:
-    """``YYYY-MM-DD`` (midnight, Việt Nam time) or a full ISO datetime, as aware UTC."""
+    """:func:`hub.lifecycle.calendar.parse_day`, refused as a bad option value."""
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), VN_TZ).astimezone(UTC)
-        value = datetime.fromisoformat(text)
+        return calendar_day(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or ISO time") from exc
-    return (value if value.tzinfo else value.replace(tzinfo=VN_TZ)).astimezone(UTC)
+        raise click.BadParameter(str(exc)) from exc
 
 
 async def report_for(config_dir: Path, start: datetime, end: datetime, now: datetime) -> Report:

@@ -1,0 +1,1 @@
+"""The operators' dashboard: server-rendered pages in Vietnamese and English, live counters."""
