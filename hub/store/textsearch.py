@@ -1,9 +1,11 @@
-"""The Subject search index, shared by both store backends and their dashboards.
+"""The Subject search index, shared by the store backends and their dashboards.
 
 A package row keeps ``subject_terms``: its Subject's folded words (:func:`hub.text.words`),
 space-separated with a space at both ends, so "the word *w* occurs" is ``LIKE '% w %'`` in
 either SQL dialect. Folded words hold only letters and digits, so they never contain a
 ``LIKE`` wildcard and need no escaping.
+The in-memory store (:mod:`hub.store.memory`) keeps the same column and runs the same test
+in Python (:func:`terms_match` over :func:`query_tokens`).
 
 With encryption at rest on (:mod:`hub.storage_crypto`), Subject is content: the row then
 keeps neither the Subject nor its words, only each word's keyed hash
