@@ -10,8 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.broker import QueueEntry
+from hub.broker.memory import InMemoryBroker
+from hub.config import DeliverySettings
+from hub.delivery import Dispatcher
 from hub.errors import Unavailable
 from hub.models import DeliveryState
+from hub.registry import Registry
 from hub.storage_crypto import BlobCipher
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
@@ -83,7 +88,9 @@ class TestMemoryText(MemoryFactory, TextContract):
         reason="purging goes through hub.audit.backend.AuditBackend, which runs SQL on the "
         "SQLite and PostgreSQL stores' connections and refuses any other store"
     )
-    async def test_purging_the_bytes_drops_the_subject_and_its_words(self) -> None:
+    async def test_purging_the_bytes_drops_the_subject_and_its_words(
+        self, store: Store, raw_subject: RawSubject
+    ) -> None:
         """Not applicable to the memory store (see the skip reason)."""
 
 
@@ -161,3 +168,25 @@ async def test_naive_times_refused() -> None:
         assert (await store.get_delivery(pkg.id, G22)).state is DeliveryState.PENDING  # type: ignore[union-attr]
         with pytest.raises(ValueError, match="naive"):
             await store.put_directory_records([], datetime(2026, 3, 2) - timedelta(days=1))
+
+
+async def test_the_dispatcher_delivers_over_the_fakes() -> None:
+    """The memory store with the in-memory broker runs the real dispatcher: a package
+    accepted, queued and taken from the queue lands in the pull agency's inbox."""
+    async with MemoryStore() as store, InMemoryBroker() as broker:
+        pkg = new_package(recipients=(G22,))
+        await store.add_packages([pkg])
+        await broker.publish([QueueEntry(G22, pkg.id)])
+        await store.mark_queued([(pkg.id, G22)])
+        dispatcher = Dispatcher(
+            store=store, broker=broker, registry=Registry({}), settings=DeliverySettings()
+        )
+        async for message in broker.consume():
+            await dispatcher.handle(message)
+            break
+        assert [i.package.id for i in (await store.inbox(G22)).items] == [pkg.id]
+        assert [e.kind for e in await store.events_for(pkg.id)] == [
+            "accepted",
+            "queued",
+            "available",
+        ]
