@@ -86,7 +86,7 @@ class SessionRow:
     expires_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class MemoryBacking:
     """Every table of the hub's state, in memory; share one between stores to share data.
 
@@ -109,6 +109,8 @@ class MemoryBacking:
     deliveries: dict[tuple[str, str], DeliveryRow] = field(default_factory=dict)
     by_recipient: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # seq order
     events: list[Event] = field(default_factory=list)  # by seq
+    #: package id → positions in ``events`` (a package's trace without a scan of the log)
+    events_by_package: dict[str | None, list[int]] = field(default_factory=dict)
     package_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     event_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -4,6 +4,7 @@ listings are keyset pages by package ``seq``, newest or oldest first as the cont
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -347,7 +348,8 @@ class MemoryDashboard(DashboardStore):
         async with self._conn.tx() as db:
             if after is None:
                 return (db.events[-1].seq if db.events else 0), ()
-            events = [e for e in db.events if e.seq > after][:limit]
+            start = bisect.bisect_right(db.events, after, key=lambda e: e.seq)
+            events = db.events[start : start + max(limit, 0)]
             latencies = []
             for e in events:
                 package = db.packages.get(e.package_id or "")

@@ -54,6 +54,7 @@ _INBOX_ALL = _INBOX | {DeliveryState.ACKED}
 def append_event(backing: MemoryBacking, event: Event) -> None:
     """Append to the event log inside the caller's transaction (the store assigns ``seq``)."""
     at, detail = utc(event.at), stored_detail(event.detail)
+    backing.events_by_package.setdefault(event.package_id, []).append(len(backing.events))
     backing.events.append(replace(event, at=at, detail=detail, seq=next(backing.event_seq)))
 
 
@@ -463,8 +464,7 @@ class MemoryStore(Store):
         async with self._conn.tx() as db:
             return [
                 replace(e, detail=stored_detail(e.detail))
-                for e in db.events
-                if e.package_id == package_id
+                for e in (db.events[i] for i in db.events_by_package.get(package_id, ()))
             ]
 
     async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
