@@ -1,9 +1,11 @@
-"""The Subject search index, shared by both store backends and their dashboards.
+"""The Subject search index, shared by the store backends and their dashboards.
 
 A package row keeps ``subject_terms``: its Subject's folded words (:func:`hub.text.words`),
 space-separated with a space at both ends, so "the word *w* occurs" is ``LIKE '% w %'`` in
 either SQL dialect. Folded words hold only letters and digits, so they never contain a
 ``LIKE`` wildcard and need no escaping.
+The in-memory store (:mod:`hub.store.memory`) keeps the same column and runs the same test
+in Python (:func:`terms_match` over :func:`query_tokens`).
 
 With encryption at rest on (:mod:`hub.storage_crypto`), Subject is content: the row then
 keeps neither the Subject nor its words, only each word's keyed hash
@@ -39,6 +41,17 @@ def subject_terms(subject: str | None, cipher: BlobCipher | None) -> str | None:
     return f" {' '.join(terms)} "
 
 
+def query_tokens(query: str | None, cipher: BlobCipher | None) -> list[tuple[str, ...]]:
+    """What a Subject search asks for: per folded word of ``query``, the index tokens of which
+    one must be a whole word of the row's ``subject_terms`` (the word itself, or its keyed
+    hashes under every configured key). ``[]``: no letter or digit, no filter.
+    ``ValueError`` past :data:`MAX_QUERY_WORDS` words."""
+    wanted = words(query or "")
+    if len(wanted) > MAX_QUERY_WORDS:
+        raise ValueError(f"at most {MAX_QUERY_WORDS} words in a subject search")
+    return [(word,) if cipher is None else cipher.index_tokens(word) for word in wanted]
+
+
 def subject_filter(
     query: str | None, cipher: BlobCipher | None, *, column: str, placeholder: str
 ) -> tuple[str, list[str]]:
@@ -48,15 +61,20 @@ def subject_filter(
     A query without any letter or digit does not filter. ``ValueError`` past
     :data:`MAX_QUERY_WORDS` words.
     """
-    wanted = words(query or "")
-    if not wanted:
-        return "", []
-    if len(wanted) > MAX_QUERY_WORDS:
-        raise ValueError(f"at most {MAX_QUERY_WORDS} words in a subject search")
     clauses: list[str] = []
     params: list[str] = []
-    for word in wanted:
-        tokens = (word,) if cipher is None else cipher.index_tokens(word)
+    for tokens in query_tokens(query, cipher):
         clauses.append("(" + " OR ".join(f"{column} LIKE {placeholder}" for _ in tokens) + ")")
         params.extend(f"% {t} %" for t in tokens)
     return " AND ".join(clauses), params
+
+
+def terms_match(terms: str | None, wanted: list[tuple[str, ...]]) -> bool:
+    """Whether a row's ``subject_terms`` satisfies :func:`query_tokens`' ``wanted`` — the
+    same test as :func:`subject_filter`'s SQL, for a store that keeps rows in memory
+    (:mod:`hub.store.memory`). A row without words matches only an empty query."""
+    if not wanted:
+        return True
+    if terms is None:
+        return False
+    return all(any(f" {t} " in terms for t in tokens) for tokens in wanted)

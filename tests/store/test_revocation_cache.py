@@ -1,5 +1,6 @@
-"""The shared revocation cache (migration 0010) on both backends, and the service that
-refreshes it from a real local CRL server, counts failures and raises the alarm."""
+"""The shared revocation cache (migration 0010) on both backends and the in-memory store, and
+the service that refreshes it from a real local CRL server, counts failures and raises the
+alarm."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from hub import metrics
 from hub.dbtools import copy_sqlite_to_postgres
 from hub.revinfo import RevocationCacheStore, RevocationService
+from hub.store.memory import MemoryStore
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
 from signing.online import DirectoryRevocationCache, FetchedItem, FetchEvent
@@ -26,13 +28,16 @@ from tests.signing.revocation_servers import (
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "memory"])
 async def cache(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[RevocationCacheStore]:
     if request.param == "sqlite":
         async with SqliteStore(tmp_path / "hub.sqlite") as store:
             yield store.revocation_cache()
+    elif request.param == "memory":
+        async with MemoryStore() as memory:
+            yield memory.revocation_cache()
     else:
         dsn = request.getfixturevalue("pg_dsn")
         schema = request.getfixturevalue("pg_schema")
