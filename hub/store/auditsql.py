@@ -14,10 +14,11 @@ PostgreSQL checkpoints.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from hub.models import Event
 from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
 
 #: The columns of an event row, in :func:`chained_event`'s order.
@@ -56,23 +57,51 @@ UNCHAINED_PAGE = (
     f"{_EVENTS} WHERE chain_id IS NULL AND NOT (seq <= ? AND hash IS NULL) AND seq > ? "
     "ORDER BY seq LIMIT ?"
 )
-#: The first page of a chain (parameters: chain id, limit): keyset pagination on the
-#: ``events_chain`` index; rows without a position are not walked.
-CHAIN_PAGE_FIRST = (
+_CHAIN_PAGE_FIRST = (
     f"{_EVENTS} WHERE chain_id = ? AND chain_seq IS NOT NULL ORDER BY chain_seq, seq LIMIT ?"
 )
-#: The next page (parameters: chain id, chain seq, chain seq, seq, limit).
-CHAIN_PAGE_AFTER = (
+_CHAIN_PAGE_AFTER = (
     f"{_EVENTS} WHERE chain_id = ? AND chain_seq >= ? AND (chain_seq > ? OR seq > ?) "
     "ORDER BY chain_seq, seq LIMIT ?"
 )
 
 
-def chain_at_sql(positions: int) -> str:
-    """A chain's events at ``positions`` given positions (parameters: chain id, then each
-    position), in chain order."""
-    marks = ", ".join("?" for _ in range(positions))
-    return f"{_EVENTS} WHERE chain_id = ? AND chain_seq IN ({marks}) ORDER BY chain_seq, seq"
+def chain_page(
+    chain_id: str, after: tuple[int, int] | None, limit: int
+) -> tuple[str, tuple[object, ...]]:
+    """The statement and parameters of the next ``limit`` events of a chain in ``(chain_seq,
+    seq)`` order after ``after`` (keyset pagination on the ``events_chain`` index; rows
+    without a position are not walked)."""
+    if after is None:
+        return _CHAIN_PAGE_FIRST, (chain_id, limit)
+    return _CHAIN_PAGE_AFTER, (chain_id, after[0], after[0], after[1], limit)
+
+
+def chain_at(chain_id: str, positions: Sequence[int]) -> tuple[str, tuple[object, ...]]:
+    """The statement and parameters of a chain's events at the given positions (at least
+    one), in chain order."""
+    marks = ", ".join("?" for _ in positions)
+    text = f"{_EVENTS} WHERE chain_id = ? AND chain_seq IN ({marks}) ORDER BY chain_seq, seq"
+    return text, (chain_id, *positions)
+
+
+def chain_row(
+    event: Event, seq: int, chain_id: str, chain_seq: int, prev_hash: str
+) -> ChainedEvent:
+    """``event`` as row ``seq``, at position ``chain_seq`` of chain ``chain_id`` after
+    ``prev_hash``: what :meth:`~hub.store.facets.EventChainer.seal` seals."""
+    return ChainedEvent(
+        seq=seq,
+        package_id=event.package_id,
+        kind=event.kind,
+        at=event.at,
+        recipient=event.recipient,
+        attempt=event.attempt,
+        detail=dict(event.detail),
+        chain_id=chain_id,
+        chain_seq=chain_seq,
+        prev_hash=prev_hash,
+    )
 
 
 def chained_event(row: Any, time_out: Callable[[Any], datetime]) -> ChainedEvent:

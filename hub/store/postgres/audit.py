@@ -69,20 +69,7 @@ async def insert_chained(conn: Conn, chainer: EventChainer, events: Sequence[Eve
     sealed: list[ChainedEvent] = []
     for seq, event in zip(seqs, events, strict=True):
         chain_seq += 1
-        ev = chainer.seal(
-            ChainedEvent(
-                seq=seq,
-                package_id=event.package_id,
-                kind=event.kind,
-                at=event.at,
-                recipient=event.recipient,
-                attempt=event.attempt,
-                detail=dict(event.detail),
-                chain_id=chain_id,
-                chain_seq=chain_seq,
-                prev_hash=prev,
-            )
-        )
+        ev = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
         assert ev.hash is not None
         prev = ev.hash
         sealed.append(ev)
@@ -269,11 +256,7 @@ class PostgresAudit(AuditStore):
         self, chain_id: str, after: tuple[int, int] | None, limit: int
     ) -> list[ChainedEvent]:
         """See :meth:`AuditStore.chain_page`."""
-        params: tuple[object, ...]
-        if after is None:
-            text, params = q.CHAIN_PAGE_FIRST, (chain_id, limit)
-        else:
-            text, params = q.CHAIN_PAGE_AFTER, (chain_id, after[0], after[0], after[1], limit)
+        text, params = q.chain_page(chain_id, after, limit)
         out: list[ChainedEvent] = await self._read(
             "audit chain page", lambda c: _events(c, text, params)
         )
@@ -283,7 +266,7 @@ class PostgresAudit(AuditStore):
         """See :meth:`AuditStore.chain_at`."""
         if not positions:
             return []
-        text, params = q.chain_at_sql(len(positions)), (chain_id, *positions)
+        text, params = q.chain_at(chain_id, positions)
         out: list[ChainedEvent] = await self._read(
             "audit chain at", lambda c: _events(c, text, params)
         )

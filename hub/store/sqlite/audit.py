@@ -63,20 +63,7 @@ def insert_chained(conn: sqlite3.Connection, chainer: EventChainer, event: Event
     ).fetchone()
     seq = int(row[0])
     # The hash covers seq (so the trace order is sealed too), which SQLite only knows now.
-    sealed = chainer.seal(
-        ChainedEvent(
-            seq=seq,
-            package_id=event.package_id,
-            kind=event.kind,
-            at=event.at,
-            recipient=event.recipient,
-            attempt=event.attempt,
-            detail=json.loads(detail_text),
-            chain_id=chain_id,
-            chain_seq=chain_seq,
-            prev_hash=prev,
-        )
-    )
+    sealed = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
     conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (sealed.hash, seq))
     conn.execute(q.CHAIN_MOVE, (chain_seq, sealed.hash, chain_id))
     return seq
@@ -216,18 +203,14 @@ class SqliteAudit(AuditStore):
         self, chain_id: str, after: tuple[int, int] | None, limit: int
     ) -> list[ChainedEvent]:
         """See :meth:`AuditStore.chain_page`."""
-        params: tuple[object, ...]
-        if after is None:
-            text, params = q.CHAIN_PAGE_FIRST, (chain_id, limit)
-        else:
-            text, params = q.CHAIN_PAGE_AFTER, (chain_id, after[0], after[0], after[1], limit)
+        text, params = q.chain_page(chain_id, after, limit)
         return await self._reader.run(lambda c: _events(c, text, params))
 
     async def chain_at(self, chain_id: str, positions: Sequence[int]) -> list[ChainedEvent]:
         """See :meth:`AuditStore.chain_at`."""
         if not positions:
             return []
-        text, params = q.chain_at_sql(len(positions)), (chain_id, *positions)
+        text, params = q.chain_at(chain_id, positions)
         return await self._reader.run(lambda c: _events(c, text, params))
 
     async def last_checkpoint_id(self) -> int:
