@@ -51,7 +51,10 @@ CheckpointBuilder = Callable[[int, bytes | None, list[ChainHead]], bytes]
 
 
 class DashboardStore(abc.ABC):
-    """The dashboard's queries and its own tables (operators, sessions, audit, discards)."""
+    """The dashboard's queries and its own tables (operators, sessions, audit, discards).
+
+    Every listing is paged by ``seq`` with a keyset (``before``/``after``), never by OFFSET,
+    so a page costs the same at 100 or 100,000 packages."""
 
     # -- operators and sessions -----------------------------------------------------------------
 
