@@ -16,7 +16,7 @@ Run: .venv/bin/python benchmarks/audit_verify.py [--events 1000000] [--store sql
    :func:`hub.audit.service.verify_store` with ``--page`` rows per page; wall time and the
    child's peak RSS (``ru_maxrss``) are reported, with the report's counts (it must be OK).
 3. ``--also-list``: another child only *loads* every event into a list, as verification did
-   before it streamed (``AuditBackend.all_events``), for the memory comparison.
+   before it streamed (``AuditStore.all_events``), for the memory comparison.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.audit.chain import GENESIS, link
+from hub.audit.chain import GENESIS, AuditChain, link
 from hub.audit.checkpoint import sign_checkpoint
-from hub.audit.records import ChainHead
 from hub.receipts import ReceiptSigner
+from hub.store.records import ChainHead
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 DEFAULT_DSN = os.environ.get("HUB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -137,7 +137,7 @@ def seed_sqlite(path: Path, args: argparse.Namespace, signer: ReceiptSigner) -> 
     from hub.store.sqlite import SqliteStore
 
     async def migrate() -> None:
-        async with SqliteStore(path):
+        async with SqliteStore(path, chainer=AuditChain()):
             pass
 
     asyncio.run(migrate())
@@ -185,7 +185,7 @@ def seed_postgres(dsn: str, schema: str, args: argparse.Namespace, signer: Recei
     from hub.store.postgres import PostgresStore
 
     async def migrate() -> None:
-        async with PostgresStore(dsn, schema=schema):
+        async with PostgresStore(dsn, schema=schema, chainer=AuditChain()):
             pass
 
     asyncio.run(migrate())
@@ -232,7 +232,6 @@ def seed_postgres(dsn: str, schema: str, args: argparse.Namespace, signer: Recei
 
 def child(args: argparse.Namespace) -> None:
     """Verify (or only load) and print one JSON line: seconds, peak RSS and the counts."""
-    from hub.audit.backend import AuditBackend
     from hub.audit.service import fingerprints, verify_store
     from hub.store import Store
     from hub.store.postgres import PostgresStore
@@ -242,16 +241,16 @@ def child(args: argparse.Namespace) -> None:
     signer = ReceiptSigner(ec.generate_private_key(ec.SECP256R1()), cert)
     assert fingerprints(signer)
     store: Store = (
-        SqliteStore(Path(args.path))
+        SqliteStore(Path(args.path), chainer=AuditChain())
         if args.store == "sqlite"
-        else PostgresStore(args.dsn, schema=args.schema)
+        else PostgresStore(args.dsn, schema=args.schema, chainer=AuditChain())
     )
 
     async def run() -> dict[str, Any]:
         async with store:
             start = time.perf_counter()
             if args.child == "list":
-                rows = await AuditBackend(store).all_events()
+                rows = await store.audit().all_events()
                 result: dict[str, Any] = {"loaded": len(rows)}
             else:
                 report = await verify_store(store, signer, page_size=args.page)

@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hub.audit.chain import AuditChain
 from hub.models import NewPackage
 from hub.store.abc import Store
 from hub.store.batching import GroupCommitter
@@ -89,11 +90,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure SQLite, then PostgreSQL in a throw-away schema."""
     out: dict[str, Any] = {"size": args.size, "grouped": args.grouped, "single": args.single}
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(tmp) / "hub.sqlite")
+        store = SqliteStore(Path(tmp) / "hub.sqlite", chainer=AuditChain())
         async with store:
             out["sqlite"] = await measure(store, args.grouped, args.single, args.size)
     schema = f"bench_{uuid.uuid4().hex[:12]}"
-    pg = PostgresStore(args.dsn, schema=schema)
+    pg = PostgresStore(args.dsn, schema=schema, chainer=AuditChain())
     try:
         async with pg:
             out["postgresql"] = await measure(pg, args.grouped, args.single, args.size)

@@ -31,10 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hub.dashboard.model import PackageQuery
+from hub.audit.chain import AuditChain
 from hub.demo.factory import SUBJECTS
 from hub.models import DeliveryState, NewPackage, PackageKind
 from hub.storage_crypto import BlobCipher
+from hub.store.records import PackageQuery
 from hub.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -63,7 +64,7 @@ def package(n: int, agencies: list[str]) -> NewPackage:
 
 
 async def build(path: Path, n: int, agencies: list[str], cipher: BlobCipher | None) -> None:
-    store = SqliteStore(path, synchronous="OFF")
+    store = SqliteStore(path, synchronous="OFF", chainer=AuditChain())
     store.blob_cipher = cipher
     async with store:
         for start in range(0, n, 1000):
@@ -92,7 +93,7 @@ async def measure(n: int, n_agencies: int, repeat: int, encrypted: bool) -> None
         t = time.perf_counter()
         await build(path, n, agencies, cipher)
         built = time.perf_counter() - t
-        store = SqliteStore(path)
+        store = SqliteStore(path, chainer=AuditChain())
         store.blob_cipher = cipher
         async with store:
             a = agencies[1]

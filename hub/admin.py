@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hub.config import SIGNATURE_PROFILES, HubConfig, SignatureProfile
-from hub.dashboard.model import AuditEntry
 from hub.errors import ConfigError
 from hub.models import AgencyOverride, Event
 from hub.registry import Registry, new_token, token_digest
 from hub.runtime import make_store
 from hub.store.abc import Store
+from hub.store.records import AuditEntry
 
 #: the event kinds of agency changes (in the event log, with ``organ_id``, ``reason``, actor)
 AGENCY_EVENTS = (

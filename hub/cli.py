@@ -319,11 +319,12 @@ def db_migrate(config_dir: Path) -> None:
         )
         return
 
+    from hub.audit.chain import AuditChain
     from hub.store.sqlite import SqliteStore
 
     async def run_sqlite() -> int:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        store = SqliteStore(settings.sqlite_path)
+        store = SqliteStore(settings.sqlite_path, chainer=AuditChain())
         async with store:
             return store.schema_version
 

@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from hub.dashboard.model import ROLES, DashboardStore, Operator, Session
+from hub.store.facets import DashboardStore
+from hub.store.records import ROLES, Operator, Session
 
 _HASHER = PasswordHasher()  # Argon2id, argon2-cffi's defaults (RFC 9106 low-memory)
 _DUMMY_HASH = _HASHER.hash("not a password: equalises the time of unknown users")

@@ -1,5 +1,6 @@
-"""Online revocation data in the hub (issue 14): the store contract of the shared cache, and
-the service that keeps it fresh, counts fetches and raises an alarm for a dead source.
+"""Online revocation data in the hub (issue 14): the service that keeps the shared cache
+(:class:`hub.store.facets.RevocationCacheStore`) fresh, counts fetches and raises an alarm for
+a dead source.
 
 How the pieces share one cache (``[signing] fetch_online = true``):
 
@@ -18,11 +19,9 @@ How the pieces share one cache (``[signing] fetch_online = true``):
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hub import metrics
+from hub.store.facets import RevocationCacheStore
+from hub.store.records import SourceState
 from signing.online import (
     DEFAULT_FETCH_TIMEOUT,
     DirectoryRevocationCache,
@@ -40,41 +41,6 @@ from signing.online import (
 )
 
 log = logging.getLogger("hub.revinfo")
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    """Health of one revocation source (a CRL or OCSP URL)."""
-
-    url: str
-    kind: str
-    failures: int  # consecutive failed attempts (0: the last attempt succeeded)
-    failing_since: datetime | None
-    last_error: str | None
-    last_ok: datetime | None
-    last_attempt: datetime
-
-
-class RevocationCacheStore(abc.ABC):
-    """The store's revocation tables (migration 0010)."""
-
-    @abc.abstractmethod
-    async def put(self, items: Sequence[FetchedItem]) -> None:
-        """Insert or replace each item unless the stored one has a later thisUpdate."""
-
-    @abc.abstractmethod
-    async def items(self) -> Sequence[FetchedItem]:
-        """Every cached item."""
-
-    @abc.abstractmethod
-    async def record_attempt(
-        self, url: str, kind: str, ok: bool, error: str | None, at: datetime
-    ) -> None:
-        """Count a fetch attempt for the source's health (reset on success)."""
-
-    @abc.abstractmethod
-    async def sources(self) -> Sequence[SourceState]:
-        """Every source's health."""
 
 
 class RevocationService:

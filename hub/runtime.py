@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 
+from hub.audit.chain import AuditChain
 from hub.audit.service import Checkpointer, purge
 from hub.audit.settings import load_audit_settings
 from hub.audit.tsa import TsaClient
@@ -64,7 +65,7 @@ def _make_store(config: HubConfig) -> Store:
     if settings.store == "sqlite":
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteStore(path)
+        return SqliteStore(path, chainer=AuditChain())
     if settings.store == "postgresql":
         # Imported here: the embedded default must not need the PostgreSQL driver loaded.
         from hub.store.postgres import PostgresStore
@@ -77,6 +78,7 @@ def _make_store(config: HubConfig) -> Store:
                 schema=settings.store_schema,
                 min_size=settings.store_pool_min,
                 max_size=settings.store_pool_max,
+                chainer=AuditChain(),
             )
         except ValueError as exc:  # bad schema name or pool sizes
             raise ConfigError(f"[store]: {exc}") from exc

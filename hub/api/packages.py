@@ -13,8 +13,6 @@ from aiohttp import web
 from hub.api.keys import CALLER, RUNTIME
 from hub.api.params import page_limit, text_query
 from hub.audit.acks import MAX_ACK_BYTES, verify_ack
-from hub.audit.backend import AuditBackend
-from hub.audit.records import SignedAck
 from hub.errors import (
     BadCursor,
     BadParameter,
@@ -30,6 +28,7 @@ from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.store.cursors import decode_cursor  # the cursor format every backend shares
+from hub.store.records import SignedAck
 
 routes = web.RouteTableDef()
 
@@ -297,7 +296,7 @@ async def ack(request: web.Request) -> web.Response:
             at=rt.clock(),
         )
         notes = facts.revocation_notes
-        await AuditBackend(rt.store).add_signed_ack(
+        await rt.store.audit().add_signed_ack(
             SignedAck(package_id=record.id, recipient=caller, received_at=rt.clock(), data=body)
         )
     delivery, first = await rt.store.ack(record.id, caller, rt.clock())

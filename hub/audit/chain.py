@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+
+from hub.audit.owner import new_chain_id, process_owner
+from hub.store.records import ChainedEvent
 
 #: ``prev_hash`` of the first event of every chain
 GENESIS = "0" * 64
@@ -38,48 +41,34 @@ def normalise_detail(detail: Mapping[str, object]) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class ChainedEvent:
-    """One event row with its chain fields, exactly as stored."""
+def canonical(event: ChainedEvent) -> bytes:
+    """The line that is hashed: every field of the row except ``hash`` itself."""
+    body = {
+        "v": ENCODING_VERSION,
+        "seq": event.seq,
+        "chain": event.chain_id,
+        "n": event.chain_seq,
+        "prev": event.prev_hash,
+        "package_id": event.package_id,
+        "kind": event.kind,
+        "at": format_at(event.at),
+        "recipient": event.recipient,
+        "attempt": event.attempt,
+        "detail": event.detail,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
+        "ascii"
+    )
 
-    seq: int
-    package_id: str | None
-    kind: str
-    at: datetime
-    recipient: str | None
-    attempt: int | None
-    detail: dict[str, Any] = field(default_factory=dict)
-    chain_id: str | None = None
-    chain_seq: int | None = None
-    prev_hash: str | None = None
-    hash: str | None = None
 
-    def canonical(self) -> bytes:
-        """The line that is hashed: every field of the row except ``hash`` itself."""
-        body = {
-            "v": ENCODING_VERSION,
-            "seq": self.seq,
-            "chain": self.chain_id,
-            "n": self.chain_seq,
-            "prev": self.prev_hash,
-            "package_id": self.package_id,
-            "kind": self.kind,
-            "at": format_at(self.at),
-            "recipient": self.recipient,
-            "attempt": self.attempt,
-            "detail": self.detail,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
-            "ascii"
-        )
+def compute_hash(event: ChainedEvent) -> str:
+    """SHA-256 (hex) of :func:`canonical`."""
+    return hashlib.sha256(canonical(event)).hexdigest()
 
-    def compute_hash(self) -> str:
-        """SHA-256 (hex) of :meth:`canonical`."""
-        return hashlib.sha256(self.canonical()).hexdigest()
 
-    def sealed(self) -> ChainedEvent:
-        """This event with ``hash`` set from its content."""
-        return replace(self, hash=self.compute_hash())
+def sealed(event: ChainedEvent) -> ChainedEvent:
+    """``event`` with ``hash`` set from its content."""
+    return replace(event, hash=compute_hash(event))
 
 
 def link(
@@ -96,7 +85,7 @@ def link(
     prev_hash: str,
 ) -> ChainedEvent:
     """Build and seal the next event of a chain."""
-    return ChainedEvent(
+    row = ChainedEvent(
         seq=seq,
         package_id=package_id,
         kind=kind,
@@ -107,4 +96,29 @@ def link(
         chain_id=chain_id,
         chain_seq=chain_seq,
         prev_hash=prev_hash,
-    ).sealed()
+    )
+    return sealed(row)
+
+
+class AuditChain:
+    """The audit chain as the store needs it (:class:`hub.store.facets.EventChainer`): this
+    module's hashing and :mod:`hub.audit.owner`'s process identity, handed to every store a
+    hub process builds (:func:`hub.runtime.make_store`), so the backends chain each event in
+    the transaction that writes it without importing the audit package."""
+
+    @property
+    def genesis(self) -> str:
+        """See :attr:`hub.store.facets.EventChainer.genesis`."""
+        return GENESIS
+
+    def owner(self) -> str:
+        """See :meth:`hub.store.facets.EventChainer.owner`."""
+        return process_owner()
+
+    def new_chain_id(self) -> str:
+        """See :meth:`hub.store.facets.EventChainer.new_chain_id`."""
+        return new_chain_id()
+
+    def seal(self, row: ChainedEvent) -> ChainedEvent:
+        """See :meth:`hub.store.facets.EventChainer.seal`."""
+        return sealed(replace(row, detail=normalise_detail(row.detail)))

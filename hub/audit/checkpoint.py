@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from hub.audit.chain import GENESIS, format_at
-from hub.audit.records import ChainHead
 from hub.receipts import ReceiptSigner
+from hub.store.records import ChainHead
 from signing import SignaturePolicy, verify_enveloped
 
 AUDIT_NS = "urn:vnhub:audit:1"

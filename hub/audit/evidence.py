@@ -30,14 +30,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from hub.audit.backend import AuditBackend
-from hub.audit.chain import GENESIS, ChainedEvent
+from hub.audit.chain import GENESIS, canonical
 from hub.audit.checkpoint import verify_checkpoint
-from hub.audit.records import CheckpointRow
 from hub.audit.service import fingerprints, record_read, write_checkpoint
 from hub.audit.tsa import TsaClient
 from hub.receipts import ReceiptSigner
 from hub.store import Store
+from hub.store.records import ChainedEvent, CheckpointRow
 
 
 class EvidenceError(Exception):
@@ -90,7 +89,7 @@ async def export_evidence(
     await record_read(
         store, package_id, actor, "evidence export", (record.sender, *record.recipients)
     )
-    backend = AuditBackend(store)
+    backend = store.audit()
     await write_checkpoint(store, signer, hub_id, tsa=tsa)
     published = fingerprints(signer)
     checkpoints = await backend.checkpoints()
@@ -152,7 +151,7 @@ async def export_evidence(
         indent=2,
     ).encode("utf-8")
     for seg in segments.values():
-        files[f"chain/{seg.chain_id}.jsonl"] = b"".join(r.canonical() + b"\n" for r in seg.lines)
+        files[f"chain/{seg.chain_id}.jsonl"] = b"".join(canonical(r) + b"\n" for r in seg.lines)
         files[f"chain/{seg.chain_id}.start"] = (seg.start_hash + "\n").encode()
         files[f"chain/{seg.chain_id}.end"] = (f"checkpoints/{seg.end_checkpoint.id}.xml\n").encode()
         for cp in (seg.start_checkpoint, seg.end_checkpoint):

@@ -15,14 +15,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from hub.audit.backend import AuditBackend
 from hub.audit.checkpoint import sign_checkpoint
-from hub.audit.records import ChainHead, CheckpointRow
 from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
 from hub.audit.verify import PAGE_SIZE, AuditSource, Finding, Progress, Report, verify_stream
 from hub.models import DeliveryState, Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
+from hub.store.records import ChainHead, CheckpointRow
 
 log = logging.getLogger("hub.audit")
 
@@ -51,7 +50,7 @@ async def write_checkpoint(
     def build(checkpoint_id: int, previous: bytes | None, heads: list[ChainHead]) -> bytes:
         return sign_checkpoint(signer, hub_id, checkpoint_id, previous, heads, when)
 
-    backend = AuditBackend(store)
+    backend = store.audit()
     row = await backend.add_checkpoint(build, when)
     log.info("audit checkpoint written", extra={"checkpoint": row.id})
     if tsa is not None:
@@ -102,7 +101,7 @@ async def verify_store(
         return None
 
     return await verify_stream(
-        source or AuditBackend(store),
+        source or store.audit(),
         published_fingerprints=fingerprints(signer),
         page_size=page_size,
         progress=progress,
@@ -143,7 +142,7 @@ async def purge(
     event written in the same transaction as the deletion."""
     if package_days <= 0:
         return []
-    backend = AuditBackend(store)
+    backend = store.audit()
     cutoff = (now or datetime.now(UTC)) - timedelta(days=package_days)
     purged: list[str] = []
     for package_id in await backend.purge_candidates(cutoff, batch):
@@ -189,7 +188,7 @@ class Checkpointer:
 
     async def tick(self) -> CheckpointRow | None:
         """One checkpoint, skipped when no chain moved since the last one."""
-        heads = await AuditBackend(self.store).heads()
+        heads = await self.store.audit().heads()
         if heads == self._last_heads:
             return None
         row = await write_checkpoint(self.store, self.signer, self.hub_id, self.clock(), self.tsa)

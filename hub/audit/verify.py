@@ -31,9 +31,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
-from hub.audit.chain import GENESIS, ChainedEvent
+from hub.audit.chain import GENESIS, compute_hash
 from hub.audit.checkpoint import VerifiedCheckpoint, document_sha256, verify_checkpoint
-from hub.audit.records import ChainHead, CheckpointRow
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow
 
 Kind = Literal["edited", "deleted", "inserted", "reordered", "checkpoint"]
 
@@ -119,7 +119,7 @@ CheckpointHook = Callable[[CheckpointRow], Awaitable["Finding | None"]]
 
 
 class AuditSource(Protocol):
-    """Paged reads of the audit log (:class:`hub.audit.backend.AuditBackend` on both stores).
+    """Paged reads of the audit log (:class:`hub.store.facets.AuditStore` on every store).
 
     Every method is one short read; pages are keyset-paginated so no transaction or cursor
     stays open while the verifier works."""
@@ -230,7 +230,7 @@ class _ChainWalk:
             self._group()
 
     def _fine(self, r: ChainedEvent) -> bool:
-        return r.hash == r.compute_hash() and r.prev_hash == self.expected_prev
+        return r.hash == compute_hash(r) and r.prev_hash == self.expected_prev
 
     def _group(self) -> None:
         group, self.group = self.group, []
@@ -254,7 +254,7 @@ class _ChainWalk:
                 n,
             )
             return
-        self_ok = row.hash == row.compute_hash()
+        self_ok = row.hash == compute_hash(row)
         link_ok = row.prev_hash == self.expected_prev
         if self_ok and link_ok:
             self.good_upto = n
@@ -302,7 +302,7 @@ class _ChainWalk:
                 self.source,
                 self.chain_id,
                 self.page_size,
-                lambda o: o.seq != row.seq and replace(row, seq=o.seq).compute_hash() == row.hash,
+                lambda o: o.seq != row.seq and compute_hash(replace(row, seq=o.seq)) == row.hash,
             )
             if swapped:
                 return Finding(

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hub.dashboard.model import AgencyActivity, DashboardStore, Overview
 from hub.metrics import (
     DEAD_LETTERS,
     DELIVERY_SECONDS,
@@ -29,6 +28,8 @@ from hub.metrics import (
     QUEUE_DEPTH,
     REFUSED,
 )
+from hub.store.facets import DashboardStore
+from hub.store.records import AgencyActivity, Overview
 
 log = logging.getLogger("hub.dashboard")
 

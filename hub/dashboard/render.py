@@ -22,8 +22,8 @@ import jinja2
 from aiohttp import web
 
 from hub.dashboard.i18n import age_text, code_text, has, label, number, t, when
-from hub.dashboard.model import AuditEntry, Session
 from hub.models import Event
+from hub.store.records import AuditEntry, Session
 
 NAV = (
     ("overview", "/dashboard/"),

@@ -35,21 +35,21 @@ from hub.audit.service import record_read
 from hub.dashboard import render as r
 from hub.dashboard.i18n import DEFAULT, LANGUAGES, LOCAL, catalogue, label, number, percent, t
 from hub.dashboard.live import Pulse
-from hub.dashboard.model import (
-    UNACKED_STATES,
-    AuditEntry,
-    DashboardStore,
-    DeliveryRow,
-    PackageQuery,
-    PackageRow,
-    Session,
-)
 from hub.directory import DirectoryEntry, DirectoryFilter
 from hub.logs import package_context
 from hub.metrics import OPERATOR_ACTIONS
 from hub.models import AgencyOverride, DeliveryState, Event, PackageKind, PackageRecord
 from hub.operators import LoginThrottle, authenticate, open_session, token_sha256
 from hub.runtime import Runtime
+from hub.store.facets import DashboardStore
+from hub.store.records import (
+    UNACKED_STATES,
+    AuditEntry,
+    DeliveryRow,
+    PackageQuery,
+    PackageRow,
+    Session,
+)
 from hub.warning_codes import LEGACY_ALGORITHM
 
 log = logging.getLogger("hub.dashboard")

@@ -48,7 +48,10 @@ from hub.lifecycle.machines import (
     document_step,
     dossier_allowed,
 )
-from hub.lifecycle.models import (
+from hub.models import Event, PackageRecord
+from hub.pipeline.checks import Checked
+from hub.store import Store
+from hub.store.records import (
     DocMove,
     DocState,
     DossierMove,
@@ -56,9 +59,6 @@ from hub.lifecycle.models import (
     LifecycleChange,
     Transition,
 )
-from hub.models import Event, PackageRecord
-from hub.pipeline.checks import Checked
-from hub.store import Store
 from hub.text import nfc, nfc_or_none  # keys compare in NFC (issue 10)
 
 log = logging.getLogger("hub.lifecycle")

@@ -1,8 +1,14 @@
 """The :class:`Store` contract.
 
-The store owns all durable state. Implementations: SQLite in WAL (the embedded default,
-:mod:`hub.store.sqlite`); PostgreSQL arrives with the scale-out issue and must pass the same
-contract suite (``tests/contracts/store_contract.py``).
+The store owns all durable state. Backends: SQLite in WAL (the embedded default,
+:mod:`hub.store.sqlite`) and PostgreSQL (:mod:`hub.store.postgres`); both pass the same
+contract suites (``tests/contracts/``). The contract is this module, its facets
+(:mod:`hub.store.facets`: dashboard, lifecycle, audit, revocation cache) and the records they
+store and return (:mod:`hub.store.records`); none of them imports a layer above the store.
+
+Every event a backend writes joins the audit hash chain in the same transaction, through the
+:class:`~hub.store.facets.EventChainer` its constructor requires: the hashing belongs to the
+audit package, which hands it down to the store instead of the store reaching up.
 
 Every method is a coroutine; implementations do their blocking I/O off the event loop.
 A store is an async context manager: ``async with store:`` opens (and migrates) and closes it.
@@ -17,7 +23,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -30,10 +35,9 @@ from hub.models import (
     Page,
     VxpSystem,
 )
-from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
+from hub.store.facets import AuditStore, DashboardStore, LifecycleStore, RevocationCacheStore
 
-if TYPE_CHECKING:  # the dashboard's records import nothing from the store
-    from hub.dashboard.model import DashboardStore
+if TYPE_CHECKING:
     from hub.storage_crypto import BlobCipher
 
 
@@ -305,18 +309,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def dashboard(self) -> DashboardStore:
         """The operators' dashboard queries and tables (operators, sessions, audit, discards)
-        over this store's connections; see :mod:`hub.dashboard.model`."""
+        over this store's connections; see :class:`hub.store.facets.DashboardStore`."""
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 
     @abc.abstractmethod
     def lifecycle(self) -> LifecycleStore:
         """Document and dossier lifecycles, history, notified alarms, over this store's
-        connections; see :mod:`hub.lifecycle.store`."""
+        connections; see :class:`hub.store.facets.LifecycleStore`."""
+
+    # -- audit log (issue 7) ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def audit(self) -> AuditStore:
+        """The event log as an audit trail (chained rows, heads, checkpoints, signed acks,
+        purges) over this store's connections; see :class:`hub.store.facets.AuditStore`."""
 
     # -- online revocation cache (issue 14) -------------------------------------------------------
 
     @abc.abstractmethod
     def revocation_cache(self) -> RevocationCacheStore:
         """The shared cache of CRLs/OCSP answers fetched online and the sources' health
-        (migration 0010); see :mod:`hub.revinfo`."""
+        (migration 0010); see :class:`hub.store.facets.RevocationCacheStore`."""

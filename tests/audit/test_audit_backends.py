@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from hub.audit.chain import AuditChain
 from hub.store import Store
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
@@ -25,7 +26,7 @@ async def sqlite_env(tmp_path: Path) -> AsyncIterator[Env]:
     import sqlite3
 
     path = tmp_path / "hub.sqlite"
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
 
         async def run(statement: str, params: tuple[object, ...]) -> None:
             conn = sqlite3.connect(path)
@@ -38,7 +39,7 @@ async def sqlite_env(tmp_path: Path) -> AsyncIterator[Env]:
 
 @pytest.fixture
 async def pg_env(pg_dsn: str, pg_schema: str) -> AsyncIterator[Env]:  # noqa: F811
-    async with PostgresStore(pg_dsn, schema=pg_schema) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as store:
 
         async def run(statement: str, params: tuple[object, ...]) -> None:
             text = statement.replace("?", "%s")

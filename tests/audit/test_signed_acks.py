@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from hub.audit.acks import AckFacts, sign_ack
-from hub.audit.backend import AuditBackend
 from hub.audit.evidence import export_evidence
 from hub.client import HubProblem
 from hub.demo.factory import Signer, document
@@ -41,7 +40,7 @@ async def test_signed_ack_is_kept_and_verifies_in_the_evidence(
     receiver = await hub.client(H41)
     body = await receiver.ack(package_id, _ack(signers(H41), package_id, sha256))
     assert body["signed"] is True and body["already_acked"] is False
-    stored = await AuditBackend(hub.runtime.store).signed_acks(package_id)
+    stored = await hub.runtime.store.audit().signed_acks(package_id)
     assert [a.recipient for a in stored] == [H41]
 
     rt = hub.runtime
@@ -78,7 +77,7 @@ async def test_unsigned_ack_still_allowed(
     package_id, _ = await _send(hub, signers, 22)
     body = await (await hub.client(H41)).ack(package_id)
     assert body["signed"] is False and body["acked_at"]
-    assert await AuditBackend(hub.runtime.store).signed_acks(package_id) == []
+    assert await hub.runtime.store.audit().signed_acks(package_id) == []
 
 
 @pytest.mark.parametrize(
@@ -110,4 +109,4 @@ async def test_bad_signed_ack_is_refused_and_acknowledges_nothing(
     assert (raised.value.status, raised.value.code) == (status, code)
     delivery = await hub.runtime.store.get_delivery(package_id, H41)
     assert delivery is not None and delivery.acked_at is None
-    assert await AuditBackend(hub.runtime.store).signed_acks(package_id) == []
+    assert await hub.runtime.store.audit().signed_acks(package_id) == []

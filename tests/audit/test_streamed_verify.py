@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from hub.audit.backend import AuditBackend
-from hub.audit.chain import ChainedEvent
-from hub.audit.records import ChainHead, CheckpointRow
+from hub.audit.chain import AuditChain
 from hub.audit.service import verify_store, write_checkpoint
 from hub.models import Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
+from hub.store.facets import AuditStore
 from hub.store.postgres import PostgresStore
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow
 from hub.store.sqlite import SqliteStore
 from tests.contracts.audit_contract import T0, make_signer
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
@@ -40,7 +40,7 @@ class TrackedEvent(ChainedEvent):
 class CountingSource:
     """The store's paged reads, counting the rows still held when the next read starts."""
 
-    def __init__(self, inner: AuditBackend) -> None:
+    def __init__(self, inner: AuditStore) -> None:
         self.inner = inner
         self.handed: list[weakref.ref[TrackedEvent]] = []
         self.max_held = 0  # rows alive (earlier reads + this one) at the end of a read
@@ -116,7 +116,7 @@ async def _populate(store: Store, signer: ReceiptSigner) -> None:
 async def _check_streams(store: Store) -> None:
     signer = make_signer()
     await _populate(store, signer)
-    source = CountingSource(AuditBackend(store))
+    source = CountingSource(store.audit())
     ticks: list[tuple[int, int]] = []
     report = await verify_store(
         store,
@@ -140,14 +140,12 @@ async def _check_streams(store: Store) -> None:
 async def _check_streams_when_tampered(store: Store, sql_edit: object) -> None:
     signer = make_signer()
     await _populate(store, signer)
-    events = await AuditBackend(store).chain_page(
-        (await AuditBackend(store).heads())[0].chain_id, None, EVENTS
-    )
+    events = await store.audit().chain_page((await store.audit().heads())[0].chain_id, None, EVENTS)
     victim = events[150]
     del events
     assert callable(sql_edit)
     await sql_edit(victim.seq)
-    source = CountingSource(AuditBackend(store))
+    source = CountingSource(store.audit())
     report = await verify_store(store, signer, source=source, page_size=PAGE)
     first = report.first
     assert first is not None and (first.kind, first.seq) == ("edited", victim.seq)
@@ -158,13 +156,13 @@ async def _check_streams_when_tampered(store: Store, sql_edit: object) -> None:
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[tuple[Store, Path]]:
     path = tmp_path / "hub.sqlite"
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         yield store, path
 
 
 @pytest.fixture
 async def pg_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[Store]:  # noqa: F811
-    async with PostgresStore(pg_dsn, schema=pg_schema) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as store:
         yield store
 
 
@@ -234,7 +232,7 @@ class AppendingSource(CountingSource):
     """The hub keeps writing while the verifier walks: at the first head read after a chain
     was walked, three more events are appended to it (and a checkpoint written)."""
 
-    def __init__(self, inner: AuditBackend, store: Store, signer: ReceiptSigner) -> None:
+    def __init__(self, inner: AuditStore, store: Store, signer: ReceiptSigner) -> None:
         super().__init__(inner)
         self.store, self.signer, self.appended = store, signer, False
 
@@ -254,7 +252,7 @@ class AppendingSource(CountingSource):
 async def _check_live_appends(store: Store) -> None:
     signer = make_signer()
     await _populate(store, signer)
-    source = AppendingSource(AuditBackend(store), store, signer)
+    source = AppendingSource(store.audit(), store, signer)
     report = await verify_store(store, signer, source=source, page_size=PAGE)
     assert source.appended
     # Not "deleted" (the head moved past the walk) nor "inserted": the walk followed it.

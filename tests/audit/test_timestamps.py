@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
-from hub.audit.backend import AuditBackend
 from hub.audit.evidence import export_evidence
 from hub.audit.service import verify_store, write_checkpoint
 from hub.audit.tsa import QUERY_TYPE, REPLY_TYPE, TimestampError, TsaClient, token_time
@@ -185,6 +184,6 @@ async def test_tsa_outage_leaves_checkpoints_unstamped(workdir: Workdir) -> None
             await tsa.timestamp(b"x")
         row = await write_checkpoint(rt.store, rt.signer, "hub", tsa=tsa)
         assert row.tst is None
-        stored = await AuditBackend(rt.store).checkpoints()
+        stored = await rt.store.audit().checkpoints()
         assert stored[-1].id == row.id and stored[-1].tst is None
         await asyncio.sleep(0)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.audit.chain import AuditChain
 from hub.broker.abc import Broker, QueueEntry
 from hub.broker.local import LocalBroker
 from hub.errors import Unavailable
@@ -67,7 +68,7 @@ async def test_two_instances_on_one_file_deliver_each_entry_once(tmp_path: Path)
 
 async def test_shares_the_store_file(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
-    async with SqliteStore(path) as store, make_local(path) as broker:
+    async with SqliteStore(path, chainer=AuditChain()) as store, make_local(path) as broker:
         pkg = new_package()
         await store.add_packages([pkg])
         await broker.publish([QueueEntry(G22, pkg.id)])

@@ -17,12 +17,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hub.audit.backend import AuditBackend
-from hub.audit.chain import ChainedEvent
+from hub.audit.chain import sealed
 from hub.audit.service import verify_store, write_checkpoint
 from hub.models import Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
+from hub.store.records import ChainedEvent
 
 Sql = Callable[[str, tuple[object, ...]], Awaitable[None]]
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -61,7 +61,7 @@ async def populate(store: Store, signer: ReceiptSigner, n: int = 8) -> list[Chai
         if i == n // 2 - 1:
             await write_checkpoint(store, signer, "hub", T0 + timedelta(seconds=i))
     await write_checkpoint(store, signer, "hub", T0 + timedelta(seconds=n))
-    return await AuditBackend(store).all_events()
+    return await store.audit().all_events()
 
 
 async def check_clean_log_verifies(store: Store, sql: Sql) -> None:
@@ -96,7 +96,7 @@ async def check_edited(store: Store, sql: Sql) -> None:
 async def check_edited_and_rehashed(store: Store, sql: Sql) -> None:
     signer = make_signer()
     events = await populate(store, signer)
-    forged = replace(events[2], kind="refused").sealed()
+    forged = sealed(replace(events[2], kind="refused"))
     await sql(
         "UPDATE events SET kind = 'refused', hash = ? WHERE seq = ?", (forged.hash, forged.seq)
     )
@@ -110,7 +110,7 @@ async def check_chain_rewritten(store: Store, sql: Sql) -> None:
     events = await populate(store, signer)
     prev = events[5].prev_hash
     for i, ev in enumerate(events[5:]):
-        forged = replace(ev, prev_hash=prev, kind="refused" if i == 0 else ev.kind).sealed()
+        forged = sealed(replace(ev, prev_hash=prev, kind="refused" if i == 0 else ev.kind))
         await sql(
             "UPDATE events SET kind = ?, prev_hash = ?, hash = ? WHERE seq = ?",
             (forged.kind, forged.prev_hash, forged.hash, ev.seq),
@@ -152,7 +152,7 @@ async def check_inserted_unchained(store: Store, sql: Sql) -> None:
         "INSERT INTO events (package_id, kind, at, detail) VALUES (?, 'acked', ?, '{}')",
         ("pkg-1", "2026-03-02T01:40:00.000000+00:00"),
     )
-    events = await AuditBackend(store).all_events()
+    events = await store.audit().all_events()
     assert await _verdict(store, signer) == ("inserted", events[-1].seq)
 
 
@@ -162,9 +162,9 @@ async def check_inserted_in_chain(store: Store, sql: Sql) -> None:
     events = await populate(store, signer)
     await sql("UPDATE events SET chain_seq = chain_seq + 1 WHERE seq >= ?", (events[3].seq,))
     await sql("UPDATE audit_chains SET head_seq = head_seq + 1", ())
-    forged = replace(
-        events[3], seq=events[-1].seq + 100, kind="acked", detail={"forged": True}
-    ).sealed()
+    forged = sealed(
+        replace(events[3], seq=events[-1].seq + 100, kind="acked", detail={"forged": True})
+    )
     await sql(
         "INSERT INTO events (seq, package_id, kind, at, recipient, attempt, detail, chain_id, "
         "chain_seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

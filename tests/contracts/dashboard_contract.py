@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.dashboard.model import AuditEntry, Operator, PackageQuery, PackageRow
 from hub.models import DeliveryState, PackageKind
 from hub.store.abc import Store
+from hub.store.records import AuditEntry, Operator, PackageQuery, PackageRow
 from tests.contracts.store_contract import G22, H29, H41, new_package
 
 S = DeliveryState

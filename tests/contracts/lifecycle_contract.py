@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hub.errors import IllegalTransition
-from hub.lifecycle.models import (
+from hub.models import DeliveryState, NewPackage, PackageKind
+from hub.store.abc import Store
+from hub.store.records import (
     DocMove,
     DocState,
     DossierMove,
@@ -20,8 +22,6 @@ from hub.lifecycle.models import (
     LifecycleChange,
     Transition,
 )
-from hub.models import DeliveryState, NewPackage, PackageKind
-from hub.store.abc import Store
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 A, B, C = "000.00.00.G22", "000.00.00.H41", "000.00.00.H29"

@@ -4,7 +4,7 @@ Subclass :class:`StoreContract` in a ``Test…`` class and provide one fixture::
 
     @pytest.fixture
     def store_factory(self, tmp_path) -> Callable[[], Store]:
-        return lambda: SqliteStore(tmp_path / "hub.db")
+        return lambda: SqliteStore(tmp_path / "hub.db", chainer=AuditChain())
 
 ``store_factory()`` returns a new, *unopened* store over the same backing storage every time it
 is called (same file, same database/schema), so the suite can reopen it (persistence) and open

@@ -16,11 +16,10 @@ from dataclasses import replace
 
 import pytest
 
-from hub.audit.backend import AuditBackend
-from hub.dashboard.model import PackageQuery, PackageRow
 from hub.models import DeliveryState, Event, NewPackage, PackageKind
 from hub.storage_crypto import BlobCipher
 from hub.store.abc import Store
+from hub.store.records import PackageQuery, PackageRow
 from tests.contracts.store_contract import G22, H29, H41, new_package
 
 RawSubject = Callable[[Store, str], Awaitable[tuple[str | None, str | None]]]
@@ -238,7 +237,7 @@ class TextContract:
         p = replace(new_package(sender=H41, recipients=(G22,)), subject=QUYET_DINH)
         await self._add(store, p)
         event = Event(package_id=p.id, kind="purged", at=p.accepted_at, detail={})
-        assert await AuditBackend(store).purge_package(p.id, event)
+        assert await store.audit().purge_package(p.id, event)
         assert await raw_subject(store, p.id) == (None, None)
         assert (await store.inbox(G22, q="quyet dinh")).items == ()
 

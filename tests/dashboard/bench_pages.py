@@ -25,11 +25,11 @@ from typing import Any
 import psycopg
 
 from hub.config import load_config
-from hub.dashboard.model import PackageQuery
 from hub.demo.workdir import DEFAULT_AGENCIES, create_workdir
 from hub.models import NewPackage, PackageKind
 from hub.operators import add_operator
 from hub.runtime import make_store
+from hub.store.records import PackageQuery
 from tests.api.conftest import start_hub
 from tests.dashboard.conftest import PASSWORDS, Dashboard, Receiver
 

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from hub.cli import main
 from hub.config import load_config
-from hub.dashboard.model import AuditEntry
 from hub.operators import hash_password, verify_password
 from hub.runtime import make_store
+from hub.store.records import AuditEntry
 from tests.conftest import WorkdirFactory
 from tests.dashboard.conftest import G22, PASSWORDS, Dashboard, csrf_of
 

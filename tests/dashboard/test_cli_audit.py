@@ -14,9 +14,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.dashboard.model import AuditEntry
 from hub.demo.factory import document
 from hub.edxml import Organ
+from hub.store.records import AuditEntry
 from tests.conftest import signer_for
 from tests.dashboard.conftest import G22, H41, Dashboard
 from tests.directory_sample import sample_csv

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import psycopg
 
-from hub.lifecycle.models import DocState
+from hub.audit.chain import AuditChain
 from hub.sqlitedb import apply_migrations, to_db_time
 from hub.store.postgres import PostgresStore
 from hub.store.postgres import migrate as pgmigrate
+from hub.store.records import DocState
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.store.pg_fixtures import pg_dsn, pg_schema
@@ -54,7 +55,7 @@ async def test_sqlite_backfill(tmp_path: Path) -> None:
     for i, (who, f, to) in enumerate(HISTORY):
         conn.execute(INSERT_TR.format(p=""), (KEY, who, f, to, f"s{i}", t, A))
     conn.close()
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         _check(list(await store.lifecycle().documents(KEY)))
 
 
@@ -71,5 +72,5 @@ async def test_postgres_backfill(pg_dsn: str, pg_schema: str) -> None:
             await conn.execute(
                 INSERT_TR.format(p=p).replace("?", "%s"), (KEY, who, f, to, f"s{i}", T0, A)
             )
-    async with PostgresStore(pg_dsn, schema=pg_schema, max_size=2) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, max_size=2, chainer=AuditChain()) as store:
         _check(list(await store.lifecycle().documents(KEY)))

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hub.audit.chain import AuditChain
 from hub.lifecycle.alarms import evaluate
 from hub.lifecycle.calendar import WorkCalendar
 from hub.lifecycle.config import LifecycleSettings
@@ -198,7 +199,9 @@ async def test_four_months_alarms_and_figures(tmp_path: Path) -> None:
     clock = ManualClock(START.astimezone(UTC))
     cfg = settings()
     docs_by_package: dict[str, str] = {}
-    async with SqliteStore(tmp_path / "hub.sqlite", synchronous="NORMAL") as store:
+    async with SqliteStore(
+        tmp_path / "hub.sqlite", synchronous="NORMAL", chainer=AuditChain()
+    ) as store:
         pipe = Pipeline(Lifecycle(cfg, store), store, clock)
         checkpoints = list(MONTHS)
         figures_checked = 0

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from hub.audit.chain import AuditChain
 from hub.broker import QueueEntry
 from hub.broker.memory import InMemoryBroker
 from hub.errors import Unavailable
@@ -29,7 +30,7 @@ class CountingBroker(InMemoryBroker):
 
 async def test_concurrent_enqueues_are_grouped_and_all_delivered(tmp_path: Path) -> None:
     broker = CountingBroker()
-    async with SqliteStore(tmp_path / "s.sqlite") as store, broker:
+    async with SqliteStore(tmp_path / "s.sqlite", chainer=AuditChain()) as store, broker:
         enqueuer = GroupEnqueuer(broker, store)
         await asyncio.gather(
             *(enqueuer.enqueue([QueueEntry("000.00.00.H41", f"p{i}")]) for i in range(50))
@@ -48,7 +49,7 @@ async def test_concurrent_enqueues_are_grouped_and_all_delivered(tmp_path: Path)
 async def test_a_failed_group_fails_every_caller(tmp_path: Path) -> None:
     broker = CountingBroker()
     broker.fail = True
-    async with SqliteStore(tmp_path / "s.sqlite") as store, broker:
+    async with SqliteStore(tmp_path / "s.sqlite", chainer=AuditChain()) as store, broker:
         enqueuer = GroupEnqueuer(broker, store)
         results = await asyncio.gather(
             *(enqueuer.enqueue([QueueEntry("000.00.00.H41", f"p{i}")]) for i in range(5)),
@@ -62,7 +63,7 @@ async def test_a_failed_group_fails_every_caller(tmp_path: Path) -> None:
 
 async def test_max_batch_is_respected(tmp_path: Path) -> None:
     broker = CountingBroker()
-    async with SqliteStore(tmp_path / "s.sqlite") as store, broker:
+    async with SqliteStore(tmp_path / "s.sqlite", chainer=AuditChain()) as store, broker:
         enqueuer = GroupEnqueuer(broker, store, max_batch=3)
         await asyncio.gather(
             *(enqueuer.enqueue([QueueEntry("000.00.00.H41", f"p{i}")]) for i in range(10))

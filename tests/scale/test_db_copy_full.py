@@ -20,12 +20,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from hub.audit.backend import AuditBackend
-from hub.audit.records import SignedAck
+from hub.audit.chain import AuditChain
 from hub.audit.service import purge, verify_store, write_checkpoint
 from hub.client import HubClient
 from hub.config import load_config
-from hub.dashboard.model import AuditEntry
 from hub.dbtools import COPY_TABLES, Policy, copy_sqlite_to_postgres
 from hub.demo.factory import document, status
 from hub.edxml import Organ
@@ -35,6 +33,7 @@ from hub.receipts import ReceiptSigner
 from hub.runtime import make_store
 from hub.store import Store
 from hub.store.postgres import PostgresStore
+from hub.store.records import AuditEntry, SignedAck
 from hub.store.sqlite import SqliteStore
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, signer_for
 from tests.scale.harness import (
@@ -246,7 +245,7 @@ async def test_copy_everything_then_verify_on_postgresql(
     signer = ReceiptSigner.from_files(
         config.settings.receipt_key, config.settings.receipt_cert, config.settings.receipt_rotation
     )
-    async with SqliteStore(source_path) as store:
+    async with SqliteStore(source_path, chainer=AuditChain()) as store:
         acked = [pid for (pid, r), n in ledger.first_acks.items() if n and r == H41]
         assert acked
         dash = store.dashboard()
@@ -260,11 +259,11 @@ async def test_copy_everything_then_verify_on_postgresql(
                 package_id, recipient, DeliveryState.DEAD, error="forced for the test"
             )
             assert await dash.discard_dead(package_id, recipient, "alice", datetime.now(UTC))
-        await AuditBackend(store).add_signed_ack(
+        await store.audit().add_signed_ack(
             SignedAck(acked[-1], H41, datetime.now(UTC), b"<signed ack/>")
         )
     hub_cli(*copy)
-    async with SqliteStore(source_path) as store:
+    async with SqliteStore(source_path, chainer=AuditChain()) as store:
         # Changes to rows copied before: a discard taken back (deleted), the oldest packages'
         # bytes purged.
         await store.dashboard().undiscard(*dead[1])
@@ -293,13 +292,13 @@ async def test_copy_everything_then_verify_on_postgresql(
     pg = make_store(load_config(target))
     assert isinstance(pg, PostgresStore)
     # hub audit verify: the same verdict and figures on both stores, from the function and CLI.
-    src_lines = await audit_lines(SqliteStore(source_path), signer)
+    src_lines = await audit_lines(SqliteStore(source_path, chainer=AuditChain()), signer)
     assert await audit_lines(pg, signer) == src_lines
     code, text = cli_status("audit", "verify", "--config", str(target))
     assert code == 0 and "OK" in text, text
     # Lifecycle: history, reports and alarms are equal.
     assert await history(make_store(load_config(target)), ids) == await history(
-        SqliteStore(source_path), ids
+        SqliteStore(source_path, chainer=AuditChain()), ids
     )
     for command in (("report", "--format", "json"), ("alarms",)):
         a = hub_cli(*command, "--config", str(wd.config_dir), "--now", NOW)
@@ -307,11 +306,11 @@ async def test_copy_everything_then_verify_on_postgresql(
         assert a == b and a.strip(), command
     # A time-stamp token attached to a copied checkpoint travels too (a bogus one here: both
     # stores give the same verdict on it), then the test takes it back on both sides.
-    async with SqliteStore(source_path) as store:
-        await AuditBackend(store).set_checkpoint_tst(1, b"0\x03\x02\x01\x00")
+    async with SqliteStore(source_path, chainer=AuditChain()) as store:
+        await store.audit().set_checkpoint_tst(1, b"0\x03\x02\x01\x00")
     hub_cli(*copy)
     assert_tables_equal(source_path, pg_schema)
-    async with SqliteStore(source_path) as store:
+    async with SqliteStore(source_path, chainer=AuditChain()) as store:
         flagged = (await verify_store(store, signer)).lines()
     async with make_store(load_config(target)) as pg_store:
         assert (await verify_store(pg_store, signer)).lines() == flagged

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 
+from hub.audit.chain import AuditChain
 from hub.broker.local import LocalBroker
 from hub.dbtools import COPY_TABLES, Policy
 from hub.store.postgres.migrate import migrate
@@ -19,7 +20,7 @@ from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 
 async def _fresh_store_file(path: Path) -> None:
     # The store and the embedded broker share one file, as in a default installation.
-    async with SqliteStore(path), LocalBroker(path):
+    async with SqliteStore(path, chainer=AuditChain()), LocalBroker(path):
         pass
 
 

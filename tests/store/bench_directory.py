@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.audit.chain import AuditChain
 from hub.config import AgencyConfig
 from hub.directory import Directory, DirectoryFilter
 from hub.directory_import import import_directory
@@ -61,7 +62,7 @@ async def main(n: int) -> None:
     )
     data = export(n)
     with tempfile.TemporaryDirectory() as tmp:
-        async with SqliteStore(Path(tmp) / "hub.db") as store:
+        async with SqliteStore(Path(tmp) / "hub.db", chainer=AuditChain()) as store:
             at = datetime(2026, 3, 2, tzinfo=UTC)
             plan = await timed(
                 f"import {n} entries (parse, check, write)",

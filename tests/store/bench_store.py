@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hub.audit.chain import AuditChain
 from hub.broker.abc import QueueEntry
 from hub.broker.local import LocalBroker
 from hub.sqlitedb import Synchronous
@@ -31,7 +32,7 @@ def packages(n: int) -> list:  # type: ignore[type-arg]
 
 async def one_by_one(path: Path, sync: Synchronous, n: int) -> float:
     pkgs = packages(n)
-    async with SqliteStore(path, synchronous=sync) as store:
+    async with SqliteStore(path, synchronous=sync, chainer=AuditChain()) as store:
         start = time.perf_counter()
         for p in pkgs:
             await store.add_packages([p])
@@ -41,7 +42,7 @@ async def one_by_one(path: Path, sync: Synchronous, n: int) -> float:
 async def grouped(path: Path, sync: Synchronous, n: int, concurrency: int) -> tuple[float, float]:
     pkgs = packages(n)
     async with (
-        SqliteStore(path, synchronous=sync) as store,
+        SqliteStore(path, synchronous=sync, chainer=AuditChain()) as store,
         GroupCommitter(store, max_batch=256, max_delay=DELAY) as committer,
     ):
         queue = list(pkgs)
@@ -59,7 +60,7 @@ async def grouped(path: Path, sync: Synchronous, n: int, concurrency: int) -> tu
 async def latency(path: Path, sync: Synchronous, gap: float, n: int = 200) -> float:
     """Mean latency of one add from a single client pausing ``gap`` seconds between adds."""
     async with (
-        SqliteStore(path, synchronous=sync) as store,
+        SqliteStore(path, synchronous=sync, chainer=AuditChain()) as store,
         GroupCommitter(store, max_delay=DELAY) as committer,
     ):
         total = 0.0

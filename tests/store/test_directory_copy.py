@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.audit.chain import AuditChain
 from hub.dbtools import copy_sqlite_to_postgres
 from hub.models import DirectoryRecord
 from hub.store.postgres import PostgresStore
@@ -34,14 +35,14 @@ async def test_the_directory_is_copied(
     pg_schema: str,  # noqa: F811
 ) -> None:
     path = tmp_path / "hub.db"
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         await store.put_directory_records(ENTRIES, T1)
         renamed = replace(ENTRIES[0], name="Sở Tài chính Hà Nội")
         await store.put_directory_records([renamed], T2)
         source = list(await store.directory_records())
     report = await asyncio.to_thread(copy_sqlite_to_postgres, path, pg_dsn, pg_schema)
     assert report.tables.get("directory_entries") == 2
-    async with PostgresStore(pg_dsn, schema=pg_schema) as pg:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as pg:
         assert list(await pg.directory_records()) == source
         assert await pg.directory_revision() == 2
     again = await asyncio.to_thread(copy_sqlite_to_postgres, path, pg_dsn, pg_schema)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.audit.chain import AuditChain
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
@@ -17,10 +18,10 @@ from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401 - fixtures
 class TestSqliteDirectory(DirectoryContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000)
+        return lambda: SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000, chainer=AuditChain())
 
 
 class TestPostgresDirectory(DirectoryContract):
     @pytest.fixture
     def store_factory(self, pg_dsn: str, pg_schema: str) -> Callable[[], Store]:  # noqa: F811
-        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=4)
+        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=4, chainer=AuditChain())

@@ -17,6 +17,7 @@ import psycopg
 from click.testing import CliRunner
 from psycopg import sql
 
+from hub.audit.chain import AuditChain
 from hub.cli import main
 from hub.config import load_settings
 from hub.sqlitedb import Migration, apply_migrations, to_db_time
@@ -105,7 +106,7 @@ def _older(migrations: Sequence[Migration]) -> list[Migration]:
 async def test_sqlite_0014_marks_existing_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite3"
     ids = _sqlite_at_13_with_duplicates(path)
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         assert store.schema_version >= 14
         await _check_migrated(store, ids)
     conn = sqlite3.connect(path)
@@ -126,7 +127,7 @@ async def test_postgres_0014_marks_existing_duplicates(pg_dsn: str, pg_schema: s
             )
             cur = conn.cursor()
             await cur.executemany(INSERT.format(p="%s"), _values(ids, lambda t: t))
-    store = PostgresStore(pg_dsn, schema=pg_schema, min_size=1, max_size=2)
+    store = PostgresStore(pg_dsn, schema=pg_schema, min_size=1, max_size=2, chainer=AuditChain())
     async with store:
         await _check_migrated(store, ids)
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:

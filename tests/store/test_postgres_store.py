@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from hub.api import build_app
+from hub.audit.chain import AuditChain
 from hub.client import HubClient
 from hub.config import load_config
 from hub.demo.factory import document
@@ -48,7 +49,7 @@ LATEST = max(m.version for m in migrations())
 class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_factory(self, pg_dsn: str, pg_schema: str) -> Callable[[], Store]:
-        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=4)
+        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=4, chainer=AuditChain())
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ async def test_migrations_idempotent_and_confined_to_the_schema(
     pg_dsn: str, pg_schema: str
 ) -> None:
     for _ in range(3):
-        async with PostgresStore(pg_dsn, schema=pg_schema) as store:
+        async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as store:
             assert isinstance(store, PostgresStore)
             assert store.schema_version == LATEST
             await store.add_packages([new_package()])
@@ -124,7 +125,9 @@ async def test_migrations_idempotent_and_confined_to_the_schema(
 
 
 async def test_concurrent_migrators_apply_each_migration_once(pg_dsn: str, pg_schema: str) -> None:
-    stores = [PostgresStore(pg_dsn, schema=pg_schema, max_size=2) for _ in range(4)]
+    stores = [
+        PostgresStore(pg_dsn, schema=pg_schema, max_size=2, chainer=AuditChain()) for _ in range(4)
+    ]
     results = await asyncio.gather(
         *(migrate(pg_dsn, pg_schema) for _ in range(4)), *(s.open() for s in stores)
     )
@@ -143,8 +146,8 @@ async def test_two_schemas_are_isolated(pg_dsn: str, pg_schema: str) -> None:
     other = new_schema_name()
     try:
         async with (
-            PostgresStore(pg_dsn, schema=pg_schema) as a,
-            PostgresStore(pg_dsn, schema=other) as b,
+            PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as a,
+            PostgresStore(pg_dsn, schema=other, chainer=AuditChain()) as b,
         ):
             await a.add_packages([new_package()])
             assert (await a.count_packages(), await b.count_packages()) == (1, 0)
@@ -156,7 +159,7 @@ async def test_without_migrate_an_empty_schema_is_refused_until_hub_db_migrate(
     pg_dsn: str, pg_schema: str, make_workdir: WorkdirFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(Unavailable, match="not migrated"):
-        await PostgresStore(pg_dsn, schema=pg_schema, migrate=False).open()
+        await PostgresStore(pg_dsn, schema=pg_schema, migrate=False, chainer=AuditChain()).open()
 
     from hub.cli import main
 
@@ -172,14 +175,16 @@ async def test_without_migrate_an_empty_schema_is_refused_until_hub_db_migrate(
     assert f"schema {pg_schema}: version {LATEST}" in " ".join(result.output.split())
     assert "s3cret-pw" not in result.output and ":***@" in result.output
 
-    async with PostgresStore(pg_dsn, schema=pg_schema, migrate=False) as store:
+    async with PostgresStore(
+        pg_dsn, schema=pg_schema, migrate=False, chainer=AuditChain()
+    ) as store:
         assert isinstance(store, PostgresStore) and store.schema_version == LATEST
 
 
 def test_bad_schema_names_refused() -> None:
     for bad in ("Hub", "hub; DROP TABLE x", "", "1hub", "a" * 64, 'h"ub'):
         with pytest.raises(ValueError, match="schema name"):
-            PostgresStore("postgresql://postgres@127.0.0.1/test", schema=bad)
+            PostgresStore("postgresql://postgres@127.0.0.1/test", schema=bad, chainer=AuditChain())
 
 
 def test_passwords_are_masked() -> None:
@@ -194,7 +199,9 @@ def test_passwords_are_masked() -> None:
     assert "topsecret" not in scrub(
         "FATAL: password=topsecret rejected", "host=db password=topsecret"
     )
-    assert "topsecret" not in repr(PostgresStore("postgresql://u:topsecret@h/db"))
+    assert "topsecret" not in repr(
+        PostgresStore("postgresql://u:topsecret@h/db", chainer=AuditChain())
+    )
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -202,7 +209,7 @@ def test_passwords_are_masked() -> None:
 
 async def test_inbox_can_use_the_partial_index(pg_dsn: str, pg_schema: str) -> None:
     """Guard against the default inbox silently losing its index (literal states)."""
-    async with PostgresStore(pg_dsn, schema=pg_schema):
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()):
         pass
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
@@ -216,7 +223,7 @@ async def test_inbox_can_use_the_partial_index(pg_dsn: str, pg_schema: str) -> N
 
 
 async def test_naive_datetime_refused(pg_dsn: str, pg_schema: str) -> None:
-    async with PostgresStore(pg_dsn, schema=pg_schema) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as store:
         with pytest.raises(ValueError, match="naive"):
             await store.add_packages([new_package(accepted_at=datetime(2026, 1, 1, 8, 0))])
         assert await store.count_packages() == 0
@@ -228,9 +235,9 @@ async def test_concurrent_writers_cursor_walk_is_complete(pg_dsn: str, pg_schema
     advisory lock around seq assignment, a batch holding seq 9 could commit after one holding
     seq 10 and a cursor already past 10 would skip 9."""
     async with (
-        PostgresStore(pg_dsn, schema=pg_schema) as a,
-        PostgresStore(pg_dsn, schema=pg_schema) as b,
-        PostgresStore(pg_dsn, schema=pg_schema) as reader,
+        PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as a,
+        PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as b,
+        PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as reader,
         GroupCommitter(a, max_batch=8, max_delay=0) as ca,
         GroupCommitter(b, max_batch=8, max_delay=0) as cb,
     ):
@@ -269,7 +276,9 @@ async def test_writers_queue_on_the_seq_lock_and_time_out_as_unavailable(
 ) -> None:
     """add_packages waits for the schema's seq lock (held here by "another hub"); past
     command_timeout the statement is cancelled and the caller gets 503, nothing stored."""
-    async with PostgresStore(pg_dsn, schema=pg_schema, command_timeout=0.3) as store:
+    async with PostgresStore(
+        pg_dsn, schema=pg_schema, command_timeout=0.3, chainer=AuditChain()
+    ) as store:
         assert isinstance(store, PostgresStore)
         async with await psycopg.AsyncConnection.connect(pg_dsn) as other:
             await other.execute("SELECT pg_advisory_xact_lock(%s)", (store._seq_lock,))
@@ -285,7 +294,10 @@ async def test_writers_queue_on_the_seq_lock_and_time_out_as_unavailable(
 
 async def test_unreachable_server_is_unavailable_without_the_password(pg_schema: str) -> None:
     store = PostgresStore(
-        "postgresql://hub:s3cret-pw@127.0.0.1:1/test", schema=pg_schema, command_timeout=1.0
+        "postgresql://hub:s3cret-pw@127.0.0.1:1/test",
+        schema=pg_schema,
+        command_timeout=1.0,
+        chainer=AuditChain(),
     )
     with pytest.raises(Unavailable) as info:
         await store.open()
@@ -297,7 +309,7 @@ async def test_unreachable_server_is_unavailable_without_the_password(pg_schema:
 
 
 async def test_closed_store_is_unavailable(pg_dsn: str, pg_schema: str) -> None:
-    store = PostgresStore(pg_dsn, schema=pg_schema)
+    store = PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain())
     await store.open()
     await store.close()
     with pytest.raises(Unavailable):
@@ -311,7 +323,11 @@ async def test_killed_connections_unavailable_then_pool_recovers_nothing_lost(
 ) -> None:
     app = f"hub-test-{pg_schema}"
     store = PostgresStore(
-        with_password(pg_dsn, "s3cret-pw"), schema=pg_schema, max_size=3, application_name=app
+        with_password(pg_dsn, "s3cret-pw"),
+        schema=pg_schema,
+        max_size=3,
+        application_name=app,
+        chainer=AuditChain(),
     )
     async with store:
         pkgs = [new_package(recipients=(G22, H29)) for _ in range(20)]

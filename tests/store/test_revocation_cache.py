@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from hub import metrics
+from hub.audit.chain import AuditChain
 from hub.dbtools import copy_sqlite_to_postgres
-from hub.revinfo import RevocationCacheStore, RevocationService
+from hub.revinfo import RevocationService
+from hub.store.facets import RevocationCacheStore
 from hub.store.memory import MemoryStore
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
@@ -33,7 +35,7 @@ async def cache(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[RevocationCacheStore]:
     if request.param == "sqlite":
-        async with SqliteStore(tmp_path / "hub.sqlite") as store:
+        async with SqliteStore(tmp_path / "hub.sqlite", chainer=AuditChain()) as store:
             yield store.revocation_cache()
     elif request.param == "memory":
         async with MemoryStore() as memory:
@@ -41,7 +43,7 @@ async def cache(
     else:
         dsn = request.getfixturevalue("pg_dsn")
         schema = request.getfixturevalue("pg_schema")
-        async with PostgresStore(dsn, schema=schema) as store:
+        async with PostgresStore(dsn, schema=schema, chainer=AuditChain()) as store:
             yield store.revocation_cache()
 
 
@@ -146,7 +148,7 @@ async def test_db_copy_carries_the_cache(
 ) -> None:
     """``hub db copy`` (SQLite → PostgreSQL) copies both tables: the new hub starts warm."""
     item = _item(pki, "http://crl.example/copy.crl", pki.t0)
-    async with SqliteStore(tmp_path / "hub.sqlite") as store:
+    async with SqliteStore(tmp_path / "hub.sqlite", chainer=AuditChain()) as store:
         await store.revocation_cache().put([item])
         await store.revocation_cache().record_attempt(
             "http://ocsp.example", "ocsp", False, "503", pki.t0
@@ -155,7 +157,7 @@ async def test_db_copy_carries_the_cache(
         copy_sqlite_to_postgres, tmp_path / "hub.sqlite", pg_dsn, pg_schema
     )
     assert report.tables.get("revocation_cache") == 1
-    async with PostgresStore(pg_dsn, schema=pg_schema) as target:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as target:
         assert list(await target.revocation_cache().items()) == [item]
         (state,) = await target.revocation_cache().sources()
         assert (state.url, state.failures, state.failing_since) == (

@@ -9,10 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from hub.audit.chain import AuditChain
 from hub.store.sqlite import SqliteStore
 
 WRITER = r"""
 import asyncio, sys
+from hub.audit.chain import AuditChain
 from hub.store.batching import GroupCommitter
 from hub.store.sqlite import SqliteStore
 from tests.contracts.store_contract import new_package
@@ -24,7 +26,8 @@ async def one(committer, pkg):
     sys.stdout.flush()
 
 async def main():
-    async with SqliteStore(sys.argv[1]) as store, GroupCommitter(store) as committer:
+    store = SqliteStore(sys.argv[1], chainer=AuditChain())
+    async with store, GroupCommitter(store) as committer:
         while True:
             await asyncio.gather(*(one(committer, new_package()) for _ in range(32)))
 
@@ -53,7 +56,9 @@ async def test_committed_packages_survive_sigkill(tmp_path: Path) -> None:
     promised.extend(line.decode().strip() for line in proc.stdout.read().splitlines())
     proc.wait()
     assert len(promised) >= 300, "the writer did not get going"
-    async with SqliteStore(path) as store:  # recovers the WAL left by the dead process
+    async with SqliteStore(
+        path, chainer=AuditChain()
+    ) as store:  # recovers the WAL left by the dead process
         for package_id in promised:
             assert await store.get_package(package_id) is not None, package_id
             assert len(await store.deliveries_for(package_id)) == 1

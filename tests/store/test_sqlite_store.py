@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.audit.chain import AuditChain
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.sqlitedb import split_statements
@@ -24,12 +25,12 @@ from tests.contracts.store_contract import G22, StoreContract, new_package
 class TestSqliteStore(StoreContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000)
+        return lambda: SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000, chainer=AuditChain())
 
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "hub.db")
+    store = SqliteStore(tmp_path / "hub.db", chainer=AuditChain())
     await store.open()
     yield store  # type: ignore[misc]
     await store.close()
@@ -53,7 +54,7 @@ async def test_wal_mode_and_schema_version(sqlite_store: SqliteStore) -> None:
 
 async def test_migrations_idempotent_on_reopen(tmp_path: Path) -> None:
     for _ in range(3):
-        async with SqliteStore(tmp_path / "hub.db") as store:
+        async with SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) as store:
             await store.add_packages([new_package()])
     with sqlite3.connect(tmp_path / "hub.db") as conn:
         # one row per migration file, however often the store was opened
@@ -63,7 +64,7 @@ async def test_migrations_idempotent_on_reopen(tmp_path: Path) -> None:
 
 
 async def test_concurrent_first_open_migrates_once(tmp_path: Path) -> None:
-    stores = [SqliteStore(tmp_path / "hub.db") for _ in range(4)]
+    stores = [SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
         with sqlite3.connect(tmp_path / "hub.db") as conn:
@@ -102,7 +103,7 @@ async def test_naive_datetime_refused(sqlite_store: SqliteStore) -> None:
 
 
 async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "hub.db")
+    store = SqliteStore(tmp_path / "hub.db", chainer=AuditChain())
     await store.open()
     await store.close()
     with pytest.raises(Unavailable):
@@ -113,7 +114,7 @@ async def test_closed_store_is_unavailable(tmp_path: Path) -> None:
 
 async def test_locked_database_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
-    async with SqliteStore(path, busy_timeout_ms=50) as store:
+    async with SqliteStore(path, busy_timeout_ms=50, chainer=AuditChain()) as store:
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
@@ -156,7 +157,7 @@ class CountingStore(SqliteStore):
     """Counts add_packages transactions; can be told to fail."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path)
+        super().__init__(path, chainer=AuditChain())
         self.batches: list[int] = []
         self.fail_next = False
 
@@ -180,13 +181,13 @@ async def test_group_commit_groups_concurrent_adds(tmp_path: Path) -> None:
         assert max(store.batches) <= 64
         assert await store.count_packages() == 200
         # Returned means committed: visible through another connection.
-        async with SqliteStore(tmp_path / "hub.db") as other:
+        async with SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) as other:
             assert await other.count_packages() == 200
 
 
 async def test_group_commit_single_add_is_prompt(tmp_path: Path) -> None:
     async with (
-        SqliteStore(tmp_path / "hub.db") as store,
+        SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) as store,
         GroupCommitter(store, max_delay=0.002) as committer,
     ):
         loop = asyncio.get_running_loop()
@@ -215,7 +216,7 @@ async def test_group_commit_failure_reaches_every_caller(tmp_path: Path) -> None
 
 async def test_group_commit_duplicate_in_batch_is_not_an_error(tmp_path: Path) -> None:
     async with (
-        SqliteStore(tmp_path / "hub.db") as store,
+        SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) as store,
         GroupCommitter(store) as committer,
     ):
         pkg = new_package()
@@ -225,7 +226,7 @@ async def test_group_commit_duplicate_in_batch_is_not_an_error(tmp_path: Path) -
 
 
 async def test_group_commit_closed_refuses(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "hub.db") as store:
+    async with SqliteStore(tmp_path / "hub.db", chainer=AuditChain()) as store:
         committer = GroupCommitter(store)
         async with committer:
             pass
@@ -238,7 +239,7 @@ async def test_group_commit_cancelled_committer_fails_waiting_callers(tmp_path: 
         async def add_packages(self, packages: Sequence[NewPackage]) -> None:
             await asyncio.sleep(10)
 
-    async with SlowStore(tmp_path / "hub.db") as store:
+    async with SlowStore(tmp_path / "hub.db", chainer=AuditChain()) as store:
         committer = GroupCommitter(store)
         committer.start()
         adds = [asyncio.create_task(committer.add(new_package())) for _ in range(3)]

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from hub.audit.chain import AuditChain
 from hub.config import load_config
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import Workdir
@@ -48,7 +49,9 @@ class TestSqliteStoreEncrypted(StoreContract):
 
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: _encrypted(SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000))
+        return lambda: _encrypted(
+            SqliteStore(tmp_path / "hub.db", busy_timeout_ms=5000, chainer=AuditChain())
+        )
 
 
 class TestPostgresStoreEncrypted(StoreContract):
@@ -56,7 +59,9 @@ class TestPostgresStoreEncrypted(StoreContract):
 
     @pytest.fixture
     def store_factory(self, pg_dsn: str, pg_schema: str) -> Callable[[], Store]:
-        return lambda: _encrypted(PostgresStore(pg_dsn, schema=pg_schema, max_size=4))
+        return lambda: _encrypted(
+            PostgresStore(pg_dsn, schema=pg_schema, max_size=4, chainer=AuditChain())
+        )
 
 
 PLAIN = "Nguyễn Văn An, CCCD 001203004567".encode()
@@ -70,7 +75,7 @@ def _package_with_personal_data() -> tuple[bytes, NewPackage]:
 async def test_sqlite_file_holds_no_plaintext_and_rotation_works(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
     data, package = _package_with_personal_data()
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         store.blob_cipher = cipher("a", a=KEY_A)
         await store.add_packages([package])
         assert await store.get_bytes(package.id) == data
@@ -83,7 +88,7 @@ async def test_sqlite_file_holds_no_plaintext_and_rotation_works(tmp_path: Path)
 
     # Rotation: new key current, the old one still configured for the old blob.
     data2, package2 = _package_with_personal_data()
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         store.blob_cipher = cipher("b", a=KEY_A, b=KEY_B)
         await store.add_packages([package2])
         assert await store.get_bytes(package.id) == data
@@ -98,7 +103,7 @@ async def test_sqlite_file_holds_no_plaintext_and_rotation_works(tmp_path: Path)
     assert raw2.startswith(MAGIC + b"\x01b")
 
     # The old key retired too early, a wrong key, no key: clear errors, never ciphertext.
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         store.blob_cipher = cipher("b", b=KEY_B)
         assert await store.get_bytes(package2.id) == data2
         with pytest.raises(StorageKeyError, match="key 'a', which is not configured"):
@@ -114,7 +119,7 @@ async def test_sqlite_file_holds_no_plaintext_and_rotation_works(tmp_path: Path)
 async def test_blob_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> None:
     path = tmp_path / "hub.db"
     p1, p2 = new_package(), new_package()
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         store.blob_cipher = cipher()
         await store.add_packages([p1, p2])
     with sqlite3.connect(path) as conn:
@@ -123,7 +128,7 @@ async def test_blob_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> Non
             "WHERE package_id = ?",
             (p1.id, p2.id),
         )
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         store.blob_cipher = cipher()
         with pytest.raises(StorageKeyError):
             await store.get_bytes(p2.id)
@@ -131,7 +136,7 @@ async def test_blob_moved_to_another_row_does_not_decrypt(tmp_path: Path) -> Non
 
 async def test_postgresql_column_holds_no_plaintext(pg_dsn: str, pg_schema: str) -> None:
     data, package = _package_with_personal_data()
-    async with PostgresStore(pg_dsn, schema=pg_schema) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()) as store:
         store.blob_cipher = cipher()
         await store.add_packages([package])
         assert await store.get_bytes(package.id) == data

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hub.audit.backend import AuditBackend
+from hub.audit.chain import AuditChain
 from hub.audit.service import verify_store
 from hub.cli import main
 from hub.config import load_config
@@ -84,7 +84,7 @@ async def _seed(workdir: Workdir) -> dict[str, bytes]:
         await store.add_packages(sealed)
         purged = sealed[-1]
         event = Event(package_id=purged.id, kind="purged", at=datetime.now(UTC), detail={})
-        assert await AuditBackend(store).purge_package(purged.id, event)
+        assert await store.audit().purge_package(purged.id, event)
     return {p.id: p.data for p in plain + sealed[:-1]}
 
 
@@ -145,7 +145,7 @@ async def test_rekey_interrupted_continued_idempotent(workdir_for: Workdir, tmp_
         signer = ReceiptSigner.from_files(s.receipt_key, s.receipt_cert, s.receipt_rotation)
         report_ = await verify_store(store, signer)
         assert report_.ok, report_.lines()
-        backend = AuditBackend(store)
+        backend = store.audit()
         kinds = [
             (e.kind, e.detail.get("rekeyed"))
             for h in await backend.heads()
@@ -200,7 +200,7 @@ class PurgingStore(SqliteStore):
         blobs = await super().stored_blobs(package_ids)
         if self.victim in package_ids:
             event = Event(package_id=self.victim, kind="purged", at=datetime.now(UTC), detail={})
-            assert await AuditBackend(self).purge_package(self.victim, event)
+            assert await self.audit().purge_package(self.victim, event)
         return blobs
 
 
@@ -208,7 +208,7 @@ async def test_rekey_never_overwrites_a_concurrent_change(tmp_path: Path) -> Non
     old = BlobCipher({"a": KEY_OLD}, "a")
     new = BlobCipher({"a": KEY_OLD, "b": KEY_NEW}, "b")
     packages = _packages(6, "song song")
-    async with PurgingStore(tmp_path / "hub.sqlite") as store:
+    async with PurgingStore(tmp_path / "hub.sqlite", chainer=AuditChain()) as store:
         store.blob_cipher = old
         await store.add_packages(packages)
         victim = store.victim = sorted(p.id for p in packages)[2]

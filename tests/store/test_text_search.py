@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from hub.audit.chain import AuditChain
 from hub.sqlitedb import apply_migrations
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
@@ -42,7 +43,7 @@ def nfd(text: str) -> str:
 class TestSqliteText(TextContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: SqliteStore(tmp_path / "hub.db")
+        return lambda: SqliteStore(tmp_path / "hub.db", chainer=AuditChain())
 
     @pytest.fixture
     def raw_subject(self, tmp_path: Path) -> RawSubject:
@@ -59,7 +60,7 @@ class TestSqliteText(TextContract):
 class TestPostgresText(TextContract):
     @pytest.fixture
     def store_factory(self, pg_dsn: str, pg_schema: str) -> Callable[[], Store]:  # noqa: F811
-        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=2)
+        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=2, chainer=AuditChain())
 
     @pytest.fixture
     def raw_subject(self, pg_dsn: str, pg_schema: str) -> RawSubject:  # noqa: F811
@@ -81,13 +82,13 @@ class TestPostgresText(TextContract):
 class TestSqliteEncryptedIndex(EncryptedIndexContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: SqliteStore(tmp_path / "hub.db")
+        return lambda: SqliteStore(tmp_path / "hub.db", chainer=AuditChain())
 
 
 class TestPostgresEncryptedIndex(EncryptedIndexContract):
     @pytest.fixture
     def store_factory(self, pg_dsn: str, pg_schema: str) -> Callable[[], Store]:  # noqa: F811
-        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=2)
+        return lambda: PostgresStore(pg_dsn, schema=pg_schema, max_size=2, chainer=AuditChain())
 
 
 # -- migration 0006: keys stored in NFD before it ------------------------------------------------
@@ -183,7 +184,7 @@ async def test_sqlite_migration_normalises_nfd_keys(tmp_path: Path) -> None:
             conn.execute(sql.format(p="?"), _values(names, sqlite=True))
     finally:
         conn.close()
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, chainer=AuditChain()) as store:
         assert isinstance(store, SqliteStore) and store.schema_version >= 6
         await _assert_migrated(store)
 
@@ -200,5 +201,5 @@ async def test_postgres_migration_normalises_nfd_keys(
         )
         for sql, names in _ROWS:
             await conn.execute(sql.format(p="%s"), _values(names, sqlite=False))  # type: ignore[arg-type]
-    async with PostgresStore(pg_dsn, schema=pg_schema, max_size=2) as store:
+    async with PostgresStore(pg_dsn, schema=pg_schema, max_size=2, chainer=AuditChain()) as store:
         await _assert_migrated(store)

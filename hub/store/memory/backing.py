@@ -21,9 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from hub.dashboard.model import AuditEntry, Operator
 from hub.errors import Unavailable
-from hub.lifecycle.models import DocState, DossierState, Transition
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -32,7 +30,7 @@ from hub.models import (
     PackageRecord,
     VxpSystem,
 )
-from hub.revinfo import SourceState
+from hub.store.records import AuditEntry, DocState, DossierState, Operator, SourceState, Transition
 from signing.online import FetchedItem
 
 

@@ -1,5 +1,5 @@
 """The dashboard's queries over a :class:`~hub.store.memory.MemoryStore`'s backing
-(:class:`hub.dashboard.model.DashboardStore`), with the SQL backends' orders and paging:
+(:class:`hub.store.facets.DashboardStore`), with the SQL backends' orders and paging:
 listings are keyset pages by package ``seq``, newest or oldest first as the contract says."""
 
 from __future__ import annotations
@@ -9,22 +9,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from hub.dashboard.model import (
-    UNACKED_STATES,
-    UNDELIVERED_STATES,
-    AgencyActivity,
-    AuditEntry,
-    DashboardStore,
-    DeliveryRow,
-    Listing,
-    Operator,
-    Overview,
-    PackageQuery,
-    PackageRow,
-    Session,
-)
 from hub.models import DeliveryRecord, DeliveryState, PackageRecord
 from hub.storage_crypto import BlobCipher
+from hub.store.facets import DashboardStore
 from hub.store.memory.backing import (
     MemoryBacking,
     MemoryConnection,
@@ -33,6 +20,19 @@ from hub.store.memory.backing import (
     utc,
 )
 from hub.store.memory.backing import PackageRow as StoredPackage
+from hub.store.records import (
+    UNACKED_STATES,
+    UNDELIVERED_STATES,
+    AgencyActivity,
+    AuditEntry,
+    DeliveryRow,
+    Listing,
+    Operator,
+    Overview,
+    PackageQuery,
+    PackageRow,
+    Session,
+)
 from hub.store.textsearch import query_tokens, terms_match
 from hub.text import nfc
 
@@ -56,7 +56,7 @@ def _listing(rows: list[PackageRow], limit: int) -> Listing:
 
 
 class MemoryDashboard(DashboardStore):
-    """:class:`~hub.dashboard.model.DashboardStore` on a memory store's backing."""
+    """:class:`~hub.store.facets.DashboardStore` on a memory store's backing."""
 
     def __init__(self, conn: MemoryConnection, *, cipher: BlobCipher | None = None) -> None:
         self._conn = conn

@@ -1,5 +1,5 @@
 """Lifecycles over a :class:`~hub.store.memory.MemoryStore`'s backing
-(:class:`hub.lifecycle.store.LifecycleStore`).
+(:class:`hub.store.facets.LifecycleStore`).
 
 :meth:`MemoryLifecycle.apply` is the SQL backends' transaction in memory: under the backing's
 lock it first checks every compare-and-set (a document's state *and* recorded codes, a
@@ -15,10 +15,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from hub.errors import IllegalTransition
-from hub.lifecycle.models import DocState, DossierState, LifecycleChange, Transition
-from hub.lifecycle.store import LifecycleStore
 from hub.models import DeliveryState
+from hub.store.facets import LifecycleStore
 from hub.store.memory.backing import MemoryConnection, utc, utc_or_none
+from hub.store.records import DocState, DossierState, LifecycleChange, Transition
 
 #: TrangThaiHoSo values after which a dossier is closed
 FINAL_DOSSIER_STATES = frozenset({"3", "8", "9", "10"})
@@ -57,7 +57,7 @@ def _doc_order(d: DocState) -> tuple[datetime, str, str]:
 
 
 class MemoryLifecycle(LifecycleStore):
-    """:class:`~hub.lifecycle.store.LifecycleStore` on a memory store's backing."""
+    """:class:`~hub.store.facets.LifecycleStore` on a memory store's backing."""
 
     def __init__(self, conn: MemoryConnection) -> None:
         self._conn = conn

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from hub.revinfo import RevocationCacheStore, SourceState
+from hub.store.facets import RevocationCacheStore
 from hub.store.memory.backing import MemoryConnection, utc, utc_or_none
+from hub.store.records import SourceState
 from signing.online import FetchedItem
 
 

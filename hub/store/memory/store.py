@@ -8,8 +8,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from hub.dashboard.model import DashboardStore
-from hub.lifecycle.store import LifecycleStore
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -23,11 +21,11 @@ from hub.models import (
     Page,
     VxpSystem,
 )
-from hub.revinfo import RevocationCacheStore
 from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.facets import DashboardStore, LifecycleStore, RevocationCacheStore
 from hub.store.memory.backing import (
     DeliveryRow,
     MemoryBacking,

@@ -1,4 +1,5 @@
-"""SQL of the audit log on PostgreSQL: chained event inserts and the audit reads.
+"""The audit log on PostgreSQL: chained event inserts and :class:`PostgresAudit`
+(:class:`~hub.store.facets.AuditStore`); the SQL is :mod:`hub.store.auditsql`.
 
 Each process owns any number of chains ("lanes"). A transaction that writes events locks one
 of its process's chains with ``FOR UPDATE SKIP LOCKED``, creating a new one when all are busy,
@@ -6,29 +7,28 @@ so concurrent transactions — in this process or in other workers — never wai
 on the audit log; the number of chains a process creates is bounded by its pool size.
 """
 
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from hub.audit.chain import GENESIS, ChainedEvent, link, normalise_detail
-from hub.audit.owner import new_chain_id, process_owner
-from hub.audit.records import ChainHead, CheckpointRow, SignedAck
 from hub.models import Event
+from hub.store import auditsql as q
+from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
+from hub.store.sharedsql import pg as _pg
+from hub.store.sharedsql import pg_in as _in
+from hub.store.sharedsql import pg_out as _out
 
 Conn = psycopg.AsyncConnection[TupleRow]
+Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
 
-EVENT_COLUMNS = (
-    "seq, package_id, kind, at, recipient, attempt, detail, chain_id, chain_seq, prev_hash, hash"
-)
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 _INSERT = (
@@ -41,12 +41,12 @@ _INSERT = (
 )
 
 
-async def insert_chained(conn: Conn, events: Sequence[Event]) -> list[int]:
+async def insert_chained(conn: Conn, chainer: EventChainer, events: Sequence[Event]) -> list[int]:
     """Append ``events`` (in order) to one of this process's chains, inside the caller's
     transaction; returns their seqs."""
     if not events:
         return []
-    owner = process_owner()
+    owner = chainer.owner()
     cur = await conn.execute(
         "SELECT chain_id, head_seq, head_hash FROM audit_chains WHERE owner = %s "
         "ORDER BY chain_id LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -54,12 +54,10 @@ async def insert_chained(conn: Conn, events: Sequence[Event]) -> list[int]:
     )
     head = await cur.fetchone()
     if head is None:
-        chain_id, chain_seq, prev = new_chain_id(), 0, GENESIS
+        chain_id, chain_seq, prev = chainer.new_chain_id(), 0, chainer.genesis
         # The new row stays invisible (and locked) until this transaction commits.
         await conn.execute(
-            "INSERT INTO audit_chains (chain_id, owner, created_at, head_seq, head_hash) "
-            "VALUES (%s, %s, %s, 0, %s)",
-            (chain_id, owner, datetime.now(UTC), GENESIS),
+            _pg(q.CHAIN_INSERT), (chain_id, owner, datetime.now(UTC), chainer.genesis)
         )
     else:
         chain_id, chain_seq, prev = str(head[0]), int(head[1]), str(head[2])
@@ -71,18 +69,7 @@ async def insert_chained(conn: Conn, events: Sequence[Event]) -> list[int]:
     sealed: list[ChainedEvent] = []
     for seq, event in zip(seqs, events, strict=True):
         chain_seq += 1
-        ev = link(
-            seq=seq,
-            package_id=event.package_id,
-            kind=event.kind,
-            at=event.at,
-            recipient=event.recipient,
-            attempt=event.attempt,
-            detail=normalise_detail(event.detail),
-            chain_id=chain_id,
-            chain_seq=chain_seq,
-            prev_hash=prev,
-        )
+        ev = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
         assert ev.hash is not None
         prev = ev.hash
         sealed.append(ev)
@@ -102,266 +89,201 @@ async def insert_chained(conn: Conn, events: Sequence[Event]) -> list[int]:
             [e.hash for e in sealed],
         ),
     )
-    await conn.execute(
-        "UPDATE audit_chains SET head_seq = %s, head_hash = %s WHERE chain_id = %s",
-        (chain_seq, prev, chain_id),
-    )
+    await conn.execute(_pg(q.CHAIN_MOVE), (chain_seq, prev, chain_id))
     return seqs
 
 
-def row_to_event(row: Sequence[Any]) -> ChainedEvent:
-    """A stored row (``EVENT_COLUMNS`` order) as a :class:`ChainedEvent`."""
-    seq, package_id, kind, at, recipient, attempt, detail, chain_id, chain_seq, prev, hash_ = row
-    return ChainedEvent(
-        seq=int(seq),
-        package_id=package_id,
-        kind=kind,
-        at=at,
-        recipient=recipient,
-        attempt=attempt,
-        detail=detail if isinstance(detail, dict) else json.loads(detail),
-        chain_id=chain_id,
-        chain_seq=None if chain_seq is None else int(chain_seq),
-        prev_hash=prev,
-        hash=hash_,
-    )
+async def _all(conn: Conn, text: str, params: Sequence[object] = ()) -> list[TupleRow]:
+    cur = await conn.execute(_pg(text), tuple(params))
+    return await cur.fetchall()
 
 
-async def _events(conn: Conn, where: str, params: Sequence[Any], order: str) -> list[ChainedEvent]:
-    cur = await conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY {order}", tuple(params)
-    )
-    return [row_to_event(r) for r in await cur.fetchall()]
+async def _one(conn: Conn, text: str, params: Sequence[object] = ()) -> TupleRow | None:
+    cur = await conn.execute(_pg(text), tuple(params))
+    return await cur.fetchone()
 
 
-async def all_events(conn: Conn) -> list[ChainedEvent]:
-    """Every event, by seq."""
-    return await _events(conn, "", (), "seq")
+async def _events(conn: Conn, text: str, params: Sequence[object]) -> list[ChainedEvent]:
+    return [q.chained_event(r, _out) for r in await _all(conn, text, params)]
 
 
-async def events_for(conn: Conn, package_id: str) -> list[ChainedEvent]:
-    """One package's events, by seq."""
-    return await _events(conn, "WHERE package_id = %s", (package_id,), "seq")
-
-
-async def chain_events(conn: Conn, chain_id: str, upto: int) -> list[ChainedEvent]:
-    """A chain from its first event to position ``upto``, in chain order."""
-    return await _events(
-        conn, "WHERE chain_id = %s AND chain_seq <= %s", (chain_id, upto), "chain_seq, seq"
-    )
-
-
-async def legacy_max_seq(conn: Conn) -> int:
-    """Events up to this seq predate the audit chain (migration 0005)."""
-    cur = await conn.execute("SELECT value FROM audit_meta WHERE key = 'legacy_max_seq'")
-    row = await cur.fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-async def heads(conn: Conn) -> list[ChainHead]:
-    """Every chain's head, by chain id."""
-    cur = await conn.execute(
-        "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains ORDER BY chain_id"
-    )
-    return [
-        ChainHead(chain_id=c, owner=o, head_seq=int(s), head_hash=h)
-        for c, o, s, h in await cur.fetchall()
-    ]
-
-
-async def add_checkpoint(
-    conn: Conn,
-    lock_key: int,
-    build: Callable[[int, bytes | None, list[ChainHead]], bytes],
-    at: datetime,
-) -> CheckpointRow:
-    """Write the next checkpoint under an advisory lock (checkpoints are rare; the lock only
-    orders checkpoints between workers, never event writes)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-    cur = await conn.execute("SELECT id, document FROM audit_checkpoints ORDER BY id DESC LIMIT 1")
-    last = await cur.fetchone()
-    next_id = 1 if last is None else int(last[0]) + 1
-    document = build(next_id, None if last is None else bytes(last[1]), await heads(conn))
-    await conn.execute(
-        "INSERT INTO audit_checkpoints (id, at, document) VALUES (%s, %s, %b)",
-        (next_id, at, document),
-    )
-    return CheckpointRow(id=next_id, at=at, document=document, tst=None)
-
-
-async def set_checkpoint_tst(conn: Conn, checkpoint_id: int, tst: bytes) -> None:
-    """Attach an RFC 3161 token to a checkpoint."""
-    await conn.execute("UPDATE audit_checkpoints SET tst = %b WHERE id = %s", (tst, checkpoint_id))
-
-
-async def checkpoints(conn: Conn) -> list[CheckpointRow]:
-    """Every checkpoint, by id."""
-    cur = await conn.execute("SELECT id, at, document, tst FROM audit_checkpoints ORDER BY id")
-    return [
-        CheckpointRow(id=int(i), at=a, document=bytes(d), tst=None if t is None else bytes(t))
-        for i, a, d, t in await cur.fetchall()
-    ]
-
-
-async def add_signed_ack(conn: Conn, ack: SignedAck) -> None:
-    """Keep a recipient's signed acknowledgement (the first one wins)."""
-    await conn.execute(
-        "INSERT INTO audit_signed_acks (package_id, recipient, received_at, data) "
-        "VALUES (%s, %s, %s, %b) ON CONFLICT (package_id, recipient) DO NOTHING",
-        (ack.package_id, ack.recipient, ack.received_at, ack.data),
-    )
-
-
-async def signed_acks(conn: Conn, package_id: str) -> list[SignedAck]:
-    """A package's signed acknowledgements, by recipient."""
-    cur = await conn.execute(
-        "SELECT package_id, recipient, received_at, data FROM audit_signed_acks "
-        "WHERE package_id = %s ORDER BY recipient",
-        (package_id,),
-    )
-    return [
-        SignedAck(package_id=p, recipient=r, received_at=t, data=bytes(d))
-        for p, r, t, d in await cur.fetchall()
-    ]
-
-
-async def purge_candidates(conn: Conn, before: datetime, limit: int) -> list[str]:
-    """Packages accepted before ``before`` whose bytes are still stored."""
-    cur = await conn.execute(
-        "SELECT p.id FROM packages p JOIN package_blobs b ON b.package_id = p.id "
-        "WHERE p.accepted_at < %s AND b.purged_at IS NULL ORDER BY p.seq LIMIT %s",
-        (before, limit),
-    )
-    return [str(r[0]) for r in await cur.fetchall()]
-
-
-async def purge_package(conn: Conn, package_id: str, event: Event) -> bool:
-    """Drop a package's bytes (keep its row, receipt and events) and chain ``event``."""
-    cur = await conn.execute(
-        "UPDATE package_blobs SET data = ''::bytea, purged_at = %s "
-        "WHERE package_id = %s AND purged_at IS NULL RETURNING package_id",
-        (event.at, package_id),
-    )
-    if await cur.fetchone() is None:
-        return False
-    # The Subject and its search words are content too (issue 10): they go with the bytes.
-    await conn.execute(
-        "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = %s", (package_id,)
-    )
-    await insert_chained(conn, [event])
-    return True
-
-
-async def purged_at(conn: Conn, package_id: str) -> datetime | None:
-    """When the package's bytes were purged, if they were."""
-    cur = await conn.execute(
-        "SELECT purged_at FROM package_blobs WHERE package_id = %s", (package_id,)
-    )
-    row = await cur.fetchone()
-    return None if row is None or row[0] is None else row[0]
-
-
-# -- streamed verification (``hub audit verify`` in constant memory) ----------------------------
-
-
-async def _scalar(conn: Conn, query: str, params: Sequence[Any] = ()) -> int:
-    cur = await conn.execute(query, tuple(params))
-    row = await cur.fetchone()
+async def _scalar(conn: Conn, text: str, params: Sequence[object] = ()) -> int:
+    row = await _one(conn, text, params)
     return int(row[0]) if row is not None and row[0] is not None else 0
 
 
-async def event_count(conn: Conn) -> int:
-    """How many event rows there are (the progress bar's total and the report's count)."""
-    return await _scalar(conn, "SELECT COUNT(*) FROM events")
+async def _add_checkpoint(
+    conn: Conn, lock_key: int, build: CheckpointBuilder, at: datetime
+) -> CheckpointRow:
+    # An advisory lock orders checkpoints between workers (they are rare), never event writes.
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+    next_id, previous = q.next_checkpoint(await _one(conn, q.LAST_CHECKPOINT))
+    heads = [q.chain_head(r) for r in await _all(conn, q.HEADS)]
+    document = build(next_id, previous, heads)
+    await conn.execute(_pg(q.CHECKPOINT_INSERT), (next_id, _in(at), document))
+    return CheckpointRow(id=next_id, at=at, document=document, tst=None)
 
 
-async def legacy_count(conn: Conn, legacy_max: int) -> int:
-    """Unchained events written before the audit chain existed."""
-    return await _scalar(
-        conn,
-        "SELECT COUNT(*) FROM events WHERE chain_id IS NULL AND seq <= %s AND hash IS NULL",
-        (legacy_max,),
-    )
+async def _purge_package(conn: Conn, chainer: EventChainer, package_id: str, event: Event) -> bool:
+    params = (q.PURGED_DATA, _in(event.at), package_id)
+    if await _one(conn, q.PURGE_BLOB, params) is None:
+        return False
+    await conn.execute(_pg(q.PURGE_SUBJECT), (package_id,))
+    await insert_chained(conn, chainer, [event])
+    return True
 
 
-async def unchained_page(
-    conn: Conn, legacy_max: int, after_seq: int, limit: int
-) -> list[ChainedEvent]:
-    """Unchained events that are *not* legacy (written around the hub), by seq."""
-    return await _events(
-        conn,
-        "WHERE chain_id IS NULL AND NOT (seq <= %s AND hash IS NULL) AND seq > %s",
-        (legacy_max, after_seq),
-        f"seq LIMIT {int(limit)}",
-    )
+class PostgresAudit(AuditStore):
+    """:class:`~hub.store.facets.AuditStore` through a PostgresStore's runners (pool, failure
+    mapping to ``Unavailable``); ``checkpoint_lock`` is the advisory lock key of its schema."""
 
+    def __init__(
+        self, read: Runner, write: Runner, chainer: EventChainer, checkpoint_lock: int
+    ) -> None:
+        self._read = read
+        self._write = write
+        self._chainer = chainer
+        self._checkpoint_lock = checkpoint_lock
 
-async def orphan_chains(conn: Conn) -> list[str]:
-    """Chain ids carried by events but never registered in ``audit_chains``."""
-    cur = await conn.execute(
-        "SELECT DISTINCT e.chain_id FROM events e WHERE e.chain_id IS NOT NULL AND NOT "
-        "EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain_id = e.chain_id) ORDER BY e.chain_id"
-    )
-    return [str(r[0]) for r in await cur.fetchall()]
-
-
-async def head(conn: Conn, chain_id: str) -> ChainHead | None:
-    """One chain's recorded head, read now."""
-    cur = await conn.execute(
-        "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains WHERE chain_id = %s",
-        (chain_id,),
-    )
-    row = await cur.fetchone()
-    return None if row is None else ChainHead(str(row[0]), str(row[1]), int(row[2]), str(row[3]))
-
-
-async def chain_page(
-    conn: Conn, chain_id: str, after: tuple[int, int] | None, limit: int
-) -> list[ChainedEvent]:
-    """The next ``limit`` events of a chain in (chain_seq, seq) order after ``after`` (keyset
-    pagination on the ``events_chain`` index; rows without a position are not walked)."""
-    if after is None:
-        return await _events(
-            conn,
-            "WHERE chain_id = %s AND chain_seq IS NOT NULL",
-            (chain_id,),
-            f"chain_seq, seq LIMIT {int(limit)}",
+    async def all_events(self) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.all_events`."""
+        out: list[ChainedEvent] = await self._read(
+            "audit events", lambda c: _events(c, q.ALL_EVENTS, ())
         )
-    return await _events(
-        conn,
-        "WHERE chain_id = %s AND chain_seq >= %s AND (chain_seq > %s OR seq > %s)",
-        (chain_id, after[0], after[0], after[1]),
-        f"chain_seq, seq LIMIT {int(limit)}",
-    )
+        return out
 
+    async def events_for(self, package_id: str) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.events_for`."""
+        out: list[ChainedEvent] = await self._read(
+            "audit events", lambda c: _events(c, q.EVENTS_FOR, (package_id,))
+        )
+        return out
 
-async def chain_at(conn: Conn, chain_id: str, positions: Sequence[int]) -> list[ChainedEvent]:
-    """The events of a chain at the given positions (checkpoint heads), in chain order."""
-    if not positions:
-        return []
-    return await _events(
-        conn,
-        "WHERE chain_id = %s AND chain_seq = ANY(%s)",
-        (chain_id, list(positions)),
-        "chain_seq, seq",
-    )
+    async def chain_events(self, chain_id: str, upto: int) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_events`."""
+        out: list[ChainedEvent] = await self._read(
+            "audit chain", lambda c: _events(c, q.CHAIN_EVENTS, (chain_id, upto))
+        )
+        return out
 
+    async def legacy_max_seq(self) -> int:
+        """See :meth:`AuditStore.legacy_max_seq`."""
+        return int(await self._read("audit meta", lambda c: _scalar(c, q.LEGACY_MAX_SEQ)))
 
-async def last_checkpoint_id(conn: Conn) -> int:
-    """The newest checkpoint's id (0: none)."""
-    return await _scalar(conn, "SELECT COALESCE(MAX(id), 0) FROM audit_checkpoints")
+    async def heads(self) -> list[ChainHead]:
+        """See :meth:`AuditStore.heads`."""
+        rows = await self._read("audit heads", lambda c: _all(c, q.HEADS))
+        return [q.chain_head(r) for r in rows]
 
+    async def add_checkpoint(self, build: CheckpointBuilder, at: datetime) -> CheckpointRow:
+        """See :meth:`AuditStore.add_checkpoint`."""
+        key = self._checkpoint_lock
+        out: CheckpointRow = await self._write(
+            "audit checkpoint", lambda c: _add_checkpoint(c, key, build, at)
+        )
+        return out
 
-async def checkpoints_page(
-    conn: Conn, after_id: int, upto_id: int, limit: int
-) -> list[CheckpointRow]:
-    """Checkpoints with ``after_id < id <= upto_id``, by id, at most ``limit``."""
-    cur = await conn.execute(
-        "SELECT id, at, document, tst FROM audit_checkpoints WHERE id > %s AND id <= %s "
-        "ORDER BY id LIMIT %s",
-        (after_id, upto_id, limit),
-    )
-    return [
-        CheckpointRow(id=int(i), at=a, document=bytes(d), tst=None if t is None else bytes(t))
-        for i, a, d, t in await cur.fetchall()
-    ]
+    async def set_checkpoint_tst(self, checkpoint_id: int, tst: bytes) -> None:
+        """See :meth:`AuditStore.set_checkpoint_tst`."""
+        params = (tst, checkpoint_id)
+        await self._write("audit tst", lambda c: c.execute(_pg(q.CHECKPOINT_TST), params))
+
+    async def checkpoints(self) -> list[CheckpointRow]:
+        """See :meth:`AuditStore.checkpoints`."""
+        rows = await self._read("audit checkpoints", lambda c: _all(c, q.CHECKPOINTS))
+        return [q.checkpoint_row(r, _out) for r in rows]
+
+    async def add_signed_ack(self, ack: SignedAck) -> None:
+        """See :meth:`AuditStore.add_signed_ack`."""
+        params = (ack.package_id, ack.recipient, _in(ack.received_at), ack.data)
+        await self._write("signed ack", lambda c: c.execute(_pg(q.SIGNED_ACK_INSERT), params))
+
+    async def signed_acks(self, package_id: str) -> list[SignedAck]:
+        """See :meth:`AuditStore.signed_acks`."""
+        rows = await self._read("signed acks", lambda c: _all(c, q.SIGNED_ACKS, (package_id,)))
+        return [q.signed_ack(r, _out) for r in rows]
+
+    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
+        """See :meth:`AuditStore.purge_candidates`."""
+        params = (_in(before), limit)
+        rows = await self._read("purge candidates", lambda c: _all(c, q.PURGE_CANDIDATES, params))
+        return [str(r[0]) for r in rows]
+
+    async def purge_package(self, package_id: str, event: Event) -> bool:
+        """See :meth:`AuditStore.purge_package`."""
+        return bool(
+            await self._write(
+                "purge", lambda c: _purge_package(c, self._chainer, package_id, event)
+            )
+        )
+
+    async def purged_at(self, package_id: str) -> datetime | None:
+        """See :meth:`AuditStore.purged_at`."""
+        row = await self._read("purged", lambda c: _one(c, q.PURGED_AT, (package_id,)))
+        return None if row is None or row[0] is None else _out(row[0])
+
+    async def event_count(self) -> int:
+        """See :meth:`AuditStore.event_count`."""
+        return int(await self._read("audit count", lambda c: _scalar(c, q.EVENT_COUNT)))
+
+    async def legacy_count(self, legacy_max: int) -> int:
+        """See :meth:`AuditStore.legacy_count`."""
+        return int(
+            await self._read("audit legacy", lambda c: _scalar(c, q.LEGACY_COUNT, (legacy_max,)))
+        )
+
+    async def unchained_page(
+        self, legacy_max: int, after_seq: int, limit: int
+    ) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.unchained_page`."""
+        params = (legacy_max, after_seq, limit)
+        out: list[ChainedEvent] = await self._read(
+            "audit unchained", lambda c: _events(c, q.UNCHAINED_PAGE, params)
+        )
+        return out
+
+    async def orphan_chains(self) -> list[str]:
+        """See :meth:`AuditStore.orphan_chains`."""
+        rows = await self._read("audit orphans", lambda c: _all(c, q.ORPHAN_CHAINS))
+        return [str(r[0]) for r in rows]
+
+    async def head(self, chain_id: str) -> ChainHead | None:
+        """See :meth:`AuditStore.head`."""
+        row = await self._read("audit head", lambda c: _one(c, q.HEAD, (chain_id,)))
+        return None if row is None else q.chain_head(row)
+
+    async def chain_page(
+        self, chain_id: str, after: tuple[int, int] | None, limit: int
+    ) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_page`."""
+        text, params = q.chain_page(chain_id, after, limit)
+        out: list[ChainedEvent] = await self._read(
+            "audit chain page", lambda c: _events(c, text, params)
+        )
+        return out
+
+    async def chain_at(self, chain_id: str, positions: Sequence[int]) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_at`."""
+        if not positions:
+            return []
+        text, params = q.chain_at(chain_id, positions)
+        out: list[ChainedEvent] = await self._read(
+            "audit chain at", lambda c: _events(c, text, params)
+        )
+        return out
+
+    async def last_checkpoint_id(self) -> int:
+        """See :meth:`AuditStore.last_checkpoint_id`."""
+        return int(
+            await self._read("audit last checkpoint", lambda c: _scalar(c, q.LAST_CHECKPOINT_ID))
+        )
+
+    async def checkpoints_page(
+        self, after_id: int, upto_id: int, limit: int
+    ) -> list[CheckpointRow]:
+        """See :meth:`AuditStore.checkpoints_page`."""
+        params = (after_id, upto_id, limit)
+        rows = await self._read(
+            "audit checkpoints page", lambda c: _all(c, q.CHECKPOINTS_PAGE, params)
+        )
+        return [q.checkpoint_row(r, _out) for r in rows]

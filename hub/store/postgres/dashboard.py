@@ -1,4 +1,4 @@
-"""The dashboard's queries on PostgreSQL (:class:`hub.dashboard.model.DashboardStore`).
+"""The dashboard's queries on PostgreSQL (:class:`hub.store.facets.DashboardStore`).
 
 Same semantics as :mod:`hub.store.sqlite.dashboard`; runs through the
 :class:`~hub.store.postgres.PostgresStore`'s pool and its failure mapping (lost connections
@@ -17,23 +17,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from hub.dashboard.model import (
-    UNACKED_STATES,
-    UNDELIVERED_STATES,
-    AgencyActivity,
-    AuditEntry,
-    DashboardStore,
-    DeliveryRow,
-    Listing,
-    Operator,
-    Overview,
-    PackageQuery,
-    PackageRow,
-    Session,
-)
 from hub.models import DeliveryRecord
 from hub.storage_crypto import BlobCipher
-from hub.store.postgres.store import (
+from hub.store.facets import DashboardStore
+from hub.store.postgres.rows import (
     _DELIVERY_COLUMNS,
     _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,
@@ -43,6 +30,19 @@ from hub.store.postgres.store import (
     _fetchall,
     _fetchone,
     _package,
+)
+from hub.store.records import (
+    UNACKED_STATES,
+    UNDELIVERED_STATES,
+    AgencyActivity,
+    AuditEntry,
+    DeliveryRow,
+    Listing,
+    Operator,
+    Overview,
+    PackageQuery,
+    PackageRow,
+    Session,
 )
 from hub.store.textsearch import subject_filter
 from hub.text import nfc

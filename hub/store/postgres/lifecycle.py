@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from hub.lifecycle.models import DocState, DossierState, LifecycleChange, Transition
-from hub.lifecycle.store import LifecycleStore
+from hub.store.facets import LifecycleStore
+from hub.store.records import DocState, DossierState, LifecycleChange, Transition
 from hub.store.sharedsql import pg as _pg
 from hub.store.sharedsql import pg_in as _in
 from hub.store.sharedsql import pg_out as _out
@@ -116,7 +116,7 @@ Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
 
 
 class PostgresLifecycle(LifecycleStore):
-    """:class:`~hub.lifecycle.store.LifecycleStore` through a PostgresStore's runners (pool,
+    """:class:`~hub.store.facets.LifecycleStore` through a PostgresStore's runners (pool,
     failure mapping to ``Unavailable``)."""
 
     def __init__(self, read: Runner, write: Runner) -> None:

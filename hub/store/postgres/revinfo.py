@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
-from hub.revinfo import RevocationCacheStore, SourceState
+from hub.store.facets import RevocationCacheStore
+from hub.store.records import SourceState
 from hub.store.sharedsql import pg as _pg
 from hub.store.sharedsql import pg_in as _in
 from hub.store.sharedsql import pg_out as _out

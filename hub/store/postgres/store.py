@@ -27,12 +27,11 @@ Same tables and the same semantics as :mod:`hub.store.sqlite` (see
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -41,7 +40,6 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from hub.errors import Unavailable
-from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -50,17 +48,24 @@ from hub.models import (
     Event,
     InboxItem,
     NewPackage,
-    PackageKind,
     PackageRecord,
     Page,
     VxpSystem,
 )
-from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import encode_cursor
-from hub.store.postgres.audit import insert_chained
+from hub.store.facets import (
+    AuditStore,
+    DashboardStore,
+    EventChainer,
+    LifecycleStore,
+    RevocationCacheStore,
+)
+from hub.store.postgres.audit import PostgresAudit, insert_chained
+from hub.store.postgres.dashboard import PostgresDashboard
+from hub.store.postgres.lifecycle import PostgresLifecycle
 from hub.store.postgres.migrate import (
     VERSION_TABLE,
     advisory_key,
@@ -70,31 +75,27 @@ from hub.store.postgres.migrate import (
     scrub,
 )
 from hub.store.postgres.revinfo import PostgresRevocationCache
+from hub.store.postgres.rows import (
+    _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
+    _PACKAGE_COLUMNS,
+    Conn,
+    _delivery,
+    _dumps,
+    _fetchall,
+    _fetchone,
+    _package,
+    _utc,
+)
 from hub.store.sharedsql import pg
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
-if TYPE_CHECKING:
-    from hub.dashboard.model import DashboardStore
-
 T = TypeVar("T")
-Conn = psycopg.AsyncConnection[TupleRow]
 
 log = logging.getLogger("hub.store.postgres")
 
-_PACKAGE_COLUMNS = (
-    "p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
-    "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
-    "p.signer_subject, p.warnings, p.subject"
-)
-_DELIVERY_COLUMNS = (
-    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
-    "d.stands_for"
-)
-_N_PACKAGE_COLUMNS = 15
-
-_dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
 
 _INSERT_PACKAGES = (
     "INSERT INTO packages (id, sha256, sender, kind, document_id, business_doc_type, "
@@ -169,10 +170,6 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def inbox_sql(*, include_acked: bool, where: str = "") -> str:
     """The inbox query (parameters: recipient, after-seq, ``where``'s, limit). Literal states
     so the planner can match the partial index ``deliveries_open_inbox``. ``where``: an extra
@@ -188,66 +185,6 @@ def inbox_sql(*, include_acked: bool, where: str = "") -> str:
     )
 
 
-def _package(row: Sequence[Any]) -> PackageRecord:
-    (
-        _seq,
-        id_,
-        sha256,
-        sender,
-        kind,
-        document_id,
-        business_doc_type,
-        status_code,
-        recipients,
-        accepted_at,
-        size,
-        fingerprint,
-        subject,
-        warnings,
-        title,
-    ) = row
-    return PackageRecord(
-        id=id_,
-        sha256=sha256,
-        sender=sender,
-        kind=PackageKind(kind),
-        document_id=document_id,
-        business_doc_type=business_doc_type,
-        status_code=status_code,
-        recipients=tuple(recipients),
-        accepted_at=_utc(accepted_at),
-        size=int(size),
-        signer_fingerprint=fingerprint,
-        signer_subject=subject,
-        warnings=tuple(warnings),
-        subject=title,
-    )
-
-
-def _delivery(row: Sequence[Any]) -> DeliveryRecord:
-    package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for = row
-    return DeliveryRecord(
-        package_id=package_id,
-        recipient=recipient,
-        state=DeliveryState(state),
-        attempts=attempts,
-        updated_at=_utc(updated_at),
-        last_error=last_error,
-        acked_at=_utc(acked_at) if acked_at is not None else None,
-        stands_for=tuple(stands_for) if stands_for else (),
-    )
-
-
-async def _fetchone(conn: Conn, query: str, params: Sequence[Any] = ()) -> TupleRow | None:
-    cur = await conn.execute(query, params)
-    return await cur.fetchone()
-
-
-async def _fetchall(conn: Conn, query: str, params: Sequence[Any] = ()) -> list[TupleRow]:
-    cur = await conn.execute(query, params)
-    return await cur.fetchall()
-
-
 async def _get_delivery(conn: Conn, package_id: str, recipient: str) -> DeliveryRecord:
     row = await _fetchone(
         conn,
@@ -260,13 +197,6 @@ async def _get_delivery(conn: Conn, package_id: str, recipient: str) -> Delivery
     return _delivery(row)
 
 
-async def _insert_event(conn: Conn, event: Event) -> None:
-    # Every event joins one of this process's hash chains, in the caller's transaction
-    # (issue 7, hub/audit): the event commits together with the state change it records.
-    _aware(event.at)
-    await insert_chained(conn, [event])
-
-
 class PostgresStore(Store):
     """The hub's state in one PostgreSQL schema, shared by any number of hub processes.
 
@@ -276,12 +206,20 @@ class PostgresStore(Store):
     where the hub's role may not run DDL); ``open()`` then only checks the schema is there.
     ``command_timeout`` bounds each statement on the server, each wait for a pooled
     connection and each connection attempt.
+
+    ``chainer`` chains every event this store writes into the audit log, in the transaction
+    that writes it (:class:`~hub.store.facets.EventChainer`; a hub passes
+    ``AuditChain`` of ``hub/audit/chain.py``). It is required, not defaulted: the audit
+    verification expects every event written by the hub to be chained, and the store cannot
+    build a chainer itself without importing the audit package, so a store that quietly wrote
+    unchained rows would only be found out as "inserted" tampering later.
     """
 
     def __init__(
         self,
         dsn: str,
         *,
+        chainer: EventChainer,
         schema: str = "hub",
         min_size: int = 1,
         max_size: int = 10,
@@ -292,6 +230,7 @@ class PostgresStore(Store):
         if min_size < 0 or max_size < 1 or min_size > max_size:
             raise ValueError(f"invalid pool size min={min_size} max={max_size}")
         self.dsn = dsn
+        self.chainer = chainer
         self.schema = check_schema_name(schema)
         self.min_size = min_size
         self.max_size = max_size
@@ -405,6 +344,12 @@ class PostgresStore(Store):
         idempotence: _Idempotence = _Idempotence.ONCE,
     ) -> T:
         return await self._use(what, fn, transaction=True, idempotence=idempotence)
+
+    async def _insert_event(self, conn: Conn, event: Event) -> None:
+        # Every event joins one of this process's hash chains, in the caller's transaction
+        # (issue 7): the event commits together with the state change it records.
+        _aware(event.at)
+        await insert_chained(conn, self.chainer, [event])
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -548,6 +493,7 @@ class PostgresStore(Store):
                 )
             await insert_chained(
                 conn,
+                self.chainer,
                 [
                     Event(
                         package_id=p.id,
@@ -744,7 +690,7 @@ class PostgresStore(Store):
             if row is None:
                 return await _get_delivery(conn, package_id, recipient)  # acked, or KeyError
             record = _delivery(row)
-            await _insert_event(
+            await self._insert_event(
                 conn,
                 Event(
                     package_id=package_id,
@@ -770,6 +716,7 @@ class PostgresStore(Store):
             moved = await _fetchall(conn, _MARK_QUEUED, params)
             await insert_chained(
                 conn,
+                self.chainer,
                 [
                     Event(
                         package_id=str(p),
@@ -825,7 +772,7 @@ class PostgresStore(Store):
             if row is None:
                 return await _get_delivery(conn, package_id, recipient), False  # or KeyError
             record = _delivery(row)
-            await _insert_event(
+            await self._insert_event(
                 conn,
                 Event(
                     package_id=package_id,
@@ -911,7 +858,7 @@ class PostgresStore(Store):
     async def append_event(self, event: Event) -> None:
         """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
         _aware(event.at)
-        await self._write("append_event", lambda c: _insert_event(c, event))
+        await self._write("append_event", lambda c: self._insert_event(c, event))
 
     async def events_for(self, package_id: str) -> Sequence[Event]:
         """The trace of one package, in append order."""
@@ -1071,17 +1018,21 @@ class PostgresStore(Store):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries through this store's pool and failure mapping."""
-        from hub.store.postgres.dashboard import PostgresDashboard  # imports this module
-
         return PostgresDashboard(self._read, self._read_tx, self._write, cipher=self.blob_cipher)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 
     def lifecycle(self) -> LifecycleStore:
         """Lifecycle state and queries through this store's pool and failure mapping."""
-        from hub.store.postgres.lifecycle import PostgresLifecycle  # imports this package
-
         return PostgresLifecycle(self._read, self._write)
+
+    # -- audit log (issue 7) ----------------------------------------------------------------------
+
+    def audit(self) -> AuditStore:
+        """The audit log through this store's pool and failure mapping."""
+        return PostgresAudit(
+            self._read, self._write, self.chainer, advisory_key("audit-checkpoint", self.schema)
+        )
 
     # -- online revocation cache (issue 14) -------------------------------------------------------
 

@@ -1,54 +1,49 @@
-"""SQL of the audit log on SQLite: chained event inserts and the audit reads.
+"""The audit log on SQLite: chained event inserts and :class:`SqliteAudit`
+(:class:`~hub.store.facets.AuditStore`); the SQL is :mod:`hub.store.auditsql`.
 
 SQLite serialises every write transaction (``BEGIN IMMEDIATE``), so one chain per process is
 enough: the head is read and moved inside the transaction that writes the event, which keeps
 the chain correct whatever connection or thread writes next.
 """
 
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from hub.audit.chain import GENESIS, ChainedEvent, link
-from hub.audit.owner import new_chain_id, process_owner
-from hub.audit.records import ChainHead, CheckpointRow, SignedAck
 from hub.models import Event
-from hub.sqlitedb import from_db_time, to_db_time
+from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.store import auditsql as q
+from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
 
+#: This process's chain, by writer identity (a forked child gets a new identity, so a new
+#: chain); shared by every SqliteStore of the process, as the writes are serialised anyway.
 _chain_by_owner: dict[str, str] = {}
 
-EVENT_COLUMNS = (
-    "seq, package_id, kind, at, recipient, attempt, detail, chain_id, chain_seq, prev_hash, hash"
-)
 
-
-def _chain_id() -> str:
-    owner = process_owner()
+def _chain_id(chainer: EventChainer) -> str:
+    owner = chainer.owner()
     chain = _chain_by_owner.get(owner)
     if chain is None:
-        chain = _chain_by_owner[owner] = new_chain_id()
+        chain = _chain_by_owner[owner] = chainer.new_chain_id()
     return chain
 
 
-def insert_chained(conn: sqlite3.Connection, event: Event) -> int:
+def insert_chained(conn: sqlite3.Connection, chainer: EventChainer, event: Event) -> int:
     """Append ``event`` to this process's chain inside the caller's transaction; its seq."""
-    chain_id = _chain_id()
+    chain_id = _chain_id(chainer)
     head = conn.execute(
         "SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = ?", (chain_id,)
     ).fetchone()
     if head is None:
         conn.execute(
-            "INSERT INTO audit_chains (chain_id, owner, created_at, head_seq, head_hash) "
-            "VALUES (?, ?, ?, 0, ?)",
-            (chain_id, process_owner(), to_db_time(datetime.now(UTC)), GENESIS),
+            q.CHAIN_INSERT,
+            (chain_id, chainer.owner(), to_db_time(datetime.now(UTC)), chainer.genesis),
         )
-        head = (0, GENESIS)
+        head = (0, chainer.genesis)
     chain_seq, prev = int(head[0]) + 1, str(head[1])
     detail_text = json.dumps(event.detail, ensure_ascii=False, default=str)
     row = conn.execute(
@@ -68,289 +63,167 @@ def insert_chained(conn: sqlite3.Connection, event: Event) -> int:
     ).fetchone()
     seq = int(row[0])
     # The hash covers seq (so the trace order is sealed too), which SQLite only knows now.
-    sealed = link(
-        seq=seq,
-        package_id=event.package_id,
-        kind=event.kind,
-        at=event.at,
-        recipient=event.recipient,
-        attempt=event.attempt,
-        detail=json.loads(detail_text),
-        chain_id=chain_id,
-        chain_seq=chain_seq,
-        prev_hash=prev,
-    )
+    sealed = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
     conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (sealed.hash, seq))
-    conn.execute(
-        "UPDATE audit_chains SET head_seq = ?, head_hash = ? WHERE chain_id = ?",
-        (chain_seq, sealed.hash, chain_id),
-    )
+    conn.execute(q.CHAIN_MOVE, (chain_seq, sealed.hash, chain_id))
     return seq
 
 
-def row_to_event(row: Sequence[Any]) -> ChainedEvent:
-    """A stored row (``EVENT_COLUMNS`` order) as a :class:`ChainedEvent`."""
-    seq, package_id, kind, at, recipient, attempt, detail, chain_id, chain_seq, prev, hash_ = row
-    return ChainedEvent(
-        seq=int(seq),
-        package_id=package_id,
-        kind=kind,
-        at=from_db_time(at),
-        recipient=recipient,
-        attempt=attempt,
-        detail=json.loads(detail),
-        chain_id=chain_id,
-        chain_seq=None if chain_seq is None else int(chain_seq),
-        prev_hash=prev,
-        hash=hash_,
-    )
+def _events(conn: sqlite3.Connection, text: str, params: Sequence[object]) -> list[ChainedEvent]:
+    return [q.chained_event(r, from_db_time) for r in conn.execute(text, tuple(params))]
 
 
-def all_events(conn: sqlite3.Connection) -> list[ChainedEvent]:
-    """Every event, by seq."""
-    return [
-        row_to_event(r)
-        for r in conn.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq").fetchall()
-    ]
+def _scalar(conn: sqlite3.Connection, text: str, params: Sequence[object] = ()) -> int:
+    row = conn.execute(text, tuple(params)).fetchone()
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
-def events_for(conn: sqlite3.Connection, package_id: str) -> list[ChainedEvent]:
-    """One package's events, by seq."""
-    return [
-        row_to_event(r)
-        for r in conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE package_id = ? ORDER BY seq", (package_id,)
-        ).fetchall()
-    ]
-
-
-def chain_events(conn: sqlite3.Connection, chain_id: str, upto: int) -> list[ChainedEvent]:
-    """A chain from its first event to position ``upto``, in chain order."""
-    return [
-        row_to_event(r)
-        for r in conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq <= ? "
-            "ORDER BY chain_seq, seq",
-            (chain_id, upto),
-        ).fetchall()
-    ]
-
-
-def legacy_max_seq(conn: sqlite3.Connection) -> int:
-    """Events up to this seq predate the audit chain (migration 0005)."""
-    row = conn.execute("SELECT value FROM audit_meta WHERE key = 'legacy_max_seq'").fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-def heads(conn: sqlite3.Connection) -> list[ChainHead]:
-    """Every chain's head, by chain id."""
-    return [
-        ChainHead(chain_id=c, owner=o, head_seq=int(s), head_hash=h)
-        for c, o, s, h in conn.execute(
-            "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains ORDER BY chain_id"
-        ).fetchall()
-    ]
-
-
-def add_checkpoint(
-    conn: sqlite3.Connection,
-    build: Callable[[int, bytes | None, list[ChainHead]], bytes],
-    at: datetime,
+def _add_checkpoint(
+    conn: sqlite3.Connection, build: CheckpointBuilder, at: datetime
 ) -> CheckpointRow:
-    """Write the next checkpoint; ``build(id, previous document, heads)`` signs it. Runs in
-    the writer's transaction, so ids and the previous-checkpoint link are serialised."""
-    last = conn.execute(
-        "SELECT id, document FROM audit_checkpoints ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    next_id = 1 if last is None else int(last[0]) + 1
-    document = build(next_id, None if last is None else bytes(last[1]), heads(conn))
-    conn.execute(
-        "INSERT INTO audit_checkpoints (id, at, document) VALUES (?, ?, ?)",
-        (next_id, to_db_time(at), document),
-    )
+    # Runs in the writer's transaction, so ids and the previous-checkpoint link are serialised.
+    next_id, previous = q.next_checkpoint(conn.execute(q.LAST_CHECKPOINT).fetchone())
+    heads = [q.chain_head(r) for r in conn.execute(q.HEADS)]
+    document = build(next_id, previous, heads)
+    conn.execute(q.CHECKPOINT_INSERT, (next_id, to_db_time(at), document))
     return CheckpointRow(id=next_id, at=at, document=document, tst=None)
 
 
-def set_checkpoint_tst(conn: sqlite3.Connection, checkpoint_id: int, tst: bytes) -> None:
-    """Attach an RFC 3161 token to a checkpoint."""
-    conn.execute("UPDATE audit_checkpoints SET tst = ? WHERE id = ?", (tst, checkpoint_id))
-
-
-def checkpoints(conn: sqlite3.Connection) -> list[CheckpointRow]:
-    """Every checkpoint, by id."""
-    return [
-        CheckpointRow(
-            id=int(i), at=from_db_time(a), document=bytes(d), tst=None if t is None else bytes(t)
-        )
-        for i, a, d, t in conn.execute(
-            "SELECT id, at, document, tst FROM audit_checkpoints ORDER BY id"
-        ).fetchall()
-    ]
-
-
-def add_signed_ack(conn: sqlite3.Connection, ack: SignedAck) -> None:
-    """Keep a recipient's signed acknowledgement (the first one wins)."""
-    conn.execute(
-        "INSERT INTO audit_signed_acks (package_id, recipient, received_at, data) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (package_id, recipient) DO NOTHING",
-        (ack.package_id, ack.recipient, to_db_time(ack.received_at), ack.data),
-    )
-
-
-def signed_acks(conn: sqlite3.Connection, package_id: str) -> list[SignedAck]:
-    """A package's signed acknowledgements, by recipient."""
-    return [
-        SignedAck(package_id=p, recipient=r, received_at=from_db_time(t), data=bytes(d))
-        for p, r, t, d in conn.execute(
-            "SELECT package_id, recipient, received_at, data FROM audit_signed_acks "
-            "WHERE package_id = ? ORDER BY recipient",
-            (package_id,),
-        ).fetchall()
-    ]
-
-
-def purge_candidates(conn: sqlite3.Connection, before: datetime, limit: int) -> list[str]:
-    """Packages accepted before ``before`` whose bytes are still stored."""
-    return [
-        str(r[0])
-        for r in conn.execute(
-            "SELECT p.id FROM packages p JOIN package_blobs b ON b.package_id = p.id "
-            "WHERE p.accepted_at < ? AND b.purged_at IS NULL ORDER BY p.seq LIMIT ?",
-            (to_db_time(before), limit),
-        ).fetchall()
-    ]
-
-
-def purge_package(conn: sqlite3.Connection, package_id: str, event: Event) -> bool:
-    """Drop a package's bytes (keep its row, receipt and events) and chain ``event``."""
-    row = conn.execute(
-        "UPDATE package_blobs SET data = X'', purged_at = ? "
-        "WHERE package_id = ? AND purged_at IS NULL RETURNING package_id",
-        (to_db_time(event.at), package_id),
-    ).fetchone()
-    if row is None:
+def _purge_package(
+    conn: sqlite3.Connection, chainer: EventChainer, package_id: str, event: Event
+) -> bool:
+    params = (q.PURGED_DATA, to_db_time(event.at), package_id)
+    if conn.execute(q.PURGE_BLOB, params).fetchone() is None:
         return False
-    # The Subject and its search words are content too (issue 10): they go with the bytes.
-    conn.execute(
-        "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = ?", (package_id,)
-    )
-    insert_chained(conn, event)
+    conn.execute(q.PURGE_SUBJECT, (package_id,))
+    insert_chained(conn, chainer, event)
     return True
 
 
-def purged_at(conn: sqlite3.Connection, package_id: str) -> datetime | None:
-    """When the package's bytes were purged, if they were."""
-    row = conn.execute(
-        "SELECT purged_at FROM package_blobs WHERE package_id = ?", (package_id,)
-    ).fetchone()
-    return None if row is None or row[0] is None else from_db_time(row[0])
+class SqliteAudit(AuditStore):
+    """:class:`~hub.store.facets.AuditStore` on a SqliteStore's reader and writer threads."""
 
+    def __init__(
+        self, reader: SqliteConnection, writer: SqliteConnection, chainer: EventChainer
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._chainer = chainer
 
-# -- streamed verification (``hub audit verify`` in constant memory) ----------------------------
+    async def all_events(self) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.all_events`."""
+        return await self._reader.run(lambda c: _events(c, q.ALL_EVENTS, ()))
 
+    async def events_for(self, package_id: str) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.events_for`."""
+        return await self._reader.run(lambda c: _events(c, q.EVENTS_FOR, (package_id,)))
 
-def event_count(conn: sqlite3.Connection) -> int:
-    """How many event rows there are (the progress bar's total and the report's count)."""
-    return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    async def chain_events(self, chain_id: str, upto: int) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_events`."""
+        return await self._reader.run(lambda c: _events(c, q.CHAIN_EVENTS, (chain_id, upto)))
 
+    async def legacy_max_seq(self) -> int:
+        """See :meth:`AuditStore.legacy_max_seq`."""
+        return await self._reader.run(lambda c: _scalar(c, q.LEGACY_MAX_SEQ))
 
-def legacy_count(conn: sqlite3.Connection, legacy_max: int) -> int:
-    """Unchained events written before the audit chain existed."""
-    row = conn.execute(
-        "SELECT COUNT(*) FROM events WHERE chain_id IS NULL AND seq <= ? AND hash IS NULL",
-        (legacy_max,),
-    ).fetchone()
-    return int(row[0])
+    async def heads(self) -> list[ChainHead]:
+        """See :meth:`AuditStore.heads`."""
+        return await self._reader.run(lambda c: [q.chain_head(r) for r in c.execute(q.HEADS)])
 
+    async def add_checkpoint(self, build: CheckpointBuilder, at: datetime) -> CheckpointRow:
+        """See :meth:`AuditStore.add_checkpoint`."""
+        return await self._writer.write(lambda c: _add_checkpoint(c, build, at))
 
-def unchained_page(
-    conn: sqlite3.Connection, legacy_max: int, after_seq: int, limit: int
-) -> list[ChainedEvent]:
-    """Unchained events that are *not* legacy (written around the hub), by seq."""
-    return [
-        row_to_event(r)
-        for r in conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id IS NULL "
-            "AND NOT (seq <= ? AND hash IS NULL) AND seq > ? ORDER BY seq LIMIT ?",
-            (legacy_max, after_seq, limit),
-        ).fetchall()
-    ]
+    async def set_checkpoint_tst(self, checkpoint_id: int, tst: bytes) -> None:
+        """See :meth:`AuditStore.set_checkpoint_tst`."""
+        await self._writer.write(lambda c: c.execute(q.CHECKPOINT_TST, (tst, checkpoint_id)))
 
-
-def orphan_chains(conn: sqlite3.Connection) -> list[str]:
-    """Chain ids carried by events but never registered in ``audit_chains``."""
-    return [
-        str(r[0])
-        for r in conn.execute(
-            "SELECT DISTINCT e.chain_id FROM events e WHERE e.chain_id IS NOT NULL AND NOT "
-            "EXISTS (SELECT 1 FROM audit_chains c WHERE c.chain_id = e.chain_id) "
-            "ORDER BY e.chain_id"
-        ).fetchall()
-    ]
-
-
-def head(conn: sqlite3.Connection, chain_id: str) -> ChainHead | None:
-    """One chain's recorded head, read now."""
-    row = conn.execute(
-        "SELECT chain_id, owner, head_seq, head_hash FROM audit_chains WHERE chain_id = ?",
-        (chain_id,),
-    ).fetchone()
-    return None if row is None else ChainHead(str(row[0]), str(row[1]), int(row[2]), str(row[3]))
-
-
-def chain_page(
-    conn: sqlite3.Connection, chain_id: str, after: tuple[int, int] | None, limit: int
-) -> list[ChainedEvent]:
-    """The next ``limit`` events of a chain in (chain_seq, seq) order after ``after`` (keyset
-    pagination on the ``events_chain`` index; rows without a position are not walked)."""
-    if after is None:
-        sql = (
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq IS NOT NULL "
-            "ORDER BY chain_seq, seq LIMIT ?"
+    async def checkpoints(self) -> list[CheckpointRow]:
+        """See :meth:`AuditStore.checkpoints`."""
+        return await self._reader.run(
+            lambda c: [q.checkpoint_row(r, from_db_time) for r in c.execute(q.CHECKPOINTS)]
         )
-        params: tuple[object, ...] = (chain_id, limit)
-    else:
-        sql = (
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq >= ? "
-            "AND (chain_seq > ? OR seq > ?) ORDER BY chain_seq, seq LIMIT ?"
+
+    async def add_signed_ack(self, ack: SignedAck) -> None:
+        """See :meth:`AuditStore.add_signed_ack`."""
+        params = (ack.package_id, ack.recipient, to_db_time(ack.received_at), ack.data)
+        await self._writer.write(lambda c: c.execute(q.SIGNED_ACK_INSERT, params))
+
+    async def signed_acks(self, package_id: str) -> list[SignedAck]:
+        """See :meth:`AuditStore.signed_acks`."""
+        return await self._reader.run(
+            lambda c: [
+                q.signed_ack(r, from_db_time) for r in c.execute(q.SIGNED_ACKS, (package_id,))
+            ]
         )
-        params = (chain_id, after[0], after[0], after[1], limit)
-    return [row_to_event(r) for r in conn.execute(sql, params).fetchall()]
 
-
-def chain_at(
-    conn: sqlite3.Connection, chain_id: str, positions: Sequence[int]
-) -> list[ChainedEvent]:
-    """The events of a chain at the given positions (checkpoint heads), in chain order."""
-    if not positions:
-        return []
-    marks = ", ".join("?" for _ in positions)
-    return [
-        row_to_event(r)
-        for r in conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE chain_id = ? AND chain_seq IN ({marks}) "
-            "ORDER BY chain_seq, seq",
-            (chain_id, *positions),
-        ).fetchall()
-    ]
-
-
-def last_checkpoint_id(conn: sqlite3.Connection) -> int:
-    """The newest checkpoint's id (0: none)."""
-    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_checkpoints").fetchone()[0])
-
-
-def checkpoints_page(
-    conn: sqlite3.Connection, after_id: int, upto_id: int, limit: int
-) -> list[CheckpointRow]:
-    """Checkpoints with ``after_id < id <= upto_id``, by id, at most ``limit``."""
-    return [
-        CheckpointRow(
-            id=int(i), at=from_db_time(a), document=bytes(d), tst=None if t is None else bytes(t)
+    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
+        """See :meth:`AuditStore.purge_candidates`."""
+        params = (to_db_time(before), limit)
+        return await self._reader.run(
+            lambda c: [str(r[0]) for r in c.execute(q.PURGE_CANDIDATES, params)]
         )
-        for i, a, d, t in conn.execute(
-            "SELECT id, at, document, tst FROM audit_checkpoints WHERE id > ? AND id <= ? "
-            "ORDER BY id LIMIT ?",
-            (after_id, upto_id, limit),
-        ).fetchall()
-    ]
+
+    async def purge_package(self, package_id: str, event: Event) -> bool:
+        """See :meth:`AuditStore.purge_package`."""
+        return await self._writer.write(
+            lambda c: _purge_package(c, self._chainer, package_id, event)
+        )
+
+    async def purged_at(self, package_id: str) -> datetime | None:
+        """See :meth:`AuditStore.purged_at`."""
+        row = await self._reader.run(lambda c: c.execute(q.PURGED_AT, (package_id,)).fetchone())
+        return None if row is None or row[0] is None else from_db_time(row[0])
+
+    async def event_count(self) -> int:
+        """See :meth:`AuditStore.event_count`."""
+        return await self._reader.run(lambda c: _scalar(c, q.EVENT_COUNT))
+
+    async def legacy_count(self, legacy_max: int) -> int:
+        """See :meth:`AuditStore.legacy_count`."""
+        return await self._reader.run(lambda c: _scalar(c, q.LEGACY_COUNT, (legacy_max,)))
+
+    async def unchained_page(
+        self, legacy_max: int, after_seq: int, limit: int
+    ) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.unchained_page`."""
+        params = (legacy_max, after_seq, limit)
+        return await self._reader.run(lambda c: _events(c, q.UNCHAINED_PAGE, params))
+
+    async def orphan_chains(self) -> list[str]:
+        """See :meth:`AuditStore.orphan_chains`."""
+        return await self._reader.run(lambda c: [str(r[0]) for r in c.execute(q.ORPHAN_CHAINS)])
+
+    async def head(self, chain_id: str) -> ChainHead | None:
+        """See :meth:`AuditStore.head`."""
+        row = await self._reader.run(lambda c: c.execute(q.HEAD, (chain_id,)).fetchone())
+        return None if row is None else q.chain_head(row)
+
+    async def chain_page(
+        self, chain_id: str, after: tuple[int, int] | None, limit: int
+    ) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_page`."""
+        text, params = q.chain_page(chain_id, after, limit)
+        return await self._reader.run(lambda c: _events(c, text, params))
+
+    async def chain_at(self, chain_id: str, positions: Sequence[int]) -> list[ChainedEvent]:
+        """See :meth:`AuditStore.chain_at`."""
+        if not positions:
+            return []
+        text, params = q.chain_at(chain_id, positions)
+        return await self._reader.run(lambda c: _events(c, text, params))
+
+    async def last_checkpoint_id(self) -> int:
+        """See :meth:`AuditStore.last_checkpoint_id`."""
+        return await self._reader.run(lambda c: _scalar(c, q.LAST_CHECKPOINT_ID))
+
+    async def checkpoints_page(
+        self, after_id: int, upto_id: int, limit: int
+    ) -> list[CheckpointRow]:
+        """See :meth:`AuditStore.checkpoints_page`."""
+        params = (after_id, upto_id, limit)
+        return await self._reader.run(
+            lambda c: [
+                q.checkpoint_row(r, from_db_time) for r in c.execute(q.CHECKPOINTS_PAGE, params)
+            ]
+        )

@@ -1,4 +1,4 @@
-"""The dashboard's queries on SQLite (:class:`hub.dashboard.model.DashboardStore`).
+"""The dashboard's queries on SQLite (:class:`hub.store.facets.DashboardStore`).
 
 Runs on the :class:`~hub.store.sqlite.SqliteStore`'s own reader and writer threads, so it
 shares their snapshot and write serialisation. Every listing is a keyset page over an index
@@ -17,12 +17,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.dashboard.model import (
+from hub.models import DeliveryRecord
+from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.storage_crypto import BlobCipher
+from hub.store.facets import DashboardStore
+from hub.store.records import (
     UNACKED_STATES,
     UNDELIVERED_STATES,
     AgencyActivity,
     AuditEntry,
-    DashboardStore,
     DeliveryRow,
     Listing,
     Operator,
@@ -31,10 +34,7 @@ from hub.dashboard.model import (
     PackageRow,
     Session,
 )
-from hub.models import DeliveryRecord
-from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
-from hub.storage_crypto import BlobCipher
-from hub.store.sqlite.store import (
+from hub.store.sqlite.rows import (
     _DELIVERY_COLUMNS,
     _N_PACKAGE_COLUMNS,
     _PACKAGE_COLUMNS,

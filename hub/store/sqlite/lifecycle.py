@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import IllegalTransition
-from hub.lifecycle.models import DocMove, DocState, DossierState, LifecycleChange, Transition
-from hub.lifecycle.store import LifecycleStore
 from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.store.facets import LifecycleStore
+from hub.store.records import DocMove, DocState, DossierState, LifecycleChange, Transition
 
 DOC_COLUMNS = (
     "author, document_id, recipient, package_id, business_doc_type, original_id, state, "
@@ -353,7 +353,7 @@ def claim(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]], at: datetim
 
 
 class SqliteLifecycle(LifecycleStore):
-    """:class:`~hub.lifecycle.store.LifecycleStore` on a SqliteStore's reader and writer."""
+    """:class:`~hub.store.facets.LifecycleStore` on a SqliteStore's reader and writer."""
 
     def __init__(self, reader: SqliteConnection, writer: SqliteConnection) -> None:
         self._reader = reader

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.revinfo import RevocationCacheStore, SourceState
 from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
+from hub.store.facets import RevocationCacheStore
+from hub.store.records import SourceState
 from signing.online import FetchedItem
 
 # Replace only with a newer list/answer: concurrent writers (hub processes, the refresh)

@@ -22,9 +22,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -33,12 +32,10 @@ from hub.models import (
     Event,
     InboxItem,
     NewPackage,
-    PackageKind,
     PackageRecord,
     Page,
     VxpSystem,
 )
-from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.sqlitedb import (
     Migration,
     SqliteConnection,
@@ -52,14 +49,27 @@ from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import encode_cursor
-from hub.store.sqlite.audit import insert_chained
+from hub.store.facets import (
+    AuditStore,
+    DashboardStore,
+    EventChainer,
+    LifecycleStore,
+    RevocationCacheStore,
+)
+from hub.store.sqlite.audit import SqliteAudit, insert_chained
+from hub.store.sqlite.dashboard import SqliteDashboard
+from hub.store.sqlite.lifecycle import SqliteLifecycle
 from hub.store.sqlite.revinfo import SqliteRevocationCache
+from hub.store.sqlite.rows import (
+    _DELIVERY_COLUMNS,
+    _N_PACKAGE_COLUMNS,
+    _PACKAGE_COLUMNS,
+    _delivery,
+    _package,
+)
 from hub.store.subunits import represented_events, stands_for_json, with_stands_for
 from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
-
-if TYPE_CHECKING:
-    from hub.dashboard.model import DashboardStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Scripts that are the same text for SQLite and PostgreSQL, read by both backends.
@@ -72,17 +82,6 @@ def migrations() -> tuple[Migration, ...]:
 
 
 VERSION_TABLE = "schema_version"
-
-_PACKAGE_COLUMNS = (
-    "p.seq, p.id, p.sha256, p.sender, p.kind, p.document_id, p.business_doc_type, "
-    "p.status_code, p.recipients, p.accepted_at, p.size, p.signer_fingerprint, "
-    "p.signer_subject, p.warnings, p.subject"
-)
-_DELIVERY_COLUMNS = (
-    "d.package_id, d.recipient, d.state, d.attempts, d.updated_at, d.last_error, d.acked_at, "
-    "d.stands_for"
-)
-_N_PACKAGE_COLUMNS = 15
 
 
 #: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
@@ -116,56 +115,6 @@ def inbox_sql(*, include_acked: bool, where: str = "") -> str:
     )
 
 
-def _package(row: Sequence[Any]) -> PackageRecord:
-    (
-        _seq,
-        id_,
-        sha256,
-        sender,
-        kind,
-        document_id,
-        business_doc_type,
-        status_code,
-        recipients,
-        accepted_at,
-        size,
-        fingerprint,
-        subject,
-        warnings,
-        title,
-    ) = row
-    return PackageRecord(
-        id=id_,
-        sha256=sha256,
-        sender=sender,
-        kind=PackageKind(kind),
-        document_id=document_id,
-        business_doc_type=business_doc_type,
-        status_code=status_code,
-        recipients=tuple(json.loads(recipients)),
-        accepted_at=from_db_time(accepted_at),
-        size=size,
-        signer_fingerprint=fingerprint,
-        signer_subject=subject,
-        warnings=tuple(json.loads(warnings)),
-        subject=title,
-    )
-
-
-def _delivery(row: Sequence[Any]) -> DeliveryRecord:
-    package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for = row
-    return DeliveryRecord(
-        package_id=package_id,
-        recipient=recipient,
-        state=DeliveryState(state),
-        attempts=attempts,
-        updated_at=from_db_time(updated_at),
-        last_error=last_error,
-        acked_at=from_db_time(acked_at) if acked_at is not None else None,
-        stands_for=tuple(json.loads(stands_for)) if stands_for else (),
-    )
-
-
 def _get_delivery(conn: sqlite3.Connection, package_id: str, recipient: str) -> DeliveryRecord:
     row = conn.execute(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = ? AND d.recipient = ?",
@@ -176,27 +125,30 @@ def _get_delivery(conn: sqlite3.Connection, package_id: str, recipient: str) -> 
     return _delivery(row)
 
 
-def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
-    # Every event joins this process's hash chain, in the caller's transaction (issue 7,
-    # hub/audit): the event commits together with the state change it records.
-    insert_chained(conn, event)
-
-
 class SqliteStore(Store):
     """The hub's state in one SQLite file (WAL); safe to share between processes.
 
     ``synchronous`` exists for measurements and throw-away deployments; keep ``FULL`` in
     production (see the module docstring).
+
+    ``chainer`` chains every event this store writes into the audit log, in the transaction
+    that writes it (:class:`~hub.store.facets.EventChainer`; a hub passes
+    ``AuditChain`` of ``hub/audit/chain.py``). It is required, not defaulted: the audit
+    verification expects every event written by the hub to be chained, and the store cannot
+    build a chainer itself without importing the audit package, so a store that quietly wrote
+    unchained rows would only be found out as "inserted" tampering later.
     """
 
     def __init__(
         self,
         path: Path | str,
         *,
+        chainer: EventChainer,
         busy_timeout_ms: int = 10000,
         synchronous: Synchronous = "FULL",
     ) -> None:
         self.path = Path(path)
+        self.chainer = chainer
         self._writer = SqliteConnection(
             self.path,
             name="store-writer",
@@ -237,6 +189,11 @@ class SqliteStore(Store):
     async def ping(self) -> None:
         """Check that the writer thread answers and the schema is there."""
         await self._writer.run(lambda c: c.execute(f"SELECT 1 FROM {VERSION_TABLE}").fetchone())
+
+    def _insert_event(self, conn: sqlite3.Connection, event: Event) -> None:
+        # Every event joins this process's hash chain, in the caller's transaction (issue 7):
+        # the event commits together with the state change it records.
+        insert_chained(conn, self.chainer, event)
 
     # -- accepting ---------------------------------------------------------------------------
 
@@ -309,7 +266,7 @@ class SqliteStore(Store):
                         for r in package.recipients
                     ],
                 )
-                _insert_event(
+                self._insert_event(
                     conn,
                     Event(
                         package_id=package.id,
@@ -319,7 +276,7 @@ class SqliteStore(Store):
                     ),
                 )
                 for event in represented_events(package):
-                    _insert_event(conn, event)
+                    self._insert_event(conn, event)
             return outcomes
 
         return await self._writer.write(tx)
@@ -474,7 +431,7 @@ class SqliteStore(Store):
             detail: dict[str, object] = with_stands_for(dict(event_detail or {}), current)
             if error is not None:
                 detail.setdefault("error", error)
-            _insert_event(
+            self._insert_event(
                 conn,
                 Event(
                     package_id=package_id,
@@ -505,7 +462,7 @@ class SqliteStore(Store):
                     (at, package_id, recipient),
                 ).fetchone()
                 if row is not None:
-                    _insert_event(
+                    self._insert_event(
                         conn,
                         Event(
                             package_id=package_id,
@@ -555,7 +512,7 @@ class SqliteStore(Store):
             ).fetchone()
             first = row is not None
             if first:
-                _insert_event(
+                self._insert_event(
                     conn,
                     Event(
                         package_id=package_id,
@@ -641,7 +598,7 @@ class SqliteStore(Store):
 
     async def append_event(self, event: Event) -> None:
         """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
-        await self._writer.write(lambda c: _insert_event(c, event))
+        await self._writer.write(lambda c: self._insert_event(c, event))
 
     async def events_for(self, package_id: str) -> Sequence[Event]:
         """The trace of one package, in append order."""
@@ -782,17 +739,19 @@ class SqliteStore(Store):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries on this store's reader and writer threads."""
-        from hub.store.sqlite.dashboard import SqliteDashboard  # imports this module
-
         return SqliteDashboard(self._reader, self._writer, cipher=self.blob_cipher)
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 
     def lifecycle(self) -> LifecycleStore:
         """Lifecycle state and queries on this store's reader and writer threads."""
-        from hub.store.sqlite.lifecycle import SqliteLifecycle  # imports this package
-
         return SqliteLifecycle(self._reader, self._writer)
+
+    # -- audit log (issue 7) ----------------------------------------------------------------------
+
+    def audit(self) -> AuditStore:
+        """The audit log on this store's reader and writer threads."""
+        return SqliteAudit(self._reader, self._writer, self.chainer)
 
     # -- online revocation cache (issue 14) -------------------------------------------------------
 
