@@ -292,20 +292,32 @@ async def submit_all(
 
 
 async def pull_all(
-    url: str, organ_id: str, token: str, acked: dict[tuple[str, str], float], stop: asyncio.Event
+    url: str,
+    organ_id: str,
+    token: str,
+    acked: dict[tuple[str, str], float],
+    stop: asyncio.Event,
+    parallel: int = 1,
 ) -> None:
-    """One pull agency: poll the inbox, fetch each package, ack it; record when."""
+    """One pull agency: poll the inbox, fetch each package, ack it; record when.
+    ``parallel``: packages of an inbox page fetched and acked at once (an agency system
+    with that many workers; 1: one after the other)."""
     headers = {"Authorization": f"Bearer {token}"}
+    gate = asyncio.Semaphore(parallel)
     async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def take(package_id: str) -> None:
+            async with gate:
+                async with session.get(f"{url}/v1/packages/{package_id}") as r:
+                    await r.read()
+                async with session.post(f"{url}/v1/packages/{package_id}/ack") as r:
+                    if r.status == 200:
+                        acked.setdefault((package_id, organ_id), time.perf_counter())
+
         while not stop.is_set():
             async with session.get(f"{url}/v1/inbox", params={"limit": "100"}) as r:
                 items = (await r.json())["items"] if r.status == 200 else []
-            for item in items:
-                async with session.get(f"{url}/v1/packages/{item['id']}") as r:
-                    await r.read()
-                async with session.post(f"{url}/v1/packages/{item['id']}/ack") as r:
-                    if r.status == 200:
-                        acked.setdefault((item["id"], organ_id), time.perf_counter())
+            await asyncio.gather(*(take(item["id"]) for item in items))
             if not items:
                 await asyncio.sleep(0.05)
 

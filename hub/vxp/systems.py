@@ -75,13 +75,21 @@ def _keep_secret(
     return replace(system, secret=None, secret_file=str(path))
 
 
-def load_secret(system: VxpSystem, cipher: BlobCipher | None) -> str:
-    """The system's secret, from the store (sealed) or its file."""
+def load_secret(system: VxpSystem, cipher: BlobCipher | None, data_dir: Path | None = None) -> str:
+    """The system's secret, from the store (sealed) or its file.
+
+    The record names the file by the absolute path it was written to; a data directory that
+    was moved since (restored elsewhere, a new mount point) no longer has it there, so the
+    file is then read from its place under ``data_dir``, the data directory configured now.
+    """
     if system.secret is not None:
         return unseal(cipher, _aad(system.system_id), system.secret).decode("utf-8")
     if system.secret_file is None:
         raise HubError(f"VXP system {system.system_id} has no secret")
-    return Path(system.secret_file).read_text(encoding="utf-8").strip()
+    path = Path(system.secret_file)
+    if data_dir is not None and not path.exists():
+        path = secret_path(data_dir, system.system_id)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def check_system_id(system_id: str) -> str:

@@ -138,7 +138,7 @@ class Facade:
         refused = ProtocolError("vxp.auth", "unknown system or wrong HMAC")
         if system is None:
             raise refused
-        secret = load_secret(system, self.rt.store.blob_cipher)
+        secret = load_secret(system, self.rt.store.blob_cipher, self.rt.config.settings.data_dir)
         if not protocol.verify(signed, secret):
             raise refused
         if not system.enabled:

@@ -102,3 +102,18 @@ def test_secret_sealed_with_the_storage_key(make_workdir: WorkdirFactory) -> Non
     assert out.strip().encode() not in system.secret
     assert secret_of(wd.config_dir, system) == out.strip()
     assert not (wd.data_dir / "vxp").exists()
+
+
+def test_secret_file_found_after_the_data_directory_moved(
+    make_workdir: WorkdirFactory, tmp_path: Path
+) -> None:
+    wd = make_workdir()
+    code, out, err = hub_cli(wd.config_dir, "vxp", "add-system", "vxp.h41", "--agency", H41)
+    assert code == 0, err
+    system = stored(wd.config_dir, "vxp.h41")
+    assert system is not None and system.secret_file is not None
+    # The record keeps the absolute path it was written to; the directory moves elsewhere.
+    moved = tmp_path / "moved-data"
+    wd.data_dir.rename(moved)
+    assert not Path(system.secret_file).exists()
+    assert load_secret(system, None, moved) == out.strip()
