@@ -22,7 +22,8 @@ import re
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 #: how long the new hub may take to finish what the old one left queued (a stall, not a speed)
 SETTLE_SECONDS = 60.0
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def fixture_clock(observed: dict[str, Any]) -> Callable[[], datetime]:
+    """The new hub's clock: an hour after the last moment the release recorded, running on
+    from there. The fixtures' dev certificates are checked at reception, so the test must
+    not depend on today's date (they expire; the data does not)."""
+    last = max(
+        datetime.fromisoformat(m.replace("Z", "+00:00"))
+        for m in _INSTANT.findall(json.dumps(observed))
+    )
+    start, origin = last + timedelta(hours=1), time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 def manifest(backend: str) -> dict[str, Any]:
@@ -160,7 +174,7 @@ async def run_upgraded(root: Path, old: dict[str, Any], tmp_path: Path) -> dict[
     """Start the new hub on the release's data (as ``hub serve`` does: the configuration, a
     Runtime, the API), check it against the manifest, submit; the last observation."""
     env = {**os.environ, "HUB_INGEST_PROCESSES": "-1"}  # verify inline: no pool to start
-    async with Runtime(load_config(root / "config", env)) as runtime:
+    async with Runtime(load_config(root / "config", env), clock=fixture_clock(old)) as runtime:
         server = TestServer(build_app(runtime), host="127.0.0.1")
         await server.start_server()
         try:
