@@ -1,8 +1,9 @@
 """:class:`SqlStore`: the :class:`~hub.store.abc.Store` methods both SQL backends run alike.
 
-A look-up or listing that is one statement and a row mapper is written here once, on two
-primitives each backend provides (:meth:`SqlStore._rows`, :meth:`SqlStore._upsert`); what needs
-a transaction of several statements, or SQL that differs, stays with the backend.
+A look-up or listing that is one statement and a row mapper, and a delivery's conditional move
+with its event, are written here once, on primitives each backend provides
+(:meth:`SqlStore._rows`, :meth:`SqlStore._move`, :meth:`SqlStore._upsert`); what needs another
+transaction of several statements, or SQL that differs, stays with the backend.
 """
 
 from __future__ import annotations
