@@ -2,7 +2,7 @@
 :mod:`hub.store.postgres.audit` (tables of migration 0005 and later).
 
 Statements are written once with ``?`` placeholders; the PostgreSQL backend runs them through
-:func:`hub.store.sharedsql.pg`. Mappers take the backend's time conversion. What stays per
+:func:`hub.store.sql.dialect.pg`. Mappers take the backend's time conversion. What stays per
 backend is how an event joins a chain (one chain per process under SQLite's single writer,
 free lanes locked with ``SKIP LOCKED`` on PostgreSQL) and the advisory lock that orders
 PostgreSQL checkpoints.

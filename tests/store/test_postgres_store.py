@@ -34,8 +34,9 @@ from hub.runtime import Runtime, make_store
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.postgres import PostgresStore
+from hub.store.postgres.dialect import POSTGRES
 from hub.store.postgres.migrate import mask_dsn, migrate, migrations, scrub
-from hub.store.postgres.store import inbox_sql
+from hub.store.sql.packages import inbox_sql
 from tests.conftest import WorkdirFactory, signer_for
 from tests.contracts.store_contract import G22, H29, StoreContract, new_package
 from tests.store.pg_fixtures import new_schema_name, pg_dsn, pg_schema
@@ -215,7 +216,7 @@ async def test_inbox_can_use_the_partial_index(pg_dsn: str, pg_schema: str) -> N
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
         await conn.execute("SET enable_seqscan = off")
         cur = await conn.execute(
-            "EXPLAIN " + inbox_sql(include_acked=False),  # type: ignore[arg-type]
+            "EXPLAIN " + inbox_sql(POSTGRES, include_acked=False),  # type: ignore[arg-type]
             (G22, 0, 10),
         )
         plan = " ".join(str(r[0]) for r in await cur.fetchall())

@@ -16,9 +16,10 @@ from hub.sqlitedb import split_statements
 from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
+from hub.store.sql.packages import inbox_sql
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
-from hub.store.sqlite.store import inbox_sql
+from hub.store.sqlite.dialect import SQLITE
 from tests.contracts.store_contract import G22, StoreContract, new_package
 
 
@@ -82,9 +83,9 @@ async def test_listing_queries_use_indexes(sqlite_store: SqliteStore) -> None:
         def plan(sql: str, *args: object) -> str:
             return " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
 
-        inbox = plan(inbox_sql(include_acked=False), G22, 0, 10)
+        inbox = plan(inbox_sql(SQLITE, include_acked=False), G22, 0, 10)
         assert "deliveries_open_inbox" in inbox and "TEMP B-TREE" not in inbox
-        inbox = plan(inbox_sql(include_acked=True), G22, 0, 10)
+        inbox = plan(inbox_sql(SQLITE, include_acked=True), G22, 0, 10)
         assert "deliveries_all_by_recipient" in inbox and "TEMP B-TREE" not in inbox
         outbox = plan("SELECT * FROM packages WHERE sender = ? AND seq > 0 ORDER BY seq", G22)
         assert "packages_outbox" in outbox

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-import psycopg
 from psycopg.rows import TupleRow
 
 from hub.models import Event
 from hub.store import auditsql as q
 from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
+from hub.store.postgres.dialect import Conn, Runner
 from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
-from hub.store.sharedsql import pg as _pg
-from hub.store.sharedsql import pg_in as _in
-from hub.store.sharedsql import pg_out as _out
-
-Conn = psycopg.AsyncConnection[TupleRow]
-Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
+from hub.store.sql.dialect import aware as _in
+from hub.store.sql.dialect import pg as _pg
+from hub.store.sql.dialect import utc as _out
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 

@@ -1,118 +1,96 @@
-"""Lifecycle SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migrations 0003, 0008).
-
-The statement text is shared with :mod:`hub.store.sqlite.lifecycle` (``?`` becomes ``%s``);
-times are ``timestamptz`` here. :func:`apply` runs in one transaction; under READ COMMITTED a
-concurrent ``UPDATE … WHERE state = <expected>`` waits for the other writer and re-checks the
-condition on the committed row, so exactly one of two racing moves applies.
+"""Lifecycle for :class:`~hub.store.postgres.PostgresStore`: the shared statements of
+:mod:`hub.store.sql.lifecycle` through the store's runners. :func:`apply` runs in one
+transaction; under READ COMMITTED a concurrent ``UPDATE … WHERE state = <expected>`` waits for
+the other writer and re-checks the condition on the committed row, so exactly one of two racing
+moves applies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from psycopg.rows import TupleRow
 
 from hub.store.facets import LifecycleStore
+from hub.store.postgres.dialect import POSTGRES, Conn, Runner, fetchall
 from hub.store.records import DocState, DossierState, LifecycleChange, Transition
-from hub.store.sharedsql import pg as _pg
-from hub.store.sharedsql import pg_in as _in
-from hub.store.sharedsql import pg_out as _out
-from hub.store.sqlite import lifecycle as q
+from hub.store.sql import lifecycle as lc
+from hub.store.sql.dialect import aware, utc
 
-Conn = psycopg.AsyncConnection[TupleRow]
+_sql = POSTGRES.sql
 
 
 async def apply(conn: Conn, change: LifecycleChange) -> bool:
     """See :func:`hub.store.sqlite.lifecycle.apply`."""
-    cur = await conn.execute(_pg(q.Q_APPLIED), (change.sha256,))
-    if await cur.fetchone() is not None:
+    if await _all(conn, lc.Q_APPLIED, (change.sha256,)):
         return False
-    for d in change.new_docs:
-        await conn.execute(_pg(q.Q_INSERT_DOC), q.doc_row(d, _in))
-    for m in change.doc_moves:
-        at = _in(change.at)
-        cur = await conn.execute(_pg(q.Q_MOVE_DOC), q.move_doc_params(m, at))
-        if cur.rowcount != 1:
-            raise q.lost(f"the document {m.package_id} for {m.recipient}")
-    if change.dossier is not None:
-        if change.dossier.expect is None:
-            cur = await conn.execute(
-                _pg(q.Q_INSERT_DOSSIER), q.dossier_row(change.dossier.record, _in)
-            )
-        else:
-            cur = await conn.execute(_pg(q.Q_MOVE_DOSSIER), q.move_dossier_params(change, _in))
-        if cur.rowcount != 1:
-            raise q.lost(f"the dossier {change.dossier.record.ma_ho_so}")
+    for write in lc.writes(change, POSTGRES):
+        cur = await conn.execute(_sql(write.sql), write.params)
+        if write.moved is not None and cur.rowcount != 1:
+            raise lc.lost(write.moved)
     if change.transitions:
         async with conn.cursor() as c:
-            await c.executemany(
-                _pg(q.Q_INSERT_TRANSITION), [q.transition_row(t, _in) for t in change.transitions]
-            )
+            await c.executemany(_sql(lc.Q_INSERT_TRANSITION), lc.transition_rows(change, POSTGRES))
     return True
 
 
 async def _all(conn: Conn, text: str, params: Sequence[object] = ()) -> list[TupleRow]:
-    cur = await conn.execute(_pg(text), params)
-    return await cur.fetchall()
+    return await fetchall(conn, _sql(text), params)
 
 
 async def documents(conn: Conn, document_id: str) -> list[DocState]:
     """See :func:`hub.store.sqlite.lifecycle.documents`."""
-    return [q.doc_state(r, _out) for r in await _all(conn, q.Q_DOCS_BY_ID, (document_id,))]
+    return [lc.doc_state(r, POSTGRES) for r in await _all(conn, lc.Q_DOCS_BY_ID, (document_id,))]
 
 
 async def dossier(conn: Conn, ma_ho_so: str) -> DossierState | None:
     """See :func:`hub.store.sqlite.lifecycle.dossier`."""
-    rows = await _all(conn, q.Q_DOSSIER, (ma_ho_so,))
-    return q.dossier_state(rows[0], _out) if rows else None
+    rows = await _all(conn, lc.Q_DOSSIER, (ma_ho_so,))
+    return lc.dossier_state(rows[0], POSTGRES) if rows else None
 
 
 async def transitions(conn: Conn, *, key: str | None, sha256: str | None) -> list[Transition]:
     """See :func:`hub.store.sqlite.lifecycle.transitions`."""
-    text, p = (q.Q_TRANSITIONS_BY_KEY, key) if key is not None else (q.Q_TRANSITIONS_BY_SHA, sha256)
-    return [q.transition(r, _out) for r in await _all(conn, text, (p,))]
+    return [
+        lc.transition(r, POSTGRES) for r in await _all(conn, *lc.transitions_query(key, sha256))
+    ]
 
 
 async def document_rows(conn: Conn, start: datetime, end: datetime) -> list[DocState]:
     """See :func:`hub.store.sqlite.lifecycle.document_rows`."""
-    rows = await _all(conn, q.Q_DOCS_SENT, (_in(start), _in(end)))
-    return [q.doc_state(r, _out) for r in rows]
+    rows = await _all(conn, lc.Q_DOCS_SENT, (aware(start), aware(end)))
+    return [lc.doc_state(r, POSTGRES) for r in rows]
 
 
 async def unanswered(conn: Conn, before: datetime) -> list[DocState]:
     """See :func:`hub.store.sqlite.lifecycle.unanswered`."""
-    return [q.doc_state(r, _out) for r in await _all(conn, q.Q_UNANSWERED, (_in(before),))]
+    return [lc.doc_state(r, POSTGRES) for r in await _all(conn, lc.Q_UNANSWERED, (aware(before),))]
 
 
 async def dossier_rows(conn: Conn, start: datetime, end: datetime) -> list[DossierState]:
     """See :func:`hub.store.sqlite.lifecycle.dossier_rows`."""
-    rows = await _all(conn, q.Q_DOSSIERS_SUBMITTED, (_in(start), _in(end)))
-    return [q.dossier_state(r, _out) for r in rows]
+    rows = await _all(conn, lc.Q_DOSSIERS_SUBMITTED, (aware(start), aware(end)))
+    return [lc.dossier_state(r, POSTGRES) for r in rows]
 
 
 async def open_dossiers(conn: Conn) -> list[DossierState]:
     """See :func:`hub.store.sqlite.lifecycle.open_dossiers`."""
-    return [q.dossier_state(r, _out) for r in await _all(conn, q.Q_OPEN_DOSSIERS)]
+    return [lc.dossier_state(r, POSTGRES) for r in await _all(conn, lc.Q_OPEN_DOSSIERS)]
 
 
 async def last_activity(conn: Conn) -> Mapping[str, datetime]:
     """See :func:`hub.store.sqlite.lifecycle.last_activity`."""
-    return {str(s): _out(at) for s, at in await _all(conn, q.Q_LAST_ACTIVITY)}
+    return {str(s): utc(at) for s, at in await _all(conn, lc.Q_LAST_ACTIVITY)}
 
 
 async def claim(conn: Conn, keys: Sequence[tuple[str, str]], at: datetime) -> list[str]:
     """See :func:`hub.store.sqlite.lifecycle.claim`."""
     out: list[str] = []
     for key, kind in keys:
-        rows = await _all(conn, q.Q_CLAIM, (key, kind, _in(at)))
+        rows = await _all(conn, lc.Q_CLAIM, (key, kind, aware(at)))
         out.extend(str(r[0]) for r in rows)
     return out
-
-
-Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
 
 
 class PostgresLifecycle(LifecycleStore):

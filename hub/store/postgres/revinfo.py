@@ -1,30 +1,27 @@
-"""Revocation cache SQL for :class:`~hub.store.postgres.PostgresStore` (tables of migration
-0010). The statement text is shared with :mod:`hub.store.sqlite.revinfo` (``?`` becomes
-``%s``); times are ``timestamptz`` here."""
+"""The revocation cache for :class:`~hub.store.postgres.PostgresStore`: the shared statements
+of :mod:`hub.store.sql.revinfo` through the store's runners."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
 
-import psycopg
 from psycopg.rows import TupleRow
 
 from hub.store.facets import RevocationCacheStore
+from hub.store.postgres.dialect import POSTGRES, Conn, Runner, fetchall
 from hub.store.records import SourceState
-from hub.store.sharedsql import pg as _pg
-from hub.store.sharedsql import pg_in as _in
-from hub.store.sharedsql import pg_out as _out
-from hub.store.sqlite import revinfo as q
+from hub.store.sql import revinfo as rv
 from signing.online import FetchedItem
 
-Conn = psycopg.AsyncConnection[TupleRow]
-Runner = Callable[[str, Callable[[Conn], Awaitable[Any]]], Awaitable[Any]]
+
+def _rows(text: str) -> Callable[[Conn], Awaitable[list[TupleRow]]]:
+    query = POSTGRES.sql(text)
+    return lambda conn: fetchall(conn, query)
 
 
 class PostgresRevocationCache(RevocationCacheStore):
-    """:class:`~hub.revinfo.RevocationCacheStore` through a PostgresStore's runners."""
+    """:class:`~hub.store.facets.RevocationCacheStore` through a PostgresStore's runners."""
 
     def __init__(self, read: Runner, write: Runner) -> None:
         self._read = read
@@ -32,42 +29,32 @@ class PostgresRevocationCache(RevocationCacheStore):
 
     async def put(self, items: Sequence[FetchedItem]) -> None:
         """See :meth:`RevocationCacheStore.put`."""
-        rows = [q.item_row(i, _in) for i in items]
+        rows = [rv.item_row(i, POSTGRES) for i in items]
 
         async def tx(conn: Conn) -> None:
             async with conn.cursor() as cur:
-                await cur.executemany(_pg(q.PUT), rows)
+                await cur.executemany(POSTGRES.sql(rv.PUT), rows)
 
         if rows:
             await self._write("revocation_put", tx)
 
     async def items(self) -> Sequence[FetchedItem]:
         """See :meth:`RevocationCacheStore.items`."""
-
-        async def run(conn: Conn) -> list[TupleRow]:
-            cur = await conn.execute(_pg(q.ITEMS))
-            return await cur.fetchall()
-
-        rows: list[TupleRow] = await self._read("revocation_items", run)
-        return [q.row_item(r, _out) for r in rows]
+        rows: list[TupleRow] = await self._read("revocation_items", _rows(rv.ITEMS))
+        return [rv.row_item(r, POSTGRES) for r in rows]
 
     async def record_attempt(
         self, url: str, kind: str, ok: bool, error: str | None, at: datetime
     ) -> None:
         """See :meth:`RevocationCacheStore.record_attempt`."""
-        text, params = q.attempt_params(url, kind, ok, error, at, _in)
+        text, params = rv.attempt_params(url, kind, ok, error, at, POSTGRES)
 
         async def run(conn: Conn) -> None:
-            await conn.execute(_pg(text), params)
+            await conn.execute(POSTGRES.sql(text), params)
 
         await self._write("revocation_attempt", run)
 
     async def sources(self) -> Sequence[SourceState]:
         """See :meth:`RevocationCacheStore.sources`."""
-
-        async def run(conn: Conn) -> list[TupleRow]:
-            cur = await conn.execute(_pg(q.SOURCES))
-            return await cur.fetchall()
-
-        rows: list[TupleRow] = await self._read("revocation_sources", run)
-        return [q.row_source(r, _out) for r in rows]
+        rows: list[TupleRow] = await self._read("revocation_sources", _rows(rv.SOURCES))
+        return [rv.row_source(r, POSTGRES) for r in rows]

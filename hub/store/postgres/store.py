@@ -27,7 +27,6 @@ Same tables and the same semantics as :mod:`hub.store.sqlite` (see
 from __future__ import annotations
 
 import enum
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -36,26 +35,19 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from hub.errors import Unavailable
 from hub.models import (
-    AgencyOverride,
     DeliveryRecord,
-    DeliveryState,
     DirectoryRecord,
     Event,
-    InboxItem,
     NewPackage,
     PackageRecord,
     Page,
-    VxpSystem,
 )
 from hub.storage_crypto import seal
-from hub.store import sharedsql
-from hub.store.abc import AddOutcome, Store
-from hub.store.cursors import encode_cursor
+from hub.store.abc import AddOutcome
 from hub.store.facets import (
     AuditStore,
     DashboardStore,
@@ -65,6 +57,10 @@ from hub.store.facets import (
 )
 from hub.store.postgres.audit import PostgresAudit, insert_chained
 from hub.store.postgres.dashboard import PostgresDashboard
+from hub.store.postgres.dialect import POSTGRES, Conn
+from hub.store.postgres.dialect import dumps as _dumps
+from hub.store.postgres.dialect import fetchall as _fetchall
+from hub.store.postgres.dialect import fetchone as _fetchone
 from hub.store.postgres.lifecycle import PostgresLifecycle
 from hub.store.postgres.migrate import (
     VERSION_TABLE,
@@ -75,27 +71,18 @@ from hub.store.postgres.migrate import (
     scrub,
 )
 from hub.store.postgres.revinfo import PostgresRevocationCache
-from hub.store.postgres.rows import (
-    _DELIVERY_COLUMNS,
-    _N_PACKAGE_COLUMNS,
-    _PACKAGE_COLUMNS,
-    Conn,
-    _delivery,
-    _dumps,
-    _fetchall,
-    _fetchone,
-    _package,
-    _utc,
-)
-from hub.store.sharedsql import pg
-from hub.store.subunits import represented_events, stands_for_json, with_stands_for
+from hub.store.postgres.rows import deliveries_of
+from hub.store.sql import directory
+from hub.store.sql import packages as pkg_sql
+from hub.store.sql.dialect import aware as _aware
+from hub.store.sql.store import SqlStore
+from hub.store.subunits import represented_events, stands_for_json
 from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
 T = TypeVar("T")
 
 log = logging.getLogger("hub.store.postgres")
-
 
 _INSERT_PACKAGES = (
     "INSERT INTO packages (id, sha256, sender, kind, document_id, business_doc_type, "
@@ -163,41 +150,17 @@ class _Idempotence(enum.Enum):
     REPEATABLE = "repeatable"  # reads, upserts, sha256-deduplicated inserts
 
 
-def _aware(value: datetime) -> datetime:
-    """Refuse naive datetimes (as the SQLite store does) instead of guessing their zone."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware times")
-    return value
-
-
-def inbox_sql(*, include_acked: bool, where: str = "") -> str:
-    """The inbox query (parameters: recipient, after-seq, ``where``'s, limit). Literal states
-    so the planner can match the partial index ``deliveries_open_inbox``. ``where``: an extra
-    condition on ``p`` (the Subject search)."""
-    states = (
-        "('available', 'delivered', 'acked')" if include_acked else "('available', 'delivered')"
-    )
-    return (
-        f"SELECT {_PACKAGE_COLUMNS}, {_DELIVERY_COLUMNS} FROM deliveries d "
-        "JOIN packages p ON p.id = d.package_id "
-        f"WHERE d.recipient = %s AND d.state IN {states} AND d.seq > %s "
-        f"{'AND ' + where + ' ' if where else ''}ORDER BY d.seq LIMIT %s"
-    )
+_GET_DELIVERY = POSTGRES.sql(pkg_sql.GET_DELIVERY)
 
 
 async def _get_delivery(conn: Conn, package_id: str, recipient: str) -> DeliveryRecord:
-    row = await _fetchone(
-        conn,
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d "
-        "WHERE d.package_id = %s AND d.recipient = %s",
-        (package_id, recipient),
-    )
+    row = await _fetchone(conn, _GET_DELIVERY, (package_id, recipient))
     if row is None:
         raise KeyError((package_id, recipient))
-    return _delivery(row)
+    return pkg_sql.delivery(row, POSTGRES)
 
 
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
     """The hub's state in one PostgreSQL schema, shared by any number of hub processes.
 
     ``dsn`` is a libpq connection string or URL (``postgresql://user@host:5432/db``); its
@@ -214,6 +177,8 @@ class PostgresStore(Store):
     build a chainer itself without importing the audit package, so a store that quietly wrote
     unchained rows would only be found out as "inserted" tampering later.
     """
+
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -350,6 +315,54 @@ class PostgresStore(Store):
         # (issue 7): the event commits together with the state change it records.
         _aware(event.at)
         await insert_chained(conn, self.chainer, [event])
+
+    # -- the primitives of SqlStore -------------------------------------------------------------
+
+    async def _rows(
+        self, what: str, query: str, params: Sequence[Any] = ()
+    ) -> Sequence[Sequence[Any]]:
+        text = POSTGRES.sql(query)
+        return await self._read(what, lambda c: _fetchall(c, text, params))
+
+    async def _blob_rows(
+        self, what: str, query: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]]:
+        text = POSTGRES.sql(query)
+
+        async def q(conn: Conn) -> list[TupleRow]:
+            cur = conn.cursor(binary=True)
+            await cur.execute(text, params)
+            return await cur.fetchall()
+
+        return await self._read(what, q)
+
+    async def _move(
+        self,
+        what: str,
+        query: str,
+        params: Sequence[Any],
+        key: tuple[str, str],
+        event: Callable[[DeliveryRecord], Event],
+    ) -> tuple[DeliveryRecord, bool]:
+        text = POSTGRES.sql(query)
+
+        async def tx(conn: Conn) -> tuple[DeliveryRecord, bool]:
+            row = await _fetchone(conn, text, params)
+            if row is None:
+                return await _get_delivery(conn, *key), False
+            record = pkg_sql.delivery(row, POSTGRES)
+            await self._insert_event(conn, event(record))
+            return record, True
+
+        return await self._write(what, tx)
+
+    async def _upsert(self, what: str, query: str, params: Sequence[Any]) -> None:
+        text = POSTGRES.sql(query)
+
+        async def tx(conn: Conn) -> None:
+            await conn.execute(text, params)
+
+        await self._write(what, tx, _Idempotence.REPEATABLE)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -512,15 +525,6 @@ class PostgresStore(Store):
         # caller's sha256 look-up finds its own package, see Ingestor._accept).
         return await self._write("add_packages", tx, _Idempotence.REPEATABLE)
 
-    async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
-        query = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
-        row = await self._read("package look-up", lambda c: _fetchone(c, query, params))
-        return _package(row) if row is not None else None
-
-    async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
-        """The package stored with exactly these bytes, if any."""
-        return await self._one_package("p.sha256 = %s", (sha256,))
-
     async def find_document(
         self, sender: str, document_id: str, business_doc_type: int | None
     ) -> PackageRecord | None:
@@ -531,84 +535,17 @@ class PostgresStore(Store):
         # Two spellings rather than IS NOT DISTINCT FROM, which no index can serve.
         if business_doc_type is None:
             return await self._one_package(
-                "p.sender = %s AND p.document_id = %s AND p.business_doc_type IS NULL "
+                "p.sender = ? AND p.document_id = ? AND p.business_doc_type IS NULL "
                 "AND p.kind = 'document'",
                 (sender, document_id),
             )
         return await self._one_package(
-            "p.sender = %s AND p.document_id = %s AND p.business_doc_type = %s "
+            "p.sender = ? AND p.document_id = ? AND p.business_doc_type = ? "
             "AND p.kind = 'document'",
             (sender, document_id, business_doc_type),
         )
 
-    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
-        """Packages migration 0014 marked ``duplicate_of`` the first with their DocumentId."""
-        sql = (
-            f"SELECT {_PACKAGE_COLUMNS}, p.duplicate_of FROM packages p "
-            "WHERE p.duplicate_of IS NOT NULL ORDER BY p.seq"
-        )
-        rows = await self._read("duplicate documents", lambda c: _fetchall(c, sql))
-        return [(_package(row[:-1]), str(row[-1])) for row in rows]
-
-    async def get_package(self, package_id: str) -> PackageRecord | None:
-        """Look up a package's record."""
-        return await self._one_package("p.id = %s", (package_id,))
-
-    async def _blob(self, column: str, package_id: str) -> bytes | None:
-        query = pg(sharedsql.BLOB_SELECT[column])
-
-        async def q(conn: Conn) -> TupleRow | None:
-            # Binary results: the bytes arrive as they are stored, without hex decoding.
-            cur = conn.cursor(binary=True)
-            await cur.execute(query, (package_id,))
-            return await cur.fetchone()
-
-        row = await self._read("blob read", q)
-        return (
-            None
-            if row is None
-            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
-        )
-
-    async def get_bytes(self, package_id: str) -> bytes | None:
-        """The exact bytes received."""
-        return await self._blob("data", package_id)
-
     # -- stored bytes as stored (issue 14, re-encryption) --------------------------------------
-
-    async def count_blobs(self) -> int:
-        """Number of stored package blobs."""
-        row = await self._read("count blobs", lambda c: _fetchone(c, sharedsql.COUNT_BLOBS))
-        return int(row[0]) if row is not None else 0
-
-    async def blob_headers(
-        self, after_id: str, limit: int, head: int
-    ) -> Sequence[tuple[str, bytes, int]]:
-        """Ids, first ``head`` bytes and lengths of the blobs after ``after_id``, by id."""
-        query = (
-            "SELECT package_id, substring(data from 1 for %s), octet_length(data) "
-            "FROM package_blobs WHERE package_id > %s ORDER BY package_id LIMIT %s"
-        )
-        rows = await self._read(
-            "blob headers", lambda c: _fetchall(c, query, (head, after_id, limit))
-        )
-        return [(str(i), bytes(h or b""), int(n or 0)) for i, h, n in rows]
-
-    async def stored_blobs(self, package_ids: Sequence[str]) -> dict[str, bytes]:
-        """Blobs as stored (still sealed), by package id."""
-        if not package_ids:
-            return {}
-
-        async def q(conn: Conn) -> list[TupleRow]:
-            cur = conn.cursor(binary=True)
-            await cur.execute(
-                "SELECT package_id, data FROM package_blobs WHERE package_id = ANY(%s)",
-                (list(package_ids),),
-            )
-            return await cur.fetchall()
-
-        rows = await self._read("stored blobs", q)
-        return {str(i): bytes(d) for i, d in rows}
 
     async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
         """Compare-and-set each blob on its exact old bytes, in one short transaction."""
@@ -631,79 +568,7 @@ class PostgresStore(Store):
         # Repeatable: a retry after an unknown outcome finds the new bytes and replaces none.
         return await self._write("replace blobs", tx, _Idempotence.REPEATABLE)
 
-    async def get_receipt(self, package_id: str) -> bytes | None:
-        """The signed receipt issued for the package."""
-        return await self._blob("receipt", package_id)
-
     # -- deliveries ------------------------------------------------------------------------------
-
-    async def pending_deliveries(self, limit: int = 1000) -> Sequence[DeliveryRecord]:
-        """Deliveries still ``pending``, oldest package first."""
-        query = (
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.state = 'pending' "
-            "ORDER BY d.seq, d.recipient LIMIT %s"
-        )
-        rows = await self._read("pending deliveries", lambda c: _fetchall(c, query, (limit,)))
-        return [_delivery(r) for r in rows]
-
-    async def set_delivery_state(
-        self,
-        package_id: str,
-        recipient: str,
-        state: DeliveryState,
-        *,
-        attempts: int | None = None,
-        error: str | None = None,
-        event_detail: dict[str, object] | None = None,
-    ) -> DeliveryRecord:
-        """Move a delivery and append the event (kind = the state's value), atomically.
-
-        ``attempts``/``error`` of ``None`` keep the stored values. Raises ``KeyError`` when
-        there is no such delivery; leaves an ``acked`` delivery unchanged (no event).
-        """
-        now = datetime.now(UTC)
-        state = DeliveryState(state)
-        detail: dict[str, object] = dict(event_detail or {})
-        if error is not None:
-            detail.setdefault("error", error)
-
-        async def tx(conn: Conn) -> DeliveryRecord:
-            # One conditional UPDATE: the row lock it takes orders it against a concurrent ack,
-            # which then either saw this change or made this one match nothing.
-            row = await _fetchone(
-                conn,
-                "UPDATE deliveries d SET state = %s, attempts = COALESCE(%s, d.attempts), "
-                "updated_at = %s, last_error = COALESCE(%s, d.last_error), "
-                "acked_at = COALESCE(%s, d.acked_at) "
-                "WHERE d.package_id = %s AND d.recipient = %s AND d.state <> 'acked' "
-                f"RETURNING {_DELIVERY_COLUMNS}",
-                (
-                    state.value,
-                    attempts,
-                    now,
-                    error,
-                    now if state is DeliveryState.ACKED else None,
-                    package_id,
-                    recipient,
-                ),
-            )
-            if row is None:
-                return await _get_delivery(conn, package_id, recipient)  # acked, or KeyError
-            record = _delivery(row)
-            await self._insert_event(
-                conn,
-                Event(
-                    package_id=package_id,
-                    kind=state.value,
-                    at=now,
-                    recipient=recipient,
-                    attempt=record.attempts,
-                    detail=with_stands_for(detail, record),
-                ),
-            )
-            return record
-
-        return await self._write("set_delivery_state", tx)
 
     async def mark_queued(self, keys: Sequence[tuple[str, str]]) -> None:
         """``pending`` → ``queued`` with a ``queued`` event each, in one statement."""
@@ -717,141 +582,29 @@ class PostgresStore(Store):
             await insert_chained(
                 conn,
                 self.chainer,
-                [
-                    Event(
-                        package_id=str(p),
-                        kind="queued",
-                        at=now,
-                        recipient=str(r),
-                        detail={"for": list(f)} if f else {},
-                    )
-                    for p, r, f in moved
-                ],
+                [pkg_sql.queued_event(p, r, now, f, POSTGRES) for p, r, f in moved],
             )
 
         # Repeatable: only pending rows move, so a second run finds nothing left to do.
         await self._write("mark_queued", tx, _Idempotence.REPEATABLE)
 
-    async def get_delivery(self, package_id: str, recipient: str) -> DeliveryRecord | None:
-        """One delivery."""
-
-        async def q(conn: Conn) -> DeliveryRecord | None:
-            try:
-                return await _get_delivery(conn, package_id, recipient)
-            except KeyError:
-                return None
-
-        return await self._read("delivery look-up", q)
-
-    async def deliveries_for(self, package_id: str) -> Sequence[DeliveryRecord]:
-        """Every delivery of a package, by recipient."""
-        query = (
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = %s "
-            "ORDER BY d.recipient"
-        )
-        rows = await self._read("deliveries", lambda c: _fetchall(c, query, (package_id,)))
-        return [_delivery(r) for r in rows]
-
-    async def ack(
-        self, package_id: str, recipient: str, at: datetime
-    ) -> tuple[DeliveryRecord, bool]:
-        """Acknowledge once: the conditional UPDATE makes concurrent acks (tasks or processes)
-        count exactly one ``first`` — a second UPDATE waits on the row lock, then re-checks
-        ``state <> 'acked'`` against the committed row and matches nothing."""
-        _aware(at)
-        now = datetime.now(UTC)
-
-        async def tx(conn: Conn) -> tuple[DeliveryRecord, bool]:
-            row = await _fetchone(
-                conn,
-                "UPDATE deliveries d SET state = 'acked', acked_at = %s, updated_at = %s "
-                "WHERE d.package_id = %s AND d.recipient = %s AND d.state <> 'acked' "
-                f"RETURNING {_DELIVERY_COLUMNS}",
-                (at, now, package_id, recipient),
-            )
-            if row is None:
-                return await _get_delivery(conn, package_id, recipient), False  # or KeyError
-            record = _delivery(row)
-            await self._insert_event(
-                conn,
-                Event(
-                    package_id=package_id,
-                    kind="acked",
-                    at=at,
-                    recipient=recipient,
-                    attempt=record.attempts,
-                    detail=with_stands_for({}, record),
-                ),
-            )
-            return record, True
-
-        return await self._write("ack", tx)
-
     # -- listings ------------------------------------------------------------------------------
-
-    async def inbox(
-        self,
-        recipient: str,
-        *,
-        cursor: str | None = None,
-        limit: int = 100,
-        include_acked: bool = False,
-        q: str | None = None,
-    ) -> Page[InboxItem]:
-        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
-        ``q``: only packages whose Subject has every folded word of ``q``."""
-        after, where, words = sharedsql.page_start(
-            cursor, limit, q, self.blob_cipher, placeholder="%s"
-        )
-        query = inbox_sql(include_acked=include_acked, where=where)
-        params = (recipient, after, *words, limit + 1)
-        rows = await self._read("inbox", lambda c: _fetchall(c, query, params))
-        items = tuple(
-            InboxItem(
-                package=_package(r[:_N_PACKAGE_COLUMNS]), delivery=_delivery(r[_N_PACKAGE_COLUMNS:])
-            )
-            for r in rows[:limit]
-        )
-        more = len(rows) > limit
-        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after, where, words = sharedsql.page_start(
-            cursor, limit, q, self.blob_cipher, placeholder="%s"
-        )
-        listing = (
-            f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = %s AND p.seq > %s "
-            f"{'AND ' + where + ' ' if where else ''}ORDER BY p.seq LIMIT %s"
-        )
+        after, where, words = pkg_sql.page_start(cursor, limit, q, self.blob_cipher)
+        query = pkg_sql.outbox_sql(POSTGRES, where)
         params = (sender, after, *words, limit + 1)
 
-        async def query(conn: Conn) -> tuple[list[TupleRow], dict[str, list[DeliveryRecord]]]:
-            rows = await _fetchall(conn, listing, params)
-            ids = [str(r[1]) for r in rows[:limit]]
-            by_package: dict[str, list[DeliveryRecord]] = {i: [] for i in ids}
-            if ids:
-                for d in await _fetchall(
-                    conn,
-                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d "
-                    "WHERE d.package_id = ANY(%s::text[]) ORDER BY d.package_id, d.recipient",
-                    (ids,),
-                ):
-                    by_package[str(d[0])].append(_delivery(d))
-            return rows, by_package
+        async def read(conn: Conn) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
+            rows = await _fetchall(conn, query, params)
+            deliveries = await deliveries_of(conn, pkg_sql.outbox_ids(rows, limit))
+            return pkg_sql.outbox_page(rows, deliveries, limit, POSTGRES)
 
-        rows, by_package = await self._read_tx("outbox", query)
-        items = tuple((_package(r), tuple(by_package[str(r[1])])) for r in rows[:limit])
-        more = len(rows) > limit
-        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
-
-    async def count_packages(self) -> int:
-        """Number of stored packages."""
-        row = await self._read("count", lambda c: _fetchone(c, "SELECT count(*) FROM packages"))
-        return int(row[0]) if row is not None else 0
+        return await self._read_tx("outbox", read)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -860,96 +613,7 @@ class PostgresStore(Store):
         _aware(event.at)
         await self._write("append_event", lambda c: self._insert_event(c, event))
 
-    async def events_for(self, package_id: str) -> Sequence[Event]:
-        """The trace of one package, in append order."""
-        rows = await self._read(
-            "events",
-            lambda c: _fetchall(
-                c,
-                "SELECT seq, package_id, kind, at, recipient, attempt, detail FROM events "
-                "WHERE package_id = %s ORDER BY seq",
-                (package_id,),
-            ),
-        )
-        return [
-            Event(
-                package_id=package_id_,
-                kind=kind,
-                at=_utc(at),
-                recipient=recipient,
-                attempt=attempt,
-                detail=dict(detail),
-                seq=int(seq),
-            )
-            for seq, package_id_, kind, at, recipient, attempt, detail in rows
-        ]
-
-    async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
-        """Status packages whose ResponseFor/DocumentId is ``document_id`` and which were
-        addressed to ``sender`` (the document's author), in acceptance order."""
-        query = (
-            f"SELECT {_PACKAGE_COLUMNS} FROM packages p "
-            "JOIN deliveries d ON d.package_id = p.id AND d.recipient = %s "
-            "WHERE p.document_id = %s AND p.kind = 'status' ORDER BY p.seq"
-        )
-        rows = await self._read(
-            "related statuses", lambda c: _fetchall(c, query, (sender, nfc(document_id)))
-        )
-        return [_package(r) for r in rows]
-
-    # -- runtime agency changes -------------------------------------------------------------------
-
-    async def set_agency_override(self, override: AgencyOverride) -> None:
-        """Upsert; a ``None`` field keeps the stored value (last write wins per field)."""
-        values = (
-            override.organ_id,
-            override.enabled,
-            None if override.token_sha256 is None else Jsonb(list(override.token_sha256)),
-            None if override.changed_at is None else _aware(override.changed_at),
-            override.reason,
-            override.signature_profile,
-        )
-
-        async def tx(conn: Conn) -> None:
-            await conn.execute(pg(sharedsql.AGENCY_OVERRIDE_UPSERT), values)
-
-        await self._write("set_agency_override", tx, _Idempotence.REPEATABLE)
-
-    async def agency_overrides(self) -> Sequence[AgencyOverride]:
-        """One merged record per agency, by OrganId."""
-        rows = await self._read(
-            "agency overrides",
-            lambda c: _fetchall(c, sharedsql.AGENCY_OVERRIDES_SELECT),
-        )
-        return [
-            AgencyOverride(
-                organ_id=organ_id,
-                enabled=enabled,
-                token_sha256=None if tokens is None else tuple(tokens),
-                changed_at=None if changed_at is None else _utc(changed_at),
-                reason=reason,
-                signature_profile=profile,
-            )
-            for organ_id, enabled, tokens, changed_at, reason, profile in rows
-        ]
-
     # -- agency directory (issue 11) --------------------------------------------------------------
-
-    async def directory_records(self) -> Sequence[DirectoryRecord]:
-        """Every stored directory entry, by code."""
-        rows = await self._read(
-            "directory",
-            lambda c: _fetchall(c, sharedsql.DIRECTORY_SELECT),
-        )
-        return [sharedsql.directory_record(r, _utc) for r in rows]
-
-    async def directory_revision(self) -> int:
-        """Highest revision stored (the index answers it), 0 when empty."""
-        row = await self._read(
-            "directory revision",
-            lambda c: _fetchone(c, sharedsql.DIRECTORY_REVISION),
-        )
-        return 0 if row is None else int(row[0])
 
     async def put_directory_records(
         self, records: Sequence[DirectoryRecord], at: datetime
@@ -967,52 +631,13 @@ class PostgresStore(Store):
         async def tx(conn: Conn) -> tuple[int, int]:
             # SHARE ROW EXCLUSIVE conflicts with itself: one import at a time; readers go on.
             await conn.execute("LOCK TABLE directory_entries IN SHARE ROW EXCLUSIVE MODE")
-            row = await _fetchone(conn, sharedsql.DIRECTORY_REVISION)
+            row = await _fetchone(conn, directory.DIRECTORY_REVISION)
             current = 0 if row is None else int(row[0])
             cur = await conn.execute(_UPSERT_DIRECTORY, (current + 1, when, *columns))
             changed = max(cur.rowcount, 0)
             return (current + 1 if changed else current), changed
 
         return await self._write("put_directory_records", tx)
-
-    # -- VXP facade systems (issue 11) ------------------------------------------------------------
-
-    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
-        """Upsert; the version grows by one on every replacement."""
-        changed_at = _aware(system.changed_at or datetime.now(UTC))
-        values = (
-            system.system_id,
-            json.dumps(list(system.agencies)),
-            system.enabled,
-            system.secret,
-            system.secret_file,
-            changed_at,
-            system.reason,
-        )
-
-        async def tx(conn: Conn) -> None:
-            await conn.execute(pg(sharedsql.VXP_UPSERT), values)
-
-        await self._write("put_vxp_system", tx, _Idempotence.REPEATABLE)
-        stored = await self.get_vxp_system(system.system_id)
-        assert stored is not None  # just written
-        return stored
-
-    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
-        """One VXP system (no cache)."""
-        row = await self._read(
-            "vxp system",
-            lambda c: _fetchone(c, pg(sharedsql.VXP_SELECT + " WHERE system_id = ?"), (system_id,)),
-        )
-        return None if row is None else sharedsql.vxp_system(row, _utc)
-
-    async def vxp_systems(self) -> Sequence[VxpSystem]:
-        """Every VXP system, by id."""
-        rows = await self._read(
-            "vxp systems",
-            lambda c: _fetchall(c, sharedsql.VXP_SELECT + " ORDER BY system_id"),
-        )
-        return [sharedsql.vxp_system(r, _utc) for r in rows]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 

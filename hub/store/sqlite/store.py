@@ -19,36 +19,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hub.models import (
-    AgencyOverride,
     DeliveryRecord,
-    DeliveryState,
     DirectoryRecord,
     Event,
-    InboxItem,
     NewPackage,
     PackageRecord,
     Page,
-    VxpSystem,
 )
 from hub.sqlitedb import (
     Migration,
     SqliteConnection,
     Synchronous,
     apply_migrations,
-    from_db_time,
     load_migrations,
     to_db_time,
 )
 from hub.storage_crypto import seal
-from hub.store import sharedsql
-from hub.store.abc import AddOutcome, Store
-from hub.store.cursors import encode_cursor
+from hub.store.abc import AddOutcome
 from hub.store.facets import (
     AuditStore,
     DashboardStore,
@@ -56,18 +49,16 @@ from hub.store.facets import (
     LifecycleStore,
     RevocationCacheStore,
 )
+from hub.store.sql import directory
+from hub.store.sql import packages as pkg_sql
+from hub.store.sql.store import SqlStore
 from hub.store.sqlite.audit import SqliteAudit, insert_chained
 from hub.store.sqlite.dashboard import SqliteDashboard
+from hub.store.sqlite.dialect import SQLITE
 from hub.store.sqlite.lifecycle import SqliteLifecycle
 from hub.store.sqlite.revinfo import SqliteRevocationCache
-from hub.store.sqlite.rows import (
-    _DELIVERY_COLUMNS,
-    _N_PACKAGE_COLUMNS,
-    _PACKAGE_COLUMNS,
-    _delivery,
-    _package,
-)
-from hub.store.subunits import represented_events, stands_for_json, with_stands_for
+from hub.store.sqlite.rows import deliveries_of
+from hub.store.subunits import represented_events, stands_for_json
 from hub.store.textsearch import stored_subject, subject_terms
 from hub.text import nfc, nfc_or_none
 
@@ -83,7 +74,6 @@ def migrations() -> tuple[Migration, ...]:
 
 VERSION_TABLE = "schema_version"
 
-
 #: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
 _UPSERT_DIRECTORY = (
     "INSERT INTO directory_entries (code, name, parent, code102, old_code, revision, "
@@ -98,34 +88,14 @@ _UPSERT_DIRECTORY = (
 )
 
 
-def inbox_sql(*, include_acked: bool, where: str = "") -> str:
-    """The inbox query (parameters: recipient, after-seq, ``where``'s, limit); ``where``: an
-    extra condition on ``p`` (the Subject search)."""
-    if include_acked:
-        states, index = "('available', 'delivered', 'acked')", "deliveries_all_by_recipient"
-    else:
-        # Literal states and INDEXED BY: the partial index skips the (usually many) acked rows
-        # instead of filtering them, and the planner has no statistics to find that itself.
-        states, index = "('available', 'delivered')", "deliveries_open_inbox"
-    return (
-        f"SELECT {_PACKAGE_COLUMNS}, {_DELIVERY_COLUMNS} FROM deliveries d INDEXED BY {index} "
-        "JOIN packages p ON p.id = d.package_id "
-        f"WHERE d.recipient = ? AND d.state IN {states} AND d.seq > ? "
-        f"{'AND ' + where + ' ' if where else ''}ORDER BY d.seq LIMIT ?"
-    )
-
-
 def _get_delivery(conn: sqlite3.Connection, package_id: str, recipient: str) -> DeliveryRecord:
-    row = conn.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = ? AND d.recipient = ?",
-        (package_id, recipient),
-    ).fetchone()
+    row = conn.execute(pkg_sql.GET_DELIVERY, (package_id, recipient)).fetchone()
     if row is None:
         raise KeyError((package_id, recipient))
-    return _delivery(row)
+    return pkg_sql.delivery(row, SQLITE)
 
 
-class SqliteStore(Store):
+class SqliteStore(SqlStore):
     """The hub's state in one SQLite file (WAL); safe to share between processes.
 
     ``synchronous`` exists for measurements and throw-away deployments; keep ``FULL`` in
@@ -138,6 +108,8 @@ class SqliteStore(Store):
     build a chainer itself without importing the audit package, so a store that quietly wrote
     unchained rows would only be found out as "inserted" tampering later.
     """
+
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -162,6 +134,39 @@ class SqliteStore(Store):
             synchronous=synchronous,
         )
         self.schema_version = 0
+
+    def _insert_event(self, conn: sqlite3.Connection, event: Event) -> None:
+        # Every event joins this process's hash chain, in the caller's transaction (issue 7):
+        # the event commits together with the state change it records.
+        insert_chained(conn, self.chainer, event)
+
+    # -- the primitives of SqlStore -------------------------------------------------------------
+
+    async def _rows(
+        self, what: str, query: str, params: Sequence[Any] = ()
+    ) -> Sequence[Sequence[Any]]:
+        return await self._reader.run(lambda c: c.execute(query, params).fetchall())
+
+    async def _move(
+        self,
+        what: str,
+        query: str,
+        params: Sequence[Any],
+        key: tuple[str, str],
+        event: Callable[[DeliveryRecord], Event],
+    ) -> tuple[DeliveryRecord, bool]:
+        def tx(conn: sqlite3.Connection) -> tuple[DeliveryRecord, bool]:
+            row = conn.execute(query, params).fetchone()
+            if row is None:
+                return _get_delivery(conn, *key), False
+            record = pkg_sql.delivery(row, SQLITE)
+            self._insert_event(conn, event(record))
+            return record, True
+
+        return await self._writer.write(tx)
+
+    async def _upsert(self, what: str, query: str, params: Sequence[Any]) -> None:
+        await self._writer.write(lambda c: c.execute(query, params))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -189,11 +194,6 @@ class SqliteStore(Store):
     async def ping(self) -> None:
         """Check that the writer thread answers and the schema is there."""
         await self._writer.run(lambda c: c.execute(f"SELECT 1 FROM {VERSION_TABLE}").fetchone())
-
-    def _insert_event(self, conn: sqlite3.Connection, event: Event) -> None:
-        # Every event joins this process's hash chain, in the caller's transaction (issue 7):
-        # the event commits together with the state change it records.
-        insert_chained(conn, self.chainer, event)
 
     # -- accepting ---------------------------------------------------------------------------
 
@@ -281,15 +281,6 @@ class SqliteStore(Store):
 
         return await self._writer.write(tx)
 
-    async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
-        sql = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
-        row = await self._reader.run(lambda c: c.execute(sql, params).fetchone())
-        return _package(row) if row is not None else None
-
-    async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
-        """The package stored with exactly these bytes, if any."""
-        return await self._one_package("p.sha256 = ?", (sha256,))
-
     async def find_document(
         self, sender: str, document_id: str, business_doc_type: int | None
     ) -> PackageRecord | None:
@@ -302,58 +293,7 @@ class SqliteStore(Store):
             (sender, nfc(document_id), business_doc_type),
         )
 
-    async def duplicate_documents(self) -> Sequence[tuple[PackageRecord, str]]:
-        """Packages migration 0014 marked ``duplicate_of`` the first with their DocumentId."""
-        sql = (
-            f"SELECT {_PACKAGE_COLUMNS}, p.duplicate_of FROM packages p "
-            "WHERE p.duplicate_of IS NOT NULL ORDER BY p.seq"
-        )
-        rows = await self._reader.run(lambda c: c.execute(sql).fetchall())
-        return [(_package(row[:-1]), str(row[-1])) for row in rows]
-
-    async def get_package(self, package_id: str) -> PackageRecord | None:
-        """Look up a package's record."""
-        return await self._one_package("p.id = ?", (package_id,))
-
-    async def _blob(self, column: str, package_id: str) -> bytes | None:
-        sql = sharedsql.BLOB_SELECT[column]
-        row = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchone())
-        return (
-            None
-            if row is None
-            else sharedsql.opened_blob(self.blob_cipher, column, package_id, row[0])
-        )
-
-    async def get_bytes(self, package_id: str) -> bytes | None:
-        """The exact bytes received."""
-        return await self._blob("data", package_id)
-
     # -- stored bytes as stored (issue 14, re-encryption) --------------------------------------
-
-    async def count_blobs(self) -> int:
-        """Number of stored package blobs."""
-        row = await self._reader.run(lambda c: c.execute(sharedsql.COUNT_BLOBS).fetchone())
-        return int(row[0])
-
-    async def blob_headers(
-        self, after_id: str, limit: int, head: int
-    ) -> Sequence[tuple[str, bytes, int]]:
-        """Ids, first ``head`` bytes and lengths of the blobs after ``after_id``, by id."""
-        sql = (
-            "SELECT package_id, substr(data, 1, ?), length(data) FROM package_blobs "
-            "WHERE package_id > ? ORDER BY package_id LIMIT ?"
-        )
-        rows = await self._reader.run(lambda c: c.execute(sql, (head, after_id, limit)).fetchall())
-        return [(str(i), bytes(h or b""), int(n or 0)) for i, h, n in rows]
-
-    async def stored_blobs(self, package_ids: Sequence[str]) -> dict[str, bytes]:
-        """Blobs as stored (still sealed), by package id."""
-        if not package_ids:
-            return {}
-        marks = ", ".join("?" for _ in package_ids)
-        sql = f"SELECT package_id, data FROM package_blobs WHERE package_id IN ({marks})"
-        rows = await self._reader.run(lambda c: c.execute(sql, tuple(package_ids)).fetchall())
-        return {str(i): bytes(d) for i, d in rows}
 
     async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
         """Compare-and-set each blob on its exact old bytes, in one write transaction."""
@@ -373,78 +313,7 @@ class SqliteStore(Store):
 
         return await self._writer.write(tx)
 
-    async def get_receipt(self, package_id: str) -> bytes | None:
-        """The signed receipt issued for the package."""
-        return await self._blob("receipt", package_id)
-
     # -- deliveries ------------------------------------------------------------------------------
-
-    async def pending_deliveries(self, limit: int = 1000) -> Sequence[DeliveryRecord]:
-        """Deliveries still ``pending``, oldest package first."""
-        sql = (
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.state = 'pending' "
-            "ORDER BY d.seq, d.recipient LIMIT ?"
-        )
-        rows = await self._reader.run(lambda c: c.execute(sql, (limit,)).fetchall())
-        return [_delivery(r) for r in rows]
-
-    async def set_delivery_state(
-        self,
-        package_id: str,
-        recipient: str,
-        state: DeliveryState,
-        *,
-        attempts: int | None = None,
-        error: str | None = None,
-        event_detail: dict[str, object] | None = None,
-    ) -> DeliveryRecord:
-        """Move a delivery and append the event (kind = the state's value), atomically.
-
-        ``attempts``/``error`` of ``None`` keep the stored values (``last_error`` is the *last*
-        error seen, so a later success does not erase it). Raises ``KeyError`` when there is no
-        such delivery; leaves an ``acked`` delivery unchanged.
-        """
-        now = datetime.now(UTC)
-        state = DeliveryState(state)
-
-        def tx(conn: sqlite3.Connection) -> DeliveryRecord:
-            current = _get_delivery(conn, package_id, recipient)
-            if current.state is DeliveryState.ACKED:
-                return current
-            new_attempts = current.attempts if attempts is None else attempts
-            conn.execute(
-                "UPDATE deliveries SET state = ?, attempts = ?, updated_at = ?, "
-                "last_error = COALESCE(?, last_error), "
-                "acked_at = CASE WHEN ? = 'acked' THEN ? ELSE acked_at END "
-                "WHERE package_id = ? AND recipient = ?",
-                (
-                    state.value,
-                    new_attempts,
-                    to_db_time(now),
-                    error,
-                    state.value,
-                    to_db_time(now),
-                    package_id,
-                    recipient,
-                ),
-            )
-            detail: dict[str, object] = with_stands_for(dict(event_detail or {}), current)
-            if error is not None:
-                detail.setdefault("error", error)
-            self._insert_event(
-                conn,
-                Event(
-                    package_id=package_id,
-                    kind=state.value,
-                    at=now,
-                    recipient=recipient,
-                    attempt=new_attempts,
-                    detail=detail,
-                ),
-            )
-            return _get_delivery(conn, package_id, recipient)
-
-        return await self._writer.write(tx)
 
     async def mark_queued(self, keys: Sequence[tuple[str, str]]) -> None:
         """``pending`` → ``queued`` with a ``queued`` event each, in one transaction."""
@@ -462,137 +331,31 @@ class SqliteStore(Store):
                     (at, package_id, recipient),
                 ).fetchone()
                 if row is not None:
-                    self._insert_event(
-                        conn,
-                        Event(
-                            package_id=package_id,
-                            kind="queued",
-                            at=now,
-                            recipient=recipient,
-                            detail={"for": json.loads(row[0])} if row[0] else {},
-                        ),
-                    )
+                    event = pkg_sql.queued_event(package_id, recipient, now, row[0], SQLITE)
+                    self._insert_event(conn, event)
 
         await self._writer.write(tx)
 
-    async def get_delivery(self, package_id: str, recipient: str) -> DeliveryRecord | None:
-        """One delivery."""
-
-        def q(conn: sqlite3.Connection) -> DeliveryRecord | None:
-            try:
-                return _get_delivery(conn, package_id, recipient)
-            except KeyError:
-                return None
-
-        return await self._reader.run(q)
-
-    async def deliveries_for(self, package_id: str) -> Sequence[DeliveryRecord]:
-        """Every delivery of a package, by recipient."""
-        sql = (
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id = ? "
-            "ORDER BY d.recipient"
-        )
-        rows = await self._reader.run(lambda c: c.execute(sql, (package_id,)).fetchall())
-        return [_delivery(r) for r in rows]
-
-    async def ack(
-        self, package_id: str, recipient: str, at: datetime
-    ) -> tuple[DeliveryRecord, bool]:
-        """Acknowledge once: the conditional UPDATE makes concurrent acks (threads or processes)
-        count exactly one ``first``."""
-        at_text = to_db_time(at)
-        now = to_db_time(datetime.now(UTC))
-
-        def tx(conn: sqlite3.Connection) -> tuple[DeliveryRecord, bool]:
-            row = conn.execute(
-                "UPDATE deliveries SET state = 'acked', acked_at = ?, updated_at = ? "
-                "WHERE package_id = ? AND recipient = ? AND state != 'acked' "
-                "RETURNING attempts, stands_for",
-                (at_text, now, package_id, recipient),
-            ).fetchone()
-            first = row is not None
-            if first:
-                self._insert_event(
-                    conn,
-                    Event(
-                        package_id=package_id,
-                        kind="acked",
-                        at=at,
-                        recipient=recipient,
-                        attempt=int(row[0]),
-                        detail={"for": json.loads(row[1])} if row[1] else {},
-                    ),
-                )
-            return _get_delivery(conn, package_id, recipient), first  # KeyError if unknown
-
-        return await self._writer.write(tx)
-
     # -- listings ------------------------------------------------------------------------------
-
-    async def inbox(
-        self,
-        recipient: str,
-        *,
-        cursor: str | None = None,
-        limit: int = 100,
-        include_acked: bool = False,
-        q: str | None = None,
-    ) -> Page[InboxItem]:
-        """Deliveries ``available``/``delivered`` (``acked`` too if asked) in acceptance order;
-        ``q``: only packages whose Subject has every folded word of ``q``."""
-        after, where, words = sharedsql.page_start(
-            cursor, limit, q, self.blob_cipher, placeholder="?"
-        )
-        sql = inbox_sql(include_acked=include_acked, where=where)
-        params = (recipient, after, *words, limit + 1)
-        rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
-        items = tuple(
-            InboxItem(
-                package=_package(r[:_N_PACKAGE_COLUMNS]), delivery=_delivery(r[_N_PACKAGE_COLUMNS:])
-            )
-            for r in rows[:limit]
-        )
-        more = len(rows) > limit
-        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
     ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
         """The sender's packages in acceptance order, each with its deliveries by recipient;
         ``q``: only packages whose Subject has every folded word of ``q``."""
-        after, where, words = sharedsql.page_start(
-            cursor, limit, q, self.blob_cipher, placeholder="?"
-        )
-        sql = (
-            f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE p.sender = ? AND p.seq > ? "
-            f"{'AND ' + where + ' ' if where else ''}ORDER BY p.seq LIMIT ?"
-        )
+        after, where, words = pkg_sql.page_start(cursor, limit, q, self.blob_cipher)
+        query = pkg_sql.outbox_sql(SQLITE, where)
         params = (sender, after, *words, limit + 1)
 
-        def query(conn: sqlite3.Connection) -> tuple[list[Any], dict[str, list[DeliveryRecord]]]:
-            rows = conn.execute(sql, params).fetchall()
-            ids = [r[1] for r in rows[:limit]]
-            by_package: dict[str, list[DeliveryRecord]] = {i: [] for i in ids}
-            if ids:
-                for d in conn.execute(
-                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries d WHERE d.package_id IN "
-                    "(SELECT value FROM json_each(?)) ORDER BY d.package_id, d.recipient",
-                    (json.dumps(ids),),
-                ):
-                    by_package[d[0]].append(_delivery(d))
-            return rows, by_package
+        def read(
+            conn: sqlite3.Connection,
+        ) -> Page[tuple[PackageRecord, tuple[DeliveryRecord, ...]]]:
+            rows = conn.execute(query, params).fetchall()
+            return pkg_sql.outbox_page(
+                rows, deliveries_of(conn, pkg_sql.outbox_ids(rows, limit)), limit, SQLITE
+            )
 
-        rows, by_package = await self._reader.read(query)
-        items = tuple((_package(r), tuple(by_package[r[1]])) for r in rows[:limit])
-        more = len(rows) > limit
-        return Page(items=items, next=encode_cursor(rows[limit - 1][0]) if more else None)
-
-    async def count_packages(self) -> int:
-        """Number of stored packages."""
-        row = await self._reader.run(
-            lambda c: c.execute("SELECT COUNT(*) FROM packages").fetchone()
-        )
-        return int(row[0])
+        return await self._reader.read(read)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -600,82 +363,7 @@ class SqliteStore(Store):
         """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
         await self._writer.write(lambda c: self._insert_event(c, event))
 
-    async def events_for(self, package_id: str) -> Sequence[Event]:
-        """The trace of one package, in append order."""
-        rows = await self._reader.run(
-            lambda c: c.execute(
-                "SELECT seq, package_id, kind, at, recipient, attempt, detail FROM events "
-                "WHERE package_id = ? ORDER BY seq",
-                (package_id,),
-            ).fetchall()
-        )
-        return [
-            Event(
-                package_id=package_id_,
-                kind=kind,
-                at=from_db_time(at),
-                recipient=recipient,
-                attempt=attempt,
-                detail=json.loads(detail),
-                seq=seq,
-            )
-            for seq, package_id_, kind, at, recipient, attempt, detail in rows
-        ]
-
-    async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
-        """Status packages whose ResponseFor/DocumentId is ``document_id`` and which were
-        addressed to ``sender`` (the document's author), in acceptance order."""
-        sql = (
-            f"SELECT {_PACKAGE_COLUMNS} FROM packages p "
-            "JOIN deliveries d ON d.package_id = p.id AND d.recipient = ? "
-            "WHERE p.document_id = ? AND p.kind = 'status' ORDER BY p.seq"
-        )
-        key = nfc(document_id)
-        rows = await self._reader.run(lambda c: c.execute(sql, (sender, key)).fetchall())
-        return [_package(r) for r in rows]
-
-    # -- runtime agency changes -------------------------------------------------------------------
-
-    async def set_agency_override(self, override: AgencyOverride) -> None:
-        """Upsert; a ``None`` field keeps the stored value (last write wins per field)."""
-        values = (
-            override.organ_id,
-            None if override.enabled is None else int(override.enabled),
-            None if override.token_sha256 is None else json.dumps(list(override.token_sha256)),
-            None if override.changed_at is None else to_db_time(override.changed_at),
-            override.reason,
-            override.signature_profile,
-        )
-        await self._writer.write(lambda c: c.execute(sharedsql.AGENCY_OVERRIDE_UPSERT, values))
-
-    async def agency_overrides(self) -> Sequence[AgencyOverride]:
-        """One merged record per agency, by OrganId."""
-        rows = await self._reader.run(
-            lambda c: c.execute(sharedsql.AGENCY_OVERRIDES_SELECT).fetchall()
-        )
-        return [
-            AgencyOverride(
-                organ_id=organ_id,
-                enabled=None if enabled is None else bool(enabled),
-                token_sha256=None if tokens is None else tuple(json.loads(tokens)),
-                changed_at=None if changed_at is None else from_db_time(changed_at),
-                reason=reason,
-                signature_profile=profile,
-            )
-            for organ_id, enabled, tokens, changed_at, reason, profile in rows
-        ]
-
     # -- agency directory (issue 11) --------------------------------------------------------------
-
-    async def directory_records(self) -> Sequence[DirectoryRecord]:
-        """Every stored directory entry, by code."""
-        rows = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_SELECT).fetchall())
-        return [sharedsql.directory_record(r, from_db_time) for r in rows]
-
-    async def directory_revision(self) -> int:
-        """Highest revision stored (the index answers it), 0 when empty."""
-        row = await self._reader.run(lambda c: c.execute(sharedsql.DIRECTORY_REVISION).fetchone())
-        return int(row[0])
 
     async def put_directory_records(
         self, records: Sequence[DirectoryRecord], at: datetime
@@ -685,7 +373,7 @@ class SqliteStore(Store):
         when = to_db_time(at)
 
         def tx(c: sqlite3.Connection) -> tuple[int, int]:
-            (current,) = c.execute(sharedsql.DIRECTORY_REVISION).fetchone()
+            (current,) = c.execute(directory.DIRECTORY_REVISION).fetchone()
             revision = int(current) + 1
             before = c.total_changes
             c.executemany(
@@ -699,41 +387,6 @@ class SqliteStore(Store):
             return (revision if changed else int(current)), changed
 
         return await self._writer.write(tx)
-
-    # -- VXP facade systems (issue 11) ------------------------------------------------------------
-
-    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
-        """Upsert; the version grows by one on every replacement."""
-        changed_at = system.changed_at or datetime.now(UTC)
-        values = (
-            system.system_id,
-            json.dumps(list(system.agencies)),
-            int(system.enabled),
-            system.secret,
-            system.secret_file,
-            to_db_time(changed_at),
-            system.reason,
-        )
-        await self._writer.write(lambda c: c.execute(sharedsql.VXP_UPSERT, values))
-        stored = await self.get_vxp_system(system.system_id)
-        assert stored is not None  # just written
-        return stored
-
-    async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
-        """One VXP system (no cache)."""
-        row = await self._reader.run(
-            lambda c: c.execute(
-                sharedsql.VXP_SELECT + " WHERE system_id = ?", (system_id,)
-            ).fetchone()
-        )
-        return None if row is None else sharedsql.vxp_system(row, from_db_time)
-
-    async def vxp_systems(self) -> Sequence[VxpSystem]:
-        """Every VXP system, by id."""
-        rows = await self._reader.run(
-            lambda c: c.execute(sharedsql.VXP_SELECT + " ORDER BY system_id").fetchall()
-        )
-        return [sharedsql.vxp_system(r, from_db_time) for r in rows]
 
     # -- dashboard (issue 6) ----------------------------------------------------------------------
 

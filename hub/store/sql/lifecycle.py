@@ -1,0 +1,303 @@
+"""Lifecycle (issue 5, tables of migrations 0003 and 0008): the statements and row mappers both
+store backends run (``?`` placeholders; see :mod:`hub.store.sql`).
+
+Concurrency: every move is a compare-and-set (``UPDATE … WHERE state = <expected> AND codes =
+<expected>`` for documents, ``… WHERE state = <expected>`` for dossiers, or an ``INSERT`` that
+must not find the row), so of two packages moving the same document or dossier from the same
+state only one applies; the other gets ``lifecycle.illegal_transition``. Two ``05`` (the one
+code that may repeat) from the same state both apply: neither changes what the other expects.
+"""
+
+# SQL text is module constants only; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hub.errors import IllegalTransition
+from hub.store.records import DocMove, DocState, DossierState, LifecycleChange, Transition
+from hub.store.sql.dialect import Dialect
+
+DOC_COLUMNS = (
+    "author, document_id, recipient, package_id, business_doc_type, original_id, state, "
+    "sent_at, answered_at, updated_at, prior_state, codes"
+)
+DOSSIER_COLUMNS = (
+    "ma_ho_so, ma_tthc, agency, submitter, online, level, state, submitted_at, accepted_at, "
+    "due_at, finished_at, updated_at, package_id"
+)
+TRANSITION_COLUMNS = "subject, key, party, from_state, to_state, package_id, sha256, at, actor, seq"
+
+Q_APPLIED = "SELECT 1 FROM lc_transitions WHERE sha256 = ? LIMIT 1"
+Q_DOCS_BY_ID = (
+    f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE document_id = ? ORDER BY sent_at, recipient"
+)
+Q_DOSSIER = f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE ma_ho_so = ?"
+Q_INSERT_DOC = (
+    f"INSERT INTO lc_documents ({DOC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (package_id, recipient) DO NOTHING"
+)
+Q_MOVE_DOC = (
+    "UPDATE lc_documents SET state = ?, prior_state = ?, codes = ?, updated_at = ?, "
+    "answered_at = CASE WHEN ? AND answered_at IS NULL THEN ? ELSE answered_at END "
+    "WHERE package_id = ? AND recipient = ? AND state = ? AND codes = ?"
+)
+Q_INSERT_DOSSIER = (
+    f"INSERT INTO lc_dossiers ({DOSSIER_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ma_ho_so) DO NOTHING"
+)
+Q_MOVE_DOSSIER = (
+    "UPDATE lc_dossiers SET state = ?, accepted_at = ?, due_at = ?, finished_at = ?, "
+    "updated_at = ? WHERE ma_ho_so = ? AND state = ?"
+)
+Q_INSERT_TRANSITION = (
+    "INSERT INTO lc_transitions (subject, key, party, from_state, to_state, package_id, "
+    "sha256, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+Q_TRANSITIONS_BY_KEY = f"SELECT {TRANSITION_COLUMNS} FROM lc_transitions WHERE key = ? ORDER BY seq"
+Q_TRANSITIONS_BY_SHA = (
+    f"SELECT {TRANSITION_COLUMNS} FROM lc_transitions WHERE sha256 = ? ORDER BY seq"
+)
+Q_DOCS_SENT = (
+    f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE sent_at >= ? AND sent_at < ? "
+    "ORDER BY sent_at, package_id, recipient"
+)
+Q_UNANSWERED = (
+    f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE answered_at IS NULL AND sent_at < ? "
+    "ORDER BY sent_at, package_id, recipient"
+)
+Q_DOSSIERS_SUBMITTED = (
+    f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE submitted_at >= ? AND submitted_at < ? "
+    "ORDER BY submitted_at, ma_ho_so"
+)
+Q_OPEN_DOSSIERS = (
+    f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE state NOT IN ('3', '8', '9', '10') "
+    "ORDER BY submitted_at, ma_ho_so"
+)
+# An agency is active when it sends, and also when it receives: a package delivered to it
+# (fetched from its inbox or pushed to it) or acknowledged by it. A system that only receives
+# (the national portal's copies) is not "silent" while it takes and acknowledges packages.
+Q_LAST_ACTIVITY = (
+    "SELECT agency, MAX(at) FROM ("
+    " SELECT sender AS agency, accepted_at AS at FROM packages"
+    " UNION ALL SELECT recipient, acked_at FROM deliveries WHERE acked_at IS NOT NULL"
+    " UNION ALL SELECT recipient, updated_at FROM deliveries"
+    "  WHERE state IN ('delivered', 'acked')"
+    ") AS activity GROUP BY agency"
+)
+Q_CLAIM = (
+    "INSERT INTO lc_notified (alarm_key, kind, notified_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (alarm_key) DO NOTHING RETURNING alarm_key"
+)
+
+
+def doc_row(doc: DocState, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_INSERT_DOC`."""
+    return (
+        doc.author,
+        doc.document_id,
+        doc.recipient,
+        doc.package_id,
+        doc.business_doc_type,
+        doc.original_id,
+        doc.state,
+        d.time_in(doc.sent_at),
+        d.time_in(doc.answered_at) if doc.answered_at else None,
+        d.time_in(doc.updated_at),
+        doc.prior_state,
+        join_codes(doc.codes),
+    )
+
+
+def join_codes(codes: Sequence[str]) -> str:
+    """The ``codes`` column: the codes in the order first sent, comma-separated."""
+    return ",".join(codes)
+
+
+def split_codes(text: str | None) -> tuple[str, ...]:
+    """The inverse of :func:`join_codes`."""
+    return tuple(c for c in (text or "").split(",") if c)
+
+
+def move_doc_params(m: DocMove, at: datetime, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_MOVE_DOC` (``at``: the acceptance time)."""
+    when = d.time_in(at)
+    return (
+        m.to,
+        m.prior,
+        join_codes(m.new_codes),
+        when,
+        m.answered,
+        when,
+        m.package_id,
+        m.recipient,
+        m.expect,
+        join_codes(m.expect_codes),
+    )
+
+
+def doc_state(row: Sequence[Any], d: Dialect) -> DocState:
+    """A :class:`DocState` from a ``DOC_COLUMNS`` row."""
+    (author, doc_id, recipient, package_id, bdt, original, state, sent, answered, updated,
+     prior, codes) = row  # fmt: skip
+    return DocState(
+        author=author,
+        document_id=doc_id,
+        recipient=recipient,
+        package_id=package_id,
+        business_doc_type=int(bdt),
+        original_id=original,
+        state=state,
+        sent_at=d.time_out(sent),
+        answered_at=d.time_or_none(answered),
+        updated_at=d.time_out(updated),
+        prior_state=prior,
+        codes=split_codes(codes),
+    )
+
+
+def _opt_in(value: datetime | None, d: Dialect) -> Any:
+    return d.time_in(value) if value is not None else None
+
+
+def dossier_row(dossier: DossierState, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_INSERT_DOSSIER`."""
+    return (
+        dossier.ma_ho_so,
+        dossier.ma_tthc,
+        dossier.agency,
+        dossier.submitter,
+        dossier.online,
+        dossier.level,
+        dossier.state,
+        d.time_in(dossier.submitted_at),
+        _opt_in(dossier.accepted_at, d),
+        _opt_in(dossier.due_at, d),
+        _opt_in(dossier.finished_at, d),
+        d.time_in(dossier.updated_at),
+        dossier.package_id,
+    )
+
+
+def dossier_state(row: Sequence[Any], d: Dialect) -> DossierState:
+    """A :class:`DossierState` from a ``DOSSIER_COLUMNS`` row."""
+    (ma, tthc, agency, submitter, online, level, state, sub, acc, due, fin, upd, pkg) = row
+    return DossierState(
+        ma_ho_so=ma,
+        ma_tthc=tthc,
+        agency=agency,
+        submitter=submitter,
+        online=bool(online),
+        level=int(level) if level is not None else None,
+        state=state,
+        submitted_at=d.time_out(sub),
+        accepted_at=d.time_or_none(acc),
+        due_at=d.time_or_none(due),
+        finished_at=d.time_or_none(fin),
+        updated_at=d.time_out(upd),
+        package_id=pkg,
+    )
+
+
+def transition(row: Sequence[Any], d: Dialect) -> Transition:
+    """A :class:`Transition` from a ``TRANSITION_COLUMNS`` row."""
+    subject, key, party, from_state, to_state, package_id, sha256, at, actor, seq = row
+    return Transition(
+        subject=subject,
+        key=key,
+        party=party,
+        from_state=from_state,
+        to_state=to_state,
+        package_id=package_id,
+        sha256=sha256,
+        at=d.time_out(at),
+        actor=actor,
+        seq=int(seq),
+    )
+
+
+def transition_row(tr: Transition, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_INSERT_TRANSITION`."""
+    return (
+        tr.subject,
+        tr.key,
+        tr.party,
+        tr.from_state,
+        tr.to_state,
+        tr.package_id,
+        tr.sha256,
+        d.time_in(tr.at),
+        tr.actor,
+    )
+
+
+def move_dossier_params(change: LifecycleChange, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_MOVE_DOSSIER`."""
+    assert change.dossier is not None and change.dossier.expect is not None
+    dossier = change.dossier.record
+    return (
+        dossier.state,
+        _opt_in(dossier.accepted_at, d),
+        _opt_in(dossier.due_at, d),
+        _opt_in(dossier.finished_at, d),
+        d.time_in(dossier.updated_at),
+        dossier.ma_ho_so,
+        change.dossier.expect,
+    )
+
+
+def transitions_query(key: str | None, sha256: str | None) -> tuple[str, tuple[Any, ...]]:
+    """History by DocumentId/MaHoSo (``key``) or else by the package's ``sha256``."""
+    if key is not None:
+        return Q_TRANSITIONS_BY_KEY, (key,)
+    return Q_TRANSITIONS_BY_SHA, (sha256,)
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One statement of :func:`writes`."""
+
+    sql: str
+    params: tuple[Any, ...]
+    #: For a compare-and-set: what changed concurrently when the statement does not touch
+    #: exactly one row (``None``: an insert that may find its row there already).
+    moved: str | None = None
+
+
+def writes(change: LifecycleChange, d: Dialect) -> list[Write]:
+    """The statements applying ``change``, in order; the transitions follow as
+    :func:`transition_rows` (run them all in the one transaction that checked
+    :data:`Q_APPLIED`, and raise :func:`lost` for a :attr:`Write.moved` that missed)."""
+    out = [Write(Q_INSERT_DOC, doc_row(doc, d)) for doc in change.new_docs]
+    out.extend(
+        Write(
+            Q_MOVE_DOC,
+            move_doc_params(m, change.at, d),
+            f"the document {m.package_id} for {m.recipient}",
+        )
+        for m in change.doc_moves
+    )
+    if change.dossier is not None:
+        what = f"the dossier {change.dossier.record.ma_ho_so}"
+        if change.dossier.expect is None:
+            out.append(Write(Q_INSERT_DOSSIER, dossier_row(change.dossier.record, d), what))
+        else:
+            out.append(Write(Q_MOVE_DOSSIER, move_dossier_params(change, d), what))
+    return out
+
+
+def transition_rows(change: LifecycleChange, d: Dialect) -> list[tuple[Any, ...]]:
+    """Parameters of :data:`Q_INSERT_TRANSITION`, one per transition of ``change``."""
+    return [transition_row(tr, d) for tr in change.transitions]
+
+
+def lost(what: str) -> IllegalTransition:
+    """The refusal when a compare-and-set finds the state moved under it."""
+    return IllegalTransition(
+        f"{what} changed concurrently; its state is no longer the one this package follows",
+        concurrent=True,
+    )
