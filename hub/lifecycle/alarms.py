@@ -12,7 +12,7 @@ Four kinds (thresholds in working days of the configured calendar, see
                         than ``silent_after_days`` working days, or never sent one.
 
 An alarm's ``key`` is stable while the condition lasts, so it is notified once
-(:meth:`~hub.lifecycle.store.LifecycleStore.claim_notifications`), whichever process sees it.
+(:meth:`~hub.store.facets.LifecycleStore.claim_notifications`), whichever process sees it.
 """
 
 from __future__ import annotations

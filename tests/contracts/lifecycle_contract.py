@@ -1,4 +1,4 @@
-"""The lifecycle part of the store (:class:`hub.lifecycle.store.LifecycleStore`): one suite,
+"""The lifecycle part of the store (:class:`hub.store.facets.LifecycleStore`): one suite,
 run on SQLite (tests/lifecycle/test_lifecycle_store.py) and on a real PostgreSQL."""
 
 from __future__ import annotations
