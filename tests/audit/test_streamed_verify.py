@@ -3,7 +3,8 @@
 A wrapper around the store's paged reads (:class:`CountingSource`) hands out rows the test
 can follow (weak references) and records, at every read, how many rows handed out earlier are
 still alive — i.e. held by the verifier. No memory is measured: rows are counted. Run on
-SQLite and on a real PostgreSQL (``HUB_REQUIRE_SERVICES=1`` makes the latter mandatory).
+SQLite, on a real PostgreSQL (``HUB_REQUIRE_SERVICES=1`` makes the latter mandatory) and on
+the memory store.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from hub.models import Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 from hub.store.facets import AuditStore
+from hub.store.memory import MemoryBacking, MemoryStore
 from hub.store.postgres import PostgresStore
 from hub.store.records import ChainedEvent, ChainHead, CheckpointRow
 from hub.store.sqlite import SqliteStore
 from tests.contracts.audit_contract import T0, make_signer
+from tests.store.memory_tamper import MemoryTamper
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
 
 PAGE = 10
@@ -166,6 +169,16 @@ async def pg_store(pg_dsn: str, pg_schema: str) -> AsyncIterator[Store]:  # noqa
         yield store
 
 
+@pytest.fixture
+async def memory_store() -> AsyncIterator[MemoryStore]:
+    async with MemoryStore(MemoryBacking(), chainer=AuditChain()) as store:
+        yield store
+
+
+async def test_memory_streams(memory_store: MemoryStore) -> None:
+    await _check_streams(memory_store)
+
+
 async def test_sqlite_streams(sqlite_store: tuple[Store, Path]) -> None:
     await _check_streams(sqlite_store[0])
 
@@ -206,6 +219,15 @@ async def test_postgresql_streams_when_tampered(
             )
 
     await _check_streams_when_tampered(pg_store, edit)
+
+
+async def test_memory_streams_when_tampered(memory_store: MemoryStore) -> None:
+    tamper = MemoryTamper(memory_store.backing)
+
+    async def edit(seq: int) -> None:
+        await tamper.update_event(seq, kind="refused")
+
+    await _check_streams_when_tampered(memory_store, edit)
 
 
 def test_audit_verify_cli_progress_and_user_error(workdir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -267,3 +289,7 @@ async def test_sqlite_verify_while_the_hub_appends(sqlite_store: tuple[Store, Pa
 
 async def test_postgresql_verify_while_the_hub_appends(pg_store: Store) -> None:
     await _check_live_appends(pg_store)
+
+
+async def test_memory_verify_while_the_hub_appends(memory_store: MemoryStore) -> None:
+    await _check_live_appends(memory_store)

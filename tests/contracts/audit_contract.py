@@ -1,17 +1,23 @@
 """The audit contract: chained events, signed checkpoints and every kind of tampering, run
-against SQLite and a real PostgreSQL (``tests/audit/test_audit_backends.py``).
+against SQLite and a real PostgreSQL (``tests/audit/test_audit_backends.py``) and the memory
+store (``tests/store/test_memory_store.py``).
 
-``env`` fixtures provide ``(store, sql)`` where ``sql(statement, params)`` runs raw SQL on the
-store's tables with ``?`` placeholders — the attacker with database access.
+A test class inherits :class:`AuditContract` and provides the ``audit_env`` fixture:
+``(store, tamper)``, where ``tamper`` (:class:`Tamper`) is the attacker with access to the
+store's tables, bypassing the store. The SQL backends pass :class:`SqlTamper` over a function
+running raw SQL with ``?`` placeholders; the memory store changes its backing directly.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +32,104 @@ from hub.store.records import ChainedEvent
 
 Sql = Callable[[str, tuple[object, ...]], Awaitable[None]]
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+
+#: The event columns :meth:`Tamper.update_event` may set.
+EVENT_FIELDS = frozenset({"seq", "kind", "chain_seq", "prev_hash", "hash"})
+
+
+class Tamper(Protocol):
+    """What an attacker with write access to the store's tables does, around the store."""
+
+    async def update_event(self, seq: int, /, **fields: object) -> None:
+        """Set columns (:data:`EVENT_FIELDS`, in the order given) of the event row ``seq``."""
+
+    async def shift_chain(self, from_seq: int, by: int) -> None:
+        """Move every event row with ``seq >= from_seq`` by ``by`` positions in its chain."""
+
+    async def delete_event(self, seq: int) -> None:
+        """Delete the event row ``seq``."""
+
+    async def insert_event(self, row: ChainedEvent) -> None:
+        """Insert ``row`` exactly as given (its seq and chain fields)."""
+
+    async def insert_unchained(self, event: Event) -> None:
+        """Insert an event row numbered by the store, without chain fields (written around
+        the hub)."""
+
+    async def move_heads(self, by: int, head_hash: str | None = None) -> None:
+        """Move every chain's recorded head by ``by`` positions, and set its hash if given."""
+
+    async def delete_checkpoint(self, checkpoint_id: int) -> None:
+        """Delete a checkpoint."""
+
+
+class SqlTamper:
+    """:class:`Tamper` as SQL statements, run by ``sql``."""
+
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    async def update_event(self, seq: int, /, **fields: object) -> None:
+        """``UPDATE events SET … WHERE seq = ?``."""
+        if not fields or not fields.keys() <= EVENT_FIELDS:
+            raise ValueError(f"not an event column to tamper with: {sorted(fields)}")
+        columns = ", ".join(f"{name} = ?" for name in fields)  # names checked just above
+        await self._sql(f"UPDATE events SET {columns} WHERE seq = ?", (*fields.values(), seq))  # noqa: S608
+
+    async def shift_chain(self, from_seq: int, by: int) -> None:
+        """``UPDATE events SET chain_seq = chain_seq + ? WHERE seq >= ?``."""
+        await self._sql(
+            "UPDATE events SET chain_seq = chain_seq + ? WHERE seq >= ?", (by, from_seq)
+        )
+
+    async def delete_event(self, seq: int) -> None:
+        """``DELETE FROM events WHERE seq = ?``."""
+        await self._sql("DELETE FROM events WHERE seq = ?", (seq,))
+
+    async def insert_event(self, row: ChainedEvent) -> None:
+        """``INSERT INTO events (seq, …)`` with every column given."""
+        await self._sql(
+            "INSERT INTO events (seq, package_id, kind, at, recipient, attempt, detail, chain_id, "
+            "chain_seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.seq,
+                row.package_id,
+                row.kind,
+                _db_time(row.at),
+                row.recipient,
+                row.attempt,
+                json.dumps(row.detail),
+                row.chain_id,
+                row.chain_seq,
+                row.prev_hash,
+                row.hash,
+            ),
+        )
+
+    async def insert_unchained(self, event: Event) -> None:
+        """``INSERT INTO events (package_id, kind, at, detail)``: the seq is the table's."""
+        await self._sql(
+            "INSERT INTO events (package_id, kind, at, detail) VALUES (?, ?, ?, ?)",
+            (event.package_id, event.kind, _db_time(event.at), json.dumps(event.detail)),
+        )
+
+    async def move_heads(self, by: int, head_hash: str | None = None) -> None:
+        """``UPDATE audit_chains SET head_seq = head_seq + ?[, head_hash = ?]``."""
+        if head_hash is None:
+            await self._sql("UPDATE audit_chains SET head_seq = head_seq + ?", (by,))
+        else:
+            await self._sql(
+                "UPDATE audit_chains SET head_seq = head_seq + ?, head_hash = ?", (by, head_hash)
+            )
+
+    async def delete_checkpoint(self, checkpoint_id: int) -> None:
+        """``DELETE FROM audit_checkpoints WHERE id = ?``."""
+        await self._sql("DELETE FROM audit_checkpoints WHERE id = ?", (checkpoint_id,))
+
+
+def _db_time(at: datetime) -> str:
+    """A time as both SQL backends take it in a text parameter."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def make_signer() -> ReceiptSigner:
@@ -64,7 +168,7 @@ async def populate(store: Store, signer: ReceiptSigner, n: int = 8) -> list[Chai
     return await store.audit().all_events()
 
 
-async def check_clean_log_verifies(store: Store, sql: Sql) -> None:
+async def check_clean_log_verifies(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
     assert all(e.hash and e.chain_id for e in events)
@@ -86,24 +190,22 @@ async def _verdict(store: Store, signer: ReceiptSigner) -> tuple[str, int | None
     return first.kind, first.seq
 
 
-async def check_edited(store: Store, sql: Sql) -> None:
+async def check_edited(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
-    await sql("UPDATE events SET kind = 'refused' WHERE seq = ?", (events[2].seq,))
+    await tamper.update_event(events[2].seq, kind="refused")
     assert await _verdict(store, signer) == ("edited", events[2].seq)
 
 
-async def check_edited_and_rehashed(store: Store, sql: Sql) -> None:
+async def check_edited_and_rehashed(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
     forged = sealed(replace(events[2], kind="refused"))
-    await sql(
-        "UPDATE events SET kind = 'refused', hash = ? WHERE seq = ?", (forged.hash, forged.seq)
-    )
+    await tamper.update_event(forged.seq, kind="refused", hash=forged.hash)
     assert await _verdict(store, signer) == ("edited", events[2].seq)
 
 
-async def check_chain_rewritten(store: Store, sql: Sql) -> None:
+async def check_chain_rewritten(store: Store, tamper: Tamper) -> None:
     """The attacker edits an event and recomputes every later hash and the chain's head:
     only the signed checkpoint can tell, and it does."""
     signer = make_signer()
@@ -111,118 +213,100 @@ async def check_chain_rewritten(store: Store, sql: Sql) -> None:
     prev = events[5].prev_hash
     for i, ev in enumerate(events[5:]):
         forged = sealed(replace(ev, prev_hash=prev, kind="refused" if i == 0 else ev.kind))
-        await sql(
-            "UPDATE events SET kind = ?, prev_hash = ?, hash = ? WHERE seq = ?",
-            (forged.kind, forged.prev_hash, forged.hash, ev.seq),
+        await tamper.update_event(
+            ev.seq, kind=forged.kind, prev_hash=forged.prev_hash, hash=forged.hash
         )
         prev = forged.hash
-    await sql("UPDATE audit_chains SET head_hash = ?", (prev,))
+    await tamper.move_heads(0, head_hash=prev)
     assert await _verdict(store, signer) == ("edited", events[4].seq)
 
 
-async def check_deleted(store: Store, sql: Sql) -> None:
+async def check_deleted(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
-    await sql("DELETE FROM events WHERE seq = ?", (events[3].seq,))
+    await tamper.delete_event(events[3].seq)
     assert await _verdict(store, signer) == ("deleted", events[4].seq)
 
 
-async def check_deleted_and_renumbered(store: Store, sql: Sql) -> None:
+async def check_deleted_and_renumbered(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
-    await sql("DELETE FROM events WHERE seq = ?", (events[3].seq,))
-    await sql("UPDATE events SET chain_seq = chain_seq - 1 WHERE seq > ?", (events[3].seq,))
-    await sql("UPDATE audit_chains SET head_seq = head_seq - 1", ())
+    await tamper.delete_event(events[3].seq)
+    await tamper.shift_chain(events[3].seq + 1, -1)
+    await tamper.move_heads(-1)
     assert await _verdict(store, signer) == ("deleted", events[4].seq)
 
 
-async def check_tail_deleted(store: Store, sql: Sql) -> None:
+async def check_tail_deleted(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
-    await sql("DELETE FROM events WHERE seq = ?", (events[-1].seq,))
-    await sql("UPDATE audit_chains SET head_seq = head_seq - 1, head_hash = ?", (events[-2].hash,))
+    await tamper.delete_event(events[-1].seq)
+    await tamper.move_heads(-1, head_hash=events[-2].hash)
     kind, _ = await _verdict(store, signer)
     assert kind == "deleted"
 
 
-async def check_inserted_unchained(store: Store, sql: Sql) -> None:
+async def check_inserted_unchained(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     await populate(store, signer)
-    await sql(
-        "INSERT INTO events (package_id, kind, at, detail) VALUES (?, 'acked', ?, '{}')",
-        ("pkg-1", "2026-03-02T01:40:00.000000+00:00"),
+    await tamper.insert_unchained(
+        Event(package_id="pkg-1", kind="acked", at=datetime(2026, 3, 2, 1, 40, tzinfo=UTC))
     )
     events = await store.audit().all_events()
     assert await _verdict(store, signer) == ("inserted", events[-1].seq)
 
 
-async def check_inserted_in_chain(store: Store, sql: Sql) -> None:
+async def check_inserted_in_chain(store: Store, tamper: Tamper) -> None:
     """A forged event placed at position #4 with a correct hash, the rest renumbered."""
     signer = make_signer()
     events = await populate(store, signer)
-    await sql("UPDATE events SET chain_seq = chain_seq + 1 WHERE seq >= ?", (events[3].seq,))
-    await sql("UPDATE audit_chains SET head_seq = head_seq + 1", ())
+    await tamper.shift_chain(events[3].seq, 1)
+    await tamper.move_heads(1)
     forged = sealed(
         replace(events[3], seq=events[-1].seq + 100, kind="acked", detail={"forged": True})
     )
-    await sql(
-        "INSERT INTO events (seq, package_id, kind, at, recipient, attempt, detail, chain_id, "
-        "chain_seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            forged.seq,
-            forged.package_id,
-            forged.kind,
-            forged.at.isoformat(timespec="microseconds"),
-            forged.recipient,
-            forged.attempt,
-            '{"forged": true}',
-            forged.chain_id,
-            forged.chain_seq,
-            forged.prev_hash,
-            forged.hash,
-        ),
-    )
+    await tamper.insert_event(forged)
     kind, seq = await _verdict(store, signer)
     assert (kind, seq) == ("inserted", forged.seq) or (kind, seq) == ("inserted", None)
 
 
-async def check_reordered_in_chain(store: Store, sql: Sql) -> None:
+async def check_reordered_in_chain(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     events = await populate(store, signer)
     a, b = events[5], events[6]
-    await sql("UPDATE events SET chain_seq = -1 WHERE seq = ?", (a.seq,))
-    await sql("UPDATE events SET chain_seq = ? WHERE seq = ?", (a.chain_seq, b.seq))
-    await sql("UPDATE events SET chain_seq = ? WHERE seq = ?", (b.chain_seq, a.seq))
+    await tamper.update_event(a.seq, chain_seq=-1)
+    await tamper.update_event(b.seq, chain_seq=a.chain_seq)
+    await tamper.update_event(a.seq, chain_seq=b.chain_seq)
     assert await _verdict(store, signer) == ("reordered", b.seq)
 
 
-async def check_reordered_trace(store: Store, sql: Sql) -> None:
+async def check_reordered_trace(store: Store, tamper: Tamper) -> None:
     """Swapping two events' seq (their order in a package's trace)."""
     signer = make_signer()
     events = await populate(store, signer)
     a, b = events[1], events[2]
-    await sql("UPDATE events SET seq = -1 WHERE seq = ?", (a.seq,))
-    await sql("UPDATE events SET seq = ? WHERE seq = ?", (a.seq, b.seq))
-    await sql("UPDATE events SET seq = ? WHERE seq = -1", (b.seq,))
+    await tamper.update_event(a.seq, seq=-1)
+    await tamper.update_event(b.seq, seq=a.seq)
+    await tamper.update_event(-1, seq=b.seq)
     kind, seq = await _verdict(store, signer)
     assert kind == "reordered" and seq in (a.seq, b.seq)
 
 
-async def check_checkpoint_forged(store: Store, sql: Sql) -> None:
+async def check_checkpoint_forged(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     await populate(store, signer)
     other = make_signer()  # a key that is not the hub's
-    await sql("DELETE FROM audit_checkpoints WHERE id = 2", ())
+    await tamper.delete_checkpoint(2)
     await write_checkpoint(store, other, "hub")
     kind, _ = await _verdict(store, signer)
     assert kind == "checkpoint"
 
 
-async def check_checkpoint_deleted(store: Store, sql: Sql) -> None:
+async def check_checkpoint_deleted(store: Store, tamper: Tamper) -> None:
     signer = make_signer()
     await populate(store, signer)
     await write_checkpoint(store, signer, "hub")
-    await sql("DELETE FROM audit_checkpoints WHERE id = 2", ())
+    await tamper.delete_checkpoint(2)
     kind, _ = await _verdict(store, signer)
     assert kind == "checkpoint"
 
@@ -242,6 +326,24 @@ CHECKS = [
     check_checkpoint_forged,
     check_checkpoint_deleted,
 ]
+
+
+Env = tuple[Store, Tamper]
+
+
+class AuditContract:
+    """Every check of :data:`CHECKS` on a fresh store; ``audit_env`` provides the store
+    (open, empty) and its :class:`Tamper`."""
+
+    @pytest.fixture
+    def audit_env(self) -> Env:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+    async def test_tampering_is_caught(
+        self, audit_env: Env, check: Callable[[Store, Tamper], Awaitable[None]]
+    ) -> None:
+        await check(*audit_env)
 
 
 def digest(data: bytes) -> str:

@@ -38,7 +38,7 @@ async def cache(
         async with SqliteStore(tmp_path / "hub.sqlite", chainer=AuditChain()) as store:
             yield store.revocation_cache()
     elif request.param == "memory":
-        async with MemoryStore() as memory:
+        async with MemoryStore(chainer=AuditChain()) as memory:
             yield memory.revocation_cache()
     else:
         dsn = request.getfixturevalue("pg_dsn")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +26,21 @@ from hub.models import (
     AgencyOverride,
     DeliveryRecord,
     DirectoryRecord,
-    Event,
     PackageRecord,
     VxpSystem,
 )
-from hub.store.records import AuditEntry, DocState, DossierState, Operator, SourceState, Transition
+from hub.store.records import (
+    AuditEntry,
+    ChainedEvent,
+    ChainHead,
+    CheckpointRow,
+    DocState,
+    DossierState,
+    Operator,
+    SignedAck,
+    SourceState,
+    Transition,
+)
 from signing.online import FetchedItem
 
 
@@ -64,6 +74,8 @@ class PackageRow:
     subject_terms: str | None
     data: bytes  # as stored: sealed when encryption at rest is on
     receipt: bytes
+    #: when the bytes (and the Subject with its words) were purged; ``data`` is then empty
+    purged_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -106,11 +118,13 @@ class MemoryBacking:
     by_sender: dict[str, list[str]] = field(default_factory=dict)  # in seq order
     deliveries: dict[tuple[str, str], DeliveryRow] = field(default_factory=dict)
     by_recipient: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # seq order
-    events: list[Event] = field(default_factory=list)  # by seq
+    #: the event log with its chain fields, by seq (:meth:`add_event`, :meth:`rewrite_events`)
+    events: list[ChainedEvent] = field(default_factory=list)
     #: package id → positions in ``events`` (a package's trace without a scan of the log)
     events_by_package: dict[str | None, list[int]] = field(default_factory=dict)
     package_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    event_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    #: the highest event seq ever handed out or stored (the sequence behind ``events.seq``)
+    last_event_seq: int = 0
 
     # -- runtime changes, directory, VXP systems ----------------------------------------------
     overrides: dict[str, AgencyOverride] = field(default_factory=dict)
@@ -136,6 +150,38 @@ class MemoryBacking:
     # -- revocation cache ---------------------------------------------------------------------
     revocation_items: dict[str, FetchedItem] = field(default_factory=dict)
     revocation_sources: dict[str, SourceState] = field(default_factory=dict)
+
+    # -- audit log (migration 0005 and later) -----------------------------------------------
+    #: the ``audit_chains`` table: every chain's head, by chain id
+    chains: dict[str, ChainHead] = field(default_factory=dict)
+    #: writer identity → its chain (the SQLite rule: one chain per process, the writes being
+    #: serialised by the lock anyway)
+    chain_by_owner: dict[str, str] = field(default_factory=dict)
+    #: events up to this seq predate the chain; none can in a memory store, which starts
+    #: chained (a test may raise it to stand for a migrated log)
+    legacy_max_seq: int = 0
+    checkpoints: dict[int, CheckpointRow] = field(default_factory=dict)  # by id
+    signed_acks: dict[tuple[str, str], SignedAck] = field(default_factory=dict)
+
+    def next_event_seq(self) -> int:
+        """The seq of the next event written by the store."""
+        self.last_event_seq += 1
+        return self.last_event_seq
+
+    def add_event(self, row: ChainedEvent) -> None:
+        """Append ``row`` to the log (its seq above every stored one: :meth:`next_event_seq`)."""
+        self.events_by_package.setdefault(row.package_id, []).append(len(self.events))
+        self.events.append(row)
+        self.last_event_seq = max(self.last_event_seq, row.seq)
+
+    def rewrite_events(self, rows: Iterable[ChainedEvent]) -> None:
+        """Replace the whole log with ``rows`` (re-sorted by seq, index rebuilt): what an
+        attacker with access to the database does in the audit tests, and nothing the store
+        itself ever does — the log is append-only."""
+        self.events = []
+        self.events_by_package = {}
+        for row in sorted(rows, key=lambda r: r.seq):
+            self.add_event(row)
 
 
 class MemoryConnection:

@@ -25,7 +25,14 @@ from hub.storage_crypto import seal
 from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import decode_cursor, encode_cursor
-from hub.store.facets import DashboardStore, LifecycleStore, RevocationCacheStore
+from hub.store.facets import (
+    AuditStore,
+    DashboardStore,
+    EventChainer,
+    LifecycleStore,
+    RevocationCacheStore,
+)
+from hub.store.memory.audit import MemoryAudit, insert_chained
 from hub.store.memory.backing import (
     DeliveryRow,
     MemoryBacking,
@@ -47,13 +54,6 @@ T = TypeVar("T")
 #: delivery states an inbox lists (``acked`` too when asked)
 _INBOX = frozenset({DeliveryState.AVAILABLE, DeliveryState.DELIVERED})
 _INBOX_ALL = _INBOX | {DeliveryState.ACKED}
-
-
-def append_event(backing: MemoryBacking, event: Event) -> None:
-    """Append to the event log inside the caller's transaction (the store assigns ``seq``)."""
-    at, detail = utc(event.at), stored_detail(event.detail)
-    backing.events_by_package.setdefault(event.package_id, []).append(len(backing.events))
-    backing.events.append(replace(event, at=at, detail=detail, seq=next(backing.event_seq)))
 
 
 def new_document_key(package: NewPackage | PackageRecord) -> tuple[str, str] | None:
@@ -80,18 +80,21 @@ def page_after(cursor: str | None, limit: int) -> int:
 class MemoryStore(Store):
     """The hub's state in memory: a real, complete store with nothing durable.
 
-    ``MemoryStore()`` makes its own :class:`~hub.store.memory.backing.MemoryBacking`;
-    :meth:`sibling` (or ``MemoryStore(store.backing)``) opens another store over the same
-    data, as a restart or a second hub process would.
+    ``MemoryStore(chainer=AuditChain())`` makes its own
+    :class:`~hub.store.memory.backing.MemoryBacking`; :meth:`sibling` (or
+    ``MemoryStore(store.backing, chainer=...)``) opens another store over the same data, as a
+    restart or a second hub process would. ``chainer`` is required, as by the real stores:
+    every event the store writes joins the audit hash chain.
     """
 
-    def __init__(self, backing: MemoryBacking | None = None) -> None:
+    def __init__(self, backing: MemoryBacking | None = None, *, chainer: EventChainer) -> None:
         self.backing = backing if backing is not None else MemoryBacking()
+        self.chainer = chainer
         self._conn = MemoryConnection(self.backing)
 
     def sibling(self) -> MemoryStore:
-        """A new, unopened store over the same backing (same cipher)."""
-        other = MemoryStore(self.backing)
+        """A new, unopened store over the same backing (same cipher, same chainer)."""
+        other = MemoryStore(self.backing, chainer=self.chainer)
         other.blob_cipher = self.blob_cipher
         return other
 
@@ -176,8 +179,9 @@ class MemoryStore(Store):
                         ),
                     )
                     db.by_recipient.setdefault(recipient, []).append((package.id, recipient))
-                append_event(
+                insert_chained(
                     db,
+                    self.chainer,
                     Event(
                         package_id=package.id,
                         kind="accepted",
@@ -186,7 +190,7 @@ class MemoryStore(Store):
                     ),
                 )
                 for event in represented_events(package):
-                    append_event(db, event)
+                    insert_chained(db, self.chainer, event)
         return outcomes
 
     async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
@@ -261,14 +265,15 @@ class MemoryStore(Store):
             return {i: db.packages[i].data for i in package_ids if i in db.packages}
 
     async def replace_blobs(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
-        """Compare-and-set each blob on its exact old bytes, in one transaction."""
+        """Compare-and-set each blob on its exact old bytes, in one transaction; a purged
+        blob is never replaced."""
         if not changes:
             return 0
         replaced = 0
         async with self._conn.tx() as db:
             for package_id, old, new in changes:
                 row = db.packages.get(package_id)
-                if row is not None and row.data == old:
+                if row is not None and row.data == old and row.purged_at is None:
                     row.data = bytes(new)
                     replaced += 1
         return replaced
@@ -318,8 +323,9 @@ class MemoryStore(Store):
             detail = with_stands_for(dict(event_detail or {}), current)
             if error is not None:
                 detail.setdefault("error", error)
-            append_event(
+            insert_chained(
                 db,
+                self.chainer,
                 Event(
                     package_id=package_id,
                     kind=state.value,
@@ -342,8 +348,9 @@ class MemoryStore(Store):
                 if row is None or row.record.state is not DeliveryState.PENDING:
                     continue
                 row.record = replace(row.record, state=DeliveryState.QUEUED, updated_at=now)
-                append_event(
+                insert_chained(
                     db,
+                    self.chainer,
                     Event(
                         package_id=key[0],
                         kind="queued",
@@ -379,8 +386,9 @@ class MemoryStore(Store):
             row.record = replace(
                 row.record, state=DeliveryState.ACKED, acked_at=acked_at, updated_at=utc(db.now())
             )
-            append_event(
+            insert_chained(
                 db,
+                self.chainer,
                 Event(
                     package_id=package_id,
                     kind="acked",
@@ -454,16 +462,25 @@ class MemoryStore(Store):
     async def append_event(self, event: Event) -> None:
         """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
         async with self._conn.tx() as db:
-            append_event(db, event)
+            insert_chained(db, self.chainer, event)
 
     async def events_for(self, package_id: str) -> Sequence[Event]:
         """The trace of one package, in append order (copies: the log cannot be changed
         through them)."""
         async with self._conn.tx() as db:
-            return [
-                replace(e, detail=stored_detail(e.detail))
-                for e in (db.events[i] for i in db.events_by_package.get(package_id, ()))
-            ]
+            rows = [db.events[i] for i in db.events_by_package.get(package_id, ())]
+        return [
+            Event(
+                package_id=e.package_id,
+                kind=e.kind,
+                at=e.at,
+                recipient=e.recipient,
+                attempt=e.attempt,
+                detail=stored_detail(e.detail),
+                seq=e.seq,
+            )
+            for e in rows
+        ]
 
     async def related_statuses(self, sender: str, document_id: str) -> Sequence[PackageRecord]:
         """Status packages whose ResponseFor/DocumentId is ``document_id`` and which were
@@ -563,6 +580,11 @@ class MemoryStore(Store):
     def lifecycle(self) -> LifecycleStore:
         """Lifecycle state and queries over this store's backing."""
         return MemoryLifecycle(self._conn)
+
+    def audit(self) -> AuditStore:
+        """The chained event log, checkpoints, signed acks and purges over this store's
+        backing."""
+        return MemoryAudit(self._conn, self.chainer)
 
     def revocation_cache(self) -> RevocationCacheStore:
         """The revocation cache over this store's backing."""
