@@ -1,8 +1,8 @@
 """The :class:`Store` contract.
 
 The store owns all durable state. Backends: SQLite in WAL (the embedded default,
-:mod:`hub.store.sqlite`) and PostgreSQL (:mod:`hub.store.postgres`); both pass the same
-contract suites (``tests/contracts/``). The contract is this module, its facets
+:mod:`hub.store.sqlite`), PostgreSQL (:mod:`hub.store.postgres`) and the in-memory fake
+(:mod:`hub.store.memory`); all pass the same contract suites (``tests/contracts/``). The contract is this module, its facets
 (:mod:`hub.store.facets`: dashboard, lifecycle, audit, revocation cache) and the records they
 store and return (:mod:`hub.store.records`); none of them imports a layer above the store.
 

@@ -13,8 +13,8 @@ transactions, retries and failure mapping.
   it writes (implemented by ``AuditChain`` in ``hub/audit/chain.py``).
 
 Records are in :mod:`hub.store.records`. Nothing here imports a layer above the store.
-Implementations: :mod:`hub.store.sqlite` and :mod:`hub.store.postgres`; every facet passes its
-suite in ``tests/contracts/`` on both.
+Implementations: :mod:`hub.store.sqlite`, :mod:`hub.store.postgres` and the in-memory fake
+:mod:`hub.store.memory`; every facet passes its suite in ``tests/contracts/`` on each.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from hub.models import (
     VxpSystem,
 )
 from hub.storage_crypto import seal
-from hub.store import sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.facets import (
@@ -45,6 +44,7 @@ from hub.store.memory.backing import (
 from hub.store.memory.dashboard import MemoryDashboard
 from hub.store.memory.lifecycle import MemoryLifecycle
 from hub.store.memory.revinfo import MemoryRevocationCache
+from hub.store.sql.packages import opened_blob
 from hub.store.subunits import represented_events, with_stands_for
 from hub.store.textsearch import query_tokens, stored_subject, subject_terms, terms_match
 from hub.text import nfc, nfc_or_none
@@ -232,11 +232,7 @@ class MemoryStore(Store):
         async with self._conn.tx() as db:
             row = db.packages.get(package_id)
             stored = None if row is None else row.data
-        return (
-            None
-            if stored is None
-            else sharedsql.opened_blob(self.blob_cipher, "data", package_id, stored)
-        )
+        return None if stored is None else opened_blob(self.blob_cipher, "data", package_id, stored)
 
     async def get_receipt(self, package_id: str) -> bytes | None:
         """The signed receipt issued for the package."""
