@@ -44,20 +44,23 @@ from hub.errors import Unavailable
 from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
+    DeliveryChange,
     DeliveryRecord,
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     InboxItem,
     NewPackage,
     PackageKind,
     PackageRecord,
     Page,
+    Settled,
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
 from hub.storage_crypto import seal
-from hub.store import sharedsql
+from hub.store import settlesql, sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import encode_cursor
 from hub.store.postgres.audit import insert_chained
@@ -839,6 +842,42 @@ class PostgresStore(Store):
             return record, True
 
         return await self._write("ack", tx)
+
+    # -- recipients' side in groups (hub.store.settlesql) ------------------------------------
+
+    async def settle(self, changes: Sequence[DeliveryChange]) -> list[Settled]:
+        """The group in one transaction: the moves in one pipeline (one round trip), the
+        read-backs of the changes that moved nothing in another, then the chained events."""
+        if not changes:
+            return []
+        plan = settlesql.SettlePlan(changes, datetime.now(UTC), _aware)
+
+        async def tx(conn: Conn) -> list[Settled]:
+            async with conn.pipeline():
+                cursors = [await conn.execute(pg(text), params) for text, params in plan.moves]
+            moved = [await cur.fetchone() for cur in cursors]
+            missed = plan.missed(moved)
+            async with conn.pipeline():
+                reads = [await conn.execute(pg(settlesql.DELIVERY_SELECT), k) for k in missed]
+            current = {key: await cur.fetchone() for key, cur in zip(missed, reads, strict=True)}
+            outcomes, events = plan.settled(moved, current, _utc)
+            await insert_chained(conn, events)
+            return outcomes
+
+        # Once: a retry after an unknown outcome could not tell a first ack from a repeat.
+        return await self._write("settle", tx)
+
+    async def fetch_package(self, package_id: str, recipient: str | None) -> FetchedPackage | None:
+        """Record, bytes and delivery in one read (binary results: the bytes as stored)."""
+        query = pg(settlesql.fetch_sql(_PACKAGE_COLUMNS, _DELIVERY_COLUMNS))
+
+        async def q(conn: Conn) -> TupleRow | None:
+            cur = conn.cursor(binary=True)
+            await cur.execute(query, (recipient, package_id))
+            return await cur.fetchone()
+
+        row = await self._read("package fetch", q)
+        return settlesql.fetched(row, _N_PACKAGE_COLUMNS, _package, _delivery, self.blob_cipher)
 
     # -- listings ------------------------------------------------------------------------------
 

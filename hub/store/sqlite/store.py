@@ -27,15 +27,18 @@ from typing import TYPE_CHECKING, Any
 from hub.lifecycle.store import LifecycleStore  # lifecycle (issue 5)
 from hub.models import (
     AgencyOverride,
+    DeliveryChange,
     DeliveryRecord,
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     InboxItem,
     NewPackage,
     PackageKind,
     PackageRecord,
     Page,
+    Settled,
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
@@ -48,7 +51,7 @@ from hub.sqlitedb import (
     to_db_time,
 )
 from hub.storage_crypto import seal
-from hub.store import sharedsql
+from hub.store import settlesql, sharedsql
 from hub.store.abc import AddOutcome, Store
 from hub.store.cursors import encode_cursor
 from hub.store.sqlite.audit import insert_chained
@@ -559,6 +562,33 @@ class SqliteStore(Store):
             return _get_delivery(conn, package_id, recipient), first  # KeyError if unknown
 
         return await self._writer.write(tx)
+
+    # -- recipients' side in groups (hub.store.settlesql) ------------------------------------
+
+    async def settle(self, changes: Sequence[DeliveryChange]) -> list[Settled]:
+        """The group in one write transaction on the writer thread (see the contract)."""
+        if not changes:
+            return []
+        plan = settlesql.SettlePlan(changes, datetime.now(UTC), to_db_time)
+
+        def tx(conn: sqlite3.Connection) -> list[Settled]:
+            moved = [conn.execute(text, params).fetchone() for text, params in plan.moves]
+            current = {
+                key: conn.execute(settlesql.DELIVERY_SELECT, key).fetchone()
+                for key in plan.missed(moved)
+            }
+            outcomes, events = plan.settled(moved, current, from_db_time)
+            for event in events:
+                _insert_event(conn, event)
+            return outcomes
+
+        return await self._writer.write(tx)
+
+    async def fetch_package(self, package_id: str, recipient: str | None) -> FetchedPackage | None:
+        """Record, bytes and delivery in one read on the reader thread."""
+        sql = settlesql.fetch_sql(_PACKAGE_COLUMNS, _DELIVERY_COLUMNS)
+        row = await self._reader.run(lambda c: c.execute(sql, (recipient, package_id)).fetchone())
+        return settlesql.fetched(row, _N_PACKAGE_COLUMNS, _package, _delivery, self.blob_cipher)
 
     # -- listings ------------------------------------------------------------------------------
 

@@ -1,0 +1,209 @@
+"""Settling deliveries in groups, and fetching a package with its delivery: the SQL and the
+bookkeeping that :mod:`hub.store.sqlite` and :mod:`hub.store.postgres` share.
+
+Statements are written once with ``?`` placeholders (the PostgreSQL backend passes them through
+:func:`hub.store.sharedsql.pg`). A backend's ``settle`` runs, in **one** transaction:
+
+1. :attr:`SettlePlan.moves`: one conditional ``UPDATE … RETURNING`` per change. The condition
+   ``state <> 'acked'`` is what makes acked terminal and an ack count once, across threads and
+   processes: on SQLite the writer holds the database lock; on PostgreSQL a second ``UPDATE``
+   of the same row waits for the first to commit, re-evaluates its ``WHERE`` on the committed
+   row and matches nothing;
+2. :data:`DELIVERY_SELECT` for each key of :meth:`SettlePlan.missed` (a change that moved
+   nothing: already acked, not in an ``only_from`` state, or no such delivery);
+3. :meth:`SettlePlan.settled`: the outcomes, in the caller's order, and the events to append
+   to the audit chain (still inside the transaction, so an event commits with its move).
+
+The moves run in (package, recipient) order, the caller's order kept among changes of one
+delivery: two PostgreSQL transactions settling overlapping groups then lock rows in the same
+order and cannot deadlock each other.
+"""
+
+# SQL text is assembled only from module constants and enum values, never from input; every
+# value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.models import (
+    DeliveryChange,
+    DeliveryRecord,
+    DeliveryState,
+    Event,
+    FetchedPackage,
+    PackageRecord,
+    Settled,
+)
+from hub.storage_crypto import BlobCipher
+from hub.store.sharedsql import opened_blob
+from hub.store.subunits import with_stands_for
+
+#: The ``deliveries`` columns every statement here returns, in :func:`delivery_record` order.
+DELIVERY_COLUMNS = (
+    "package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for"
+)
+
+#: One delivery (parameters: package id, recipient).
+DELIVERY_SELECT = (
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE package_id = ? AND recipient = ?"
+)
+
+_KEY_AND_NOT_ACKED = "WHERE package_id = ? AND recipient = ? AND state <> 'acked'"
+
+# parameters: acked_at, updated_at, package id, recipient[, only_from states]
+_ACK = f"UPDATE deliveries SET state = 'acked', acked_at = ?, updated_at = ? {_KEY_AND_NOT_ACKED}"
+
+# parameters: state, attempts, updated_at, error, package id, recipient[, only_from states].
+# ``last_error`` keeps the *last* error seen, so a later success does not erase it.
+_MOVE = (
+    "UPDATE deliveries SET state = ?, attempts = COALESCE(?, attempts), updated_at = ?, "
+    f"last_error = COALESCE(?, last_error) {_KEY_AND_NOT_ACKED}"
+)
+
+
+def _statement(change: DeliveryChange, at: Any, now: Any) -> tuple[str, tuple[Any, ...]]:
+    """The conditional ``UPDATE … RETURNING`` of one change, with its parameters."""
+    key = (change.package_id, change.recipient)
+    text: str
+    params: tuple[Any, ...]
+    if change.state is DeliveryState.ACKED:
+        text, params = _ACK, (at, now, *key)
+    else:
+        text, params = _MOVE, (change.state.value, change.attempts, now, change.error, *key)
+    if change.only_from is not None:
+        # Sorted: the same set gives the same statement text (one prepared plan).
+        states = sorted(s.value for s in change.only_from)
+        if not states:
+            text += " AND 1 = 0"
+        else:
+            text += f" AND state IN ({', '.join('?' for _ in states)})"
+            params += tuple(states)
+    return f"{text} RETURNING {DELIVERY_COLUMNS}", params
+
+
+def delivery_record(row: Sequence[Any], time_out: Callable[[Any], datetime]) -> DeliveryRecord:
+    """One row of :data:`DELIVERY_COLUMNS` (``stands_for`` is JSON text on SQLite, already
+    decoded on PostgreSQL)."""
+    package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for = row
+    if isinstance(stands_for, str):
+        stands_for = json.loads(stands_for)
+    return DeliveryRecord(
+        package_id=package_id,
+        recipient=recipient,
+        state=DeliveryState(state),
+        attempts=int(attempts),
+        updated_at=time_out(updated_at),
+        last_error=last_error,
+        acked_at=None if acked_at is None else time_out(acked_at),
+        stands_for=tuple(stands_for) if stands_for else (),
+    )
+
+
+class SettlePlan:
+    """One group of :class:`~hub.models.DeliveryChange`, as statements and back as outcomes.
+
+    Built before the transaction. ``now``: the store's clock, for ``updated_at`` and the
+    events of changes without ``at``; ``time_in``: how the backend stores a time.
+    """
+
+    def __init__(
+        self,
+        changes: Sequence[DeliveryChange],
+        now: datetime,
+        time_in: Callable[[datetime], Any],
+    ) -> None:
+        self.changes = list(changes)
+        self.now = now
+        #: indexes into ``changes``, in the order the moves run (stable: by key)
+        self.order = sorted(
+            range(len(self.changes)),
+            key=lambda i: (self.changes[i].package_id, self.changes[i].recipient),
+        )
+        stored_now = time_in(now)
+        self.moves: list[tuple[str, tuple[Any, ...]]] = [
+            _statement(c, time_in(c.at or now), stored_now)
+            for c in (self.changes[i] for i in self.order)
+        ]
+
+    def missed(self, moved: Sequence[object | None]) -> list[tuple[str, str]]:
+        """The keys to read back after the moves: those of the changes that moved nothing
+        (``moved``: each move's returned row or ``None``, in :attr:`moves` order)."""
+        keys: dict[tuple[str, str], None] = {}
+        for i, row in zip(self.order, moved, strict=True):
+            if row is None:
+                keys[(self.changes[i].package_id, self.changes[i].recipient)] = None
+        return list(keys)
+
+    def settled(
+        self,
+        moved: Sequence[Sequence[Any] | None],
+        current: Mapping[tuple[str, str], Sequence[Any] | None],
+        time_out: Callable[[Any], datetime],
+    ) -> tuple[list[Settled], list[Event]]:
+        """The outcomes in the caller's order and the events of the moves, in the order the
+        moves ran. ``current``: the rows read for :meth:`missed` (``None``: no delivery); a
+        change that moved nothing reports the delivery as the group left it."""
+        outcomes: list[Settled | None] = [None] * len(self.changes)
+        events: list[Event] = []
+        for i, row in zip(self.order, moved, strict=True):
+            change = self.changes[i]
+            if row is None:
+                stored = current.get((change.package_id, change.recipient))
+                record = None if stored is None else delivery_record(stored, time_out)
+                outcomes[i] = Settled(record, changed=False)
+                continue
+            record = delivery_record(row, time_out)
+            outcomes[i] = Settled(record, changed=True)
+            detail: dict[str, object] = dict(change.detail)
+            if change.error is not None:
+                detail.setdefault("error", change.error)
+            events.append(
+                Event(
+                    package_id=change.package_id,
+                    kind=change.state.value,
+                    at=change.at or self.now,
+                    recipient=change.recipient,
+                    attempt=record.attempts,
+                    detail=with_stands_for(detail, record),
+                )
+            )
+        return [o for o in outcomes if o is not None], events
+
+
+def fetch_sql(package_columns: str, delivery_columns: str) -> str:
+    """A package's record columns (``p``), its stored bytes and one recipient's delivery
+    columns (``d``, all ``NULL`` when that recipient has none) in one read (parameters:
+    recipient, package id)."""
+    return (
+        f"SELECT {package_columns}, b.data, {delivery_columns} FROM packages p "
+        "LEFT JOIN package_blobs b ON b.package_id = p.id "
+        "LEFT JOIN deliveries d ON d.package_id = p.id AND d.recipient = ? "
+        "WHERE p.id = ?"
+    )
+
+
+def fetched(
+    row: Sequence[Any] | None,
+    n_package_columns: int,
+    package: Callable[[Sequence[Any]], PackageRecord],
+    delivery: Callable[[Sequence[Any]], DeliveryRecord],
+    cipher: BlobCipher | None,
+) -> FetchedPackage | None:
+    """The row of :func:`fetch_sql` (``None``: no such package), with the backend's own
+    record mappers; the bytes unsealed."""
+    if row is None:
+        return None
+    record = package(row[:n_package_columns])
+    data = row[n_package_columns]
+    return FetchedPackage(
+        record=record,
+        data=None if data is None else opened_blob(cipher, "data", record.id, data),
+        delivery=None
+        if row[n_package_columns + 1] is None
+        else delivery(row[n_package_columns + 1 :]),
+    )
