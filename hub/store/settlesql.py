@@ -14,9 +14,9 @@ Statements are written once with ``?`` placeholders (the PostgreSQL backend pass
 3. :meth:`SettlePlan.settled`: the outcomes, in the caller's order, and the events to append
    to the audit chain (still inside the transaction, so an event commits with its move).
 
-The moves run in (package, recipient) order, the caller's order kept among changes of one
-delivery: two PostgreSQL transactions settling overlapping groups then lock rows in the same
-order and cannot deadlock each other.
+The moves run in the caller's order (a push's ``delivered`` before its ``acked``). How a
+backend keeps a group's row locks from deadlocking with other writers is its own concern
+(:meth:`hub.store.postgres.PostgresStore.settle`; SQLite has one writer at a time).
 """
 
 # SQL text is assembled only from module constants and enum values, never from input; every
@@ -119,24 +119,19 @@ class SettlePlan:
     ) -> None:
         self.changes = list(changes)
         self.now = now
-        #: indexes into ``changes``, in the order the moves run (stable: by key)
-        self.order = sorted(
-            range(len(self.changes)),
-            key=lambda i: (self.changes[i].package_id, self.changes[i].recipient),
-        )
         stored_now = time_in(now)
+        #: one conditional ``UPDATE … RETURNING`` per change, in order
         self.moves: list[tuple[str, tuple[Any, ...]]] = [
-            _statement(c, time_in(c.at or now), stored_now)
-            for c in (self.changes[i] for i in self.order)
+            _statement(c, time_in(c.at or now), stored_now) for c in self.changes
         ]
 
     def missed(self, moved: Sequence[object | None]) -> list[tuple[str, str]]:
         """The keys to read back after the moves: those of the changes that moved nothing
         (``moved``: each move's returned row or ``None``, in :attr:`moves` order)."""
         keys: dict[tuple[str, str], None] = {}
-        for i, row in zip(self.order, moved, strict=True):
+        for change, row in zip(self.changes, moved, strict=True):
             if row is None:
-                keys[(self.changes[i].package_id, self.changes[i].recipient)] = None
+                keys[(change.package_id, change.recipient)] = None
         return list(keys)
 
     def settled(
@@ -145,20 +140,19 @@ class SettlePlan:
         current: Mapping[tuple[str, str], Sequence[Any] | None],
         time_out: Callable[[Any], datetime],
     ) -> tuple[list[Settled], list[Event]]:
-        """The outcomes in the caller's order and the events of the moves, in the order the
-        moves ran. ``current``: the rows read for :meth:`missed` (``None``: no delivery); a
-        change that moved nothing reports the delivery as the group left it."""
-        outcomes: list[Settled | None] = [None] * len(self.changes)
+        """The outcomes and the events of the moves, in order. ``current``: the rows read
+        for :meth:`missed` (``None``: no delivery); a change that moved nothing reports the
+        delivery as the group left it."""
+        outcomes: list[Settled] = []
         events: list[Event] = []
-        for i, row in zip(self.order, moved, strict=True):
-            change = self.changes[i]
+        for change, row in zip(self.changes, moved, strict=True):
             if row is None:
                 stored = current.get((change.package_id, change.recipient))
                 record = None if stored is None else delivery_record(stored, time_out)
-                outcomes[i] = Settled(record, changed=False)
+                outcomes.append(Settled(record, changed=False))
                 continue
             record = delivery_record(row, time_out)
-            outcomes[i] = Settled(record, changed=True)
+            outcomes.append(Settled(record, changed=True))
             detail: dict[str, object] = dict(change.detail)
             if change.error is not None:
                 detail.setdefault("error", change.error)
@@ -172,7 +166,7 @@ class SettlePlan:
                     detail=with_stands_for(detail, record),
                 )
             )
-        return [o for o in outcomes if o is not None], events
+        return outcomes, events
 
 
 def fetch_sql(package_columns: str, delivery_columns: str) -> str:
