@@ -15,7 +15,7 @@ from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
 from hub.store.settling import GroupSettler
 from hub.store.sqlite import SqliteStore
-from tests.contracts.store_contract import G22, H29, new_package
+from tests.contracts.store_contract import G22, H29, SettleContract, new_package
 from tests.store.pg_fixtures import pg_dsn, pg_schema
 
 __all__ = ["pg_dsn", "pg_schema"]  # fixtures this module uses
@@ -170,3 +170,17 @@ async def test_concurrent_acks_of_one_delivery_count_once(
 def test_a_change_refuses_a_naive_time() -> None:
     with pytest.raises(ValueError, match="naive"):
         DeliveryChange("p", G22, S.ACKED, at=datetime(2026, 3, 2, 9, 0))
+
+
+class DefaultSettle(SqliteStore):
+    """SQLite with :class:`Store`'s own ``settle`` and ``fetch_package`` (change by change,
+    three reads), as a store without transactions of its own keeps them."""
+
+    settle = Store.settle
+    fetch_package = Store.fetch_package
+
+
+class TestDefaultSettle(SettleContract):
+    @pytest.fixture
+    def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
+        return lambda: DefaultSettle(tmp_path / "hub.db")
