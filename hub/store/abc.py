@@ -194,8 +194,10 @@ class Store(abc.ABC):
         """Apply ``changes`` (acks, fetches, push outcomes, …) and write their events; one
         :class:`~hub.models.Settled` per change, in the order given.
 
-        The SQLite and PostgreSQL stores commit the whole group in **one** transaction, the
-        changes of one delivery in the order given (a push's ``delivered`` then its ``acked``).
+        The SQLite and PostgreSQL stores commit the group in **one** transaction (PostgreSQL:
+        but for the deliveries another transaction holds at that moment, settled right after,
+        one transaction per delivery). The changes of one delivery are always in the same
+        transaction, in the order given (a push's ``delivered`` then its ``acked``).
         Every rule of :meth:`ack` and :meth:`set_delivery_state` holds per change: acked is
         terminal, an ack is counted once (``changed`` is its ``first``) however many
         processes ack at once, and a change that moves nothing writes no event. A change for

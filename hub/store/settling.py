@@ -30,9 +30,10 @@ class SettleStats(GroupStats):
 class GroupSettler(GroupBatcher[Sequence[DeliveryChange], list[Settled]]):
     """Batches concurrent :meth:`settle` calls into one ``Store.settle`` transaction each.
 
-    The changes of one call are settled in the same transaction, in order (a push's
-    ``delivered`` and its ``acked``). ``max_delay`` defaults to 0: a group is whatever arrived
-    during the previous commit, so a lone settle costs one commit and no wait.
+    The changes of one call are settled in the same group, in order; those of one delivery
+    in the same transaction (a push's ``delivered`` and its ``acked``, see ``Store.settle``).
+    ``max_delay`` defaults to 0: a group is whatever arrived during the previous commit, so
+    a lone settle costs one commit and no wait.
 
     If a group's transaction fails with anything but :class:`~hub.errors.Unavailable`,
     nothing of it was committed (the transaction rolled back): each call is then settled
