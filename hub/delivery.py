@@ -158,8 +158,8 @@ class Dispatcher:
         pull = agency is None or agency.delivery == "pull" or not agency.push_url
         if delivery.state in (DeliveryState.ACKED, DeliveryState.DELIVERED):
             if delivery.state == DeliveryState.DELIVERED and not pull:
-                # The push was answered 2xx, but the ack was not recorded (a store older than
-                # settling both in one transaction, or an operator's move): a 2xx is the
+                # The push was answered 2xx, but the ack was not recorded (left by a release
+                # that recorded them in two transactions, or an operator's move): a 2xx is the
                 # agency's ack, record it now.
                 await self.settler.settle(self._change(message, DeliveryState.ACKED))
             await message.ack()  # a redelivery of work already done
