@@ -30,13 +30,20 @@ from hub.broker import Broker, QueueMessage
 from hub.config import AgencyConfig, DeliverySettings
 from hub.logs import PACKAGE_ID
 from hub.metrics import DELIVERIES
-from hub.models import DeliveryState
+from hub.models import DeliveryChange, DeliveryState
 from hub.registry import Registry
 from hub.store import Store
+from hub.store.settling import GroupSettler
 
 log = logging.getLogger("hub.delivery")
 
 SIGNATURE_HEADER = "Hub-Signature"
+
+#: The states a queue entry for a pull agency makes ``available``: never one a recipient
+#: already reached (``delivered``; ``acked`` is terminal anyway).
+_BEFORE_AVAILABLE = frozenset(
+    {DeliveryState.PENDING, DeliveryState.QUEUED, DeliveryState.FAILED, DeliveryState.DEAD}
+)
 
 
 def push_signature(secret: bytes, package_id: str, timestamp: int, body: bytes) -> str:
@@ -83,9 +90,11 @@ class Dispatcher:
         broker: Broker,
         registry: Registry,
         settings: DeliverySettings,
+        settler: GroupSettler,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
+        self.settler = settler
         self.broker = broker
         self.registry = registry
         self.settings = settings
@@ -149,15 +158,22 @@ class Dispatcher:
         pull = agency is None or agency.delivery == "pull" or not agency.push_url
         if delivery.state in (DeliveryState.ACKED, DeliveryState.DELIVERED):
             if delivery.state == DeliveryState.DELIVERED and not pull:
-                # The push was answered 2xx, but the process stopped before the ack was
-                # recorded (two transactions): a 2xx is the agency's ack, record it now.
-                await self.store.ack(message.package_id, message.recipient, self.clock())
+                # The push was answered 2xx, but the ack was not recorded (left by a release
+                # that recorded them in two transactions, or an operator's move): a 2xx is the
+                # agency's ack, record it now.
+                await self.settler.settle(self._change(message, DeliveryState.ACKED))
             await message.ack()  # a redelivery of work already done
             return
         if pull:
             if delivery.state != DeliveryState.AVAILABLE:
-                await self.store.set_delivery_state(
-                    message.package_id, message.recipient, DeliveryState.AVAILABLE
+                # Conditional: a recipient's fetch or ack that got there first is kept.
+                await self.settler.settle(
+                    DeliveryChange(
+                        message.package_id,
+                        message.recipient,
+                        DeliveryState.AVAILABLE,
+                        only_from=_BEFORE_AVAILABLE,
+                    )
                 )
             DELIVERIES.labels(outcome="available").inc()
             await message.ack()
@@ -166,36 +182,43 @@ class Dispatcher:
         outcome = await self.push(agency, message)
         attempts = delivery.attempts + 1
         if outcome.ok:
-            await self.store.set_delivery_state(
-                message.package_id,
-                message.recipient,
-                DeliveryState.DELIVERED,
-                attempts=attempts,
-                event_detail={"via": "push", "answer": outcome.detail},
+            # A 2xx is the agency's ack: both moves in one transaction (one grouped write).
+            await self.settler.settle(
+                DeliveryChange(
+                    message.package_id,
+                    message.recipient,
+                    DeliveryState.DELIVERED,
+                    attempts=attempts,
+                    detail={"via": "push", "answer": outcome.detail},
+                ),
+                self._change(message, DeliveryState.ACKED),
             )
-            await self.store.ack(message.package_id, message.recipient, self.clock())
             DELIVERIES.labels(outcome="pushed").inc()
             await message.ack()
         elif message.attempt >= self.settings.max_attempts:
-            await self.store.set_delivery_state(
-                message.package_id,
-                message.recipient,
-                DeliveryState.DEAD,
-                attempts=attempts,
-                error=outcome.detail,
+            await self.settler.settle(
+                self._change(message, DeliveryState.DEAD, attempts, outcome.detail)
             )
             DELIVERIES.labels(outcome="dead").inc()
             await message.dead_letter(outcome.detail)
         else:
-            await self.store.set_delivery_state(
-                message.package_id,
-                message.recipient,
-                DeliveryState.FAILED,
-                attempts=attempts,
-                error=outcome.detail,
+            await self.settler.settle(
+                self._change(message, DeliveryState.FAILED, attempts, outcome.detail)
             )
             DELIVERIES.labels(outcome="retry").inc()
             await message.retry(outcome.detail)
+
+    def _change(
+        self,
+        message: QueueMessage,
+        state: DeliveryState,
+        attempts: int | None = None,
+        error: str | None = None,
+    ) -> DeliveryChange:
+        at = self.clock() if state is DeliveryState.ACKED else None
+        return DeliveryChange(
+            message.package_id, message.recipient, state, at=at, attempts=attempts, error=error
+        )
 
     def _secret(self, agency: AgencyConfig) -> bytes:
         if agency.push_secret_file is None:
@@ -209,10 +232,11 @@ class Dispatcher:
     async def push(self, agency: AgencyConfig, message: QueueMessage) -> PushOutcome:
         """POST the exact bytes to the agency."""
         assert self._session is not None and agency.push_url is not None
-        data = await self.store.get_bytes(message.package_id)
-        record = await self.store.get_package(message.package_id)
-        if data is None or record is None:
+        fetched = await self.store.fetch_package(message.package_id, None)
+        data = None if fetched is None else fetched.data
+        if fetched is None or data is None:
             return PushOutcome(False, "package bytes missing from the store")
+        record = fetched.record
         headers = {
             "Content-Type": "application/xml; charset=utf-8",
             "Hub-Package-Id": message.package_id,

@@ -183,3 +183,56 @@ class VxpSystem:
     version: int = 1
     changed_at: datetime | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChange:
+    """One move of a delivery, for :meth:`hub.store.Store.settle` (which commits a group of
+    them in one transaction).
+
+    ``state`` ``acked`` is an acknowledgement: ``acked_at = at``, counted once (the outcome's
+    ``changed`` is the ``first`` flag of :meth:`~hub.store.Store.ack`). Any other state is a
+    move as :meth:`~hub.store.Store.set_delivery_state` makes it: ``attempts``/``error`` of
+    ``None`` keep the stored values. Either way an ``acked`` delivery never moves (acked is
+    terminal), and with ``only_from`` the delivery moves only from one of those states (a
+    fetch marks ``delivered`` only what is ``available``). A move writes one event (kind =
+    the state's value, ``detail`` plus ``error`` and the sub-units the delivery stands for);
+    a change that moves nothing writes nothing.
+    """
+
+    package_id: str
+    recipient: str
+    state: DeliveryState
+    #: when it happened (an ack's ``acked_at``, the event's time); ``None``: the store's clock
+    at: datetime | None = None
+    attempts: int | None = None
+    error: str | None = None
+    detail: Mapping[str, object] = field(default_factory=dict)
+    only_from: frozenset[DeliveryState] | None = None
+
+    def __post_init__(self) -> None:
+        # Refused here, not inside a store's transaction: one bad change must not abort a
+        # whole group of others.
+        if self.at is not None and (self.at.tzinfo is None or self.at.utcoffset() is None):
+            raise ValueError(f"naive datetime {self.at!r}: a change takes an aware time")
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What :meth:`hub.store.Store.settle` did with one :class:`DeliveryChange`."""
+
+    #: the delivery after this change (``None``: there is no such delivery)
+    record: DeliveryRecord | None
+    #: this change moved the delivery and wrote its event (for an ack: this was the first)
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPackage:
+    """A package as a recipient fetches it (:meth:`hub.store.Store.fetch_package`): the
+    record, the exact bytes (``None`` if none are stored) and the asking recipient's
+    delivery (``None`` if it is not one)."""
+
+    record: PackageRecord
+    data: bytes | None
+    delivery: DeliveryRecord | None

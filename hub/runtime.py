@@ -43,6 +43,7 @@ from hub.revinfo import RevocationService
 from hub.storage_crypto import load_blob_cipher
 from hub.store import Store
 from hub.store.batching import GroupCommitter
+from hub.store.settling import GroupSettler
 from hub.store.sqlite import SqliteStore
 from signing import TrustStore
 from signing.online import FetchEvent
@@ -185,6 +186,8 @@ class Runtime:
             processes=config.settings.ingest_processes,
         )
         self.committer = GroupCommitter(self.store, max_batch=config.settings.ingest_batch)
+        # Fetches, acks, VXP status updates and the dispatcher's settles, grouped.
+        self.settler = GroupSettler(self.store)
         # Online revocation (issue 14): the shared cache's refresh, metrics and alarm.
         self.revocation: RevocationService | None = (
             RevocationService(
@@ -214,6 +217,7 @@ class Runtime:
                 broker=self.broker,
                 registry=self.registry,
                 settings=config.settings.delivery,
+                settler=self.settler,
                 clock=clock,
             )
             if dispatch
@@ -234,6 +238,7 @@ class Runtime:
             self.registry.apply(await self.store.agency_overrides())
             await self._stack.enter_async_context(self.executor)
             await self._stack.enter_async_context(self.committer)
+            await self._stack.enter_async_context(self.settler)
             # Signed audit checkpoints every interval and once more at shutdown (the stack
             # unwinds in reverse, so the last one is written before the store closes).
             await self.checkpointer.start()

@@ -23,7 +23,7 @@ from hub.errors import (
 )
 from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REFUSED, REPEATED
-from hub.models import DeliveryRecord, DeliveryState, PackageRecord
+from hub.models import DeliveryChange, DeliveryRecord, DeliveryState, PackageRecord
 from hub.pipeline.ingest import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
@@ -222,31 +222,54 @@ async def _visible(request: web.Request) -> PackageRecord:
     through its province's system), or one of its recipients; else ``404`` (never ``403``:
     others must not learn that a package id exists)."""
     package_id = request.match_info["package_id"]
-    rt = _runtime(request)
-    record = await rt.store.get_package(package_id)
+    return _check_visible(
+        request, package_id, await _runtime(request).store.get_package(package_id)
+    )
+
+
+def _check_visible(
+    request: web.Request, package_id: str, record: PackageRecord | None
+) -> PackageRecord:
+    """``record`` if the caller may see it (see :func:`_visible`), else ``404``."""
     caller = _caller(request)
     if record is None or (
-        not rt.registry.speaks_for(caller, record.sender) and caller not in record.recipients
+        not _runtime(request).registry.speaks_for(caller, record.sender)
+        and caller not in record.recipients
     ):
         raise NotFound(f"no package {package_id} for {caller}")
     return record
 
 
+#: A fetch marks ``delivered`` only what is ``available`` (conditional in the store: an ack
+#: or another fetch that got there first is kept).
+_FETCHED = frozenset({DeliveryState.AVAILABLE})
+
+
 @routes.get("/v1/packages/{package_id}")
 async def fetch(request: web.Request) -> web.Response:
-    """The exact bytes the sender submitted."""
-    record = await _visible(request)
+    """The exact bytes the sender submitted; a recipient's first fetch marks its delivery
+    ``delivered``."""
+    package_id = request.match_info["package_id"]
     rt = _runtime(request)
-    data = await rt.store.get_bytes(record.id)
+    caller = _caller(request)
+    # Record, bytes and the caller's delivery in one read.
+    fetched = await rt.store.fetch_package(package_id, caller)
+    record = _check_visible(request, package_id, None if fetched is None else fetched.record)
+    assert fetched is not None  # visible
+    data = fetched.data
     if data is None:  # pragma: no cover - bytes are stored with the record
         raise HubError(f"package {record.id} has no bytes")
-    caller = _caller(request)
-    if caller in record.recipients:
-        delivery = await rt.store.get_delivery(record.id, caller)
-        if delivery is not None and delivery.state == DeliveryState.AVAILABLE:
-            await rt.store.set_delivery_state(
-                record.id, caller, DeliveryState.DELIVERED, event_detail={"via": "pull"}
+    if fetched.delivery is not None and fetched.delivery.state == DeliveryState.AVAILABLE:
+        # Durable before the bytes go out, grouped with other recipients' fetches and acks.
+        await rt.settler.settle(
+            DeliveryChange(
+                record.id,
+                caller,
+                DeliveryState.DELIVERED,
+                detail={"via": "pull"},
+                only_from=_FETCHED,
             )
+        )
     return web.Response(
         body=data,
         content_type=XML,
@@ -299,7 +322,12 @@ async def ack(request: web.Request) -> web.Response:
         await rt.store.audit().add_signed_ack(
             SignedAck(package_id=record.id, recipient=caller, received_at=rt.clock(), data=body)
         )
-    delivery, first = await rt.store.ack(record.id, caller, rt.clock())
+    (settled,) = await rt.settler.settle(
+        DeliveryChange(record.id, caller, DeliveryState.ACKED, at=rt.clock())
+    )
+    delivery, first = settled.record, settled.changed
+    if delivery is None:  # pragma: no cover - a recipient always has its delivery
+        raise NotFound(f"{caller} has no delivery of {record.id}")
     if first:
         ACKS.inc()
     answer: dict[str, Any] = {

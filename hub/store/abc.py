@@ -2,9 +2,10 @@
 
 The store owns all durable state. Backends: SQLite in WAL (the embedded default,
 :mod:`hub.store.sqlite`), PostgreSQL (:mod:`hub.store.postgres`) and the in-memory fake
-(:mod:`hub.store.memory`); all pass the same contract suites (``tests/contracts/``). The contract is this module, its facets
-(:mod:`hub.store.facets`: dashboard, lifecycle, audit, revocation cache) and the records they
-store and return (:mod:`hub.store.records`); none of them imports a layer above the store.
+(:mod:`hub.store.memory`); all pass the same contract suites (``tests/contracts/``). The
+contract is this module, its facets (:mod:`hub.store.facets`: dashboard, lifecycle, audit,
+revocation cache) and the records they store and return (:mod:`hub.store.records`); none of
+them imports a layer above the store.
 
 Every event a backend writes joins the audit hash chain in the same transaction, through the
 :class:`~hub.store.facets.EventChainer` its constructor requires: the hashing belongs to the
@@ -19,20 +20,23 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from hub.models import (
     AgencyOverride,
+    DeliveryChange,
     DeliveryRecord,
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     InboxItem,
     NewPackage,
     PackageRecord,
     Page,
+    Settled,
     VxpSystem,
 )
 from hub.store.facets import AuditStore, DashboardStore, LifecycleStore, RevocationCacheStore
@@ -188,6 +192,71 @@ class Store(abc.ABC):
 
         Raises ``KeyError`` when there is no such delivery.
         """
+
+    # -- recipients' side in groups ---------------------------------------------------------------
+
+    async def settle(self, changes: Sequence[DeliveryChange]) -> list[Settled]:
+        """Apply ``changes`` (acks, fetches, push outcomes, …) and write their events; one
+        :class:`~hub.models.Settled` per change, in the order given.
+
+        The SQLite and PostgreSQL stores commit the group in **one** transaction (PostgreSQL:
+        but for the deliveries another transaction holds at that moment, settled right after,
+        one transaction per delivery). The changes of one delivery are always in the same
+        transaction, in the order given (a push's ``delivered`` then its ``acked``).
+        Every rule of :meth:`ack` and :meth:`set_delivery_state` holds per change: acked is
+        terminal, an ack is counted once (``changed`` is its ``first``) however many
+        processes ack at once, and a change that moves nothing writes no event. A change for
+        a delivery that does not exist does not fail the others: its ``record`` is ``None``.
+        A change that moved nothing reports the delivery as the group left it.
+
+        This default applies the changes one by one through :meth:`ack`,
+        :meth:`get_delivery` and :meth:`set_delivery_state` (not atomically: enough for a
+        store without transactions of its own, such as an in-memory fake).
+        """
+        now = datetime.now(UTC)
+        outcomes: list[Settled] = []
+        for change in changes:
+            key = (change.package_id, change.recipient)
+            try:
+                if change.state is DeliveryState.ACKED and change.only_from is None:
+                    record, first = await self.ack(*key, change.at or now)
+                    outcomes.append(Settled(record, first))
+                    continue
+                current = await self.get_delivery(*key)
+                if current is None or current.state is DeliveryState.ACKED:
+                    outcomes.append(Settled(current, False))
+                    continue
+                if change.only_from is not None and current.state not in change.only_from:
+                    outcomes.append(Settled(current, False))
+                    continue
+                if change.state is DeliveryState.ACKED:
+                    record, first = await self.ack(*key, change.at or now)
+                    outcomes.append(Settled(record, first))
+                    continue
+                record = await self.set_delivery_state(
+                    *key,
+                    change.state,
+                    attempts=change.attempts,
+                    error=change.error,
+                    event_detail=dict(change.detail),
+                )
+                outcomes.append(Settled(record, record.state is not DeliveryState.ACKED))
+            except KeyError:
+                outcomes.append(Settled(None, False))
+        return outcomes
+
+    async def fetch_package(self, package_id: str, recipient: str | None) -> FetchedPackage | None:
+        """The package's record, its exact bytes and ``recipient``'s delivery of it (``None``
+        if ``recipient`` is not one), or ``None`` if there is no such package.
+
+        The SQLite and PostgreSQL stores answer in one read; this default makes three.
+        """
+        record = await self.get_package(package_id)
+        if record is None:
+            return None
+        data = await self.get_bytes(package_id)
+        delivery = None if recipient is None else await self.get_delivery(package_id, recipient)
+        return FetchedPackage(record, data, delivery)
 
     # -- listings ------------------------------------------------------------------------------
 

@@ -3,59 +3,84 @@
 A durable commit costs one or two ``fsync`` calls whatever its size, so committing packages one
 by one caps intake at the disk's sync rate. :class:`GroupCommitter` lets every submission await
 its own durability while a single flusher task commits whatever has accumulated in one
-``Store.add_packages`` call.
+``Store.add_packages`` call. :class:`GroupBatcher` is the batching itself, for any store call
+that takes a group (:class:`hub.store.settling.GroupSettler` settles deliveries with it).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Generic, Self, TypeVar
 
 from hub.aio import wait_event
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.store.abc import AddOutcome, Store
 
+In = TypeVar("In")
+Out = TypeVar("Out")
+
 
 @dataclass(slots=True)
-class GroupCommitStats:
+class GroupStats:
     """Counters for measurement and metrics."""
 
     batches: int = 0
-    packages: int = 0
+    items: int = 0
     failed_batches: int = 0
     largest_batch: int = 0
 
 
-class GroupCommitter:
-    """Batches concurrent :meth:`add` calls into one ``add_packages`` transaction each.
+@dataclass(slots=True)
+class GroupCommitStats(GroupStats):
+    """:class:`GroupCommitter`'s counters; its items are packages."""
 
-    Only one commit runs at a time. The next batch opens as soon as the previous commit
-    finished and closes when it holds ``max_batch`` packages or ``max_delay`` seconds after it
-    opened, whichever is first. Without load the window has long closed when a package
-    arrives, so its latency is one commit; under load, packages that arrived during a commit
-    are joined by those arriving in the next ``max_delay`` (``max_delay=0``: pure "natural"
-    batching, whatever accumulated during the previous commit).
+    @property
+    def packages(self) -> int:
+        """Packages committed."""
+        return self.items
 
-    If a commit fails, every caller of that batch gets the exception: nothing is half-accepted.
-    A caller cancelled before its batch is taken is left out; one cancelled after may still be
-    committed (the store's sha256 de-duplication makes a retry safe).
+
+class GroupBatcher(abc.ABC, Generic[In, Out]):
+    """Batches concurrent submissions into one :meth:`_flush` call (one transaction) each.
+
+    Only one flush runs at a time. The next batch opens as soon as the previous flush
+    finished and closes when it holds ``max_batch`` items or ``max_delay`` seconds after it
+    opened, whichever is first. Without load the window has long closed when an item
+    arrives, so its latency is one flush; under load, items that arrived during a flush are
+    joined by those arriving in the next ``max_delay`` (``max_delay=0``: pure "natural"
+    batching, whatever accumulated during the previous flush). No timer runs when idle.
+
+    If a flush raises, every caller of that batch gets the exception; a flush may instead
+    answer one caller with an exception of its own (an item of the result that is an
+    :class:`Exception`). A caller cancelled before its batch is taken is left out; one
+    cancelled after may still be flushed.
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 256, max_delay: float = 0.002) -> None:
+    #: what :meth:`_submit` raises once closed, and what callers of a stopped batcher get
+    closed_message = "the batcher is closed"
+
+    def __init__(self, *, max_batch: int, max_delay: float, name: str) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.store = store
         self.max_batch = max_batch
         self.max_delay = max_delay
-        self.stats = GroupCommitStats()
-        self._queue: list[tuple[NewPackage, asyncio.Future[AddOutcome]]] = []
+        self.name = name
+        self.stats = GroupStats()
+        self._queue: list[tuple[In, asyncio.Future[Out]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def __aenter__(self) -> GroupCommitter:
+    @abc.abstractmethod
+    async def _flush(self, items: list[In]) -> Sequence[Out | Exception]:
+        """Commit ``items`` (one transaction); one result per item, in order."""
+
+    async def __aenter__(self) -> Self:
         self.start()
         return self
 
@@ -71,25 +96,23 @@ class GroupCommitter:
         """Start the flusher task (done by ``async with``)."""
         if self._task is None:
             self._closing = False
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="group-committer")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def close(self) -> None:
-        """Commit what is queued, then stop. Later :meth:`add` calls raise ``Unavailable``."""
+        """Flush what is queued, then stop. Later submissions raise ``Unavailable``."""
         self._closing = True
         self._wakeup.set()
         task, self._task = self._task, None
         if task is not None:
             await task
 
-    async def add(self, package: NewPackage) -> AddOutcome:
-        """Return once ``package``'s batch is durably committed, with what the store did with
-        it: inserted, or skipped for the same bytes or a taken DocumentId (the unique
-        constraint of migration 0014; a skipped package does not fail its batch)."""
+    async def _submit(self, item: In) -> Out:
+        """Return once ``item``'s batch is flushed, with its result."""
         if self._closing or self._task is None:
-            raise Unavailable("the store is not accepting packages (committer closed)")
+            raise Unavailable(self.closed_message)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[AddOutcome] = loop.create_future()
-        self._queue.append((package, future))
+        future: asyncio.Future[Out] = loop.create_future()
+        self._queue.append((item, future))
         self._wakeup.set()
         return await future
 
@@ -101,7 +124,7 @@ class GroupCommitter:
             queued, self._queue = self._queue, []
             for _, future in queued:
                 if not future.done():
-                    future.set_exception(Unavailable("the group committer stopped"))
+                    future.set_exception(Unavailable(f"{self.name} stopped"))
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -113,9 +136,9 @@ class GroupCommitter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # The batch window opened when the previous commit finished: packages that waited
-            # through a commit go at once, and without load (window long closed) a lone
-            # package costs exactly one commit.
+            # The batch window opened when the previous flush finished: items that waited
+            # through a flush go at once, and without load (window long closed) a lone item
+            # costs exactly one flush.
             deadline = free_since + self.max_delay
             while len(self._queue) < self.max_batch and not self._closing:
                 remaining = deadline - loop.time()
@@ -133,9 +156,9 @@ class GroupCommitter:
             await self._commit(batch)
             free_since = loop.time()
 
-    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[AddOutcome]]]) -> None:
+    async def _commit(self, batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         try:
-            outcomes = await self.store.add_packages([package for package, _ in batch])
+            results = await self._flush([item for item, _ in batch])
         except Exception as exc:
             self.stats.failed_batches += 1
             for _, future in batch:
@@ -143,15 +166,45 @@ class GroupCommitter:
                     future.set_exception(exc)
             return
         except BaseException:
-            # The committer itself is being cancelled mid-commit: the outcome is unknown, so
-            # callers get Unavailable (a retry is safe: sha256 de-duplication).
+            # The batcher itself is being cancelled mid-flush: the outcome is unknown, so
+            # callers get Unavailable.
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(Unavailable("the group committer stopped mid-commit"))
+                    future.set_exception(Unavailable(f"{self.name} stopped mid-commit"))
             raise
         self.stats.batches += 1
-        self.stats.packages += len(batch)
+        self.stats.items += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class GroupCommitter(GroupBatcher[NewPackage, AddOutcome]):
+    """Batches concurrent :meth:`add` calls into one ``add_packages`` transaction each
+    (:class:`GroupBatcher`'s windows).
+
+    If a commit fails, every caller of that batch gets the exception: nothing is half-accepted.
+    A caller cancelled after its batch was taken may still be committed (the store's sha256
+    de-duplication makes a retry safe).
+    """
+
+    closed_message = "the store is not accepting packages (committer closed)"
+
+    def __init__(self, store: Store, *, max_batch: int = 256, max_delay: float = 0.002) -> None:
+        super().__init__(max_batch=max_batch, max_delay=max_delay, name="group-committer")
+        self.store = store
+        self.stats: GroupCommitStats = GroupCommitStats()
+
+    async def add(self, package: NewPackage) -> AddOutcome:
+        """Return once ``package``'s batch is durably committed, with what the store did with
+        it: inserted, or skipped for the same bytes or a taken DocumentId (the unique
+        constraint of migration 0014; a skipped package does not fail its batch)."""
+        return await self._submit(package)
+
+    async def _flush(self, items: list[NewPackage]) -> list[AddOutcome]:
+        return await self.store.add_packages(items)

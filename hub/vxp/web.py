@@ -29,7 +29,7 @@ from hub.api.packages import read_body
 from hub.directory import vxp_directory
 from hub.errors import HubError
 from hub.metrics import REFUSED
-from hub.models import DeliveryState, Event, InboxItem, PackageRecord, VxpSystem
+from hub.models import DeliveryChange, DeliveryState, Event, InboxItem, PackageRecord, VxpSystem
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.vxp import protocol
@@ -323,15 +323,22 @@ class Facade:
 
     async def _bytes(self, caller: Caller) -> tuple[PackageRecord, bytes]:
         record, recipient = await self._visible(caller)
-        data = await self.rt.store.get_bytes(record.id)
-        if not data:
+        # The bytes and the recipient's delivery in one read.
+        fetched = await self.rt.store.fetch_package(record.id, recipient)
+        data = None if fetched is None else fetched.data
+        if fetched is None or not data:
             raise ProtocolError("vxp.not_found", f"the bytes of {record.id} were purged")
-        if recipient is not None:
-            delivery = await self.rt.store.get_delivery(record.id, recipient)
-            if delivery is not None and delivery.state == DeliveryState.AVAILABLE:
-                await self.rt.store.set_delivery_state(
-                    record.id, recipient, DeliveryState.DELIVERED, event_detail=self._via(caller)
+        delivery = fetched.delivery
+        if delivery is not None and delivery.state == DeliveryState.AVAILABLE:
+            await self.rt.settler.settle(
+                DeliveryChange(
+                    record.id,
+                    delivery.recipient,
+                    DeliveryState.DELIVERED,
+                    detail=self._via(caller),
+                    only_from=frozenset({DeliveryState.AVAILABLE}),
                 )
+            )
         return record, data
 
     def _via(self, caller: Caller, **more: object) -> dict[str, object]:
@@ -365,22 +372,22 @@ class Facade:
         record, recipient = await self._visible(caller)
         if recipient is None:
             raise ProtocolError("vxp.not_found", "only a recipient updates a document's status")
-        store, now = self.rt.store, self.rt.clock()
         if status == "done":
-            await store.ack(record.id, recipient, now)
+            change = DeliveryChange(record.id, recipient, DeliveryState.ACKED, at=self.rt.clock())
         else:
-            current = await store.get_delivery(record.id, recipient)
             target = DeliveryState.DELIVERED if status == "processing" else DeliveryState.FAILED
-            if current is not None and current.state not in (target, DeliveryState.ACKED):
-                await store.set_delivery_state(
-                    record.id,
-                    recipient,
-                    target,
-                    error="the recipient reported fail (VXP updateStatus)"
-                    if status == "fail"
-                    else None,
-                    event_detail=self._via(caller, updateStatus=status),
-                )
+            change = DeliveryChange(
+                record.id,
+                recipient,
+                target,
+                error="the recipient reported fail (VXP updateStatus)"
+                if status == "fail"
+                else None,
+                detail=self._via(caller, updateStatus=status),
+                # A repeat of the same status moves nothing and writes no event.
+                only_from=frozenset(DeliveryState) - {target, DeliveryState.ACKED},
+            )
+        await self.rt.settler.settle(change)
         return _json(answer())
 
     # -- directory --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,6 +15,7 @@ from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.edxml import Organ
+from hub.models import DeliveryChange, DeliveryState, Settled
 from tests.api.conftest import start_hub
 from tests.conftest import WorkdirFactory
 
@@ -93,8 +94,14 @@ async def test_push_retries_then_delivers_once(
             await wait_for(lambda: package_id in receiver.received)
             assert receiver.received[submitted.package_id] == [data]
             assert receiver.bad_signatures == 0
-            trace = await (await hub.client(G22)).trace(submitted.package_id)
-            (delivery,) = trace["recipients"]
+            sender = await hub.client(G22)
+            # The hub records the 2xx after the receiver answered it: wait for that write.
+            for _ in range(500):
+                trace = await sender.trace(submitted.package_id)
+                (delivery,) = trace["recipients"]
+                if delivery["state"] == "acked":
+                    break
+                await asyncio.sleep(0.02)
             assert delivery["state"] == "acked"
             assert delivery["attempts"] == 3
             failed = [e for e in trace["events"] if e["kind"] == "failed"]
@@ -133,3 +140,41 @@ async def test_push_dead_letters_after_max_attempts(
             assert entry["recipients"][0]["last_error"] == "HTTP 503"
             await asyncio.sleep(0.2)
             assert receiver.calls == 3  # parked: no more attempts
+
+
+async def test_push_success_settles_delivered_and_acked_in_one_grouped_write(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    receiver = Receiver()
+    async with serve(receiver) as server:
+        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))))
+        receiver.secret = workdir.push_secret(G12)
+        async with start_hub(workdir) as hub:
+            store = hub.runtime.store
+            groups: list[list[DeliveryChange]] = []
+            settle = store.settle
+
+            async def recording(changes: Sequence[DeliveryChange]) -> list[Settled]:
+                groups.append(list(changes))
+                return await settle(changes)
+
+            store.settle = recording  # type: ignore[method-assign]
+            _, data = document(signers(G22), [Organ(organ_id=G12)], number=3)
+            submitted = await (await hub.client(G22)).submit(data)
+            package_id = submitted.package_id
+
+            def moves() -> list[list[DeliveryState]]:
+                return [
+                    [c.state for c in g if (c.package_id, c.recipient) == (package_id, G12)]
+                    for g in groups
+                ]
+
+            await wait_for(lambda: any(DeliveryState.ACKED in m for m in moves()))
+            # One store call (one transaction) holds the push's delivered and its ack.
+            assert [m for m in moves() if m] == [[DeliveryState.DELIVERED, DeliveryState.ACKED]]
+            trace = await (await hub.client(G22)).trace(package_id)
+            (delivery,) = trace["recipients"]
+            assert delivery["state"] == "acked" and delivery["attempts"] == 1
+            kinds = [e["kind"] for e in trace["events"] if e["recipient"] == G12]
+            assert kinds[-2:] == ["delivered", "acked"]
+            assert receiver.received[package_id] == [data]

@@ -26,6 +26,7 @@ import pytest
 
 from hub.models import (
     AgencyOverride,
+    DeliveryChange,
     DeliveryState,
     Event,
     NewPackage,
@@ -141,7 +142,177 @@ class StoreFixtures:
         return await open_store()
 
 
-class StoreContract(StoreFixtures):
+class SettleContract(StoreFixtures):
+    """``settle`` and ``fetch_package`` (also run on their defaults in :class:`Store`, which a
+    store without transactions of its own may keep); a subclass supplies ``store_factory``."""
+
+    # -- settling in groups, fetching with the delivery --------------------------------------
+
+    async def test_settle_empty_group(self, store: Store) -> None:
+        assert await store.settle([]) == []
+
+    async def test_settle_moves_a_group_with_its_events(self, store: Store) -> None:
+        subs = ("000.00.13.H29",)
+        pkg = new_package(recipients=(G22, H29), stands_for={H29: subs})
+        await store.add_packages([pkg])
+        available, failed = await store.settle(
+            [
+                DeliveryChange(pkg.id, G22, S.AVAILABLE),
+                DeliveryChange(
+                    pkg.id, H29, S.FAILED, attempts=1, error="HTTP 503", detail={"status": 503}
+                ),
+            ]
+        )
+        assert available.changed and failed.changed
+        assert available.record is not None and available.record.state is S.AVAILABLE
+        assert failed.record is not None and failed.record.state is S.FAILED
+        assert failed.record.attempts == 1 and failed.record.last_error == "HTTP 503"
+        assert failed.record.stands_for == subs
+        assert await store.get_delivery(pkg.id, H29) == failed.record
+        events = await store.events_for(pkg.id)
+        assert [(e.kind, e.recipient) for e in events[-2:]] == [
+            ("available", G22),
+            ("failed", H29),
+        ]
+        failed_event = events[-1]
+        assert failed_event.attempt == 1
+        assert failed_event.detail == {"status": 503, "error": "HTTP 503", "for": list(subs)}
+        assert_utc(failed_event.at)
+        # attempts/error of None keep what is stored (the last error stays the last one seen).
+        (again,) = await store.settle([DeliveryChange(pkg.id, H29, S.DELIVERED)])
+        assert again.record is not None
+        assert (again.record.attempts, again.record.last_error) == (1, "HTTP 503")
+
+    async def test_settle_push_delivered_then_acked_in_one_group(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        await store.mark_queued([(pkg.id, G22)])
+        at = datetime(2026, 3, 2, 9, 15, 0, 123456, tzinfo=timezone(timedelta(hours=7)))
+        delivered, acked = await store.settle(
+            [
+                DeliveryChange(pkg.id, G22, S.DELIVERED, attempts=1, detail={"via": "push"}),
+                DeliveryChange(pkg.id, G22, S.ACKED, at=at),
+            ]
+        )
+        assert delivered.changed and acked.changed
+        assert delivered.record is not None and delivered.record.state is S.DELIVERED
+        assert acked.record is not None and acked.record.state is S.ACKED
+        assert acked.record.acked_at == at and acked.record.attempts == 1
+        assert_utc(acked.record.acked_at)
+        events = await store.events_for(pkg.id)
+        assert [e.kind for e in events] == ["accepted", "queued", "delivered", "acked"]
+        assert events[2].detail == {"via": "push"} and events[3].at == at
+
+    async def test_settle_acks_count_once_within_and_across_groups(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        at = datetime.now(UTC)
+        first, repeat = await store.settle(
+            [DeliveryChange(pkg.id, G22, S.ACKED, at=at), DeliveryChange(pkg.id, G22, S.ACKED)]
+        )
+        assert first.changed and not repeat.changed
+        assert first.record == repeat.record
+        (later,) = await store.settle([DeliveryChange(pkg.id, G22, S.ACKED)])
+        assert not later.changed and later.record == first.record
+        record, first_again = await store.ack(pkg.id, G22, at + timedelta(minutes=5))
+        assert not first_again and record == first.record
+        assert [e.kind for e in await store.events_for(pkg.id)].count("acked") == 1
+
+    async def test_settle_never_moves_an_acked_delivery(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        acked, _ = await store.ack(pkg.id, G22, datetime.now(UTC))
+        n_events = len(await store.events_for(pkg.id))
+        outcomes = await store.settle(
+            [
+                DeliveryChange(pkg.id, G22, state, attempts=9, error="x")
+                for state in (S.FAILED, S.DELIVERED, S.DEAD, S.AVAILABLE)
+            ]
+        )
+        assert [(o.record, o.changed) for o in outcomes] == [(acked, False)] * 4
+        assert len(await store.events_for(pkg.id)) == n_events
+
+    async def test_settle_only_from(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        fetch = DeliveryChange(pkg.id, G22, S.DELIVERED, only_from=frozenset({S.AVAILABLE}))
+        (early,) = await store.settle([fetch])  # still pending: a fetch moves nothing
+        assert not early.changed and early.record is not None
+        assert early.record.state is S.PENDING
+        await store.settle([DeliveryChange(pkg.id, G22, S.AVAILABLE)])
+        moved, repeat = await store.settle([fetch, fetch])
+        assert moved.changed and not repeat.changed
+        assert repeat.record is not None and repeat.record.state is S.DELIVERED
+        (nothing,) = await store.settle([replace(fetch, only_from=frozenset())])
+        assert not nothing.changed
+        kinds = [e.kind for e in await store.events_for(pkg.id)]
+        assert kinds == ["accepted", "available", "delivered"]
+
+    async def test_settle_unknown_delivery_does_not_fail_the_group(self, store: Store) -> None:
+        pkg = new_package()
+        await store.add_packages([pkg])
+        outcomes = await store.settle(
+            [
+                DeliveryChange("no-such-id", G22, S.ACKED),
+                DeliveryChange(pkg.id, H29, S.DELIVERED),  # not a recipient
+                DeliveryChange(pkg.id, G22, S.ACKED),
+            ]
+        )
+        assert [(o.record is None, o.changed) for o in outcomes] == [
+            (True, False),
+            (True, False),
+            (False, True),
+        ]
+        assert [e.kind for e in await store.events_for(pkg.id)] == ["accepted", "acked"]
+
+    async def test_concurrent_settled_acks_exactly_one_first(
+        self, store: Store, open_store: OpenStore
+    ) -> None:
+        second = await open_store()  # another process on the same storage
+        pkgs = [new_package() for _ in range(3)]
+        await store.add_packages(pkgs)
+        at = datetime.now(UTC)
+        # Overlapping groups in different orders, from both stores at once.
+        groups = [
+            [DeliveryChange(p.id, G22, S.ACKED, at=at) for p in order]
+            for order in (pkgs, pkgs[::-1], pkgs[1:] + pkgs[:1])
+        ]
+        results = await asyncio.gather(
+            *(s.settle(g) for s in (store, second) for g in groups),
+            *(s.ack(p.id, G22, at) for s in (store, second) for p in pkgs),
+        )
+        firsts = {p.id: 0 for p in pkgs}
+        for result in results:
+            if isinstance(result, list):
+                for outcome in result:
+                    assert outcome.record is not None and outcome.record.state is S.ACKED
+                    firsts[outcome.record.package_id] += outcome.changed
+            else:
+                record, first = result
+                firsts[record.package_id] += first
+        assert firsts == {p.id: 1 for p in pkgs}
+        for p in pkgs:
+            assert [e.kind for e in await store.events_for(p.id)].count("acked") == 1
+
+    async def test_fetch_package_with_the_delivery(self, store: Store) -> None:
+        pkg = new_package(recipients=(G22, H29))
+        await store.add_packages([pkg])
+        await store.settle([DeliveryChange(pkg.id, G22, S.AVAILABLE)])
+        fetched = await store.fetch_package(pkg.id, G22)
+        assert fetched is not None
+        assert fetched.record == await store.get_package(pkg.id)
+        assert fetched.data == pkg.data
+        assert fetched.delivery == await store.get_delivery(pkg.id, G22)
+        assert fetched.delivery is not None and fetched.delivery.state is S.AVAILABLE
+        as_sender = await store.fetch_package(pkg.id, H41)
+        assert as_sender is not None and as_sender.delivery is None
+        assert as_sender.data == pkg.data
+        anonymous = await store.fetch_package(pkg.id, None)
+        assert anonymous is not None and anonymous.delivery is None
+        assert await store.fetch_package("no-such-id", G22) is None
+
+
+class StoreContract(SettleContract):
     """Abstract tests; a subclass supplies ``store_factory``."""
 
     @pytest.fixture

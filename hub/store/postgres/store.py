@@ -39,12 +39,15 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from hub.errors import Unavailable
 from hub.models import (
+    DeliveryChange,
     DeliveryRecord,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     NewPackage,
     PackageRecord,
     Page,
+    Settled,
 )
 from hub.storage_crypto import seal
 from hub.store.abc import AddOutcome
@@ -74,6 +77,7 @@ from hub.store.postgres.revinfo import PostgresRevocationCache
 from hub.store.postgres.rows import deliveries_of
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
+from hub.store.sql import settle as settle_sql
 from hub.store.sql.dialect import aware as _aware
 from hub.store.sql.store import SqlStore
 from hub.store.subunits import represented_events, stands_for_json
@@ -151,6 +155,15 @@ class _Idempotence(enum.Enum):
 
 
 _GET_DELIVERY = POSTGRES.sql(pkg_sql.GET_DELIVERY)
+
+#: Lock the given deliveries that no other transaction holds, without waiting for the others
+#: (``PostgresStore.settle``); returns the keys locked.
+_LOCK_FREE_DELIVERIES = (
+    "SELECT d.package_id, d.recipient FROM deliveries d "
+    "JOIN unnest(%s::text[], %s::text[]) AS k(package_id, recipient) "
+    "ON d.package_id = k.package_id AND d.recipient = k.recipient "
+    "FOR UPDATE OF d SKIP LOCKED"
+)
 
 
 async def _get_delivery(conn: Conn, package_id: str, recipient: str) -> DeliveryRecord:
@@ -589,6 +602,84 @@ class PostgresStore(SqlStore):
         await self._write("mark_queued", tx, _Idempotence.REPEATABLE)
 
     # -- listings ------------------------------------------------------------------------------
+
+    # -- recipients' side in groups (hub.store.sql.settle) ------------------------------------
+
+    async def settle(self, changes: Sequence[DeliveryChange]) -> list[Settled]:
+        """The group in one transaction, without ever waiting for a row lock while holding
+        another: the rows nobody else holds are locked at once (``SKIP LOCKED``) and settled
+        together; a change whose row another transaction holds (an ack from another process,
+        a ``mark_queued`` in its own order) is settled afterwards in a transaction of its own
+        delivery, which may wait since it holds nothing else. Two writers that each hold some
+        rows of the other's group thus never deadlock."""
+        if not changes:
+            return []
+        now = datetime.now(UTC)
+
+        async def grouped(conn: Conn) -> list[Settled | None]:
+            keys = sorted({(c.package_id, c.recipient) for c in changes})
+            free = {
+                (str(p), str(r))
+                for p, r in await _fetchall(
+                    conn, _LOCK_FREE_DELIVERIES, ([k[0] for k in keys], [k[1] for k in keys])
+                )
+            }
+            mine = [i for i, c in enumerate(changes) if (c.package_id, c.recipient) in free]
+            done = await self._settle_in(conn, [changes[i] for i in mine], now)
+            result: list[Settled | None] = [None] * len(changes)
+            for i, outcome in zip(mine, done, strict=True):
+                result[i] = outcome
+            return result
+
+        # Once: a retry after an unknown outcome could not tell a first ack from a repeat.
+        result = await self._write("settle", grouped)
+        held: dict[tuple[str, str], list[int]] = {}
+        for i, outcome in enumerate(result):
+            if outcome is None:  # held by another transaction, or no such delivery
+                held.setdefault((changes[i].package_id, changes[i].recipient), []).append(i)
+        for indexes in held.values():
+            part = [changes[i] for i in indexes]
+
+            async def alone(conn: Conn, part: list[DeliveryChange] = part) -> list[Settled]:
+                return await self._settle_in(conn, part, now)
+
+            done = await self._write("settle", alone)
+            for i, outcome in zip(indexes, done, strict=True):
+                result[i] = outcome
+        return [outcome for outcome in result if outcome is not None]
+
+    async def _settle_in(
+        self, conn: Conn, changes: Sequence[DeliveryChange], now: datetime
+    ) -> list[Settled]:
+        """``changes`` in the caller's transaction: the moves in one pipeline (one round
+        trip), the read-backs of those that moved nothing in another, the chained events."""
+        if not changes:
+            return []
+        plan = settle_sql.SettlePlan(changes, now, POSTGRES)
+        async with conn.pipeline():
+            cursors = [
+                await conn.execute(POSTGRES.sql(text), params) for text, params in plan.moves
+            ]
+        moved = [await cur.fetchone() for cur in cursors]
+        missed = plan.missed(moved)
+        async with conn.pipeline():
+            reads = [await conn.execute(_GET_DELIVERY, k) for k in missed]
+        current = {key: await cur.fetchone() for key, cur in zip(missed, reads, strict=True)}
+        outcomes, events = plan.settled(moved, current)
+        await insert_chained(conn, self.chainer, events)
+        return outcomes
+
+    async def fetch_package(self, package_id: str, recipient: str | None) -> FetchedPackage | None:
+        """Record, bytes and delivery in one read (binary results: the bytes as stored)."""
+        query = POSTGRES.sql(settle_sql.fetch_sql())
+
+        async def q(conn: Conn) -> TupleRow | None:
+            cur = conn.cursor(binary=True)
+            await cur.execute(query, (recipient, package_id))
+            return await cur.fetchone()
+
+        row = await self._read("package fetch", q)
+        return settle_sql.fetched(row, POSTGRES, self.blob_cipher)
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None

@@ -36,10 +36,11 @@ PACKAGE_COLUMNS = (
 )
 #: How many of a joined row's columns are :data:`PACKAGE_COLUMNS` (the first is ``seq``).
 N_PACKAGE_COLUMNS = 15
-_DELIVERY_FIELDS = (
+#: The ``deliveries`` columns of :func:`delivery`, unqualified (``RETURNING`` lists).
+DELIVERY_FIELDS = (
     "package_id, recipient, state, attempts, updated_at, last_error, acked_at, stands_for"
 )
-DELIVERY_COLUMNS = ", ".join(f"d.{c}" for c in _DELIVERY_FIELDS.split(", "))
+DELIVERY_COLUMNS = ", ".join(f"d.{c}" for c in DELIVERY_FIELDS.split(", "))
 
 
 def package(row: Sequence[Any], d: Dialect) -> PackageRecord:
@@ -153,14 +154,14 @@ SET_STATE = (
     "UPDATE deliveries SET state = ?, attempts = COALESCE(?, attempts), updated_at = ?, "
     "last_error = COALESCE(?, last_error), acked_at = COALESCE(?, acked_at) "
     "WHERE package_id = ? AND recipient = ? AND state <> 'acked' "
-    f"RETURNING {_DELIVERY_FIELDS}"
+    f"RETURNING {DELIVERY_FIELDS}"
 )
 #: The first ack only (parameters: acked-at, now, package id, recipient); the row lock (or
 #: SQLite's single writer) orders concurrent acks, so exactly one matches.
 ACK = (
     "UPDATE deliveries SET state = 'acked', acked_at = ?, updated_at = ? "
     "WHERE package_id = ? AND recipient = ? AND state <> 'acked' "
-    f"RETURNING {_DELIVERY_FIELDS}"
+    f"RETURNING {DELIVERY_FIELDS}"
 )
 
 

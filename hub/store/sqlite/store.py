@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from hub.models import (
+    DeliveryChange,
     DeliveryRecord,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     NewPackage,
     PackageRecord,
     Page,
+    Settled,
 )
 from hub.sqlitedb import (
     Migration,
@@ -51,6 +54,7 @@ from hub.store.facets import (
 )
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
+from hub.store.sql import settle as settle_sql
 from hub.store.sql.store import SqlStore
 from hub.store.sqlite.audit import SqliteAudit, insert_chained
 from hub.store.sqlite.dashboard import SqliteDashboard
@@ -337,6 +341,33 @@ class SqliteStore(SqlStore):
         await self._writer.write(tx)
 
     # -- listings ------------------------------------------------------------------------------
+
+    # -- recipients' side in groups (hub.store.sql.settle) ------------------------------------
+
+    async def settle(self, changes: Sequence[DeliveryChange]) -> list[Settled]:
+        """The group in one write transaction on the writer thread (see the contract)."""
+        if not changes:
+            return []
+        plan = settle_sql.SettlePlan(changes, datetime.now(UTC), SQLITE)
+
+        def tx(conn: sqlite3.Connection) -> list[Settled]:
+            moved = [conn.execute(text, params).fetchone() for text, params in plan.moves]
+            current = {
+                key: conn.execute(settle_sql.DELIVERY_SELECT, key).fetchone()
+                for key in plan.missed(moved)
+            }
+            outcomes, events = plan.settled(moved, current)
+            for event in events:
+                self._insert_event(conn, event)
+            return outcomes
+
+        return await self._writer.write(tx)
+
+    async def fetch_package(self, package_id: str, recipient: str | None) -> FetchedPackage | None:
+        """Record, bytes and delivery in one read on the reader thread."""
+        sql = settle_sql.fetch_sql()
+        row = await self._reader.run(lambda c: c.execute(sql, (recipient, package_id)).fetchone())
+        return settle_sql.fetched(row, SQLITE, self.blob_cipher)
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None
