@@ -26,6 +26,7 @@ from hub.store.abc import AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.memory import MemoryBacking, MemoryStore
 from hub.store.records import ChainedEvent, ChainHead, SignedAck
+from hub.store.settling import GroupSettler
 from hub.store.sqlite import SqliteStore
 from tests.contracts.audit_contract import AuditContract, Env, make_signer
 from tests.contracts.dashboard_contract import DashboardContract
@@ -186,13 +187,21 @@ async def test_naive_times_refused() -> None:
 async def test_the_dispatcher_delivers_over_the_fakes() -> None:
     """The memory store with the in-memory broker runs the real dispatcher: a package
     accepted, queued and taken from the queue lands in the pull agency's inbox."""
-    async with MemoryStore(chainer=AuditChain()) as store, InMemoryBroker() as broker:
+    async with (
+        MemoryStore(chainer=AuditChain()) as store,
+        InMemoryBroker() as broker,
+        GroupSettler(store) as settler,
+    ):
         pkg = new_package(recipients=(G22,))
         await store.add_packages([pkg])
         await broker.publish([QueueEntry(G22, pkg.id)])
         await store.mark_queued([(pkg.id, G22)])
         dispatcher = Dispatcher(
-            store=store, broker=broker, registry=Registry({}), settings=DeliverySettings()
+            store=store,
+            broker=broker,
+            registry=Registry({}),
+            settings=DeliverySettings(),
+            settler=settler,
         )
         async for message in broker.consume():
             await dispatcher.handle(message)

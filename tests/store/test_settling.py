@@ -29,7 +29,7 @@ class Recording(SqliteStore):
     change for ``poison`` (as a constraint or a bug in one change would)."""
 
     def __init__(self, path: Path, *, poison: str = "", unavailable: bool = False) -> None:
-        super().__init__(path)
+        super().__init__(path, chainer=AuditChain())
         self.groups: list[list[DeliveryChange]] = []
         self.poison = poison
         self.unavailable = unavailable
@@ -184,4 +184,4 @@ class DefaultSettle(SqliteStore):
 class TestDefaultSettle(SettleContract):
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:
-        return lambda: DefaultSettle(tmp_path / "hub.db")
+        return lambda: DefaultSettle(tmp_path / "hub.db", chainer=AuditChain())
