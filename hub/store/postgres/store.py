@@ -49,16 +49,14 @@ from hub.models import (
     DirectoryRecord,
     Event,
     InboxItem,
-    NewPackage,
     PackageKind,
     PackageRecord,
     Page,
     VxpSystem,
 )
 from hub.revinfo import RevocationCacheStore  # online revocation (issue 14)
-from hub.storage_crypto import seal
-from hub.store import sharedsql
-from hub.store.abc import AddOutcome, Store
+from hub.store import acceptsql, sharedsql
+from hub.store.abc import AcceptItem, AcceptResult, Store
 from hub.store.cursors import encode_cursor
 from hub.store.postgres.audit import insert_chained
 from hub.store.postgres.migrate import (
@@ -70,10 +68,9 @@ from hub.store.postgres.migrate import (
     scrub,
 )
 from hub.store.postgres.revinfo import PostgresRevocationCache
-from hub.store.sharedsql import pg
-from hub.store.subunits import represented_events, stands_for_json, with_stands_for
-from hub.store.textsearch import stored_subject, subject_terms
-from hub.text import nfc, nfc_or_none
+from hub.store.sharedsql import pg, pg_in
+from hub.store.subunits import with_stands_for
+from hub.text import nfc
 
 if TYPE_CHECKING:
     from hub.dashboard.model import DashboardStore
@@ -96,25 +93,6 @@ _N_PACKAGE_COLUMNS = 15
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False, default=str)
 
-_INSERT_PACKAGES = (
-    "INSERT INTO packages (id, sha256, sender, kind, document_id, business_doc_type, "
-    "status_code, recipients, accepted_at, size, signer_fingerprint, signer_subject, warnings, "
-    "subject, subject_terms) "
-    "SELECT id, sha256, sender, kind, document_id, business_doc_type, status_code, "
-    "recipients::jsonb, accepted_at, size, fingerprint, subject, warnings::jsonb, title, terms "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], "
-    "%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(id, sha256, sender, kind, "
-    "document_id, business_doc_type, status_code, recipients, accepted_at, size, fingerprint, "
-    "subject, warnings, title, terms, ord) "
-    # ORDER BY: identity values are drawn in the order the rows are produced, so seq follows
-    # the batch order; a twin later in the batch conflicts with the earlier one and is skipped.
-    # No conflict target: the sha256 key and the new-document index (0014) both skip the row
-    # (a DocumentId taken earlier in this batch included) instead of failing the group.
-    "ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, seq"
-)
-_STORED_SHA256 = "SELECT sha256 FROM packages WHERE sha256 = ANY(%s::text[])"
-# %b: the bytes travel in binary format (no hex escaping of megabytes of XML).
 #: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
 _UPSERT_DIRECTORY = (
     "INSERT INTO directory_entries AS d (code, name, parent, code102, old_code, revision, "
@@ -126,18 +104,6 @@ _UPSERT_DIRECTORY = (
     "revision = excluded.revision, updated_at = excluded.updated_at "
     "WHERE (d.name, d.parent, d.code102, d.old_code) IS DISTINCT FROM "
     "(excluded.name, excluded.parent, excluded.code102, excluded.old_code)"
-)
-_INSERT_BLOBS = (
-    "INSERT INTO package_blobs (package_id, data, receipt) "
-    "SELECT * FROM unnest(%s::text[], %b::bytea[], %b::bytea[])"
-)
-_INSERT_DELIVERIES = (
-    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, updated_at, "
-    "stands_for) "
-    "SELECT package_id, recipient, seq, 'pending', 0, %s, stands_for::jsonb "
-    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
-    "AS t(package_id, recipient, seq, stands_for) "
-    "ON CONFLICT (package_id, recipient) DO NOTHING"
 )
 _MARK_QUEUED = (
     "WITH keys AS ("
@@ -473,98 +439,39 @@ class PostgresStore(Store):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
-        """Commit the batch in one transaction; a package whose sha256 exists, or a new
-        document whose DocumentId its sender already used, is skipped (see the contract)."""
-        if not packages:
+    async def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """One transaction (:mod:`hub.store.acceptsql`), after the ``seq`` advisory lock."""
+        if not items:
             return []
-        for p in packages:
-            _aware(p.accepted_at)
-        # Column arrays built before taking a connection: the lock is held only for SQL.
-        columns: list[list[Any]] = [
-            [p.id for p in packages],
-            [p.sha256 for p in packages],
-            [p.sender for p in packages],
-            [p.kind.value for p in packages],
-            [nfc_or_none(p.document_id) for p in packages],  # the key, whoever built it
-            [p.business_doc_type for p in packages],
-            [p.status_code for p in packages],
-            [_dumps(list(p.recipients)) for p in packages],
-            [p.accepted_at for p in packages],
-            [len(p.data) for p in packages],
-            [p.signer_fingerprint for p in packages],
-            [p.signer_subject for p in packages],
-            [_dumps(list(p.warnings)) for p in packages],
-            [stored_subject(p.subject, self.blob_cipher) for p in packages],
-            [subject_terms(p.subject, self.blob_cipher) for p in packages],
-        ]
-        by_id = {p.id: p for p in packages}
-        # Encrypted here, once, outside the transaction (which may be retried).
-        blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
+        for i in items:
+            _aware(i.package.accepted_at)
         now = datetime.now(UTC)
 
-        async def tx(conn: Conn) -> list[AddOutcome]:
+        async def execute(conn: Conn, op: acceptsql.Op) -> Any:
+            if isinstance(op, acceptsql.Chain):
+                for e in op.events:
+                    _aware(e.at)
+                await insert_chained(conn, op.events)
+                return None
+            if isinstance(op, acceptsql.Many):
+                async with conn.cursor() as cur:
+                    await cur.executemany(pg(op.sql), op.rows)
+                return None
+            cur = await conn.execute(pg(op.sql), op.params)
+            if isinstance(op, acceptsql.Run):
+                return cur.rowcount
+            return await cur.fetchall()
+
+        async def tx(conn: Conn) -> list[AcceptResult]:
             # Serialise seq assignment with every other writer of this schema (see module doc).
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
-            inserted = await _fetchall(conn, _INSERT_PACKAGES, columns)
-            done = {str(id_) for id_, _ in inserted}
-            skipped = [p.sha256 for p in packages if p.id not in done]
-            # A skipped package has the same bytes as a stored one, or a taken DocumentId.
-            same = (
-                {str(r[0]) for r in await _fetchall(conn, _STORED_SHA256, (skipped,))}
-                if skipped
-                else set()
-            )
-            outcomes = [
-                AddOutcome.INSERTED
-                if p.id in done
-                else AddOutcome.SAME_BYTES
-                if p.sha256 in same
-                else AddOutcome.CONFLICT
-                for p in packages
-            ]
-            if not inserted:
-                return outcomes  # nothing of this batch is new
-            stored = [(by_id[str(id_)], int(seq)) for id_, seq in inserted]
-            stored.sort(key=lambda item: item[1])
-            ids = [p.id for p, _ in stored]
-            d_ids: list[str] = []
-            d_recipients: list[str] = []
-            d_seqs: list[int] = []
-            d_stands_for: list[str | None] = []
-            for p, seq in stored:
-                for r in p.recipients:
-                    d_ids.append(p.id)
-                    d_recipients.append(r)
-                    d_seqs.append(seq)
-                    d_stands_for.append(stands_for_json(p, r))
-            async with conn.pipeline():
-                await conn.execute(
-                    _INSERT_BLOBS,
-                    (ids, [blobs[p.id] for p, _ in stored], [p.receipt for p, _ in stored]),
-                )
-                await conn.execute(
-                    _INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs, d_stands_for)
-                )
-            await insert_chained(
-                conn,
-                [
-                    Event(
-                        package_id=p.id,
-                        kind="accepted",
-                        at=p.accepted_at,
-                        detail={"sha256": p.sha256, "size": len(p.data)},
-                    )
-                    for p, _ in stored
-                ]
-                + [e for p, _ in stored for e in represented_events(p)],
-            )
-            return outcomes
+            script = acceptsql.accept_script(items, cipher=self.blob_cipher, t=pg_in, now=now)
+            return await acceptsql.drive_async(script, lambda op: execute(conn, op))
 
-        # Repeatable: if the commit's outcome is unknown, running the batch again either
+        # Repeatable: if the commit's outcome is unknown, running the group again either
         # stores it or finds every sha256 already there (reported SAME_BYTES then: the
         # caller's sha256 look-up finds its own package, see Ingestor._accept).
-        return await self._write("add_packages", tx, _Idempotence.REPEATABLE)
+        return await self._write("accept", tx, _Idempotence.REPEATABLE)
 
     async def _one_package(self, where: str, params: Sequence[Any]) -> PackageRecord | None:
         query = f"SELECT {_PACKAGE_COLUMNS} FROM packages p WHERE {where} ORDER BY p.seq LIMIT 1"
