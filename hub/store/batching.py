@@ -1,21 +1,27 @@
 """Group commit: many concurrent submissions, one durable transaction.
 
 A durable commit costs one or two ``fsync`` calls whatever its size, so committing packages one
-by one caps intake at the disk's sync rate. :class:`GroupCommitter` lets every submission await
-its own durability while a single flusher task commits whatever has accumulated in one
-``Store.add_packages`` call.
+by one caps intake at the disk's sync rate. :class:`Grouped` lets every caller await its own
+item's outcome while a single flusher task commits whatever has accumulated in one call of its
+``commit`` function; :class:`GroupCommitter` is that over ``Store.add_packages`` (the pipeline
+groups ``Store.accept`` the same way, :mod:`hub.pipeline.accept`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Generic, TypeVar
 
 from hub.aio import wait_event
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.store.abc import AddOutcome, Store
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -28,8 +34,8 @@ class GroupCommitStats:
     largest_batch: int = 0
 
 
-class GroupCommitter:
-    """Batches concurrent :meth:`add` calls into one ``add_packages`` transaction each.
+class Grouped(Generic[T, R]):
+    """Batches concurrent :meth:`add` calls into one ``commit`` call each (one transaction).
 
     Only one commit runs at a time. The next batch opens as soon as the previous commit
     finished and closes when it holds ``max_batch`` packages or ``max_delay`` seconds after it
@@ -43,19 +49,25 @@ class GroupCommitter:
     committed (the store's sha256 de-duplication makes a retry safe).
     """
 
-    def __init__(self, store: Store, *, max_batch: int = 256, max_delay: float = 0.002) -> None:
+    def __init__(
+        self,
+        commit: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_batch: int = 256,
+        max_delay: float = 0.002,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self.store = store
+        self._commit_fn = commit
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.stats = GroupCommitStats()
-        self._queue: list[tuple[NewPackage, asyncio.Future[AddOutcome]]] = []
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
-    async def __aenter__(self) -> GroupCommitter:
+    async def __aenter__(self) -> Grouped[T, R]:
         self.start()
         return self
 
@@ -81,15 +93,16 @@ class GroupCommitter:
         if task is not None:
             await task
 
-    async def add(self, package: NewPackage) -> AddOutcome:
-        """Return once ``package``'s batch is durably committed, with what the store did with
-        it: inserted, or skipped for the same bytes or a taken DocumentId (the unique
-        constraint of migration 0014; a skipped package does not fail its batch)."""
+    async def add(self, item: T) -> R:
+        """Return once ``item``'s batch is durably committed, with its outcome (for
+        :class:`GroupCommitter`: inserted, or skipped for the same bytes or a taken DocumentId
+        — the unique constraint of migration 0014; a skipped package does not fail its
+        batch)."""
         if self._closing or self._task is None:
             raise Unavailable("the store is not accepting packages (committer closed)")
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[AddOutcome] = loop.create_future()
-        self._queue.append((package, future))
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.append((item, future))
         self._wakeup.set()
         return await future
 
@@ -133,9 +146,9 @@ class GroupCommitter:
             await self._commit(batch)
             free_since = loop.time()
 
-    async def _commit(self, batch: list[tuple[NewPackage, asyncio.Future[AddOutcome]]]) -> None:
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            outcomes = await self.store.add_packages([package for package, _ in batch])
+            outcomes = await self._commit_fn([item for item, _ in batch])
         except Exception as exc:
             self.stats.failed_batches += 1
             for _, future in batch:
@@ -155,3 +168,11 @@ class GroupCommitter:
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
+
+
+class GroupCommitter(Grouped[NewPackage, AddOutcome]):
+    """:class:`Grouped` over ``Store.add_packages``: :meth:`add` a package, get its outcome."""
+
+    def __init__(self, store: Store, *, max_batch: int = 256, max_delay: float = 0.002) -> None:
+        super().__init__(store.add_packages, max_batch=max_batch, max_delay=max_delay)
+        self.store = store

@@ -93,8 +93,13 @@ async def test_push_retries_then_delivers_once(
             await wait_for(lambda: package_id in receiver.received)
             assert receiver.received[submitted.package_id] == [data]
             assert receiver.bad_signatures == 0
-            trace = await (await hub.client(G22)).trace(submitted.package_id)
-            (delivery,) = trace["recipients"]
+            # The receiver has answered; the hub records the push's ack just after.
+            for _ in range(500):
+                trace = await (await hub.client(G22)).trace(submitted.package_id)
+                (delivery,) = trace["recipients"]
+                if delivery["state"] == "acked":
+                    break
+                await asyncio.sleep(0.02)
             assert delivery["state"] == "acked"
             assert delivery["attempts"] == 3
             failed = [e for e in trace["events"] if e["kind"] == "failed"]
