@@ -130,14 +130,16 @@ def apply_lifecycle(change: LifecycleChange, t: TimeIn) -> Generator[Op, Any, No
     at = t(change.at)
     for m in change.doc_moves:
         if (yield Run(lc.Q_MOVE_DOC, lc.move_doc_params(m, at))) != 1:
-            raise lc.lost(f"the document {m.package_id} for {m.recipient}")
+            raise lc.lost(f"the document {m.package_id} for {m.recipient}", m.package_id)
     if change.dossier is not None:
         if change.dossier.expect is None:
             n = yield Run(lc.Q_INSERT_DOSSIER, lc.dossier_row(change.dossier.record, t))
         else:
             n = yield Run(lc.Q_MOVE_DOSSIER, lc.move_dossier_params(change, t))
         if n != 1:
-            raise lc.lost(f"the dossier {change.dossier.record.ma_ho_so}")
+            raise lc.lost(
+                f"the dossier {change.dossier.record.ma_ho_so}", change.dossier.record.package_id
+            )
     if change.transitions:
         yield Many(lc.Q_INSERT_TRANSITION, [lc.transition_row(x, t) for x in change.transitions])
 

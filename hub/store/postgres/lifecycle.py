@@ -36,7 +36,7 @@ async def apply(conn: Conn, change: LifecycleChange) -> bool:
         at = _in(change.at)
         cur = await conn.execute(_pg(q.Q_MOVE_DOC), q.move_doc_params(m, at))
         if cur.rowcount != 1:
-            raise q.lost(f"the document {m.package_id} for {m.recipient}")
+            raise q.lost(f"the document {m.package_id} for {m.recipient}", m.package_id)
     if change.dossier is not None:
         if change.dossier.expect is None:
             cur = await conn.execute(
@@ -45,7 +45,9 @@ async def apply(conn: Conn, change: LifecycleChange) -> bool:
         else:
             cur = await conn.execute(_pg(q.Q_MOVE_DOSSIER), q.move_dossier_params(change, _in))
         if cur.rowcount != 1:
-            raise q.lost(f"the dossier {change.dossier.record.ma_ho_so}")
+            raise q.lost(
+                f"the dossier {change.dossier.record.ma_ho_so}", change.dossier.record.package_id
+            )
     if change.transitions:
         async with conn.cursor() as c:
             await c.executemany(

@@ -260,11 +260,13 @@ def move_dossier_params(change: LifecycleChange, t: TimeIn) -> tuple[Any, ...]:
     )
 
 
-def lost(what: str) -> IllegalTransition:
-    """The refusal when a compare-and-set finds the state moved under it."""
+def lost(what: str, package_id: str) -> IllegalTransition:
+    """The refusal when a compare-and-set finds the state moved under it; ``package_id``: the
+    package whose trace the refusal is recorded on (the document or dossier moved)."""
     return IllegalTransition(
         f"{what} changed concurrently; its state is no longer the one this package follows",
         concurrent=True,
+        package_id=package_id,
     )
 
 
@@ -283,14 +285,16 @@ def apply(conn: sqlite3.Connection, change: LifecycleChange) -> bool:
         at = t(change.at)
         cur = conn.execute(Q_MOVE_DOC, move_doc_params(m, at))
         if cur.rowcount != 1:
-            raise lost(f"the document {m.package_id} for {m.recipient}")
+            raise lost(f"the document {m.package_id} for {m.recipient}", m.package_id)
     if change.dossier is not None:
         if change.dossier.expect is None:
             cur = conn.execute(Q_INSERT_DOSSIER, dossier_row(change.dossier.record, t))
         else:
             cur = conn.execute(Q_MOVE_DOSSIER, move_dossier_params(change, t))
         if cur.rowcount != 1:
-            raise lost(f"the dossier {change.dossier.record.ma_ho_so}")
+            raise lost(
+                f"the dossier {change.dossier.record.ma_ho_so}", change.dossier.record.package_id
+            )
     conn.executemany(Q_INSERT_TRANSITION, [transition_row(tr, t) for tr in change.transitions])
     return True
 
