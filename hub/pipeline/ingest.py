@@ -450,7 +450,8 @@ class Ingestor:
             raise Unavailable("the broker did not confirm the queue entries; retry") from exc
 
     async def _again(self, previous: PackageRecord, caller: str) -> Accepted:
-        """Identical bytes again: the same receipt, after finishing any unconfirmed enqueue."""
+        """Identical bytes again: the same receipt (push deliveries still in the outbox are
+        handed to the relay again)."""
         if not self.registry.speaks_for(caller, previous.sender):
             raise AuthForbidden("the caller is not the package's From")
         deliveries = await self.store.deliveries_for(previous.id)
