@@ -59,10 +59,12 @@ RELEASE_SAVEPOINT = "RELEASE SAVEPOINT accept_item"
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Execute one statement; the driver sends back its row count."""
+    """Execute one statement; the driver sends back its row count (``counted=False``: the
+    script does not look at it, so a pipelining driver need not wait for the server)."""
 
     sql: str
     params: Sequence[Any] = ()
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +157,14 @@ def accept_script(
     for item, values in zip(items, params, strict=True):
         guarded = can_lose(item.lifecycle)
         if guarded:
-            yield Run(SAVEPOINT)
+            yield Run(SAVEPOINT, counted=False)
         rows = yield Fetch(INSERT_PACKAGE, values)
         if not rows:
             # Same bytes stored already (maybe earlier in this group), else the DocumentId is
             # taken: nothing of this package is written.
             same = yield Fetch(SAME_BYTES, (item.package.sha256,))
             if guarded:
-                yield Run(RELEASE_SAVEPOINT)
+                yield Run(RELEASE_SAVEPOINT, counted=False)
             results.append(AcceptResult(AddOutcome.SAME_BYTES if same else AddOutcome.CONFLICT))
             continue
         if item.lifecycle is not None and not item.lifecycle.empty:
@@ -170,12 +172,12 @@ def accept_script(
                 yield from apply_lifecycle(item.lifecycle, t)
             except IllegalTransition as lost:
                 assert guarded  # only a compare-and-set raises
-                yield Run(ROLLBACK_SAVEPOINT)
-                yield Run(RELEASE_SAVEPOINT)
+                yield Run(ROLLBACK_SAVEPOINT, counted=False)
+                yield Run(RELEASE_SAVEPOINT, counted=False)
                 results.append(AcceptResult(AddOutcome.REFUSED, lost))
                 continue
         if guarded:
-            yield Run(RELEASE_SAVEPOINT)
+            yield Run(RELEASE_SAVEPOINT, counted=False)
         results.append(AcceptResult(AddOutcome.INSERTED))
         stored.append((item, int(rows[0][0])))
     if not stored:

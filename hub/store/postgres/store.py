@@ -447,7 +447,7 @@ class PostgresStore(Store):
             _aware(i.package.accepted_at)
         now = datetime.now(UTC)
 
-        async def execute(conn: Conn, op: acceptsql.Op) -> Any:
+        async def execute(conn: Conn, pipe: psycopg.AsyncPipeline, op: acceptsql.Op) -> Any:
             if isinstance(op, acceptsql.Chain):
                 for e in op.events:
                     _aware(e.at)
@@ -458,15 +458,24 @@ class PostgresStore(Store):
                     await cur.executemany(pg(op.sql), op.rows)
                 return None
             cur = await conn.execute(pg(op.sql), op.params)
-            if isinstance(op, acceptsql.Run):
+            if isinstance(op, acceptsql.Fetch):
+                return await cur.fetchall()
+            if op.counted:
+                await pipe.sync()
                 return cur.rowcount
-            return await cur.fetchall()
+            return None
 
         async def tx(conn: Conn) -> list[AcceptResult]:
-            # Serialise seq assignment with every other writer of this schema (see module doc).
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
-            script = acceptsql.accept_script(items, cipher=self.blob_cipher, t=pg_in, now=now)
-            return await acceptsql.drive_async(script, lambda op: execute(conn, op))
+            # Pipeline mode: statements whose results the script does not wait for (the
+            # savepoints, the many-row inserts) travel with the next one that it does, so a
+            # new document costs two round trips (its row, the lifecycle check) instead of
+            # four.
+            async with conn.pipeline() as pipe:
+                # Serialise seq assignment with every other writer of this schema (see the
+                # module doc).
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
+                script = acceptsql.accept_script(items, cipher=self.blob_cipher, t=pg_in, now=now)
+                return await acceptsql.drive_async(script, lambda op: execute(conn, pipe, op))
 
         # Repeatable: if the commit's outcome is unknown, running the group again either
         # stores it or finds every sha256 already there (reported SAME_BYTES then: the
