@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/ingest.py [--packages N] [--concurrency C] [--processes P]
      [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq] [--workers N]
-     [--compare] [--bare-processes P] [--single N] [--json FILE]
+     [--compare] [--bare-processes P] [--single N] [--backlog N] [--json FILE]
 
 ``--compare`` runs, on the same signed packages, the embedded default (SQLite + local broker,
 one worker), RabbitMQ + PostgreSQL with one worker and with two (``hub serve --workers 2``);
@@ -25,7 +25,14 @@ In one run it measures, on the same packages:
   no trust path, no models, no store — over the same packages: packages/s, and the hub's
   accepted/s as a share of it;
 * **one client alone**: after the concurrent run, ``--single`` further packages submitted one
-  at a time: submit→receipt p50/p99.
+  at a time: submit→receipt p50/p99;
+* **backlog** (``--backlog N``): before the hub starts, ``N`` small packages are seeded through
+  the store into the inbox of :data:`BACKLOG_AGENCY` (deliveries ``available``, nobody fetches
+  them during the run: that agency is left out of the pullers and of the measured packages'
+  recipients), so every figure above is taken with ``N`` packages waiting.
+
+For PostgreSQL + RabbitMQ the table also gives **accepted/s per core used by the hub's
+processes** (the issue's yardstick for comparing the two deployments on one box).
 """
 
 # ruff: noqa: E402  (imports after the sys.path line, as in verify.py)
@@ -72,6 +79,7 @@ from signing import SignaturePolicy, verify_enveloped
 from signing.pki import load_certificates, load_private_key
 
 SENDERS = ("000.00.00.G22", "000.00.00.H14", "000.00.00.H29", "000.00.00.G17", "000.00.00.H12")
+BACKLOG_AGENCY = "000.00.00.H41"  # not a sender, not a copy target of the demo's routes
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -101,12 +109,15 @@ def attachment_size_for(signer: Signer, target: int) -> int:
     return size
 
 
-def make_packages(workdir: Workdir, n: int, target: int, seed: int) -> list[tuple[str, bytes]]:
-    """``n`` signed documents, round-robin over SENDERS, each to two other agencies."""
+def make_packages(
+    workdir: Workdir, n: int, target: int, seed: int, exclude: tuple[str, ...] = ()
+) -> list[tuple[str, bytes]]:
+    """``n`` signed documents, round-robin over SENDERS, each to two other agencies (never
+    to one in ``exclude``)."""
     rng = random.Random(seed)
     signers = {s: signer_for(workdir, s) for s in SENDERS}
     payload = attachment_size_for(signers[SENDERS[0]], target)
-    others = [a.organ_id for a in DEFAULT_AGENCIES]
+    others = [a.organ_id for a in DEFAULT_AGENCIES if a.organ_id not in exclude]
     out: list[tuple[str, bytes]] = []
     for i in range(n):
         sender = SENDERS[i % len(SENDERS)]
@@ -185,6 +196,61 @@ def bare_pool(packages: list[bytes], processes: int) -> dict[str, float]:
         "packages_per_s": len(packages) / wall,
         "ms_per_package_per_process": 1000 * wall * processes / len(packages),
     }
+
+
+# -- a backlog seeded through the store ---------------------------------------------------------
+
+
+async def seed_backlog(workdir: Workdir, n: int, recipient: str, batch: int = 1000) -> float:
+    """``n`` small packages waiting (``available``) in ``recipient``'s inbox, written through
+    the store before the hub starts; returns the seconds it took. With ``Store.accept`` the
+    deliveries are available at commit; a store without it (the code before issue 12) gets
+    ``add_packages`` and then one UPDATE of the seeded rows in its SQLite file."""
+    from hub.models import NewPackage, PackageKind
+    from hub.runtime import make_store
+
+    t0 = time.perf_counter()
+    config = load_config(workdir.config_dir)
+    store = make_store(config)
+    accept = getattr(store, "accept", None)
+    async with store:
+        for start in range(0, n, batch):
+            packages = []
+            for i in range(start, min(n, start + batch)):
+                data = f"<backlog n='{i}'/>".encode()
+                packages.append(
+                    NewPackage(
+                        id=f"backlog{i:08d}",
+                        sha256=hashlib.sha256(data).hexdigest(),
+                        sender=SENDERS[i % len(SENDERS)],
+                        kind=PackageKind.DOCUMENT,
+                        document_id=f"backlog/{i}",
+                        business_doc_type=0,
+                        status_code=None,
+                        recipients=(recipient,),
+                        accepted_at=datetime.now(UTC),
+                        signer_fingerprint=None,
+                        signer_subject="",
+                        data=data,
+                        receipt=b"<Receipt/>",
+                    )
+                )
+            if accept is not None:
+                from hub.store.abc import AcceptItem
+
+                await accept([AcceptItem(p, available=frozenset({recipient})) for p in packages])
+            else:
+                await store.add_packages(packages)
+    if accept is None:
+        import sqlite3
+
+        with sqlite3.connect(config.settings.sqlite_path) as conn:
+            conn.execute(
+                "UPDATE deliveries SET state = 'available' WHERE recipient = ? "
+                "AND state = 'pending' AND package_id LIKE 'backlog%'",
+                (recipient,),
+            )
+    return time.perf_counter() - t0
 
 
 # -- the hub as a subprocess --------------------------------------------------------------------
@@ -376,8 +442,10 @@ async def http_run(
     concurrency: int,
     workers: int = 1,
     single: list[tuple[str, bytes]] | None = None,
+    backlog: int = 0,
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
+    seeded_s = await seed_backlog(workdir, backlog, BACKLOG_AGENCY) if backlog else 0.0
     proc, log = start_hub(workdir, port, "--workers", str(workers))
     try:
         await wait_ready(url, proc)
@@ -399,6 +467,7 @@ async def http_run(
         pullers = [
             asyncio.create_task(pull_all(url, a.organ_id, workdir.token(a.organ_id), acked, stop))
             for a in DEFAULT_AGENCIES
+            if not (backlog and a.organ_id == BACKLOG_AGENCY)  # its backlog stays waiting
         ]
         expect: set[tuple[str, str]] = set()
         t_start = time.perf_counter()
@@ -422,6 +491,8 @@ async def http_run(
     hub_cpu = hub_after - before["hub"]
     return {
         "workers": workers,
+        "backlog": backlog,
+        "backlog_seed_s": seeded_s,
         "deliveries": len(expect),
         "delivered": len(done),
         "delivered_per_s": len(done) / delivered_wall,
@@ -438,6 +509,7 @@ async def http_run(
         "hub_processes": procs,
         "hub_cpu_s": hub_cpu,
         "hub_cores_used": hub_cpu / wall,
+        "accepted_per_s_per_core": len(latencies) / hub_cpu if hub_cpu else float("nan"),
         "hub_cpu_ms_per_package": 1000 * hub_cpu / max(1, len(latencies)),
         "loadgen_cores_used": (self_after - before["self"]) / wall,
         "single_client_latency_ms": {
@@ -528,6 +600,12 @@ def main() -> None:
     parser.add_argument(
         "--single", type=int, default=200, help="packages then submitted by one client alone"
     )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help=f"packages seeded through the store into {BACKLOG_AGENCY}'s inbox first",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args()
@@ -539,7 +617,11 @@ def main() -> None:
     workdir = create_workdir(tmp, agencies, port=port, ingest_processes=args.processes)
     t0 = time.perf_counter()
     everything = make_packages(
-        workdir, args.packages + args.warmup + args.single, args.size, args.seed
+        workdir,
+        args.packages + args.warmup + args.single,
+        args.size,
+        args.seed,
+        exclude=(BACKLOG_AGENCY,) if args.backlog else (),
     )
     packages, single = (
         everything[: len(everything) - args.single],
@@ -585,7 +667,16 @@ def main() -> None:
         print(f"{label}: {store} + {broker}, {n_workers} worker(s) …", flush=True)
         try:
             results[label] = asyncio.run(
-                http_run(wd, port, packages, args.warmup, args.concurrency, n_workers, single)
+                http_run(
+                    wd,
+                    port,
+                    packages,
+                    args.warmup,
+                    args.concurrency,
+                    n_workers,
+                    single,
+                    args.backlog,
+                )
             )
         finally:
             cleanup(backend)
@@ -602,12 +693,18 @@ def main() -> None:
         "http": results if args.compare else results["run"],
         "bare_checks": bare,
         "bare_pool": pool,
+        "backlog": args.backlog,
     }
     print(
         f"\n{args.packages} packages × ~{statistics.fmean(sizes):,.0f} B, {args.concurrency} "
         f"clients, {cores} cores; bare check_package {bare['packages_per_s']:,.0f}/s "
         f"({bare['ms_per_package']:.2f} ms); bare parse+XSD+signature on "
         f"{pool['processes']} processes {pool['packages_per_s']:,.0f}/s"
+        + (
+            f"; backlog {args.backlog:,} waiting in {BACKLOG_AGENCY}'s inbox"
+            if args.backlog
+            else ""
+        )
     )
     rows = [("", *results)]
     for key, fmt in (
@@ -623,6 +720,7 @@ def main() -> None:
             lambda h: "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**h["latency_ms"]),
         ),
         ("hub CPU, cores", lambda h: f"{h['hub_cores_used']:.2f}"),
+        ("accepted/s per hub core", lambda h: f"{h['accepted_per_s_per_core']:,.1f}"),
         (
             "hub CPU ms/package (check_package)",
             lambda h: f"{h['hub_cpu_ms_per_package']:.1f} ({bare['ms_per_package']:.1f})",

@@ -155,7 +155,7 @@ class Dispatcher:
             await message.dead_letter("no such delivery in the store")
             return
         agency = self.registry.get(message.recipient)
-        pull = agency is None or agency.delivery == "pull" or not agency.push_url
+        pull = self.registry.pulls(message.recipient)
         if delivery.state in (DeliveryState.ACKED, DeliveryState.DELIVERED):
             if delivery.state == DeliveryState.DELIVERED and not pull:
                 # The push was answered 2xx, but the ack was not recorded (left by a release

@@ -155,14 +155,17 @@ class ReceiptSigner:
         """Every configured receipt certificate (the published verification material)."""
         return tuple(cert for _, cert in self._pairs)
 
-    def sign_xml(self, document: bytes, signature_parent: tuple[str, ...]) -> bytes:
-        """Sign any hub document (receipts, audit checkpoints) with the current key."""
-        key, cert = self.current()
+    def sign_xml(
+        self, document: bytes, signature_parent: tuple[str, ...], *, at: datetime | None = None
+    ) -> bytes:
+        """Sign any hub document (receipts, audit checkpoints) with the key current ``at``
+        (``None``: now, by the signer's clock)."""
+        key, cert = self.current(at)
         return sign_enveloped(document, key, cert, signature_parent=signature_parent)
 
-    def sign(self, facts: ReceiptFacts) -> bytes:
-        """Build and sign a receipt."""
-        return self.sign_xml(build_receipt(facts), SIGNATURE_PARENT)
+    def sign(self, facts: ReceiptFacts, *, at: datetime | None = None) -> bytes:
+        """Build and sign a receipt (with the key current ``at``, see :meth:`sign_xml`)."""
+        return self.sign_xml(build_receipt(facts), SIGNATURE_PARENT, at=at)
 
 
 _schema_local = threading.local()

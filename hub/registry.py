@@ -78,6 +78,13 @@ class Registry:
         """The effective record, or ``None`` for an unknown agency."""
         return self._effective.get(organ_id)
 
+    def pulls(self, organ_id: str) -> bool:
+        """Whether deliveries to ``organ_id`` wait in its inbox (it fetches them) rather than
+        being pushed: an unknown agency, ``delivery = "pull"``, or no ``push_url``. Such a
+        delivery is ``available`` when its package commits; only pushes need the broker."""
+        agency = self._effective.get(organ_id)
+        return agency is None or agency.delivery == "pull" or not agency.push_url
+
     def all(self) -> list[AgencyConfig]:
         """Every agency, by OrganId."""
         return [self._effective[k] for k in sorted(self._effective)]

@@ -34,15 +34,16 @@ from hub.lifecycle.engine import Lifecycle
 from hub.lifecycle.notify import Notifier, WebhookNotifier
 from hub.metrics import REVOCATION_FETCHES
 from hub.models import AgencyOverride
+from hub.pipeline.accept import AcceptGroups
 from hub.pipeline.checks import CheckOptions, trust_store_for
-from hub.pipeline.executor import CheckExecutor
+from hub.pipeline.executor import CheckExecutor, ReceiptKeys
 from hub.pipeline.ingest import Ingestor
+from hub.pipeline.relay import OutboxRelay
 from hub.receipts import ReceiptSigner
 from hub.registry import Registry
 from hub.revinfo import RevocationService
 from hub.storage_crypto import load_blob_cipher
 from hub.store import Store
-from hub.store.batching import GroupCommitter
 from hub.store.settling import GroupSettler
 from hub.store.sqlite import SqliteStore
 from signing import TrustStore
@@ -184,8 +185,21 @@ class Runtime:
                 pdf_default=config.settings.pdf_default,
             ),
             processes=config.settings.ingest_processes,
+            # The workers sign receipts with these keys; inline (processes=-1) or without a
+            # pool, this signer does (hub.pipeline.executor).
+            signer=self.signer,
+            receipts=ReceiptKeys(
+                config.settings.receipt_key,
+                config.settings.receipt_cert,
+                tuple(config.settings.receipt_rotation),
+            ),
         )
-        self.committer = GroupCommitter(self.store, max_batch=config.settings.ingest_batch)
+        # One accept transaction and one receipt-signing call per group of submissions.
+        self.groups = AcceptGroups(
+            self.store, self.executor.sign_receipts, max_batch=config.settings.ingest_batch
+        )
+        # Push deliveries leave the outbox (pending rows) for the broker after their commit.
+        self.relay = OutboxRelay(self.broker, self.store, clock=clock)
         # Fetches, acks, VXP status updates and the dispatcher's settles, grouped.
         self.settler = GroupSettler(self.store)
         # Online revocation (issue 14): the shared cache's refresh, metrics and alarm.
@@ -203,10 +217,9 @@ class Runtime:
             config=config,
             registry=self.registry,
             store=self.store,
-            committer=self.committer,
-            broker=self.broker,
+            groups=self.groups,
+            relay=self.relay,
             executor=self.executor,
-            signer=self.signer,
             clock=clock,
             lifecycle=self.lifecycle,
             revocation=self.revocation,
@@ -237,7 +250,10 @@ class Runtime:
             await self._stack.enter_async_context(self.broker)
             self.registry.apply(await self.store.agency_overrides())
             await self._stack.enter_async_context(self.executor)
-            await self._stack.enter_async_context(self.committer)
+            # The relay before the groups: at shutdown the last groups commit, then the relay
+            # publishes what they left in the outbox.
+            await self._stack.enter_async_context(self.relay)
+            await self._stack.enter_async_context(self.groups)
             await self._stack.enter_async_context(self.settler)
             # Signed audit checkpoints every interval and once more at shutdown (the stack
             # unwinds in reverse, so the last one is written before the store closes).
@@ -289,10 +305,12 @@ class Runtime:
             )
 
     async def _republish_loop(self) -> None:
+        # Outbox rows left pending by a crashed process (or another worker's stopped relay):
+        # the relay takes those older than its min_age that it does not hold itself.
         while True:
             await asyncio.sleep(self._republish_interval)
             try:
-                await self.ingestor.republish_pending()
+                await self.relay.sweep()
             except Exception as exc:
                 log.warning("re-publishing pending deliveries failed: %s", exc)
 

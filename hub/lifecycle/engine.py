@@ -1,6 +1,7 @@
 """The lifecycle step of ingest: addressing from the lifecycles, then transition checks.
 
-Two calls from :class:`hub.pipeline.ingest.Ingestor`:
+:class:`Lifecycle` implements :class:`hub.lifecycle.step.LifecycleStep` for
+:class:`hub.pipeline.ingest.Ingestor`:
 
 * :meth:`Lifecycle.address` *before* routing: a dossier without ``To`` goes to the handling
   agency of its MaTTHC (procedure catalogue); dossier progress without ``To`` goes to the
@@ -10,15 +11,17 @@ Two calls from :class:`hub.pipeline.ingest.Ingestor`:
   union: the standard sends it to the original recipients, and an update may add some). Copy
   rules of ``routes.toml`` apply afterwards, so the national portal mirror is a plain rule.
 * :meth:`Lifecycle.plan` *after* routing and de-duplication: reads the current state from the
-  store and refuses an illegal move (``lifecycle.*`` codes), recording the refusal as a
-  ``refused`` event on the document's trace.
+  store (the originals once: addressing passes them on) and refuses an illegal move
+  (``lifecycle.*`` codes), recording the refusal as a ``refused`` event on the document's
+  trace.
 
-Then, *before* the package is committed, :meth:`Lifecycle.apply` writes the move as a
-compare-and-set keyed by the package's sha256: of two packages racing from the same state (two
-hub workers) exactly one applies, the other is refused before it is stored; the same bytes
-retried (after a 503) find their move applied and go on. If the commit then fails, the move
-stays applied and the retry of the same bytes completes it; a sender that never retries leaves
-a history row whose package id was never stored (documented in docs/lifecycle.md).
+The :class:`Plan` becomes, through :meth:`Plan.change`, a compare-and-set keyed by the
+package's sha256 that the store applies **in the package's own accept transaction**
+(:meth:`hub.store.abc.Store.accept`): of two packages racing from the same state (two hub
+workers, or two in one group) exactly one applies and is stored, the other is refused with
+nothing of it stored (:meth:`Lifecycle.refused` writes the refusal on the trace); the same
+bytes retried find their package stored. :meth:`Plan.links` are the ``revoked``/``updated``/
+``replaced`` events on the originals' traces, written in that transaction too.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ from hub.lifecycle.machines import (
     document_step,
     dossier_allowed,
 )
+from hub.lifecycle.step import Addressed, LifecycleInput, PlanInput
 from hub.models import Event, PackageRecord
-from hub.pipeline.checks import Checked
 from hub.store import Store
 from hub.store.records import (
     DocMove,
@@ -90,6 +93,25 @@ class Plan:
     dossier_expect: str | None = None
     status_code: str | None = None  # the code a status sent (its move's ``to`` is the state)
     more_moves: tuple[DocMove, ...] = ()  # a representative answering for several sub-units
+
+    def links(self, package_id: str, at: datetime) -> tuple[Event, ...]:
+        """A revocation/update/replacement's link on each original's trace (``revoked``,
+        ``updated``, ``replaced``), written with the package."""
+        if self.subject != "document" or self.business_doc_type not in CHANGE_EVENTS:
+            return ()
+        return tuple(
+            Event(
+                package_id=original,
+                kind=CHANGE_EVENTS[self.business_doc_type],
+                at=at,
+                detail={
+                    "by_package": package_id,
+                    "document_id": self.key,
+                    "business_doc_type": self.business_doc_type,
+                },
+            )
+            for original in self.original_packages
+        )
 
     def change(self, package_id: str, sha256: str, at: datetime) -> LifecycleChange:
         """The store change for this plan, once the package has an id and a time."""
@@ -197,12 +219,13 @@ class Lifecycle:
 
     # -- addressing (before routing) -------------------------------------------------------------
 
-    async def address(self, checked: Checked) -> Checked:
-        """Fill in recipients the lifecycles decide (see the module docstring)."""
-        pkg, summary = checked.package, checked.summary
+    async def address(self, subject: LifecycleInput) -> Addressed:
+        """Recipients the lifecycles decide (see the module docstring)."""
+        pkg = subject.package
         lc = self.store.lifecycle()
         extra: tuple[str, ...] | None = None
-        if isinstance(pkg, DossierPackage) and not summary.recipients:
+        originals: tuple[DocState, ...] | None = None
+        if isinstance(pkg, DossierPackage) and not subject.recipients:
             if pkg.ho_so is not None:
                 proc = self.settings.catalogue.get(pkg.ho_so.ma_tthc)
                 if proc is None:
@@ -220,17 +243,17 @@ class Lifecycle:
                         "and no To",
                         ma_ho_so=pkg.ma_ho_so,
                     )
-                extra = tuple(a for a in (known.submitter, known.agency) if a != summary.sender)
-        elif isinstance(pkg, EdxmlPackage) and summary.business_doc_type in (1, 2, 3):
-            original = await self._original(checked)
-            extra = tuple(dict.fromkeys(r.recipient for r in original))
+                extra = tuple(a for a in (known.submitter, known.agency) if a != subject.sender)
+        elif isinstance(pkg, EdxmlPackage) and subject.business_doc_type in (1, 2, 3):
+            originals = tuple(await self._original(subject))
+            extra = tuple(dict.fromkeys(r.recipient for r in originals))
         if extra is None:
-            return checked
+            return Addressed(recipients=subject.recipients)
         # The package's own To first (the order it names), then what the lifecycle adds.
-        recipients = tuple(dict.fromkeys((*summary.recipients, *extra)))
-        return replace(checked, summary=replace(summary, recipients=recipients))
+        recipients = tuple(dict.fromkeys((*subject.recipients, *extra)))
+        return Addressed(recipients=recipients, originals=originals)
 
-    async def _original(self, checked: Checked) -> list[DocState]:
+    async def _original(self, subject: LifecycleInput) -> list[DocState]:
         """The original's rows for a BussinessDocType 1/2/3 document, or a refusal.
 
         The originals are named, first found wins (docs/lifecycle.md): ``Bussiness/DocumentId``;
@@ -239,14 +262,14 @@ class Lifecycle:
         a revocation with one ResponseFor per recipient, all naming the same document). Every
         document named must be known to the hub and sent by the package's sender.
         """
-        pkg, sender = checked.package, checked.summary.sender
+        pkg, sender = subject.package, subject.sender
         assert isinstance(pkg, EdxmlPackage)
-        kind = CHANGE_NAMES[checked.summary.business_doc_type or 0]
+        kind = CHANGE_NAMES[subject.business_doc_type or 0]
         # Keys compare in NFC (hub.text): a DocumentId sent in NFD names the same document.
         named = tuple(dict.fromkeys(n for n in map(nfc_or_none, original_ids(pkg)) if n))
         if not named:
             raise OriginalUnknown(
-                f"a {kind} (BussinessDocType {checked.summary.business_doc_type}) must name the "
+                f"a {kind} (BussinessDocType {subject.business_doc_type}) must name the "
                 "original in Bussiness/DocumentId, Bussiness/ReplacementInfoList/ReplacementInfo/"
                 "DocumentId or ResponseFor/DocumentId"
             )
@@ -270,35 +293,33 @@ class Lifecycle:
 
     # -- checking (after routing) ----------------------------------------------------------------
 
-    async def plan(
-        self, checked: Checked, recipients: tuple[str, ...], *, now: datetime, record: bool
-    ) -> Plan:
-        """Check the move the package makes; ``record`` writes refusals on the trace."""
+    async def plan(self, request: PlanInput) -> Plan:
+        """Check the move the package makes; ``request.record`` writes refusals on the trace."""
+        subject = request.subject
         try:
-            return await self._plan(checked, recipients)
+            return await self._plan(request)
         except LifecycleError as exc:
             if isinstance(exc, IllegalTransition) and await self.store.lifecycle().transitions(
-                sha256=checked.sha256
+                sha256=subject.sha256
             ):
                 # The same bytes retried after their move was applied but before the package
-                # was committed (a crash or a 503 in between): the move is theirs, not a
-                # conflict; the retry completes the acceptance.
+                # was committed (possible with releases that applied the move in a
+                # transaction of its own): the move is theirs, not a conflict.
                 return NO_PLAN
-            if record:
-                await self.record_refusal(exc, checked, now)
+            if request.record:
+                await self.refused(exc, subject, request.at)
             raise
 
-    async def record_refusal(self, exc: LifecycleError, checked: Checked, now: datetime) -> None:
+    async def refused(self, exc: LifecycleError, subject: LifecycleInput, at: datetime) -> None:
         """A ``refused`` event on the trace of the document concerned (if known)."""
-        s = checked.summary
         detail: dict[str, Any] = {
             "code": exc.code,
             "detail": exc.detail,
-            "sender": s.sender,
-            "kind": s.kind,
-            "reference_id": s.reference_id,
-            "status_code": s.status_code,
-            "sha256": checked.sha256,
+            "sender": subject.sender,
+            "kind": subject.kind,
+            "reference_id": subject.reference_id,
+            "status_code": subject.status_code,
+            "sha256": subject.sha256,
         }
         detail.update({k: v for k, v in exc.extra.items() if isinstance(v, str | int | bool)})
         package_id = exc.extra.get("package_id")
@@ -307,18 +328,22 @@ class Lifecycle:
                 Event(
                     package_id=package_id if isinstance(package_id, str) else None,
                     kind="refused",
-                    at=now,
+                    at=at,
                     detail=detail,
                 )
             )
         except Exception as err:  # the refusal stands even if the trace cannot be written
             log.warning("could not record the lifecycle refusal: %s", err)
 
-    async def _plan(self, checked: Checked, recipients: tuple[str, ...]) -> Plan:
-        pkg, s = checked.package, checked.summary
+    async def _plan(self, request: PlanInput) -> Plan:
+        s, recipients = request.subject, request.parties
+        pkg = s.package
         if isinstance(pkg, EdxmlPackage) and s.kind == "document" and s.reference_id:
             bdt = s.business_doc_type or 0
-            original = await self._original(checked) if bdt in (1, 2, 3) else []
+            original: Sequence[DocState] = ()
+            if bdt in (1, 2, 3):
+                known = request.addressed.originals
+                original = known if known is not None else await self._original(s)
             return Plan(
                 subject="document",
                 sender=s.sender,
@@ -329,13 +354,12 @@ class Lifecycle:
                 docs=recipients,
             )
         if isinstance(pkg, EdxmlPackage) and s.kind == "status" and s.reference_id:
-            return await self._plan_status(checked)
+            return await self._plan_status(s)
         if isinstance(pkg, DossierPackage):
-            return await self._plan_dossier(pkg, s.sender, recipients)
+            return await self._plan_dossier(pkg, s.sender, recipients, request.at)
         return NO_PLAN
 
-    async def _plan_status(self, checked: Checked) -> Plan:
-        s = checked.summary
+    async def _plan_status(self, s: LifecycleInput) -> Plan:
         code, document_id = s.status_code or "", s.reference_id or ""
         other = s.recipients[0] if s.recipients else ""
         author, party = (s.sender, other) if code in AUTHOR_CODES else (other, s.sender)
@@ -406,7 +430,7 @@ class Lifecycle:
         )
 
     async def _plan_dossier(
-        self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...]
+        self, pkg: DossierPackage, sender: str, recipients: tuple[str, ...], at: datetime
     ) -> Plan:
         ma = nfc(pkg.ma_ho_so)  # the key, as the summary's (hub.pipeline.checks)
         new_state = pkg.trang_thai_ho_so
@@ -438,7 +462,10 @@ class Lifecycle:
                 package_id="",
             )
             if due is None and proc is not None:
-                record = replace(record, due_at=None)  # computed in Plan.change from the limit
+                # Without NgayHenTra, due after the procedure's legal time limit from the
+                # acceptance time (the time the plan's change will carry).
+                due = self.settings.calendar.add_working_days(at, proc.time_limit_days)
+                record = replace(record, due_at=due)
             return Plan(subject="dossier", sender=sender, key=ma, dossier=record)
         if sender not in (current.submitter, current.agency):
             raise NotParty(
@@ -468,53 +495,20 @@ class Lifecycle:
             dossier_expect=current.state,
         )
 
-    # -- applying (before commit) and linking (after commit) ---------------------------------------
 
-    async def apply(self, plan: Plan, checked: Checked, package_id: str, at: datetime) -> None:
-        """Write the plan's move (compare-and-set); a lost race is refused and recorded."""
-        if plan.subject == "none":
-            return
-        change = plan.change(package_id, checked.sha256, at)
-        change = self._with_due(change)
-        if change.empty:
-            return
-        lc = self.store.lifecycle()
-        try:
-            await lc.apply(change)
-        except IllegalTransition as exc:
-            if await lc.transitions(sha256=checked.sha256):
-                return  # the same bytes, applied by another hub process: not a conflict
-            await self.record_refusal(exc, checked, at)
-            raise
+class NoLifecycle:
+    """The lifecycle step when lifecycles are not enforced: addresses and plans nothing."""
 
-    def _with_due(self, change: LifecycleChange) -> LifecycleChange:
-        """A new dossier without NgayHenTra is due after its procedure's legal time limit."""
-        if change.dossier is None or change.dossier.expect is not None:
-            return change
-        d = change.dossier.record
-        proc = self.settings.catalogue.get(d.ma_tthc)
-        if d.due_at is not None or proc is None:
-            return change
-        due = self.settings.calendar.add_working_days(d.submitted_at, proc.time_limit_days)
-        return replace(change, dossier=replace(change.dossier, record=replace(d, due_at=due)))
+    async def address(self, subject: LifecycleInput) -> Addressed:
+        """The package's own recipients."""
+        return Addressed(recipients=subject.recipients)
 
-    async def after_commit(self, plan: Plan, package_id: str, at: datetime) -> None:
-        """Link a revocation/update/replacement on the original's trace."""
-        if plan.subject != "document" or plan.business_doc_type not in CHANGE_EVENTS:
-            return
-        for original in plan.original_packages:
-            await self.store.append_event(
-                Event(
-                    package_id=original,
-                    kind=CHANGE_EVENTS[plan.business_doc_type],
-                    at=at,
-                    detail={
-                        "by_package": package_id,
-                        "document_id": plan.key,
-                        "business_doc_type": plan.business_doc_type,
-                    },
-                )
-            )
+    async def plan(self, request: PlanInput) -> Plan:
+        """No move."""
+        return NO_PLAN
+
+    async def refused(self, exc: LifecycleError, subject: LifecycleInput, at: datetime) -> None:
+        """Nothing to record: without lifecycles nothing is refused for them."""
 
 
 def original_ids(pkg: EdxmlPackage) -> tuple[str, ...]:

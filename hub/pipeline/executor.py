@@ -9,6 +9,10 @@ through a temporary file instead of the pickled call. A pickled call is a second
 bytes in the server (the pickle) and two in the worker (the received message and the
 unpickled bytes); through a file the worker reads one. Results come back without attachment
 contents (:func:`hub.pipeline.checks.without_contents`).
+
+Receipts (issue 12): the workers also hold the receipt key and sign the receipts of a whole
+accept group in one call (:meth:`CheckExecutor.sign_receipts`), so signing — about 0.2 ms of
+CPU a receipt — runs beside the event loop on the other core instead of on it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import contextlib
 import multiprocessing
 import os
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +36,7 @@ from hub.pipeline.checks import (
     check_package_for_ingest,
     warm_up,
 )
+from hub.receipts import ReceiptFacts, ReceiptSigner
 
 SPOOL_THRESHOLD = LARGE_PACKAGE
 """Packages at least this large reach a worker process through a temporary file."""
@@ -43,12 +50,52 @@ def _spool(data: bytes) -> Path:
     return Path(name)
 
 
-class CheckExecutor:
-    """Runs :func:`check_package` in worker processes; an async context manager."""
+@dataclass(frozen=True, slots=True)
+class ReceiptKeys:
+    """Where the receipt key pairs are (``[hub] receipt_key``, ``receipt_cert``,
+    ``receipt_rotation``): what a worker loads to sign receipts."""
 
-    def __init__(self, options: CheckOptions, processes: int = 0) -> None:
+    key: Path
+    cert: Path
+    rotation: tuple[tuple[Path, Path], ...] = ()
+
+
+_worker_signer: ReceiptSigner | None = None
+
+
+def _init_worker(options: CheckOptions, receipts: ReceiptKeys | None) -> None:
+    """A worker process's start: warm the checks up, load the receipt keys."""
+    global _worker_signer
+    warm_up(options)
+    if receipts is not None:
+        _worker_signer = ReceiptSigner.from_files(receipts.key, receipts.cert, receipts.rotation)
+
+
+def sign_receipts_in_worker(facts: Sequence[ReceiptFacts]) -> list[bytes]:
+    """Sign a group's receipts in a worker (each with the key valid at its acceptance)."""
+    if _worker_signer is None:  # pragma: no cover - the executor only calls it with keys
+        raise RuntimeError("this worker holds no receipt key")
+    return [_worker_signer.sign(f, at=f.accepted_at) for f in facts]
+
+
+class CheckExecutor:
+    """Runs :func:`check_package` in worker processes; an async context manager.
+
+    ``signer`` signs receipts when there is no pool (``processes=-1``) or no ``receipts``
+    keys for the workers; otherwise the workers sign them (:meth:`sign_receipts`)."""
+
+    def __init__(
+        self,
+        options: CheckOptions,
+        processes: int = 0,
+        *,
+        signer: ReceiptSigner | None = None,
+        receipts: ReceiptKeys | None = None,
+    ) -> None:
         self.options = options
         self.processes = (os.cpu_count() or 1) if processes == 0 else processes
+        self.signer = signer
+        self.receipts = receipts
         self._pool: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> CheckExecutor:
@@ -58,8 +105,8 @@ class CheckExecutor:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=warm_up,
-                initargs=(self.options,),
+                initializer=_init_worker,
+                initargs=(self.options, self.receipts),
             )
         else:
             warm_up(self.options)
@@ -98,3 +145,15 @@ class CheckExecutor:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    async def sign_receipts(self, facts: Sequence[ReceiptFacts]) -> list[bytes]:
+        """Sign a group's receipts: in one call to a worker process when the workers hold the
+        receipt keys, else with ``signer`` on this thread."""
+        if not facts:
+            return []
+        if self._pool is not None and self.receipts is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, sign_receipts_in_worker, list(facts))
+        if self.signer is None:
+            raise RuntimeError("CheckExecutor has no receipt signer")
+        return [self.signer.sign(f) for f in facts]

@@ -1,14 +1,16 @@
-"""Ingest: the steps after the CPU-bound checks, one function each, then store and enqueue.
+"""Ingest: the steps after the CPU-bound checks, one function each, then one accept group.
 
-signature profile → signer binding → authorisation → routing → de-duplication → durable
-store of the exact bytes (group commit) → one confirmed queue entry per recipient → receipt
-(which states the package's warnings).
+signature profile → signer binding → authorisation → lifecycle addressing → routing →
+de-duplication → lifecycle plan → the accept group (:mod:`hub.pipeline.accept`): receipts
+signed in the check workers, then **one** transaction for the group
+(:meth:`hub.store.abc.Store.accept`: package bytes, lifecycle compare-and-set, deliveries,
+every event) → receipt (which states the package's warnings).
 
-A receipt is returned only after the package, its deliveries and their queue entries are
-durable. If the broker cannot confirm, the package stays stored with ``pending`` deliveries
-(re-published at start-up and when the same bytes are submitted again) and the caller gets
-``503``: it retries the same bytes and receives the receipt then, so nothing is half-accepted
-and nothing is lost.
+A receipt is returned only after that commit. A delivery to an agency that pulls is
+``available`` in it (nothing goes through the broker); a push delivery is committed
+``pending`` — the transactional outbox — and the relay (:mod:`hub.pipeline.relay`) publishes
+it to the broker after the commit, retrying until the broker confirms. So a receipt never
+precedes a durable outbox row, and a broker outage no longer refuses submissions.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from hub.broker import Broker, QueueEntry
+from hub.broker import QueueEntry
 from hub.config import HubConfig
 from hub.dossier import DOSSIER_KINDS
 from hub.errors import (
@@ -33,20 +35,21 @@ from hub.errors import (
     Unavailable,
     UnknownRecipient,
 )
-from hub.lifecycle.engine import Lifecycle, Plan
+from hub.lifecycle.engine import NO_PLAN, NoLifecycle, Plan
+from hub.lifecycle.step import Addressed, LifecycleInput, LifecycleStep, PlanInput
 from hub.logs import PACKAGE_ID
-from hub.metrics import LEGACY_SIGNED, UNSIGNED_ENVELOPES
+from hub.metrics import DELIVERIES, LEGACY_SIGNED, UNSIGNED_ENVELOPES
 from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRecord
+from hub.pipeline.accept import AcceptGroups, Submission
 from hub.pipeline.checks import Checked
-from hub.pipeline.enqueue import GroupEnqueuer
 from hub.pipeline.executor import CheckExecutor
-from hub.receipts import ReceiptFacts, ReceiptSigner
+from hub.pipeline.relay import OutboxRelay
+from hub.receipts import ReceiptFacts
 from hub.registry import Registry
 from hub.revinfo import RevocationService
 from hub.routing import resolve
 from hub.store import Store
-from hub.store.abc import AddOutcome
-from hub.store.batching import GroupCommitter
+from hub.store.abc import AcceptItem, AddOutcome
 from hub.warning_codes import (
     ENVELOPE_UNSIGNED,
     LEGACY_ALGORITHM,
@@ -77,7 +80,7 @@ class Routed:
 
     checked: Checked
     recipients: tuple[str, ...]
-    lifecycle: Plan | None = None  # the lifecycle move it makes (issue 5), once checked
+    lifecycle: Plan = NO_PLAN  # the lifecycle move it makes (issue 5), once checked
     #: recipient → the sub-unit codes its delivery stands for (issue 10, hub/routing.py)
     stands_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: the agencies the package is for (recipients in their own name and the sub-units they
@@ -220,6 +223,21 @@ def new_package_id() -> str:
     return uuid.uuid4().hex
 
 
+def lifecycle_input(checked: Checked) -> LifecycleInput:
+    """What the lifecycle step needs of a checked package."""
+    s = checked.summary
+    return LifecycleInput(
+        package=checked.package,
+        sha256=checked.sha256,
+        kind=s.kind,
+        sender=s.sender,
+        recipients=s.recipients,
+        reference_id=s.reference_id,
+        business_doc_type=s.business_doc_type,
+        status_code=s.status_code,
+    )
+
+
 class Ingestor:
     """Runs the whole pipeline for one submission."""
 
@@ -229,34 +247,39 @@ class Ingestor:
         config: HubConfig,
         registry: Registry,
         store: Store,
-        committer: GroupCommitter,
-        broker: Broker,
+        groups: AcceptGroups,
+        relay: OutboxRelay,
         executor: CheckExecutor,
-        signer: ReceiptSigner,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        lifecycle: Lifecycle | None = None,
+        lifecycle: LifecycleStep | None = None,
         revocation: RevocationService | None = None,
     ) -> None:
         self.config = config
         # Online revocation (issue 14): what the check workers fetched goes to the shared cache.
         self.revocation = revocation
-        self.lifecycle = lifecycle  # document/dossier lifecycles (issue 5); None: not enforced
+        # Document/dossier lifecycles (issue 5); NoLifecycle: not enforced.
+        self.lifecycle: LifecycleStep = lifecycle if lifecycle is not None else NoLifecycle()
         self.registry = registry
         self.store = store
-        self.committer = committer
-        self.broker = broker
+        self.groups = groups
+        self.relay = relay
         self.executor = executor
-        self.signer = signer
         self.clock = clock
-        self._enqueuer = GroupEnqueuer(broker, store)
         # Identical bytes submitted concurrently in this process share one acceptance.
         self._in_flight: dict[str, asyncio.Future[Accepted]] = {}
 
-    async def check(self, data: bytes, caller: str, *, record_refusals: bool = False) -> Routed:
+    async def check(
+        self,
+        data: bytes,
+        caller: str,
+        *,
+        record_refusals: bool = False,
+        at: datetime | None = None,
+    ) -> Routed:
         """Every check of a submission, nothing stored (``POST /v1/validate``).
 
         ``record_refusals``: lifecycle refusals are written on the trace (real submissions,
-        not dry runs)."""
+        not dry runs); ``at``: the acceptance time the lifecycle move will carry."""
         checked = await self.executor.check(
             data, self.clock(), admit_legacy=self.registry.any_legacy()
         )
@@ -267,20 +290,28 @@ class Ingestor:
         step_signature_profile(checked, self.registry)
         step_bind_signer(checked, self.registry)
         step_authorise(checked, caller, self.registry)
-        if self.lifecycle is not None:  # recipients the lifecycles decide, before routing
-            checked = await self.lifecycle.address(checked)
+        # Recipients the lifecycles decide, before routing.
+        subject = lifecycle_input(checked)
+        addressed: Addressed = await self.lifecycle.address(subject)
+        if addressed.recipients != checked.summary.recipients:
+            checked = replace(
+                checked, summary=replace(checked.summary, recipients=addressed.recipients)
+            )
+            subject = replace(subject, recipients=addressed.recipients)
         routed = step_route(checked, self.config, self.registry)
         routed = await step_deduplicate(routed, self.store)
-        if self.lifecycle is not None:  # the move it makes must be allowed from the state
-            # One lifecycle state per party: a sub-unit's own code, not its representative.
-            plan = await self.lifecycle.plan(
-                checked,
-                routed.parties or routed.recipients,
-                now=self.clock(),
+        # The move it makes must be allowed from the state. One lifecycle state per party: a
+        # sub-unit's own code, not its representative.
+        plan = await self.lifecycle.plan(
+            PlanInput(
+                subject=subject,
+                addressed=addressed,
+                parties=routed.parties or routed.recipients,
+                at=at if at is not None else self.clock(),
                 record=record_refusals,
             )
-            routed = replace(routed, lifecycle=plan)
-        return routed
+        )
+        return replace(routed, lifecycle=plan)
 
     async def submit(self, data: bytes, caller: str) -> Accepted:
         """Accept a package; returns once it is durable and queued, with its receipt."""
@@ -310,9 +341,9 @@ class Ingestor:
             del self._in_flight[sha256]
 
     async def _accept(self, data: bytes, caller: str) -> Accepted:
-        routed = await self.check(data, caller, record_refusals=True)
-        checked, pkg = routed.checked, routed.checked.summary
         accepted_at = self.clock()
+        routed = await self.check(data, caller, record_refusals=True, at=accepted_at)
+        checked, pkg = routed.checked, routed.checked.summary
         package_id = new_package_id()
         PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
         warnings = package_warnings(checked)
@@ -328,7 +359,6 @@ class Ingestor:
             size=checked.size,
             warnings=warnings,
         )
-        receipt = self.signer.sign(facts)
         new = NewPackage(
             id=package_id,
             sha256=checked.sha256,
@@ -342,20 +372,40 @@ class Ingestor:
             signer_fingerprint=None if checked.unsigned else checked.signer_fingerprint,
             signer_subject=checked.signer_subject,
             data=data,
-            receipt=receipt,
+            receipt=b"",  # signed with the group (hub.pipeline.accept)
             warnings=warnings,
             stands_for=routed.stands_for,
             subject=pkg.subject,
         )
-        # A new document's lifecycle rows are written after its commit: the store may refuse
-        # the package for a DocumentId taken meanwhile (below), and rows for a package never
-        # stored would be found by the statuses answering that DocumentId. Inserting them
-        # cannot lose a compare-and-set, so nothing is refused late.
-        lifecycle_after = unique_document(pkg.kind, pkg.business_doc_type, pkg.reference_id)
-        if self.lifecycle is not None and routed.lifecycle is not None and not lifecycle_after:
-            # Compare-and-set before the commit: a move that lost a race is refused, not stored.
-            await self.lifecycle.apply(routed.lifecycle, checked, package_id, accepted_at)
-        outcome = await self.committer.add(new)
+        plan = routed.lifecycle
+        change = plan.change(package_id, checked.sha256, accepted_at)
+        pulls = frozenset(r for r in routed.recipients if self.registry.pulls(r))
+        events = plan.links(package_id, accepted_at)
+        if checked.attachments:
+            # Per-attachment PDF verdicts on the trace.
+            events += (
+                Event(
+                    package_id=package_id,
+                    kind="attachments_checked",
+                    at=accepted_at,
+                    detail={"attachments": [a.as_dict() for a in checked.attachments]},
+                ),
+            )
+        item = AcceptItem(
+            package=new,
+            available=pulls,
+            lifecycle=None if change.empty else change,
+            events=events,
+        )
+        committed = await self.groups.add(Submission(item=item, facts=facts))
+        outcome = committed.result.outcome
+        if outcome is AddOutcome.REFUSED:
+            # Another package moved the lifecycle first (compare-and-set lost at commit):
+            # refused as a plan refusal is, and written on the trace the same way.
+            refusal = committed.result.refusal
+            assert refusal is not None
+            await self.lifecycle.refused(refusal, lifecycle_input(checked), accepted_at)
+            raise refusal
         if outcome is AddOutcome.CONFLICT:
             # Another submission (this process or another) stored a new document with this
             # DocumentId after step_deduplicate looked: the constraint decides, as it would.
@@ -367,28 +417,18 @@ class Ingestor:
             stored = await self.store.find_by_sha256(checked.sha256)
             if stored is not None and stored.id != package_id:
                 return await self._again(stored, caller)
-        if self.lifecycle is not None and routed.lifecycle is not None:
-            if lifecycle_after:
-                await self.lifecycle.apply(routed.lifecycle, checked, package_id, accepted_at)
-            await self.lifecycle.after_commit(routed.lifecycle, package_id, accepted_at)
-        if checked.attachments:
-            # Per-attachment PDF verdicts on the trace (after commit: the package exists).
-            await self.store.append_event(
-                Event(
-                    package_id=package_id,
-                    kind="attachments_checked",
-                    at=accepted_at,
-                    detail={"attachments": [a.as_dict() for a in checked.attachments]},
-                )
-            )
         if checked.legacy_signature:
             LEGACY_SIGNED.labels(sender=pkg.sender).inc()
         if checked.unsigned:
             UNSIGNED_ENVELOPES.labels(agency=pkg.sender).inc()
-        await self.enqueue(package_id, routed.recipients)
+        if pulls:
+            DELIVERIES.labels(outcome="available").inc(len(pulls))
+        pushes = [r for r in routed.recipients if r not in pulls]
+        if pushes:  # committed pending (the outbox): the relay takes them to the broker
+            self.relay.submit([QueueEntry(recipient=r, package_id=package_id) for r in pushes])
         return Accepted(
             package_id=package_id,
-            receipt=receipt,
+            receipt=committed.receipt,
             created=True,
             sender=pkg.sender,
             recipients=routed.recipients,
@@ -398,10 +438,11 @@ class Ingestor:
         )
 
     async def enqueue(self, package_id: str, recipients: Sequence[str]) -> None:
-        """Publish one queue entry per recipient and mark the deliveries queued."""
+        """Publish one queue entry per recipient now and mark the deliveries queued (an
+        operator's re-send); raises ``Unavailable`` when the broker does not confirm."""
         entries = [QueueEntry(recipient=r, package_id=package_id) for r in recipients]
         try:
-            await self._enqueuer.enqueue(entries)
+            await self.relay.publish(entries)
         except Unavailable:
             raise
         except Exception as exc:  # any broker failure is "not confirmed"
@@ -409,13 +450,14 @@ class Ingestor:
             raise Unavailable("the broker did not confirm the queue entries; retry") from exc
 
     async def _again(self, previous: PackageRecord, caller: str) -> Accepted:
-        """Identical bytes again: the same receipt, after finishing any unconfirmed enqueue."""
+        """Identical bytes again: the same receipt (push deliveries still in the outbox are
+        handed to the relay again)."""
         if not self.registry.speaks_for(caller, previous.sender):
             raise AuthForbidden("the caller is not the package's From")
         deliveries = await self.store.deliveries_for(previous.id)
         unqueued = [d.recipient for d in deliveries if d.state == DeliveryState.PENDING]
-        if unqueued:
-            await self.enqueue(previous.id, unqueued)
+        if unqueued:  # still in the outbox (a relay gave up, or a crash): relay them now
+            self.relay.submit([QueueEntry(recipient=r, package_id=previous.id) for r in unqueued])
         receipt = await self.store.get_receipt(previous.id)
         if receipt is None:  # pragma: no cover - a stored package always has its receipt
             raise HubError(f"package {previous.id} has no receipt")
@@ -439,14 +481,4 @@ class Ingestor:
 
     async def republish_pending(self) -> int:
         """Re-publish deliveries a crash left between commit and broker confirm."""
-        total = 0
-        while True:
-            pending = await self.store.pending_deliveries(limit=1000)
-            if not pending:
-                return total
-            by_package: dict[str, list[str]] = {}
-            for d in pending:
-                by_package.setdefault(d.package_id, []).append(d.recipient)
-            for package_id, recipients in by_package.items():
-                await self.enqueue(package_id, recipients)
-            total += len(pending)
+        return await self.relay.republish_pending()

@@ -20,10 +20,12 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from hub.errors import IllegalTransition
 from hub.models import (
     AgencyOverride,
     DeliveryChange,
@@ -40,6 +42,7 @@ from hub.models import (
     VxpSystem,
 )
 from hub.store.facets import AuditStore, DashboardStore, LifecycleStore, RevocationCacheStore
+from hub.store.records import LifecycleChange
 
 if TYPE_CHECKING:
     from hub.storage_crypto import BlobCipher
@@ -57,6 +60,34 @@ class AddOutcome(enum.StrEnum):
     #: DocumentId (in NFC) is stored already, with other bytes (the caller answers ``409
     #: package.conflict``). Enforced by the unique index of migration 0014.
     CONFLICT = "conflict"
+    #: not stored (:meth:`Store.accept` only): its lifecycle compare-and-set found the state
+    #: moved by another package (the caller answers with ``AcceptResult.refusal``).
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptItem:
+    """One package of a group accepted by :meth:`Store.accept`, with everything written with it.
+
+    ``available``: the recipients that pull; their deliveries are ``available`` at commit
+    (with an ``available`` event), the others ``pending`` (the transactional outbox a relay
+    publishes to the broker after commit). ``lifecycle``: the compare-and-set the lifecycle
+    step planned (``None``: none). ``events``: further events written after the ``accepted``
+    and ``represented`` ones, in order (PDF verdicts, links on the originals' traces).
+    """
+
+    package: NewPackage
+    available: frozenset[str] = frozenset()
+    lifecycle: LifecycleChange | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    """What :meth:`Store.accept` did with one item; ``refusal`` is set when ``REFUSED``."""
+
+    outcome: AddOutcome
+    refusal: IllegalTransition | None = None
 
 
 class Store(abc.ABC):
@@ -96,6 +127,20 @@ class Store(abc.ABC):
     # -- accepting ---------------------------------------------------------------------------
 
     @abc.abstractmethod
+    async def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """Accept a group of packages in **one** transaction (one commit, one writer).
+
+        For each item, in order: the package row (skipped as :meth:`add_packages` skips:
+        same sha256, or a new document whose DocumentId its sender used); then its
+        lifecycle change (:meth:`hub.store.facets.LifecycleStore.apply`'s semantics); a
+        lost compare-and-set undoes that item alone (a savepoint) and gives ``REFUSED`` with
+        the ``IllegalTransition`` — the rest of the group commits. Then for every stored item:
+        bytes and receipt, one delivery per recipient (``available`` for ``item.available``,
+        else ``pending``), and its events chained into the audit log: ``accepted``,
+        ``represented`` (sub-units), ``item.events``, ``available`` per pull delivery.
+        Returns only once committed, one :class:`AcceptResult` per item in the order given.
+        """
+
     async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
         """Durably commit packages, one ``pending`` delivery per recipient, and an ``accepted``
         event each, in one transaction (group commit). Returns only once committed.
@@ -114,6 +159,8 @@ class Store(abc.ABC):
 
         Returns one :class:`AddOutcome` per package, in the order given.
         """
+        results = await self.accept([AcceptItem(package=p) for p in packages])
+        return [r.outcome for r in results]
 
     @abc.abstractmethod
     async def find_by_sha256(self, sha256: str) -> PackageRecord | None:

@@ -4,7 +4,8 @@ A durable commit costs one or two ``fsync`` calls whatever its size, so committi
 by one caps intake at the disk's sync rate. :class:`GroupCommitter` lets every submission await
 its own durability while a single flusher task commits whatever has accumulated in one
 ``Store.add_packages`` call. :class:`GroupBatcher` is the batching itself, for any store call
-that takes a group (:class:`hub.store.settling.GroupSettler` settles deliveries with it).
+that takes a group (:class:`hub.store.settling.GroupSettler` settles deliveries with it, and
+:class:`hub.pipeline.accept.AcceptGroups` signs receipts and runs ``Store.accept`` with it).
 """
 
 from __future__ import annotations

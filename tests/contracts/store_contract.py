@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from hub.errors import IllegalTransition
+from hub.lifecycle.machines import NONE
 from hub.models import (
     AgencyOverride,
     DeliveryChange,
@@ -34,7 +36,8 @@ from hub.models import (
     PackageRecord,
     VxpSystem,
 )
-from hub.store.abc import AddOutcome, Store
+from hub.store.abc import AcceptItem, AcceptResult, AddOutcome, Store
+from hub.store.records import DocMove, DocState, LifecycleChange, Transition
 
 H41 = "000.00.00.H41"  # provincial People's Committee
 G22 = "000.00.00.G22"  # Government Office
@@ -334,6 +337,92 @@ class StoreContract(SettleContract):
         await store.close()
 
     # -- accepting ----------------------------------------------------------------------------
+
+    async def test_accept_pull_available_at_commit_push_pending(self, store: Store) -> None:
+        """Issue 12: one transaction makes a pull delivery ``available`` (with its event) and
+        leaves a push delivery ``pending`` — the outbox a relay publishes from."""
+        pkg = new_package(recipients=(G22, H29), stands_for={G22: ("000.01.22.G22",)})
+        note = Event(package_id=pkg.id, kind="attachments_checked", at=pkg.accepted_at)
+        (result,) = await store.accept(
+            [AcceptItem(package=pkg, available=frozenset({G22}), events=(note,))]
+        )
+        assert result == AcceptResult(AddOutcome.INSERTED)
+        pulled, pushed = (
+            await store.get_delivery(pkg.id, G22),
+            await store.get_delivery(pkg.id, H29),
+        )
+        assert pulled is not None and pulled.state == S.AVAILABLE
+        assert pushed is not None and pushed.state == S.PENDING
+        assert [(d.package_id, d.recipient) for d in await store.pending_deliveries()] == [
+            (pkg.id, H29)
+        ]
+        assert [i.package.id for i in (await store.inbox(G22)).items] == [pkg.id]
+        events = [(e.kind, e.recipient) for e in await store.events_for(pkg.id)]
+        assert events == [
+            ("accepted", None),
+            ("represented", G22),
+            ("attachments_checked", None),
+            ("available", G22),
+        ]
+        available = [e for e in await store.events_for(pkg.id) if e.kind == "available"]
+        assert available[0].detail == {"for": ["000.01.22.G22"]}
+
+    async def test_accept_lost_lifecycle_cas_refuses_only_that_package(self, store: Store) -> None:
+        """Issue 12: two statuses moving one document from the same state in one group: the
+        first applies, the second is refused alone (nothing of it stored), the rest commits."""
+        doc = new_package(recipients=(G22,))
+        row = DocState(
+            author=H41,
+            document_id=doc.document_id or "",
+            recipient=G22,
+            package_id=doc.id,
+            business_doc_type=0,
+            original_id=None,
+            state=NONE,
+            sent_at=doc.accepted_at,
+            answered_at=None,
+            updated_at=doc.accepted_at,
+        )
+        created = LifecycleChange(sha256=doc.sha256, at=doc.accepted_at, new_docs=(row,))
+        (first,) = await store.accept([AcceptItem(package=doc, lifecycle=created)])
+        assert first.outcome is AddOutcome.INSERTED
+
+        def answer(code: str) -> AcceptItem:
+            pkg = new_package(
+                sender=G22,
+                recipients=(H41,),
+                kind=PackageKind.STATUS,
+                document_id=doc.document_id,
+                business_doc_type=None,
+                status_code=code,
+            )
+            move = DocMove(package_id=doc.id, recipient=G22, expect=NONE, to=code)
+            history = Transition(
+                "document", row.document_id, G22, NONE, code, pkg.id, pkg.sha256,
+                pkg.accepted_at, G22,
+            )  # fmt: skip
+            change = LifecycleChange(
+                sha256=pkg.sha256, at=pkg.accepted_at, doc_moves=(move,), transitions=(history,)
+            )
+            return AcceptItem(package=pkg, available=frozenset({H41}), lifecycle=change)
+
+        won, lost, other = answer("01"), answer("03"), AcceptItem(package=new_package())
+        results = await store.accept([won, lost, other])
+        assert [r.outcome for r in results] == [
+            AddOutcome.INSERTED,
+            AddOutcome.REFUSED,
+            AddOutcome.INSERTED,
+        ]
+        assert isinstance(results[1].refusal, IllegalTransition)
+        assert results[0].refusal is None and results[2].refusal is None
+        assert await store.get_package(lost.package.id) is None
+        assert await store.events_for(lost.package.id) == []
+        assert await store.get_package(other.package.id) is not None
+        (state,) = await store.lifecycle().documents(row.document_id)
+        assert state.state == "01"
+        moves = await store.lifecycle().transitions(key=row.document_id)
+        assert [(t.to_state, t.package_id) for t in moves] == [("01", won.package.id)]
+        assert [i.package.id for i in (await store.inbox(H41)).items] == [won.package.id]
 
     async def test_add_and_get_package_roundtrip(self, store: Store) -> None:
         pkg = new_package(recipients=(G22, H29), warnings=("signature.sha1_legacy",))

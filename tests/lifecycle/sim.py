@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from hub.dossier import DossierHeader, DossierPackage, HoSo, TienDo, format_dvc_time
 from hub.edxml import EdxmlPackage
 from hub.edxml.models import Business, MessageHeader, Organ, ResponseFor, StatusCode
 from hub.lifecycle.engine import Lifecycle
+from hub.lifecycle.step import PlanInput
 from hub.models import NewPackage, PackageKind
 from hub.pipeline.checks import Checked, Summary, _dossier_summary, _edxml_summary
+from hub.pipeline.ingest import lifecycle_input
 from hub.store import Store
+from hub.store.abc import AcceptItem
 
 
 @dataclass
@@ -117,7 +120,7 @@ def progress(sender: str, ma: str, state: str, at: datetime | None = None) -> Do
 
 
 class Pipeline:
-    """address → plan → apply → commit → link, as :class:`hub.pipeline.ingest.Ingestor`."""
+    """address → plan → one accept transaction, as :class:`hub.pipeline.ingest.Ingestor`."""
 
     def __init__(self, lifecycle: Lifecycle, store: Store, clock: ManualClock) -> None:
         self.lifecycle = lifecycle
@@ -126,31 +129,42 @@ class Pipeline:
 
     async def submit(self, pkg: EdxmlPackage | DossierPackage) -> str:
         """Accept the package; returns its id (raises the lifecycle's refusals)."""
-        checked = await self.lifecycle.address(checked_of(pkg))
-        s = checked.summary
-        recipients = tuple(r for r in s.recipients if r != s.sender)
+        checked = checked_of(pkg)
+        subject = lifecycle_input(checked)
+        addressed = await self.lifecycle.address(subject)
+        subject = replace(subject, recipients=addressed.recipients)
+        recipients = tuple(r for r in addressed.recipients if r != subject.sender)
         now = self.clock()
-        plan = await self.lifecycle.plan(checked, recipients, now=now, record=True)
+        plan = await self.lifecycle.plan(
+            PlanInput(subject=subject, addressed=addressed, parties=recipients, at=now, record=True)
+        )
         package_id = checked.sha256[:32]
-        await self.lifecycle.apply(plan, checked, package_id, now)
-        await self.store.add_packages(
+        change = plan.change(package_id, checked.sha256, now)
+        package = NewPackage(
+            id=package_id,
+            sha256=checked.sha256,
+            sender=subject.sender,
+            kind=PackageKind(subject.kind),
+            document_id=subject.reference_id,
+            business_doc_type=subject.business_doc_type,
+            status_code=subject.status_code,
+            recipients=recipients,
+            accepted_at=now,
+            signer_fingerprint="f" * 64,
+            signer_subject="CN=test",
+            data=b"x",
+            receipt=b"r",
+        )
+        (result,) = await self.store.accept(
             [
-                NewPackage(
-                    id=package_id,
-                    sha256=checked.sha256,
-                    sender=s.sender,
-                    kind=PackageKind(s.kind),
-                    document_id=s.reference_id,
-                    business_doc_type=s.business_doc_type,
-                    status_code=s.status_code,
-                    recipients=recipients,
-                    accepted_at=now,
-                    signer_fingerprint="f" * 64,
-                    signer_subject="CN=test",
-                    data=b"x",
-                    receipt=b"r",
+                AcceptItem(
+                    package=package,
+                    lifecycle=None if change.empty else change,
+                    events=plan.links(package_id, now),
                 )
             ]
         )
-        await self.lifecycle.after_commit(plan, package_id, now)
+        if result.refusal is not None:
+            await self.lifecycle.refused(result.refusal, subject, now)
+            raise result.refusal
         return package_id

@@ -1,5 +1,6 @@
-"""A status whose lifecycle move was applied but whose package commit failed (crash, 503) is
-accepted when the sender retries the same bytes — the move is its own, not a conflict."""
+"""A status whose accept transaction failed (crash, 503) is accepted when the sender retries the
+same bytes: the lifecycle move commits with the package or not at all, so nothing of the failed
+attempt stands in the retry's way."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from hub.client import HubProblem
 from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
 from hub.errors import Unavailable
-from hub.models import NewPackage
-from hub.store.abc import AddOutcome
+from hub.pipeline.accept import Committed, Submission
 from tests.api.conftest import RunningHub, hub  # noqa: F401 - the running-hub fixture
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
@@ -28,17 +28,17 @@ async def test_same_status_retried_after_a_failed_commit_is_accepted(
     await (await hub.client(G22)).submit(data)
     answer = status(signers(H41), document_author=G22, document_id=doc_id, code="01")
 
-    committer = hub.runtime.committer
-    original = committer.add
+    groups = hub.runtime.groups
+    original = groups.add
     failed = []
 
-    async def fail_once(package: NewPackage) -> AddOutcome:
+    async def fail_once(submission: Submission) -> Committed:
         if not failed:
-            failed.append(package.id)
-            raise Unavailable("simulated crash between the lifecycle move and the commit")
-        return await original(package)
+            failed.append(submission.item.package.id)
+            raise Unavailable("simulated failure of the accept transaction")
+        return await original(submission)
 
-    monkeypatch.setattr(committer, "add", fail_once)
+    monkeypatch.setattr(groups, "add", fail_once)
     recipient = await hub.client(H41)
     with pytest.raises(HubProblem) as info:
         await recipient.submit(answer)

@@ -283,7 +283,7 @@ async def test_writers_queue_on_the_seq_lock_and_time_out_as_unavailable(
         assert isinstance(store, PostgresStore)
         async with await psycopg.AsyncConnection.connect(pg_dsn) as other:
             await other.execute("SELECT pg_advisory_xact_lock(%s)", (store._seq_lock,))
-            with pytest.raises(Unavailable, match="add_packages"):
+            with pytest.raises(Unavailable, match="accept"):
                 await store.add_packages([new_package()])
             await other.rollback()
         await store.add_packages([new_package()])

@@ -13,7 +13,9 @@ milliseconds and without a file::
 
 What it keeps, and how it behaves, is what the contract says: group commit with
 :class:`~hub.store.abc.AddOutcome` (sha256 de-duplication; a new document's DocumentId unique
-per sender in NFC), deliveries whose ``acked`` is terminal and counted once, the event log,
+per sender in NFC) and ``accept``'s groups (a lost lifecycle compare-and-set refuses its
+package alone; pull deliveries ``available`` at commit, push ones ``pending``),
+deliveries whose ``acked`` is terminal and counted once, the event log,
 inbox and outbox pages with opaque cursors and the Subject word search
 (:mod:`hub.store.textsearch`), package bytes sealed with ``blob_cipher`` when it is set, the
 directory's revisions, VXP system versions, merged agency overrides, and the facets:

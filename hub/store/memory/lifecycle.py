@@ -14,21 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from hub.errors import IllegalTransition
 from hub.models import DeliveryState
 from hub.store.facets import LifecycleStore
-from hub.store.memory.backing import MemoryConnection, utc, utc_or_none
+from hub.store.memory.backing import MemoryBacking, MemoryConnection, utc, utc_or_none
 from hub.store.records import DocState, DossierState, LifecycleChange, Transition
+from hub.store.sql.lifecycle import lost
 
 #: TrangThaiHoSo values after which a dossier is closed
 FINAL_DOSSIER_STATES = frozenset({"3", "8", "9", "10"})
-
-
-def _lost(what: str) -> IllegalTransition:
-    return IllegalTransition(
-        f"{what} changed concurrently; its state is no longer the one this package follows",
-        concurrent=True,
-    )
 
 
 def _doc_utc(d: DocState) -> DocState:
@@ -56,6 +49,65 @@ def _doc_order(d: DocState) -> tuple[datetime, str, str]:
     return d.sent_at, d.package_id, d.recipient
 
 
+def apply_change(db: MemoryBacking, change: LifecycleChange) -> bool:
+    """:meth:`MemoryLifecycle.apply` on a backing the caller holds the lock of (the store's
+    ``accept`` runs it inside its own transaction): every compare-and-set is checked before
+    anything is written, so a lost one raises with the backing untouched."""
+    at = utc(change.at)
+    if change.sha256 in db.applied:
+        return False
+    # The rows as this change leaves them; written to the backing only if every
+    # compare-and-set holds.
+    docs: dict[tuple[str, str], DocState] = {}
+
+    def doc(key: tuple[str, str]) -> DocState | None:
+        return docs.get(key, db.documents.get(key))
+
+    for d in change.new_docs:
+        key = (d.package_id, d.recipient)
+        if doc(key) is None:  # ON CONFLICT DO NOTHING
+            docs[key] = _doc_utc(d)
+    for m in change.doc_moves:
+        key = (m.package_id, m.recipient)
+        row = doc(key)
+        if row is None or row.state != m.expect or row.codes != tuple(m.expect_codes):
+            raise lost(f"the document {m.package_id} for {m.recipient}", m.package_id)
+        docs[key] = replace(
+            row,
+            state=m.to,
+            prior_state=m.prior,
+            codes=m.new_codes,
+            updated_at=at,
+            answered_at=at if m.answered and row.answered_at is None else row.answered_at,
+        )
+    dossier: DossierState | None = None
+    if change.dossier is not None:
+        record = _dossier_utc(change.dossier.record)
+        stored = db.dossiers.get(record.ma_ho_so)
+        if change.dossier.expect is None:
+            if stored is not None:
+                raise lost(f"the dossier {record.ma_ho_so}", record.package_id)
+            dossier = record
+        else:
+            if stored is None or stored.state != change.dossier.expect:
+                raise lost(f"the dossier {record.ma_ho_so}", record.package_id)
+            dossier = replace(
+                stored,
+                state=record.state,
+                accepted_at=record.accepted_at,
+                due_at=record.due_at,
+                finished_at=record.finished_at,
+                updated_at=record.updated_at,
+            )
+    db.documents.update(docs)
+    if dossier is not None:
+        db.dossiers[dossier.ma_ho_so] = dossier
+    for tr in change.transitions:
+        db.transitions.append(replace(tr, at=utc(tr.at), seq=next(db.transition_seq)))
+        db.applied.add(tr.sha256)
+    return True
+
+
 class MemoryLifecycle(LifecycleStore):
     """:class:`~hub.store.facets.LifecycleStore` on a memory store's backing."""
 
@@ -64,60 +116,8 @@ class MemoryLifecycle(LifecycleStore):
 
     async def apply(self, change: LifecycleChange) -> bool:
         """See :meth:`LifecycleStore.apply`."""
-        at = utc(change.at)
         async with self._conn.tx() as db:
-            if change.sha256 in db.applied:
-                return False
-            # The rows as this change leaves them; written to the backing only if every
-            # compare-and-set holds.
-            docs: dict[tuple[str, str], DocState] = {}
-
-            def doc(key: tuple[str, str]) -> DocState | None:
-                return docs.get(key, db.documents.get(key))
-
-            for d in change.new_docs:
-                key = (d.package_id, d.recipient)
-                if doc(key) is None:  # ON CONFLICT DO NOTHING
-                    docs[key] = _doc_utc(d)
-            for m in change.doc_moves:
-                key = (m.package_id, m.recipient)
-                row = doc(key)
-                if row is None or row.state != m.expect or row.codes != tuple(m.expect_codes):
-                    raise _lost(f"the document {m.package_id} for {m.recipient}")
-                docs[key] = replace(
-                    row,
-                    state=m.to,
-                    prior_state=m.prior,
-                    codes=m.new_codes,
-                    updated_at=at,
-                    answered_at=at if m.answered and row.answered_at is None else row.answered_at,
-                )
-            dossier: DossierState | None = None
-            if change.dossier is not None:
-                record = _dossier_utc(change.dossier.record)
-                stored = db.dossiers.get(record.ma_ho_so)
-                if change.dossier.expect is None:
-                    if stored is not None:
-                        raise _lost(f"the dossier {record.ma_ho_so}")
-                    dossier = record
-                else:
-                    if stored is None or stored.state != change.dossier.expect:
-                        raise _lost(f"the dossier {record.ma_ho_so}")
-                    dossier = replace(
-                        stored,
-                        state=record.state,
-                        accepted_at=record.accepted_at,
-                        due_at=record.due_at,
-                        finished_at=record.finished_at,
-                        updated_at=record.updated_at,
-                    )
-            db.documents.update(docs)
-            if dossier is not None:
-                db.dossiers[dossier.ma_ho_so] = dossier
-            for tr in change.transitions:
-                db.transitions.append(replace(tr, at=utc(tr.at), seq=next(db.transition_seq)))
-                db.applied.add(tr.sha256)
-            return True
+            return apply_change(db, change)
 
     async def documents(self, document_id: str) -> Sequence[DocState]:
         """See :meth:`LifecycleStore.documents`."""

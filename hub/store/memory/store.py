@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
+from hub.errors import IllegalTransition
 from hub.models import (
     AgencyOverride,
     DeliveryRecord,
@@ -22,7 +23,7 @@ from hub.models import (
     VxpSystem,
 )
 from hub.storage_crypto import seal
-from hub.store.abc import AddOutcome, Store
+from hub.store.abc import AcceptItem, AcceptResult, AddOutcome, Store
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.facets import (
     AuditStore,
@@ -42,10 +43,11 @@ from hub.store.memory.backing import (
     utc_or_none,
 )
 from hub.store.memory.dashboard import MemoryDashboard
-from hub.store.memory.lifecycle import MemoryLifecycle
+from hub.store.memory.lifecycle import MemoryLifecycle, apply_change
 from hub.store.memory.revinfo import MemoryRevocationCache
+from hub.store.sql.accept import item_events
 from hub.store.sql.packages import opened_blob
-from hub.store.subunits import represented_events, with_stands_for
+from hub.store.subunits import with_stands_for
 from hub.store.textsearch import query_tokens, stored_subject, subject_terms, terms_match
 from hub.text import nfc, nfc_or_none
 
@@ -114,15 +116,18 @@ class MemoryStore(Store):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
-        """One transaction: each package is inserted, or skipped for its sha256 or its taken
-        DocumentId (see the contract)."""
-        if not packages:
+    async def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """One transaction under the backing's lock (see the contract): each package is
+        inserted, or skipped for its sha256 or its taken DocumentId, or refused when its
+        lifecycle compare-and-set lost — :func:`~hub.store.memory.lifecycle.apply_change`
+        checks every one before it writes, so a refused package leaves nothing behind, as the
+        SQL backends' savepoint does."""
+        if not items:
             return []
         cipher = self.blob_cipher
         rows = [
             (
-                p,
+                item,
                 PackageRecord(
                     id=p.id,
                     sha256=p.sha256,
@@ -142,20 +147,28 @@ class MemoryStore(Store):
                 subject_terms(p.subject, cipher),
                 seal(cipher, p.id, p.data),
             )
-            for p in packages
+            for item in items
+            for p in (item.package,)
         ]
-        outcomes: list[AddOutcome] = []
+        results: list[AcceptResult] = []
         async with self._conn.tx() as db:
             now = utc(db.now())
-            for package, record, terms, data in rows:
+            for item, record, terms, data in rows:
+                package = item.package
                 key = new_document_key(record)
                 if package.sha256 in db.by_sha256:
-                    outcomes.append(AddOutcome.SAME_BYTES)
+                    results.append(AcceptResult(AddOutcome.SAME_BYTES))
                     continue
                 if package.id in db.packages or (key is not None and key in db.new_documents):
-                    outcomes.append(AddOutcome.CONFLICT)
+                    results.append(AcceptResult(AddOutcome.CONFLICT))
                     continue
-                outcomes.append(AddOutcome.INSERTED)
+                if item.lifecycle is not None and not item.lifecycle.empty:
+                    try:
+                        apply_change(db, item.lifecycle)
+                    except IllegalTransition as lost:
+                        results.append(AcceptResult(AddOutcome.REFUSED, lost))
+                        continue
+                results.append(AcceptResult(AddOutcome.INSERTED))
                 seq = next(db.package_seq)
                 db.packages[package.id] = PackageRow(seq, record, terms, data, package.receipt)
                 db.by_sha256[package.sha256] = package.id
@@ -172,26 +185,20 @@ class MemoryStore(Store):
                         DeliveryRecord(
                             package_id=package.id,
                             recipient=recipient,
-                            state=DeliveryState.PENDING,
+                            state=(
+                                DeliveryState.AVAILABLE
+                                if recipient in item.available
+                                else DeliveryState.PENDING
+                            ),
                             attempts=0,
                             updated_at=now,
                             stands_for=tuple(package.stands_for.get(recipient, ())),
                         ),
                     )
                     db.by_recipient.setdefault(recipient, []).append((package.id, recipient))
-                insert_chained(
-                    db,
-                    self.chainer,
-                    Event(
-                        package_id=package.id,
-                        kind="accepted",
-                        at=package.accepted_at,
-                        detail={"sha256": package.sha256, "size": len(package.data)},
-                    ),
-                )
-                for event in represented_events(package):
+                for event in item_events(item, now):
                     insert_chained(db, self.chainer, event)
-        return outcomes
+        return results
 
     async def find_by_sha256(self, sha256: str) -> PackageRecord | None:
         """The package stored with exactly these bytes, if any."""

@@ -28,7 +28,7 @@ async def apply(conn: Conn, change: LifecycleChange) -> bool:
     for write in lc.writes(change, POSTGRES):
         cur = await conn.execute(_sql(write.sql), write.params)
         if write.moved is not None and cur.rowcount != 1:
-            raise lc.lost(write.moved)
+            raise write.refusal()
     if change.transitions:
         async with conn.cursor() as c:
             await c.executemany(_sql(lc.Q_INSERT_TRANSITION), lc.transition_rows(change, POSTGRES))

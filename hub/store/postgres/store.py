@@ -8,7 +8,7 @@ Same tables and the same semantics as :mod:`hub.store.sqlite` (see
   ``statement_timeout``. Every unit of work is one checkout: a single read runs bare, anything
   that writes or reads twice runs in one explicit transaction that never spans anything but
   its own statements.
-* **Acceptance order**: ``add_packages`` takes a transaction-scoped advisory lock before
+* **Acceptance order**: ``accept`` takes a transaction-scoped advisory lock before
   inserting, so ``seq`` is assigned in commit order across every process sharing the schema;
   a cursor (``seq``-based, the same format as SQLite's) can never step over a package that
   commits later with a smaller ``seq``. Group commit keeps the serialisation cheap.
@@ -17,7 +17,7 @@ Same tables and the same semantics as :mod:`hub.store.sqlite` (see
   connection found dead *before* its unit of work did anything (the server restarted or an
   operator terminated idle backends) is discarded and the work retried on another one, so the
   pool heals without failing requests; a failure in the middle of a unit of work is never
-  retried unless the operation is idempotent (``add_packages`` by sha256, reads, upserts).
+  retried unless the operation is idempotent (``accept`` by sha256, reads, upserts).
 """
 
 # SQL text is assembled only from module constants, never from input; every value is a bound
@@ -44,13 +44,11 @@ from hub.models import (
     DirectoryRecord,
     Event,
     FetchedPackage,
-    NewPackage,
     PackageRecord,
     Page,
     Settled,
 )
-from hub.storage_crypto import seal
-from hub.store.abc import AddOutcome
+from hub.store.abc import AcceptItem, AcceptResult
 from hub.store.facets import (
     AuditStore,
     DashboardStore,
@@ -61,7 +59,6 @@ from hub.store.facets import (
 from hub.store.postgres.audit import PostgresAudit, insert_chained
 from hub.store.postgres.dashboard import PostgresDashboard
 from hub.store.postgres.dialect import POSTGRES, Conn
-from hub.store.postgres.dialect import dumps as _dumps
 from hub.store.postgres.dialect import fetchall as _fetchall
 from hub.store.postgres.dialect import fetchone as _fetchone
 from hub.store.postgres.lifecycle import PostgresLifecycle
@@ -75,38 +72,18 @@ from hub.store.postgres.migrate import (
 )
 from hub.store.postgres.revinfo import PostgresRevocationCache
 from hub.store.postgres.rows import deliveries_of
+from hub.store.sql import accept as accept_sql
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
 from hub.store.sql import settle as settle_sql
 from hub.store.sql.dialect import aware as _aware
 from hub.store.sql.store import SqlStore
-from hub.store.subunits import represented_events, stands_for_json
-from hub.store.textsearch import stored_subject, subject_terms
-from hub.text import nfc, nfc_or_none
+from hub.text import nfc
 
 T = TypeVar("T")
 
 log = logging.getLogger("hub.store.postgres")
 
-_INSERT_PACKAGES = (
-    "INSERT INTO packages (id, sha256, sender, kind, document_id, business_doc_type, "
-    "status_code, recipients, accepted_at, size, signer_fingerprint, signer_subject, warnings, "
-    "subject, subject_terms) "
-    "SELECT id, sha256, sender, kind, document_id, business_doc_type, status_code, "
-    "recipients::jsonb, accepted_at, size, fingerprint, subject, warnings::jsonb, title, terms "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], "
-    "%s::text[], %s::text[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(id, sha256, sender, kind, "
-    "document_id, business_doc_type, status_code, recipients, accepted_at, size, fingerprint, "
-    "subject, warnings, title, terms, ord) "
-    # ORDER BY: identity values are drawn in the order the rows are produced, so seq follows
-    # the batch order; a twin later in the batch conflicts with the earlier one and is skipped.
-    # No conflict target: the sha256 key and the new-document index (0014) both skip the row
-    # (a DocumentId taken earlier in this batch included) instead of failing the group.
-    "ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, seq"
-)
-_STORED_SHA256 = "SELECT sha256 FROM packages WHERE sha256 = ANY(%s::text[])"
-# %b: the bytes travel in binary format (no hex escaping of megabytes of XML).
 #: An unchanged entry is skipped by the WHERE: its revision (and the table's) stays put.
 _UPSERT_DIRECTORY = (
     "INSERT INTO directory_entries AS d (code, name, parent, code102, old_code, revision, "
@@ -118,18 +95,6 @@ _UPSERT_DIRECTORY = (
     "revision = excluded.revision, updated_at = excluded.updated_at "
     "WHERE (d.name, d.parent, d.code102, d.old_code) IS DISTINCT FROM "
     "(excluded.name, excluded.parent, excluded.code102, excluded.old_code)"
-)
-_INSERT_BLOBS = (
-    "INSERT INTO package_blobs (package_id, data, receipt) "
-    "SELECT * FROM unnest(%s::text[], %b::bytea[], %b::bytea[])"
-)
-_INSERT_DELIVERIES = (
-    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, updated_at, "
-    "stands_for) "
-    "SELECT package_id, recipient, seq, 'pending', 0, %s, stands_for::jsonb "
-    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) "
-    "AS t(package_id, recipient, seq, stands_for) "
-    "ON CONFLICT (package_id, recipient) DO NOTHING"
 )
 _MARK_QUEUED = (
     "WITH keys AS ("
@@ -444,99 +409,51 @@ class PostgresStore(SqlStore):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
-        """Commit the batch in one transaction; a package whose sha256 exists, or a new
-        document whose DocumentId its sender already used, is skipped (see the contract)."""
-        if not packages:
+    async def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """One transaction (:mod:`hub.store.sql.accept`), after the ``seq`` advisory lock."""
+        if not items:
             return []
-        for p in packages:
-            _aware(p.accepted_at)
-        # Column arrays built before taking a connection: the lock is held only for SQL.
-        columns: list[list[Any]] = [
-            [p.id for p in packages],
-            [p.sha256 for p in packages],
-            [p.sender for p in packages],
-            [p.kind.value for p in packages],
-            [nfc_or_none(p.document_id) for p in packages],  # the key, whoever built it
-            [p.business_doc_type for p in packages],
-            [p.status_code for p in packages],
-            [_dumps(list(p.recipients)) for p in packages],
-            [p.accepted_at for p in packages],
-            [len(p.data) for p in packages],
-            [p.signer_fingerprint for p in packages],
-            [p.signer_subject for p in packages],
-            [_dumps(list(p.warnings)) for p in packages],
-            [stored_subject(p.subject, self.blob_cipher) for p in packages],
-            [subject_terms(p.subject, self.blob_cipher) for p in packages],
-        ]
-        by_id = {p.id: p for p in packages}
-        # Encrypted here, once, outside the transaction (which may be retried).
-        blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
+        for i in items:
+            _aware(i.package.accepted_at)
         now = datetime.now(UTC)
 
-        async def tx(conn: Conn) -> list[AddOutcome]:
-            # Serialise seq assignment with every other writer of this schema (see module doc).
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
-            inserted = await _fetchall(conn, _INSERT_PACKAGES, columns)
-            done = {str(id_) for id_, _ in inserted}
-            skipped = [p.sha256 for p in packages if p.id not in done]
-            # A skipped package has the same bytes as a stored one, or a taken DocumentId.
-            same = (
-                {str(r[0]) for r in await _fetchall(conn, _STORED_SHA256, (skipped,))}
-                if skipped
-                else set()
-            )
-            outcomes = [
-                AddOutcome.INSERTED
-                if p.id in done
-                else AddOutcome.SAME_BYTES
-                if p.sha256 in same
-                else AddOutcome.CONFLICT
-                for p in packages
-            ]
-            if not inserted:
-                return outcomes  # nothing of this batch is new
-            stored = [(by_id[str(id_)], int(seq)) for id_, seq in inserted]
-            stored.sort(key=lambda item: item[1])
-            ids = [p.id for p, _ in stored]
-            d_ids: list[str] = []
-            d_recipients: list[str] = []
-            d_seqs: list[int] = []
-            d_stands_for: list[str | None] = []
-            for p, seq in stored:
-                for r in p.recipients:
-                    d_ids.append(p.id)
-                    d_recipients.append(r)
-                    d_seqs.append(seq)
-                    d_stands_for.append(stands_for_json(p, r))
-            async with conn.pipeline():
-                await conn.execute(
-                    _INSERT_BLOBS,
-                    (ids, [blobs[p.id] for p, _ in stored], [p.receipt for p, _ in stored]),
-                )
-                await conn.execute(
-                    _INSERT_DELIVERIES, (now, d_ids, d_recipients, d_seqs, d_stands_for)
-                )
-            await insert_chained(
-                conn,
-                self.chainer,
-                [
-                    Event(
-                        package_id=p.id,
-                        kind="accepted",
-                        at=p.accepted_at,
-                        detail={"sha256": p.sha256, "size": len(p.data)},
-                    )
-                    for p, _ in stored
-                ]
-                + [e for p, _ in stored for e in represented_events(p)],
-            )
-            return outcomes
+        async def execute(conn: Conn, pipe: psycopg.AsyncPipeline, op: accept_sql.Op) -> Any:
+            if isinstance(op, accept_sql.Chain):
+                for e in op.events:
+                    _aware(e.at)
+                await insert_chained(conn, self.chainer, op.events)
+                return None
+            if isinstance(op, accept_sql.Many):
+                async with conn.cursor() as cur:
+                    await cur.executemany(op.sql, op.rows)
+                return None
+            cur = await conn.execute(op.sql, op.params)
+            if isinstance(op, accept_sql.Fetch):
+                return await cur.fetchall()
+            if op.counted:
+                await pipe.sync()
+                return cur.rowcount
+            return None
 
-        # Repeatable: if the commit's outcome is unknown, running the batch again either
+        async def tx(conn: Conn) -> list[AcceptResult]:
+            # Pipeline mode: statements whose results the script does not wait for (the
+            # savepoints, the many-row inserts) travel with the next one that it does, so a
+            # new document costs two round trips (its row, the lifecycle check) instead of
+            # four.
+            async with conn.pipeline() as pipe:
+                # Serialise seq assignment with every other writer of this schema (see the
+                # module doc).
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._seq_lock,))
+                # A new script per attempt: a retried transaction starts it over.
+                script = accept_sql.accept_script(
+                    items, cipher=self.blob_cipher, d=POSTGRES, now=now
+                )
+                return await accept_sql.drive_async(script, lambda op: execute(conn, pipe, op))
+
+        # Repeatable: if the commit's outcome is unknown, running the group again either
         # stores it or finds every sha256 already there (reported SAME_BYTES then: the
         # caller's sha256 look-up finds its own package, see Ingestor._accept).
-        return await self._write("add_packages", tx, _Idempotence.REPEATABLE)
+        return await self._write("accept", tx, _Idempotence.REPEATABLE)
 
     async def find_document(
         self, sender: str, document_id: str, business_doc_type: int | None

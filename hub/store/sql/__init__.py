@@ -11,7 +11,8 @@ PostgreSQL's pool).
 Modules: :mod:`~hub.store.sql.dialect` (the dialect type), :mod:`~hub.store.sql.store`
 (:class:`~hub.store.sql.store.SqlStore`: the store methods both backends run alike, on a few
 primitives of theirs), :mod:`~hub.store.sql.packages` (packages, deliveries, blobs, events,
-inbox and outbox pages), :mod:`~hub.store.sql.dashboard` (with
+inbox and outbox pages), :mod:`~hub.store.sql.accept` (the accept transaction, as operations
+each backend drives), :mod:`~hub.store.sql.settle`, :mod:`~hub.store.sql.dashboard` (with
 :class:`~hub.store.sql.dashboard.SqlDashboard`), :mod:`~hub.store.sql.lifecycle`,
 :mod:`~hub.store.sql.revinfo`, :mod:`~hub.store.sql.directory` (the agency directory and
 runtime agency changes) and :mod:`~hub.store.sql.vxp`.

@@ -266,27 +266,40 @@ class Write:
     #: For a compare-and-set: what changed concurrently when the statement does not touch
     #: exactly one row (``None``: an insert that may find its row there already).
     moved: str | None = None
+    #: For a compare-and-set: the package whose document or dossier it moves (the trace a
+    #: refusal is recorded on).
+    owner: str = ""
+
+    def refusal(self) -> IllegalTransition:
+        """:func:`lost` for this compare-and-set (call it when it missed)."""
+        assert self.moved is not None, "only a compare-and-set is refused"
+        return lost(self.moved, self.owner)
 
 
 def writes(change: LifecycleChange, d: Dialect) -> list[Write]:
     """The statements applying ``change``, in order; the transitions follow as
     :func:`transition_rows` (run them all in the one transaction that checked
-    :data:`Q_APPLIED`, and raise :func:`lost` for a :attr:`Write.moved` that missed)."""
+    :data:`Q_APPLIED`, and raise :meth:`Write.refusal` for a :attr:`Write.moved` that
+    missed)."""
     out = [Write(Q_INSERT_DOC, doc_row(doc, d)) for doc in change.new_docs]
     out.extend(
         Write(
             Q_MOVE_DOC,
             move_doc_params(m, change.at, d),
             f"the document {m.package_id} for {m.recipient}",
+            m.package_id,
         )
         for m in change.doc_moves
     )
     if change.dossier is not None:
-        what = f"the dossier {change.dossier.record.ma_ho_so}"
+        record = change.dossier.record
+        what = f"the dossier {record.ma_ho_so}"
         if change.dossier.expect is None:
-            out.append(Write(Q_INSERT_DOSSIER, dossier_row(change.dossier.record, d), what))
+            out.append(Write(Q_INSERT_DOSSIER, dossier_row(record, d), what, record.package_id))
         else:
-            out.append(Write(Q_MOVE_DOSSIER, move_dossier_params(change, d), what))
+            out.append(
+                Write(Q_MOVE_DOSSIER, move_dossier_params(change, d), what, record.package_id)
+            )
     return out
 
 
@@ -295,9 +308,11 @@ def transition_rows(change: LifecycleChange, d: Dialect) -> list[tuple[Any, ...]
     return [transition_row(tr, d) for tr in change.transitions]
 
 
-def lost(what: str) -> IllegalTransition:
-    """The refusal when a compare-and-set finds the state moved under it."""
+def lost(what: str, package_id: str) -> IllegalTransition:
+    """The refusal when a compare-and-set finds the state moved under it; ``package_id``: the
+    package whose trace the refusal is recorded on (the document or dossier moved)."""
     return IllegalTransition(
         f"{what} changed concurrently; its state is no longer the one this package follows",
         concurrent=True,
+        package_id=package_id,
     )

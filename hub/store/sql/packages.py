@@ -1,7 +1,7 @@
 """Packages, deliveries, blobs, events, inbox and outbox: the statements and row mappers both
 store backends run (``?`` placeholders; see :mod:`hub.store.sql`).
 
-The package insert path (``add_packages``) stays with each backend.
+The package insert path (``Store.accept``) is :mod:`hub.store.sql.accept`.
 """
 
 # SQL text is assembled only from module constants and fragments built here, never from input;

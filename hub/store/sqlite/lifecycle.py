@@ -23,7 +23,7 @@ def apply(conn: sqlite3.Connection, change: LifecycleChange) -> bool:
     for write in lc.writes(change, SQLITE):
         cur = conn.execute(write.sql, write.params)
         if write.moved is not None and cur.rowcount != 1:
-            raise lc.lost(write.moved)
+            raise write.refusal()
     conn.executemany(lc.Q_INSERT_TRANSITION, lc.transition_rows(change, SQLITE))
     return True
 

@@ -17,7 +17,6 @@ measured cost.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -30,7 +29,6 @@ from hub.models import (
     DirectoryRecord,
     Event,
     FetchedPackage,
-    NewPackage,
     PackageRecord,
     Page,
     Settled,
@@ -43,8 +41,7 @@ from hub.sqlitedb import (
     load_migrations,
     to_db_time,
 )
-from hub.storage_crypto import seal
-from hub.store.abc import AddOutcome
+from hub.store.abc import AcceptItem, AcceptResult
 from hub.store.facets import (
     AuditStore,
     DashboardStore,
@@ -52,6 +49,7 @@ from hub.store.facets import (
     LifecycleStore,
     RevocationCacheStore,
 )
+from hub.store.sql import accept as accept_sql
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
 from hub.store.sql import settle as settle_sql
@@ -62,9 +60,7 @@ from hub.store.sqlite.dialect import SQLITE
 from hub.store.sqlite.lifecycle import SqliteLifecycle
 from hub.store.sqlite.revinfo import SqliteRevocationCache
 from hub.store.sqlite.rows import deliveries_of
-from hub.store.subunits import represented_events, stands_for_json
-from hub.store.textsearch import stored_subject, subject_terms
-from hub.text import nfc, nfc_or_none
+from hub.text import nfc
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: Scripts that are the same text for SQLite and PostgreSQL, read by both backends.
@@ -201,87 +197,28 @@ class SqliteStore(SqlStore):
 
     # -- accepting ---------------------------------------------------------------------------
 
-    async def add_packages(self, packages: Sequence[NewPackage]) -> list[AddOutcome]:
-        """Commit the batch in one transaction; a package whose sha256 exists, or a new
-        document whose DocumentId its sender already used, is skipped (see the contract)."""
-        if not packages:
+    async def accept(self, items: Sequence[AcceptItem]) -> list[AcceptResult]:
+        """One ``BEGIN IMMEDIATE`` transaction on the writer (:mod:`hub.store.sql.accept`)."""
+        if not items:
             return []
-        # Serialise outside the writer thread: the writer is the bottleneck, keep it on SQL.
-        rows = [
-            (
-                p,
-                (
-                    p.id,
-                    p.sha256,
-                    p.sender,
-                    p.kind.value,
-                    nfc_or_none(p.document_id),  # the key, whoever built the package
-                    p.business_doc_type,
-                    p.status_code,
-                    json.dumps(list(p.recipients), ensure_ascii=False),
-                    to_db_time(p.accepted_at),
-                    len(p.data),
-                    p.signer_fingerprint,
-                    p.signer_subject,
-                    json.dumps(list(p.warnings), ensure_ascii=False),
-                    stored_subject(p.subject, self.blob_cipher),
-                    subject_terms(p.subject, self.blob_cipher),
-                ),
-            )
-            for p in packages
-        ]
-        now = to_db_time(datetime.now(UTC))
-        # Encrypted outside the writer thread too (AES-GCM is fast, but the writer is shared).
-        blobs = {p.id: seal(self.blob_cipher, p.id, p.data) for p in packages}
+        script = accept_sql.accept_script(
+            items, cipher=self.blob_cipher, d=SQLITE, now=datetime.now(UTC)
+        )
 
-        def tx(conn: sqlite3.Connection) -> list[AddOutcome]:
-            outcomes: list[AddOutcome] = []
-            for package, values in rows:
-                # No conflict target: the sha256 key and the new-document index (0014) both
-                # skip the row instead of failing the whole group's transaction.
-                row = conn.execute(
-                    "INSERT INTO packages (id, sha256, sender, kind, document_id, "
-                    "business_doc_type, status_code, recipients, accepted_at, size, "
-                    "signer_fingerprint, signer_subject, warnings, subject, subject_terms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING RETURNING seq",
-                    values,
-                ).fetchone()
-                if row is None:
-                    # Same bytes already stored (maybe earlier in this batch), else the
-                    # DocumentId is taken: nothing of this package is written.
-                    same = conn.execute(
-                        "SELECT 1 FROM packages WHERE sha256 = ?", (package.sha256,)
-                    ).fetchone()
-                    outcomes.append(AddOutcome.SAME_BYTES if same else AddOutcome.CONFLICT)
-                    continue
-                outcomes.append(AddOutcome.INSERTED)
-                seq = int(row[0])
-                conn.execute(
-                    "INSERT INTO package_blobs (package_id, data, receipt) VALUES (?, ?, ?)",
-                    (package.id, blobs[package.id], package.receipt),
-                )
-                conn.executemany(
-                    "INSERT INTO deliveries (package_id, recipient, seq, state, attempts, "
-                    "updated_at, stands_for) VALUES (?, ?, ?, 'pending', 0, ?, ?) "
-                    "ON CONFLICT (package_id, recipient) DO NOTHING",
-                    [
-                        (package.id, r, seq, now, stands_for_json(package, r))
-                        for r in package.recipients
-                    ],
-                )
-                self._insert_event(
-                    conn,
-                    Event(
-                        package_id=package.id,
-                        kind="accepted",
-                        at=package.accepted_at,
-                        detail={"sha256": package.sha256, "size": len(package.data)},
-                    ),
-                )
-                for event in represented_events(package):
+        def tx(conn: sqlite3.Connection) -> list[AcceptResult]:
+            def execute(op: accept_sql.Op) -> Any:
+                if isinstance(op, accept_sql.Run):
+                    return conn.execute(op.sql, op.params).rowcount
+                if isinstance(op, accept_sql.Fetch):
+                    return conn.execute(op.sql, op.params).fetchall()
+                if isinstance(op, accept_sql.Many):
+                    conn.executemany(op.sql, op.rows)
+                    return None
+                for event in op.events:
                     self._insert_event(conn, event)
-            return outcomes
+                return None
+
+            return accept_sql.drive(script, execute)
 
         return await self._writer.write(tx)
 
