@@ -32,7 +32,16 @@ from hub.text import nfc
 
 
 class SqlStore(Store):
-    """A :class:`~hub.store.abc.Store` on SQL tables of the shared schema."""
+    """A :class:`~hub.store.abc.Store` on SQL tables of the shared schema.
+
+    Each backend's constructor takes a required ``chainer``
+    (:class:`~hub.store.facets.EventChainer`; a hub passes ``AuditChain`` of
+    ``hub/audit/chain.py``) and chains every event it writes into the audit log, in the
+    transaction that writes it. It is required, not defaulted: the audit verification
+    expects every event written by the hub to be chained, and the store cannot build a
+    chainer itself without importing the audit package, so a store that quietly wrote
+    unchained rows would only be found out as "inserted" tampering later.
+    """
 
     #: The backend's placeholders and value representations.
     dialect: ClassVar[Dialect]

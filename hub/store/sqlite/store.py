@@ -101,12 +101,8 @@ class SqliteStore(SqlStore):
     ``synchronous`` exists for measurements and throw-away deployments; keep ``FULL`` in
     production (see the module docstring).
 
-    ``chainer`` chains every event this store writes into the audit log, in the transaction
-    that writes it (:class:`~hub.store.facets.EventChainer`; a hub passes
-    ``AuditChain`` of ``hub/audit/chain.py``). It is required, not defaulted: the audit
-    verification expects every event written by the hub to be chained, and the store cannot
-    build a chainer itself without importing the audit package, so a store that quietly wrote
-    unchained rows would only be found out as "inserted" tampering later.
+    ``chainer``: the audit chain every event joins (required; see
+    :class:`~hub.store.sql.store.SqlStore`).
     """
 
     dialect = SQLITE
