@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +34,7 @@ from hub.pipeline.checks import (
     check_package_for_ingest,
     warm_up,
 )
+from hub.procpool import ProcessPool
 from hub.receipts import ReceiptFacts, ReceiptSigner
 
 SPOOL_THRESHOLD = LARGE_PACKAGE
@@ -96,17 +95,17 @@ class CheckExecutor:
         self.processes = (os.cpu_count() or 1) if processes == 0 else processes
         self.signer = signer
         self.receipts = receipts
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPool | None = None
 
     async def __aenter__(self) -> CheckExecutor:
         if self.processes > 0:
-            # "spawn" keeps workers free of the parent's event loop, sockets and SQLite
-            # handles (fork would copy them mid-use).
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
+            # Workers are spawned (not forked), free of the parent's event loop, sockets and
+            # SQLite handles; hub.procpool says why not concurrent.futures.
+            self._pool = ProcessPool(
+                self.processes,
                 initializer=_init_worker,
                 initargs=(self.options, self.receipts),
+                name="hub-check",
             )
         else:
             warm_up(self.options)
@@ -118,9 +117,9 @@ class CheckExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def check(
         self, data: bytes, received_at: datetime, *, admit_legacy: bool | None = None
@@ -132,15 +131,14 @@ class CheckExecutor:
         (see the module)."""
         if self._pool is None:
             return check_package_for_ingest(data, received_at, self.options, admit_legacy)
-        loop = asyncio.get_running_loop()
         if len(data) < SPOOL_THRESHOLD:
-            return await loop.run_in_executor(
-                self._pool, check_package_for_ingest, data, received_at, self.options, admit_legacy
+            return await self._pool.call(
+                check_package_for_ingest, data, received_at, self.options, admit_legacy
             )
         path = await asyncio.to_thread(_spool, data)
         try:
-            return await loop.run_in_executor(
-                self._pool, check_package_for_ingest, path, received_at, self.options, admit_legacy
+            return await self._pool.call(
+                check_package_for_ingest, path, received_at, self.options, admit_legacy
             )
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -152,8 +150,7 @@ class CheckExecutor:
         if not facts:
             return []
         if self._pool is not None and self.receipts is not None:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, sign_receipts_in_worker, list(facts))
+            return await self._pool.call(sign_receipts_in_worker, list(facts))
         if self.signer is None:
             raise RuntimeError("CheckExecutor has no receipt signer")
         return [self.signer.sign(f) for f in facts]
