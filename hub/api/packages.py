@@ -248,7 +248,7 @@ _FETCHED = frozenset({DeliveryState.AVAILABLE})
 @routes.get("/v1/packages/{package_id}")
 async def fetch(request: web.Request) -> web.Response:
     """The exact bytes the sender submitted; a recipient's first fetch marks its delivery
-    ``delivered``."""
+    ``delivered`` (written just after the answer: the ack is what settles a delivery)."""
     package_id = request.match_info["package_id"]
     rt = _runtime(request)
     caller = _caller(request)
@@ -260,8 +260,11 @@ async def fetch(request: web.Request) -> web.Response:
     if data is None:  # pragma: no cover - bytes are stored with the record
         raise HubError(f"package {record.id} has no bytes")
     if fetched.delivery is not None and fetched.delivery.state == DeliveryState.AVAILABLE:
-        # Durable before the bytes go out, grouped with other recipients' fetches and acks.
-        await rt.settler.settle(
+        # Not awaited: the bytes go out without waiting for this commit. The mark is
+        # informative — the ack is what a delivery is settled by — and a crash that loses
+        # it leaves the delivery `available`, offered again: at least once, as the inbox
+        # promises. An ack that follows through this process is queued behind it.
+        rt.settler.settle_soon(
             DeliveryChange(
                 record.id,
                 caller,

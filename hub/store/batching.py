@@ -109,13 +109,16 @@ class GroupBatcher(abc.ABC, Generic[In, Out]):
 
     async def _submit(self, item: In) -> Out:
         """Return once ``item``'s batch is flushed, with its result."""
+        return await self._enqueue(item)
+
+    def _enqueue(self, item: In) -> asyncio.Future[Out]:
+        """Queue ``item`` now (in order with every other item); the future is its result."""
         if self._closing or self._task is None:
             raise Unavailable(self.closed_message)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Out] = loop.create_future()
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         self._wakeup.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         try:

@@ -10,6 +10,8 @@ for packages.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,13 @@ from hub.errors import Unavailable
 from hub.models import DeliveryChange, Settled
 from hub.store.abc import Store
 from hub.store.batching import GroupBatcher, GroupStats
+
+log = logging.getLogger("hub.settle")
+
+
+def _log_failure(future: asyncio.Future[list[Settled]]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("a change settled without waiting failed: %s", exc)
 
 
 @dataclass(slots=True)
@@ -54,6 +63,22 @@ class GroupSettler(GroupBatcher[Sequence[DeliveryChange], list[Settled]]):
         if not changes:
             return []
         return await self._submit(changes)
+
+    def settle_soon(self, *changes: DeliveryChange) -> None:
+        """Queue ``changes`` without waiting for their commit: for a write nobody waits on.
+
+        They keep their place in line: a later :meth:`settle` call from this process (an
+        ack following a fetch) is settled in the same group or a later one, never before.
+        A failure is logged; a closed settler drops them with a log line. Whoever uses this
+        accepts that a crash may lose the change (see ``GET /v1/packages/{id}``)."""
+        if not changes:
+            return
+        try:
+            future = self._enqueue(changes)
+        except Unavailable:
+            log.info("not settled, the settler is closed: %s", changes)
+            return
+        future.add_done_callback(_log_failure)
 
     async def _flush(
         self, items: list[Sequence[DeliveryChange]]

@@ -330,7 +330,9 @@ class Facade:
             raise ProtocolError("vxp.not_found", f"the bytes of {record.id} were purged")
         delivery = fetched.delivery
         if delivery is not None and delivery.state == DeliveryState.AVAILABLE:
-            await self.rt.settler.settle(
+            # Not awaited, as GET /v1/packages/{id} (docs/store-and-broker.md): the status
+            # update that follows settles the delivery; a crash leaves it offered again.
+            self.rt.settler.settle_soon(
                 DeliveryChange(
                     record.id,
                     delivery.recipient,

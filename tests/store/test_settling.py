@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +137,47 @@ async def test_closed_settler_refuses(recording: Recording) -> None:
         pass
     with pytest.raises(Unavailable):
         await settler.settle(DeliveryChange("x", G22, S.ACKED))
+
+
+async def test_settle_soon_keeps_its_place_before_a_later_settle(recording: Recording) -> None:
+    pkg = new_package()
+    await recording.add_packages([pkg])
+    await recording.settle([DeliveryChange(pkg.id, G22, S.AVAILABLE)])
+    recording.groups.clear()
+    async with GroupSettler(recording) as settler:
+        # A fetch's mark, not waited for, then the ack that follows it.
+        settler.settle_soon(
+            DeliveryChange(pkg.id, G22, S.DELIVERED, only_from=frozenset({S.AVAILABLE}))
+        )
+        (acked,) = await settler.settle(DeliveryChange(pkg.id, G22, S.ACKED))
+    assert acked.changed
+    states = [c.state for g in recording.groups for c in g]
+    assert states == [S.DELIVERED, S.ACKED]
+    kinds = [e.kind for e in await recording.events_for(pkg.id)]
+    assert kinds[-2:] == ["delivered", "acked"]
+
+
+async def test_settle_soon_is_committed_by_close(recording: Recording) -> None:
+    pkg = new_package()
+    await recording.add_packages([pkg])
+    async with GroupSettler(recording) as settler:
+        settler.settle_soon(DeliveryChange(pkg.id, G22, S.DELIVERED))
+    delivery = await recording.get_delivery(pkg.id, G22)
+    assert delivery is not None and delivery.state is S.DELIVERED
+
+
+async def test_settle_soon_logs_what_it_could_not_settle(
+    recording: Recording, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.settle")
+    settler = GroupSettler(recording)
+    settler.settle_soon(DeliveryChange("closed", G22, S.DELIVERED))  # not started: dropped
+    async with settler:
+        settler.settle_soon(DeliveryChange("poison", G22, S.DELIVERED))
+    assert recording.groups == [[DeliveryChange("poison", G22, S.DELIVERED)]]
+    messages = [r.getMessage() for r in caplog.records if r.name == "hub.settle"]
+    assert any("settler is closed" in m and "closed" in m for m in messages)
+    assert any("cannot settle poison" in m for m in messages)
 
 
 async def test_concurrent_acks_of_one_delivery_count_once(
