@@ -57,18 +57,11 @@ from hub.adapter import (
     StartRequest,
     StopRequest,
     ToPackageRequest,
+    check_unsigned,
 )
-from hub.dossier import ROOT_TAG as DOSSIER_ROOT
-from hub.dossier import parse_dossier
-from hub.dossier import validate as validate_dossier
-from hub.edxml import parse_package
-from hub.edxml import validate as validate_edxml
-from hub.errors import HubError, SchemaInvalid
-from hub.xmlsafe import parse_xml
 
 __all__ = ["FiledropAdapter", "check_package", "create_adapter", "is_temporary_name"]
 
-_DSIG = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", ".swp")
 
 
@@ -79,24 +72,8 @@ def is_temporary_name(name: str) -> bool:
 
 def check_package(data: Any, *, key: str | None = None) -> tuple[PackageKindName, tuple[str, ...]]:
     """An unsigned edXML or dossier package: its kind and recipients, or NativeInvalid."""
-    if not isinstance(data, bytes):
-        raise NativeInvalid("package", "must be the package bytes", key=key)
-    try:
-        root = parse_xml(data)
-    except HubError as exc:
-        raise NativeInvalid("package", f"{exc.code}: {exc}", key=key) from exc
-    if next(root.iter(_DSIG), None) is not None:
-        raise NativeInvalid("Signature", "already signed: the connector signs", key=key)
-    try:
-        if root.tag == DOSSIER_ROOT:
-            validate_dossier(root)
-            dossier = parse_dossier(root)
-            return dossier.kind, dossier.recipients
-        validate_edxml(root)
-        edxml = parse_package(root)
-        return edxml.kind, edxml.recipients
-    except SchemaInvalid as exc:
-        raise NativeInvalid(exc.path or "package", str(exc), key=key) from exc
+    parsed = check_unsigned(data, key=key)
+    return parsed.kind, parsed.recipients
 
 
 def _write_atomically(folder: Path, tmp_name: str, final: Path, data: bytes) -> None:

@@ -61,32 +61,19 @@ from hub.adapter import (
     ToPackageRequest,
     Transport,
     TransportSettings,
+    check_unsigned,
     open_transport,
 )
-from hub.edxml import EdxmlPackage, parse_package, validate
-from hub.errors import HubError, SchemaInvalid
-from hub.xmlsafe import parse_xml
+from hub.edxml import EdxmlPackage
 
 __all__ = ["QlvbAdapter", "check_edxml", "create_adapter"]
-
-_DSIG = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
 def check_edxml(data: Any, *, key: str | None = None) -> EdxmlPackage:
     """An unsigned edXML package the connector may sign, or :class:`NativeInvalid`."""
-    if not isinstance(data, bytes):
-        raise NativeInvalid("edxml", "must be the package bytes", key=key)
-    try:
-        root = parse_xml(data)
-    except HubError as exc:
-        raise NativeInvalid("edxml", f"{exc.code}: {exc}", key=key) from exc
-    if next(root.iter(_DSIG), None) is not None:
-        raise NativeInvalid("Signature", "already signed: the connector signs", key=key)
-    try:
-        validate(root)
-        return parse_package(root)
-    except SchemaInvalid as exc:
-        raise NativeInvalid(exc.path or "edXML", str(exc), key=key) from exc
+    model = check_unsigned(data, key=key, dossiers=False).model
+    assert isinstance(model, EdxmlPackage)  # dossiers=False: edXML only
+    return model
 
 
 class _Spool:

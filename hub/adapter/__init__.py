@@ -33,6 +33,7 @@ from hub.adapter.contract import (
 )
 from hub.adapter.formats import (
     ParsedPackage,
+    check_unsigned,
     model_from_verified,
     sign_outgoing,
     stable_package_id,
@@ -96,6 +97,7 @@ __all__ = [
     "ToPackageRequest",
     "Transport",
     "TransportSettings",
+    "check_unsigned",
     "lgsp_access_token",
     "load_link_key",
     "model_from_verified",

@@ -12,12 +12,15 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from lxml import etree
 
-from hub.adapter.contract import PackageKindName, PackageModel
+from hub.adapter.contract import NativeInvalid, PackageKindName, PackageModel
 from hub.dossier import parse_dossier
+from hub.dossier import validate as validate_dossier
 from hub.dossier.schema import ROOT_TAG as DOSSIER_ROOT
 from hub.dossier.schema import SIGNATURE_PARENT as DOSSIER_SIGNATURE_PARENT
 from hub.edxml import parse_package
+from hub.edxml import validate as validate_edxml
 from hub.edxml.schema import SIGNATURE_PARENT as EDXML_SIGNATURE_PARENT
+from hub.errors import HubError, SchemaInvalid
 from hub.xmlsafe import parse_xml
 from signing import SignaturePolicy, sign_enveloped
 from signing.pki import PrivateKey
@@ -25,6 +28,7 @@ from signing.pki import PrivateKey
 __all__ = [
     "PACKAGE_ID_NAMESPACE",
     "ParsedPackage",
+    "check_unsigned",
     "model_from_verified",
     "sign_outgoing",
     "signature_parent_of",
@@ -33,6 +37,8 @@ __all__ = [
 
 PACKAGE_ID_NAMESPACE = uuid.UUID("6f1c5a8e-3b0e-5d2f-9a57-2f4b1d0c7e31")
 """UUIDv5 namespace of package ids derived from (sender, record key, record version)."""
+
+_DSIG = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 _PARENTS: dict[str, tuple[str, ...]] = {
     EDXML_SIGNATURE_PARENT[0]: EDXML_SIGNATURE_PARENT,
@@ -76,6 +82,34 @@ class ParsedPackage:
     kind: PackageKindName
     sender: str
     recipients: tuple[str, ...]
+
+
+def check_unsigned(data: object, *, key: str | None = None, dossiers: bool = True) -> ParsedPackage:
+    """An unsigned package a system hands its connector to sign and send: parsed safely
+    (no DTD, no entities), schema-validated, its model built; else :class:`NativeInvalid`
+    naming the field. ``dossiers=False``: edXML only (a document system's connector).
+
+    Already signed packages are refused: the connector signs with the agency's key, and a
+    second signature beside the first would make the package ambiguous."""
+    field = "package" if dossiers else "edxml"
+    if not isinstance(data, bytes):
+        raise NativeInvalid(field, "must be the package bytes", key=key)
+    try:
+        root = parse_xml(data)
+    except HubError as exc:
+        raise NativeInvalid(field, f"{exc.code}: {exc}", key=key) from exc
+    if next(root.iter(_DSIG), None) is not None:
+        raise NativeInvalid("Signature", "already signed: the connector signs", key=key)
+    try:
+        if dossiers and root.tag == DOSSIER_ROOT:
+            validate_dossier(root)
+        else:
+            validate_edxml(root)
+        return model_from_verified(root)
+    except SchemaInvalid as exc:
+        raise NativeInvalid(
+            exc.path or ("package" if dossiers else "edXML"), str(exc), key=key
+        ) from exc
 
 
 def model_from_verified(signed_root: etree._Element) -> ParsedPackage:
