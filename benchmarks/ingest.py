@@ -25,7 +25,8 @@ In one run it measures, on the same packages:
   no trust path, no models, no store — over the same packages: packages/s, and the hub's
   accepted/s as a share of it;
 * **one client alone**: after the concurrent run, ``--single`` further packages submitted one
-  at a time: submit→receipt p50/p99;
+  at a time: submit→receipt p50/p99 — the first half while the pull agencies keep polling,
+  fetching and acking each of them, the second half after they stopped;
 * **backlog** (``--backlog N``): before the hub starts, ``N`` small packages are seeded through
   the store into the inbox of :data:`BACKLOG_AGENCY` (deliveries ``available``, nobody fetches
   them during the run: that agency is left out of the pullers and of the measured packages'
@@ -479,11 +480,17 @@ async def http_run(
         deadline = time.perf_counter() + 300
         while not expect <= acked.keys() and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
+        half = len(single or []) // 2
         if single:
-            # One client alone (the concurrent run delivered; the pullers keep polling).
-            single_latencies, _, _ = await submit_all(url, tokens, single, 1)
+            # One client alone (the concurrent run delivered): first half while the pullers
+            # keep polling, fetching and acking its packages ...
+            single_latencies, _, _ = await submit_all(url, tokens, single[:half], 1)
         stop.set()
         await asyncio.gather(*pullers, return_exceptions=True)
+        quiet_latencies: list[float] = []
+        if single:
+            # ... second half with nothing else going on (the pullers stopped).
+            quiet_latencies, _, _ = await submit_all(url, tokens, single[half:], 1)
         done = [acked[k] for k in expect if k in acked]
         delivered_wall = (max(done) - t_start) if done else float("nan")
     finally:
@@ -518,6 +525,13 @@ async def http_run(
             "p99": 1000 * percentile(single_latencies, 0.99),
         }
         if single_latencies
+        else None,
+        "single_client_quiet_latency_ms": {
+            "n": len(quiet_latencies),
+            "p50": 1000 * percentile(quiet_latencies, 0.50),
+            "p99": 1000 * percentile(quiet_latencies, 0.99),
+        }
+        if quiet_latencies
         else None,
     }
 
@@ -598,7 +612,10 @@ def main() -> None:
         "--bare-processes", type=int, default=2, help="processes of the bare-checks pool"
     )
     parser.add_argument(
-        "--single", type=int, default=200, help="packages then submitted by one client alone"
+        "--single",
+        type=int,
+        default=200,
+        help="packages then submitted by one client alone (half with the pullers on)",
     )
     parser.add_argument(
         "--backlog",
@@ -726,10 +743,18 @@ def main() -> None:
             lambda h: f"{h['hub_cpu_ms_per_package']:.1f} ({bare['ms_per_package']:.1f})",
         ),
         (
-            "one client p50/p99 ms",
+            "one client p50/p99 ms, pullers on",
             lambda h: (
                 "{p50:.1f} / {p99:.1f} (n={n})".format(**h["single_client_latency_ms"])
                 if h["single_client_latency_ms"]
+                else "-"
+            ),
+        ),
+        (
+            "one client p50/p99 ms, nothing else",
+            lambda h: (
+                "{p50:.1f} / {p99:.1f} (n={n})".format(**h["single_client_quiet_latency_ms"])
+                if h.get("single_client_quiet_latency_ms")
                 else "-"
             ),
         ),
