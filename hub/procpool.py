@@ -24,6 +24,8 @@ other. Functions travel by reference: they must be importable module-level funct
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -108,36 +110,88 @@ def _frame(payload: bytes) -> bytes:
 
 
 class _Worker:
-    """One worker process and the loop's end of its socket."""
+    """One worker process, the loop's end of its socket, and the calls sent to it.
+
+    Calls are written as they come and answered in order (the worker runs them one after
+    the other), so a second call can wait in the worker's socket while the first runs: the
+    worker never idles between two calls while the loop is busy elsewhere. A reader task
+    matches each answer to the oldest call waiting."""
 
     def __init__(
-        self, process: SpawnProcess, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        process: SpawnProcess,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_lost: Callable[[_Worker], None],
     ) -> None:
         self.process = process
-        self.reader = reader
         self.writer = writer
+        self.waiting: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        self.lost = False
+        self._on_lost = on_lost
+        self._reader = asyncio.get_running_loop().create_task(
+            self._read(reader), name=f"hub-procpool-read-{process.pid}"
+        )
 
-    async def roundtrip(self, payload: bytes) -> bytes:
-        # One write, one system call: a header sent alone would wake the worker for 4 bytes.
+    def send(self, payload: bytes) -> asyncio.Future[bytes]:
+        """Write one call (one write, one system call: a header sent alone would wake the
+        worker for 4 bytes); the future is its answer."""
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
         self.writer.write(_frame(payload) + payload)
-        await self.writer.drain()
-        (n,) = _HEADER.unpack(await self.reader.readexactly(_HEADER.size))
-        if n == -1:
-            (n,) = _LONG_HEADER.unpack(await self.reader.readexactly(_LONG_HEADER.size))
-        return await self.reader.readexactly(n)
+        return future
 
-    def close(self) -> None:
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (n,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                if n == -1:
+                    (n,) = _LONG_HEADER.unpack(await reader.readexactly(_LONG_HEADER.size))
+                answer = await reader.readexactly(n)
+                future = self.waiting.popleft()
+                if not future.done():
+                    future.set_result(answer)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            self._lose(exc)
+        except asyncio.CancelledError:
+            self._lose(None)
+            raise
+
+    def _lose(self, exc: BaseException | None) -> None:
+        self.lost = True
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                lost = WorkerLost(
+                    "the verification worker stopped while checking this submission; retry"
+                )
+                lost.__cause__ = exc
+                future.set_exception(lost)
+        self._on_lost(self)
+
+    async def close(self, grace: float) -> None:
+        """Close the socket (the worker exits at EOF), wait for it, kill it if it hangs."""
         self.writer.close()
+        await asyncio.to_thread(self.process.join, grace)
+        if self.process.is_alive():
+            log.warning("worker %s did not stop, killing it", self.process.pid)
+            self.process.kill()
+            await asyncio.to_thread(self.process.join, grace)
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
 
 
 class ProcessPool:
     """``processes`` worker processes (``spawn``); an async context manager.
 
     ``await pool.call(fn, *args)`` runs ``fn(*args)`` in a worker and returns its result or
-    raises its exception (with the worker's traceback as ``__cause__``). A worker starts when a
-    call finds none idle, and runs ``initializer(*initargs)`` first. At most ``processes`` calls run
-    at once; the others wait their turn in order. A caller cancelled while its call runs does
-    not stop the call: the worker finishes it and the answer is dropped.
+    raises its exception (with the worker's traceback as ``__cause__``). A call goes to the
+    worker with the fewest calls waiting, the most recently used among those (a lone client
+    keeps one warm worker); a worker is started when every running one is busy, up to
+    ``processes``, and runs ``initializer(*initargs)`` first. Up to ``depth`` calls wait per
+    worker; further callers wait their turn in order. A caller cancelled while its call runs
+    does not stop the call: the worker finishes it and the answer is dropped.
     """
 
     def __init__(
@@ -147,19 +201,21 @@ class ProcessPool:
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
         name: str = "hub-worker",
+        depth: int = 2,
     ) -> None:
-        if processes < 1:
-            raise ValueError("a process pool needs at least one process")
+        if processes < 1 or depth < 1:
+            raise ValueError("a process pool needs at least one process and a depth of 1")
         self.processes = processes
+        self.depth = depth
         self.name = name
         self._initializer = initializer
         self._initargs = initargs
         self._context = multiprocessing.get_context("spawn")
-        self._idle: list[_Worker] = []  # a stack: the warmest worker on top
-        self._slots = asyncio.Semaphore(processes)
-        self._running: set[asyncio.Task[bytes]] = set()
+        self._workers: list[_Worker] = []  # the most recently used last
+        self._slots = asyncio.Semaphore(processes * depth)
+        self._starting: set[asyncio.Task[_Worker]] = set()
         self._closed = False
-        self.replaced = 0  # workers replaced after they died
+        self.replaced = 0  # workers that died and were dropped (a new one starts on demand)
 
     async def __aenter__(self) -> Self:
         return self
@@ -181,16 +237,17 @@ class ProcessPool:
         payload = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
         await self._slots.acquire()
         try:
-            worker = await self._take()
+            worker = await self._pick()
+            future = worker.send(payload)
         except BaseException:
             self._slots.release()
             raise
-        # The round trip runs as its own task so that a cancelled caller leaves the socket in
-        # step: the answer is still read before the worker takes another call.
-        task = asyncio.get_running_loop().create_task(self._run(worker, payload))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        answer = await asyncio.shield(task)
+        # The slot is freed by the answer, not by the caller: a cancelled caller's call
+        # still occupies its worker until it is answered.
+        future.add_done_callback(lambda _: self._slots.release())
+        with contextlib.suppress(ConnectionError):  # a lost worker fails the future instead
+            await worker.writer.drain()  # only waits for a payload the socket has not taken
+        answer = await asyncio.shield(future)
         ok, value, remote = pickle.loads(answer)  # noqa: S301 - from our own worker
         if ok:
             return value  # type: ignore[no-any-return]
@@ -198,41 +255,58 @@ class ProcessPool:
             value.__cause__ = RemoteTraceback(remote)
         raise value
 
-    async def _take(self) -> _Worker:
-        """The warmest idle worker; a new one when none is idle (workers start on demand, so
-        a lone client never starts a second) or when the one on top died while idle."""
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.process.is_alive():
-                return worker
-            self._retire(worker)
-            self.replaced += 1
-        return await self._spawn()
-
-    async def _run(self, worker: _Worker, payload: bytes) -> bytes:
-        healthy = False
-        try:
-            answer = await worker.roundtrip(payload)
-            healthy = True
-            return answer
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            code = worker.process.exitcode
-            log.warning(
-                "%s: worker %s ended during a call (exit code %s)",
-                self.name,
-                worker.process.pid,
-                code,
+    async def _pick(self) -> _Worker:
+        """The worker with the fewest calls waiting, the most recently used among them; a
+        new one while every running worker is busy and there is room."""
+        while True:
+            best: _Worker | None = None
+            for worker in reversed(self._workers):
+                if worker.lost or not worker.process.is_alive():
+                    continue
+                if best is None or len(worker.waiting) < len(best.waiting):
+                    best = worker
+            room = len(self._workers) + len(self._starting) < self.processes
+            if best is not None and (not best.waiting or not room):
+                self._workers.remove(best)
+                self._workers.append(best)
+                return best
+            if room:
+                start = asyncio.get_running_loop().create_task(self._start())
+                self._starting.add(start)
+                return await asyncio.shield(start)
+            # Every worker is starting: wait for one (a start that failed is not retried
+            # here; the next loop starts another).
+            await asyncio.wait(
+                [asyncio.shield(t) for t in self._starting], return_when=asyncio.FIRST_COMPLETED
             )
-            raise WorkerLost(
-                "the verification worker stopped while checking this submission; retry"
-            ) from exc
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker's socket ended: drop it (a new one starts when needed)."""
+        if worker not in self._workers:  # closing: the pool stops it itself
+            return
+        self._workers.remove(worker)
+        log.warning(
+            "%s: worker %s ended (exit code %s); a new one starts when needed",
+            self.name,
+            worker.process.pid,
+            worker.process.exitcode,
+        )
+        self.replaced += 1
+        if worker.process.is_alive():  # its socket broke but it runs: never leave it behind
+            worker.process.kill()
+        worker.writer.close()
+
+    async def _start(self) -> _Worker:
+        """Spawn a worker and add it to the pool (as one task: whoever waits for it finds it
+        in the pool once the task is done)."""
+        try:
+            worker = await self._spawn()
+            self._workers.append(worker)
+            return worker
         finally:
-            if healthy:
-                self._idle.append(worker)
-            else:
-                self._retire(worker)  # the next call that finds no idle worker starts one
-                self.replaced += 1
-            self._slots.release()
+            task = asyncio.current_task()
+            if task is not None:
+                self._starting.discard(task)
 
     async def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
@@ -249,27 +323,18 @@ class ProcessPool:
         sock = socket.socket(fileno=os.dup(parent.fileno()))
         parent.close()
         reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
-        return _Worker(process, reader, writer)
-
-    def _retire(self, worker: _Worker) -> None:
-        worker.close()
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join(timeout=0)
+        return _Worker(process, reader, writer, self._lost)
 
     async def close(self, grace: float = 10.0) -> None:
-        """Let running calls finish, then stop every worker (killed after ``grace`` seconds)."""
+        """Let calls already sent finish, then stop every worker (killed after ``grace``
+        seconds)."""
         if self._closed:
             return
         self._closed = True
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
-        workers, self._idle = self._idle, []
+        workers = list(self._workers)
+        waiting = [f for w in workers for f in w.waiting]
+        if waiting:
+            await asyncio.gather(*waiting, return_exceptions=True)
+        self._workers.clear()
         for worker in workers:
-            worker.close()  # EOF: the worker returns from its loop and exits
-        for worker in workers:
-            await asyncio.to_thread(worker.process.join, grace)
-            if worker.process.is_alive():
-                log.warning("%s: worker %s did not stop, killing it", self.name, worker.process.pid)
-                worker.process.kill()
-                await asyncio.to_thread(worker.process.join, grace)
+            await worker.close(grace)

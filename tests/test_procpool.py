@@ -146,3 +146,17 @@ async def test_a_closed_pool_refuses_calls_and_stops_its_workers() -> None:
         await p.call(pid)
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
+
+
+async def test_calls_waiting_in_one_worker_are_answered_in_order() -> None:
+    async with ProcessPool(1, depth=3) as p:
+        answers = await asyncio.gather(*(p.call(echo, bytes([n]) * n) for n in range(1, 30)))
+    assert answers == [bytes([n]) * n for n in range(1, 30)]
+
+
+async def test_calls_waiting_behind_a_call_that_kills_its_worker_fail_too() -> None:
+    async with ProcessPool(1, depth=2) as p:
+        await p.call(pid)  # started
+        dying, behind = await asyncio.gather(p.call(die), p.call(pid), return_exceptions=True)
+        assert isinstance(dying, WorkerLost) and isinstance(behind, WorkerLost)
+        assert await p.call(echo, b"after") == b"retfa"
