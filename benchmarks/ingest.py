@@ -16,7 +16,9 @@ In one run it measures, on the same packages:
   verification worker per core, the default configuration), ``C`` concurrent aiohttp clients
   submitting ``N`` pre-signed packages from several agencies: accepted packages/s and latency
   p50/p95/p99, plus the CPU time of the hub's processes (server and workers, from
-  ``/proc/<pid>/stat``) as cores used, and of this load generator (it shares the machine);
+  ``/proc/<pid>/stat``) as cores used, the server processes' own share of it per package (the
+  event loop and the store's threads, without the verification workers), and the CPU time
+  of this load generator (it shares the machine);
 * **bare checks**: ``hub.pipeline.checks.check_package`` in a loop in this process (parse,
   XSD, signature and certificate path, models), packages/s and the share of each step;
 * **bare pool** (issue 12's yardstick): a pool of ``--bare-processes`` (2) processes running
@@ -279,14 +281,29 @@ def session_stats(sid: int) -> Iterator[tuple[int, list[str]]]:
             yield int(entry), fields
 
 
-def session_cpu_seconds(sid: int) -> tuple[float, int]:
+def is_check_worker(pid: int) -> bool:
+    """Whether ``pid`` is one of the hub's verification workers (a multiprocessing child)
+    rather than a server process (``hub serve`` or one of its ``--workers``, forked)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"multiprocessing" in fh.read()
+    except OSError:
+        return False
+
+
+def session_cpu_seconds(sid: int) -> tuple[float, int, float]:
     """utime + stime of every live process in session ``sid`` (the server and its workers),
-    and how many there are. Reaped children are not counted: read this while they live."""
-    total, count = 0.0, 0
-    for _, fields in session_stats(sid):
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (14th, 15th)
+    how many there are, and the part of the server processes alone (the event loop and the
+    store's threads, without the verification workers). Reaped children are not counted:
+    read this while they live."""
+    total, count, server = 0.0, 0, 0.0
+    for pid, fields in session_stats(sid):
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (14th, 15th)
+        total += cpu
         count += 1
-    return total, count
+        if not is_check_worker(pid):
+            server += cpu
+    return total, count, server
 
 
 def self_cpu_seconds() -> float:
@@ -458,7 +475,7 @@ async def http_run(
         before: dict[str, float] = {}
 
         def snapshot() -> None:
-            before["hub"], before["procs"] = session_cpu_seconds(proc.pid)
+            before["hub"], before["procs"], before["server"] = session_cpu_seconds(proc.pid)
             before["self"] = self_cpu_seconds()
 
         # Pull agencies fetch and ack everything, warm-up included; delivered/s counts the
@@ -475,7 +492,7 @@ async def http_run(
         latencies, failures, wall = await submit_all(
             url, tokens, measured, concurrency, snapshot, expect
         )
-        hub_after, procs = session_cpu_seconds(proc.pid)
+        hub_after, procs, server_after = session_cpu_seconds(proc.pid)
         self_after = self_cpu_seconds()
         deadline = time.perf_counter() + 300
         while not expect <= acked.keys() and time.perf_counter() < deadline:
@@ -496,6 +513,7 @@ async def http_run(
     finally:
         stop_hub(proc, log, timeout=30)
     hub_cpu = hub_after - before["hub"]
+    server_cpu = server_after - before["server"]
     return {
         "workers": workers,
         "backlog": backlog,
@@ -518,6 +536,8 @@ async def http_run(
         "hub_cores_used": hub_cpu / wall,
         "accepted_per_s_per_core": len(latencies) / hub_cpu if hub_cpu else float("nan"),
         "hub_cpu_ms_per_package": 1000 * hub_cpu / max(1, len(latencies)),
+        "server_cpu_s": server_cpu,
+        "server_cpu_ms_per_package": 1000 * server_cpu / max(1, len(latencies)),
         "loadgen_cores_used": (self_after - before["self"]) / wall,
         "single_client_latency_ms": {
             "n": len(single_latencies),
@@ -741,6 +761,10 @@ def main() -> None:
         (
             "hub CPU ms/package (check_package)",
             lambda h: f"{h['hub_cpu_ms_per_package']:.1f} ({bare['ms_per_package']:.1f})",
+        ),
+        (
+            "server process(es) CPU ms/package",
+            lambda h: f"{h['server_cpu_ms_per_package']:.2f}",
         ),
         (
             "one client p50/p99 ms, pullers on",

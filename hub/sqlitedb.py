@@ -19,14 +19,16 @@ a read-to-write upgrade (which SQLite reports as ``SQLITE_BUSY`` without waiting
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from hub.errors import Unavailable
 from hub.text import nfc_or_none
@@ -175,15 +177,58 @@ def apply_migrations(
 
 # -- the thread-confined connection ------------------------------------------------------------
 
+#: A job for a connection's thread: the function, the event-loop future waiting for its
+#: result, and that future's loop; ``None`` stops the thread.
+_Job = tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    # On the event loop's thread: the waiter may have been cancelled meanwhile.
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _serve_jobs(jobs: queue.SimpleQueue[_Job]) -> None:
+    """The connection's thread: run each job in order, hand its outcome to its loop."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        fn, future, loop = job
+        if future.cancelled():  # the caller gave up before it started: never run it
+            continue
+        try:
+            value, ok = fn(), True
+        except BaseException as exc:  # handed to the awaiting task, as an executor does
+            value, ok = exc, False
+        # RuntimeError: the loop closed meanwhile, nobody waits for this any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+        del job, fn, future, loop, value  # no reference kept while waiting for the next
+
 
 class SqliteConnection:
-    """One ``sqlite3`` connection living on its own single worker thread.
+    """One ``sqlite3`` connection living on its own thread.
 
     ``run`` executes a function with the connection on that thread; ``write`` wraps it in
     ``BEGIN IMMEDIATE … COMMIT`` (rolled back on any error); ``read`` in a deferred
     transaction, so multi-statement reads see one snapshot. ``sqlite3.OperationalError``
     (locked past ``busy_timeout``, disk full, read-only file, I/O error) becomes
     :class:`hub.errors.Unavailable`: the caller can answer 503 and try later.
+
+    The thread takes its jobs from a :class:`queue.SimpleQueue` and answers each through
+    ``call_soon_threadsafe``, not through a ``ThreadPoolExecutor`` and ``run_in_executor``:
+    every store call crosses this boundary (several per package), and the executor's
+    Python-level locks, its ``concurrent.futures.Future`` and the chaining of that to an
+    asyncio future cost the event loop about three times as much per call (see
+    docs/performance.md, "the server's own CPU"). A job whose caller was cancelled before it
+    started is not run, as with an executor. The thread is a daemon: a process that exits
+    without closing the connection does not hang on it, and a transaction it cuts short was
+    not reported committed to anyone (SQLite rolls it back).
     """
 
     def __init__(
@@ -200,20 +245,23 @@ class SqliteConnection:
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self.wal = wal
-        self._executor: ThreadPoolExecutor | None = None
+        self._jobs: queue.SimpleQueue[_Job] | None = None
         self._conn: sqlite3.Connection | None = None
 
     @property
     def is_open(self) -> bool:
         """Whether :meth:`open` ran and :meth:`close` did not."""
-        return self._executor is not None
+        return self._jobs is not None
 
     async def open(self, init: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Start the thread, connect, set the pragmas, then run ``init`` (migrations) there."""
-        if self._executor is not None:
+        if self._jobs is not None:
             return
         check_sqlite_version()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+        self._jobs = queue.SimpleQueue()
+        threading.Thread(
+            target=_serve_jobs, args=(self._jobs,), name=self.name, daemon=True
+        ).start()
         try:
             await self._submit(self._connect)
             if init is not None:
@@ -259,20 +307,20 @@ class SqliteConnection:
 
     async def close(self) -> None:
         """Close the connection on its thread (after queued jobs) and stop the thread."""
-        executor, self._executor = self._executor, None
-        if executor is None:
+        jobs, self._jobs = self._jobs, None
+        if jobs is None:
             return
         conn, self._conn = self._conn, None
         try:
             if conn is not None:
-                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+                await _call(jobs, conn.close)
         finally:
-            executor.shutdown(wait=False)
+            jobs.put(None)  # the thread ends after the jobs queued before
 
     async def _submit(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
+        if self._jobs is None:
             raise Unavailable(f"{self.name}: database connection is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await _call(self._jobs, fn)
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` on the connection's thread (autocommit)."""
@@ -301,6 +349,14 @@ class SqliteConnection:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` inside a deferred (read) transaction: one consistent snapshot."""
         return await self.run(lambda conn: _in_transaction(conn, "BEGIN", fn))
+
+
+def _call(jobs: queue.SimpleQueue[_Job], fn: Callable[[], T]) -> asyncio.Future[T]:
+    """Queue ``fn`` for a connection's thread; the future its result arrives in."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    jobs.put((fn, future, loop))
+    return future
 
 
 def _in_transaction(

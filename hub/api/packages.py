@@ -59,6 +59,10 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise PackageTooLarge(
             f"{request.content_length} bytes declared; the limit is {limit}", limit=limit
         )
+    if not request.body_exists:
+        # Nothing to wait for (an ack without a signed body, the pullers' usual one): no
+        # timer, no reader loop on every such request.
+        return b""
     timeout = _runtime(request).config.settings.http.body_timeout
     body = io.BytesIO()
     size = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,14 @@ from hub.audit.chain import AuditChain
 from hub.errors import Unavailable
 from hub.models import NewPackage
 from hub.sqlitedb import split_statements
-from hub.store.abc import AddOutcome, Store
+from hub.store.abc import AcceptItem, AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.sql.packages import inbox_sql
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from hub.store.sqlite.dialect import SQLITE
-from tests.contracts.store_contract import G22, StoreContract, new_package
+from tests.contracts.store_contract import G22, H41, StoreContract, new_package
 
 
 class TestSqliteStore(StoreContract):
@@ -127,6 +128,35 @@ async def test_locked_database_is_unavailable(tmp_path: Path) -> None:
             blocker.close()
         await store.add_packages([new_package()])
         assert await store.count_packages() == 1
+
+
+async def test_chained_events_take_the_seqs_autoincrement_would(tmp_path: Path) -> None:
+    """Event rows are written with their seq (the hash covers it): one past the highest ever
+    used, as ``AUTOINCREMENT`` assigns, consecutive within a transaction; each row's hash and
+    the chain's head are what the audit chain computes for it."""
+    path = tmp_path / "hub.db"
+    chain = AuditChain()
+    async with SqliteStore(path, chainer=chain) as store:
+        await store.accept([AcceptItem(new_package(recipients=(G22, H41)), frozenset({G22, H41}))])
+        # A row written around the hub and removed again: AUTOINCREMENT never reuses its seq.
+        with sqlite3.connect(path, isolation_level=None) as raw:
+            raw.execute("INSERT INTO events (kind, at) VALUES ('x', '2026-01-01')")
+            raw.execute("DELETE FROM events WHERE kind = 'x'")
+        await store.accept([AcceptItem(new_package(recipients=(G22,)), frozenset({G22}))])
+        events = await store.audit().all_events()
+        heads = await store.audit().heads()
+    seqs = [e.seq for e in events]
+    assert seqs == [1, 2, 3, 5, 6]  # accepted + 2 available, then accepted + 1 available
+    assert [e.chain_seq for e in events] == [1, 2, 3, 4, 5]
+    for before, event in zip([None, *events], events, strict=False):
+        assert event.prev_hash == (chain.genesis if before is None else before.hash)
+        assert event.hash == chain.seal(replace(event, hash=None)).hash
+    (head,) = heads
+    assert (head.head_seq, head.head_hash) == (5, events[-1].hash)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone() == (
+            6,
+        )
 
 
 def test_cursor_roundtrip() -> None:

@@ -32,8 +32,32 @@ def _chain_id(chainer: EventChainer) -> str:
     return chain
 
 
-def insert_chained(conn: sqlite3.Connection, chainer: EventChainer, event: Event) -> int:
-    """Append ``event`` to this process's chain inside the caller's transaction; its seq."""
+#: The seq the next event row is given: ``events.seq`` is ``AUTOINCREMENT``, so one past the
+#: highest ever used (``sqlite_sequence``) or present, whichever is larger.
+_NEXT_SEQ = (
+    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+    "COALESCE((SELECT MAX(seq) FROM events), 0)) + 1"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, package_id, kind, at, recipient, attempt, detail, chain_id, "
+    "chain_seq, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_chained(
+    conn: sqlite3.Connection, chainer: EventChainer, events: Sequence[Event]
+) -> list[int]:
+    """Append ``events`` (in order) to this process's chain inside the caller's write
+    transaction; returns their seqs.
+
+    The hash covers ``seq``. The caller's ``BEGIN IMMEDIATE`` holds SQLite's write lock, so
+    the seqs ``AUTOINCREMENT`` would assign are known before the insert: each row is written
+    whole (hash included) in one statement, and the chain's head is read and moved once for
+    all of them — where an insert, then an update of its hash, then a move of the head per
+    event cost four statements each.
+    """
+    if not events:
+        return []
     chain_id = _chain_id(chainer)
     head = conn.execute(
         "SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = ?", (chain_id,)
@@ -44,29 +68,31 @@ def insert_chained(conn: sqlite3.Connection, chainer: EventChainer, event: Event
             (chain_id, chainer.owner(), to_db_time(datetime.now(UTC)), chainer.genesis),
         )
         head = (0, chainer.genesis)
-    chain_seq, prev = int(head[0]) + 1, str(head[1])
-    detail_text = json.dumps(event.detail, ensure_ascii=False, default=str)
-    row = conn.execute(
-        "INSERT INTO events (package_id, kind, at, recipient, attempt, detail, chain_id, "
-        "chain_seq, prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        (
-            event.package_id,
-            event.kind,
-            to_db_time(event.at),
-            event.recipient,
-            event.attempt,
-            detail_text,
-            chain_id,
-            chain_seq,
-            prev,
-        ),
-    ).fetchone()
-    seq = int(row[0])
-    # The hash covers seq (so the trace order is sealed too), which SQLite only knows now.
-    sealed = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
-    conn.execute("UPDATE events SET hash = ? WHERE seq = ?", (sealed.hash, seq))
-    conn.execute(q.CHAIN_MOVE, (chain_seq, sealed.hash, chain_id))
-    return seq
+    chain_seq, prev = int(head[0]), str(head[1])
+    first = int(conn.execute(_NEXT_SEQ).fetchone()[0])
+    rows: list[tuple[object, ...]] = []
+    for seq, event in enumerate(events, start=first):
+        chain_seq += 1
+        sealed = chainer.seal(q.chain_row(event, seq, chain_id, chain_seq, prev))
+        rows.append(
+            (
+                seq,
+                event.package_id,
+                event.kind,
+                to_db_time(event.at),
+                event.recipient,
+                event.attempt,
+                json.dumps(event.detail, ensure_ascii=False, default=str),
+                chain_id,
+                chain_seq,
+                prev,
+                sealed.hash,
+            )
+        )
+        prev = str(sealed.hash)
+    conn.executemany(_INSERT_EVENT, rows)
+    conn.execute(q.CHAIN_MOVE, (chain_seq, prev, chain_id))
+    return list(range(first, first + len(events)))
 
 
 def _events(conn: sqlite3.Connection, text: str, params: Sequence[object]) -> list[ChainedEvent]:
@@ -96,7 +122,7 @@ def _purge_package(
     if conn.execute(q.PURGE_BLOB, params).fetchone() is None:
         return False
     conn.execute(q.PURGE_SUBJECT, (package_id,))
-    insert_chained(conn, chainer, event)
+    insert_chained(conn, chainer, [event])
     return True
 
 

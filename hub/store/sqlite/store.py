@@ -131,10 +131,10 @@ class SqliteStore(SqlStore):
         )
         self.schema_version = 0
 
-    def _insert_event(self, conn: sqlite3.Connection, event: Event) -> None:
+    def _insert_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         # Every event joins this process's hash chain, in the caller's transaction (issue 7):
         # the event commits together with the state change it records.
-        insert_chained(conn, self.chainer, event)
+        insert_chained(conn, self.chainer, events)
 
     # -- the primitives of SqlStore -------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class SqliteStore(SqlStore):
             if row is None:
                 return _get_delivery(conn, *key), False
             record = pkg_sql.delivery(row, SQLITE)
-            self._insert_event(conn, event(record))
+            self._insert_events(conn, [event(record)])
             return record, True
 
         return await self._writer.write(tx)
@@ -210,8 +210,7 @@ class SqliteStore(SqlStore):
                 if isinstance(op, accept_sql.Many):
                     conn.executemany(op.sql, op.rows)
                     return None
-                for event in op.events:
-                    self._insert_event(conn, event)
+                self._insert_events(conn, op.events)
                 return None
 
             return accept_sql.drive(script, execute)
@@ -260,6 +259,7 @@ class SqliteStore(SqlStore):
         at = to_db_time(now)
 
         def tx(conn: sqlite3.Connection) -> None:
+            events: list[Event] = []
             for package_id, recipient in keys:
                 row = conn.execute(
                     "UPDATE deliveries SET state = 'queued', updated_at = ? "
@@ -268,8 +268,8 @@ class SqliteStore(SqlStore):
                     (at, package_id, recipient),
                 ).fetchone()
                 if row is not None:
-                    event = pkg_sql.queued_event(package_id, recipient, now, row[0], SQLITE)
-                    self._insert_event(conn, event)
+                    events.append(pkg_sql.queued_event(package_id, recipient, now, row[0], SQLITE))
+            self._insert_events(conn, events)
 
         await self._writer.write(tx)
 
@@ -290,8 +290,7 @@ class SqliteStore(SqlStore):
                 for key in plan.missed(moved)
             }
             outcomes, events = plan.settled(moved, current)
-            for event in events:
-                self._insert_event(conn, event)
+            self._insert_events(conn, events)
             return outcomes
 
         return await self._writer.write(tx)
@@ -325,7 +324,7 @@ class SqliteStore(SqlStore):
 
     async def append_event(self, event: Event) -> None:
         """Append to the event log (``event.seq`` is ignored: the store assigns it)."""
-        await self._writer.write(lambda c: self._insert_event(c, event))
+        await self._writer.write(lambda c: self._insert_events(c, [event]))
 
     # -- agency directory (issue 11) --------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""SqliteConnection: the connection's own thread, its job queue and hand-back to the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from hub.errors import Unavailable
+from hub.sqlitedb import SqliteConnection
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> SqliteConnection:
+    conn = SqliteConnection(tmp_path / "t.db", name="t-conn")
+    await conn.open(lambda c: c.execute("CREATE TABLE t (n INTEGER)"))
+    yield conn  # type: ignore[misc]
+    await conn.close()
+
+
+async def test_jobs_run_in_order_on_one_thread_off_the_loop(db: SqliteConnection) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def job(n: int) -> int:
+        seen.append((n, threading.current_thread().name))
+        return n * 10
+
+    results = await asyncio.gather(*(db.run(lambda c, n=n: job(n)) for n in range(50)))
+    assert results == [n * 10 for n in range(50)]
+    assert [n for n, _ in seen] == list(range(50))
+    assert {name for _, name in seen} == {"t-conn"}
+    assert threading.current_thread().name != "t-conn"
+
+
+async def test_errors_reach_the_caller(db: SqliteConnection) -> None:
+    def fail(conn: sqlite3.Connection) -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await db.run(fail)
+    with pytest.raises(Unavailable):  # an OperationalError (no such table) is Unavailable
+        await db.run(lambda c: c.execute("SELECT * FROM missing").fetchall())
+    # A failed write is rolled back, and the thread goes on with the next job.
+    with pytest.raises(ValueError):
+        await db.write(lambda c: (c.execute("INSERT INTO t VALUES (1)"), fail(c)))
+    assert await db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
+
+
+async def test_a_job_cancelled_before_it_starts_is_not_run(db: SqliteConnection) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def block(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait()
+
+    blocker = asyncio.create_task(db.run(block))
+    await asyncio.to_thread(started.wait)
+    queued = asyncio.create_task(db.write(lambda c: c.execute("INSERT INTO t VALUES (2)")))
+    await asyncio.sleep(0)  # the write is queued behind the blocking job
+    queued.cancel()
+    release.set()
+    await blocker
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    # Jobs run in order: once this one answers, the cancelled write had its turn.
+    assert await db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
+
+
+async def test_close_stops_the_thread(tmp_path: Path) -> None:
+    conn = SqliteConnection(tmp_path / "c.db", name="t-close")
+    await conn.open(lambda c: c.execute("CREATE TABLE t (n INTEGER)"))
+    thread = await conn.run(lambda c: threading.current_thread())
+    await asyncio.gather(
+        *(conn.write(lambda c, n=n: c.execute("INSERT INTO t VALUES (?)", (n,))) for n in range(5))
+    )
+    await conn.close()
+    assert not conn.is_open
+    thread.join(timeout=30)  # not a timed assertion: only so a failure cannot hang the suite
+    assert not thread.is_alive()
+    with pytest.raises(Unavailable):
+        await conn.run(lambda c: c.execute("SELECT 1").fetchone())
+    with sqlite3.connect(tmp_path / "c.db") as check:
+        assert check.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5
