@@ -301,6 +301,9 @@ class ProcessPool:
         in the pool once the task is done)."""
         try:
             worker = await self._spawn()
+            if self._closed:  # closed while it started: stop it, nobody will call it
+                await worker.close(grace=10.0)
+                raise Unavailable(f"{self.name}: the worker processes are stopped")
             self._workers.append(worker)
             return worker
         finally:
