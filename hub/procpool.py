@@ -228,6 +228,11 @@ class ProcessPool:
     ) -> None:
         await self.close()
 
+    @property
+    def pending(self) -> int:
+        """Calls sent to a worker and not answered yet."""
+        return sum(len(w.waiting) for w in self._workers)
+
     async def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args)`` in a worker process (no keyword arguments)."""
         if kwargs:
@@ -259,10 +264,10 @@ class ProcessPool:
         """The worker with the fewest calls waiting, the most recently used among them; a
         new one while every running worker is busy and there is room."""
         while True:
+            for worker in [w for w in self._workers if not w.process.is_alive()]:
+                self._lost(worker)  # dead before its socket told: never counted as room
             best: _Worker | None = None
             for worker in reversed(self._workers):
-                if worker.lost or not worker.process.is_alive():
-                    continue
                 if best is None or len(worker.waiting) < len(best.waiting):
                     best = worker
             room = len(self._workers) + len(self._starting) < self.processes

@@ -154,9 +154,22 @@ async def test_calls_waiting_in_one_worker_are_answered_in_order() -> None:
     assert answers == [bytes([n]) * n for n in range(1, 30)]
 
 
-async def test_calls_waiting_behind_a_call_that_kills_its_worker_fail_too() -> None:
+def die_when(path: str) -> None:
+    hold(path)
+    die()
+
+
+async def test_calls_waiting_behind_a_call_that_kills_its_worker_fail_too(
+    tmp_path: os.PathLike[str],
+) -> None:
+    go = os.path.join(tmp_path, "go")
     async with ProcessPool(1, depth=2) as p:
         await p.call(pid)  # started
-        dying, behind = await asyncio.gather(p.call(die), p.call(pid), return_exceptions=True)
-        assert isinstance(dying, WorkerLost) and isinstance(behind, WorkerLost)
+        dying = asyncio.create_task(p.call(die_when, go))
+        behind = asyncio.create_task(p.call(pid))
+        while p.pending < 2:  # both sent to the one worker, the first one running
+            await asyncio.sleep(0.001)
+        open(go, "w").close()
+        results = await asyncio.gather(dying, behind, return_exceptions=True)
+        assert all(isinstance(r, WorkerLost) for r in results), results
         assert await p.call(echo, b"after") == b"retfa"
