@@ -224,9 +224,9 @@ class SqliteConnection:
     ``call_soon_threadsafe``, not through a ``ThreadPoolExecutor`` and ``run_in_executor``:
     every store call crosses this boundary (several per package), and the executor's
     Python-level locks, its ``concurrent.futures.Future`` and the chaining of that to an
-    asyncio future cost the event loop about three times as much per call (see
-    docs/performance.md, "the server's own CPU"). A job whose caller was cancelled before it
-    started is not run, as with an executor. The thread is a daemon: a process that exits
+    asyncio future cost the event loop about twice as much per call (docs/performance.md,
+    "Issue 12: the server's own CPU per package"). A job whose caller was cancelled before
+    it started is not run, as with an executor. The thread is a daemon: a process that exits
     without closing the connection does not hang on it, and a transaction it cuts short was
     not reported committed to anyone (SQLite rolls it back).
     """
