@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/ingest.py [--packages N] [--concurrency C] [--processes P]
      [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq] [--workers N]
-     [--compare] [--bare-processes P] [--single N] [--backlog N] [--json FILE]
+     [--compare] [--bare-processes P] [--single N] [--backlog N] [--rate R] [--json FILE]
 
 ``--compare`` runs, on the same signed packages, the embedded default (SQLite + local broker,
 one worker), RabbitMQ + PostgreSQL with one worker and with two (``hub serve --workers 2``);
@@ -26,6 +26,10 @@ In one run it measures, on the same packages:
   (``hub.edxml.schema.validate``) and ``signing.verify_enveloped`` under the strict policy —
   no trust path, no models, no store — over the same packages: packages/s, and the hub's
   accepted/s as a share of it;
+* ``--rate R``: the measured packages are submitted **open-loop**, one every ``1/R`` seconds
+  whatever the answers, instead of by ``C`` clients: every tree then sees the same arrivals,
+  so the CPU per package of two versions compares (in a closed loop a faster hub accepts at a
+  higher rate, groups more packages per commit and spends less per package for that alone);
 * **one client alone**: after the concurrent run, ``--single`` further packages submitted one
   at a time: submit→receipt p50/p99 — the first half while the pull agencies keep polling,
   fetching and acking each of them, the second half after they stopped;
@@ -333,44 +337,61 @@ async def submit_all(
     concurrency: int,
     on_start: Callable[[], None] = lambda: None,
     expect: set[tuple[str, str]] | None = None,
+    rate: float | None = None,
 ) -> tuple[list[float], int, float]:
-    """Submit everything with ``concurrency`` workers; (latencies, failures, wall seconds)."""
+    """Submit everything with ``concurrency`` workers (closed loop), or — ``rate`` given — one
+    package every ``1/rate`` seconds whatever the answers (open loop, as many in flight as it
+    takes); (latencies, failures, wall seconds)."""
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     for item in packages:
         queue.put_nowait(item)
     latencies: list[float] = []
     failures = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    connector = aiohttp.TCPConnector(limit=concurrency if rate is None else 0)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
-        async def worker() -> None:
+        async def send(sender: str, data: bytes) -> None:
             nonlocal failures
+            headers = {
+                "Authorization": f"Bearer {tokens[sender]}",
+                "Content-Type": "application/xml",
+            }
+            t0 = time.perf_counter()
+            async with session.post(f"{url}/v1/packages", data=data, headers=headers) as r:
+                body = await r.read()
+                ok = r.status == 202
+            latency = time.perf_counter() - t0
+            if ok:
+                latencies.append(latency)
+                if expect is not None:
+                    # The receipt names the recipients after routing (copies included).
+                    facts = parse_receipt(etree.fromstring(body))
+                    for recipient in facts.recipients:
+                        expect.add((facts.package_id, recipient))
+            else:
+                failures += 1
+                print(f"refused: HTTP {r.status} {body[:300]!r}", file=sys.stderr)
+
+        async def worker() -> None:
             while not queue.empty():
-                sender, data = queue.get_nowait()
-                headers = {
-                    "Authorization": f"Bearer {tokens[sender]}",
-                    "Content-Type": "application/xml",
-                }
-                t0 = time.perf_counter()
-                async with session.post(f"{url}/v1/packages", data=data, headers=headers) as r:
-                    body = await r.read()
-                    ok = r.status == 202
-                latency = time.perf_counter() - t0
-                if ok:
-                    latencies.append(latency)
-                    if expect is not None:
-                        # The receipt names the recipients after routing (copies included).
-                        facts = parse_receipt(etree.fromstring(body))
-                        for recipient in facts.recipients:
-                            expect.add((facts.package_id, recipient))
-                else:
-                    failures += 1
-                    print(f"refused: HTTP {r.status} {body[:300]!r}", file=sys.stderr)
+                await send(*queue.get_nowait())
+
+        async def paced(per_second: float) -> None:
+            sent: list[asyncio.Task[None]] = []
+            for i, (sender, data) in enumerate(packages):
+                delay = start + i / per_second - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent.append(asyncio.create_task(send(sender, data)))
+            await asyncio.gather(*sent)
 
         on_start()
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if rate is None:
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        else:
+            await paced(rate)
         wall = time.perf_counter() - start
     return latencies, failures, wall
 
@@ -461,6 +482,7 @@ async def http_run(
     workers: int = 1,
     single: list[tuple[str, bytes]] | None = None,
     backlog: int = 0,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     seeded_s = await seed_backlog(workdir, backlog, BACKLOG_AGENCY) if backlog else 0.0
@@ -490,7 +512,7 @@ async def http_run(
         expect: set[tuple[str, str]] = set()
         t_start = time.perf_counter()
         latencies, failures, wall = await submit_all(
-            url, tokens, measured, concurrency, snapshot, expect
+            url, tokens, measured, concurrency, snapshot, expect, rate
         )
         hub_after, procs, server_after = session_cpu_seconds(proc.pid)
         self_after = self_cpu_seconds()
@@ -516,6 +538,7 @@ async def http_run(
     server_cpu = server_after - before["server"]
     return {
         "workers": workers,
+        "offered_rate": rate,
         "backlog": backlog,
         "backlog_seed_s": seeded_s,
         "deliveries": len(expect),
@@ -643,6 +666,12 @@ def main() -> None:
         default=0,
         help=f"packages seeded through the store into {BACKLOG_AGENCY}'s inbox first",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="submit one package every 1/RATE s (open loop) instead of --concurrency clients",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args()
@@ -713,6 +742,7 @@ def main() -> None:
                     n_workers,
                     single,
                     args.backlog,
+                    args.rate,
                 )
             )
         finally:
@@ -733,8 +763,9 @@ def main() -> None:
         "backlog": args.backlog,
     }
     print(
-        f"\n{args.packages} packages × ~{statistics.fmean(sizes):,.0f} B, {args.concurrency} "
-        f"clients, {cores} cores; bare check_package {bare['packages_per_s']:,.0f}/s "
+        f"\n{args.packages} packages × ~{statistics.fmean(sizes):,.0f} B, "
+        + (f"{args.rate:g}/s offered" if args.rate else f"{args.concurrency} clients")
+        + f", {cores} cores; bare check_package {bare['packages_per_s']:,.0f}/s "
         f"({bare['ms_per_package']:.2f} ms); bare parse+XSD+signature on "
         f"{pool['processes']} processes {pool['packages_per_s']:,.0f}/s"
         + (
