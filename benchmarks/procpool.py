@@ -7,7 +7,8 @@ Both pools run ``check_package_for_ingest`` in ``--processes`` spawned workers (
 the hub's are). Measured, alternating pool by pool for ``--rounds`` rounds:
 
 * **lone calls**: one call at a time (a lone client), p50/p90 ms;
-* **all at once**: every package submitted together, packages/s;
+* **all at once**: every package submitted together, packages/s and this process's CPU per
+  call (what the server's loop and its helper threads spend on a round trip);
 * both again with the **event loop busy** (a task that spins 1 ms, sleeps 1 ms: the server's
   loop answering agencies), where the executor's helper threads wait for the GIL.
 
@@ -63,10 +64,13 @@ async def lone(call: Call, packages: list[bytes]) -> tuple[float, float]:
     return times[len(times) // 2], times[int(0.9 * len(times))]
 
 
-async def together(call: Call, packages: list[bytes]) -> float:
-    t = time.perf_counter()
+async def together(call: Call, packages: list[bytes]) -> tuple[float, float]:
+    """Packages/s, and this process's CPU ms per call (the loop's side of the round trip,
+    helper threads included)."""
+    t, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(call(d) for d in packages))
-    return len(packages) / (time.perf_counter() - t)
+    n = len(packages)
+    return n / (time.perf_counter() - t), 1000 * (time.process_time() - cpu) / n
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -116,10 +120,10 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.rounds):
                 for name, call in calls.items():
                     p50, p90 = await lone(call, measured)
-                    rate = await together(call, measured)
+                    rate, cpu = await together(call, measured)
                     print(
                         f"{label:9s}  {name:19s}  lone p50 {p50:5.2f} ms  p90 {p90:5.2f} ms"
-                        f"   all at once {rate:6.0f}/s",
+                        f"   all at once {rate:6.0f}/s, server CPU {cpu:.3f} ms a call",
                         flush=True,
                     )
             if spinner is not None:
