@@ -23,7 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hub.lifecycle.config import LifecycleSettings
@@ -100,9 +100,11 @@ async def evaluate(
                 )
             )
     limit = settings.ack_within_days
-    # Working days never outnumber calendar days, so rows sent less than ``limit - 1``
-    # calendar days ago cannot be late yet: the store only returns older ones.
-    for r in await lc.unanswered(now - timedelta(days=max(limit - 1, 0))):
+    # Only the rows that can be late are read: a recipient that never answers (one that only
+    # acknowledges, a copy's recipient) leaves every document it receives unanswered, and
+    # reading all of those at every evaluation would cost time, memory and a long read
+    # transaction (which holds back WAL checkpoints) in proportion to all traffic so far.
+    for r in await lc.unanswered(cal.late_before(now, limit)):
         age = cal.working_days_between(r.sent_at, now)
         if age > limit:
             alarms.append(

@@ -51,6 +51,15 @@ class WorkCalendar:
             day += timedelta(days=1)
         return count
 
+    def late_before(self, end: datetime, days: int) -> datetime:
+        """The instant before which ``start`` must lie for ``working_days_between(start, end)``
+        to exceed ``days``: the local midnight ``days`` calendar days before ``end``'s local
+        date (working days never outnumber calendar days, and a day counts from ``start``'s
+        local date). Whatever started at or after it cannot be over ``days`` yet, so a periodic
+        check need not read it."""
+        first = end.astimezone(VN_TZ).date() - timedelta(days=max(days, 0))
+        return datetime(first.year, first.month, first.day, tzinfo=VN_TZ)
+
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The local end of the ``days``-th working day after ``start`` (a deadline)."""
         day = start.astimezone(VN_TZ).date()

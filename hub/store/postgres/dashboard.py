@@ -119,7 +119,7 @@ class PostgresDashboard(dash.SqlDashboard):
 
     async def agency_activity(self) -> tuple[AgencyActivity, ...]:
         """Counts of the non-acked states per recipient, then indexed probes per agency."""
-        probes = [_sql(p) for p in dash.AGENCY_PROBES]
+        probes = [_sql(p) for p in dash.agency_probes(POSTGRES)]
 
         async def q(conn: Conn) -> tuple[AgencyActivity, ...]:
             counts = dash.state_counts(await fetchall(conn, _OPEN_BY_RECIPIENT))

@@ -196,23 +196,31 @@ def overview(
 
 # -- agencies --------------------------------------------------------------------------------
 
-#: The four probes of one agency's page (parameter: the OrganId), each one indexed row.
-OLDEST_UNDELIVERED = (
-    "SELECT p.id, p.accepted_at FROM deliveries d JOIN packages p "
-    "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
-    f"{in_states(UNDELIVERED_STATES)} ORDER BY d.seq LIMIT 1"
-)
-OLDEST_UNACKED = (
-    "SELECT p.accepted_at FROM deliveries d JOIN packages p "
-    "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
-    f"{in_states(UNACKED_STATES)} ORDER BY d.seq LIMIT 1"
-)
-LAST_SENT = "SELECT accepted_at, id FROM packages WHERE sender = ? ORDER BY seq DESC LIMIT 1"
-LAST_ACK = (
-    "SELECT acked_at FROM deliveries WHERE recipient = ? AND state = 'acked' "
-    "ORDER BY seq DESC LIMIT 1"
-)
-AGENCY_PROBES = (OLDEST_UNDELIVERED, OLDEST_UNACKED, LAST_SENT, LAST_ACK)
+
+def agency_probes(d: Dialect) -> tuple[str, str, str, str]:
+    """The four probes of one agency's page (parameter: the OrganId), each one indexed row:
+    its oldest undelivered and oldest unacknowledged delivery, its last package sent and its
+    last acknowledgement.
+
+    The oldest-open probes name their index where the dialect takes hints: left to itself,
+    SQLite walks the recipient's deliveries from the oldest (``deliveries_all_by_recipient``)
+    past every acked one to the first open one, a cost that grows with all traffic so far
+    (the pulse runs them for every agency every two seconds, on the reader connection that
+    the fetches also wait for). The open-inbox index starts at the oldest unacknowledged
+    delivery; the state index reads only the recipient's undelivered ones."""
+    return (
+        "SELECT p.id, p.accepted_at FROM deliveries d "
+        f"{d.indexed_by('deliveries_by_state')}JOIN packages p "
+        "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
+        f"{in_states(UNDELIVERED_STATES)} ORDER BY d.seq LIMIT 1",
+        "SELECT p.accepted_at FROM deliveries d "
+        f"{d.indexed_by('deliveries_open_inbox')}JOIN packages p "
+        "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
+        f"{in_states(UNACKED_STATES)} ORDER BY d.seq LIMIT 1",
+        "SELECT accepted_at, id FROM packages WHERE sender = ? ORDER BY seq DESC LIMIT 1",
+        "SELECT acked_at FROM deliveries WHERE recipient = ? AND state = 'acked' "
+        "ORDER BY seq DESC LIMIT 1",
+    )
 
 
 def agency_activity(
@@ -221,7 +229,7 @@ def agency_activity(
     probes: Sequence[Sequence[Any] | None],
     d: Dialect,
 ) -> AgencyActivity:
-    """One agency from its state counts and the rows of :data:`AGENCY_PROBES` (in order)."""
+    """One agency from its state counts and the rows of :func:`agency_probes` (in order)."""
     oldest, unacked, sent, acked = probes
     return AgencyActivity(
         organ_id=organ,

@@ -99,6 +99,8 @@ class SqliteDashboard(dash.SqlDashboard):
     async def agency_activity(self) -> tuple[AgencyActivity, ...]:
         """Counts of the non-acked states per recipient, then a few indexed probes each."""
 
+        probes = dash.agency_probes(SQLITE)
+
         def q(conn: sqlite3.Connection) -> tuple[AgencyActivity, ...]:
             counts = dash.state_counts(conn.execute(_OPEN_BY_RECIPIENT).fetchall())
             organs = set(counts)
@@ -108,7 +110,7 @@ class SqliteDashboard(dash.SqlDashboard):
                 dash.agency_activity(
                     organ,
                     counts,
-                    [conn.execute(p, (organ,)).fetchone() for p in dash.AGENCY_PROBES],
+                    [conn.execute(p, (organ,)).fetchone() for p in probes],
                     SQLITE,
                 )
                 for organ in sorted(organs)
