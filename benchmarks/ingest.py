@@ -433,6 +433,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def lone_summary(latencies: list[float]) -> dict[str, float] | None:
+    """A lone client's latencies (seconds) as n, p50 and p99 in ms; None without any."""
+    if not latencies:
+        return None
+    return {
+        "n": len(latencies),
+        "p50": 1000 * percentile(latencies, 0.50),
+        "p99": 1000 * percentile(latencies, 0.99),
+    }
+
+
 def start_hub(
     workdir: Workdir, port: int, *extra: str
 ) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
@@ -573,20 +584,8 @@ async def http_run(
         * (server_delivered - before["server"])
         / max(1, len(latencies)),
         "loadgen_cores_used": (self_after - before["self"]) / wall,
-        "single_client_latency_ms": {
-            "n": len(single_latencies),
-            "p50": 1000 * percentile(single_latencies, 0.50),
-            "p99": 1000 * percentile(single_latencies, 0.99),
-        }
-        if single_latencies
-        else None,
-        "single_client_quiet_latency_ms": {
-            "n": len(quiet_latencies),
-            "p50": 1000 * percentile(quiet_latencies, 0.50),
-            "p99": 1000 * percentile(quiet_latencies, 0.99),
-        }
-        if quiet_latencies
-        else None,
+        "single_client_latency_ms": lone_summary(single_latencies),
+        "single_client_quiet_latency_ms": lone_summary(quiet_latencies),
     }
 
 
