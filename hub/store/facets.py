@@ -99,7 +99,9 @@ class DashboardStore(abc.ABC):
 
     @abc.abstractmethod
     async def overview(self, now: datetime, minutes: int = 60) -> Overview:
-        """Totals and per-minute throughput/refusals over the last ``minutes``."""
+        """Totals and per-minute throughput/refusals over the last ``minutes``. Called every
+        couple of seconds: its cost must not grow with the packages and deliveries stored
+        (the deliveries are counted in their open states only)."""
 
     @abc.abstractmethod
     async def agency_activity(self) -> tuple[AgencyActivity, ...]:

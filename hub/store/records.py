@@ -64,6 +64,8 @@ class Overview:
     """Counters for the overview page and the live stream."""
 
     packages: int
+    #: Deliveries not yet acknowledged, by state (``acked`` is left out: counting every
+    #: delivery ever acknowledged, every two seconds, would grow with all history).
     deliveries_by_state: dict[str, int]
     accepted_per_minute: tuple[int, ...]  # oldest first, one per minute, ending now
     refused_per_minute: tuple[int, ...]

@@ -164,7 +164,8 @@ class MemoryDashboard(DashboardStore):
                     per_minute[index] += 1
             for key, delivery in db.deliveries.items():
                 state = delivery.record.state
-                by_state[state.value] = by_state.get(state.value, 0) + 1
+                if state is not DeliveryState.ACKED:  # as the SQL stores count: open ones
+                    by_state[state.value] = by_state.get(state.value, 0) + 1
                 if state is _DEAD and key not in db.discards:
                     dead += 1
             packages = len(db.packages)

@@ -169,8 +169,8 @@ class MemoryLifecycle(LifecycleStore):
         return sorted(rows, key=lambda d: (d.submitted_at, d.ma_ho_so))
 
     async def last_activity(self) -> Mapping[str, datetime]:
-        """Each agency's last activity: a package it sent (accepted), one delivered to it
-        (``updated_at`` of a delivered or acked delivery) or acknowledged by it."""
+        """Each agency's last activity: a package it sent (accepted), one acknowledged by it
+        (``acked_at``) or delivered to it (``updated_at`` of a delivered delivery)."""
         latest: dict[str, datetime] = {}
 
         def seen(agency: str, at: datetime) -> None:
@@ -182,10 +182,8 @@ class MemoryLifecycle(LifecycleStore):
                 seen(row.record.sender, row.record.accepted_at)
             for d in db.deliveries.values():
                 r = d.record
-                if r.acked_at is not None:
-                    seen(r.recipient, r.acked_at)
                 if r.state in (DeliveryState.DELIVERED, DeliveryState.ACKED):
-                    seen(r.recipient, r.updated_at)
+                    seen(r.recipient, r.acked_at if r.acked_at is not None else r.updated_at)
         return latest
 
     async def claim_notifications(

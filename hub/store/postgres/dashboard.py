@@ -20,7 +20,6 @@ from hub.store.postgres.dialect import POSTGRES, Conn, Runner, fetchall, fetchon
 from hub.store.postgres.rows import deliveries_of
 from hub.store.records import AgencyActivity, Listing, Overview
 from hub.store.sql import dashboard as dash
-from hub.store.sql.packages import COUNT_PACKAGES
 
 _sql = POSTGRES.sql
 
@@ -28,24 +27,7 @@ _PER_MINUTE = (
     "SELECT date_trunc('minute', accepted_at), COUNT(*) FROM packages "
     "WHERE accepted_at >= %s GROUP BY 1"
 )
-#: Literal states (every one but ``acked``) so the (state, recipient) index serves it.
-_OPEN_BY_RECIPIENT = (
-    "SELECT recipient, state, COUNT(*) FROM deliveries WHERE state IN "
-    "('pending', 'queued', 'available', 'delivered', 'failed', 'dead') "
-    "GROUP BY state, recipient"
-)
-
-
-def _distinct(column: str, table: str) -> str:
-    """A loose index scan (recursive CTE): the distinct values without reading every row."""
-    return (
-        f"WITH RECURSIVE t(v) AS (SELECT min({column}) FROM {table} UNION ALL "
-        f"SELECT (SELECT min({column}) FROM {table} WHERE {column} > t.v) FROM t "
-        "WHERE t.v IS NOT NULL) SELECT v FROM t WHERE v IS NOT NULL"
-    )
-
-
-_ORGANS = (_distinct("sender", "packages"), _distinct("recipient", "deliveries"))
+_OPEN_BY_RECIPIENT = _sql(dash.open_by_recipient_sql(POSTGRES))
 
 
 class PostgresDashboard(dash.SqlDashboard):
@@ -60,11 +42,13 @@ class PostgresDashboard(dash.SqlDashboard):
         write: Runner,
         *,
         cipher: BlobCipher | None = None,
+        package_count: dash.PackageCount | None = None,
     ) -> None:
         self._read = read
         self._read_tx = read_tx
         self._write = write
         self._cipher = cipher
+        self._package_count = package_count or dash.PackageCount()
 
     async def _rows(
         self, what: str, query: str, params: Sequence[Any] = ()
@@ -100,14 +84,16 @@ class PostgresDashboard(dash.SqlDashboard):
     async def overview(self, now: datetime, minutes: int = 60) -> Overview:
         """One snapshot (repeatable read is not needed: the counters are a glance)."""
         start = dash.overview_start(now, minutes)
+        count = self._package_count
 
         async def q(conn: Conn) -> Overview:
-            packages = await fetchone(conn, COUNT_PACKAGES)
+            known = count.known
+            after = await fetchone(conn, _sql(dash.PACKAGES_AFTER), known[:1])
             by_state = await fetchall(conn, dash.by_state_sql(POSTGRES))
             per_minute = await fetchall(conn, _PER_MINUTE, (start,))
             dead = await fetchone(conn, dash.DEAD_LETTERS)
             return dash.overview(
-                packages[0] if packages else 0,
+                count.total(known, after),
                 by_state,
                 per_minute,
                 dead[0] if dead else 0,
@@ -124,7 +110,7 @@ class PostgresDashboard(dash.SqlDashboard):
         async def q(conn: Conn) -> tuple[AgencyActivity, ...]:
             counts = dash.state_counts(await fetchall(conn, _OPEN_BY_RECIPIENT))
             organs = set(counts)
-            for query in _ORGANS:
+            for query in dash.ORGANS:
                 organs.update(str(r[0]) for r in await fetchall(conn, query))
             result = []
             for organ in sorted(organs):

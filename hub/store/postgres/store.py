@@ -76,6 +76,7 @@ from hub.store.sql import accept as accept_sql
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
 from hub.store.sql import settle as settle_sql
+from hub.store.sql.dashboard import PackageCount
 from hub.store.sql.dialect import aware as _aware
 from hub.store.sql.store import SqlStore
 from hub.text import nfc
@@ -179,6 +180,8 @@ class PostgresStore(SqlStore):
         self.schema_version = 0
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._seq_lock = advisory_key("seq", self.schema)
+        # The dashboard's package total, counted on from where its last read left it.
+        self._package_count = PackageCount()
 
     def __repr__(self) -> str:
         return f"PostgresStore({mask_dsn(self.dsn)!r}, schema={self.schema!r})"
@@ -647,7 +650,13 @@ class PostgresStore(SqlStore):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries through this store's pool and failure mapping."""
-        return PostgresDashboard(self._read, self._read_tx, self._write, cipher=self.blob_cipher)
+        return PostgresDashboard(
+            self._read,
+            self._read_tx,
+            self._write,
+            cipher=self.blob_cipher,
+            package_count=self._package_count,
+        )
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 

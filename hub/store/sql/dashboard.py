@@ -149,12 +149,73 @@ def audit_listing(rows: Sequence[Sequence[Any]], limit: int, d: Dialect) -> List
 # -- counters --------------------------------------------------------------------------------
 
 
+#: Every state a delivery leaves (``acked`` is the one it stays in), spelled out so that an
+#: index on ``state`` is read only over these: their count is the backlog, however many
+#: deliveries were acknowledged before.
+OPEN_STATES = ("pending", "queued", "available", "delivered", "failed", "dead")
+
+
 def by_state_sql(d: Dialect) -> str:
-    """Deliveries per state (the (state, recipient) index answers it)."""
+    """Deliveries per state, the acknowledged ones left out (the (state, recipient) index
+    answers it over the open states' ranges only: counting the acked too read every delivery
+    ever made, every two seconds)."""
     return (
         f"SELECT state, COUNT(*) FROM deliveries {d.indexed_by('dash_deliveries_state_recipient')}"
-        "GROUP BY state"
+        f"WHERE state IN {in_states(OPEN_STATES)} GROUP BY state"
     )
+
+
+def open_by_recipient_sql(d: Dialect) -> str:
+    """(recipient, state, count) of every delivery not acknowledged, through the same index
+    and ranges as :func:`by_state_sql`."""
+    return (
+        "SELECT recipient, state, COUNT(*) FROM deliveries "
+        f"{d.indexed_by('dash_deliveries_state_recipient')}"
+        f"WHERE state IN {in_states(OPEN_STATES)} GROUP BY state, recipient"
+    )
+
+
+def distinct_sql(column: str, table: str) -> str:
+    """The distinct values of an indexed ``column`` by a loose index scan (a recursive CTE
+    taking the smallest value above the last one: one index seek per value, where ``SELECT
+    DISTINCT`` reads every row's entry). ``column`` and ``table`` are module constants."""
+    return (
+        f"WITH RECURSIVE t (v) AS (SELECT MIN({column}) FROM {table} UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > t.v) FROM t "
+        "WHERE t.v IS NOT NULL) SELECT v FROM t WHERE v IS NOT NULL"
+    )
+
+
+#: Every agency that sent, and every agency that was sent to.
+ORGANS = (distinct_sql("sender", "packages"), distinct_sql("recipient", "deliveries"))
+
+#: The packages stored after a known ``seq``: their count and the last ``seq``.
+PACKAGES_AFTER = "SELECT COUNT(*), MAX(seq) FROM packages WHERE seq > ?"
+
+
+class PackageCount:
+    """The number of packages stored, kept up to date by counting only the ones stored since
+    the last count (:data:`PACKAGES_AFTER`, a range of the primary key) instead of every
+    package every time the dashboard asks (``COUNT(*)`` reads a whole index).
+
+    Exact because packages are never deleted and ``seq`` is assigned in commit order (SQLite
+    has one writer; PostgreSQL's ``accept`` holds the ``seq`` advisory lock until it commits):
+    once a ``seq`` is visible, no package with a smaller one can appear later. One per store
+    object, shared by its dashboard facets; concurrent reads may update it in any order, as
+    every (``seq``, count) pair it keeps is true."""
+
+    def __init__(self) -> None:
+        #: (the last seq counted, the packages with a seq up to it)
+        self.known: tuple[int, int] = (0, 0)
+
+    def total(self, known: tuple[int, int], row: Sequence[Any] | None) -> int:
+        """The total from :data:`PACKAGES_AFTER`'s row for ``known[0]`` (``known``: the
+        :attr:`known` read before the query); remembers the new count."""
+        more, last = (int(row[0]), row[1]) if row is not None else (0, None)
+        total = known[1] + more
+        if last is not None:
+            self.known = max(self.known, (int(last), total))
+        return total
 
 
 #: Dead letters nobody discarded.

@@ -81,13 +81,35 @@ Q_OPEN_DOSSIERS = (
 # An agency is active when it sends, and also when it receives: a package delivered to it
 # (fetched from its inbox or pushed to it) or acknowledged by it. A system that only receives
 # (the national portal's copies) is not "silent" while it takes and acknowledges packages.
+# A delivery counts at its acknowledgement (``acked_at``), or when it was delivered
+# (``updated_at`` of a delivered one); an acked delivery is never moved again.
+#
+# The alarms read this every minute, so it must not visit every package and delivery ever
+# stored: each list of agencies is walked one index seek at a time (the smallest sender, then
+# the smallest one after it, ...: one seek per agency, as PostgreSQL and SQLite both answer
+# ``MIN(x) … WHERE x > ?`` from an index on ``x``), and each agency's latest time is one more
+# seek, at the end of its range of ``packages_sender_time`` (sender, accepted_at) or of
+# ``deliveries_received`` (recipient, COALESCE(acked_at, updated_at)) for the delivered and
+# acked deliveries (migration 0015). The cost grows with the number of agencies, not rows.
+_RECEIVED = "state IN ('delivered', 'acked')"
 Q_LAST_ACTIVITY = (
-    "SELECT agency, MAX(at) FROM ("
-    " SELECT sender AS agency, accepted_at AS at FROM packages"
-    " UNION ALL SELECT recipient, acked_at FROM deliveries WHERE acked_at IS NOT NULL"
-    " UNION ALL SELECT recipient, updated_at FROM deliveries"
-    "  WHERE state IN ('delivered', 'acked')"
-    ") AS activity GROUP BY agency"
+    "WITH RECURSIVE senders (agency) AS ("
+    " SELECT MIN(sender) FROM packages"
+    " UNION ALL SELECT (SELECT MIN(p.sender) FROM packages p WHERE p.sender > s.agency)"
+    "  FROM senders s WHERE s.agency IS NOT NULL"
+    "), recipients (agency) AS ("
+    " SELECT MIN(recipient) FROM deliveries"
+    " UNION ALL SELECT (SELECT MIN(d.recipient) FROM deliveries d WHERE d.recipient > r.agency)"
+    "  FROM recipients r WHERE r.agency IS NOT NULL"
+    ") SELECT agency, MAX(at) FROM ("
+    " SELECT s.agency AS agency,"
+    "  (SELECT MAX(p.accepted_at) FROM packages p WHERE p.sender = s.agency) AS at"
+    "  FROM senders s WHERE s.agency IS NOT NULL"
+    " UNION ALL SELECT r.agency,"
+    "  (SELECT MAX(COALESCE(d.acked_at, d.updated_at)) FROM deliveries d"
+    f"   WHERE d.recipient = r.agency AND d.{_RECEIVED})"
+    "  FROM recipients r WHERE r.agency IS NOT NULL"
+    ") AS activity WHERE at IS NOT NULL GROUP BY agency"
 )
 Q_CLAIM = (
     "INSERT INTO lc_notified (alarm_key, kind, notified_at) VALUES (?, ?, ?) "

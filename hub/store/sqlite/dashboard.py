@@ -16,7 +16,6 @@ from hub.sqlitedb import SqliteConnection, to_db_time
 from hub.storage_crypto import BlobCipher
 from hub.store.records import AgencyActivity, Listing, Overview
 from hub.store.sql import dashboard as dash
-from hub.store.sql.packages import COUNT_PACKAGES
 from hub.store.sqlite.dialect import SQLITE
 from hub.store.sqlite.rows import deliveries_of
 
@@ -24,14 +23,8 @@ from hub.store.sqlite.rows import deliveries_of
 _PER_MINUTE = (
     "SELECT substr(accepted_at, 1, 16), COUNT(*) FROM packages WHERE accepted_at >= ? GROUP BY 1"
 )
-#: Every non-acked delivery, counted through the (state, recipient) index.
-_OPEN_BY_RECIPIENT = (
-    "SELECT recipient, state, COUNT(*) FROM deliveries INDEXED BY "
-    "dash_deliveries_state_recipient WHERE state != 'acked' GROUP BY state, recipient"
-)
-#: Every agency that sent or received: the distinct keys of two covering indexes.
-_SENDERS = "SELECT DISTINCT sender FROM packages INDEXED BY packages_outbox"
-_RECIPIENTS = "SELECT DISTINCT recipient FROM deliveries INDEXED BY deliveries_all_by_recipient"
+
+_OPEN_BY_RECIPIENT = dash.open_by_recipient_sql(SQLITE)
 
 
 def _minute(text: str) -> datetime:
@@ -49,10 +42,12 @@ class SqliteDashboard(dash.SqlDashboard):
         writer: SqliteConnection,
         *,
         cipher: BlobCipher | None = None,
+        package_count: dash.PackageCount | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._cipher = cipher
+        self._package_count = package_count or dash.PackageCount()
 
     async def _rows(
         self, what: str, query: str, params: Sequence[Any] = ()
@@ -82,11 +77,14 @@ class SqliteDashboard(dash.SqlDashboard):
     async def overview(self, now: datetime, minutes: int = 60) -> Overview:
         """One read snapshot: totals, open states, per-minute acceptances."""
         start = dash.overview_start(now, minutes)
+        count = self._package_count
 
         def q(conn: sqlite3.Connection) -> Overview:
             per_minute = conn.execute(_PER_MINUTE, (to_db_time(start),)).fetchall()
+            known = count.known
+            after = conn.execute(dash.PACKAGES_AFTER, known[:1]).fetchone()
             return dash.overview(
-                conn.execute(COUNT_PACKAGES).fetchone()[0],
+                count.total(known, after),
                 conn.execute(dash.by_state_sql(SQLITE)).fetchall(),
                 [(_minute(m), n) for m, n in per_minute],
                 conn.execute(dash.DEAD_LETTERS).fetchone()[0],
@@ -104,8 +102,8 @@ class SqliteDashboard(dash.SqlDashboard):
         def q(conn: sqlite3.Connection) -> tuple[AgencyActivity, ...]:
             counts = dash.state_counts(conn.execute(_OPEN_BY_RECIPIENT).fetchall())
             organs = set(counts)
-            organs.update(r[0] for r in conn.execute(_SENDERS))
-            organs.update(r[0] for r in conn.execute(_RECIPIENTS))
+            for query in dash.ORGANS:
+                organs.update(r[0] for r in conn.execute(query))
             return tuple(
                 dash.agency_activity(
                     organ,

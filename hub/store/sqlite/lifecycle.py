@@ -70,7 +70,8 @@ def open_dossiers(conn: sqlite3.Connection) -> list[DossierState]:
 
 def last_activity(conn: sqlite3.Connection) -> Mapping[str, datetime]:
     """Each agency's last activity: a package it sent (accepted), or one delivered to it or
-    acknowledged by it."""
+    acknowledged by it (:data:`~hub.store.sql.lifecycle.Q_LAST_ACTIVITY`: a few index seeks
+    per agency, however many packages are stored)."""
     return {s: from_db_time(at) for s, at in conn.execute(lc.Q_LAST_ACTIVITY)}
 
 

@@ -53,6 +53,7 @@ from hub.store.sql import accept as accept_sql
 from hub.store.sql import directory
 from hub.store.sql import packages as pkg_sql
 from hub.store.sql import settle as settle_sql
+from hub.store.sql.dashboard import PackageCount
 from hub.store.sql.store import SqlStore
 from hub.store.sqlite.audit import SqliteAudit, insert_chained
 from hub.store.sqlite.dashboard import SqliteDashboard
@@ -130,6 +131,8 @@ class SqliteStore(SqlStore):
             synchronous=synchronous,
         )
         self.schema_version = 0
+        # The dashboard's package total, counted on from where its last read left it.
+        self._package_count = PackageCount()
 
     def _insert_events(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
         # Every event joins this process's hash chain, in the caller's transaction (issue 7):
@@ -355,7 +358,9 @@ class SqliteStore(SqlStore):
 
     def dashboard(self) -> DashboardStore:
         """The dashboard's queries on this store's reader and writer threads."""
-        return SqliteDashboard(self._reader, self._writer, cipher=self.blob_cipher)
+        return SqliteDashboard(
+            self._reader, self._writer, cipher=self.blob_cipher, package_count=self._package_count
+        )
 
     # -- lifecycle (issue 5) ----------------------------------------------------------------------
 
