@@ -5,10 +5,6 @@ Runs the shared statements of :mod:`hub.store.sql.dashboard` through the
 become ``Unavailable``).
 """
 
-# SQL text is assembled only from module constants, never from input; every value is a bound
-# parameter.
-# ruff: noqa: S608
-
 from __future__ import annotations
 
 from collections.abc import Sequence
