@@ -91,7 +91,13 @@ Q_OPEN_DOSSIERS = (
 # seek, at the end of its range of ``packages_sender_time`` (sender, accepted_at) or of
 # ``deliveries_received`` (recipient, COALESCE(acked_at, updated_at)) for the delivered and
 # acked deliveries (migration 0015). The cost grows with the number of agencies, not rows.
-_RECEIVED = "state IN ('delivered', 'acked')"
+# A sender's latest time is asked as ``ORDER BY sender DESC, accepted_at DESC LIMIT 1`` over
+# ``sender BETWEEN ? AND ?`` (the same one sender): PostgreSQL answered ``MAX(accepted_at) …
+# WHERE sender = ?`` (and the same ``ORDER BY`` under ``sender = ?``, where the sender drops
+# out of the order) by walking the newest packages of *every* sender (``dash_packages_accepted``)
+# until one of this sender's, i.e. all of them for an agency that has gone silent, the very
+# case the alarm is for. Under a range only (sender, accepted_at) gives that order.
+_RECEIVED_AT = "COALESCE(d.acked_at, d.updated_at)"
 Q_LAST_ACTIVITY = (
     "WITH RECURSIVE senders (agency) AS ("
     " SELECT MIN(sender) FROM packages"
@@ -102,14 +108,15 @@ Q_LAST_ACTIVITY = (
     " UNION ALL SELECT (SELECT MIN(d.recipient) FROM deliveries d WHERE d.recipient > r.agency)"
     "  FROM recipients r WHERE r.agency IS NOT NULL"
     ") SELECT agency, MAX(at) FROM ("
-    " SELECT s.agency AS agency,"
-    "  (SELECT MAX(p.accepted_at) FROM packages p WHERE p.sender = s.agency) AS at"
+    " SELECT s.agency AS agency, (SELECT p.accepted_at FROM packages p"
+    "  WHERE p.sender BETWEEN s.agency AND s.agency"
+    "  ORDER BY p.sender DESC, p.accepted_at DESC LIMIT 1) AS at"
     "  FROM senders s WHERE s.agency IS NOT NULL"
-    " UNION ALL SELECT r.agency,"
-    "  (SELECT MAX(COALESCE(d.acked_at, d.updated_at)) FROM deliveries d"
-    f"   WHERE d.recipient = r.agency AND d.{_RECEIVED})"
+    f" UNION ALL SELECT r.agency, (SELECT {_RECEIVED_AT} FROM deliveries d"
+    "  WHERE d.recipient = r.agency AND d.state IN ('delivered', 'acked')"
+    f"  ORDER BY d.recipient DESC, {_RECEIVED_AT} DESC LIMIT 1)"
     "  FROM recipients r WHERE r.agency IS NOT NULL"
-    ") AS activity WHERE at IS NOT NULL GROUP BY agency"
+    ") AS activity GROUP BY agency HAVING MAX(at) IS NOT NULL"
 )
 Q_CLAIM = (
     "INSERT INTO lc_notified (alarm_key, kind, notified_at) VALUES (?, ?, ?) "
