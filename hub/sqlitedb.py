@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +41,14 @@ T = TypeVar("T")
 MIN_SQLITE_VERSION = (3, 35, 0)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+#: What a WAL file is cut back to when SQLite restarts it (``journal_size_limit``). SQLite
+#: reuses the file from its start after a checkpoint and never shrinks it by itself, so one
+#: excursion (a long read holding back the restart while writes go on, a burst) would keep
+#: its size on disk for good. In steady state the hub's WAL cycles at a few MiB (1,000-frame
+#: automatic checkpoints), well below this: the limit never truncates and re-extends the file
+#: in normal running, it only gives back what an excursion took (docs/store-and-broker.md).
+JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def check_sqlite_version() -> None:
@@ -287,6 +297,7 @@ class SqliteConnection:
                     raise RuntimeError(f"{self.path}: could not switch to WAL (got {mode})")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         except BaseException:
             conn.close()
             raise
@@ -371,3 +382,72 @@ def _in_transaction(
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+# -- the WAL index, read from outside ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WalIndex:
+    """The header of a database's WAL index (the ``-shm`` file) as SQLite keeps it: how much
+    of the WAL is in use, and how much of that a checkpoint has copied back."""
+
+    #: Frames in the WAL that belong to committed transactions (``mxFrame``); 0 after a restart.
+    frames: int
+    #: Of those, the frames already copied into the database (``nBackfill``).
+    backfilled: int
+    page_size: int
+    #: Changes with every restart of the WAL (the salts of its header).
+    salt: tuple[int, int]
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one frame in the WAL file (its 24-byte header and a page)."""
+        return self.page_size + 24
+
+    @property
+    def in_use_bytes(self) -> int:
+        """The part of the WAL file in use: its 32-byte header and the frames."""
+        return 32 + self.frames * self.frame_bytes if self.frames else 0
+
+    @property
+    def checkpoint_lag(self) -> int:
+        """Frames committed but not yet copied into the database."""
+        return max(0, self.frames - self.backfilled)
+
+
+#: WalIndexHdr (48 bytes, twice) then WalCkptInfo's nBackfill, in the machine's byte order:
+#: iVersion, unused, iChange, isInit, bigEndCksum, szPage, mxFrame, nPage, aFrameCksum[2],
+#: aSalt[2], aCksum[2].
+_WAL_INDEX_HEADER = struct.Struct("=IIIBBHII2I2I2I")
+_WAL_INDEX_READ = 2 * _WAL_INDEX_HEADER.size + 4
+
+
+def read_wal_index(database: Path | str) -> WalIndex | None:
+    """The WAL index header of ``database`` (from ``<database>-shm``), read without a lock and
+    without opening the database, so watching it never holds back a checkpoint. ``None`` when
+    there is no WAL index, or when it was being written (its two copies differ: SQLite writes
+    one then the other; read again)."""
+    try:
+        fd = os.open(f"{database}-shm", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        raw = os.pread(fd, _WAL_INDEX_READ, 0)
+    finally:
+        os.close(fd)
+    size = _WAL_INDEX_HEADER.size
+    if len(raw) < _WAL_INDEX_READ or raw[:size] != raw[size : 2 * size]:
+        return None
+    fields = _WAL_INDEX_HEADER.unpack(raw[:size])
+    is_init, page, frames, salt = fields[3], fields[5], fields[6], (fields[10], fields[11])
+    if not is_init:
+        return None
+    (backfilled,) = struct.unpack_from("=I", raw, 2 * size)
+    return WalIndex(
+        frames=frames,
+        backfilled=backfilled,
+        # 65536 does not fit the 16-bit field: SQLite stores it as 1
+        page_size=65536 if page == 1 else page,
+        salt=salt,
+    )

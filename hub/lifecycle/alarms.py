@@ -29,12 +29,26 @@ from typing import Any
 from hub.lifecycle.config import LifecycleSettings
 from hub.lifecycle.machines import DOSSIER_FINAL
 from hub.lifecycle.notify import Notifier
+from hub.metrics import ALARMS_NOTIFIED, ALARMS_OPEN
 from hub.store import Store
+from hub.store.records import DocKey, DocState
 
 log = logging.getLogger("hub.lifecycle.alarms")
 
+_DOCUMENT = "document_unanswered"
+
 KINDS = ("dossier_unaccepted", "dossier_overdue", "document_unanswered", "agency_silent")
 """Every alarm kind (labels of ``hub_alarms_open``)."""
+
+LISTED_UNANSWERED = 1000
+"""The most ``document_unanswered`` alarms the periodic evaluation lists (the oldest first):
+a recipient that never answers (one that only acknowledges, a copy's recipient such as the
+national portal) leaves every document it is sent late after a day, and listing all of them
+every minute would cost time and memory in proportion to all its traffic so far."""
+
+NOTIFY_PAGE = 1000
+"""Late document rows read at once when the periodic evaluation notifies those that became
+late since its previous run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +79,16 @@ class Alarm:
 
 
 async def evaluate(
-    store: Store, settings: LifecycleSettings, agencies: Sequence[str], now: datetime
+    store: Store,
+    settings: LifecycleSettings,
+    agencies: Sequence[str],
+    now: datetime,
+    *,
+    unanswered_limit: int | None = None,
 ) -> list[Alarm]:
     """Every open alarm at ``now``, sorted by kind then key. ``agencies``: the enabled
-    agencies that are expected to speak (silent-agency alarms)."""
+    agencies that are expected to speak (silent-agency alarms). ``unanswered_limit``: list
+    only that many ``document_unanswered`` alarms, the oldest."""
     lc, cal = store.lifecycle(), settings.calendar
     alarms: list[Alarm] = []
     for d in await lc.open_dossiers():
@@ -100,24 +120,12 @@ async def evaluate(
                 )
             )
     limit = settings.ack_within_days
-    # Only the rows that can be late are read: a recipient that never answers (one that only
+    # Only the rows that are late are read: a recipient that never answers (one that only
     # acknowledges, a copy's recipient) leaves every document it receives unanswered, and
     # reading all of those at every evaluation would cost time, memory and a long read
     # transaction (which holds back WAL checkpoints) in proportion to all traffic so far.
-    for r in await lc.unanswered(cal.late_before(now, limit)):
-        age = cal.working_days_between(r.sent_at, now)
-        if age > limit:
-            alarms.append(
-                Alarm(
-                    "document_unanswered",
-                    f"document_unanswered:{r.package_id}:{r.recipient}",
-                    r.recipient,
-                    r.document_id,
-                    r.sent_at,
-                    age,
-                    {"author": r.author, "package_id": r.package_id, "threshold_days": limit},
-                )
-            )
+    late = await lc.unanswered(cal.late_from(now, limit), limit=unanswered_limit)
+    alarms.extend(a for r in late if (a := unanswered_alarm(r, settings, now)) is not None)
     activity = await lc.last_activity()
     for agency in agencies:
         last = activity.get(agency)
@@ -138,6 +146,23 @@ async def evaluate(
     return alarms
 
 
+def unanswered_alarm(row: DocState, settings: LifecycleSettings, now: datetime) -> Alarm | None:
+    """The ``document_unanswered`` alarm of an unanswered row, if it is late at ``now``."""
+    limit = settings.ack_within_days
+    age = settings.calendar.working_days_between(row.sent_at, now)
+    if age <= limit:
+        return None
+    return Alarm(
+        "document_unanswered",
+        f"document_unanswered:{row.package_id}:{row.recipient}",
+        row.recipient,
+        row.document_id,
+        row.sent_at,
+        age,
+        {"author": row.author, "package_id": row.package_id, "threshold_days": limit},
+    )
+
+
 def count_by_kind(alarms: Sequence[Alarm]) -> dict[str, int]:
     """``{kind: open alarms}`` with every kind present (zeros included)."""
     counts = Counter(a.kind for a in alarms)
@@ -148,7 +173,16 @@ class AlarmEvaluator:
     """Evaluates the alarms every ``settings.evaluate_seconds``: updates the
     ``hub_alarms_open{kind}`` gauge and notifies newly opened alarms once (across processes:
     the store records which were notified; a notification that fails after its retries is
-    logged, not repeated)."""
+    logged, not repeated).
+
+    What one evaluation reads stays bounded however many documents are late: it lists the
+    oldest :data:`LISTED_UNANSWERED` late documents (so the gauge and :attr:`last` count at
+    most that many ``document_unanswered`` alarms), and it notifies late documents by walking
+    them in sending order from where its previous run stopped — a document, once late, stays
+    late until answered, and :meth:`WorkCalendar.late_from` is exact, so every late row is
+    met once: the first run walks them all (a page at a time; the store's record of what was
+    notified filters those an earlier process notified), later runs only the rows that
+    became late since (none most minutes; a day's worth after each local midnight)."""
 
     def __init__(
         self,
@@ -166,31 +200,57 @@ class AlarmEvaluator:
         self.notifier = notifier
         self.last: list[Alarm] = []
         self._task: asyncio.Task[None] | None = None
+        #: the last late document row whose alarm was claimed (the walk goes on after it)
+        self._walked: DocKey | None = None
 
     async def run_once(self) -> list[Alarm]:
-        """One evaluation; returns the open alarms."""
-        from hub.metrics import ALARMS_NOTIFIED, ALARMS_OPEN
+        """One evaluation; returns the open alarms (at most :data:`LISTED_UNANSWERED` of the
+        late documents)."""
 
         now = self.clock()
-        alarms = await evaluate(self.store, self.settings, self.agencies(), now)
+        alarms = await evaluate(
+            self.store,
+            self.settings,
+            self.agencies(),
+            now,
+            unanswered_limit=LISTED_UNANSWERED,
+        )
         for kind, n in count_by_kind(alarms).items():
             ALARMS_OPEN.labels(kind=kind).set(n)
         self.last = alarms
-        if self.notifier is not None and alarms:
-            claimed = set(
-                await self.store.lifecycle().claim_notifications(
-                    [(a.key, a.kind) for a in alarms], now
-                )
-            )
-            fresh = [a for a in alarms if a.key in claimed]
-            if fresh:
-                try:
-                    await self.notifier.notify(fresh)
-                    for a in fresh:
-                        ALARMS_NOTIFIED.labels(kind=a.kind).inc()
-                except Exception as exc:
-                    log.warning("alarm notification failed (%d alarms): %s", len(fresh), exc)
+        if self.notifier is not None:
+            await self._notify(self.notifier, [a for a in alarms if a.kind != _DOCUMENT], now)
+            await self._notify_late_documents(self.notifier, now)
         return alarms
+
+    async def _notify_late_documents(self, notifier: Notifier, now: datetime) -> None:
+        """Claim and notify the late document rows after the last one walked, a page at a
+        time, up to the rows that are late at ``now``."""
+        lc = self.store.lifecycle()
+        late_from = self.settings.calendar.late_from(now, self.settings.ack_within_days)
+        while True:
+            rows = await lc.unanswered(late_from, after=self._walked, limit=NOTIFY_PAGE)
+            page = [a for r in rows if (a := unanswered_alarm(r, self.settings, now)) is not None]
+            await self._notify(notifier, page, now)
+            if rows:
+                self._walked = rows[-1].key
+            if len(rows) < NOTIFY_PAGE:
+                return
+
+    async def _notify(self, notifier: Notifier, alarms: Sequence[Alarm], now: datetime) -> None:
+        if not alarms:
+            return
+        claimed = set(
+            await self.store.lifecycle().claim_notifications([(a.key, a.kind) for a in alarms], now)
+        )
+        fresh = [a for a in alarms if a.key in claimed]
+        if fresh:
+            try:
+                await notifier.notify(fresh)
+                for a in fresh:
+                    ALARMS_NOTIFIED.labels(kind=a.kind).inc()
+            except Exception as exc:
+                log.warning("alarm notification failed (%d alarms): %s", len(fresh), exc)
 
     async def _loop(self) -> None:
         while True:

@@ -60,6 +60,22 @@ class WorkCalendar:
         first = end.astimezone(VN_TZ).date() - timedelta(days=max(days, 0))
         return datetime(first.year, first.month, first.day, tzinfo=VN_TZ)
 
+    def late_from(self, end: datetime, days: int) -> datetime:
+        """The exact bound: ``working_days_between(start, end) > days`` holds for every
+        ``start`` before the returned local midnight and for none at or after it (the count
+        depends only on ``start``'s local date, and is larger for an earlier date). Found from
+        :meth:`late_before` by stepping back over the dates that are not late yet (weekends,
+        holidays): a row sent before it is late, so a check that remembers the previous bound
+        reads each late row exactly once."""
+        bound = self.late_before(end, days)
+        day = bound.date()
+        for _ in range(3660):  # a decade without a working day would be a calendar error
+            prev = day - timedelta(days=1)
+            if self.working_days_between(datetime.combine(prev, time(), VN_TZ), end) > days:
+                return datetime(day.year, day.month, day.day, tzinfo=VN_TZ)
+            day = prev
+        raise ConfigError("the working calendar has no working day in ten years")
+
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The local end of the ``days``-th working day after ``start`` (a deadline)."""
         day = start.astimezone(VN_TZ).date()

@@ -31,6 +31,7 @@ from hub.store.records import (
     ChainedEvent,
     ChainHead,
     CheckpointRow,
+    DocKey,
     DocState,
     DossierState,
     LifecycleChange,
@@ -181,8 +182,12 @@ class LifecycleStore(abc.ABC):
         """Rows of documents the hub accepted in ``[start, end)`` (reports)."""
 
     @abc.abstractmethod
-    async def unanswered(self, sent_before: datetime) -> Sequence[DocState]:
-        """Rows whose recipient has not answered, sent before ``sent_before`` (alarms)."""
+    async def unanswered(
+        self, sent_before: datetime, *, after: DocKey | None = None, limit: int | None = None
+    ) -> Sequence[DocState]:
+        """Rows whose recipient has not answered, sent before ``sent_before`` (alarms), in
+        sending order (:attr:`DocState.key`): every one, or at most ``limit`` of those after
+        the row ``after`` (exclusive), so a caller can read them a page at a time."""
 
     @abc.abstractmethod
     async def dossier_rows(self, start: datetime, end: datetime) -> Sequence[DossierState]:

@@ -157,6 +157,15 @@ class DocState:
     prior_state: str | None = None  # the state before a pending 13 (a 16 returns to it)
     codes: tuple[str, ...] = ()  # every code recorded for this row, in the order first sent
 
+    @property
+    def key(self) -> DocKey:
+        """Where the row stands in the order the unanswered rows are read in."""
+        return (self.sent_at, self.package_id, self.recipient)
+
+
+#: A document row's place in sending order: (sent_at, package id, recipient).
+DocKey = tuple[datetime, str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class DossierState:

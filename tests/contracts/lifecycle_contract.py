@@ -82,6 +82,30 @@ class LifecycleContract:
             assert len(await lc.document_rows(T0, T0 + timedelta(seconds=1))) == 2
             assert await lc.document_rows(T0 + timedelta(seconds=1), later) == []
 
+    async def test_unanswered_a_page_at_a_time(self, store_factory: Callable[[], Store]) -> None:
+        """``after``/``limit`` page through the unanswered rows in sending order, ties on the
+        sending time broken by package and recipient, and the pages add up to the whole."""
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            docs = tuple(
+                _doc(f"p{i}", r, T0 + timedelta(minutes=i // 4))  # four rows per minute
+                for i in range(9)
+                for r in (C, B)
+            )
+            assert await lc.apply(LifecycleChange(sha256="many", at=T0, new_docs=docs))
+            end = T0 + timedelta(days=1)
+            whole = await lc.unanswered(end)
+            assert len(whole) == 18
+            assert [r.key for r in whole] == sorted(r.key for r in whole)
+            pages, after = [], None
+            while page := await lc.unanswered(end, after=after, limit=5):
+                assert len(page) <= 5
+                pages.append(page)
+                after = page[-1].key
+            assert [r for p in pages for r in p] == list(whole)
+            assert [len(p) for p in pages] == [5, 5, 5, 3]
+            assert await lc.unanswered(T0 + timedelta(minutes=1), limit=100) == whole[:8]
+
     async def test_concurrent_moves_exactly_one_wins(
         self, store_factory: Callable[[], Store]
     ) -> None:

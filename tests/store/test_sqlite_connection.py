@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import Unavailable
-from hub.sqlitedb import SqliteConnection
+from hub.sqlitedb import JOURNAL_SIZE_LIMIT, SqliteConnection, read_wal_index
 
 
 @pytest.fixture
@@ -84,3 +84,39 @@ async def test_close_stops_the_thread(tmp_path: Path) -> None:
         await conn.run(lambda c: c.execute("SELECT 1").fetchone())
     with sqlite3.connect(tmp_path / "c.db") as check:
         assert check.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 5
+
+
+async def test_wal_is_cut_back_after_a_restart(db: SqliteConnection) -> None:
+    """``journal_size_limit`` is set: SQLite truncates the WAL to it when it restarts the log,
+    so an excursion does not keep its size on disk for good."""
+    limit = await db.run(lambda c: c.execute("PRAGMA journal_size_limit").fetchone()[0])
+    assert limit == JOURNAL_SIZE_LIMIT
+
+
+def test_wal_index_reads_frames_in_use_and_checkpoint_progress(tmp_path: Path) -> None:
+    """:func:`read_wal_index` agrees with what ``PRAGMA wal_checkpoint`` reports: the frames
+    in use, those copied back, and a new salt when the WAL restarts from its start."""
+    path = tmp_path / "w.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints only when asked
+        conn.execute("CREATE TABLE t (x BLOB)")
+        for _ in range(40):
+            conn.execute("INSERT INTO t VALUES (?)", (b"x" * 3000,))
+        before = read_wal_index(path)
+        assert before is not None and before.backfilled == 0
+        assert before.checkpoint_lag == before.frames > 40
+        assert before.page_size == conn.execute("PRAGMA page_size").fetchone()[0]
+        busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert (busy, log, copied) == (0, before.frames, before.frames)
+        after = read_wal_index(path)
+        assert after is not None and (after.frames, after.checkpoint_lag) == (log, 0)
+        conn.execute("INSERT INTO t VALUES (1)")  # the next writer starts the WAL over
+        restarted = read_wal_index(path)
+        assert restarted is not None and restarted.salt != before.salt
+        assert 0 < restarted.frames < 5
+        assert restarted.in_use_bytes < (path.parent / "w.sqlite-wal").stat().st_size
+    finally:
+        conn.close()
+    assert read_wal_index(tmp_path / "none.sqlite") is None

@@ -17,7 +17,7 @@ from datetime import datetime
 from hub.models import DeliveryState
 from hub.store.facets import LifecycleStore
 from hub.store.memory.backing import MemoryBacking, MemoryConnection, utc, utc_or_none
-from hub.store.records import DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
 from hub.store.sql.lifecycle import lost
 
 #: TrangThaiHoSo values after which a dossier is closed
@@ -146,14 +146,21 @@ class MemoryLifecycle(LifecycleStore):
             rows = [d for d in db.documents.values() if lo <= d.sent_at < hi]
         return sorted(rows, key=_doc_order)
 
-    async def unanswered(self, sent_before: datetime) -> Sequence[DocState]:
+    async def unanswered(
+        self, sent_before: datetime, *, after: DocKey | None = None, limit: int | None = None
+    ) -> Sequence[DocState]:
         """See :meth:`LifecycleStore.unanswered`."""
         before = utc(sent_before)
+        start = None if after is None else (utc(after[0]), after[1], after[2])
         async with self._conn.tx() as db:
             rows = [
-                d for d in db.documents.values() if d.answered_at is None and d.sent_at < before
+                d
+                for d in db.documents.values()
+                if d.answered_at is None
+                and d.sent_at < before
+                and (start is None or _doc_order(d) > start)
             ]
-        return sorted(rows, key=_doc_order)
+        return sorted(rows, key=_doc_order)[:limit]
 
     async def dossier_rows(self, start: datetime, end: datetime) -> Sequence[DossierState]:
         """See :meth:`LifecycleStore.dossier_rows`."""

@@ -14,7 +14,7 @@ from psycopg.rows import TupleRow
 
 from hub.store.facets import LifecycleStore
 from hub.store.postgres.dialect import POSTGRES, Conn, Runner, fetchall
-from hub.store.records import DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
 from hub.store.sql import lifecycle as lc
 from hub.store.sql.dialect import aware, utc
 
@@ -63,9 +63,12 @@ async def document_rows(conn: Conn, start: datetime, end: datetime) -> list[DocS
     return [lc.doc_state(r, POSTGRES) for r in rows]
 
 
-async def unanswered(conn: Conn, before: datetime) -> list[DocState]:
+async def unanswered(
+    conn: Conn, before: datetime, after: DocKey | None = None, limit: int | None = None
+) -> list[DocState]:
     """See :func:`hub.store.sqlite.lifecycle.unanswered`."""
-    return [lc.doc_state(r, POSTGRES) for r in await _all(conn, lc.Q_UNANSWERED, (aware(before),))]
+    rows = await _all(conn, *lc.unanswered_query(before, after, limit, POSTGRES))
+    return [lc.doc_state(r, POSTGRES) for r in rows]
 
 
 async def dossier_rows(conn: Conn, start: datetime, end: datetime) -> list[DossierState]:
@@ -131,10 +134,12 @@ class PostgresLifecycle(LifecycleStore):
         )
         return out
 
-    async def unanswered(self, sent_before: datetime) -> Sequence[DocState]:
+    async def unanswered(
+        self, sent_before: datetime, *, after: DocKey | None = None, limit: int | None = None
+    ) -> Sequence[DocState]:
         """See :meth:`LifecycleStore.unanswered`."""
         out: list[DocState] = await self._read(
-            "lc_unanswered", lambda c: unanswered(c, sent_before)
+            "lc_unanswered", lambda c: unanswered(c, sent_before, after, limit)
         )
         return out
 

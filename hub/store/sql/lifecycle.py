@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from hub.errors import IllegalTransition
-from hub.store.records import DocMove, DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import (
+    DocKey,
+    DocMove,
+    DocState,
+    DossierState,
+    LifecycleChange,
+    Transition,
+)
 from hub.store.sql.dialect import Dialect
 
 DOC_COLUMNS = (
@@ -70,6 +77,19 @@ Q_UNANSWERED = (
     f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE answered_at IS NULL AND sent_at < ? "
     "ORDER BY sent_at, package_id, recipient"
 )
+#: :data:`Q_UNANSWERED` from a row on (a keyset: its sent_at, package id, recipient, each
+#: twice where the order compares it), a page at a time.
+Q_UNANSWERED_AFTER = (
+    f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE answered_at IS NULL AND sent_at < ? "
+    "AND sent_at >= ? AND (sent_at > ? OR package_id > ? OR (package_id = ? AND recipient > ?)) "
+    "ORDER BY sent_at, package_id, recipient LIMIT ?"
+)
+Q_UNANSWERED_FIRST = (
+    f"SELECT {DOC_COLUMNS} FROM lc_documents WHERE answered_at IS NULL AND sent_at < ? "
+    "ORDER BY sent_at, package_id, recipient LIMIT ?"
+)
+#: No page limit (a bound parameter either way, so the text stays one statement).
+NO_LIMIT = 2**62
 Q_DOSSIERS_SUBMITTED = (
     f"SELECT {DOSSIER_COLUMNS} FROM lc_dossiers WHERE submitted_at >= ? AND submitted_at < ? "
     "ORDER BY submitted_at, ma_ho_so"
@@ -277,6 +297,21 @@ def move_dossier_params(change: LifecycleChange, d: Dialect) -> tuple[Any, ...]:
         dossier.ma_ho_so,
         change.dossier.expect,
     )
+
+
+def unanswered_query(
+    before: datetime, after: DocKey | None, limit: int | None, d: Dialect
+) -> tuple[str, tuple[Any, ...]]:
+    """The unanswered rows sent before ``before``, oldest first: all of them, or at most
+    ``limit`` after the row ``after`` (a :class:`DocKey`, exclusive)."""
+    if after is None and limit is None:
+        return Q_UNANSWERED, (d.time_in(before),)
+    n = NO_LIMIT if limit is None else limit
+    if after is None:
+        return Q_UNANSWERED_FIRST, (d.time_in(before), n)
+    sent, package_id, recipient = after
+    at = d.time_in(sent)
+    return Q_UNANSWERED_AFTER, (d.time_in(before), at, at, package_id, package_id, recipient, n)
 
 
 def transitions_query(key: str | None, sha256: str | None) -> tuple[str, tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.store.facets import LifecycleStore
-from hub.store.records import DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
 from hub.store.sql import lifecycle as lc
 from hub.store.sqlite.dialect import SQLITE
 
@@ -52,9 +52,16 @@ def document_rows(conn: sqlite3.Connection, start: datetime, end: datetime) -> l
     return [lc.doc_state(r, SQLITE) for r in rows]
 
 
-def unanswered(conn: sqlite3.Connection, before: datetime) -> list[DocState]:
-    """Rows not answered by their recipient, sent before ``before``."""
-    return [lc.doc_state(r, SQLITE) for r in conn.execute(lc.Q_UNANSWERED, (to_db_time(before),))]
+def unanswered(
+    conn: sqlite3.Connection,
+    before: datetime,
+    after: DocKey | None = None,
+    limit: int | None = None,
+) -> list[DocState]:
+    """Rows not answered by their recipient, sent before ``before`` (a page of them after
+    ``after``, with ``limit``)."""
+    query = lc.unanswered_query(before, after, limit, SQLITE)
+    return [lc.doc_state(r, SQLITE) for r in conn.execute(*query)]
 
 
 def dossier_rows(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[DossierState]:
@@ -114,9 +121,11 @@ class SqliteLifecycle(LifecycleStore):
         """See :meth:`LifecycleStore.document_rows`."""
         return await self._reader.run(lambda c: document_rows(c, start, end))
 
-    async def unanswered(self, sent_before: datetime) -> Sequence[DocState]:
+    async def unanswered(
+        self, sent_before: datetime, *, after: DocKey | None = None, limit: int | None = None
+    ) -> Sequence[DocState]:
         """See :meth:`LifecycleStore.unanswered`."""
-        return await self._reader.run(lambda c: unanswered(c, sent_before))
+        return await self._reader.run(lambda c: unanswered(c, sent_before, after, limit))
 
     async def dossier_rows(self, start: datetime, end: datetime) -> Sequence[DossierState]:
         """See :meth:`LifecycleStore.dossier_rows`."""
