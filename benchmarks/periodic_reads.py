@@ -1,12 +1,13 @@
 """The reads a running hub repeats on a timer, at a realistic size: before and after.
 
 Run: .venv/bin/python benchmarks/periodic_reads.py [--packages 100000] [--rounds 5]
-     [--tree DIR] [--db FILE] [--seed-only] [--json FILE]
+     [--tree DIR] [--db FILE | --pg-schema NAME [--dsn DSN]] [--seed-only] [--json FILE]
 
 The hub repeats three reads whatever the traffic: the alarm evaluation every minute
 (``last_activity`` for the silent agencies, the late documents for the SLA alarms) and the
 dashboard's pulse every two seconds (the overview counters, the agency list). This seeds a
-SQLite store through the store's own calls, then times each read (median of ``--rounds``,
+SQLite store (or, with ``--pg-schema``, a PostgreSQL schema, kept afterwards: drop it when
+done) through the store's own calls, then times each read (median of ``--rounds``,
 after one untimed call):
 
 * ``--packages`` documents over 30 days from 8 agencies, each to two of the others, every
@@ -51,10 +52,14 @@ def _tree() -> Path:
 
 sys.path.insert(0, str(_tree()))
 
+import psycopg
+
 from hub.audit.chain import AuditChain
 from hub.lifecycle.alarms import Alarm, AlarmEvaluator
 from hub.lifecycle.config import LifecycleSettings
 from hub.models import DeliveryChange, DeliveryState, NewPackage, PackageKind
+from hub.store.abc import Store
+from hub.store.postgres import PostgresStore
 from hub.store.records import DocState, LifecycleChange
 from hub.store.sqlite import SqliteStore
 
@@ -73,12 +78,19 @@ class Recorder:
         self.told += len(alarms)
 
 
-async def seed(path: Path, n: int, batch: int = 1000) -> float:
+def open_store(path: Path, pg: tuple[str, str] | None, *, seeding: bool = False) -> Store:
+    """The SQLite file, or the PostgreSQL (DSN, schema)."""
+    if pg is not None:
+        return PostgresStore(pg[0], schema=pg[1], chainer=AuditChain())
+    return SqliteStore(path, chainer=AuditChain(), synchronous="OFF" if seeding else "FULL")
+
+
+async def seed(path: Path, pg: tuple[str, str] | None, n: int, batch: int = 1000) -> float:
     """``n`` packages as the module says; returns the seconds it took."""
     t0 = time.perf_counter()
     start = NOW - timedelta(days=30)
     step = timedelta(days=30) / n
-    async with SqliteStore(path, chainer=AuditChain(), synchronous="OFF") as store:
+    async with open_store(path, pg, seeding=True) as store:
         lc = store.lifecycle()
         for first in range(0, n, batch):
             packages = []
@@ -135,9 +147,9 @@ async def timed(call: Callable[[], Awaitable[Any]], rounds: int) -> dict[str, fl
     return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times)}
 
 
-async def measure(path: Path, rounds: int) -> dict[str, Any]:
+async def measure(path: Path, pg: tuple[str, str] | None, rounds: int) -> dict[str, Any]:
     t0 = time.perf_counter()
-    async with SqliteStore(path, chainer=AuditChain()) as store:
+    async with open_store(path, pg) as store:
         opened_s = time.perf_counter() - t0
         board = store.dashboard()
         lc = store.lifecycle()
@@ -169,22 +181,34 @@ async def measure(path: Path, rounds: int) -> dict[str, Any]:
     return out
 
 
+async def schema_exists(dsn: str, schema: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        )
+        return await cur.fetchone() is not None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tree", type=Path, default=None, help="run this checkout's hub code")
     parser.add_argument("--db", type=Path, default=None, help="the SQLite file (seeded if new)")
+    parser.add_argument("--pg-schema", default=None, help="PostgreSQL schema (seeded if new)")
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--seed-only", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     path = args.db or Path(f"/tmp/periodic-reads-{os.getpid()}.sqlite")
-    result: dict[str, Any] = {"tree": str(_tree()), "db": str(path), "load1": os.getloadavg()[0]}
-    if not path.exists():
-        result["seed_s"] = asyncio.run(seed(path, args.packages))
+    pg = (args.dsn, args.pg_schema) if args.pg_schema else None
+    where = f"postgresql schema {args.pg_schema}" if pg else str(path)
+    result: dict[str, Any] = {"tree": str(_tree()), "db": where, "load1": os.getloadavg()[0]}
+    if not (asyncio.run(schema_exists(*pg)) if pg else path.exists()):
+        result["seed_s"] = asyncio.run(seed(path, pg, args.packages))
         print(f"seeded {args.packages:,} packages in {result['seed_s']:.0f} s", flush=True)
     if not args.seed_only:
-        result |= asyncio.run(measure(path, args.rounds))
+        result |= asyncio.run(measure(path, pg, args.rounds))
         result["load1_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=1))
     if args.json:

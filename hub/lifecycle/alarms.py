@@ -206,7 +206,6 @@ class AlarmEvaluator:
     async def run_once(self) -> list[Alarm]:
         """One evaluation; returns the open alarms (at most :data:`LISTED_UNANSWERED` of the
         late documents)."""
-
         now = self.clock()
         alarms = await evaluate(
             self.store,

@@ -2,8 +2,10 @@
 store backends run (``?`` placeholders; see :mod:`hub.store.sql`).
 
 Every listing is a keyset page over an index of migration ``0004_dashboard.sql``; none walks
-the acked deliveries. What stays per backend: the per-minute bucket of the overview, and how
-the agency page finds every agency (SQLite's covering indexes, PostgreSQL's loose index scan).
+the acked deliveries, and none of the pulse's reads (every two seconds) grows with the
+history stored: open states by their index ranges, agencies by a loose index scan, the package
+total counted on from the last ``seq`` counted. What stays per backend: the per-minute bucket
+of the overview.
 """
 
 # SQL text is assembled only from module constants (state lists, column lists, fixed filter
