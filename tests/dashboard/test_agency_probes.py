@@ -34,7 +34,7 @@ def _steps(path: Path, recipient: str) -> list[tuple[int, object]]:
                 return 0  # go on
 
             conn.set_progress_handler(count, 1)
-            row = conn.execute(probe, (recipient,)).fetchone()
+            row = conn.execute(probe.sql, probe.params(recipient)).fetchone()
             conn.set_progress_handler(None, 1)
             out.append((steps[0], row))
         return out

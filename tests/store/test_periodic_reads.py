@@ -174,7 +174,7 @@ async def _explain(dsn: str, schema: str, query: str) -> str:
         return "\n".join(str(r[0]) for r in await cur.fetchall())
 
 
-async def test_postgres_last_activity_seeks_each_agency(
+async def test_postgres_plans_seek_each_agency(
     pg_dsn: str,  # noqa: F811
     pg_schema: str,  # noqa: F811
 ) -> None:
@@ -193,3 +193,11 @@ async def test_postgres_last_activity_seeks_each_agency(
     assert "Index Only Scan Backward using packages_sender_time" in text, text
     assert "Index Scan Backward using deliveries_received" in text, text
     assert "dash_packages_accepted" not in text, text
+    # The agency page's probes: the oldest undelivered never walks the recipient's
+    # acknowledged deliveries, the last package sent ends the sender's own range.
+    oldest, _, sent, _ = [
+        await _explain(pg_dsn, pg_schema, p.sql.replace("?", f"'{H41}'"))
+        for p in dash.agency_probes(POSTGRES)
+    ]
+    assert "deliveries_all_by_recipient" not in oldest, oldest
+    assert "Index Scan Backward using packages_outbox" in sent, sent

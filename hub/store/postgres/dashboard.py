@@ -101,7 +101,7 @@ class PostgresDashboard(dash.SqlDashboard):
 
     async def agency_activity(self) -> tuple[AgencyActivity, ...]:
         """Counts of the non-acked states per recipient, then indexed probes per agency."""
-        probes = [_sql(p) for p in dash.agency_probes(POSTGRES)]
+        probes = [(_sql(p.sql), p) for p in dash.agency_probes(POSTGRES)]
 
         async def q(conn: Conn) -> tuple[AgencyActivity, ...]:
             counts = dash.state_counts(await fetchall(conn, _OPEN_BY_RECIPIENT))
@@ -110,7 +110,7 @@ class PostgresDashboard(dash.SqlDashboard):
                 organs.update(str(r[0]) for r in await fetchall(conn, query))
             result = []
             for organ in sorted(organs):
-                rows = [await fetchone(conn, p, (organ,)) for p in probes]
+                rows = [await fetchone(conn, text, p.params(organ)) for text, p in probes]
                 result.append(dash.agency_activity(organ, counts, rows, POSTGRES))
             return tuple(result)
 

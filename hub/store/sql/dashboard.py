@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -266,29 +267,63 @@ def overview(
 # -- agencies --------------------------------------------------------------------------------
 
 
-def agency_probes(d: Dialect) -> tuple[str, str, str, str]:
-    """The four probes of one agency's page (parameter: the OrganId), each one indexed row:
-    its oldest undelivered and oldest unacknowledged delivery, its last package sent and its
-    last acknowledgement.
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One of :func:`agency_probes`: its SQL and how many times it binds the OrganId."""
 
-    The oldest-open probes name their index where the dialect takes hints: left to itself,
-    SQLite walks the recipient's deliveries from the oldest (``deliveries_all_by_recipient``)
-    past every acked one to the first open one, a cost that grows with all traffic so far
-    (the pulse runs them for every agency every two seconds, on the reader connection that
-    the fetches also wait for). The open-inbox index starts at the oldest unacknowledged
-    delivery; the state index reads only the recipient's undelivered ones."""
+    sql: str
+    binds: int = 1
+
+    def params(self, organ: str) -> tuple[str, ...]:
+        """The parameters for ``organ``."""
+        return (organ,) * self.binds
+
+
+def agency_probes(d: Dialect) -> tuple[Probe, Probe, Probe, Probe]:
+    """The four probes of one agency's page (parameters: :meth:`Probe.params`), each one
+    indexed row: its oldest undelivered and oldest unacknowledged delivery, its last package
+    sent and its last acknowledgement. The pulse runs them for every agency every two
+    seconds, on the reader connection the fetches also wait for, so none may walk the
+    agency's history:
+
+    * the oldest undelivered is the oldest of each undelivered state's oldest, each one seek
+      in ``deliveries_by_state`` (recipient, state, seq) — named where the dialect takes hints:
+      left to itself, SQLite walked the recipient's deliveries from the oldest
+      (``deliveries_all_by_recipient``) past every acked one, and PostgreSQL did the same
+      for the states asked as one ``IN`` list, which no index orders by ``seq``;
+    * the oldest unacknowledged starts the partial ``deliveries_open_inbox``;
+    * the last package sent is the end of the sender's range of ``packages_outbox`` (sender,
+      seq), asked as ``sender BETWEEN ? AND ?`` ordered by both columns: under ``sender = ?``
+      PostgreSQL walked the primary key back from the newest package of every sender — all of
+      them for an agency that no longer sends;
+    * the last acknowledgement walks back past the agency's open deliveries at most."""
+    oldest_each = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT d.package_id, d.seq FROM deliveries d "
+        f"{d.indexed_by('deliveries_by_state')}WHERE d.recipient = ? AND d.state = '{state}' "
+        f"ORDER BY d.seq LIMIT 1) AS oldest_{state}"
+        for state in UNDELIVERED_STATES
+    )
     return (
-        "SELECT p.id, p.accepted_at FROM deliveries d "
-        f"{d.indexed_by('deliveries_by_state')}JOIN packages p "
-        "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
-        f"{in_states(UNDELIVERED_STATES)} ORDER BY d.seq LIMIT 1",
-        "SELECT p.accepted_at FROM deliveries d "
-        f"{d.indexed_by('deliveries_open_inbox')}JOIN packages p "
-        "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
-        f"{in_states(UNACKED_STATES)} ORDER BY d.seq LIMIT 1",
-        "SELECT accepted_at, id FROM packages WHERE sender = ? ORDER BY seq DESC LIMIT 1",
-        "SELECT acked_at FROM deliveries WHERE recipient = ? AND state = 'acked' "
-        "ORDER BY seq DESC LIMIT 1",
+        Probe(
+            f"SELECT p.id, p.accepted_at FROM ({oldest_each}) AS f "
+            "JOIN packages p ON p.id = f.package_id ORDER BY f.seq LIMIT 1",
+            len(UNDELIVERED_STATES),
+        ),
+        Probe(
+            "SELECT p.accepted_at FROM deliveries d "
+            f"{d.indexed_by('deliveries_open_inbox')}JOIN packages p "
+            "ON p.id = d.package_id WHERE d.recipient = ? AND d.state IN "
+            f"{in_states(UNACKED_STATES)} ORDER BY d.seq LIMIT 1"
+        ),
+        Probe(
+            "SELECT accepted_at, id FROM packages WHERE sender BETWEEN ? AND ? "
+            "ORDER BY sender DESC, seq DESC LIMIT 1",
+            2,
+        ),
+        Probe(
+            "SELECT acked_at FROM deliveries WHERE recipient = ? AND state = 'acked' "
+            "ORDER BY seq DESC LIMIT 1"
+        ),
     )
 
 

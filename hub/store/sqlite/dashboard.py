@@ -108,7 +108,7 @@ class SqliteDashboard(dash.SqlDashboard):
                 dash.agency_activity(
                     organ,
                     counts,
-                    [conn.execute(p, (organ,)).fetchone() for p in probes],
+                    [conn.execute(p.sql, p.params(organ)).fetchone() for p in probes],
                     SQLITE,
                 )
                 for organ in sorted(organs)
