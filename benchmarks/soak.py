@@ -353,13 +353,15 @@ class WalWatch:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-watch", daemon=True)
 
-    def __enter__(self) -> WalWatch:
+    def start(self) -> None:
+        """Start watching."""
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop watching (idempotent; nothing to do if never started)."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def _databases(self) -> list[Path]:
         return [
@@ -575,7 +577,7 @@ async def soak(
         load = OfferedLoad(url, {s: workdir.token(s) for s in SENDERS}, stream, rate, max_inflight)
         running = asyncio.create_task(load.run(warmup + seconds))
         await asyncio.sleep(warmup)
-        wal.__enter__()
+        wal.start()
         sampler = Sampler(proc.pid, data_dir, probe, load, acked, wal)
         load.take()  # the warm-up is not counted
         samples: list[Sample] = []
@@ -595,8 +597,7 @@ async def soak(
             await asyncio.sleep(0.5)
         after = await sampler.sample()
     finally:
-        if wal._thread.is_alive():
-            wal.__exit__()
+        wal.stop()
         stop.set()
         await asyncio.gather(*pullers, return_exceptions=True)
         stop_hub(proc, log, timeout=30)
