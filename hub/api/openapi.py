@@ -15,6 +15,12 @@ from hub import __version__
 from hub.api.agencies import OPENAPI_PATHS as AGENCY_PATHS
 from hub.api.agencies import OPENAPI_SCHEMAS as AGENCY_SCHEMAS
 from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
+from hub.api.packages import (
+    BATCH_MAX_ACKS,
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ID_CHARS,
+    BATCH_MAX_PACKAGES,
+)
 from hub.api.problems import PROBLEM_JSON, XML_MEDIA_TYPES, catalogue, codes_of
 from hub.audit.acks import AckInvalid
 from hub.errors import (
@@ -264,7 +270,8 @@ def openapi_document() -> dict[str, Any]:
                         "Hub-Kind, ETag = the SHA-256, Content-Type application/xml; "
                         "charset=utf-8) plus Content-Length and, when the caller receives the "
                         "package for sub-units, Hub-Stands-For (their codes, comma-separated). "
-                        "At most 100 packages whatever limit asks, and no more than 4 MiB of "
+                        f"At most {BATCH_MAX_PACKAGES} packages whatever limit asks, and no "
+                        f"more than {BATCH_MAX_BYTES // (1024 * 1024)} MiB of "
                         "packages (the first always comes, however large). Every available "
                         "one is marked delivered; the packages come again until acknowledged "
                         "(POST /v1/inbox/acks). 204 when nothing waits."
@@ -585,8 +592,12 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {
                         "ids": {
                             "type": "array",
-                            "maxItems": 1000,
-                            "items": {"type": "string", "minLength": 1, "maxLength": 128},
+                            "maxItems": BATCH_MAX_ACKS,
+                            "items": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": BATCH_MAX_ID_CHARS,
+                            },
                         }
                     },
                 },

@@ -310,7 +310,7 @@ BATCH_MAX_BYTES = 4 * 1024 * 1024
 BATCH_MAX_ACKS = 1000
 BATCH_ACK_BODY_BYTES = 128 * 1024
 #: The longest package id a batch ack takes (the hub's are 32 characters).
-_MAX_ID_CHARS = 128
+BATCH_MAX_ID_CHARS = 128
 
 
 def _part_head(item: FetchedPackage, data: bytes) -> bytes:
@@ -390,8 +390,8 @@ def _ack_ids(body: bytes) -> list[str]:
     if len(ids) > BATCH_MAX_ACKS:
         raise BadBody(f"{len(ids)} ids: at most {BATCH_MAX_ACKS} in one batch")
     for i in ids:
-        if not isinstance(i, str) or not 1 <= len(i) <= _MAX_ID_CHARS:
-            raise BadBody(f"ids: each must be a package id (1–{_MAX_ID_CHARS} characters)")
+        if not isinstance(i, str) or not 1 <= len(i) <= BATCH_MAX_ID_CHARS:
+            raise BadBody(f"ids: each must be a package id (1–{BATCH_MAX_ID_CHARS} characters)")
     return list(dict.fromkeys(ids))
 
 
