@@ -406,6 +406,9 @@ async def submit_all(
 #: bytes of up to 100 waiting packages, then one ``POST /v1/inbox/acks``) or ``single`` (an
 #: inbox page, then ``GET /v1/packages/{id}`` and ``POST …/ack`` per package).
 PULL_MODES = ("batch", "single")
+#: The batch pullers' ``limit``, and their pause after a batch that was not full.
+BATCH_LIMIT = 100
+BATCH_PAUSE = float(os.environ.get("BENCH_BATCH_PAUSE", "0.05"))
 
 
 async def pull_all(
@@ -429,17 +432,17 @@ async def pull_all(
         if mode == "batch":
             while not stop.is_set():
                 ids = await _fetch_batch(session, url)
-                if not ids:
-                    await asyncio.sleep(0.05)
-                    continue
-                async with session.post(f"{url}/v1/inbox/acks", json={"ids": ids}) as r:
-                    if r.status != 200:
-                        continue
-                    answer = await r.json()
-                now = time.perf_counter()
-                for item in answer["items"]:
-                    if "code" not in item:
-                        acked.setdefault((item["id"], organ_id), now)
+                if ids:
+                    async with session.post(f"{url}/v1/inbox/acks", json={"ids": ids}) as r:
+                        answer = await r.json() if r.status == 200 else {"items": []}
+                    now = time.perf_counter()
+                    for item in answer["items"]:
+                        if "code" not in item:
+                            acked.setdefault((item["id"], organ_id), now)
+                if len(ids) < BATCH_LIMIT:
+                    # Nothing more waited when this batch was taken: poll again in a while,
+                    # as an agency system would, rather than at once for one package.
+                    await asyncio.sleep(BATCH_PAUSE)
             return
 
         async def take(package_id: str) -> None:
@@ -460,7 +463,7 @@ async def pull_all(
 
 async def _fetch_batch(session: aiohttp.ClientSession, url: str) -> list[str]:
     """The ids of one ``GET /v1/inbox/packages`` answer, every part read in full."""
-    async with session.get(f"{url}/v1/inbox/packages", params={"limit": "100"}) as r:
+    async with session.get(f"{url}/v1/inbox/packages", params={"limit": str(BATCH_LIMIT)}) as r:
         if r.status != 200:
             return []
         ids = []
