@@ -382,7 +382,7 @@ def _ack_ids(body: bytes) -> list[str]:
     answered once); ``400 request.bad_body`` for anything else."""
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise BadBody('the body must be JSON: {"ids": ["<package id>", ...]}') from None
     ids = parsed.get("ids") if isinstance(parsed, dict) else None
     if not isinstance(ids, list):

@@ -223,6 +223,7 @@ async def _raw(
         (b'{"ids": ["' + b"x" * 129 + b'"]}', "application/json", 400, "request.bad_body"),
         (json.dumps({"ids": ["x"] * 1001}).encode(), "application/json", 400, "request.bad_body"),
         (b"\xff\xfe", "application/json", 400, "request.bad_body"),
+        (b"[" * 50_000 + b"]" * 50_000, "application/json", 400, "request.bad_body"),
         (b'{"ids": ["x"]}', "application/xml", 415, "request.unsupported_media_type"),
         (b'{"ids": ["x"]}', "text/plain", 415, "request.unsupported_media_type"),
         (b" " * (200 * 1024), "application/json", 413, "package.too_large"),
