@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
+from aiohttp import MultipartWriter, web
 
 from hub.api.keys import CALLER, RUNTIME
 from hub.api.params import page_limit, text_query
@@ -42,6 +42,7 @@ from hub.store.records import SignedAck
 routes = web.RouteTableDef()
 
 XML = "application/xml"
+XML_UTF8 = f"{XML}; charset=utf-8"
 
 
 def _caller(request: web.Request) -> str:
@@ -313,39 +314,34 @@ BATCH_ACK_BODY_BYTES = 128 * 1024
 BATCH_MAX_ID_CHARS = 128
 
 
-def _part_head(item: FetchedPackage, data: bytes) -> bytes:
-    """The headers of one package's part: those of ``GET /v1/packages/{id}``, its length,
-    and the sub-units the caller receives it for (``Hub-Stands-For``, when any)."""
+def _part_headers(item: FetchedPackage) -> dict[str, str]:
+    """The headers of one package's part: those of ``GET /v1/packages/{id}`` and the
+    sub-units the caller receives it for (``Hub-Stands-For``, when any); aiohttp adds the
+    part's Content-Length."""
     record = item.record
-    lines = [
-        "Content-Type: application/xml; charset=utf-8",
-        f"Content-Length: {len(data)}",
-        f"Hub-Package-Id: {record.id}",
-        f"Hub-Sender: {record.sender}",
-        f"Hub-Kind: {record.kind}",
-        f'ETag: "{record.sha256}"',
-    ]
+    headers = {
+        "Content-Type": XML_UTF8,
+        "Hub-Package-Id": record.id,
+        "Hub-Sender": record.sender,
+        "Hub-Kind": str(record.kind),
+        "ETag": f'"{record.sha256}"',
+    }
     if item.delivery is not None and item.delivery.stands_for:
-        lines.append("Hub-Stands-For: " + ", ".join(item.delivery.stands_for))
-    # Ids, OrganIds and hex digests: ASCII by construction; "strict" fails loudly otherwise.
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+        headers["Hub-Stands-For"] = ", ".join(item.delivery.stands_for)
+    return headers
 
 
-def multipart_body(items: Sequence[FetchedPackage]) -> tuple[bytes, str]:
+def multipart_body(items: Sequence[FetchedPackage]) -> MultipartWriter:
     """``items`` as a ``multipart/mixed`` body (RFC 2046), each package's bytes untouched in
-    its own part; returns the body and its Content-Type.
+    its own part.
 
     The boundary is 128 random bits drawn for this answer, after the bytes were stored: no
-    sender can have put it in a package, so the parts are not searched for it.
+    sender can have put it in a package, so the parts need not be searched for it.
     """
-    boundary = f"hub-{secrets.token_hex(16)}"
-    delimiter = f"--{boundary}\r\n".encode("ascii")
-    chunks: list[bytes] = []
+    writer = MultipartWriter("mixed", boundary=f"hub-{secrets.token_hex(16)}")
     for item in items:
-        data = item.data or b""
-        chunks += (delimiter, _part_head(item, data), data, b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
-    return b"".join(chunks), f"multipart/mixed; boundary={boundary}"
+        writer.append(item.data or b"", _part_headers(item))
+    return writer
 
 
 @routes.get("/v1/inbox/packages")
@@ -373,8 +369,7 @@ async def fetch_batch(request: web.Request) -> web.Response:
     if marks:
         # One settle call: the marks go into one group, not awaited (see ``fetch``).
         rt.settler.settle_soon(*marks)
-    body, content_type = multipart_body(items)
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    return web.Response(body=multipart_body(items))
 
 
 def _ack_ids(body: bytes) -> list[str]:
