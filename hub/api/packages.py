@@ -24,7 +24,7 @@ from hub.errors import (
 from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REFUSED, REPEATED
 from hub.models import DeliveryChange, DeliveryRecord, DeliveryState, PackageRecord
-from hub.pipeline.ingest import package_warnings
+from hub.pipeline.facts import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.store.cursors import decode_cursor  # the cursor format every backend shares

@@ -2,10 +2,12 @@
 
 Every accepted package needs a signed receipt (stored with it) and its one accept
 transaction. :class:`AcceptGroups` gathers the submissions that arrive while the previous group
-commits (:class:`hub.store.batching.GroupBatcher`) and, per group, makes **one** call into the
-check workers to sign every receipt (:meth:`hub.pipeline.executor.CheckExecutor.sign_receipts`)
-and **one** :meth:`hub.store.abc.Store.accept` transaction. Without load a group is one
-package: its latency is one worker round trip and one commit.
+commits (:class:`hub.store.batching.GroupBatcher`) and, per group, makes **one**
+:meth:`hub.store.abc.Store.accept` transaction. Most submissions come with their receipt,
+signed in their check's worker call (:mod:`hub.pipeline.facts`); the group signs the others'
+in **one** call into the check workers (:meth:`hub.pipeline.executor.CheckExecutor.
+sign_receipts`) before its transaction. Without load a group is one package that brings its
+receipt: its latency is one commit.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from hub.store.batching import GroupBatcher
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """One package for a group: its accept item (receipt not yet signed) and receipt facts."""
+    """One package for a group: its accept item (receipt not yet in it), its receipt's facts
+    and, when it was signed already (with the check), the receipt stating exactly those
+    facts."""
 
     item: AcceptItem
     facts: ReceiptFacts
+    receipt: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,9 @@ class AcceptGroups(GroupBatcher[Submission, Committed]):
         return await self._submit(submission)
 
     async def _flush(self, group: list[Submission]) -> list[Committed]:
-        receipts = await self.sign([s.facts for s in group])
+        unsigned = [s.facts for s in group if s.receipt is None]
+        signed = iter(await self.sign(unsigned) if unsigned else ())
+        receipts = [s.receipt if s.receipt is not None else next(signed) for s in group]
         items = [
             replace(s.item, package=replace(s.item.package, receipt=receipt))
             for s, receipt in zip(group, receipts, strict=True)
