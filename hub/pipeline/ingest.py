@@ -1,10 +1,12 @@
 """Ingest: the steps after the CPU-bound checks, one function each, then one accept group.
 
 signature profile → signer binding → authorisation → lifecycle addressing → routing →
-de-duplication → lifecycle plan → the accept group (:mod:`hub.pipeline.accept`): **one**
-transaction for the group (:meth:`hub.store.abc.Store.accept`: package bytes, receipt,
-lifecycle compare-and-set, deliveries, every event) → receipt (which states the package's
-warnings).
+lifecycle plan → the accept group (:mod:`hub.pipeline.accept`): **one** transaction for the
+group (:meth:`hub.store.abc.Store.accept`: package bytes, receipt, lifecycle compare-and-set,
+deliveries, every event; the store's unique constraints refuse the same bytes and a reused
+DocumentId there) → receipt (which states the package's warnings). A dry run
+(``POST /v1/validate``) reads for a reused DocumentId after routing instead
+(:func:`step_deduplicate`).
 
 The check's worker call signs the receipt as well, for the recipients the package is
 addressed to (:mod:`hub.pipeline.facts`): a lone submission makes one worker round trip and
@@ -182,8 +184,12 @@ def conflict_error(document_id: str, existing: str) -> PackageConflict:
 async def step_deduplicate(routed: Routed, store: Store) -> Routed:
     """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes.
 
-    The fast path, answering most conflicts without a write; the guarantee is the store's
-    unique constraint (``AddOutcome.CONFLICT``, handled in :meth:`Ingestor._accept`)."""
+    A read, for ``POST /v1/validate`` (a dry run: no commit to refuse the package). A
+    submission skips it: the store's unique constraint refuses the package at commit
+    (``AddOutcome.CONFLICT``, handled in :meth:`Ingestor._accept`), with the same answer, and
+    the read would only have cost every new document a store round trip. Nothing between the
+    two can refuse such a package first: the lifecycle plan of a new document reads and
+    refuses nothing."""
     pkg = routed.checked.summary
     if pkg.reference_id and unique_document(pkg.kind, pkg.business_doc_type, pkg.reference_id):
         existing = await store.find_document(pkg.sender, pkg.reference_id, 0)
@@ -293,7 +299,8 @@ class Ingestor:
             )
             subject = replace(subject, recipients=addressed.recipients)
         routed = step_route(checked, self.config, self.registry)
-        routed = await step_deduplicate(routed, self.store)
+        if draft is None:  # a dry run; a submission's conflict is the commit's (see the step)
+            routed = await step_deduplicate(routed, self.store)
         # The move it makes must be allowed from the state. One lifecycle state per party: a
         # sub-unit's own code, not its representative.
         plan = await self.lifecycle.plan(
@@ -401,8 +408,8 @@ class Ingestor:
             await self.lifecycle.refused(refusal, lifecycle_input(checked), accepted_at)
             raise refusal
         if outcome is AddOutcome.CONFLICT:
-            # Another submission (this process or another) stored a new document with this
-            # DocumentId after step_deduplicate looked: the constraint decides, as it would.
+            # A new document with this DocumentId is stored already (by this process or
+            # another, before or in this very group): the unique constraint decides.
             raise await self._conflict(pkg.sender, pkg.reference_id)
         if outcome is AddOutcome.SAME_BYTES:
             # Another hub process committed the same bytes in the meantime: that package is
