@@ -55,7 +55,11 @@ class AcceptGroups(GroupBatcher[Submission, Committed]):
     def __init__(
         self, store: Store, sign: Signer, *, max_batch: int = 256, max_delay: float = 0.002
     ) -> None:
-        super().__init__(max_batch=max_batch, max_delay=max_delay, name="accept-groups")
+        # Ingest announces each submission while it is checked (coming()): a group waits for
+        # submissions on their way, never when there are none.
+        super().__init__(
+            max_batch=max_batch, max_delay=max_delay, name="accept-groups", announced=True
+        )
         self.store = store
         self.sign = sign
 

@@ -352,9 +352,10 @@ class Ingestor:
             accepted_at=accepted_at,
             routes=self.config.routes,
         )
-        routed, signed = await self._check(
-            data, caller, record_refusals=True, at=accepted_at, draft=draft
-        )
+        with self.groups.coming():  # its group may wait for it (and only for such)
+            routed, signed = await self._check(
+                data, caller, record_refusals=True, at=accepted_at, draft=draft
+            )
         checked, pkg = routed.checked, routed.checked.summary
         PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
         facts = receipt_facts(checked, draft, routed.recipients)
