@@ -88,7 +88,7 @@ _set = object.__setattr__
 
 
 def _default_dataclass_state(cls: type) -> bool:
-    """True for a dataclass made with ``slots=True`` whose pickled state is the one the
+    """True for a frozen dataclass made with ``slots=True`` whose pickled state is the one the
     ``dataclasses`` module gives it: its fields' values, nothing else (not a subclass that
     adds attributes, not a class with its own ``__getstate__`` or ``__reduce__``)."""
     getstate = cls.__dict__.get("__getstate__")
