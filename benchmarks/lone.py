@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -143,6 +144,7 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         for hub in hubs:
             stop(hub)
+            shutil.rmtree(hub.workdir.root, ignore_errors=True)
     for label, hub in zip(("this tree", "base"), hubs, strict=True):
         (total0, _, server0), (total1, _, server1) = hub.cpu
         lat = hub.latencies
