@@ -33,7 +33,7 @@ from hub.models import (
     FetchedPackage,
     PackageRecord,
 )
-from hub.pipeline.ingest import package_warnings
+from hub.pipeline.facts import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.store.cursors import decode_cursor  # the cursor format every backend shares
