@@ -2,13 +2,18 @@
 
 Run: .venv/bin/python benchmarks/ingest.py [--packages N] [--concurrency C] [--processes P]
      [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq] [--workers N]
-     [--compare] [--bare-processes P] [--single N] [--backlog N] [--rate R] [--json FILE]
+     [--compare] [--bare-processes P] [--single N] [--backlog N] [--rate R]
+     [--pull-mode batch|single] [--json FILE]
 
 ``--compare`` runs, on the same signed packages, the embedded default (SQLite + local broker,
 one worker), RabbitMQ + PostgreSQL with one worker and with two (``hub serve --workers 2``);
 each on fresh storage (a new schema, a new vhost). Pull agencies fetch and ack during the run:
 **delivered/s** is the measured packages' deliveries over the time from the first submission
-to the last first ack.
+to the last first ack, **whole packages delivered/s** the packages all of whose deliveries
+were acked, over the same time. ``--pull-mode batch`` (the default): each agency takes up to
+100 waiting packages with their bytes in one request (``GET /v1/inbox/packages``) and acks
+them in one (``POST /v1/inbox/acks``); ``single``: an inbox page, then a fetch and an ack
+per package (the API before batches), so both compare in one tree.
 
 In one run it measures, on the same packages:
 
@@ -397,6 +402,15 @@ async def submit_all(
     return latencies, failures, wall
 
 
+#: How the pull agencies take their packages: ``batch`` (``GET /v1/inbox/packages`` with the
+#: bytes of up to 100 waiting packages, then one ``POST /v1/inbox/acks``) or ``single`` (an
+#: inbox page, then ``GET /v1/packages/{id}`` and ``POST …/ack`` per package).
+PULL_MODES = ("batch", "single")
+#: The batch pullers' ``limit``, and their pause after a batch that was not full.
+BATCH_LIMIT = 100
+BATCH_PAUSE = float(os.environ.get("BENCH_BATCH_PAUSE", "0.05"))
+
+
 async def pull_all(
     url: str,
     organ_id: str,
@@ -404,13 +418,32 @@ async def pull_all(
     acked: dict[tuple[str, str], float],
     stop: asyncio.Event,
     parallel: int = 1,
+    mode: str = "batch",
 ) -> None:
-    """One pull agency: poll the inbox, fetch each package, ack it; record when.
-    ``parallel``: packages of an inbox page fetched and acked at once (an agency system
-    with that many workers; 1: one after the other)."""
+    """One pull agency: take every waiting package, ack it; record when.
+
+    ``mode`` ``single``: poll the inbox, fetch each package, ack it; ``parallel``: packages
+    of an inbox page fetched and acked at once (an agency system with that many workers; 1:
+    one after the other). ``batch``: fetch a batch with the bytes, ack it in one request,
+    again (``parallel`` is not used: every batch starts at the oldest unacknowledged)."""
     headers = {"Authorization": f"Bearer {token}"}
     gate = asyncio.Semaphore(parallel)
     async with aiohttp.ClientSession(headers=headers) as session:
+        if mode == "batch":
+            while not stop.is_set():
+                ids = await _fetch_batch(session, url)
+                if ids:
+                    async with session.post(f"{url}/v1/inbox/acks", json={"ids": ids}) as r:
+                        answer = await r.json() if r.status == 200 else {"items": []}
+                    now = time.perf_counter()
+                    for item in answer["items"]:
+                        if "code" not in item:
+                            acked.setdefault((item["id"], organ_id), now)
+                if len(ids) < BATCH_LIMIT:
+                    # Nothing more waited when this batch was taken: poll again in a while,
+                    # as an agency system would, rather than at once for one package.
+                    await asyncio.sleep(BATCH_PAUSE)
+            return
 
         async def take(package_id: str) -> None:
             async with gate:
@@ -426,6 +459,20 @@ async def pull_all(
             await asyncio.gather(*(take(item["id"]) for item in items))
             if not items:
                 await asyncio.sleep(0.05)
+
+
+async def _fetch_batch(session: aiohttp.ClientSession, url: str) -> list[str]:
+    """The ids of one ``GET /v1/inbox/packages`` answer, every part read in full."""
+    async with session.get(f"{url}/v1/inbox/packages", params={"limit": str(BATCH_LIMIT)}) as r:
+        if r.status != 200:
+            return []
+        ids = []
+        reader = aiohttp.MultipartReader.from_response(r)
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, aiohttp.BodyPartReader)
+            await part.read()
+            ids.append(part.headers["Hub-Package-Id"])
+        return ids
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -495,6 +542,7 @@ async def http_run(
     single: list[tuple[str, bytes]] | None = None,
     backlog: int = 0,
     rate: float | None = None,
+    pull_mode: str = "batch",
 ) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     seeded_s = await seed_backlog(workdir, backlog, BACKLOG_AGENCY) if backlog else 0.0
@@ -517,7 +565,9 @@ async def http_run(
         acked: dict[tuple[str, str], float] = {}
         stop = asyncio.Event()
         pullers = [
-            asyncio.create_task(pull_all(url, a.organ_id, workdir.token(a.organ_id), acked, stop))
+            asyncio.create_task(
+                pull_all(url, a.organ_id, workdir.token(a.organ_id), acked, stop, mode=pull_mode)
+            )
             for a in DEFAULT_AGENCIES
             if not (backlog and a.organ_id == BACKLOG_AGENCY)  # its backlog stays waiting
         ]
@@ -548,6 +598,12 @@ async def http_run(
             quiet_latencies, _, _ = await submit_all(url, tokens, single[half:], 1)
         done = [acked[k] for k in expect if k in acked]
         delivered_wall = (max(done) - t_start) if done else float("nan")
+        # Whole packages: one counts once every one of its deliveries is acked.
+        measured_ids = {package_id for package_id, _ in expect}
+        unfinished = {
+            package_id for package_id, organ in expect if (package_id, organ) not in acked
+        }
+        whole = len(measured_ids - unfinished)
     finally:
         stop_hub(proc, log, timeout=30)
     hub_cpu = hub_after - before["hub"]
@@ -560,6 +616,9 @@ async def http_run(
         "deliveries": len(expect),
         "delivered": len(done),
         "delivered_per_s": len(done) / delivered_wall,
+        "pull_mode": pull_mode,
+        "packages_delivered": whole,
+        "delivered_packages_per_s": whole / delivered_wall,
         "accepted": len(latencies),
         "failed": failures,
         "wall_s": wall,
@@ -682,6 +741,12 @@ def main() -> None:
         default=None,
         help="submit one package every 1/RATE s (open loop) instead of --concurrency clients",
     )
+    parser.add_argument(
+        "--pull-mode",
+        choices=PULL_MODES,
+        default="batch",
+        help="how the pull agencies take packages: batch fetch + batch ack, or one by one",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     args = parser.parse_args()
@@ -753,6 +818,7 @@ def main() -> None:
                     single,
                     args.backlog,
                     args.rate,
+                    args.pull_mode,
                 )
             )
         finally:
@@ -793,6 +859,13 @@ def main() -> None:
         ),
         ("delivered/s (pulled+acked)", lambda h: f"{h['delivered_per_s']:,.1f}"),
         ("deliveries", lambda h: f"{h['delivered']}/{h['deliveries']}"),
+        (
+            f"whole packages delivered/s ({args.pull_mode} pull) ÷ accepted/s",
+            lambda h: (
+                f"{h['delivered_packages_per_s']:,.1f} "
+                f"({h['delivered_packages_per_s'] / h['accepted_per_s']:.2f})"
+            ),
+        ),
         (
             "latency p50/p95/p99 ms",
             lambda h: "{p50:.0f} / {p95:.0f} / {p99:.0f}".format(**h["latency_ms"]),

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/soak.py [--minutes 30] [--rate R | --fraction 0.5]
      [--interval 10] [--size BYTES] [--store sqlite|postgresql] [--broker local|rabbitmq]
-     [--workers N] [--processes P] [--json FILE]
+     [--workers N] [--processes P] [--pull-mode batch|single] [--json FILE]
 
 Issue 12 asks for "30-minute soak at half the measured capacity: RSS flat within 5 %, no growth
 of WAL or queue tables". In one run:
@@ -13,7 +13,9 @@ of WAL or queue tables". In one run:
    ``--fraction`` (0.5) of its accepted/s;
 2. **soak**: a fresh hub (``hub serve`` as a subprocess in its own session, as the ingest
    benchmark starts it) and the eight demo agencies pulling, fetching and acking everything
-   (:func:`benchmarks.ingest.pull_all`, ``--pull-parallel`` packages at once each); packages
+   (:func:`benchmarks.ingest.pull_all`: ``--pull-mode batch``, the default, up to 100 packages
+   fetched and acked in two requests; ``single``, ``--pull-parallel`` packages at once each,
+   a fetch and an ack per package); packages
    are submitted **open-loop** at the constant rate — one every 1/rate seconds whatever the
    answers, at most ``--max-inflight`` at once (a send that would exceed it is counted as
    *skipped*: the hub is then overloaded). Each
@@ -76,6 +78,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp
 
 from benchmarks.ingest import (
+    PULL_MODES,
     SENDERS,
     attachment_size_for,
     cleanup,
@@ -555,6 +558,7 @@ async def soak(
     max_inflight: int,
     drain_seconds: float,
     pull_parallel: int,
+    pull_mode: str = "batch",
     wal_poll: float = 20.0,
 ) -> dict[str, Any]:
     """The soak itself: samples during the load, then the drain."""
@@ -570,7 +574,15 @@ async def soak(
         acked: dict[tuple[str, str], float] = {}
         pullers = [
             asyncio.create_task(
-                pull_all(url, a.organ_id, workdir.token(a.organ_id), acked, stop, pull_parallel)
+                pull_all(
+                    url,
+                    a.organ_id,
+                    workdir.token(a.organ_id),
+                    acked,
+                    stop,
+                    pull_parallel,
+                    mode=pull_mode,
+                )
             )
             for a in DEFAULT_AGENCIES
         ]
@@ -755,7 +767,16 @@ def main() -> None:
     parser.add_argument("--drain-seconds", type=float, default=120.0)
     parser.add_argument("--max-inflight", type=int, default=256)
     parser.add_argument(
-        "--pull-parallel", type=int, default=4, help="fetch+ack at once per pull agency"
+        "--pull-parallel",
+        type=int,
+        default=4,
+        help="fetch+ack at once per pull agency (--pull-mode single)",
+    )
+    parser.add_argument(
+        "--pull-mode",
+        choices=PULL_MODES,
+        default="batch",
+        help="pull agencies take batches (fetch + ack of up to 100 at once) or one by one",
     )
     parser.add_argument("--size", type=int, default=20_000, help="package size in bytes")
     parser.add_argument("--processes", type=int, default=0, help="[ingest] processes (0: per core)")
@@ -786,7 +807,15 @@ def main() -> None:
             n, c = args.capacity_packages, args.capacity_concurrency
             print(f"capacity: {n} packages, {c} clients …", flush=True)
             capacity = asyncio.run(
-                http_run(wd, port, packages, 40, args.capacity_concurrency, args.workers)
+                http_run(
+                    wd,
+                    port,
+                    packages,
+                    40,
+                    args.capacity_concurrency,
+                    args.workers,
+                    pull_mode=args.pull_mode,
+                )
             )
         finally:
             cleanup(backend)
@@ -831,6 +860,7 @@ def main() -> None:
                 max_inflight=args.max_inflight,
                 drain_seconds=args.drain_seconds,
                 pull_parallel=args.pull_parallel,
+                pull_mode=args.pull_mode,
                 wal_poll=args.wal_poll,
             )
         )

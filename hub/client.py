@@ -3,7 +3,7 @@ benchmarks). Any HTTP client works; this one only saves repeating headers and pa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -23,6 +23,20 @@ class HubProblem(Exception):
         self.code = str(body.get("code", f"http.{status}"))
         self.detail = str(body.get("detail", ""))
         super().__init__(f"{self.code} ({status}): {self.detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPackage:
+    """One package of ``GET /v1/inbox/packages``: its exact bytes and the part's headers."""
+
+    id: str
+    sender: str
+    kind: str
+    #: SHA-256 of ``data`` as the hub stored it (the part's ETag), lowercase hex
+    sha256: str
+    data: bytes
+    #: the sub-unit codes the caller receives the package for; empty: its own name only
+    stands_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +162,42 @@ class HubClient:
         ) as resp:
             await self._raise(resp)
             return await resp.read()
+
+    async def fetch_batch(self, limit: int = 100) -> list[InboxPackage]:
+        """GET /v1/inbox/packages: the oldest waiting packages with their bytes (at most
+        ``limit``, and as many as the hub's byte budget lets through); ``[]`` when none
+        waits. They come again until acknowledged (:meth:`ack_batch`)."""
+        async with self.session.get(
+            f"{self.base_url}/v1/inbox/packages",
+            params={"limit": str(limit)},
+            headers=self._headers,
+        ) as resp:
+            await self._raise(resp)
+            if resp.status == 204:
+                return []
+            reader = aiohttp.MultipartReader.from_response(resp)
+            items: list[InboxPackage] = []
+            while (part := await reader.next()) is not None:
+                assert isinstance(part, aiohttp.BodyPartReader)  # no nested multiparts
+                headers = part.headers
+                stands_for = headers.get("Hub-Stands-For", "")
+                items.append(
+                    InboxPackage(
+                        id=headers["Hub-Package-Id"],
+                        sender=headers["Hub-Sender"],
+                        kind=headers["Hub-Kind"],
+                        sha256=headers["ETag"].strip('"'),
+                        data=await part.read(),
+                        stands_for=tuple(c.strip() for c in stands_for.split(",") if c.strip()),
+                    )
+                )
+            return items
+
+    async def ack_batch(self, package_ids: Sequence[str]) -> dict[str, Any]:
+        """POST /v1/inbox/acks: acknowledge ``package_ids`` (unsigned) in one request; the
+        answer has one item per distinct id (``already_acked``, or ``code``
+        ``package.not_found``)."""
+        return await self._json("POST", "/v1/inbox/acks", json={"ids": list(package_ids)})
 
     async def receipt(self, package_id: str) -> bytes:
         """GET /v1/packages/{id}/receipt."""

@@ -235,12 +235,20 @@ class BadQuery(RequestError):
     title = "A query parameter is invalid"
 
 
+class BadBody(RequestError):
+    """A body that is not what the call takes (a batch ack that is not ``{"ids": [...]}``)."""
+
+    code = "request.bad_body"
+    title = "The request body is not valid"
+
+
 class UnsupportedMediaType(RequestError):
-    """A non-empty body that is not XML (``application/xml`` or ``text/xml``)."""
+    """A non-empty body of another media type than the call takes: XML (``application/xml``
+    or ``text/xml``) everywhere but the batch ack, which takes ``application/json``."""
 
     code = "request.unsupported_media_type"
     status = 415
-    title = "The body must be application/xml"
+    title = "The body's media type is not the one this call takes"
 
 
 class BodyTimeout(RequestError):

@@ -19,6 +19,12 @@ Framing on the socket is :class:`multiprocessing.connection.Connection`'s (a big
 length, or -1 and a 64-bit length), so the worker uses ``recv_bytes``/``send_bytes`` as they
 are; a message is a pickle of ``(function, args)`` one way and ``(ok, value, traceback)`` the
 other. Functions travel by reference: they must be importable module-level functions.
+
+Messages are pickled by :func:`dumps`, which writes a frozen slots dataclass (the check's
+result is 17 of them) as its class's name and a tuple of its field values, rebuilt by one
+function with the field names looked up once per class. The ``dataclasses`` default calls
+``fields()`` for every instance both ways and names every class as a global the unpickler
+imports: half of a round trip's cost in the server (see :func:`dumps`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
+import importlib
+import io
 import logging
 import multiprocessing
 import os
@@ -37,6 +46,7 @@ import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
+from operator import attrgetter
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
@@ -68,6 +78,104 @@ class RemoteTraceback(Exception):
         return self.text
 
 
+# -- compact pickles of slots dataclasses ----------------------------------------------------
+
+_Reducer = Callable[[Any], tuple[Callable[..., Any], tuple[str, tuple[Any, ...]]]]
+_reducers: dict[type, _Reducer | None] = {}
+_builders: dict[str, Callable[[tuple[Any, ...]], Any]] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _default_dataclass_state(cls: type) -> bool:
+    """True for a frozen dataclass made with ``slots=True`` whose pickled state is the one the
+    ``dataclasses`` module gives it: its fields' values, nothing else (not a subclass that
+    adds attributes, not a class with its own ``__getstate__`` or ``__reduce__``)."""
+    getstate = cls.__dict__.get("__getstate__")
+    return (
+        dataclasses.is_dataclass(cls)
+        and getattr(getstate, "__qualname__", "") == "_dataclass_getstate"
+        and "__reduce__" not in cls.__dict__
+        and "__reduce_ex__" not in cls.__dict__
+    )
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _reducer_for(cls: type) -> _Reducer | None:
+    if not _default_dataclass_state(cls):
+        return None
+    name = _class_name(cls)
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    if len(names) == 1:
+        (only,) = names
+
+        def reduce_one(obj: Any) -> Any:
+            return _rebuild, (name, (getattr(obj, only),))
+
+        return reduce_one
+    values = attrgetter(*names)
+
+    def reduce(obj: Any) -> Any:
+        return _rebuild, (name, values(obj))
+
+    return reduce
+
+
+def _builder_for(name: str) -> Callable[[tuple[Any, ...]], Any]:
+    """The function that rebuilds an instance of the class called ``name`` from its field
+    values, as the ``dataclasses`` default unpickling does (no ``__init__``)."""
+    module, _, qualname = name.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    cls: type = found
+    if not _default_dataclass_state(cls):  # pragma: no cover - the two sides run one code
+        raise pickle.UnpicklingError(f"{name} is not a slots dataclass")
+    names = tuple(f.name for f in dataclasses.fields(cls))
+
+    def build(values: tuple[Any, ...]) -> Any:
+        obj: Any = _new(cls)
+        for field, value in zip(names, values, strict=True):
+            _set(obj, field, value)
+        return obj
+
+    _builders[name] = build
+    return build
+
+
+def _rebuild(name: str, values: tuple[Any, ...]) -> Any:
+    """Unpickle one instance written by :func:`dumps`."""
+    build = _builders.get(name)
+    if build is None:
+        build = _builder_for(name)
+    return build(values)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        # Not called for str, bytes, int, float, None, bool, tuple, list, dict, set: cheap.
+        cls = type(obj)
+        try:
+            reduce = _reducers[cls]
+        except KeyError:
+            reduce = _reducers[cls] = _reducer_for(cls)
+        return NotImplemented if reduce is None else reduce(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """``pickle.dumps(obj)``, with every slots dataclass inside written compactly (see the
+    module); ``pickle.loads`` reads it back into equal objects.
+
+    Measured on the check's result of a ~20 KB package (17 instances of 15 classes):
+    pickling 45 → 17 µs, unpickling 48 → 27 µs."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
 def _serve(
     conn: Connection, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]
 ) -> None:
@@ -92,7 +200,7 @@ def _serve(
             answer = (False, exc, traceback.format_exc())
         del message
         try:
-            payload = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+            payload = dumps(answer)
         except Exception as exc:
             error = RuntimeError(f"the worker's answer could not be pickled: {exc!r}")
             payload = pickle.dumps((False, error, traceback.format_exc()))
@@ -239,7 +347,7 @@ class ProcessPool:
             raise TypeError("ProcessPool.call passes positional arguments only")
         if self._closed:
             raise Unavailable(f"{self.name}: the worker processes are stopped")
-        payload = pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL)
+        payload = dumps((fn, args))
         await self._slots.acquire()
         try:
             worker = await self._pick()

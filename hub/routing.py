@@ -63,6 +63,27 @@ class Route:
         return tuple(dict.fromkeys(out))
 
 
+def addressed_codes(
+    *, kind: str, sender: str, addressed: Sequence[str], rules: Sequence[RouteRule]
+) -> list[str]:
+    """The codes a package is for before the registry is asked: the addressed codes, then
+    those the copy rules add, each once, without the sender's own.
+
+    When every one is a registered, enabled agency (no sub-unit folded into its
+    representative) and no ``forbid`` rule matches, these are exactly the recipients
+    :func:`resolve` gives: what a check worker predicts a receipt's recipients by."""
+    codes: list[str] = []
+    for organ_id in addressed:
+        if organ_id not in codes:
+            codes.append(organ_id)
+    for rule in rules:
+        if rule.action != "copy" or rule.kind not in ("*", kind):
+            continue
+        if matches(rule.sender, sender) and any(matches(rule.recipient, r) for r in addressed):
+            codes.extend(a for a in rule.add if a not in codes)
+    return [r for r in codes if r != sender]
+
+
 def resolve(
     *,
     kind: str,
@@ -84,16 +105,7 @@ def resolve(
     Raises :class:`UnknownRecipient` for an unknown or disabled recipient with no active
     representative, and :class:`RouteForbidden` when a ``forbid`` rule matches.
     """
-    codes: list[str] = []
-    for organ_id in addressed:
-        if organ_id not in codes:
-            codes.append(organ_id)
-    for rule in rules:
-        if rule.action != "copy" or rule.kind not in ("*", kind):
-            continue
-        if matches(rule.sender, sender) and any(matches(rule.recipient, r) for r in addressed):
-            codes.extend(a for a in rule.add if a not in codes)
-    codes = [r for r in codes if r != sender]
+    codes = addressed_codes(kind=kind, sender=sender, addressed=addressed, rules=rules)
     if not codes:
         raise UnknownRecipient(
             "the package names no recipient other than its sender", recipients=list(addressed)

@@ -87,7 +87,7 @@ WARNINGS: Mapping[str, WarningCode] = _table(
         "the edXML envelope carries no signature; accepted for this sender by its policy",
         "gói tin không có chữ ký số; được chấp nhận theo chính sách của cơ quan gửi",
     ),
-    # PDF attachments under the "warn" policy (hub.pipeline.ingest.pdf_warnings)
+    # PDF attachments under the "warn" policy (hub.pipeline.facts.pdf_warnings)
     WarningCode(
         "pdf.invalid",
         "a PDF attachment's signature is invalid",

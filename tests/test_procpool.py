@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import pickle
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
+from hub.config import load_config
+from hub.demo.factory import Signer, document
+from hub.demo.workdir import Workdir
+from hub.edxml import Organ
 from hub.errors import AuthForbidden, Unavailable
-from hub.procpool import ProcessPool, RemoteTraceback, WorkerLost
+from hub.pipeline.checks import Checked, CheckOptions, check_package_for_ingest
+from hub.procpool import ProcessPool, RemoteTraceback, WorkerLost, dumps
 
 # -- what the workers run (module level: they travel by reference) ----------------------------
 
@@ -173,3 +182,83 @@ async def test_calls_waiting_behind_a_call_that_kills_its_worker_fail_too(
         results = await asyncio.gather(dying, behind, return_exceptions=True)
         assert all(isinstance(r, WorkerLost) for r in results), results
         assert await p.call(echo, b"after") == b"retfa"
+
+
+# -- compact pickles of slots dataclasses -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    name: str
+    when: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    leaves: tuple[Leaf, ...]
+    index: dict[str, Leaf] = field(default_factory=dict)
+    note: str = field(default="", init=False)
+
+
+@dataclass(frozen=True)
+class Plain:  # no slots: pickled the default way (its __dict__)
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reduced:  # its own __reduce__ is kept
+    value: int
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return Reduced, (self.value + 1,)
+
+
+@dataclass(frozen=True, slots=True)
+class Single:
+    only: tuple[int, ...]
+
+
+def echo_object(value: object) -> object:
+    return value
+
+
+def test_slots_dataclasses_round_trip_compactly() -> None:
+    leaf = Leaf("lá", datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
+    tree = Tree(leaves=(leaf, Leaf("b")), index={"a": leaf})
+    object.__setattr__(tree, "note", "set after init")
+    payload = dumps((tree, Single((1, 2)), Plain(3), Reduced(4)))
+    back = pickle.loads(payload)  # noqa: S301 - our own bytes
+    assert back == (tree, Single((1, 2)), Plain(3), Reduced(5))
+    assert back[0].note == "set after init"
+    assert back[0].index["a"] is back[0].leaves[0]  # shared objects stay shared
+    # The compact form names each class once and calls no dataclass __setstate__.
+    assert b"_dataclass_setstate" not in payload and b"_rebuild" in payload
+    assert payload.count(b"tests.test_procpool:Leaf") == 1
+
+
+def test_the_check_result_round_trips_field_for_field(
+    workdir: Workdir, signers: Callable[[str], Signer]
+) -> None:
+    config = load_config(workdir.config_dir)
+    options = CheckOptions(
+        max_size=config.settings.max_package_bytes, trust_anchors=config.settings.trust_anchors
+    )
+    _, data = document(
+        signers("000.00.00.G22"), [Organ(organ_id="000.00.00.H41")], number=1, attachments=2
+    )
+    checked = check_package_for_ingest(data, datetime.now(UTC), options)
+    back = pickle.loads(dumps(checked))  # noqa: S301 - our own bytes
+    assert back == checked
+    for f in dataclasses.fields(Checked):
+        assert getattr(back, f.name) == getattr(checked, f.name), f.name
+        assert type(getattr(back, f.name)) is type(getattr(checked, f.name)), f.name
+    assert back.package.attachments and back.package == checked.package
+
+
+async def test_a_worker_call_round_trips_slots_dataclasses(pool: ProcessPool) -> None:
+    tree = Tree(leaves=(Leaf("x", datetime(2026, 1, 1, tzinfo=UTC)),), index={})
+    assert await pool.call(echo_object, (tree, Plain(1), Reduced(1))) == (
+        tree,
+        Plain(1),
+        Reduced(3),  # its __reduce__ ran on the way there and on the way back
+    )

@@ -18,7 +18,7 @@ from hub.edxml import parse_package
 from hub.edxml.schema import validate as validate_edxml
 from hub.errors import HubError
 from hub.pipeline.checks import AttachmentCheck, Checked, Summary
-from hub.pipeline.ingest import package_warnings, pdf_warnings, signature_warnings
+from hub.pipeline.facts import package_warnings, pdf_warnings, signature_warnings
 from hub.warning_codes import (
     LEGACY_ALGORITHM,
     WARNINGS,

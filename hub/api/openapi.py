@@ -15,6 +15,12 @@ from hub import __version__
 from hub.api.agencies import OPENAPI_PATHS as AGENCY_PATHS
 from hub.api.agencies import OPENAPI_SCHEMAS as AGENCY_SCHEMAS
 from hub.api.lifecycle import OPENAPI_PATHS as LIFECYCLE_PATHS
+from hub.api.packages import (
+    BATCH_MAX_ACKS,
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ID_CHARS,
+    BATCH_MAX_PACKAGES,
+)
 from hub.api.problems import PROBLEM_JSON, XML_MEDIA_TYPES, catalogue, codes_of
 from hub.audit.acks import AckInvalid
 from hub.errors import (
@@ -23,6 +29,7 @@ from hub.errors import (
     AttachmentError,
     AuthForbidden,
     AuthRequired,
+    BadBody,
     BadCursor,
     BadLimit,
     BadParameter,
@@ -73,6 +80,8 @@ OPERATION_ERRORS: dict[str, tuple[type[HubError], ...]] = {
     "inbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
     "outbox": (*_AUTHENTICATED, *_PAGING_ERRORS, BadParameter),
     "fetchPackage": (*_AUTHENTICATED, *_PACKAGE),
+    "fetchInboxPackages": (*_AUTHENTICATED, BadLimit, StorageKeyError),
+    "ackPackages": (*_AUTHENTICATED, *_BODY, BadBody),
     "packageReceipt": (*_AUTHENTICATED, *_PACKAGE),
     "ackPackage": (*_AUTHENTICATED, *_BODY, *_PACKAGE, SignatureError, AckInvalid),
     "tracePackage": (*_AUTHENTICATED, *_PACKAGE),
@@ -246,6 +255,70 @@ def openapi_document() -> dict[str, Any]:
                         _SUBJECT_QUERY,
                     ],
                     "responses": {"200": _json("InboxPage", "A page of the inbox"), **errors},
+                }
+            },
+            "/v1/inbox/packages": {
+                "get": {
+                    "summary": "The caller's oldest waiting packages with their bytes, at once",
+                    "operationId": "fetchInboxPackages",
+                    "description": (
+                        "A batch of GET /v1/packages/{id}: the caller's packages waiting to be "
+                        "acknowledged (available or delivered, oldest first, as the inbox "
+                        "lists them without a cursor), each in one part of a multipart/mixed "
+                        "body (RFC 2046) with the exact bytes the sender signed and the "
+                        "headers a single fetch answers with (Hub-Package-Id, Hub-Sender, "
+                        "Hub-Kind, ETag = the SHA-256, Content-Type application/xml; "
+                        "charset=utf-8) plus Content-Length and, when the caller receives the "
+                        "package for sub-units, Hub-Stands-For (their codes, comma-separated). "
+                        f"At most {BATCH_MAX_PACKAGES} packages whatever limit asks, and no "
+                        f"more than {BATCH_MAX_BYTES // (1024 * 1024)} MiB of "
+                        "packages (the first always comes, however large). Every available "
+                        "one is marked delivered; the packages come again until acknowledged "
+                        "(POST /v1/inbox/acks). 204 when nothing waits."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "description": "at most this many packages (100 at most are sent)",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "One part per package, oldest first",
+                            "content": {
+                                "multipart/mixed": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "204": {"description": "Nothing waits for the caller"},
+                        **errors,
+                    },
+                }
+            },
+            "/v1/inbox/acks": {
+                "post": {
+                    "summary": "Acknowledge several packages at once (recipients; idempotent)",
+                    "operationId": "ackPackages",
+                    "description": (
+                        "Each id as POST /v1/packages/{id}/ack without a body would answer "
+                        "(acked_at, already_acked), all in one write. An id the caller is not "
+                        "a recipient of, or that does not exist, does not fail the others: "
+                        "its item carries code package.not_found. A repeated id is answered "
+                        "once. Signed acknowledgements go one by one to "
+                        "POST /v1/packages/{id}/ack."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/AckBatchRequest"}
+                            }
+                        },
+                    },
+                    "responses": {"200": _json("AckBatch", "Acknowledged"), **errors},
                 }
             },
             "/v1/outbox": {
@@ -511,6 +584,49 @@ def openapi_document() -> dict[str, Any]:
                             "type": "boolean",
                             "description": "a signed acknowledgement was verified and kept",
                         },
+                    },
+                },
+                "AckBatchRequest": {
+                    "type": "object",
+                    "required": ["ids"],
+                    "properties": {
+                        "ids": {
+                            "type": "array",
+                            "maxItems": BATCH_MAX_ACKS,
+                            "items": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": BATCH_MAX_ID_CHARS,
+                            },
+                        }
+                    },
+                },
+                "AckBatch": {
+                    "type": "object",
+                    "required": ["organ_id", "items", "acked", "already_acked", "not_found"],
+                    "properties": {
+                        "organ_id": {"type": "string"},
+                        "items": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["id", "acked_at", "already_acked"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "acked_at": {"type": ["string", "null"], "format": "date-time"},
+                                    "already_acked": {"type": "boolean"},
+                                    "code": {
+                                        "type": "string",
+                                        "enum": ["package.not_found"],
+                                        "description": "only when the caller has no such "
+                                        "package to acknowledge",
+                                    },
+                                },
+                            },
+                        },
+                        "acked": {"type": "integer", "description": "first acknowledgements"},
+                        "already_acked": {"type": "integer"},
+                        "not_found": {"type": "integer"},
                     },
                 },
                 "Validation": {

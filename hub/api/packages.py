@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
+from aiohttp import MultipartWriter, web
 
 from hub.api.keys import CALLER, RUNTIME
 from hub.api.params import page_limit, text_query
 from hub.audit.acks import MAX_ACK_BYTES, verify_ack
 from hub.errors import (
+    BadBody,
     BadCursor,
     BadParameter,
     BodyTimeout,
@@ -23,8 +26,14 @@ from hub.errors import (
 )
 from hub.lifecycle.engine import lifecycle_trace
 from hub.metrics import ACCEPTED, ACKS, INGEST_SECONDS, REFUSED, REPEATED
-from hub.models import DeliveryChange, DeliveryRecord, DeliveryState, PackageRecord
-from hub.pipeline.ingest import package_warnings
+from hub.models import (
+    DeliveryChange,
+    DeliveryRecord,
+    DeliveryState,
+    FetchedPackage,
+    PackageRecord,
+)
+from hub.pipeline.facts import package_warnings
 from hub.receipts import format_instant
 from hub.runtime import Runtime
 from hub.store.cursors import decode_cursor  # the cursor format every backend shares
@@ -33,6 +42,7 @@ from hub.store.records import SignedAck
 routes = web.RouteTableDef()
 
 XML = "application/xml"
+XML_UTF8 = f"{XML}; charset=utf-8"
 
 
 def _caller(request: web.Request) -> str:
@@ -288,6 +298,140 @@ async def fetch(request: web.Request) -> web.Response:
             "ETag": f'"{record.sha256}"',
         },
     )
+
+
+#: At most this many packages in one answer of ``GET /v1/inbox/packages``, whatever
+#: ``limit`` asks (it takes 1–1000 like every listing).
+BATCH_MAX_PACKAGES = 100
+#: A batch stops before the package that would take its bytes past this; the first package
+#: is always sent, so one larger than the budget comes alone. Bounds the answer (it is built
+#: in memory) at a few MiB per request.
+BATCH_MAX_BYTES = 4 * 1024 * 1024
+#: At most this many ids in one ``POST /v1/inbox/acks``, and the bytes of its body.
+BATCH_MAX_ACKS = 1000
+BATCH_ACK_BODY_BYTES = 128 * 1024
+#: The longest package id a batch ack takes (the hub's are 32 characters).
+BATCH_MAX_ID_CHARS = 128
+
+
+def _part_headers(item: FetchedPackage) -> dict[str, str]:
+    """The headers of one package's part: those of ``GET /v1/packages/{id}`` and the
+    sub-units the caller receives it for (``Hub-Stands-For``, when any); aiohttp adds the
+    part's Content-Length."""
+    record = item.record
+    headers = {
+        "Content-Type": XML_UTF8,
+        "Hub-Package-Id": record.id,
+        "Hub-Sender": record.sender,
+        "Hub-Kind": str(record.kind),
+        "ETag": f'"{record.sha256}"',
+    }
+    if item.delivery is not None and item.delivery.stands_for:
+        headers["Hub-Stands-For"] = ", ".join(item.delivery.stands_for)
+    return headers
+
+
+def multipart_body(items: Sequence[FetchedPackage]) -> MultipartWriter:
+    """``items`` as a ``multipart/mixed`` body (RFC 2046), each package's bytes untouched in
+    its own part.
+
+    The boundary is 128 random bits drawn for this answer, after the bytes were stored: no
+    sender can have put it in a package, so the parts need not be searched for it.
+    """
+    writer = MultipartWriter("mixed", boundary=f"hub-{secrets.token_hex(16)}")
+    for item in items:
+        writer.append(item.data or b"", _part_headers(item))
+    return writer
+
+
+@routes.get("/v1/inbox/packages")
+async def fetch_batch(request: web.Request) -> web.Response:
+    """The caller's oldest waiting packages with their exact bytes, one ``multipart/mixed``
+    part each (``204`` when none waits); every ``available`` one is marked ``delivered`` in
+    one grouped write after the answer, as a single fetch marks it."""
+    limit = min(page_limit(request), BATCH_MAX_PACKAGES)
+    rt = _runtime(request)
+    caller = _caller(request)
+    items = await rt.store.inbox_packages(caller, limit=limit, max_bytes=BATCH_MAX_BYTES)
+    if not items:
+        return web.Response(status=204)
+    marks = [
+        DeliveryChange(
+            item.record.id,
+            caller,
+            DeliveryState.DELIVERED,
+            detail={"via": "pull"},
+            only_from=_FETCHED,
+        )
+        for item in items
+        if item.delivery is not None and item.delivery.state == DeliveryState.AVAILABLE
+    ]
+    if marks:
+        # One settle call: the marks go into one group, not awaited (see ``fetch``).
+        rt.settler.settle_soon(*marks)
+    return web.Response(body=multipart_body(items))
+
+
+def _ack_ids(body: bytes) -> list[str]:
+    """The distinct ids of a batch ack's body ``{"ids": [...]}``, in order (a repeated id is
+    answered once); ``400 request.bad_body`` for anything else."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise BadBody('the body must be JSON: {"ids": ["<package id>", ...]}') from None
+    ids = parsed.get("ids") if isinstance(parsed, dict) else None
+    if not isinstance(ids, list):
+        raise BadBody('the body must be an object with "ids", a list of package ids')
+    if len(ids) > BATCH_MAX_ACKS:
+        raise BadBody(f"{len(ids)} ids: at most {BATCH_MAX_ACKS} in one batch")
+    for i in ids:
+        if not isinstance(i, str) or not 1 <= len(i) <= BATCH_MAX_ID_CHARS:
+            raise BadBody(f"ids: each must be a package id (1–{BATCH_MAX_ID_CHARS} characters)")
+    return list(dict.fromkeys(ids))
+
+
+@routes.post("/v1/inbox/acks")
+async def ack_batch(request: web.Request) -> web.Response:
+    """The caller acknowledges several packages in one grouped write; per id as ``POST
+    /v1/packages/{id}/ack`` answers (idempotent, counted once), or ``package.not_found``
+    for an id the caller is not a recipient of. Unsigned only."""
+    ids = _ack_ids(await read_body(request, BATCH_ACK_BODY_BYTES))
+    rt = _runtime(request)
+    caller = _caller(request)
+    at = rt.clock()
+    # A delivery exists only for a recipient: one that is not (or an unknown id) settles as
+    # "no such delivery", answered alike, so nobody learns which package ids exist.
+    settled = await rt.settler.settle(
+        *(DeliveryChange(i, caller, DeliveryState.ACKED, at=at) for i in ids)
+    )
+    items: list[dict[str, Any]] = []
+    counts = {"acked": 0, "already_acked": 0, "not_found": 0}
+    for package_id, outcome in zip(ids, settled, strict=True):
+        delivery = outcome.record
+        if delivery is None:
+            counts["not_found"] += 1
+            items.append(
+                {
+                    "id": package_id,
+                    "acked_at": None,
+                    "already_acked": False,
+                    "code": NotFound.code,
+                }
+            )
+            continue
+        if outcome.changed:
+            ACKS.inc()
+            counts["acked"] += 1
+        else:
+            counts["already_acked"] += 1
+        items.append(
+            {
+                "id": package_id,
+                "acked_at": format_instant(delivery.acked_at) if delivery.acked_at else None,
+                "already_acked": not outcome.changed,
+            }
+        )
+    return web.json_response({"organ_id": caller, "items": items, **counts})
 
 
 @routes.get("/v1/packages/{package_id}/receipt")

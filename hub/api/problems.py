@@ -38,6 +38,9 @@ PROBLEM_JSON = "application/problem+json"
 
 #: the media types a request body may have (parameters such as charset are allowed)
 XML_MEDIA_TYPES = frozenset({"application/xml", "text/xml"})
+#: the ``/v1`` paths whose body is JSON instead (the batch ack: a list of ids)
+JSON_BODY_PATHS = frozenset({"/v1/inbox/acks"})
+JSON_MEDIA_TYPES = frozenset({"application/json"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -180,15 +183,18 @@ def has_body(request: web.Request) -> bool:
 
 @web.middleware
 async def media_type_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``415`` for a non-empty body on ``/v1/`` that is not XML, before anything reads it
-    (body-less calls, such as an unsigned ack, need no Content-Type)."""
-    if (
-        request.path.startswith("/v1/")
-        and has_body(request)
-        and request.content_type not in XML_MEDIA_TYPES
-    ):
-        raise UnsupportedMediaType(
-            f"Content-Type {request.content_type!r}: send application/xml "
-            "(or text/xml), optionally with charset=utf-8"
-        )
+    """``415`` for a non-empty body on ``/v1/`` that is not XML (JSON on
+    :data:`JSON_BODY_PATHS`), before anything reads it (body-less calls, such as an unsigned
+    ack, need no Content-Type)."""
+    if request.path.startswith("/v1/") and has_body(request):
+        if request.path in JSON_BODY_PATHS:
+            if request.content_type not in JSON_MEDIA_TYPES:
+                raise UnsupportedMediaType(
+                    f"Content-Type {request.content_type!r}: send application/json"
+                )
+        elif request.content_type not in XML_MEDIA_TYPES:
+            raise UnsupportedMediaType(
+                f"Content-Type {request.content_type!r}: send application/xml "
+                "(or text/xml), optionally with charset=utf-8"
+            )
     return await handler(request)

@@ -2,10 +2,12 @@
 
 Every accepted package needs a signed receipt (stored with it) and its one accept
 transaction. :class:`AcceptGroups` gathers the submissions that arrive while the previous group
-commits (:class:`hub.store.batching.GroupBatcher`) and, per group, makes **one** call into the
-check workers to sign every receipt (:meth:`hub.pipeline.executor.CheckExecutor.sign_receipts`)
-and **one** :meth:`hub.store.abc.Store.accept` transaction. Without load a group is one
-package: its latency is one worker round trip and one commit.
+commits (:class:`hub.store.batching.GroupBatcher`) and, per group, makes **one**
+:meth:`hub.store.abc.Store.accept` transaction. Most submissions come with their receipt,
+signed in their check's worker call (:mod:`hub.pipeline.facts`); the group signs the others'
+in **one** call into the check workers (:meth:`hub.pipeline.executor.CheckExecutor.
+sign_receipts`) before its transaction. Without load a group is one package that brings its
+receipt: its latency is one commit.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from hub.store.batching import GroupBatcher
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """One package for a group: its accept item (receipt not yet signed) and receipt facts."""
+    """One package for a group: its accept item (receipt not yet in it), its receipt's facts
+    and, when it was signed already (with the check), the receipt stating exactly those
+    facts."""
 
     item: AcceptItem
     facts: ReceiptFacts
+    receipt: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,11 @@ class AcceptGroups(GroupBatcher[Submission, Committed]):
     def __init__(
         self, store: Store, sign: Signer, *, max_batch: int = 256, max_delay: float = 0.002
     ) -> None:
-        super().__init__(max_batch=max_batch, max_delay=max_delay, name="accept-groups")
+        # Ingest announces each submission while it is checked (coming()): a group waits for
+        # submissions on their way, never when there are none.
+        super().__init__(
+            max_batch=max_batch, max_delay=max_delay, name="accept-groups", announced=True
+        )
         self.store = store
         self.sign = sign
 
@@ -60,7 +69,9 @@ class AcceptGroups(GroupBatcher[Submission, Committed]):
         return await self._submit(submission)
 
     async def _flush(self, group: list[Submission]) -> list[Committed]:
-        receipts = await self.sign([s.facts for s in group])
+        unsigned = [s.facts for s in group if s.receipt is None]
+        signed = iter(await self.sign(unsigned) if unsigned else ())
+        receipts = [s.receipt if s.receipt is not None else next(signed) for s in group]
         items = [
             replace(s.item, package=replace(s.item.package, receipt=receipt))
             for s, receipt in zip(group, receipts, strict=True)

@@ -625,22 +625,45 @@ def _with_revocation_data(ctx: _Context, run: Callable[[], Checked]) -> Checked:
 _CONTENT_FIELDS = frozenset({"content_b64", "noi_dung_b64"})
 
 
+# Values with nothing inside to empty: returned as they are without a look at their type.
+_LEAVES = frozenset({str, int, float, bool, bytes, type(None), datetime})
+# Per class: its field names (a dataclass), or None (anything else: returned as it is).
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    try:
+        return _FIELD_NAMES[cls]
+    except KeyError:
+        names = (
+            tuple(f.name for f in dataclasses.fields(cls))
+            if dataclasses.is_dataclass(cls)
+            else None
+        )
+        _FIELD_NAMES[cls] = names
+        return names
+
+
 def _drop_contents(value: Any) -> Any:
+    cls = type(value)
+    if cls in _LEAVES:
+        return value
     if isinstance(value, tuple):
         items = tuple(_drop_contents(v) for v in value)
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+    names = _field_names(cls)
+    if names is None:
         return value
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(value):
-        current = getattr(value, f.name)
-        if f.name in _CONTENT_FIELDS:
+    for name in names:
+        current = getattr(value, name)
+        if name in _CONTENT_FIELDS:
             if current:
-                changes[f.name] = ""
-        else:
+                changes[name] = ""
+        elif type(current) not in _LEAVES:
             new = _drop_contents(current)
             if new is not current:
-                changes[f.name] = new
+                changes[name] = new
     return replace(value, **changes) if changes else value
 
 

@@ -10,22 +10,27 @@ bytes in the server (the pickle) and two in the worker (the received message and
 unpickled bytes); through a file the worker reads one. Results come back without attachment
 contents (:func:`hub.pipeline.checks.without_contents`).
 
-Receipts (issue 12): the workers also hold the receipt key and sign the receipts of a whole
-accept group in one call (:meth:`CheckExecutor.sign_receipts`), so signing — about 0.2 ms of
-CPU a receipt — runs beside the event loop on the other core instead of on it.
+Receipts (issue 12): the workers also hold the receipt key, so signing — about 0.2 ms of
+CPU a receipt — runs beside the event loop on the other core instead of on it. A submission's
+check signs its receipt in the same call (:meth:`CheckExecutor.check_and_sign`, with the
+recipients :func:`hub.pipeline.facts.predicted_facts` expects); a receipt whose facts routing
+then changes is signed again with its accept group, which signs every receipt of the group in
+one call (:meth:`CheckExecutor.sign_receipts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
 
 from hub.pipeline.checks import (
     LARGE_PACKAGE,
@@ -34,8 +39,14 @@ from hub.pipeline.checks import (
     check_package_for_ingest,
     warm_up,
 )
+from hub.pipeline.facts import ReceiptDraft, SignedReceipt, predicted_facts
 from hub.procpool import ProcessPool
 from hub.receipts import ReceiptFacts, ReceiptSigner
+
+log = logging.getLogger("hub.pipeline.executor")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SPOOL_THRESHOLD = LARGE_PACKAGE
 """Packages at least this large reach a worker process through a temporary file."""
@@ -75,6 +86,36 @@ def sign_receipts_in_worker(facts: Sequence[ReceiptFacts]) -> list[bytes]:
     if _worker_signer is None:  # pragma: no cover - the executor only calls it with keys
         raise RuntimeError("this worker holds no receipt key")
     return [_worker_signer.sign(f, at=f.accepted_at) for f in facts]
+
+
+def _sign_predicted(
+    checked: Checked, draft: ReceiptDraft, sign: Callable[[ReceiptFacts], bytes]
+) -> SignedReceipt | None:
+    """The receipt ``checked`` gets if routing delivers it as predicted; ``None`` when there is
+    no prediction or signing failed (the accept group then signs, and reports a failure)."""
+    facts = predicted_facts(checked, draft)
+    if facts is None:
+        return None
+    try:
+        return SignedReceipt(facts=facts, receipt=sign(facts))
+    except Exception:  # the group's signing raises it again, for the whole group to see
+        log.exception("signing a receipt with its check failed; its accept group signs it")
+        return None
+
+
+def check_and_sign_in_worker(
+    data: bytes | Path,
+    received_at: datetime,
+    options: CheckOptions,
+    admit_legacy: bool | None,
+    draft: ReceiptDraft,
+) -> tuple[Checked, SignedReceipt | None]:
+    """Check one package and sign its predicted receipt, in a worker (one round trip)."""
+    checked = check_package_for_ingest(data, received_at, options, admit_legacy)
+    signer = _worker_signer
+    if signer is None:  # pragma: no cover - the executor only calls it with keys
+        return checked, None
+    return checked, _sign_predicted(checked, draft, lambda f: signer.sign(f, at=f.accepted_at))
 
 
 class CheckExecutor:
@@ -131,18 +172,58 @@ class CheckExecutor:
         (see the module)."""
         if self._pool is None:
             return check_package_for_ingest(data, received_at, self.options, admit_legacy)
+        return await self._in_worker(
+            self._pool, check_package_for_ingest, data, received_at, self.options, admit_legacy
+        )
+
+    @staticmethod
+    async def _in_worker(
+        pool: ProcessPool,
+        fn: Callable[Concatenate[bytes | Path, P], R],
+        data: bytes,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """``fn(data, *args)`` in a worker; a large ``data`` goes as the path of a temporary
+        file holding it (see the module)."""
         if len(data) < SPOOL_THRESHOLD:
-            return await self._pool.call(
-                check_package_for_ingest, data, received_at, self.options, admit_legacy
-            )
+            return await pool.call(fn, data, *args, **kwargs)
         path = await asyncio.to_thread(_spool, data)
         try:
-            return await self._pool.call(
-                check_package_for_ingest, path, received_at, self.options, admit_legacy
-            )
+            return await pool.call(fn, path, *args, **kwargs)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    async def check_and_sign(
+        self,
+        data: bytes,
+        received_at: datetime,
+        draft: ReceiptDraft,
+        *,
+        admit_legacy: bool | None = None,
+    ) -> tuple[Checked, SignedReceipt | None]:
+        """:meth:`check`, and the receipt the package gets if routing delivers it to the
+        recipients :func:`hub.pipeline.facts.predicted_facts` expects, signed in the same
+        worker call; ``None`` in its place when no receipt was signed (no prediction, or no
+        signer)."""
+        if self._pool is None:
+            checked = check_package_for_ingest(data, received_at, self.options, admit_legacy)
+            signer = self.signer
+            if signer is None:
+                return checked, None
+            return checked, _sign_predicted(checked, draft, signer.sign)
+        if self.receipts is None:  # the workers hold no key: the groups sign on this thread
+            return await self.check(data, received_at, admit_legacy=admit_legacy), None
+        return await self._in_worker(
+            self._pool,
+            check_and_sign_in_worker,
+            data,
+            received_at,
+            self.options,
+            admit_legacy,
+            draft,
+        )
 
     async def sign_receipts(self, facts: Sequence[ReceiptFacts]) -> list[bytes]:
         """Sign a group's receipts: in one call to a worker process when the workers hold the

@@ -1,10 +1,17 @@
 """Ingest: the steps after the CPU-bound checks, one function each, then one accept group.
 
 signature profile → signer binding → authorisation → lifecycle addressing → routing →
-de-duplication → lifecycle plan → the accept group (:mod:`hub.pipeline.accept`): receipts
-signed in the check workers, then **one** transaction for the group
-(:meth:`hub.store.abc.Store.accept`: package bytes, lifecycle compare-and-set, deliveries,
-every event) → receipt (which states the package's warnings).
+lifecycle plan → the accept group (:mod:`hub.pipeline.accept`): **one** transaction for the
+group (:meth:`hub.store.abc.Store.accept`: package bytes, receipt, lifecycle compare-and-set,
+deliveries, every event; the store's unique constraints refuse the same bytes and a reused
+DocumentId there) → receipt (which states the package's warnings). A dry run
+(``POST /v1/validate``) reads for a reused DocumentId after routing instead
+(:func:`step_deduplicate`).
+
+The check's worker call signs the receipt as well, for the recipients the package is
+addressed to (:mod:`hub.pipeline.facts`): a lone submission makes one worker round trip and
+one commit. A package whose routing or lifecycle changes its recipients has its receipt
+signed by its accept group instead (one worker call for the group's receipts).
 
 A receipt is returned only after that commit. A delivery to an agency that pulls is
 ``available`` in it (nothing goes through the broker); a push delivery is committed
@@ -43,19 +50,13 @@ from hub.models import DeliveryState, Event, NewPackage, PackageKind, PackageRec
 from hub.pipeline.accept import AcceptGroups, Submission
 from hub.pipeline.checks import Checked
 from hub.pipeline.executor import CheckExecutor
+from hub.pipeline.facts import ReceiptDraft, SignedReceipt, receipt_facts
 from hub.pipeline.relay import OutboxRelay
-from hub.receipts import ReceiptFacts
 from hub.registry import Registry
 from hub.revinfo import RevocationService
 from hub.routing import resolve
 from hub.store import Store
 from hub.store.abc import AcceptItem, AddOutcome
-from hub.warning_codes import (
-    ENVELOPE_UNSIGNED,
-    LEGACY_ALGORITHM,
-    REVOCATION_UNKNOWN,
-    pdf_warning,
-)
 
 log = logging.getLogger("hub.ingest")
 
@@ -99,17 +100,6 @@ def step_signature_profile(checked: Checked, registry: Registry) -> Checked:
             code="signature.algorithm_forbidden",
         )
     return checked
-
-
-def signature_warnings(checked: Checked) -> tuple[str, ...]:
-    """``signature.legacy_algorithm`` for a package admitted under the legacy profile, and
-    ``signature.revocation_unknown`` when soft-fail let a certificate with no revocation
-    status through."""
-    return (
-        ((LEGACY_ALGORITHM,) if checked.legacy_signature else ())
-        + ((ENVELOPE_UNSIGNED,) if checked.unsigned else ())
-        + ((REVOCATION_UNKNOWN,) if checked.revocation_notes else ())
-    )
 
 
 def step_bind_signer(checked: Checked, registry: Registry) -> Checked:
@@ -194,28 +184,18 @@ def conflict_error(document_id: str, existing: str) -> PackageConflict:
 async def step_deduplicate(routed: Routed, store: Store) -> Routed:
     """A new document (BussinessDocType 0) may not reuse a DocumentId with other bytes.
 
-    The fast path, answering most conflicts without a write; the guarantee is the store's
-    unique constraint (``AddOutcome.CONFLICT``, handled in :meth:`Ingestor._accept`)."""
+    A read, for ``POST /v1/validate`` (a dry run: no commit to refuse the package). A
+    submission skips it: the store's unique constraint refuses the package at commit
+    (``AddOutcome.CONFLICT``, handled in :meth:`Ingestor._accept`), with the same answer, and
+    the read would only have cost every new document a store round trip. Nothing between the
+    two can refuse such a package first: the lifecycle plan of a new document reads and
+    refuses nothing."""
     pkg = routed.checked.summary
     if pkg.reference_id and unique_document(pkg.kind, pkg.business_doc_type, pkg.reference_id):
         existing = await store.find_document(pkg.sender, pkg.reference_id, 0)
         if existing is not None and existing.sha256 != routed.checked.sha256:
             raise conflict_error(pkg.reference_id, existing.id)
     return routed
-
-
-def pdf_warnings(checked: Checked) -> tuple[str, ...]:
-    """``pdf.<verdict>:<path>`` for every PDF attachment that is not validly signed (under the
-    ``warn`` policy; ``require`` refused those already)."""
-    return tuple(
-        f"{pdf_warning(a.verdict)}:{a.path}" for a in checked.attachments if a.verdict != "valid"
-    )
-
-
-def package_warnings(checked: Checked) -> tuple[str, ...]:
-    """Every warning of an accepted package, as stated on its receipt, in its JSON and on its
-    trace: the format's leniencies, then the signature's, then the PDF verdicts."""
-    return tuple(checked.summary.warnings) + signature_warnings(checked) + pdf_warnings(checked)
 
 
 def new_package_id() -> str:
@@ -280,9 +260,29 @@ class Ingestor:
 
         ``record_refusals``: lifecycle refusals are written on the trace (real submissions,
         not dry runs); ``at``: the acceptance time the lifecycle move will carry."""
-        checked = await self.executor.check(
-            data, self.clock(), admit_legacy=self.registry.any_legacy()
-        )
+        routed, _ = await self._check(data, caller, record_refusals=record_refusals, at=at)
+        return routed
+
+    async def _check(
+        self,
+        data: bytes,
+        caller: str,
+        *,
+        record_refusals: bool = False,
+        at: datetime | None = None,
+        draft: ReceiptDraft | None = None,
+    ) -> tuple[Routed, SignedReceipt | None]:
+        """:meth:`check`; with a ``draft``, also the receipt the check's worker call signed
+        for the recipients it predicted (:mod:`hub.pipeline.facts`), if it signed one."""
+        signed: SignedReceipt | None = None
+        if draft is None:
+            checked = await self.executor.check(
+                data, self.clock(), admit_legacy=self.registry.any_legacy()
+            )
+        else:
+            checked, signed = await self.executor.check_and_sign(
+                data, self.clock(), draft, admit_legacy=self.registry.any_legacy()
+            )
         if self.revocation is not None and (
             checked.revocation_fetched or checked.revocation_events
         ):
@@ -299,7 +299,8 @@ class Ingestor:
             )
             subject = replace(subject, recipients=addressed.recipients)
         routed = step_route(checked, self.config, self.registry)
-        routed = await step_deduplicate(routed, self.store)
+        if draft is None:  # a dry run; a submission's conflict is the commit's (see the step)
+            routed = await step_deduplicate(routed, self.store)
         # The move it makes must be allowed from the state. One lifecycle state per party: a
         # sub-unit's own code, not its representative.
         plan = await self.lifecycle.plan(
@@ -311,7 +312,7 @@ class Ingestor:
                 record=record_refusals,
             )
         )
-        return replace(routed, lifecycle=plan)
+        return replace(routed, lifecycle=plan), signed
 
     async def submit(self, data: bytes, caller: str) -> Accepted:
         """Accept a package; returns once it is durable and queued, with its receipt."""
@@ -342,23 +343,24 @@ class Ingestor:
 
     async def _accept(self, data: bytes, caller: str) -> Accepted:
         accepted_at = self.clock()
-        routed = await self.check(data, caller, record_refusals=True, at=accepted_at)
-        checked, pkg = routed.checked, routed.checked.summary
+        # The id and the instant are chosen before the check, so that its worker call can
+        # sign the receipt too (one round trip); kept only if it states what routing decided.
         package_id = new_package_id()
-        PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
-        warnings = package_warnings(checked)
-        facts = ReceiptFacts(
+        draft = ReceiptDraft(
             package_id=package_id,
             hub_id=self.config.settings.hub_id,
-            sender=pkg.sender,
-            recipients=routed.recipients,
-            kind=pkg.kind,
-            document_id=pkg.reference_id,
             accepted_at=accepted_at,
-            sha256=checked.sha256,
-            size=checked.size,
-            warnings=warnings,
+            routes=self.config.routes,
         )
+        with self.groups.coming():  # its group may wait for it (and only for such)
+            routed, signed = await self._check(
+                data, caller, record_refusals=True, at=accepted_at, draft=draft
+            )
+        checked, pkg = routed.checked, routed.checked.summary
+        PACKAGE_ID.set(package_id)  # the request's later log lines carry the package id
+        facts = receipt_facts(checked, draft, routed.recipients)
+        warnings = facts.warnings
+        receipt = signed.receipt if signed is not None and signed.facts == facts else None
         new = NewPackage(
             id=package_id,
             sha256=checked.sha256,
@@ -397,7 +399,7 @@ class Ingestor:
             lifecycle=None if change.empty else change,
             events=events,
         )
-        committed = await self.groups.add(Submission(item=item, facts=facts))
+        committed = await self.groups.add(Submission(item=item, facts=facts, receipt=receipt))
         outcome = committed.result.outcome
         if outcome is AddOutcome.REFUSED:
             # Another package moved the lifecycle first (compare-and-set lost at commit):
@@ -407,8 +409,8 @@ class Ingestor:
             await self.lifecycle.refused(refusal, lifecycle_input(checked), accepted_at)
             raise refusal
         if outcome is AddOutcome.CONFLICT:
-            # Another submission (this process or another) stored a new document with this
-            # DocumentId after step_deduplicate looked: the constraint decides, as it would.
+            # A new document with this DocumentId is stored already (by this process or
+            # another, before or in this very group): the unique constraint decides.
             raise await self._conflict(pkg.sender, pkg.reference_id)
         if outcome is AddOutcome.SAME_BYTES:
             # Another hub process committed the same bytes in the meantime: that package is

@@ -305,6 +305,21 @@ class Store(abc.ABC):
         delivery = None if recipient is None else await self.get_delivery(package_id, recipient)
         return FetchedPackage(record, data, delivery)
 
+    @abc.abstractmethod
+    async def inbox_packages(
+        self, recipient: str, *, limit: int, max_bytes: int
+    ) -> Sequence[FetchedPackage]:
+        """``recipient``'s oldest waiting packages, each with its record, its exact bytes and
+        ``recipient``'s delivery (never ``None`` here), in one read: the deliveries in
+        ``available`` or ``delivered`` state, in the inbox's order (acceptance order, as
+        :meth:`inbox` without a cursor lists them), at most ``limit`` of them.
+
+        Of those, only the first ones whose sizes (``PackageRecord.size``) add up to at most
+        ``max_bytes`` are returned, and always the first: a package larger than the budget
+        comes alone. Nothing is written (the caller marks what it hands out ``delivered``
+        through :meth:`settle`). ``ValueError`` for a ``limit`` below 1.
+        """
+
     # -- listings ------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -56,6 +57,11 @@ class GroupBatcher(abc.ABC, Generic[In, Out]):
     joined by those arriving in the next ``max_delay`` (``max_delay=0``: pure "natural"
     batching, whatever accumulated during the previous flush). No timer runs when idle.
 
+    ``announced=True``: callers announce an item while they prepare it (:meth:`coming`, around
+    the work before :meth:`_submit`), and a batch window waits only while some announced item
+    is still on its way — a lone item is flushed at once even right after a flush, and a
+    window closes as soon as every announced item has arrived.
+
     If a flush raises, every caller of that batch gets the exception; a flush may instead
     answer one caller with an exception of its own (an item of the result that is an
     :class:`Exception`). A caller cancelled before its batch is taken is left out; one
@@ -65,12 +71,16 @@ class GroupBatcher(abc.ABC, Generic[In, Out]):
     #: what :meth:`_submit` raises once closed, and what callers of a stopped batcher get
     closed_message = "the batcher is closed"
 
-    def __init__(self, *, max_batch: int, max_delay: float, name: str) -> None:
+    def __init__(
+        self, *, max_batch: int, max_delay: float, name: str, announced: bool = False
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.name = name
+        self.announced = announced
+        self._coming = 0  # items announced and not submitted yet (see coming())
         self.stats = GroupStats()
         self._queue: list[tuple[In, asyncio.Future[Out]]] = []
         self._wakeup = asyncio.Event()
@@ -106,6 +116,18 @@ class GroupBatcher(abc.ABC, Generic[In, Out]):
         task, self._task = self._task, None
         if task is not None:
             await task
+
+    @contextlib.contextmanager
+    def coming(self) -> Iterator[None]:
+        """Announce an item while it is prepared: ``with batcher.coming(): <prepare>`` then
+        submit it, outside the block (``announced=True``, see the class)."""
+        self._coming += 1
+        try:
+            yield
+        finally:
+            self._coming -= 1
+            if not self._coming:
+                self._wakeup.set()  # a window waiting for it closes now
 
     async def _submit(self, item: In) -> Out:
         """Return once ``item``'s batch is flushed, with its result."""
@@ -145,6 +167,8 @@ class GroupBatcher(abc.ABC, Generic[In, Out]):
             # costs exactly one flush.
             deadline = free_since + self.max_delay
             while len(self._queue) < self.max_batch and not self._closing:
+                if self.announced and not self._coming:
+                    break  # nothing else on its way: waiting would only delay this batch
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break

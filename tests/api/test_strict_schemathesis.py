@@ -39,7 +39,7 @@ from tests.api.conftest import RunningHub
 pytestmark = pytest.mark.slow
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
-#: examples per operation and generation mode (11 operations with input × 2 modes, 2,200
+#: examples per operation and generation mode (13 operations with input × 2 modes, 2,600
 #: calls): about 35 s on this machine
 EXAMPLES = 100
 SEED = 20261205

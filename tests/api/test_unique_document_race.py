@@ -104,3 +104,33 @@ async def test_without_the_fast_path_the_constraint_decides(
             await asyncio.gather(client.submit(c), client.submit(d), return_exceptions=True)
         )
     assert await hub.runtime.store.count_packages() == 6
+
+
+async def test_a_submission_leaves_the_conflict_to_the_commit_a_dry_run_reads(
+    hub: RunningHub, signers: Callable[[str], Signer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A submission makes no DocumentId read before its commit (the constraint answers, with
+    the same 409); ``/v1/validate``, which commits nothing, reads and refuses the same way."""
+    store = hub.runtime.store
+    reads: list[tuple[str, str, int | None]] = []
+    original = store.find_document
+
+    async def counting(sender: str, document_id: str, bdt: int | None) -> object:
+        reads.append((sender, document_id, bdt))
+        return await original(sender, document_id, bdt)
+
+    monkeypatch.setattr(store, "find_document", counting)
+    client = await hub.client(G22)
+    doc_id, a = document(signers(G22), [Organ(organ_id=H14)], number=400, attachments=1)
+    _, b = document(signers(G22), [Organ(organ_id=H14)], number=400, attachments=2)
+    first = await client.submit(a)
+    assert reads == []  # a new document: no read before its commit
+    with pytest.raises(HubProblem) as dry:
+        await client.validate(b)
+    assert (dry.value.status, dry.value.code) == (409, "package.conflict")
+    assert reads == [(G22, doc_id, 0)]
+    with pytest.raises(HubProblem) as refused:
+        await client.submit(b)
+    one_accepted([first, refused.value])
+    # Only the refusal's own look-up of the package it names (after the commit refused it).
+    assert reads == [(G22, doc_id, 0)] * 2

@@ -314,6 +314,63 @@ class SettleContract(StoreFixtures):
         assert anonymous is not None and anonymous.delivery is None
         assert await store.fetch_package("no-such-id", G22) is None
 
+    async def test_inbox_packages_oldest_waiting_with_bytes(self, store: Store) -> None:
+        """The recipient's waiting packages in inbox order, each with its exact bytes and its
+        delivery; acked ones, other recipients' and a sender's own are left out."""
+        subs = ("000.00.13.H29",)
+        pkgs = [new_package(recipients=(G22, H29), stands_for={G22: subs}) for _ in range(4)]
+        others = new_package(recipients=(H29,))
+        await store.add_packages([*pkgs, others])
+        waiting = [DeliveryChange(p.id, G22, S.AVAILABLE) for p in pkgs]
+        await store.settle([*waiting, DeliveryChange(others.id, H29, S.AVAILABLE)])
+        await store.settle(
+            [
+                DeliveryChange(pkgs[1].id, G22, S.DELIVERED),
+                DeliveryChange(pkgs[2].id, G22, S.ACKED),
+            ]
+        )
+        got = await store.inbox_packages(G22, limit=10, max_bytes=1 << 20)
+        assert [f.record.id for f in got] == [pkgs[0].id, pkgs[1].id, pkgs[3].id]
+        page = await store.inbox(G22)
+        assert [f.record for f in got] == [i.package for i in page.items]
+        assert [f.delivery for f in got] == [i.delivery for i in page.items]
+        for f, pkg in zip(got, (pkgs[0], pkgs[1], pkgs[3]), strict=True):
+            assert f.data == pkg.data  # byte-exact, Vietnamese text included
+            assert f.delivery is not None and f.delivery.stands_for == subs
+        assert got[1].delivery is not None and got[1].delivery.state is S.DELIVERED
+        # reading writes nothing: the available ones stay available
+        first = await store.get_delivery(pkgs[0].id, G22)
+        assert first is not None and first.state is S.AVAILABLE
+        assert await store.inbox_packages(H41, limit=10, max_bytes=1 << 20) == []
+        assert [
+            f.record.id for f in await store.inbox_packages(H29, limit=10, max_bytes=1 << 20)
+        ] == [others.id]
+
+    async def test_inbox_packages_limit_and_byte_budget(self, store: Store) -> None:
+        pkgs = [new_package(data=f"<edXML n='{i}'>{'đ' * 50}</edXML>".encode()) for i in range(5)]
+        await store.add_packages(pkgs)
+        await store.settle([DeliveryChange(p.id, G22, S.AVAILABLE) for p in pkgs])
+        size = len(pkgs[0].data)
+        assert all(len(p.data) == size for p in pkgs)
+
+        async def ids(limit: int, max_bytes: int) -> list[str]:
+            got = await store.inbox_packages(G22, limit=limit, max_bytes=max_bytes)
+            return [f.record.id for f in got]
+
+        everyone = [p.id for p in pkgs]
+        assert await ids(2, 1 << 20) == everyone[:2]
+        assert await ids(10, 1 << 20) == everyone
+        # the budget: as many whole packages as fit ...
+        assert await ids(10, 3 * size) == everyone[:3]
+        assert await ids(10, 3 * size - 1) == everyone[:2]
+        # ... and always the first, even larger than the budget
+        assert await ids(10, 1) == everyone[:1]
+        assert await ids(10, 0) == everyone[:1]
+        # the limit cuts first
+        assert await ids(1, 5 * size) == everyone[:1]
+        with pytest.raises(ValueError):
+            await store.inbox_packages(G22, limit=0, max_bytes=size)
+
 
 class StoreContract(SettleContract):
     """Abstract tests; a subclass supplies ``store_factory``."""

@@ -15,6 +15,7 @@ from hub.models import (
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     InboxItem,
     NewPackage,
     PackageKind,
@@ -434,6 +435,32 @@ class MemoryStore(Store):
                 if len(items) > limit:
                     break
         return _page(items, limit)
+
+    async def inbox_packages(
+        self, recipient: str, *, limit: int, max_bytes: int
+    ) -> Sequence[FetchedPackage]:
+        """The recipient's oldest waiting packages with their bytes (see the contract)."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        taken: list[tuple[PackageRecord, bytes, DeliveryRecord]] = []
+        total = 0
+        async with self._conn.tx() as db:
+            for key in db.by_recipient.get(recipient, []):
+                delivery = db.deliveries[key].record
+                if delivery.state not in _INBOX:
+                    continue
+                row = db.packages[key[0]]
+                total += row.record.size
+                if taken and total > max_bytes:
+                    break
+                taken.append((row.record, row.data, delivery))
+                if len(taken) == limit:
+                    break
+        cipher = self.blob_cipher
+        return [
+            FetchedPackage(record, opened_blob(cipher, "data", record.id, data), d)
+            for record, data, d in taken
+        ]
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None

@@ -1,5 +1,6 @@
-"""Settling deliveries in groups, and fetching a package with its delivery: the SQL and the
-bookkeeping that :mod:`hub.store.sqlite` and :mod:`hub.store.postgres` share.
+"""Settling deliveries in groups, and fetching a package (or a recipient's waiting packages)
+with its delivery: the SQL and the bookkeeping that :mod:`hub.store.sqlite` and
+:mod:`hub.store.postgres` share.
 
 Statements are written once with ``?`` placeholders (the PostgreSQL backend passes them through
 :meth:`hub.store.sql.dialect.Dialect.sql`). A backend's ``settle`` runs, in **one** transaction:
@@ -162,6 +163,39 @@ def fetch_sql() -> str:
         "LEFT JOIN deliveries d ON d.package_id = p.id AND d.recipient = ? "
         "WHERE p.id = ?"
     )
+
+
+def inbox_packages_sql(d: Dialect) -> str:
+    """A recipient's oldest waiting packages (deliveries ``available`` or ``delivered``, by
+    delivery ``seq``) in :func:`fetch_sql`'s columns, in one read (parameters: recipient,
+    limit, recipient, byte budget).
+
+    The first ``limit`` waiting deliveries are taken from the inbox's partial index
+    (``deliveries_open_inbox``, as :func:`hub.store.sql.packages.inbox_sql`); of those, the
+    prefix whose running sum of package sizes stays within the budget is returned, and the
+    first package always. The window runs over the limited rows only (the inner ``LIMIT``),
+    never over a recipient's whole backlog, and only the returned rows' blobs are read."""
+    return d.sql(
+        "WITH waiting AS (SELECT d.package_id AS package_id, d.seq AS seq, p.size AS size "
+        f"FROM deliveries d {d.indexed_by('deliveries_open_inbox')}"
+        "JOIN packages p ON p.id = d.package_id "
+        "WHERE d.recipient = ? AND d.state IN ('available', 'delivered') "
+        "ORDER BY d.seq LIMIT ?), "
+        "taken AS (SELECT package_id, seq, SUM(size) OVER (ORDER BY seq) AS upto, "
+        "ROW_NUMBER() OVER (ORDER BY seq) AS n FROM waiting) "
+        f"SELECT {PACKAGE_COLUMNS}, b.data, {DELIVERY_COLUMNS} FROM taken t "
+        "JOIN packages p ON p.id = t.package_id "
+        "JOIN deliveries d ON d.package_id = t.package_id AND d.recipient = ? "
+        "LEFT JOIN package_blobs b ON b.package_id = t.package_id "
+        "WHERE t.n = 1 OR t.upto <= ? ORDER BY t.seq"
+    )
+
+
+def fetched_all(
+    rows: Sequence[Sequence[Any]], dialect: Dialect, cipher: BlobCipher | None
+) -> list[FetchedPackage]:
+    """The rows of :func:`inbox_packages_sql`, each as :func:`fetched` reads one."""
+    return [f for row in rows if (f := fetched(row, dialect, cipher)) is not None]
 
 
 def fetched(

@@ -19,6 +19,7 @@ from hub.models import (
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedPackage,
     InboxItem,
     PackageRecord,
     Page,
@@ -27,6 +28,7 @@ from hub.models import (
 from hub.store.abc import Store
 from hub.store.sql import directory, vxp
 from hub.store.sql import packages as pkg_sql
+from hub.store.sql import settle as settle_sql
 from hub.store.sql.dialect import Dialect
 from hub.text import nfc
 
@@ -219,6 +221,19 @@ class SqlStore(Store):
             (package_id, recipient),
             lambda r: pkg_sql.delivery_event(r, "acked", at),
         )
+
+    async def inbox_packages(
+        self, recipient: str, *, limit: int, max_bytes: int
+    ) -> Sequence[FetchedPackage]:
+        """The recipient's oldest waiting packages with their bytes, in one read (see the
+        contract and :func:`hub.store.sql.settle.inbox_packages_sql`)."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        query = settle_sql.inbox_packages_sql(self.dialect)
+        rows = await self._blob_rows(
+            "inbox packages", query, (recipient, limit, recipient, max_bytes)
+        )
+        return settle_sql.fetched_all(rows, self.dialect, self.blob_cipher)
 
     async def inbox(
         self,
