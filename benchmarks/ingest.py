@@ -86,7 +86,7 @@ from hub.edxml import Organ
 from hub.edxml.schema import SIGNATURE_PARENT
 from hub.edxml.schema import validate as validate_schema
 from hub.pipeline import checks
-from hub.receipts import parse_receipt
+from hub.receipts import ReceiptFacts, ReceiptSigner, parse_receipt
 from hub.xmlsafe import parse_xml
 from signing import SignaturePolicy, verify_enveloped
 from signing.pki import load_certificates, load_private_key
@@ -180,6 +180,37 @@ def bare_checks(packages: list[bytes], options: checks.CheckOptions) -> dict[str
         "schema_ms": 1000 * t_schema / n,
         "signature_and_models_ms": 1000 * t_sig / n,
     }
+
+
+def bare_receipts(workdir: Workdir, n: int) -> dict[str, float]:
+    """One receipt built and signed per package with the hub's own key, in a loop: the other
+    piece of work every accepted package must cost (a receipt is signed per package). With
+    :func:`bare_checks` it gives the floor of the hub's CPU per package, hence the most
+    accepted/s the machine's cores could give whatever the rest of the hub costs."""
+    signer = ReceiptSigner.from_files(
+        workdir.pki_dir / "hub" / "key.pem", workdir.pki_dir / "hub" / "cert.pem"
+    )
+    now = datetime.now(UTC)
+    facts = [
+        ReceiptFacts(
+            package_id=f"{i:032x}",
+            hub_id="hub",
+            sender=DEFAULT_AGENCIES[0].organ_id,
+            recipients=(DEFAULT_AGENCIES[1].organ_id, DEFAULT_AGENCIES[2].organ_id),
+            kind="document",
+            document_id=f"{i}/QD-UBND",
+            accepted_at=now,
+            sha256=hashlib.sha256(str(i).encode()).hexdigest(),
+            size=20_000,
+        )
+        for i in range(n)
+    ]
+    for f in facts[:5]:
+        signer.sign(f, at=now)
+    start = time.perf_counter()
+    for f in facts:
+        signer.sign(f, at=now)
+    return {"ms_per_receipt": 1000 * (time.perf_counter() - start) / n}
 
 
 # -- bare parse + XSD + signature on a process pool ----------------------------------------------
@@ -783,6 +814,7 @@ def main() -> None:
         allow_legacy=config.settings.allow_legacy_signatures,
     )
     bare = bare_checks([d for _, d in packages[args.warmup :]], options)
+    receipts = bare_receipts(workdir, min(500, args.packages))
     pool = bare_pool([d for _, d in packages[args.warmup :]], args.bare_processes)
     if args.compare:
         runs = [
@@ -836,6 +868,7 @@ def main() -> None:
         "http": results if args.compare else results["run"],
         "bare_checks": bare,
         "bare_pool": pool,
+        "bare_receipts": receipts,
         "backlog": args.backlog,
     }
     print(
@@ -849,6 +882,15 @@ def main() -> None:
             if args.backlog
             else ""
         )
+    )
+    # The floor: a check and a receipt signature per package, on every core, nothing else.
+    floor_ms = bare["ms_per_package"] + receipts["ms_per_receipt"]
+    ceiling = 1000 * cores / floor_ms
+    print(
+        f"floor: check_package {bare['ms_per_package']:.2f} + receipt signature "
+        f"{receipts['ms_per_receipt']:.2f} = {floor_ms:.2f} ms/package → at most "
+        f"{ceiling:,.0f} accepted/s on {cores} cores if the hub cost nothing else "
+        f"({100 * ceiling / pool['packages_per_s']:.0f} % of the bare pool)"
     )
     rows = [("", *results)]
     for key, fmt in (
