@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -198,9 +198,27 @@ async def step_deduplicate(routed: Routed, store: Store) -> Routed:
     return routed
 
 
-def new_package_id() -> str:
-    """Random, URL-safe, unguessable package ids (they appear in URLs agencies share)."""
-    return uuid.uuid4().hex
+def new_package_id(at: datetime) -> str:
+    """URL-safe, unguessable package ids (they appear in URLs agencies share), ordered by
+    acceptance: a UUIDv7 (RFC 9562) as 32 hex digits — the acceptance instant's Unix
+    milliseconds, then 74 random bits.
+
+    Why ordered: four indexes are keyed by the package id (the packages' id, the blobs', the
+    deliveries' and the events'). With random ids every insert dirties its own leaf page of
+    each, all over the file; in acceptance order a group's inserts share the pages at the
+    right end. Measured with ``benchmarks/wal_frames.py`` (docs/performance.md): 23.9 → 18.4
+    WAL frames per package at 100,000 packages. The instant it shows is the one the
+    package's receipt states."""
+    millis = int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF
+    rand = int.from_bytes(secrets.token_bytes(10), "big")  # 80 bits; 74 are kept
+    value = (
+        millis << 80
+        | 0x7 << 76  # version 7
+        | (rand >> 68 & 0xFFF) << 64  # rand_a: 12 bits
+        | 0b10 << 62  # the RFC 9562 variant
+        | rand & 0x3FFF_FFFF_FFFF_FFFF  # rand_b: 62 bits
+    )
+    return f"{value:032x}"
 
 
 def lifecycle_input(checked: Checked) -> LifecycleInput:
@@ -345,7 +363,7 @@ class Ingestor:
         accepted_at = self.clock()
         # The id and the instant are chosen before the check, so that its worker call can
         # sign the receipt too (one round trip); kept only if it states what routing decided.
-        package_id = new_package_id()
+        package_id = new_package_id(accepted_at)
         draft = ReceiptDraft(
             package_id=package_id,
             hub_id=self.config.settings.hub_id,
