@@ -1060,12 +1060,21 @@ def inbox(url: str, token_file: Path, fetch_dir: Path | None, ack: bool, as_json
                     )
                 out.print(table)
             if fetch_dir is not None:
-                for item in items:
-                    data = await client.fetch(item["id"])
-                    _write(fetch_dir / f"{item['id']}.edxml", data)
-                    if ack:
-                        await client.ack(item["id"])
-                console.print(f"fetched {len(items)} package(s) into {fetch_dir}")
+                # In batches with their bytes, walking with the batch cursor; only the
+                # packages listed above (one that arrived since waits for the next run).
+                listed = {str(item["id"]) for item in items}
+                fetched = 0
+                if listed:
+                    async for batch in client.inbox_batches():
+                        mine = [p for p in batch.items if p.id in listed]
+                        for package in mine:
+                            _write(fetch_dir / f"{package.id}.edxml", package.data)
+                        if ack and mine:
+                            await client.ack_batch([p.id for p in mine])
+                        fetched += len(mine)
+                        if fetched == len(listed):
+                            break
+                console.print(f"fetched {fetched} package(s) into {fetch_dir}")
 
     asyncio.run(run())
 

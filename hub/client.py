@@ -40,6 +40,16 @@ class InboxPackage:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxBatch:
+    """One answer of ``GET /v1/inbox/packages``: its packages, oldest first, and the position
+    of the last one (``Hub-Next-Cursor``), to pass back as ``cursor`` for the packages after
+    it; ``next`` is ``None`` when nothing waited (after the cursor asked)."""
+
+    items: tuple[InboxPackage, ...]
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     """The answer to a submission."""
 
@@ -163,18 +173,20 @@ class HubClient:
             await self._raise(resp)
             return await resp.read()
 
-    async def fetch_batch(self, limit: int = 100) -> list[InboxPackage]:
+    async def fetch_batch(self, limit: int = 100, cursor: str | None = None) -> InboxBatch:
         """GET /v1/inbox/packages: the oldest waiting packages with their bytes (at most
-        ``limit``, and as many as the hub's byte budget lets through); ``[]`` when none
-        waits. They come again until acknowledged (:meth:`ack_batch`)."""
+        ``limit``, and as many as the hub's byte budget lets through), only those after
+        ``cursor`` when given (the ``next`` of an earlier batch); no items when none waits.
+        They come again, from the oldest, until acknowledged (:meth:`ack_batch`)."""
+        params = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
         async with self.session.get(
-            f"{self.base_url}/v1/inbox/packages",
-            params={"limit": str(limit)},
-            headers=self._headers,
+            f"{self.base_url}/v1/inbox/packages", params=params, headers=self._headers
         ) as resp:
             await self._raise(resp)
             if resp.status == 204:
-                return []
+                return InboxBatch((), None)
             reader = aiohttp.MultipartReader.from_response(resp)
             items: list[InboxPackage] = []
             while (part := await reader.next()) is not None:
@@ -191,7 +203,19 @@ class HubClient:
                         stands_for=tuple(c.strip() for c in stands_for.split(",") if c.strip()),
                     )
                 )
-            return items
+            return InboxBatch(tuple(items), resp.headers["Hub-Next-Cursor"])
+
+    async def inbox_batches(self, limit: int = 100) -> AsyncIterator[InboxBatch]:
+        """Every waiting package, batch after batch from the oldest (each batch starting
+        after the previous one's last package), until none waits; a batch the caller does
+        not acknowledge is not sent again within the walk."""
+        cursor: str | None = None
+        while True:
+            batch = await self.fetch_batch(limit, cursor)
+            if not batch.items:
+                return
+            yield batch
+            cursor = batch.next
 
     async def ack_batch(self, package_ids: Sequence[str]) -> dict[str, Any]:
         """POST /v1/inbox/acks: acknowledge ``package_ids`` (unsigned) in one request; the

@@ -214,7 +214,8 @@ class BadParameter(RequestError):
 
 
 class BadCursor(BadParameter):
-    """``cursor`` is not a value the hub handed out as ``next``."""
+    """``cursor`` is not a value the hub handed out (a page's ``next``, a batch's
+    ``Hub-Next-Cursor``)."""
 
     code = "request.bad_cursor"
     title = "The paging cursor is not valid"

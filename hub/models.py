@@ -236,3 +236,14 @@ class FetchedPackage:
     record: PackageRecord
     data: bytes | None
     delivery: DeliveryRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBatch:
+    """Waiting packages as a recipient takes them in one read
+    (:meth:`hub.store.Store.inbox_packages`), in inbox order."""
+
+    items: tuple[FetchedPackage, ...]
+    #: the position of the last item, an inbox cursor (:mod:`hub.store.cursors`): passed
+    #: back, the next read starts strictly after it; ``None`` when there are no items
+    next: str | None = None

@@ -12,13 +12,16 @@ refused (kept with the hub's code) or rejected by the mapping (kept with the fie
 failed). A receipt that does not verify stops the outbound cycle: the record stays "signed"
 and is re-submitted (same bytes) next cycle, so nothing is marked sent on an unproven receipt.
 
-Inbound: the hub inbox → fetch the exact bytes → verify the signature under the strict
-profile and the certificate path to the configured trust anchors → models from the verified
-tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack. A package that
-fails verification or mapping, or that the external system refuses (``NativeInvalid`` or
-another ``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator);
-a transient failure of the external system (``ExternalUnavailable``) leaves it in the inbox for
-the next cycle. No error of one package or one cycle ends the connector's loop.
+Inbound: the hub inbox in batches with their exact bytes (``GET /v1/inbox/packages``, each
+cycle walking from the oldest waiting package with the batch cursor) → verify the signature
+under the strict profile and the certificate path to the configured trust anchors → models
+from the verified tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack
+the batch's delivered packages in one request (unsigned acks). A package that fails
+verification or mapping, or that the external system refuses (``NativeInvalid`` or another
+``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator): the
+cursor walks past it, so quarantined packages never hold back the ones after them. A
+transient failure of the external system (``ExternalUnavailable``) leaves the package in the
+inbox for the next cycle. No error of one package or one cycle ends the connector's loop.
 
 The hub never sees the agency's private key: only this process reads it.
 
@@ -59,7 +62,7 @@ import importlib
 import logging
 import sys
 import tomllib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,7 +93,7 @@ from hub.adapter.contract import (
 from hub.adapter.formats import model_from_verified, sign_outgoing, signature_policy
 from hub.adapter.formats import stable_package_id as _stable_id
 from hub.adapter.state import ConnectorState
-from hub.client import HubClient, HubProblem, Submitted
+from hub.client import HubClient, HubProblem, InboxPackage, Submitted
 from hub.config_schema import ConnectorToml
 from hub.config_schema import validate as validate_schema
 from hub.errors import ConfigError, HubError
@@ -517,74 +520,103 @@ class Connector:
         return model_from_verified(verified.signed_root)
 
     async def inbound_once(self) -> CycleReport:
-        """Deliver every package in the agency's inbox to the external system, then ack."""
+        """Deliver every package waiting in the agency's inbox to the external system, batch
+        after batch from the oldest, acknowledging each batch's delivered packages at once."""
         report = CycleReport()
         quarantined = self.state.quarantined()
-        try:
-            items = [i async for i in self.client.inbox_items(limit=self.config.batch)]
-        except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("inbox unavailable, retrying next cycle: %s", exc)
-            report.deferred += 1
-            return report
+        cursor: str | None = None
+        while True:
+            try:
+                batch = await self.client.fetch_batch(self.config.batch, cursor)
+            except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("inbox unavailable, retrying next cycle: %s", exc)
+                report.deferred += 1
+                return report
+            if not batch.items or not await self._inbound_batch(batch.items, quarantined, report):
+                return report
+            cursor = batch.next
+
+    async def _inbound_batch(
+        self, items: Sequence[InboxPackage], quarantined: Container[str], report: CycleReport
+    ) -> bool:
+        """Deliver one batch's packages in order, then ack those delivered (now, or before a
+        crash that came between apply and ack) in one request. ``False``: the cycle stops
+        here (the external system or the hub is unavailable; counted ``deferred``)."""
+        delivered: list[str] = []
+        redelivered: list[str] = []
+        go_on = True
         for item in items:
-            package_id = str(item["id"])
-            if package_id in quarantined:
+            if item.id in quarantined:
+                continue
+            if self.state.was_delivered(item.id):
+                redelivered.append(item.id)  # a crash came between apply and ack
                 continue
             try:
-                if self.state.was_delivered(package_id):
-                    await self.client.ack(package_id)  # a crash came between apply and ack
-                    report.redelivered += 1
-                    continue
-                data = await self.client.fetch(package_id)
-                try:
-                    parsed = self._verify(data)
-                    if parsed.sender != item.get("from", parsed.sender):
-                        raise NativeInvalid("From", "differs from the hub's record of the sender")
-                    record = self.adapter.from_package(
-                        FromPackageRequest(
-                            package_id=package_id,
-                            sender=parsed.sender,
-                            kind=parsed.kind,
-                            model=parsed.model,
-                            data=data,
-                        )
-                    )
-                except (SigningError, HubError, NativeInvalid, ValueError) as exc:
-                    code = getattr(exc, "code", type(exc).__name__)
-                    self.state.quarantine(package_id, str(code), str(exc))
-                    log.error("package %s quarantined: %s", package_id, exc)
+                if await self._deliver(item):
+                    delivered.append(item.id)
+                else:
                     report.quarantined += 1
-                    continue
-                try:
-                    result = await self.adapter.deliver(
-                        DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
-                    )
-                except ExternalUnavailable:
-                    raise  # transient: handled below, the package stays in the inbox
-                except AdapterError as exc:  # the external system refused it (portal 03, 422)
-                    code = (
-                        f"native.invalid: {exc.field}"
-                        if isinstance(exc, NativeInvalid)
-                        else f"adapter.error: {type(exc).__name__}"
-                    )
-                    self.state.quarantine(package_id, code, str(exc))
-                    log.error("package %s refused by the external system: %s", package_id, exc)
-                    report.quarantined += 1
-                    continue
-                self.state.record_delivered(package_id, result.external_id)
-                await self.client.ack(package_id)
-                report.delivered += 1
             except ExternalUnavailable as exc:
-                log.warning(
-                    "external system unavailable, %s stays in the inbox: %s", package_id, exc
+                log.warning("external system unavailable, %s stays in the inbox: %s", item.id, exc)
+                report.deferred += 1
+                go_on = False
+                break
+        if not (delivered or redelivered):
+            return go_on
+        try:
+            answer = await self.client.ack_batch([*redelivered, *delivered])
+        except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+            # Each is remembered as delivered: the next cycle acks it (``redelivered``).
+            log.warning("hub unavailable for acks, retrying next cycle: %s", exc)
+            if go_on:
+                report.deferred += 1
+            return False
+        for refused in answer.get("items", []):
+            if refused.get("code"):
+                log.warning("ack of %s refused: %s", refused.get("id"), refused["code"])
+        report.delivered += len(delivered)
+        report.redelivered += len(redelivered)
+        return go_on
+
+    async def _deliver(self, item: InboxPackage) -> bool:
+        """Verify, map and deliver one package, and remember it delivered; ``False``: it was
+        quarantined instead (not delivered, never acked). ``ExternalUnavailable`` passes."""
+        package_id, data = item.id, item.data
+        try:
+            parsed = self._verify(data)
+            if parsed.sender != item.sender:
+                raise NativeInvalid("From", "differs from the hub's record of the sender")
+            record = self.adapter.from_package(
+                FromPackageRequest(
+                    package_id=package_id,
+                    sender=parsed.sender,
+                    kind=parsed.kind,
+                    model=parsed.model,
+                    data=data,
                 )
-                report.deferred += 1
-                return report
-            except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("hub unavailable for %s, retrying next cycle: %s", package_id, exc)
-                report.deferred += 1
-                return report
-        return report
+            )
+        except (SigningError, HubError, NativeInvalid, ValueError) as exc:
+            code = getattr(exc, "code", type(exc).__name__)
+            self.state.quarantine(package_id, str(code), str(exc))
+            log.error("package %s quarantined: %s", package_id, exc)
+            return False
+        try:
+            result = await self.adapter.deliver(
+                DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
+            )
+        except ExternalUnavailable:
+            raise  # transient: the package stays in the inbox
+        except AdapterError as exc:  # the external system refused it (portal 03, 422)
+            code = (
+                f"native.invalid: {exc.field}"
+                if isinstance(exc, NativeInvalid)
+                else f"adapter.error: {type(exc).__name__}"
+            )
+            self.state.quarantine(package_id, code, str(exc))
+            log.error("package %s refused by the external system: %s", package_id, exc)
+            return False
+        self.state.record_delivered(package_id, result.external_id)
+        return True
 
     # -- loop ----------------------------------------------------------------------------------
 

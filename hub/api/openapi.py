@@ -263,8 +263,9 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "fetchInboxPackages",
                     "description": (
                         "A batch of GET /v1/packages/{id}: the caller's packages waiting to be "
-                        "acknowledged (available or delivered, oldest first, as the inbox "
-                        "lists them without a cursor), each in one part of a multipart/mixed "
+                        "acknowledged (available or delivered, oldest first, in the inbox's "
+                        "order), after the position cursor when given, each in one part of a "
+                        "multipart/mixed "
                         "body (RFC 2046) with the exact bytes the sender signed and the "
                         "headers a single fetch answers with (Hub-Package-Id, Hub-Sender, "
                         "Hub-Kind, ETag = the SHA-256, Content-Type application/xml; "
@@ -274,19 +275,42 @@ def openapi_document() -> dict[str, Any]:
                         f"more than {BATCH_MAX_BYTES // (1024 * 1024)} MiB of "
                         "packages (the first always comes, however large). Every available "
                         "one is marked delivered; the packages come again until acknowledged "
-                        "(POST /v1/inbox/acks). 204 when nothing waits."
+                        "(POST /v1/inbox/acks). The Hub-Next-Cursor header carries the "
+                        "position of the last package: passed back as cursor, the next batch "
+                        "starts strictly after it, so packages left unacknowledged (set aside) "
+                        "are walked past, not sent again. Without a cursor the batch starts "
+                        "at the oldest waiting package. 204 when nothing waits (after the "
+                        "cursor): the walk is over."
                     ),
                     "parameters": [
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "description": (
+                                "the Hub-Next-Cursor of the previous batch (or the next of an "
+                                "inbox page): only packages after that position"
+                            ),
+                            "schema": {"type": "string"},
+                        },
                         {
                             "name": "limit",
                             "in": "query",
                             "description": "at most this many packages (100 at most are sent)",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                        }
+                        },
                     ],
                     "responses": {
                         "200": {
                             "description": "One part per package, oldest first",
+                            "headers": {
+                                "Hub-Next-Cursor": {
+                                    "schema": {"type": "string"},
+                                    "description": (
+                                        "the position of the last package: the cursor of the "
+                                        "next batch"
+                                    ),
+                                }
+                            },
                             "content": {
                                 "multipart/mixed": {
                                     "schema": {"type": "string", "format": "binary"}

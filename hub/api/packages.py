@@ -175,12 +175,16 @@ def _package_json(p: PackageRecord) -> dict[str, Any]:
     }
 
 
-def _page_args(request: web.Request) -> tuple[str | None, int]:
+def _page_args(
+    request: web.Request, hint: str = "the 'next' value of the previous page"
+) -> tuple[str | None, int]:
+    """``cursor`` (checked: ``400 request.bad_cursor`` for one the hub did not hand out, the
+    message saying to pass back ``hint``) and ``limit``."""
     cursor = request.query.get("cursor") or None
     try:
         decode_cursor(cursor)
     except ValueError:
-        raise BadCursor("cursor: pass back the 'next' value of the previous page") from None
+        raise BadCursor(f"cursor: pass back {hint}") from None
     return cursor, page_limit(request)
 
 
@@ -344,16 +348,25 @@ def multipart_body(items: Sequence[FetchedPackage]) -> MultipartWriter:
     return writer
 
 
+#: The response header of ``GET /v1/inbox/packages`` with the position of the answer's last
+#: package (an inbox cursor): passed back as ``cursor``, the next batch starts after it.
+NEXT_CURSOR_HEADER = "Hub-Next-Cursor"
+
+
 @routes.get("/v1/inbox/packages")
 async def fetch_batch(request: web.Request) -> web.Response:
-    """The caller's oldest waiting packages with their exact bytes, one ``multipart/mixed``
-    part each (``204`` when none waits); every ``available`` one is marked ``delivered`` in
-    one grouped write after the answer, as a single fetch marks it."""
-    limit = min(page_limit(request), BATCH_MAX_PACKAGES)
+    """The caller's oldest waiting packages (after ``cursor`` when given) with their exact
+    bytes, one ``multipart/mixed`` part each, and the position of the last one in
+    ``Hub-Next-Cursor`` (``204`` when none waits); every ``available`` one is marked
+    ``delivered`` in one grouped write after the answer, as a single fetch marks it."""
+    cursor, limit = _page_args(request, f"the {NEXT_CURSOR_HEADER} of the previous batch")
+    limit = min(limit, BATCH_MAX_PACKAGES)
     rt = _runtime(request)
     caller = _caller(request)
-    items = await rt.store.inbox_packages(caller, limit=limit, max_bytes=BATCH_MAX_BYTES)
-    if not items:
+    batch = await rt.store.inbox_packages(
+        caller, limit=limit, max_bytes=BATCH_MAX_BYTES, cursor=cursor
+    )
+    if not batch.items:
         return web.Response(status=204)
     marks = [
         DeliveryChange(
@@ -363,13 +376,14 @@ async def fetch_batch(request: web.Request) -> web.Response:
             detail={"via": "pull"},
             only_from=_FETCHED,
         )
-        for item in items
+        for item in batch.items
         if item.delivery is not None and item.delivery.state == DeliveryState.AVAILABLE
     ]
     if marks:
         # One settle call: the marks go into one group, not awaited (see ``fetch``).
         rt.settler.settle_soon(*marks)
-    return web.Response(body=multipart_body(items))
+    assert batch.next is not None  # a batch with items has a last one
+    return web.Response(body=multipart_body(batch.items), headers={NEXT_CURSOR_HEADER: batch.next})
 
 
 def _ack_ids(body: bytes) -> list[str]:

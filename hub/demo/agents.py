@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.client import HubClient, HubProblem
+from hub.client import HubClient, HubProblem, InboxPackage
 from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document, status, vn_now
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir
@@ -486,55 +486,60 @@ class Agencies:
 
     # -- pull --------------------------------------------------------------------------------
 
-    async def pull(self, organ_id: str, stop: asyncio.Event, *, parallel: int = 6) -> None:
-        """A pull agency's loop: list the inbox, fetch each package's exact bytes, check them
-        against what the sender signed, acknowledge, answer. Runs until ``stop``."""
+    async def pull(self, organ_id: str, stop: asyncio.Event) -> None:
+        """A pull agency's loop: take the waiting packages in batches with their exact bytes
+        (walking with the batch cursor from the oldest), check them against what the sender
+        signed, acknowledge each batch in one request, answer. Runs until ``stop``."""
         client = self.clients[organ_id]
-        slots = asyncio.Semaphore(parallel)
-
-        async def handle(item: dict[str, object]) -> None:
-            async with slots:
-                package_id = str(item["id"])
-                data = await client.fetch(package_id)
-                if hashlib.sha256(data).hexdigest() != item["sha256"]:
-                    self.ledger.anomalies.append(
-                        f"{organ_id}: {package_id} bytes differ from the inbox's sha256"
-                    )
-                sent = self.ledger.received(organ_id, package_id, data, "pull")
-                self.ledger.advance("delivered", 1)
-                answer = await client.ack(package_id)
-                target = sent or self.ledger.by_sha.get(hashlib.sha256(data).hexdigest())
-                if target is None:
-                    return
-                if answer["already_acked"]:
-                    target.acks_again[organ_id] += 1
-                else:
-                    target.acks_first[organ_id] += 1
-                    self.ledger.advance("acked", 1)
-                if sent is not None:
-                    # Before any further await: the stream is over only when every package
-                    # is acked *and* no answer is pending, so the answer must exist by now.
-                    self.on_received(organ_id, sent)
-                # Acks are idempotent: every ninth package is acked twice, as a system that
-                # lost the first answer would; the hub must say "already acked".
-                if int(package_id[:4], 16) % 9 == 0:
-                    again = await client.ack(package_id)
-                    if again["already_acked"]:
-                        target.acks_again[organ_id] += 1
-                    else:
-                        target.acks_first[organ_id] += 1
-
         while not stop.is_set():
+            taken = 0
             try:
-                items = [i async for i in client.inbox_items(limit=200)]
+                async for batch in client.inbox_batches():
+                    taken += len(batch.items)
+                    await self._take(organ_id, batch.items)
             except HubProblem as exc:
-                self.ledger.anomalies.append(f"{organ_id}: inbox listing failed: {exc}")
+                self.ledger.anomalies.append(f"{organ_id}: inbox batch failed: {exc}")
                 await asyncio.sleep(0.2)
                 continue
-            if not items:
+            if not taken:
                 await asyncio.sleep(0.05)
+
+    async def _take(self, organ_id: str, packages: Sequence[InboxPackage]) -> None:
+        """One batch of a pull agency: record each package, ack them all at once, answer."""
+        client = self.clients[organ_id]
+        firsts: list[Sent | None] = []
+        for p in packages:
+            if hashlib.sha256(p.data).hexdigest() != p.sha256:
+                self.ledger.anomalies.append(
+                    f"{organ_id}: {p.id} bytes differ from the hub's sha256"
+                )
+            firsts.append(self.ledger.received(organ_id, p.id, p.data, "pull"))
+            self.ledger.advance("delivered", 1)
+        answer = await client.ack_batch([p.id for p in packages])
+        again: list[tuple[str, Sent]] = []
+        for p, sent, acked in zip(packages, firsts, answer["items"], strict=True):
+            target = sent or self.ledger.by_sha.get(hashlib.sha256(p.data).hexdigest())
+            if target is None:
                 continue
-            await asyncio.gather(*(handle(i) for i in items))
+            if acked["already_acked"]:
+                target.acks_again[organ_id] += 1
+            else:
+                target.acks_first[organ_id] += 1
+                self.ledger.advance("acked", 1)
+            if sent is not None:
+                # Before any further await: the stream is over only when every package is
+                # acked *and* no answer is pending, so the answer must exist by now.
+                self.on_received(organ_id, sent)
+            # Acks are idempotent: every ninth package is acked twice, as a system that lost
+            # the first answer would (one by one); the hub must say "already acked".
+            if int(p.id[:4], 16) % 9 == 0:
+                again.append((p.id, target))
+        for package_id, target in again:
+            repeated = await client.ack(package_id)
+            if repeated["already_acked"]:
+                target.acks_again[organ_id] += 1
+            else:
+                target.acks_first[organ_id] += 1
 
 
 # -- push ------------------------------------------------------------------------------------

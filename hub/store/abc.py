@@ -33,6 +33,7 @@ from hub.models import (
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedBatch,
     FetchedPackage,
     InboxItem,
     NewPackage,
@@ -307,17 +308,24 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def inbox_packages(
-        self, recipient: str, *, limit: int, max_bytes: int
-    ) -> Sequence[FetchedPackage]:
+        self, recipient: str, *, limit: int, max_bytes: int, cursor: str | None = None
+    ) -> FetchedBatch:
         """``recipient``'s oldest waiting packages, each with its record, its exact bytes and
         ``recipient``'s delivery (never ``None`` here), in one read: the deliveries in
         ``available`` or ``delivered`` state, in the inbox's order (acceptance order, as
-        :meth:`inbox` without a cursor lists them), at most ``limit`` of them.
+        :meth:`inbox` lists them), at most ``limit`` of them.
+
+        ``cursor``: only the packages strictly after that position — the ``next`` of an
+        earlier batch, or of an :meth:`inbox` page (both are "after this ``seq``", see
+        :mod:`hub.store.cursors`); ``None`` starts at the oldest. The batch's ``next`` is
+        the position of its last package, whatever comes after it: a caller that leaves
+        packages unacknowledged walks past them instead of being handed them again.
 
         Of those, only the first ones whose sizes (``PackageRecord.size``) add up to at most
         ``max_bytes`` are returned, and always the first: a package larger than the budget
         comes alone. Nothing is written (the caller marks what it hands out ``delivered``
-        through :meth:`settle`). ``ValueError`` for a ``limit`` below 1.
+        through :meth:`settle`). ``ValueError`` for a ``limit`` below 1 or a cursor the store
+        did not hand out.
         """
 
     # -- listings ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hub.models import (
     DeliveryState,
     DirectoryRecord,
     Event,
+    FetchedBatch,
     FetchedPackage,
     InboxItem,
     NewPackage,
@@ -437,30 +438,37 @@ class MemoryStore(Store):
         return _page(items, limit)
 
     async def inbox_packages(
-        self, recipient: str, *, limit: int, max_bytes: int
-    ) -> Sequence[FetchedPackage]:
-        """The recipient's oldest waiting packages with their bytes (see the contract)."""
-        if limit < 1:
-            raise ValueError("limit must be positive")
+        self, recipient: str, *, limit: int, max_bytes: int, cursor: str | None = None
+    ) -> FetchedBatch:
+        """The recipient's oldest waiting packages after ``cursor`` with their bytes (see the
+        contract)."""
+        after = page_after(cursor, limit)
         taken: list[tuple[PackageRecord, bytes, DeliveryRecord]] = []
         total = 0
+        last = 0
         async with self._conn.tx() as db:
-            for key in db.by_recipient.get(recipient, []):
-                delivery = db.deliveries[key].record
-                if delivery.state not in _INBOX:
+            keys = db.by_recipient.get(recipient, [])
+            start = bisect.bisect_right(keys, after, key=lambda k: db.deliveries[k].seq)
+            for key in keys[start:]:
+                delivery = db.deliveries[key]
+                if delivery.record.state not in _INBOX:
                     continue
                 row = db.packages[key[0]]
                 total += row.record.size
                 if taken and total > max_bytes:
                     break
-                taken.append((row.record, row.data, delivery))
+                taken.append((row.record, row.data, delivery.record))
+                last = delivery.seq
                 if len(taken) == limit:
                     break
         cipher = self.blob_cipher
-        return [
-            FetchedPackage(record, opened_blob(cipher, "data", record.id, data), d)
-            for record, data, d in taken
-        ]
+        return FetchedBatch(
+            tuple(
+                FetchedPackage(record, opened_blob(cipher, "data", record.id, data), d)
+                for record, data, d in taken
+            ),
+            encode_cursor(last) if taken else None,
+        )
 
     async def outbox(
         self, sender: str, *, cursor: str | None = None, limit: int = 100, q: str | None = None

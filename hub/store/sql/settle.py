@@ -34,10 +34,12 @@ from hub.models import (
     DeliveryChange,
     DeliveryState,
     Event,
+    FetchedBatch,
     FetchedPackage,
     Settled,
 )
 from hub.storage_crypto import BlobCipher
+from hub.store.cursors import encode_cursor
 from hub.store.sql.dialect import Dialect
 from hub.store.sql.packages import (
     DELIVERY_COLUMNS,
@@ -166,20 +168,22 @@ def fetch_sql() -> str:
 
 
 def inbox_packages_sql(d: Dialect) -> str:
-    """A recipient's oldest waiting packages (deliveries ``available`` or ``delivered``, by
-    delivery ``seq``) in :func:`fetch_sql`'s columns, in one read (parameters: recipient,
-    limit, recipient, byte budget).
+    """A recipient's oldest waiting packages after a position (deliveries ``available`` or
+    ``delivered`` whose ``seq`` is past the cursor's, by delivery ``seq``) in
+    :func:`fetch_sql`'s columns, in one read (parameters: recipient, after-seq, limit,
+    recipient, byte budget).
 
-    The first ``limit`` waiting deliveries are taken from the inbox's partial index
-    (``deliveries_open_inbox``, as :func:`hub.store.sql.packages.inbox_sql`); of those, the
-    prefix whose running sum of package sizes stays within the budget is returned, and the
-    first package always. The window runs over the limited rows only (the inner ``LIMIT``),
-    never over a recipient's whole backlog, and only the returned rows' blobs are read."""
+    The first ``limit`` waiting deliveries after the position are taken from the inbox's
+    partial index (``deliveries_open_inbox`` on ``(recipient, seq)``: a seek to the position,
+    as :func:`hub.store.sql.packages.inbox_sql` pages); of those, the prefix whose running sum
+    of package sizes stays within the budget is returned, and the first package always. The
+    window runs over the limited rows only (the inner ``LIMIT``), never over a recipient's
+    whole backlog, and only the returned rows' blobs are read."""
     return d.sql(
         "WITH waiting AS (SELECT d.package_id AS package_id, d.seq AS seq, p.size AS size "
         f"FROM deliveries d {d.indexed_by('deliveries_open_inbox')}"
         "JOIN packages p ON p.id = d.package_id "
-        "WHERE d.recipient = ? AND d.state IN ('available', 'delivered') "
+        "WHERE d.recipient = ? AND d.state IN ('available', 'delivered') AND d.seq > ? "
         "ORDER BY d.seq LIMIT ?), "
         "taken AS (SELECT package_id, seq, SUM(size) OVER (ORDER BY seq) AS upto, "
         "ROW_NUMBER() OVER (ORDER BY seq) AS n FROM waiting) "
@@ -191,11 +195,14 @@ def inbox_packages_sql(d: Dialect) -> str:
     )
 
 
-def fetched_all(
+def fetched_batch(
     rows: Sequence[Sequence[Any]], dialect: Dialect, cipher: BlobCipher | None
-) -> list[FetchedPackage]:
-    """The rows of :func:`inbox_packages_sql`, each as :func:`fetched` reads one."""
-    return [f for row in rows if (f := fetched(row, dialect, cipher)) is not None]
+) -> FetchedBatch:
+    """The rows of :func:`inbox_packages_sql` as a batch, each as :func:`fetched` reads one;
+    ``next`` is the last row's ``seq`` (the first column, a delivery's ``seq`` being its
+    package's) as a cursor."""
+    items = tuple(f for row in rows if (f := fetched(row, dialect, cipher)) is not None)
+    return FetchedBatch(items, encode_cursor(int(rows[-1][0])) if rows else None)
 
 
 def fetched(

@@ -19,13 +19,14 @@ from hub.models import (
     DeliveryState,
     DirectoryRecord,
     Event,
-    FetchedPackage,
+    FetchedBatch,
     InboxItem,
     PackageRecord,
     Page,
     VxpSystem,
 )
 from hub.store.abc import Store
+from hub.store.cursors import decode_cursor
 from hub.store.sql import directory, vxp
 from hub.store.sql import packages as pkg_sql
 from hub.store.sql import settle as settle_sql
@@ -223,17 +224,18 @@ class SqlStore(Store):
         )
 
     async def inbox_packages(
-        self, recipient: str, *, limit: int, max_bytes: int
-    ) -> Sequence[FetchedPackage]:
-        """The recipient's oldest waiting packages with their bytes, in one read (see the
-        contract and :func:`hub.store.sql.settle.inbox_packages_sql`)."""
+        self, recipient: str, *, limit: int, max_bytes: int, cursor: str | None = None
+    ) -> FetchedBatch:
+        """The recipient's oldest waiting packages after ``cursor`` with their bytes, in one
+        read (see the contract and :func:`hub.store.sql.settle.inbox_packages_sql`)."""
+        after = decode_cursor(cursor)
         if limit < 1:
             raise ValueError("limit must be positive")
         query = settle_sql.inbox_packages_sql(self.dialect)
         rows = await self._blob_rows(
-            "inbox packages", query, (recipient, limit, recipient, max_bytes)
+            "inbox packages", query, (recipient, after, limit, recipient, max_bytes)
         )
-        return settle_sql.fetched_all(rows, self.dialect, self.blob_cipher)
+        return settle_sql.fetched_batch(rows, self.dialect, self.blob_cipher)
 
     async def inbox(
         self,
