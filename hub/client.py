@@ -199,7 +199,7 @@ class HubClient:
                         sender=headers["Hub-Sender"],
                         kind=headers["Hub-Kind"],
                         sha256=headers["ETag"].strip('"'),
-                        data=await part.read(),
+                        data=bytes(await part.read()),  # read() gives a bytearray
                         stands_for=tuple(c.strip() for c in stands_for.split(",") if c.strip()),
                     )
                 )

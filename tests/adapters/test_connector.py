@@ -301,6 +301,55 @@ async def test_deliver_errors_are_quarantined_or_deferred_and_the_loop_goes_on(
     assert len(inbox["items"]) == 2  # the quarantined ones, not acknowledged
 
 
+async def test_quarantined_packages_at_the_head_do_not_hold_back_later_batches(
+    edge: Edge,
+) -> None:
+    """More quarantined packages at the head of the inbox than a batch holds: the connector
+    walks past them with the batch cursor and delivers the ones after them, this cycle and
+    the next, across several batches; the quarantined stay unacknowledged."""
+    from hub.adapter import DeliverRequest, DeliverResult
+    from hub.adapter import NativeInvalid as Invalid
+
+    refused = [f"H29-Q-{i}" for i in range(3)]
+    later = [f"H29-L-{i}" for i in range(3)]
+    for code in [*refused, *later]:
+        await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
+    assert (await edge.cycle(H29)).sent == 6
+    await edge.settle()
+    waiting = (await (await edge.hub.client(H41)).inbox_page())["items"]
+    assert [i["document_id"] for i in waiting] == [*refused, *later]  # oldest first
+
+    conn = edge.connector(H41)
+    conn.config = replace(conn.config, batch=2)  # the three refused fill more than a batch
+    real_deliver = conn.adapter.deliver
+
+    async def deliver(request: DeliverRequest) -> DeliverResult:
+        if str(request.record.fields["code"]) in refused:
+            raise Invalid("MaTTHC", "the portal does not know this procedure")
+        return await real_deliver(request)
+
+    setattr(conn.adapter, "deliver", deliver)  # noqa: B010 - replace one method for the test
+    async with conn as c:
+        first = await c.inbound_once()
+        assert (first.quarantined, first.delivered, first.deferred) == (3, 3, 0)
+        # the next cycle starts at the oldest again: the three quarantined (a whole batch
+        # and half the next) are skipped, and what arrived since is delivered
+        newer = [f"H29-N-{i}" for i in range(3)]
+        for code in newer:
+            await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
+        assert (await edge.cycle(H29)).sent == 3
+        await edge.settle()
+        second = await c.inbound_once()
+        assert (second.quarantined, second.delivered, second.deferred) == (0, 3, 0)
+        assert len(c.state.quarantined()) == 3
+    for code in [*later, *newer]:
+        assert edge.igates[H41].dossier(code) == igate_dossier(code)
+    for code in refused:
+        assert edge.igates[H41].dossier(code) is None
+    inbox = await (await edge.hub.client(H41)).inbox_page()
+    assert sorted(i["document_id"] for i in inbox["items"]) == refused  # not acknowledged
+
+
 async def test_sent_hook_gets_the_verified_receipt_once(edge: Edge) -> None:
     import hashlib
 

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from hub.api import packages as api_packages
-from hub.client import HubProblem
+from hub.client import HubProblem, InboxBatch
 from hub.demo.factory import Signer, document
 from hub.edxml import Organ
 from hub.models import DeliveryChange, DeliveryState
@@ -66,7 +66,7 @@ async def test_batch_fetch_gives_the_exact_bytes_and_marks_delivered(
     await inbox_with(hub, H14, 3)
     recipient = await hub.client(H14)
 
-    got = await recipient.fetch_batch()
+    got = (await recipient.fetch_batch()).items
     assert [(p.id, p.data) for p in got] == sent  # oldest first, untouched
     for package in got:
         assert package.sender == G22 and package.kind == "document"
@@ -79,7 +79,7 @@ async def test_batch_fetch_gives_the_exact_bytes_and_marks_delivered(
     items = (await recipient.inbox_page())["items"]
     assert [(i["id"], i["state"]) for i in items] == [(i, "delivered") for i, _ in sent]
     # Not acked: offered again, still delivered, marked once.
-    assert [p.id for p in await recipient.fetch_batch()] == [i for i, _ in sent]
+    assert [p.id for p in (await recipient.fetch_batch()).items] == [i for i, _ in sent]
     await settled(hub)
     trace = await (await hub.client(G22)).trace(sent[0][0])
     assert [e["kind"] for e in trace["events"]].count("delivered") == 1
@@ -91,7 +91,7 @@ async def test_batch_fetch_gives_the_exact_bytes_and_marks_delivered(
     assert [(i["id"], i["already_acked"]) for i in answer["items"]] == [(i, False) for i, _ in sent]
     assert all(i["acked_at"] and "code" not in i for i in answer["items"])
     assert acks_counted() == before + 3
-    assert await recipient.fetch_batch() == []  # nothing waits: 204
+    assert await recipient.fetch_batch() == InboxBatch((), None)  # nothing waits: 204
 
     again = await recipient.ack_batch([i for i, _ in sent])
     assert (again["acked"], again["already_acked"]) == (0, 3)
@@ -115,7 +115,12 @@ async def test_the_raw_answer_is_multipart_mixed_with_a_single_fetchs_headers(
             assert resp.status == 200
             assert resp.content_type == "multipart/mixed"
             boundary = resp.headers["Content-Type"].split("boundary=")[1]
+            after = resp.headers["Hub-Next-Cursor"]  # the position of the last package
             body = await resp.read()
+        # nothing after it: 204, no body and no cursor (the caller keeps its own)
+        async with session.get(f"{hub.url}/v1/inbox/packages?cursor={after}") as resp:
+            assert resp.status == 204 and "Hub-Next-Cursor" not in resp.headers
+            assert await resp.read() == b""
     assert body.startswith(f"--{boundary}\r\n".encode())
     assert body.endswith(f"\r\n--{boundary}--\r\n".encode())
     head, rest = body[len(boundary) + 4 :].split(b"\r\n\r\n", 1)
@@ -131,9 +136,11 @@ async def test_only_the_callers_packages(hub: RunningHub, signers: Callable[[str
     ((to_h41, _),) = await send(hub, signers, H41, 1, first=10)
     await inbox_with(hub, H14, 1)
     await inbox_with(hub, H41, 1)
-    assert [p.id for p in await (await hub.client(H14)).fetch_batch()] == [to_h14]
-    assert await (await hub.client(G17)).fetch_batch() == []
-    assert await (await hub.client(G22)).fetch_batch() == []  # a sender's own: not its inbox
+    assert [p.id for p in (await (await hub.client(H14)).fetch_batch()).items] == [to_h14]
+    assert (await (await hub.client(G17)).fetch_batch()).items == ()
+    assert (
+        await (await hub.client(G22)).fetch_batch()
+    ).items == ()  # a sender's own: not its inbox
 
     # Acks of what the caller does not receive: per item, never a hint that they exist.
     outsider = await (await hub.client(G17)).ack_batch([to_h14, "no-such-package"])
@@ -170,21 +177,106 @@ async def test_limit_and_byte_budget(
     sizes = [len(d) for _, d in sent]
     await inbox_with(hub, H14, 5)
     recipient = await hub.client(H14)
-    assert [p.id for p in await recipient.fetch_batch(limit=2)] == ids[:2]
-    assert [p.id for p in await recipient.fetch_batch(limit=1000)] == ids
+    assert [p.id for p in (await recipient.fetch_batch(limit=2)).items] == ids[:2]
+    assert [p.id for p in (await recipient.fetch_batch(limit=1000)).items] == ids
     monkeypatch.setattr(api_packages, "BATCH_MAX_PACKAGES", 3)
-    assert [p.id for p in await recipient.fetch_batch(limit=1000)] == ids[:3]
+    assert [p.id for p in (await recipient.fetch_batch(limit=1000)).items] == ids[:3]
     monkeypatch.setattr(api_packages, "BATCH_MAX_PACKAGES", 100)
     # whole packages up to the budget, and always the first
     monkeypatch.setattr(api_packages, "BATCH_MAX_BYTES", sizes[0] + sizes[1])
-    assert [p.id for p in await recipient.fetch_batch()] == ids[:2]
+    assert [p.id for p in (await recipient.fetch_batch()).items] == ids[:2]
     monkeypatch.setattr(api_packages, "BATCH_MAX_BYTES", sizes[0] + sizes[1] - 1)
-    assert [p.id for p in await recipient.fetch_batch()] == ids[:1]
+    assert [p.id for p in (await recipient.fetch_batch()).items] == ids[:1]
     monkeypatch.setattr(api_packages, "BATCH_MAX_BYTES", 1)
-    assert [p.data for p in await recipient.fetch_batch()] == [sent[0][1]]
+    assert [p.data for p in (await recipient.fetch_batch()).items] == [sent[0][1]]
     # acked ones make room for the next
     await recipient.ack_batch(ids[:1])
-    assert [p.id for p in await recipient.fetch_batch()] == ids[1:2]
+    assert [p.id for p in (await recipient.fetch_batch()).items] == ids[1:2]
+
+
+async def test_a_cursor_pages_through_more_than_a_batch_holds(
+    hub: RunningHub, signers: Callable[[str], Signer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch carries the position of its last package; passed back, the next batch
+    starts strictly after it, in the same order, until a 204."""
+    sent = await send(hub, signers, H14, 7)
+    ids = [i for i, _ in sent]
+    await inbox_with(hub, H14, 7)
+    recipient = await hub.client(H14)
+
+    walked: list[list[str]] = []
+    cursor: str | None = None
+    while (batch := await recipient.fetch_batch(limit=3, cursor=cursor)).items:
+        walked.append([p.id for p in batch.items])
+        assert batch.next is not None
+        cursor = batch.next
+    assert walked == [ids[:3], ids[3:6], ids[6:]]
+    assert batch.next is None
+    # nothing was acked: without a cursor the walk starts at the oldest again
+    assert [p.id for p in (await recipient.fetch_batch(limit=2)).items] == ids[:2]
+    # the hub's own cap pages the same way (limit asks for more than a batch holds)
+    monkeypatch.setattr(api_packages, "BATCH_MAX_PACKAGES", 4)
+    batches = [[p.id for p in b.items] async for b in recipient.inbox_batches(limit=1000)]
+    assert batches == [ids[:4], ids[4:]]
+    # as does the byte budget: one package a batch
+    monkeypatch.setattr(api_packages, "BATCH_MAX_BYTES", 1)
+    batches = [[p.id for p in b.items] async for b in recipient.inbox_batches()]
+    assert batches == [[i] for i in ids]
+    # the cursor is the inbox's: a listing page's next is a position the batch takes
+    page = await recipient.inbox_page(limit=5)
+    after = await recipient.fetch_batch(cursor=page["next"])
+    assert [p.id for p in after.items] == ids[5:6]
+
+
+async def test_packages_set_aside_are_walked_past(
+    hub: RunningHub, signers: Callable[[str], Signer]
+) -> None:
+    """A quarantine: the caller leaves some packages unacknowledged and goes on with the
+    cursor; it gets the next ones, never the set-aside ones again within the walk, and acks
+    in between do not move its position. A new walk from the oldest offers them again."""
+    sent = await send(hub, signers, H14, 7)
+    ids = [i for i, _ in sent]
+    await inbox_with(hub, H14, 7)
+    recipient = await hub.client(H14)
+    aside = {ids[0], ids[1], ids[4]}  # the head of the inbox, and one further on
+
+    seen: list[str] = []
+    cursor: str | None = None
+    while (batch := await recipient.fetch_batch(limit=2, cursor=cursor)).items:
+        got = [p.id for p in batch.items]
+        seen.extend(got)
+        taken = [i for i in got if i not in aside]
+        if taken:
+            answer = await recipient.ack_batch(taken)
+            assert answer["acked"] == len(taken)
+        cursor = batch.next
+    assert seen == ids  # each once, in order, although the first batch was all set aside
+    # the set-aside ones still wait, the oldest first, for the next walk or an operator
+    again = [p.id for p in (await recipient.fetch_batch()).items]
+    assert again == [ids[0], ids[1], ids[4]]
+    await settled(hub)
+    states = {i["id"]: i["state"] for i in (await recipient.inbox_page())["items"]}
+    assert states == dict.fromkeys(sorted(aside, key=ids.index), "delivered")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        "bm90LWEtY3Vyc29y",  # base64 of something that is not "s<seq>"
+        "cy0x",  # "s-1"
+        "czE4NDQ2NzQ0MDczNzA5NTUxNjE2",  # "s18446744073709551616": past any seq
+    ],
+)
+async def test_a_malformed_cursor_is_a_problem(hub: RunningHub, cursor: str) -> None:
+    status, content_type, problem = await _raw(hub, "GET", f"/v1/inbox/packages?cursor={cursor}")
+    assert (status, content_type) == (400, "application/problem+json")
+    assert problem["code"] == "request.bad_cursor"
+    assert problem["type"] == "/docs/problems#request.bad_cursor"
+    assert "Hub-Next-Cursor" in problem["detail"]
+    with pytest.raises(HubProblem) as info:
+        await (await hub.client(H14)).fetch_batch(cursor=cursor)
+    assert (info.value.status, info.value.code) == (400, "request.bad_cursor")
 
 
 async def test_stands_for_travels_with_the_part(
@@ -193,7 +285,7 @@ async def test_stands_for_travels_with_the_part(
     _, data = document(signers(G22), organs(H29_DEPT), number=1301)
     submitted = await (await hub.client(G22)).submit(data)
     await inbox_with(hub, H29, 1)
-    (got,) = await (await hub.client(H29)).fetch_batch()
+    (got,) = (await (await hub.client(H29)).fetch_batch()).items
     assert got.id == submitted.package_id and got.data == data
     assert got.stands_for == (H29_DEPT,)
 

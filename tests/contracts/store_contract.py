@@ -31,6 +31,7 @@ from hub.models import (
     DeliveryChange,
     DeliveryState,
     Event,
+    FetchedBatch,
     NewPackage,
     PackageKind,
     PackageRecord,
@@ -329,7 +330,7 @@ class SettleContract(StoreFixtures):
                 DeliveryChange(pkgs[2].id, G22, S.ACKED),
             ]
         )
-        got = await store.inbox_packages(G22, limit=10, max_bytes=1 << 20)
+        got = (await store.inbox_packages(G22, limit=10, max_bytes=1 << 20)).items
         assert [f.record.id for f in got] == [pkgs[0].id, pkgs[1].id, pkgs[3].id]
         page = await store.inbox(G22)
         assert [f.record for f in got] == [i.package for i in page.items]
@@ -341,10 +342,9 @@ class SettleContract(StoreFixtures):
         # reading writes nothing: the available ones stay available
         first = await store.get_delivery(pkgs[0].id, G22)
         assert first is not None and first.state is S.AVAILABLE
-        assert await store.inbox_packages(H41, limit=10, max_bytes=1 << 20) == []
-        assert [
-            f.record.id for f in await store.inbox_packages(H29, limit=10, max_bytes=1 << 20)
-        ] == [others.id]
+        assert await store.inbox_packages(H41, limit=10, max_bytes=1 << 20) == FetchedBatch(())
+        h29 = await store.inbox_packages(H29, limit=10, max_bytes=1 << 20)
+        assert [f.record.id for f in h29.items] == [others.id]
 
     async def test_inbox_packages_limit_and_byte_budget(self, store: Store) -> None:
         pkgs = [new_package(data=f"<edXML n='{i}'>{'đ' * 50}</edXML>".encode()) for i in range(5)]
@@ -355,7 +355,7 @@ class SettleContract(StoreFixtures):
 
         async def ids(limit: int, max_bytes: int) -> list[str]:
             got = await store.inbox_packages(G22, limit=limit, max_bytes=max_bytes)
-            return [f.record.id for f in got]
+            return [f.record.id for f in got.items]
 
         everyone = [p.id for p in pkgs]
         assert await ids(2, 1 << 20) == everyone[:2]
@@ -370,6 +370,58 @@ class SettleContract(StoreFixtures):
         assert await ids(1, 5 * size) == everyone[:1]
         with pytest.raises(ValueError):
             await store.inbox_packages(G22, limit=0, max_bytes=size)
+
+    async def test_inbox_packages_after_a_cursor(self, store: Store) -> None:
+        """A batch's ``next`` is the position of its last package, whatever comes after it:
+        passed back, the next batch starts strictly after it, so a caller that leaves
+        packages unacknowledged walks past them; the inbox's cursors are positions alike."""
+        pkgs = [new_package(recipients=(G22, H29)) for _ in range(7)]
+        await store.add_packages(pkgs)
+        await store.settle([DeliveryChange(p.id, G22, S.AVAILABLE) for p in pkgs])
+        await store.settle([DeliveryChange(p.id, H29, S.AVAILABLE) for p in pkgs[:2]])
+        ids = [p.id for p in pkgs]
+        await store.settle([DeliveryChange(ids[3], G22, S.ACKED)])  # acked: never offered
+
+        async def batch(cursor: str | None, limit: int = 2) -> tuple[list[str], str | None]:
+            got = await store.inbox_packages(G22, limit=limit, max_bytes=1 << 20, cursor=cursor)
+            return [f.record.id for f in got.items], got.next
+
+        # walking, acking nothing: each package once, in inbox order
+        walked: list[str] = []
+        cursor: str | None = None
+        while True:
+            got, after = await batch(cursor)
+            if not got:
+                assert after is None
+                break
+            assert after is not None
+            walked.extend(got)
+            cursor = after
+        assert walked == [ids[0], ids[1], ids[2], ids[4], ids[5], ids[6]]
+        # from the oldest again, unacknowledged ones first as before
+        first, after = await batch(None)
+        assert first == ids[:2]
+        # packages acked behind the position do not move it; one acked ahead is skipped
+        await store.settle([DeliveryChange(i, G22, S.ACKED) for i in (ids[0], ids[4])])
+        assert (await batch(after, limit=10))[0] == [ids[2], ids[5], ids[6]]
+        # the position is the package's: the same cursor as the inbox listing hands out
+        page = await store.inbox(G22, limit=1)
+        assert [i.package.id for i in page.items] == [ids[1]]
+        assert (await batch(page.next, limit=1))[0] == [ids[2]]
+        # past the last package: nothing, and no position
+        assert await store.inbox_packages(G22, limit=5, max_bytes=1, cursor=cursor) == (
+            FetchedBatch(())
+        )
+        # a position is a place in acceptance order, the same in every recipient's inbox:
+        # both of H29's packages are at or before ``after``
+        h29 = await store.inbox_packages(H29, limit=5, max_bytes=1 << 20, cursor=after)
+        assert h29 == FetchedBatch(())
+        # the byte budget cuts after the position as at the start
+        one, _ = await batch(after, limit=10)
+        budget = await store.inbox_packages(G22, limit=10, max_bytes=1, cursor=after)
+        assert [f.record.id for f in budget.items] == one[:1]
+        with pytest.raises(ValueError):
+            await store.inbox_packages(G22, limit=1, max_bytes=1, cursor="not-a-cursor")
 
 
 class StoreContract(SettleContract):

@@ -37,6 +37,7 @@ from hub.store.postgres import PostgresStore
 from hub.store.postgres.dialect import POSTGRES
 from hub.store.postgres.migrate import mask_dsn, migrate, migrations, scrub
 from hub.store.sql.packages import inbox_sql
+from hub.store.sql.settle import inbox_packages_sql
 from tests.conftest import WorkdirFactory, signer_for
 from tests.contracts.store_contract import G22, H29, StoreContract, new_package
 from tests.store.pg_fixtures import new_schema_name, pg_dsn, pg_schema
@@ -209,7 +210,8 @@ def test_passwords_are_masked() -> None:
 
 
 async def test_inbox_can_use_the_partial_index(pg_dsn: str, pg_schema: str) -> None:
-    """Guard against the default inbox silently losing its index (literal states)."""
+    """Guard against the default inbox and the batch fetch silently losing their index
+    (literal states)."""
     async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()):
         pass
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
@@ -220,7 +222,14 @@ async def test_inbox_can_use_the_partial_index(pg_dsn: str, pg_schema: str) -> N
             (G22, 0, 10),
         )
         plan = " ".join(str(r[0]) for r in await cur.fetchall())
+        cur = await conn.execute(
+            "EXPLAIN " + inbox_packages_sql(POSTGRES),  # type: ignore[arg-type]
+            (G22, 5, 10, G22, 1 << 20),
+        )
+        batch = " ".join(str(r[0]) for r in await cur.fetchall())
     assert "deliveries_open_inbox" in plan
+    # the batch fetch seeks to its cursor's position in the same index
+    assert "deliveries_open_inbox" in batch and "seq > " in batch
 
 
 async def test_naive_datetime_refused(pg_dsn: str, pg_schema: str) -> None:

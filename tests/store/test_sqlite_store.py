@@ -18,6 +18,7 @@ from hub.store.abc import AcceptItem, AddOutcome, Store
 from hub.store.batching import GroupCommitter
 from hub.store.cursors import decode_cursor, encode_cursor
 from hub.store.sql.packages import inbox_sql
+from hub.store.sql.settle import inbox_packages_sql
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from hub.store.sqlite.dialect import SQLITE
@@ -88,6 +89,10 @@ async def test_listing_queries_use_indexes(sqlite_store: SqliteStore) -> None:
         assert "deliveries_open_inbox" in inbox and "TEMP B-TREE" not in inbox
         inbox = plan(inbox_sql(SQLITE, include_acked=True), G22, 0, 10)
         assert "deliveries_all_by_recipient" in inbox and "TEMP B-TREE" not in inbox
+        # the batch fetch seeks to its cursor's position in the same index (the sorts are of
+        # the at most ``limit`` rows taken, never of the recipient's backlog)
+        batch = plan(inbox_packages_sql(SQLITE), G22, 5, 10, G22, 1 << 20)
+        assert "deliveries_open_inbox (recipient=? AND seq>?)" in batch
         outbox = plan("SELECT * FROM packages WHERE sender = ? AND seq > 0 ORDER BY seq", G22)
         assert "packages_outbox" in outbox
         pending = plan("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY seq")
