@@ -344,7 +344,10 @@ class WalWatch:
     """Watches the WAL index of every SQLite database under a directory, on its own thread,
     ``poll`` times a second: the largest WAL in use and checkpoint lag (bytes) and the
     restarts, since the last :meth:`take`. Reading the ``-shm`` header takes no lock and opens
-    no database, so the watch never holds a checkpoint back."""
+    no database, so the watch never holds a checkpoint back. Each ``-shm`` stays open until
+    :meth:`stop`: this process also opens the database (:class:`QueueProbe`), and closing a
+    descriptor of the file would drop that connection's locks on it
+    (:func:`hub.sqlitedb.read_wal_index`)."""
 
     def __init__(self, data_dir: Path, poll: float) -> None:
         self.data_dir, self.poll = data_dir, poll
@@ -353,6 +356,7 @@ class WalWatch:
         self._lag: dict[str, int] = {}
         self._restarts = 0
         self._salts: dict[str, tuple[int, int]] = {}
+        self._fds: dict[Path, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wal-watch", daemon=True)
 
@@ -365,6 +369,9 @@ class WalWatch:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     def _databases(self) -> list[Path]:
         return [
@@ -380,7 +387,12 @@ class WalWatch:
             if time.monotonic() - found_at > 1.0:
                 databases, found_at = self._databases(), time.monotonic()
             for db in databases:
-                index = read_wal_index(db)
+                if db not in self._fds:
+                    try:
+                        self._fds[db] = os.open(f"{db}-shm", os.O_RDONLY)
+                    except FileNotFoundError:
+                        continue
+                index = read_wal_index(db, self._fds[db])
                 if index is None:
                     continue
                 name = str(db.relative_to(self.data_dir))

@@ -423,19 +423,30 @@ _WAL_INDEX_HEADER = struct.Struct("=IIIBBHII2I2I2I")
 _WAL_INDEX_READ = 2 * _WAL_INDEX_HEADER.size + 4
 
 
-def read_wal_index(database: Path | str) -> WalIndex | None:
+def read_wal_index(database: Path | str, shm_fd: int | None = None) -> WalIndex | None:
     """The WAL index header of ``database`` (from ``<database>-shm``), read without a lock and
     without opening the database, so watching it never holds back a checkpoint. ``None`` when
     there is no WAL index, or when it was being written (its two copies differ: SQLite writes
-    one then the other; read again)."""
-    try:
-        fd = os.open(f"{database}-shm", os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        raw = os.pread(fd, _WAL_INDEX_READ, 0)
-    finally:
-        os.close(fd)
+    one then the other; read again).
+
+    Only from a process with no SQLite connection open on ``database``, unless ``shm_fd`` — a
+    descriptor of the ``-shm`` file kept open until every such connection has closed — is
+    given: closing any descriptor of a file drops every POSIX lock the process holds on it,
+    and SQLite's WAL locks are POSIX locks on the ``-shm`` file. A hub process that read its
+    own index this way died of SIGBUS within seconds under load: a connection another process
+    opened found no lock held, took itself for the first and truncated the index, which the
+    hub still had mapped."""
+    if shm_fd is not None:
+        raw = os.pread(shm_fd, _WAL_INDEX_READ, 0)
+    else:
+        try:
+            fd = os.open(f"{database}-shm", os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            raw = os.pread(fd, _WAL_INDEX_READ, 0)
+        finally:
+            os.close(fd)
     size = _WAL_INDEX_HEADER.size
     if len(raw) < _WAL_INDEX_READ or raw[:size] != raw[size : 2 * size]:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -98,25 +99,32 @@ def test_wal_index_reads_frames_in_use_and_checkpoint_progress(tmp_path: Path) -
     in use, those copied back, and a new salt when the WAL restarts from its start."""
     path = tmp_path / "w.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
+    shm: int | None = None
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints only when asked
         conn.execute("CREATE TABLE t (x BLOB)")
         for _ in range(40):
             conn.execute("INSERT INTO t VALUES (?)", (b"x" * 3000,))
-        before = read_wal_index(path)
+        # Held open while the connection is: closing a descriptor of the -shm would drop the
+        # connection's locks on it.
+        shm = os.open(f"{path}-shm", os.O_RDONLY)
+        before = read_wal_index(path, shm)
         assert before is not None and before.backfilled == 0
         assert before.checkpoint_lag == before.frames > 40
         assert before.page_size == conn.execute("PRAGMA page_size").fetchone()[0]
         busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         assert (busy, log, copied) == (0, before.frames, before.frames)
-        after = read_wal_index(path)
+        after = read_wal_index(path, shm)
         assert after is not None and (after.frames, after.checkpoint_lag) == (log, 0)
         conn.execute("INSERT INTO t VALUES (1)")  # the next writer starts the WAL over
-        restarted = read_wal_index(path)
+        restarted = read_wal_index(path, shm)
         assert restarted is not None and restarted.salt != before.salt
         assert 0 < restarted.frames < 5
         assert restarted.in_use_bytes < (path.parent / "w.sqlite-wal").stat().st_size
     finally:
         conn.close()
+        if shm is not None:
+            os.close(shm)
+    assert read_wal_index(path) is None  # the last connection to close removed the index
     assert read_wal_index(tmp_path / "none.sqlite") is None
