@@ -13,13 +13,15 @@ failed). A receipt that does not verify stops the outbound cycle: the record sta
 and is re-submitted (same bytes) next cycle, so nothing is marked sent on an unproven receipt.
 
 Inbound: the hub inbox in batches with their exact bytes (``GET /v1/inbox/packages``, each
-cycle walking from the oldest waiting package with the batch cursor) → verify the signature
+cycle walking on with the batch cursor from where the last one stopped, and every
+:data:`FULL_WALK_CYCLES` cycles from the oldest waiting package) → verify the signature
 under the strict profile and the certificate path to the configured trust anchors → models
 from the verified tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack
 the batch's delivered packages in one request (unsigned acks). A package that fails
 verification or mapping, or that the external system refuses (``NativeInvalid`` or another
 ``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator): the
-cursor walks past it, so quarantined packages never hold back the ones after them. A
+cursor walks past it, so quarantined packages never hold back the ones after them, and they
+are not downloaded again every cycle: only the walks from the oldest meet them again. A
 transient failure of the external system (``ExternalUnavailable``) leaves the package in the
 inbox for the next cycle. No error of one package or one cycle ends the connector's loop.
 
@@ -111,6 +113,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("hub.connector")
+
+#: Inbox cycles between two walks from the oldest waiting package; the cycles between go on
+#: from the position where the last one stopped. The hub gives ``seq`` in commit order, so
+#: nothing new ever lands behind that position; what stays behind it is what this connector
+#: set aside (quarantined, never acked) and what someone put back in the inbox, and only
+#: these walks download that again (every five minutes at the default 5 s interval).
+FULL_WALK_CYCLES = 60
 
 
 class ConnectorConfigError(ValueError):
@@ -300,6 +309,11 @@ class Connector:
         self._receipt_trust = TrustStore([c for a in receipt_anchors for c in load_certificates(a)])
         self.state = ConnectorState(config.data_dir / "connector.db")
         self._client: HubClient | None = None
+        #: inbox cycles between two walks from the oldest (:data:`FULL_WALK_CYCLES`)
+        self.full_walk_cycles = FULL_WALK_CYCLES
+        self._inbox_cycles = 0
+        #: where the next inbox cycle goes on from (``None``: the oldest waiting package)
+        self._inbox_from: str | None = None
 
     @classmethod
     def from_config(cls, config: ConnectorConfig) -> Connector:
@@ -520,11 +534,17 @@ class Connector:
         return model_from_verified(verified.signed_root)
 
     async def inbound_once(self) -> CycleReport:
-        """Deliver every package waiting in the agency's inbox to the external system, batch
-        after batch from the oldest, acknowledging each batch's delivered packages at once."""
+        """Deliver the packages waiting in the agency's inbox to the external system, batch
+        after batch, acknowledging each batch's delivered packages at once: from where the
+        last cycle stopped, or from the oldest every :attr:`full_walk_cycles` cycles (the
+        first included). The position moves past a batch only once its acks went through
+        and nothing in it was deferred, so a package left waiting comes again next cycle."""
         report = CycleReport()
         quarantined = self.state.quarantined()
-        cursor: str | None = None
+        if self._inbox_cycles % self.full_walk_cycles == 0:
+            self._inbox_from = None
+        self._inbox_cycles += 1
+        cursor = self._inbox_from
         while True:
             try:
                 batch = await self.client.fetch_batch(self.config.batch, cursor)
@@ -534,7 +554,7 @@ class Connector:
                 return report
             if not batch.items or not await self._inbound_batch(batch.items, quarantined, report):
                 return report
-            cursor = batch.next
+            cursor = self._inbox_from = batch.next
 
     async def _inbound_batch(
         self, items: Sequence[InboxPackage], quarantined: Container[str], report: CycleReport

@@ -20,6 +20,7 @@ import pytest
 
 from adapters.igate.simulator import Faults, IgateSimulator
 from hub.adapter.connector import Connector, load_connector_config
+from hub.client import InboxBatch
 from hub.config import PACKAGE_KINDS
 from hub.demo.workdir import DEFAULT_AGENCIES, Workdir
 from hub.models import DeliveryState
@@ -330,17 +331,42 @@ async def test_quarantined_packages_at_the_head_do_not_hold_back_later_batches(
 
     setattr(conn.adapter, "deliver", deliver)  # noqa: B010 - replace one method for the test
     async with conn as c:
+        c.full_walk_cycles = 3
+        fetched: list[list[str]] = []  # the ids of every batch, cycle after cycle
+        real_fetch = c.client.fetch_batch
+
+        async def fetch_batch(limit: int = 100, cursor: str | None = None) -> InboxBatch:
+            batch = await real_fetch(limit, cursor)
+            fetched[-1].extend(i.id for i in batch.items)
+            return batch
+
+        setattr(c.client, "fetch_batch", fetch_batch)  # noqa: B010 - count what comes down
+        fetched.append([])
         first = await c.inbound_once()
         assert (first.quarantined, first.delivered, first.deferred) == (3, 3, 0)
-        # the next cycle starts at the oldest again: the three quarantined (a whole batch
-        # and half the next) are skipped, and what arrived since is delivered
+        quarantined = set(c.state.quarantined())
+        assert len(quarantined) == 3 and quarantined <= set(fetched[0])
+        # the next cycle goes on from where the first stopped: what arrived since is
+        # delivered, and the three quarantined (a whole batch and half the next) are not
+        # downloaded again
         newer = [f"H29-N-{i}" for i in range(3)]
         for code in newer:
             await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
         assert (await edge.cycle(H29)).sent == 3
         await edge.settle()
+        fetched.append([])
         second = await c.inbound_once()
         assert (second.quarantined, second.delivered, second.deferred) == (0, 3, 0)
+        assert len(fetched[1]) == 3 and not quarantined & set(fetched[1])
+        fetched.append([])
+        assert (await c.inbound_once()).delivered == 0
+        assert fetched[2] == []  # nothing new: one empty answer
+        # every third cycle walks from the oldest: the quarantined come down again, and stay
+        # set aside
+        fetched.append([])
+        fourth = await c.inbound_once()
+        assert (fourth.quarantined, fourth.delivered) == (0, 0)
+        assert set(fetched[3]) == quarantined
         assert len(c.state.quarantined()) == 3
     for code in [*later, *newer]:
         assert edge.igates[H41].dossier(code) == igate_dossier(code)
