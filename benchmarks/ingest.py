@@ -61,6 +61,7 @@ import multiprocessing
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -827,8 +828,6 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for label, store, broker, n_workers in runs:
         backend = prepare(label, store, broker, args.store_url, args.broker_url)
-        import shutil
-
         shutil.rmtree(workdir.data_dir, ignore_errors=True)
         wd = create_workdir(
             tmp,
@@ -955,8 +954,6 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"\nwrote {args.json}")
     if not args.keep:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 
