@@ -260,6 +260,13 @@ def _no_progress(task: str, n: int) -> None:
     """Used when nobody watches."""
 
 
+def picked(package_id: str, one_in: int) -> bool:
+    """Whether ``package_id`` is among a deterministic ``1/one_in`` of packages: by a hash of
+    the whole id, since an id's leading digits are its acceptance time (UUIDv7), the same for
+    every package of a demo run."""
+    return int(hashlib.sha256(package_id.encode()).hexdigest()[:8], 16) % one_in == 0
+
+
 @dataclass
 class Ledger:
     """Every package the agencies sent and everything they observed, client side."""
@@ -268,6 +275,7 @@ class Ledger:
     sent: list[Sent] = field(default_factory=list)
     documents: dict[int, Sent] = field(default_factory=dict)  # plan number → document
     repeats: list[Repeat] = field(default_factory=list)
+    acks_repeated: int = 0  # acks sent a second time on purpose (idempotency)
     unavailable: list[str] = field(default_factory=list)  # 503 answers, each then retried
     anomalies: list[str] = field(default_factory=list)
     push: PushStats = field(default_factory=PushStats)
@@ -530,11 +538,13 @@ class Agencies:
                 # Before any further await: the stream is over only when every package is
                 # acked *and* no answer is pending, so the answer must exist by now.
                 self.on_received(organ_id, sent)
-            # Acks are idempotent: every ninth package is acked twice, as a system that lost
-            # the first answer would (one by one); the hub must say "already acked".
-            if int(p.id[:4], 16) % 9 == 0:
+            # Acks are idempotent: a ninth of the packages, and the first one pulled (so that
+            # even a short run repeats one), are acked twice, as a system that lost the first
+            # answer would (one by one); the hub must say "already acked".
+            if picked(p.id, 9) or not (again or self.ledger.acks_repeated):
                 again.append((p.id, target))
         for package_id, target in again:
+            self.ledger.acks_repeated += 1
             repeated = await client.ack(package_id)
             if repeated["already_acked"]:
                 target.acks_again[organ_id] += 1
@@ -579,7 +589,7 @@ class PushReceiver:
     @staticmethod
     def refuses_first(package_id: str) -> bool:
         """The deterministic quarter of packages whose first push attempt gets a 503."""
-        return int(hashlib.sha256(package_id.encode()).hexdigest()[:8], 16) % 4 == 0
+        return picked(package_id, 4)
 
     async def handle(self, request: web.Request) -> web.Response:
         """One push from the hub."""
