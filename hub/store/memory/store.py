@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
@@ -423,13 +423,7 @@ class MemoryStore(Store):
         states = _INBOX_ALL if include_acked else _INBOX
         items: list[tuple[int, InboxItem]] = []
         async with self._conn.tx() as db:
-            keys = db.by_recipient.get(recipient, [])
-            start = bisect.bisect_right(keys, after, key=lambda k: db.deliveries[k].seq)
-            for key in keys[start:]:
-                delivery = db.deliveries[key]
-                if delivery.record.state not in states:
-                    continue
-                package = db.packages[key[0]]
+            for delivery, package in _inbox_after(db, recipient, after, states):
                 if not terms_match(package.subject_terms, wanted):
                     continue
                 items.append((delivery.seq, InboxItem(package.record, delivery.record)))
@@ -447,13 +441,7 @@ class MemoryStore(Store):
         total = 0
         last = 0
         async with self._conn.tx() as db:
-            keys = db.by_recipient.get(recipient, [])
-            start = bisect.bisect_right(keys, after, key=lambda k: db.deliveries[k].seq)
-            for key in keys[start:]:
-                delivery = db.deliveries[key]
-                if delivery.record.state not in _INBOX:
-                    continue
-                row = db.packages[key[0]]
+            for delivery, row in _inbox_after(db, recipient, after, _INBOX):
                 total += row.record.size
                 if taken and total > max_bytes:
                     break
@@ -627,6 +615,19 @@ class MemoryStore(Store):
     def revocation_cache(self) -> RevocationCacheStore:
         """The revocation cache over this store's backing."""
         return MemoryRevocationCache(self._conn)
+
+
+def _inbox_after(
+    db: MemoryBacking, recipient: str, after: int, states: Container[DeliveryState]
+) -> Iterator[tuple[DeliveryRow, PackageRow]]:
+    """The recipient's deliveries in ``states`` whose ``seq`` is past ``after``, in ``seq``
+    order, each with its package (the inbox's walk, as the SQL backends' index seek)."""
+    keys = db.by_recipient.get(recipient, [])
+    start = bisect.bisect_right(keys, after, key=lambda k: db.deliveries[k].seq)
+    for key in keys[start:]:
+        delivery = db.deliveries[key]
+        if delivery.record.state in states:
+            yield delivery, db.packages[key[0]]
 
 
 def _deliveries_of(db: MemoryBacking, package_id: str) -> list[DeliveryRecord]:
