@@ -65,6 +65,8 @@ def check_sqlite_version() -> None:
 
 def to_db_time(value: datetime) -> str:
     """ISO-8601 UTC text with microseconds; fixed width, so text order is time order."""
+    if value.tzinfo is UTC:  # most instants the hub stores: no conversion to make
+        return value.isoformat(timespec="microseconds")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware times")
     return value.astimezone(UTC).isoformat(timespec="microseconds")

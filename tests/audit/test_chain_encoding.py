@@ -84,3 +84,54 @@ def test_seal_hashes_the_canonical_line_of_the_normalised_row() -> None:
     assert got == sealed(replace(row, detail=got.detail))
     assert got.hash == hashlib.sha256(canonical(got)).hexdigest()
     assert canonical(got).startswith(b'{"at":"2026-03-02T01:30:00.000000Z"')
+
+
+def _reference_line(row: ChainedEvent) -> bytes:
+    """The canonical line by its definition (module docstring): the whole row but its hash,
+    one JSON object, keys sorted, no spaces, ASCII only."""
+    body = {
+        "v": 1,
+        "seq": row.seq,
+        "chain": row.chain_id,
+        "n": row.chain_seq,
+        "prev": row.prev_hash,
+        "package_id": row.package_id,
+        "kind": row.kind,
+        "at": format_at(row.at),
+        "recipient": row.recipient,
+        "attempt": row.attempt,
+        "detail": row.detail,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"package_id": None, "recipient": None, "attempt": None},
+        {"attempt": 3, "recipient": "000.00.01.H29"},
+        {"kind": Kind.PULL, "attempt": Level.HIGH},  # enums: their plain values
+        {"kind": 'quote " back\\slash', "recipient": "Văn thư – 𝔘 \x00"},  # escaped
+        {"detail": {"b": 1, "a": {"z": [1, "đ"], "y": None}, "c": 0.5}},  # nested, sorted
+        {"detail": {"for": ["000.00.00.G22"], "ok": True}},
+        {"seq": 2**63 - 1, "chain_seq": 0, "prev_hash": None, "chain_id": None},
+        {"attempt": True},  # a bool is written as JSON's true: the encoder's own path
+        {"attempt": 1.5},  # a float never comes from the store; the encoder's path still
+    ],
+)
+def test_the_canonical_line_is_the_json_of_its_definition(changes: dict[str, Any]) -> None:
+    row = ChainedEvent(
+        seq=41,
+        package_id="019aa1b2c3d4e5f60718293a4b5c6d7e",
+        kind="delivered",
+        at=datetime(2026, 3, 2, 8, 30, 0, 5, tzinfo=timezone(timedelta(hours=7))),
+        recipient="000.00.00.G22",
+        attempt=None,
+        detail={},
+        chain_id="c" * 24,
+        chain_seq=9,
+        prev_hash="f" * 64,
+    )
+    row = replace(row, **changes)
+    assert canonical(row) == _reference_line(row)
