@@ -96,9 +96,9 @@ async def run(args: argparse.Namespace) -> None:
         args.processes,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(options, None),
+        initargs=(options, None, ()),
     )
-    pool = ProcessPool(args.processes, initializer=_init_worker, initargs=(options, None))
+    pool = ProcessPool(args.processes, initializer=_init_worker, initargs=(options, None, ()))
 
     async def via_executor(data: bytes) -> object:
         return await loop.run_in_executor(

@@ -193,6 +193,7 @@ class Runtime:
                 config.settings.receipt_cert,
                 tuple(config.settings.receipt_rotation),
             ),
+            routes=config.routes,
         )
         # One accept transaction and one receipt-signing call per group of submissions.
         self.groups = AcceptGroups(

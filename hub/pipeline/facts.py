@@ -17,6 +17,7 @@ equal facts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,13 +36,13 @@ from hub.warning_codes import (
 @dataclass(frozen=True, slots=True)
 class ReceiptDraft:
     """What a receipt states that the server decides before the check: the package id it
-    will store the package under, the hub, the acceptance time; and the copy rules of
-    ``routes.toml`` the worker predicts the recipients with."""
+    will store the package under, the hub, the acceptance time. (The copy rules of
+    ``routes.toml`` the prediction also needs are fixed for a process's life: the check's
+    workers receive them once, when they start, not with every package.)"""
 
     package_id: str
     hub_id: str
     accepted_at: datetime
-    routes: tuple[RouteRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +97,14 @@ def receipt_facts(
     )
 
 
-def predicted_facts(checked: Checked, draft: ReceiptDraft) -> ReceiptFacts | None:
+def predicted_facts(
+    checked: Checked, draft: ReceiptDraft, routes: Sequence[RouteRule]
+) -> ReceiptFacts | None:
     """The facts of ``checked``'s receipt if routing delivers it to the codes it is addressed
-    to and the copy rules add (see the module); ``None`` when there are none (routing
-    refuses it)."""
+    to and the copy rules ``routes`` add (see the module); ``None`` when there are none
+    (routing refuses it)."""
     pkg = checked.summary
     codes = addressed_codes(
-        kind=pkg.kind, sender=pkg.sender, addressed=pkg.recipients, rules=draft.routes
+        kind=pkg.kind, sender=pkg.sender, addressed=pkg.recipients, rules=routes
     )
     return receipt_facts(checked, draft, tuple(codes)) if codes else None

@@ -368,7 +368,6 @@ class Ingestor:
             package_id=package_id,
             hub_id=self.config.settings.hub_id,
             accepted_at=accepted_at,
-            routes=self.config.routes,
         )
         with self.groups.coming():  # its group may wait for it (and only for such)
             routed, signed = await self._check(

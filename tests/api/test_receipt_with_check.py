@@ -54,8 +54,8 @@ def test_the_prediction_is_routing_for_registered_recipients(
     config = load_config(workdir.config_dir)
     _, data = document(signers(G22), [Organ(organ_id=H41), Organ(organ_id=G22)], number=1)
     checked = check_package_for_ingest(data, datetime.now(UTC), options(workdir))
-    draft = ReceiptDraft("p1", config.settings.hub_id, AT, routes=config.routes)
-    predicted = predicted_facts(checked, draft)
+    draft = ReceiptDraft("p1", config.settings.hub_id, AT)
+    predicted = predicted_facts(checked, draft, config.routes)
     registry = Registry(config.agencies)
     route = resolve(
         kind="document", sender=G22, addressed=(H41, G22), registry=registry, rules=config.routes
@@ -65,13 +65,11 @@ def test_the_prediction_is_routing_for_registered_recipients(
     assert predicted == receipt_facts(checked, draft, route.recipients)
     assert predicted is not None and predicted.warnings == package_warnings(checked)
     # Without routes.toml's rules, the addressed codes alone.
-    assert predicted_facts(checked, replace(draft, routes=())) == receipt_facts(
-        checked, draft, (H41,)
-    )
+    assert predicted_facts(checked, draft, ()) == receipt_facts(checked, draft, (H41,))
     # Addressed to its sender only: no prediction (routing refuses it).
     _, own = document(signers(G22), [Organ(organ_id=G22)], number=2)
     alone = check_package_for_ingest(own, datetime.now(UTC), options(workdir))
-    assert predicted_facts(alone, draft) is None
+    assert predicted_facts(alone, draft, config.routes) is None
 
 
 async def test_a_worker_signs_the_predicted_receipt_with_the_check(
@@ -80,14 +78,16 @@ async def test_a_worker_signs_the_predicted_receipt_with_the_check(
     config = load_config(workdir.config_dir)
     s = config.settings
     _, data = document(signers(G22), [Organ(organ_id=H41), Organ(organ_id=H14)], number=3)
-    draft = ReceiptDraft("p3", s.hub_id, AT, routes=config.routes)
+    draft = ReceiptDraft("p3", s.hub_id, AT)
     received = signers(G22).certificate.not_valid_before_utc  # a moment it is valid
     keys = ReceiptKeys(s.receipt_key, s.receipt_cert, tuple(s.receipt_rotation))
-    async with CheckExecutor(options(workdir), processes=1, receipts=keys) as executor:
+    async with CheckExecutor(
+        options(workdir), processes=1, receipts=keys, routes=config.routes
+    ) as executor:
         checked, signed = await executor.check_and_sign(data, received, draft)
         assert checked == await executor.check(data, received)
     assert signed is not None
-    assert signed.facts == predicted_facts(checked, draft)
+    assert signed.facts == predicted_facts(checked, draft, config.routes)
     assert stated(signed.receipt) == signed.facts
     assert signed.facts.recipients == (H41, H14, H41_HOME)
     assert (signed.facts.package_id, signed.facts.accepted_at) == ("p3", AT)
