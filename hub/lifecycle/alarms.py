@@ -25,7 +25,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.lifecycle.config import LifecycleSettings
@@ -51,6 +51,14 @@ every minute would cost time and memory in proportion to all its traffic so far.
 NOTIFY_PAGE = 1000
 """Late document rows read at once when the periodic evaluation notifies those that became
 late since its previous run."""
+
+WALK_SETTLE = timedelta(minutes=10)
+"""How far behind ``now`` the walk stops at least. A document accepted just before the late
+bound may commit after rows accepted after it (a batch, a slower transaction, another host
+whose clock is slightly behind); a walk that read those and stored its position past them
+would never meet it. Only ``ack_within_days = 0`` brings the bound this close to ``now`` (a
+local midnight); its documents accepted in the last minutes before midnight are then notified
+up to this much later."""
 
 WALK = _DOCUMENT
 """The name of the walk over late documents in the store (:class:`~hub.store.records.WalkMark`)."""
@@ -275,10 +283,11 @@ class AlarmEvaluator:
     async def _notify_late_documents(self, notifier: Notifier, now: datetime) -> None:
         """Claim and notify the late document rows after the last one walked (by this
         evaluator or, under the same settings, by any process: the stored position), a page
-        at a time, up to the rows that are late at ``now``; each page's position is stored
-        with its claims."""
+        at a time, up to the rows that are late at ``now`` (and accepted
+        :data:`WALK_SETTLE` before it); each page's position is stored with its claims."""
         lc = self.store.lifecycle()
         late_from = self.settings.calendar.late_from(now, self.settings.ack_within_days)
+        late_from = min(late_from, now - WALK_SETTLE)
         walked = self._walked
         mark = await lc.walk_mark(WALK)
         if (

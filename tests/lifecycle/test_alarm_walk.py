@@ -245,3 +245,39 @@ async def test_a_page_whose_claims_failed_is_walked_again(backend: Backend, spy:
         await _evaluator(store, FRIDAY_10 + timedelta(minutes=1), told).run_once()
     assert spy.take() == 60 - PAGE
     assert len({a.key for a in told.told}) == len(told.told) == 60
+
+
+async def test_a_document_committed_after_a_later_one_is_still_walked(
+    backend: Backend, spy: Spy
+) -> None:
+    """``ack_within_days = 0``: a document is late from the next local midnight, so the late
+    bound is that midnight. One accepted just before it may commit after one accepted later
+    (a batch, a slower transaction, another host's clock): the walk stays
+    :data:`WALK_SETTLE` behind ``now``, so its stored position never passes it first."""
+    settings = replace(SETTINGS, ack_within_days=0)
+    midnight = datetime(2026, 3, 3, tzinfo=VN_TZ)  # Tuesday, a working day
+    told = Recorder()
+    clock = [midnight + timedelta(seconds=30)]
+    async with backend.open() as store:
+        lc = store.lifecycle()
+        await lc.apply(_sent("early", midnight - timedelta(hours=1)))
+        await lc.apply(_sent("second", midnight - timedelta(seconds=2)))
+        evaluator = AlarmEvaluator(
+            store=store, settings=settings, agencies=list, clock=lambda: clock[0], notifier=told
+        )
+        await evaluator.run_once()
+        assert {a.detail["package_id"] for a in told.told} == {"early"}
+        # Accepted before "second", committed after the walk ran.
+        await lc.apply(_sent("first", midnight - timedelta(seconds=5)))
+        clock[0] = midnight + alarms_module.WALK_SETTLE + timedelta(minutes=1)
+        await evaluator.run_once()
+    assert [a.detail["package_id"] for a in told.told] == [
+        "early",
+        "early",
+        "first",
+        "first",
+        "second",
+        "second",
+    ]
+    assert len({a.key for a in told.told}) == 6
+    assert spy.take() == 6
