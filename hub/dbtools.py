@@ -12,9 +12,10 @@ transaction in WAL mode: the embedded hub keeps serving) and writes the PostgreS
 (packages, events with their hash-chain columns, lifecycle transitions, the operators' audit,
 signed checkpoints) keep their ``seq``/``id`` and only rows past the target's highest are
 added; the bytes of packages travel once, with their package (a purge travels as its purge);
-tables of current state (deliveries, agency overrides, lifecycle states, alarm notifications,
-operator accounts, audit chain heads and meta, signed acks) are upserted where they differ
-(the source is the authority until cut-over), discarded dead letters mirrored (deletions too).
+tables of current state (deliveries, agency overrides, lifecycle states, alarm notifications
+and the alarm walk's position, operator accounts, audit chain heads and meta, signed acks) are
+upserted where they differ (the source is the authority until cut-over), discarded dead
+letters mirrored (deletions too).
 Operator sessions and the embedded broker's tables are deliberately not copied (see the list).
 Identity sequences continue after the copied values. Events go verbatim, so ``hub audit
 verify`` gives the same verdict on the copy. It is idempotent, so it runs while the embedded
@@ -135,6 +136,11 @@ COPY_TABLES: tuple[CopyTable, ...] = (
     CopyTable("lc_dossiers", ("ma_ho_so",), Policy.UPSERT),
     CopyTable("lc_transitions", ("seq",), Policy.APPEND, check=("key", "sha256", "to_state")),
     CopyTable("lc_notified", ("alarm_key",), Policy.UPSERT),
+    # 0016: where the alarms' walk over late documents stopped. Copied from the same snapshot
+    # as the claims above, so every row before the copied position has its claim copied too
+    # and the new installation's first evaluation goes on from there instead of walking every
+    # late row again.
+    CopyTable("lc_walks", ("name",), Policy.UPSERT),
     # 0004: the dashboard. Password hashes travel as they are (Argon2id PHC strings).
     CopyTable("operators", ("username",), Policy.UPSERT),
     CopyTable(

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.lifecycle.config import LifecycleSettings
@@ -31,7 +33,7 @@ from hub.lifecycle.machines import DOSSIER_FINAL
 from hub.lifecycle.notify import Notifier
 from hub.metrics import ALARMS_NOTIFIED, ALARMS_OPEN
 from hub.store import Store
-from hub.store.records import DocKey, DocState
+from hub.store.records import DocKey, DocState, WalkMark
 
 log = logging.getLogger("hub.lifecycle.alarms")
 
@@ -49,6 +51,40 @@ every minute would cost time and memory in proportion to all its traffic so far.
 NOTIFY_PAGE = 1000
 """Late document rows read at once when the periodic evaluation notifies those that became
 late since its previous run."""
+
+WALK_SETTLE = timedelta(minutes=10)
+"""How far behind ``now`` the walk stops at least. A document accepted just before the late
+bound may commit after rows accepted after it (a batch, a slower transaction, another host
+whose clock is slightly behind); a walk that read those and stored its position past them
+would never meet it. Only ``ack_within_days = 0`` brings the bound this close to ``now`` (a
+local midnight); its documents accepted in the last minutes before midnight are then notified
+up to this much later."""
+
+WALK = _DOCUMENT
+"""The name of the walk over late documents in the store (:class:`~hub.store.records.WalkMark`)."""
+
+WALK_RULE = 1
+"""The version of what a stored walk position means (the order rows are walked in, which rows
+are late, the alarm key claimed for each): part of :func:`walk_settings`, so a release that
+changes any of those walks once from the start instead of trusting a position it did not
+write."""
+
+
+def walk_settings(settings: LifecycleSettings) -> str:
+    """The fingerprint a walk position is stored with: :data:`WALK_RULE` and every setting
+    that decides which documents are late — ``ack_within_days`` and the work calendar
+    (holidays, make-up working days, weekend). A position stored under another fingerprint is
+    not continued (see :class:`AlarmEvaluator`)."""
+    cal = settings.calendar
+    rule = {
+        "rule": WALK_RULE,
+        "ack_within_days": settings.ack_within_days,
+        "holidays": sorted(d.isoformat() for d in cal.holidays),
+        "workdays": sorted(d.isoformat() for d in cal.workdays),
+        "weekend": sorted(cal.weekend),
+    }
+    text = json.dumps(rule, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +214,31 @@ class AlarmEvaluator:
     What one evaluation reads stays bounded however many documents are late: it lists the
     oldest :data:`LISTED_UNANSWERED` late documents (so the gauge and :attr:`last` count at
     most that many ``document_unanswered`` alarms), and it notifies late documents by walking
-    them in sending order from where its previous run stopped — a document, once late, stays
+    them in sending order from where the walk last stopped — a document, once late, stays
     late until answered, and :meth:`WorkCalendar.late_from` is exact, so every late row is
-    met once: the first run walks them all (a page at a time; the store's record of what was
-    notified filters those an earlier process notified), later runs only the rows that
-    became late since (none most minutes; a day's worth after each local midnight)."""
+    met once: each run walks only the rows that became late since (none most minutes; a
+    day's worth after each local midnight), a page at a time.
+
+    Where the walk stopped is kept in the store (:meth:`LifecycleStore.walk_mark`), so a
+    restarted hub, and every other process of the installation, goes on from there instead
+    of walking every late row again. Each page's position is stored in the transaction that
+    claims the page's notifications (:meth:`LifecycleStore.claim_notifications`): a crash
+    leaves both or neither, so a position never passes a row whose alarm was not claimed (at
+    worst a page is read again, and the claims let none of it through twice). The stored
+    position only moves forward, so of two processes walking at once the one behind does not
+    move it back; each also keeps its own position and goes on from the later of the two.
+
+    A position is continued only under the settings it was walked under
+    (:func:`walk_settings`: ``ack_within_days``, the work calendar, :data:`WALK_RULE`);
+    otherwise the walk starts from the first late row again, once, and stores its position
+    under the new fingerprint. Under today's rule a change could not make the walk miss a row
+    — lateness is a prefix of sending order under any settings, every row before a stored
+    position had its alarm claimed, and the alarm key does not depend on the settings, so a
+    row that becomes late under new settings is either after the position or was notified
+    already — but that argument rests on those three facts, and the one full walk after a
+    change (seconds at 190,000 late rows, in the background) keeps the position from resting
+    on them. While processes with different settings run side by side (a rolling change),
+    each goes on from its own position and the stored one follows whichever wrote last."""
 
     def __init__(
         self,
@@ -200,8 +256,10 @@ class AlarmEvaluator:
         self.notifier = notifier
         self.last: list[Alarm] = []
         self._task: asyncio.Task[None] | None = None
-        #: the last late document row whose alarm was claimed (the walk goes on after it)
+        #: the last late document row this evaluator claimed the alarm of (the walk goes on
+        #: after it, or after the stored position when that is later under the same settings)
         self._walked: DocKey | None = None
+        self._walk_settings = walk_settings(settings)
 
     async def run_once(self) -> list[Alarm]:
         """One evaluation; returns the open alarms (at most :data:`LISTED_UNANSWERED` of the
@@ -223,24 +281,45 @@ class AlarmEvaluator:
         return alarms
 
     async def _notify_late_documents(self, notifier: Notifier, now: datetime) -> None:
-        """Claim and notify the late document rows after the last one walked, a page at a
-        time, up to the rows that are late at ``now``."""
+        """Claim and notify the late document rows after the last one walked (by this
+        evaluator or, under the same settings, by any process: the stored position), a page
+        at a time, up to the rows that are late at ``now`` (and accepted
+        :data:`WALK_SETTLE` before it); each page's position is stored with its claims."""
         lc = self.store.lifecycle()
         late_from = self.settings.calendar.late_from(now, self.settings.ack_within_days)
+        late_from = min(late_from, now - WALK_SETTLE)
+        walked = self._walked
+        mark = await lc.walk_mark(WALK)
+        if (
+            mark is not None
+            and mark.settings == self._walk_settings
+            and (walked is None or mark.position > walked)
+        ):
+            walked = mark.position
         while True:
-            rows = await lc.unanswered(late_from, after=self._walked, limit=NOTIFY_PAGE)
+            rows = await lc.unanswered(late_from, after=walked, limit=NOTIFY_PAGE)
+            if not rows:
+                return
             page = [a for r in rows if (a := unanswered_alarm(r, self.settings, now)) is not None]
-            await self._notify(notifier, page, now)
-            if rows:
-                self._walked = rows[-1].key
+            walked = rows[-1].key
+            await self._notify(notifier, page, now, WalkMark(WALK, self._walk_settings, walked))
+            self._walked = walked
             if len(rows) < NOTIFY_PAGE:
                 return
 
-    async def _notify(self, notifier: Notifier, alarms: Sequence[Alarm], now: datetime) -> None:
-        if not alarms:
+    async def _notify(
+        self,
+        notifier: Notifier,
+        alarms: Sequence[Alarm],
+        now: datetime,
+        walk: WalkMark | None = None,
+    ) -> None:
+        if not alarms and walk is None:
             return
         claimed = set(
-            await self.store.lifecycle().claim_notifications([(a.key, a.kind) for a in alarms], now)
+            await self.store.lifecycle().claim_notifications(
+                [(a.key, a.kind) for a in alarms], now, walk=walk
+            )
         )
         fresh = [a for a in alarms if a.key in claimed]
         if fresh:

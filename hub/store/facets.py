@@ -43,6 +43,7 @@ from hub.store.records import (
     SignedAck,
     SourceState,
     Transition,
+    WalkMark,
 )
 from signing.online import FetchedItem
 
@@ -204,10 +205,22 @@ class LifecycleStore(abc.ABC):
 
     @abc.abstractmethod
     async def claim_notifications(
-        self, keys: Sequence[tuple[str, str]], at: datetime
+        self, keys: Sequence[tuple[str, str]], at: datetime, *, walk: WalkMark | None = None
     ) -> Sequence[str]:
         """Record ``(alarm key, kind)`` pairs as notified; returns the keys recorded by this
-        call, so exactly one hub process notifies each alarm."""
+        call, so exactly one hub process notifies each alarm.
+
+        With ``walk`` (``keys`` may then be empty), the same transaction stores it as the mark
+        of its walk, at ``at``: a walk claims the rows of a page and moves past them at once,
+        so a crash leaves both or neither and the walk at worst reads the page again, never
+        passes a row it did not claim. The mark replaces a stored one with the same
+        ``settings`` only when its position is later (two processes walking at once never
+        move it back), and one with other ``settings`` always (the walk started over under
+        new settings)."""
+
+    @abc.abstractmethod
+    async def walk_mark(self, name: str) -> WalkMark | None:
+        """The stored mark of the walk ``name`` (:meth:`claim_notifications`), if any."""
 
 
 class RevocationCacheStore(abc.ABC):

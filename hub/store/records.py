@@ -168,6 +168,19 @@ DocKey = tuple[datetime, str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class WalkMark:
+    """Where a walk over the document rows in sending order stopped (table ``lc_walks``,
+    migration 0016): ``name`` the walk, ``settings`` a fingerprint of the rule it walked
+    under (a mark under other settings is not continued, see
+    :class:`hub.lifecycle.alarms.AlarmEvaluator`), ``position`` the last row walked. Every
+    row at or before ``position`` was dealt with before the mark was stored."""
+
+    name: str
+    settings: str
+    position: DocKey
+
+
+@dataclass(frozen=True, slots=True)
 class DossierState:
     """The state of one dossier (MaHoSo) and the facts alarms and reports need."""
 

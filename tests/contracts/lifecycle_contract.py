@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -21,6 +21,7 @@ from hub.store.records import (
     DossierState,
     LifecycleChange,
     Transition,
+    WalkMark,
 )
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -192,6 +193,82 @@ class LifecycleContract:
             assert results == [True, True]
             row = (await lc.documents(key))[0]
             assert (row.state, row.prior_state, row.codes) == ("05", None, ("01", "13", "16", "05"))
+
+
+class WalkMarkContract:
+    """Where a walk stopped (migration 0016): stored with the claims of its page, in the same
+    transaction, and only forward under the same settings."""
+
+    async def test_the_mark_moves_forward_only(self, store_factory: Callable[[], Store]) -> None:
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            assert await lc.walk_mark("w") is None
+
+            async def mark(settings: str, position: tuple[datetime, str, str]) -> None:
+                walk = WalkMark("w", settings, position)
+                assert await lc.claim_notifications([], T0, walk=walk) == []
+
+            first = WalkMark("w", "s1", (T0, "p2", B))
+            claimed = await lc.claim_notifications([("k1", "document_unanswered")], T0, walk=first)
+            assert claimed == ["k1"]
+            assert await lc.walk_mark("w") == first
+            assert await lc.walk_mark("other") is None
+            # Behind it in sending order, under the same settings: kept. The order compares
+            # bytes, as the walk reads rows ("P" < "p"), whatever the database's collation.
+            for behind in ((T0 - timedelta(microseconds=1), "p9", C), (T0, "p1", C),
+                           (T0, "p2", B), (T0, "P3", C), (T0, "p2", C)):  # fmt: skip
+                await mark("s1", behind)
+                assert await lc.walk_mark("w") == first, behind
+            # Later: by time, by package, by recipient — and times come back in UTC.
+            later_recipient = "000.00.00.H50"  # after B
+            for later in ((T0, "p2", later_recipient), (T0, "p3", A),
+                          (T0 + timedelta(microseconds=1), "P", A)):  # fmt: skip
+                await mark("s1", later)
+                assert await lc.walk_mark("w") == WalkMark("w", "s1", later)
+            local = datetime(2026, 3, 2, 10, 0, tzinfo=timezone(timedelta(hours=7)))
+            await mark("s1", (local, "p0", A))
+            got = await lc.walk_mark("w")
+            assert got is not None and got.position == (T0 + timedelta(hours=1), "p0", A)
+            assert got.position[0].utcoffset() == timedelta(0)
+            # Other settings: the walk started over, its mark replaces the stored one.
+            await mark("s2", (T0 - timedelta(days=9), "p0", A))
+            assert await lc.walk_mark("w") == WalkMark("w", "s2", (T0 - timedelta(days=9), "p0", A))
+
+    async def test_concurrent_marks_keep_the_furthest(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        """Processes walking at once, each storing its pages' marks in any order: the stored
+        mark ends at the furthest one, and each alarm is claimed once."""
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            positions = [(T0 + timedelta(minutes=i % 7), f"p{i:02d}", B) for i in range(14)]
+            results = await asyncio.gather(
+                *(
+                    lc.claim_notifications(
+                        [(f"k{i % 5}", "document_unanswered")], T0, walk=WalkMark("w", "s", p)
+                    )
+                    for i, p in enumerate(positions)
+                )
+            )
+            assert sorted(k for r in results for k in r) == [f"k{i}" for i in range(5)]
+            assert await lc.walk_mark("w") == WalkMark("w", "s", max(positions))
+
+    async def test_a_mark_refused_leaves_the_claims_unrecorded(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        """The claims of a page and its mark commit together: when the mark cannot be stored
+        (here a time without a zone, which every store refuses), neither is, so the walk reads
+        the page again and still gets its claims."""
+        async with store_factory() as store:
+            lc = store.lifecycle()
+            naive = WalkMark("w", "s", (T0.replace(tzinfo=None), "p1", B))
+            keys = [("k1", "document_unanswered"), ("k2", "document_unanswered")]
+            with pytest.raises(ValueError, match="naive"):
+                await lc.claim_notifications(keys, T0, walk=naive)
+            assert await lc.walk_mark("w") is None
+            good = WalkMark("w", "s", (T0, "p1", B))
+            assert await lc.claim_notifications(keys, T0, walk=good) == ["k1", "k2"]
+            assert await lc.walk_mark("w") == good
 
 
 class LastActivityContract:

@@ -149,7 +149,7 @@ JSON_COLUMNS = {"recipients", "warnings", "detail", "token_sha256"}
 TIME_COLUMNS = {
     "accepted_at", "updated_at", "acked_at", "at", "changed_at", "sent_at", "answered_at",
     "submitted_at", "due_at", "finished_at", "notified_at", "created_at", "expires_at",
-    "received_at", "purged_at",
+    "received_at", "purged_at", "walked_at",
 }  # fmt: skip
 BOOL_KEEP: set[str] = set()
 

@@ -31,7 +31,11 @@ from hub.store.sqlite import SqliteStore
 from tests.contracts.audit_contract import AuditContract, Env, make_signer
 from tests.contracts.dashboard_contract import DashboardContract
 from tests.contracts.directory_contract import DirectoryContract
-from tests.contracts.lifecycle_contract import LastActivityContract, LifecycleContract
+from tests.contracts.lifecycle_contract import (
+    LastActivityContract,
+    LifecycleContract,
+    WalkMarkContract,
+)
 from tests.contracts.store_contract import G22, H29, StoreContract, new_package
 from tests.contracts.text_contract import (
     QUYET_DINH,
@@ -76,7 +80,7 @@ class TestMemoryDashboard(MemoryFactory, DashboardContract):
     pass
 
 
-class TestMemoryLifecycle(MemoryFactory, LifecycleContract, LastActivityContract):
+class TestMemoryLifecycle(MemoryFactory, LifecycleContract, LastActivityContract, WalkMarkContract):
     pass
 
 

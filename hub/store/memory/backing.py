@@ -40,6 +40,7 @@ from hub.store.records import (
     SignedAck,
     SourceState,
     Transition,
+    WalkMark,
 )
 from signing.online import FetchedItem
 
@@ -146,6 +147,8 @@ class MemoryBacking:
     applied: set[str] = field(default_factory=set)  # sha256 of the changes in transitions
     transition_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     notified: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    #: walk name → (its mark, when it was stored) (``lc_walks``, migration 0016)
+    walks: dict[str, tuple[WalkMark, datetime]] = field(default_factory=dict)
 
     # -- revocation cache ---------------------------------------------------------------------
     revocation_items: dict[str, FetchedItem] = field(default_factory=dict)

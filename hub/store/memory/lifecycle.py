@@ -17,7 +17,14 @@ from datetime import datetime
 from hub.models import DeliveryState
 from hub.store.facets import LifecycleStore
 from hub.store.memory.backing import MemoryBacking, MemoryConnection, utc, utc_or_none
-from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import (
+    DocKey,
+    DocState,
+    DossierState,
+    LifecycleChange,
+    Transition,
+    WalkMark,
+)
 from hub.store.sql.lifecycle import lost
 
 #: TrangThaiHoSo values after which a dossier is closed
@@ -47,6 +54,11 @@ def _dossier_utc(d: DossierState) -> DossierState:
 
 def _doc_order(d: DocState) -> tuple[datetime, str, str]:
     return d.sent_at, d.package_id, d.recipient
+
+
+def _key_utc(key: DocKey) -> DocKey:
+    sent, package_id, recipient = key
+    return utc(sent), package_id, recipient
 
 
 def apply_change(db: MemoryBacking, change: LifecycleChange) -> bool:
@@ -151,7 +163,7 @@ class MemoryLifecycle(LifecycleStore):
     ) -> Sequence[DocState]:
         """See :meth:`LifecycleStore.unanswered`."""
         before = utc(sent_before)
-        start = None if after is None else (utc(after[0]), after[1], after[2])
+        start = None if after is None else _key_utc(after)
         async with self._conn.tx() as db:
             rows = [
                 d
@@ -194,14 +206,32 @@ class MemoryLifecycle(LifecycleStore):
         return latest
 
     async def claim_notifications(
-        self, keys: Sequence[tuple[str, str]], at: datetime
+        self, keys: Sequence[tuple[str, str]], at: datetime, *, walk: WalkMark | None = None
     ) -> Sequence[str]:
-        """See :meth:`LifecycleStore.claim_notifications`."""
+        """See :meth:`LifecycleStore.claim_notifications` (the mark moves as
+        :data:`~hub.store.sql.lifecycle.Q_ADVANCE_WALK` moves it)."""
         when = utc(at)
+        # Checked before anything is written: a mark the store refuses leaves the claims
+        # unrecorded too, as the SQL backends' one transaction does.
+        mark = None if walk is None else replace(walk, position=_key_utc(walk.position))
         claimed: list[str] = []
         async with self._conn.tx() as db:
             for key, kind in keys:
                 if key not in db.notified:
                     db.notified[key] = (kind, when)
                     claimed.append(key)
+            if mark is not None:
+                stored = db.walks.get(mark.name)
+                if (
+                    stored is None
+                    or stored[0].settings != mark.settings
+                    or mark.position > stored[0].position
+                ):
+                    db.walks[mark.name] = (mark, when)
         return claimed
+
+    async def walk_mark(self, name: str) -> WalkMark | None:
+        """See :meth:`LifecycleStore.walk_mark`."""
+        async with self._conn.tx() as db:
+            stored = db.walks.get(name)
+        return None if stored is None else stored[0]

@@ -14,7 +14,14 @@ from psycopg.rows import TupleRow
 
 from hub.store.facets import LifecycleStore
 from hub.store.postgres.dialect import POSTGRES, Conn, Runner, fetchall
-from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import (
+    DocKey,
+    DocState,
+    DossierState,
+    LifecycleChange,
+    Transition,
+    WalkMark,
+)
 from hub.store.sql import lifecycle as lc
 from hub.store.sql.dialect import aware, utc
 
@@ -87,13 +94,23 @@ async def last_activity(conn: Conn) -> Mapping[str, datetime]:
     return {str(s): utc(at) for s, at in await _all(conn, lc.Q_LAST_ACTIVITY)}
 
 
-async def claim(conn: Conn, keys: Sequence[tuple[str, str]], at: datetime) -> list[str]:
+async def claim(
+    conn: Conn, keys: Sequence[tuple[str, str]], at: datetime, walk: WalkMark | None = None
+) -> list[str]:
     """See :func:`hub.store.sqlite.lifecycle.claim`."""
     out: list[str] = []
     for key, kind in keys:
         rows = await _all(conn, lc.Q_CLAIM, (key, kind, aware(at)))
         out.extend(str(r[0]) for r in rows)
+    if walk is not None:
+        await conn.execute(_sql(lc.Q_ADVANCE_WALK), lc.advance_walk_params(walk, at, POSTGRES))
     return out
+
+
+async def walk_mark(conn: Conn, name: str) -> WalkMark | None:
+    """See :func:`hub.store.sqlite.lifecycle.walk_mark`."""
+    rows = await _all(conn, lc.Q_WALK_MARK, (name,))
+    return lc.walk_mark(name, rows[0] if rows else None, POSTGRES)
 
 
 class PostgresLifecycle(LifecycleStore):
@@ -161,8 +178,13 @@ class PostgresLifecycle(LifecycleStore):
         return out
 
     async def claim_notifications(
-        self, keys: Sequence[tuple[str, str]], at: datetime
+        self, keys: Sequence[tuple[str, str]], at: datetime, *, walk: WalkMark | None = None
     ) -> Sequence[str]:
         """See :meth:`LifecycleStore.claim_notifications`."""
-        out: list[str] = await self._write("lc_claim", lambda c: claim(c, keys, at))
+        out: list[str] = await self._write("lc_claim", lambda c: claim(c, keys, at, walk))
+        return out
+
+    async def walk_mark(self, name: str) -> WalkMark | None:
+        """See :meth:`LifecycleStore.walk_mark`."""
+        out: WalkMark | None = await self._read("lc_walk_mark", lambda c: walk_mark(c, name))
         return out

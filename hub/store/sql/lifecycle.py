@@ -1,5 +1,5 @@
-"""Lifecycle (issue 5, tables of migrations 0003 and 0008): the statements and row mappers both
-store backends run (``?`` placeholders; see :mod:`hub.store.sql`).
+"""Lifecycle (issue 5, tables of migrations 0003, 0008 and 0016): the statements and row
+mappers both store backends run (``?`` placeholders; see :mod:`hub.store.sql`).
 
 Concurrency: every move is a compare-and-set (``UPDATE … WHERE state = <expected> AND codes =
 <expected>`` for documents, ``… WHERE state = <expected>`` for dossiers, or an ``INSERT`` that
@@ -26,6 +26,7 @@ from hub.store.records import (
     DossierState,
     LifecycleChange,
     Transition,
+    WalkMark,
 )
 from hub.store.sql.dialect import Dialect
 
@@ -141,6 +142,25 @@ Q_LAST_ACTIVITY = (
 Q_CLAIM = (
     "INSERT INTO lc_notified (alarm_key, kind, notified_at) VALUES (?, ?, ?) "
     "ON CONFLICT (alarm_key) DO NOTHING RETURNING alarm_key"
+)
+#: Where a walk stopped (migration 0016).
+Q_WALK_MARK = "SELECT settings, sent_at, package_id, recipient FROM lc_walks WHERE name = ?"
+#: Store a walk's mark, forward only: under the same settings a mark replaces the stored one
+#: only when its position is later in sending order (the row value compares as the keyset of
+#: :data:`Q_UNANSWERED_AFTER` orders: time, then package id, then recipient, all binary —
+#: ``COLLATE "C"`` on PostgreSQL), so of two processes walking at once the one behind never
+#: moves it back; a mark under other settings replaces it (the walk started over). On
+#: PostgreSQL a concurrent upsert of the same name waits for the first and re-checks the
+#: condition on the committed row.
+Q_ADVANCE_WALK = (
+    "INSERT INTO lc_walks (name, settings, sent_at, package_id, recipient, walked_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "settings = excluded.settings, sent_at = excluded.sent_at, "
+    "package_id = excluded.package_id, recipient = excluded.recipient, "
+    "walked_at = excluded.walked_at "
+    "WHERE lc_walks.settings <> excluded.settings "
+    "OR (excluded.sent_at, excluded.package_id, excluded.recipient) "
+    "> (lc_walks.sent_at, lc_walks.package_id, lc_walks.recipient)"
 )
 
 
@@ -312,6 +332,20 @@ def unanswered_query(
     sent, package_id, recipient = after
     at = d.time_in(sent)
     return Q_UNANSWERED_AFTER, (d.time_in(before), at, at, package_id, package_id, recipient, n)
+
+
+def advance_walk_params(mark: WalkMark, at: datetime, d: Dialect) -> tuple[Any, ...]:
+    """Parameters of :data:`Q_ADVANCE_WALK` (``at``: when the walk got there)."""
+    sent, package_id, recipient = mark.position
+    return (mark.name, mark.settings, d.time_in(sent), package_id, recipient, d.time_in(at))
+
+
+def walk_mark(name: str, row: Sequence[Any] | None, d: Dialect) -> WalkMark | None:
+    """The :class:`WalkMark` of a :data:`Q_WALK_MARK` row (``None``: no row)."""
+    if row is None:
+        return None
+    settings, sent, package_id, recipient = row
+    return WalkMark(name, settings, (d.time_out(sent), package_id, recipient))
 
 
 def transitions_query(key: str | None, sha256: str | None) -> tuple[str, tuple[Any, ...]]:

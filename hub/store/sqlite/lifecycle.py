@@ -10,7 +10,14 @@ from datetime import datetime
 
 from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.store.facets import LifecycleStore
-from hub.store.records import DocKey, DocState, DossierState, LifecycleChange, Transition
+from hub.store.records import (
+    DocKey,
+    DocState,
+    DossierState,
+    LifecycleChange,
+    Transition,
+    WalkMark,
+)
 from hub.store.sql import lifecycle as lc
 from hub.store.sqlite.dialect import SQLITE
 
@@ -82,14 +89,27 @@ def last_activity(conn: sqlite3.Connection) -> Mapping[str, datetime]:
     return {s: from_db_time(at) for s, at in conn.execute(lc.Q_LAST_ACTIVITY)}
 
 
-def claim(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]], at: datetime) -> list[str]:
-    """Record alarms as notified; returns the keys this call recorded first."""
+def claim(
+    conn: sqlite3.Connection,
+    keys: Sequence[tuple[str, str]],
+    at: datetime,
+    walk: WalkMark | None = None,
+) -> list[str]:
+    """Record alarms as notified, then the walk's mark (in the caller's transaction); returns
+    the keys this call recorded first."""
     out: list[str] = []
     for key, kind in keys:
         row = conn.execute(lc.Q_CLAIM, (key, kind, to_db_time(at))).fetchone()
         if row is not None:
             out.append(str(row[0]))
+    if walk is not None:
+        conn.execute(lc.Q_ADVANCE_WALK, lc.advance_walk_params(walk, at, SQLITE))
     return out
+
+
+def walk_mark(conn: sqlite3.Connection, name: str) -> WalkMark | None:
+    """The stored mark of the walk ``name``."""
+    return lc.walk_mark(name, conn.execute(lc.Q_WALK_MARK, (name,)).fetchone(), SQLITE)
 
 
 class SqliteLifecycle(LifecycleStore):
@@ -140,7 +160,11 @@ class SqliteLifecycle(LifecycleStore):
         return await self._reader.run(last_activity)
 
     async def claim_notifications(
-        self, keys: Sequence[tuple[str, str]], at: datetime
+        self, keys: Sequence[tuple[str, str]], at: datetime, *, walk: WalkMark | None = None
     ) -> Sequence[str]:
         """See :meth:`LifecycleStore.claim_notifications`."""
-        return await self._writer.write(lambda c: claim(c, keys, at))
+        return await self._writer.write(lambda c: claim(c, keys, at, walk))
+
+    async def walk_mark(self, name: str) -> WalkMark | None:
+        """See :meth:`LifecycleStore.walk_mark`."""
+        return await self._reader.run(lambda c: walk_mark(c, name))
