@@ -812,7 +812,11 @@ class RabbitBroker(Broker):
     # -- operators ---------------------------------------------------------------------------
 
     async def dead_letter_count(self, recipient: str) -> int:
-        """How many entries sit in the agency's DLQ."""
+        """How many entries sit in the agency's DLQ.
+
+        Entries a :meth:`dead_letters` call has just read are missing until RabbitMQ has taken
+        them back from the closed inspection channel, which it applies asynchronously.
+        """
         await self._ensure_agency(recipient)
         channel = await self._channel()
         try:
