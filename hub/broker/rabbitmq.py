@@ -34,11 +34,14 @@ How the contract maps onto AMQP:
   unparseable message rejected) reach the same DLQ with RabbitMQ's own ``x-death`` record.
 * **idempotency across reconnects**: every published message has a unique ``message_id``. When
   the connection drops while the application still holds an entry, RabbitMQ redelivers it after
-  the robust connection is back. If this process still holds the old copy, the redelivery is
-  parked until the old copy is settled and then settled the same way; if the old copy was
-  already settled (its ack lost with the channel), the redelivery is acked at once. Either way
-  the application does not see the same delivery twice from one process; other processes rely
-  on the dispatcher's store check.
+  the robust connection is back. If this process still holds the old copy (or is publishing its
+  retry or dead-letter copy), the redelivery is parked until the old copy is settled and then
+  settled the same way. An AMQP ack is never confirmed: one sent after RabbitMQ has begun to
+  close the connection is dropped without an error on the client, and the entry comes back. So
+  the ids of the last ``_DONE_MEMORY`` entries this process settled are remembered, from the
+  moment their ack is sent, and a delivery of one of them is acked at once. Either way the
+  application does not see the same message twice from one process; other processes rely on
+  the dispatcher's store check.
 * **close()**: consumers are cancelled, entries received but not yet handed out are returned
   at once, handed-out entries get ``shutdown_grace`` seconds to be settled, then the channels
   close and RabbitMQ returns whatever is left to the queue for another consumer.
@@ -96,7 +99,9 @@ _CHANNEL_GONE: tuple[type[BaseException], ...] = (
 )
 #: Failures a consumer waits out.
 _CONSUME_ERRORS: tuple[type[BaseException], ...] = (Unavailable, *_AMQP_ERRORS)
-#: Message ids remembered as settled-but-ack-lost (see the module docstring).
+#: How many settled message ids are remembered (see "idempotency" in the module docstring).
+#: A lost ack is one sent just before a drop; its redelivery follows the reconnect, long before
+#: this many further settles. About 170 bytes a settle: 17 MB when full.
 _DONE_MEMORY = 100_000
 
 
@@ -172,6 +177,20 @@ class _RabbitMessage(QueueMessage):
         self._release_shadow()
         self._session.maybe_finish()
 
+    def parks(self, redelivery: AbstractIncomingMessage) -> bool:
+        """Keep ``redelivery`` (of this message) until this copy is settled; whether it did.
+
+        Also while a retry or dead-letter copy is being published: its outcome decides
+        whether the redelivery is acked (done) or handed out (the entry is back).
+        """
+        if self._lost:
+            return False  # the lease ended: the redelivery is the entry's next hand-out
+        if self.shadow is not None and _alive(self.shadow):
+            return False  # not RabbitMQ's doing (one message is with one consumer at a time)
+        # An older shadow's channel is gone: RabbitMQ has taken it back, this is its successor.
+        self.shadow = redelivery
+        return True
+
     def _release_shadow(self) -> None:
         if self.shadow is not None:
             self._session.push(self.shadow)
@@ -212,26 +231,24 @@ class _RabbitMessage(QueueMessage):
         return True
 
     def _channel_alive(self) -> bool:
-        try:
-            channel = self._incoming.channel  # raises once that channel is closed
-        except _CHANNEL_GONE:
-            return False
-        return not channel.is_closed
+        return _alive(self._incoming)
 
     async def _finish(self, *, done: bool) -> None:
         """Ack (the work is done or handed on) or return the original; then its shadow."""
         broker = self._session.broker
+        if done and self.message_id:
+            # Remembered before the ack is sent, and whether or not it raises: an ack that
+            # goes out without an error can still be lost — RabbitMQ drops every frame that
+            # arrives after it has sent Connection.Close, and the client learns of the close
+            # only when it reads that frame. The redelivery must find the id either way.
+            broker._remember_done(self.message_id)
         broker._inflight.pop(self.message_id or "", None)
         try:
             if done:
                 try:
                     await self._incoming.ack()
                 except _AMQP_ERRORS as exc:
-                    # The channel died after the work was done: RabbitMQ will redeliver it;
-                    # remember the id so the redelivery is acked instead of handed out.
                     log.info("ack of %r lost (%s): its redelivery will be skipped", self, exc)
-                    if self.message_id:
-                        broker._remember_done(self.message_id)
                 if self.shadow is not None:
                     shadow, self.shadow = self.shadow, None
                     with contextlib.suppress(*_AMQP_ERRORS):
@@ -312,16 +329,19 @@ class _Session:
             with contextlib.suppress(*_AMQP_ERRORS):
                 await incoming.nack(requeue=True)
             return
+        # Every publish has its own message id, so a known id is a redelivery whatever the
+        # redelivered flag says.
         mid = incoming.message_id
-        if incoming.redelivered and mid:
+        if mid:
             if self.broker._was_done(mid):
                 log.info("redelivery of settled message %s acked without handing it out", mid)
+                # Remembered again: this ack can be lost with the next drop like the first.
+                self.broker._remember_done(mid)
                 with contextlib.suppress(*_AMQP_ERRORS):
                     await incoming.ack()
                 return
             original = self.broker._inflight.get(mid)
-            if original is not None and original.live and original.shadow is None:
-                original.shadow = incoming  # settled like the original once it is
+            if original is not None and original.parks(incoming):
                 return
         self.push(incoming)
 
@@ -534,11 +554,13 @@ class RabbitBroker(Broker):
 
     def _remember_done(self, message_id: str) -> None:
         self._done[message_id] = None
+        self._done.move_to_end(message_id)
         while len(self._done) > _DONE_MEMORY:
             self._done.popitem(last=False)
 
     def _was_done(self, message_id: str) -> bool:
-        return self._done.pop(message_id, 0) is None
+        # Not forgotten once consulted: the ack of the skipped redelivery can be lost as well.
+        return message_id in self._done
 
     def _tier_for(self, attempt: int) -> int:
         return self.tiers[min(max(attempt, 1) - 1, len(self.tiers) - 1)]
@@ -790,7 +812,11 @@ class RabbitBroker(Broker):
     # -- operators ---------------------------------------------------------------------------
 
     async def dead_letter_count(self, recipient: str) -> int:
-        """How many entries sit in the agency's DLQ."""
+        """How many entries sit in the agency's DLQ.
+
+        Entries a :meth:`dead_letters` call has just read are missing until RabbitMQ has taken
+        them back from the closed inspection channel, which it applies asynchronously.
+        """
         await self._ensure_agency(recipient)
         channel = await self._channel()
         try:
@@ -823,6 +849,15 @@ class RabbitBroker(Broker):
             with contextlib.suppress(*_AMQP_ERRORS):
                 await self._bounded(channel.close())
         return found
+
+
+def _alive(incoming: AbstractIncomingMessage) -> bool:
+    """Whether the channel ``incoming`` came on is still open (so it can still be settled)."""
+    try:
+        channel = incoming.channel  # raises once that channel is closed
+    except _CHANNEL_GONE:
+        return False
+    return not channel.is_closed
 
 
 def _int_header(value: object) -> int:
