@@ -33,6 +33,8 @@ of WAL or queue tables". In one run:
    ``rabbitmqctl``), and in the interval: accepted/s, acked/s, latency p50/p99, hub cores;
 4. after the load stops, how long the hub takes to drain (every delivery acked, the queue
    tables empty), then a last sample. (The totals offered/accepted include the warm-up.)
+   On PostgreSQL, also every table's size and live and dead rows, and a warning at the start
+   when the server runs without autovacuum (its dead rows then only accumulate).
 
 The **verdict** compares the first and the last window (5 minutes each, or a third of a
 shorter run): RSS of the hub's processes (sum, mean over the window) flat within 5 %; the WAL
@@ -261,6 +263,28 @@ class QueueProbe:
     def queue_table(name: str) -> bool:
         """The embedded broker's tables (its queue, dead letters) and any outbox."""
         return (name.startswith("broker_") and "version" not in name) or "outbox" in name
+
+    def postgres_tables(self) -> dict[str, Any]:
+        """On PostgreSQL: whether the server runs autovacuum, and per table of the hub's schema
+        its size on disk and its live and dead rows (``{}`` on SQLite). Without autovacuum —
+        as on a CI machine's server tuned for short tests — every delivery's two updates leave
+        two dead row versions behind and the deliveries table and its indexes only grow: a
+        soak there does not show what a production server (autovacuum on, its default) does."""
+        if self.store != "postgresql" or not self.store_url or not self.schema:
+            return {}
+        import psycopg
+
+        with psycopg.connect(self.store_url, autocommit=True) as conn:
+            row = conn.execute("SHOW autovacuum").fetchone()
+            tables = {
+                name: {"bytes": int(size), "live_rows": int(live), "dead_rows": int(dead)}
+                for name, size, live, dead in conn.execute(
+                    "SELECT relname, pg_total_relation_size(relid), n_live_tup, n_dead_tup "
+                    "FROM pg_stat_user_tables WHERE schemaname = %s",
+                    (self.schema,),
+                )
+            }
+        return {"autovacuum": row[0] if row else "unknown", "tables": tables}
 
     def rows(self) -> dict[str, int]:
         """``table`` → rows, and ``deliveries.<state>`` → deliveries in that state."""
@@ -838,6 +862,7 @@ def main() -> None:
         )
 
     backend = prepare("soak", args.store, args.broker, args.store_url, args.broker_url)
+    postgres: dict[str, Any] = {}
     try:
         wd = fresh_workdir(tmp, agencies, port, args.processes, backend)
         settings = load_config(wd.config_dir).settings
@@ -857,6 +882,12 @@ def main() -> None:
             f"warm-up), {args.store} + {args.broker}, a sample every {args.interval:g} s",
             flush=True,
         )
+        if probe.postgres_tables().get("autovacuum") == "off":
+            print(
+                "warning: this PostgreSQL server runs without autovacuum: dead row versions "
+                "accumulate (see the tables after the run); not a production server's figures",
+                flush=True,
+            )
         run = asyncio.run(
             soak(
                 wd,
@@ -876,10 +907,21 @@ def main() -> None:
                 wal_poll=args.wal_poll,
             )
         )
+        postgres = probe.postgres_tables()  # before cleanup drops the schema
     finally:
         cleanup(backend)
     summary = summarise(run, rate, seconds, args.interval)
     print_summary(summary, run, rate)
+    if postgres:
+        print(
+            f"\nPostgreSQL (autovacuum {postgres['autovacuum']}), the hub's tables after the run:"
+        )
+        for name, t in sorted(postgres["tables"].items(), key=lambda kv: -kv[1]["bytes"]):
+            if t["bytes"] >= MIB:
+                print(
+                    f"  {name:<18} {t['bytes'] / MIB:9.1f} MiB  {t['live_rows']:>10,} live  "
+                    f"{t['dead_rows']:>10,} dead rows"
+                )
     result = {
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -887,6 +929,7 @@ def main() -> None:
         "rate": rate,
         "run": {k: v for k, v in run.items() if k not in ("samples", "after_drain")},
         "after_drain": run["after_drain"].as_json(),
+        "postgres": postgres,
         "summary": summary,
         "samples": [s.as_json() for s in run["samples"]],
     }
