@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner
-from psycopg import sql
 
 from hub.audit.chain import AuditChain
 from hub.cli import main
@@ -23,13 +22,12 @@ from hub.config import load_settings
 from hub.sqlitedb import Migration, apply_migrations, to_db_time
 from hub.store.abc import AddOutcome, Store
 from hub.store.postgres import PostgresStore
-from hub.store.postgres.migrate import apply_migrations as pg_apply_migrations
 from hub.store.postgres.migrate import migrations as pg_migrations
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.conftest import WorkdirFactory
 from tests.contracts.store_contract import G22, H29, H41, new_package
-from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
+from tests.store.pg_fixtures import pg_dsn, pg_schema, pg_schema_at  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 TAKEN = "Số 7/UBND-VP"  # NFC, as migration 0006 left every stored key
@@ -119,14 +117,12 @@ async def test_sqlite_0014_marks_existing_duplicates(tmp_path: Path) -> None:
 
 async def test_postgres_0014_marks_existing_duplicates(pg_dsn: str, pg_schema: str) -> None:  # noqa: F811
     ids = _ids()
-    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await pg_apply_migrations(conn, pg_schema, _older(pg_migrations()))
-        async with conn.transaction():
-            await conn.execute(
-                sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(pg_schema))
-            )
-            cur = conn.cursor()
-            await cur.executemany(INSERT.format(p="%s"), _values(ids, lambda t: t))
+    await pg_schema_at(
+        pg_dsn,
+        pg_schema,
+        _older(pg_migrations()),
+        [(INSERT.format(p="%s"), _values(ids, lambda t: t))],
+    )
     store = PostgresStore(pg_dsn, schema=pg_schema, min_size=1, max_size=2, chainer=AuditChain())
     async with store:
         await _check_migrated(store, ids)

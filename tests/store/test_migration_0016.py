@@ -11,20 +11,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from hub.audit.chain import AuditChain
 from hub.dbtools import copy_sqlite_to_postgres
 from hub.sqlitedb import Migration, apply_migrations, to_db_time
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
-from hub.store.postgres.migrate import apply_migrations as pg_apply_migrations
 from hub.store.postgres.migrate import migrations as pg_migrations
 from hub.store.records import WalkMark
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.contracts.store_contract import G22, H29, H41
-from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
+from tests.store.pg_fixtures import pg_dsn, pg_schema, pg_schema_at  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 DOCUMENT = (
@@ -86,16 +84,13 @@ async def test_postgres_store_at_15_migrates(
     pg_dsn: str,  # noqa: F811
     pg_schema: str,  # noqa: F811
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await pg_apply_migrations(conn, pg_schema, _older(pg_migrations()))
-        async with conn.transaction():
-            await conn.execute(
-                sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(pg_schema))
-            )
-            documents, notified = _rows(lambda t: t)
-            cur = conn.cursor()
-            await cur.executemany(DOCUMENT.format(p="%s"), documents)
-            await cur.executemany(NOTIFIED.format(p="%s"), notified)
+    documents, notified = _rows(lambda t: t)
+    await pg_schema_at(
+        pg_dsn,
+        pg_schema,
+        _older(pg_migrations()),
+        [(DOCUMENT.format(p="%s"), documents), (NOTIFIED.format(p="%s"), notified)],
+    )
     await _check(
         lambda: PostgresStore(
             pg_dsn, schema=pg_schema, min_size=1, max_size=2, chainer=AuditChain()
