@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-from hub.sqlitedb import Migration
-from hub.store.postgres.migrate import apply_migrations
 from tests.conftest import require_service
 
 PG_DSN = os.environ.get("HUB_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -56,23 +54,3 @@ def pg_schema(pg_dsn: str) -> Iterator[str]:
         yield schema
     finally:
         drop_schema(pg_dsn, schema)
-
-
-async def pg_schema_at(
-    dsn: str,
-    schema: str,
-    migrations: Sequence[Migration],
-    rows: Sequence[tuple[str, Sequence[Sequence[object]]]],
-) -> None:
-    """Create ``schema`` as an older release left it: only ``migrations`` applied, then
-    ``rows`` inserted — (statement with ``%s`` placeholders, its parameter rows) each — in one
-    transaction. What an upgrade-in-place test starts from."""
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await apply_migrations(conn, schema, migrations)
-        async with conn.transaction():
-            await conn.execute(
-                psycopg.sql.SQL("SET LOCAL search_path = {}").format(psycopg.sql.Identifier(schema))
-            )
-            cur = conn.cursor()
-            for statement, params in rows:
-                await cur.executemany(statement, params)

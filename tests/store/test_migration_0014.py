@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hub.audit.chain import AuditChain
 from hub.cli import main
 from hub.config import load_settings
-from hub.sqlitedb import Migration, apply_migrations, to_db_time
+from hub.sqlitedb import Migration, to_db_time
 from hub.store.abc import AddOutcome, Store
 from hub.store.postgres import PostgresStore
 from hub.store.postgres.migrate import migrations as pg_migrations
@@ -27,7 +27,8 @@ from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.conftest import WorkdirFactory
 from tests.contracts.store_contract import G22, H29, H41, new_package
-from tests.store.pg_fixtures import pg_dsn, pg_schema, pg_schema_at  # noqa: F401  (fixtures)
+from tests.store.older import pg_schema_at, sqlite_at
+from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 TAKEN = "Số 7/UBND-VP"  # NFC, as migration 0006 left every stored key
@@ -136,13 +137,8 @@ async def test_postgres_0014_marks_existing_duplicates(pg_dsn: str, pg_schema: s
 
 
 def _sqlite_at_13_with_duplicates(path: Path) -> dict[str, str]:
-    conn = sqlite3.connect(path, isolation_level=None)
     ids = _ids()
-    try:
-        apply_migrations(conn, "schema_version", _older(sqlite_migrations()))
-        conn.executemany(INSERT.format(p="?"), _values(ids, to_db_time))
-    finally:
-        conn.close()
+    sqlite_at(path, _older(sqlite_migrations()), [(INSERT.format(p="?"), _values(ids, to_db_time))])
     return ids
 
 

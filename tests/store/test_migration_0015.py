@@ -12,14 +12,15 @@ from pathlib import Path
 import psycopg
 
 from hub.audit.chain import AuditChain
-from hub.sqlitedb import Migration, apply_migrations, to_db_time
+from hub.sqlitedb import Migration, to_db_time
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
 from hub.store.postgres.migrate import migrations as pg_migrations
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.contracts.store_contract import G22, H29, H41
-from tests.store.pg_fixtures import pg_dsn, pg_schema, pg_schema_at  # noqa: F401  (fixtures)
+from tests.store.older import pg_schema_at, sqlite_at
+from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 PACKAGE = (
@@ -66,14 +67,12 @@ async def _check(store: Store) -> None:
 
 async def test_sqlite_store_at_14_migrates(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        apply_migrations(conn, "schema_version", _older(sqlite_migrations()))
-        packages, deliveries = _rows(to_db_time)
-        conn.executemany(PACKAGE.format(p="?"), packages)
-        conn.executemany(DELIVERY.format(p="?"), deliveries)
-    finally:
-        conn.close()
+    packages, deliveries = _rows(to_db_time)
+    sqlite_at(
+        path,
+        _older(sqlite_migrations()),
+        [(PACKAGE.format(p="?"), packages), (DELIVERY.format(p="?"), deliveries)],
+    )
     async with SqliteStore(path, chainer=AuditChain()) as store:
         await _check(store)
     conn = sqlite3.connect(path)

@@ -5,7 +5,6 @@ its position with its claims, and a store opened again finds it. ``hub db copy``
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ import psycopg
 
 from hub.audit.chain import AuditChain
 from hub.dbtools import copy_sqlite_to_postgres
-from hub.sqlitedb import Migration, apply_migrations, to_db_time
+from hub.sqlitedb import Migration, to_db_time
 from hub.store.abc import Store
 from hub.store.postgres import PostgresStore
 from hub.store.postgres.migrate import migrations as pg_migrations
@@ -22,7 +21,8 @@ from hub.store.records import WalkMark
 from hub.store.sqlite import SqliteStore
 from hub.store.sqlite import migrations as sqlite_migrations
 from tests.contracts.store_contract import G22, H29, H41
-from tests.store.pg_fixtures import pg_dsn, pg_schema, pg_schema_at  # noqa: F401  (fixtures)
+from tests.store.older import pg_schema_at, sqlite_at
+from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  (fixtures)
 
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
 DOCUMENT = (
@@ -69,14 +69,12 @@ async def _check(open_store: Callable[[], Store]) -> None:
 
 async def test_sqlite_store_at_15_migrates(tmp_path: Path) -> None:
     path = tmp_path / "hub.sqlite"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        apply_migrations(conn, "schema_version", _older(sqlite_migrations()))
-        documents, notified = _rows(to_db_time)
-        conn.executemany(DOCUMENT.format(p="?"), documents)
-        conn.executemany(NOTIFIED.format(p="?"), notified)
-    finally:
-        conn.close()
+    documents, notified = _rows(to_db_time)
+    sqlite_at(
+        path,
+        _older(sqlite_migrations()),
+        [(DOCUMENT.format(p="?"), documents), (NOTIFIED.format(p="?"), notified)],
+    )
     await _check(lambda: SqliteStore(path, chainer=AuditChain()))
 
 
