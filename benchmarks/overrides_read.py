@@ -20,7 +20,7 @@ import aiohttp
 import psycopg
 from aiohttp.test_utils import TestServer
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.config import load_config
 from hub.demo.workdir import create_workdir
 from hub.runtime import Runtime

@@ -286,6 +286,38 @@ class QueueProbe:
             }
         return {"autovacuum": row[0] if row else "unknown", "tables": tables}
 
+    def postgres_sample(self) -> dict[str, int]:
+        """On PostgreSQL, what one sample adds (``{}`` on SQLite): the server's WAL directory
+        (``wal_dir_bytes``: ``pg_ls_waldir``, which needs a superuser or ``pg_monitor``; left
+        out without it), its ``max_wal_size``, and the hub schema's bytes on disk and dead row
+        versions. The WAL directory is the PostgreSQL counterpart of the SQLite ``-wal`` files:
+        the server recycles segments and keeps it near ``max_wal_size`` at most, so a WAL
+        that grows past that is the hub's doing (a transaction held open, a slot, an
+        archiver) and not the load's."""
+        if self.store != "postgresql" or not self.store_url or not self.schema:
+            return {}
+        import psycopg
+
+        out: dict[str, int] = {}
+        with psycopg.connect(self.store_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT COALESCE(sum(pg_total_relation_size(relid)), 0), "
+                "COALESCE(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE schemaname = %s",
+                (self.schema,),
+            ).fetchone()
+            if row is not None:
+                out["schema_bytes"], out["dead_rows"] = int(row[0]), int(row[1])
+            row = conn.execute("SELECT pg_size_bytes(current_setting('max_wal_size'))").fetchone()
+            if row is not None:
+                out["max_wal_size_bytes"] = int(row[0])
+            try:
+                row = conn.execute("SELECT COALESCE(sum(size), 0) FROM pg_ls_waldir()").fetchone()
+            except psycopg.Error:  # not a superuser nor pg_monitor: the figure is left out
+                row = None
+            if row is not None:
+                out["wal_dir_bytes"] = int(row[0])
+        return out
+
     def rows(self) -> dict[str, int]:
         """``table`` → rows, and ``deliveries.<state>`` → deliveries in that state."""
         out: dict[str, int] = {}
@@ -457,6 +489,7 @@ class Sample:
     wal_restarts: int
     databases: dict[str, int]
     rows: dict[str, int]
+    postgres: dict[str, int]  # QueueProbe.postgres_sample ({} on SQLite)
     offered: int
     accepted: int
     refused: int
@@ -524,6 +557,7 @@ class Sampler:
 
     async def sample(self) -> Sample:
         rows = await asyncio.to_thread(self.probe.rows)
+        postgres = await asyncio.to_thread(self.probe.postgres_sample)
         hub_cpu, own_cpu, now = (
             session_cpu_seconds(self.sid)[0],
             self_cpu_seconds(),
@@ -548,6 +582,7 @@ class Sampler:
                 if "revocation" not in k
             },
             rows=rows,
+            postgres=postgres,
             offered=tally.offered,
             accepted=tally.accepted,
             refused=tally.refused + tally.errors,
@@ -571,7 +606,18 @@ def print_sample(s: Sample, interval: float) -> None:
         f"db {sum(s.databases.values()) / MIB:7.1f} MiB  "
         f"queued {queued_rows(s.rows):5d}  unacked {unacked(s.rows):5d}  "
         f"acc/s {s.accepted / interval:6.1f}  ack/s {s.acked / interval:6.1f}  "
-        f"p50/p99 {p50}/{p99} ms  hub {s.hub_cores:.2f} cores  load {s.load1:.1f}",
+        f"p50/p99 {p50}/{p99} ms  hub {s.hub_cores:.2f} cores  load {s.load1:.1f}"
+        + (
+            f"  pg wal {s.postgres['wal_dir_bytes'] / MIB:.0f} MiB"
+            if "wal_dir_bytes" in s.postgres
+            else ""
+        )
+        + (
+            f"  pg schema {s.postgres['schema_bytes'] / MIB:.0f} MiB, "
+            f"{s.postgres['dead_rows']:,} dead rows"
+            if "schema_bytes" in s.postgres
+            else ""
+        ),
         flush=True,
     )
 
@@ -685,6 +731,11 @@ def summarise(run: dict[str, Any], rate: float, seconds: float, interval: float)
         "hub_cores": lambda s: s.hub_cores,
         "load1": lambda s: s.load1,
     }
+    if all("wal_dir_bytes" in s.postgres for s in samples):
+        measures["pg_wal_dir_bytes"] = lambda s: s.postgres["wal_dir_bytes"]
+    if all("schema_bytes" in s.postgres for s in samples):
+        measures["pg_dead_rows"] = lambda s: s.postgres["dead_rows"]
+        measures["pg_schema_bytes"] = lambda s: s.postgres["schema_bytes"]
     windows = {
         name: {"first": window_stats(first, f), "last": window_stats(last, f)}
         for name, f in measures.items()
@@ -720,6 +771,14 @@ def summarise(run: dict[str, Any], rate: float, seconds: float, interval: float)
         and run["accepted"] >= 0.99 * run["offered"],
         "drained": run["drain_s"] is not None,
     }
+    if "pg_wal_dir_bytes" in windows:
+        # Segments are recycled up to max_wal_size (a soft limit PostgreSQL may pass by a
+        # little between checkpoints): the directory reaching it in the first minutes is the
+        # server's steady state, growing beyond it would be a leak.
+        limit = max(s.postgres.get("max_wal_size_bytes", 0) for s in samples)
+        checks["postgres_wal_within_max_wal_size"] = (
+            windows["pg_wal_dir_bytes"]["last"]["max"] <= 1.25 * limit
+        )
     return {
         "window_seconds": per_window * interval,
         "windows": windows,
@@ -761,6 +820,11 @@ def print_summary(summary: dict[str, Any], run: dict[str, Any], rate: float) -> 
     line("unacked deliveries (mean)", "unacked_deliveries", "mean", 1, "")
     line("accepted/s (mean)", "accepted_per_s", "mean", 1, "")
     line("acked/s (mean)", "acked_per_s", "mean", 1, "")
+    if "pg_wal_dir_bytes" in w:
+        line("PostgreSQL WAL directory (max)", "pg_wal_dir_bytes", "max", MIB, " MiB")
+    if "pg_dead_rows" in w:
+        line("PostgreSQL dead row versions (mean)", "pg_dead_rows", "mean", 1, "")
+        line("PostgreSQL hub schema (mean)", "pg_schema_bytes", "mean", MIB, " MiB")
     line("hub cores (mean)", "hub_cores", "mean", 1, "")
     line("machine load average (mean)", "load1", "mean", 1, "")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -179,7 +179,7 @@ def serve(config_dir: Path, host: str | None, port: int | None, workers: int) ->
 async def _serve(config: Any, host: str, port: int) -> None:
     from aiohttp import web
 
-    from hub.api import build_app, runner_options
+    from hub.api.app import build_app, runner_options
     from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 

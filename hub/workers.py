@@ -69,7 +69,7 @@ async def serve_socket(config: HubConfig, sock: socket.socket, *, worker: int | 
     """Serve the API from an already listening socket until SIGTERM/SIGINT (one worker)."""
     from aiohttp import web
 
-    from hub.api import build_app, runner_options
+    from hub.api.app import build_app, runner_options
     from hub.api.tls import server_ssl_context
     from hub.runtime import Runtime
 

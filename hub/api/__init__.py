@@ -1,5 +1,5 @@
-"""The agency HTTP API (aiohttp)."""
+"""The agency HTTP API (aiohttp): :func:`hub.api.app.build_app` assembles it.
 
-from hub.api.app import build_app, runner_options
-
-__all__ = ["build_app", "runner_options"]
+The package itself imports nothing: its shared pieces (``keys``, ``problems``) are imported by
+the dashboard, which the application in turn installs, so a package ``__init__`` that pulled
+in ``app`` would close an import cycle."""

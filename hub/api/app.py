@@ -12,6 +12,7 @@ from hub.api.auth import auth_middleware
 from hub.api.keys import RUNTIME
 from hub.api.problems import media_type_middleware, problem_middleware
 from hub.config import HttpSettings
+from hub.dashboard.web import install as install_dashboard
 from hub.runtime import Runtime
 
 
@@ -36,8 +37,6 @@ def build_app(runtime: Runtime) -> web.Application:
     app.add_routes(packages.routes)
     app.add_routes(lifecycle.routes)  # reports, alarms, dossiers (issue 5)
     app.add_routes(agencies.routes)  # the agency directory (issue 11)
-    from hub.dashboard.web import install  # imports hub.api.keys: not at module level
-
-    install(app, runtime)  # /dashboard/: the operators' console (issue 6)
+    install_dashboard(app, runtime)  # /dashboard/: the operators' console (issue 6)
     vxp.install(app, runtime)  # [vxp] base_path: the national axis SDK's facade (issue 11)
     return app

@@ -552,6 +552,22 @@ class RabbitBroker(Broker):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _finish_tasks(self, grace: float) -> None:
+        """Give the background tasks (settles, retries) ``grace`` seconds, then cancel the
+        rest. ``asyncio.wait`` neither raises a task's error nor absorbs a cancellation of
+        ``close`` itself, as a suppressed ``wait_for`` would."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("a RabbitMQ background task failed: %s", task.exception())
+
     def _remember_done(self, message_id: str) -> None:
         self._done[message_id] = None
         self._done.move_to_end(message_id)
@@ -701,9 +717,7 @@ class RabbitBroker(Broker):
         self._closed = True
         for session in list(self._sessions):
             await session.shutdown(self.shutdown_grace)
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(task, 1.0)
+        await self._finish_tasks(1.0)
         if self._connection is not None:
             with contextlib.suppress(*_AMQP_ERRORS):
                 await self._bounded(self._connection.close())

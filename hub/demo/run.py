@@ -40,7 +40,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from hub.api import build_app, runner_options
+from hub.api.app import build_app, runner_options
 from hub.config import load_config
 from hub.demo.agents import (
     G12,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.client import HubClient, HubProblem
 from hub.config import load_config
 from hub.demo.workdir import Workdir

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.api.tls import server_ssl_context
 from hub.config import load_config
 from hub.demo.factory import Signer, document

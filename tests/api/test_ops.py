@@ -7,7 +7,7 @@ import contextlib
 import aiohttp
 from openapi_spec_validator import validate
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.client import HubProblem
 from tests.api.conftest import RunningHub
 

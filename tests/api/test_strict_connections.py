@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestServer
 
-from hub.api import build_app, runner_options
+from hub.api.app import build_app, runner_options
 from hub.config import HttpSettings, load_config, load_settings
 from hub.demo.workdir import Workdir
 from hub.runtime import Runtime

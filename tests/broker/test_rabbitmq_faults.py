@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 from aiohttp.test_utils import TestServer
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.broker.abc import QueueEntry, QueueMessage
 from hub.broker.rabbitmq import RabbitBroker
 from hub.client import HubClient

@@ -213,3 +213,50 @@ async def test_redelivery_during_a_failed_retry_publish_is_handed_out(
     redelivered = await hand_out(session)
     assert (redelivered.message_id, redelivered.redelivered) == ("m1", True)
     assert again.settles == []
+
+
+# -- close: the background tasks -----------------------------------------------------------------
+
+
+async def test_close_waits_for_background_tasks_then_cancels_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = make_broker()
+    finished: list[str] = []
+    release = asyncio.Event()
+
+    async def quick() -> None:
+        await release.wait()
+        finished.append("quick")
+
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    async def failing() -> None:
+        raise RuntimeError("settle failed")
+
+    broker._spawn(quick())
+    broker._spawn(stuck())
+    broker._spawn(failing())
+    tasks = set(broker._tasks)
+    release.set()
+    await broker.close()
+    assert finished == ["quick"]
+    assert not broker._tasks
+    assert all(t.done() for t in tasks)
+    assert sum(t.cancelled() for t in tasks) == 1  # the stuck one, after the grace
+    assert "settle failed" in caplog.text  # reported, not raised out of close
+
+
+async def test_close_does_not_absorb_its_own_cancellation() -> None:
+    broker = make_broker()
+
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    broker._spawn(stuck())
+    closing = asyncio.ensure_future(broker.close())
+    await asyncio.sleep(0)  # close is now waiting for the stuck task's grace
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing

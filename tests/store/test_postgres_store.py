@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 from psycopg import sql
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.audit.chain import AuditChain
 from hub.client import HubClient
 from hub.config import load_config

@@ -60,7 +60,7 @@ from psycopg import sql
 
 # The release's code (this script runs in the release's venv).
 import hub
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.config import load_config
 from hub.demo.factory import Signer, status
 from hub.demo.factory import document as full_document

@@ -35,7 +35,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
-from hub.api import build_app
+from hub.api.app import build_app
 from hub.config import load_config
 from hub.runtime import Runtime
 from tests.store.pg_fixtures import drop_schema, new_schema_name, pg_dsn, pg_schema  # noqa: F401
