@@ -330,7 +330,7 @@ class DirectoryInvalid(HubError):
 
 
 class KeyOperationRefused(HubError):
-    """``hub keys`` / ``hub storage rekey`` cannot do what was asked (issue 14): a file that
+    """``hub keys`` / ``hub storage rekey`` cannot do what was asked: a file that
     would be overwritten, a certificate that does not match its key, no CA to issue with."""
 
     code = "keys.refused"

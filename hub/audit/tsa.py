@@ -18,6 +18,7 @@ the same checks as ``openssl ts -verify -data checkpoint.xml -in token.tst -toke
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import secrets
 from collections.abc import Coroutine, Sequence
@@ -28,6 +29,10 @@ from typing import Any
 import aiohttp
 from asn1crypto import algos, cms, tsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko_certvalidator import ValidationContext
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -130,9 +135,6 @@ class TsaClient:
 
 def load_tsa_roots(paths: Sequence[Path]) -> list[asn1_x509.Certificate]:
     """PEM certificates (several per file) of the TSA's trust anchors."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
     roots = []
     for path in paths:
         for cert in x509.load_pem_x509_certificates(path.read_bytes()):
@@ -143,9 +145,6 @@ def load_tsa_roots(paths: Sequence[Path]) -> list[asn1_x509.Certificate]:
 def verify_token(token: bytes, data: bytes, roots: Sequence[asn1_x509.Certificate]) -> datetime:
     """Check ``token`` over ``data``: CMS signature, TSA certificate (timeStamping EKU) with a
     path to one of ``roots`` valid at the stamped time, imprint. Returns ``genTime``."""
-    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
-    from pyhanko_certvalidator import ValidationContext
-
     try:
         content = cms.ContentInfo.load(token)
         info = _tst_info(content)
@@ -184,7 +183,5 @@ def _run(coro: Coroutine[Any, Any, dict[str, object]]) -> dict[str, object]:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    import concurrent.futures
-
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()

@@ -13,7 +13,7 @@ from typing import Any
 from lxml import etree
 
 from hub.dossier import fields as F
-from hub.dossier.models import BoSung, DossierPackage, GiayToKetQua, LePhi, TaiLieu
+from hub.dossier.models import BoSung, DossierPackage, GiayToKetQua, HoSo, LePhi, TaiLieu, TienDo
 from hub.dossier.schema import DOSSIER_NS, ROOT_TAG, SCHEMA_VERSION, validate
 from hub.errors import SchemaInvalid
 
@@ -79,12 +79,12 @@ def build_dossier(package: DossierPackage) -> bytes:
 def _check_tables() -> None:
     # The tables and the dataclasses must name the same attributes; checked at import so a
     # field added to a model without its XML name fails immediately, not in production.
-    from hub.dossier.models import HoSo, TienDo
-
-    for cls, table in ((HoSo, F.HO_SO), (TienDo, F.TIEN_DO)):
-        assert {f.name for f in dc_fields(cls)} == {a for _, a in table}, cls
-    for attr, (_, _, table) in F.LISTS.items():
-        assert {f.name for f in dc_fields(_ITEM_TYPES[attr])} == {a for _, a in table}, attr
+    # An explicit raise, not assert: python -O must not skip it.
+    pairs = [(cls.__name__, cls, table) for cls, table in ((HoSo, F.HO_SO), (TienDo, F.TIEN_DO))]
+    pairs += [(attr, _ITEM_TYPES[attr], table) for attr, (_, _, table) in F.LISTS.items()]
+    for name, cls, table in pairs:
+        if {f.name for f in dc_fields(cls)} != {a for _, a in table}:
+            raise RuntimeError(f"hub.dossier.fields and the model of {name} name other fields")
 
 
 _check_tables()

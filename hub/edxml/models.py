@@ -18,12 +18,13 @@ import base64
 import binascii
 import enum
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from datetime import date as _Date  # the name `date` is shadowed by a field below
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from hub.text import nfc  # re-exported: the models' public NFC helper is the hub's one
 
 __all__ = [
     "VN_TZ",
@@ -58,11 +59,6 @@ VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _DATE = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
 _TIMESTAMP = re.compile(r"(\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})")
 _DOCUMENT_ID = re.compile(r"(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}),(\d{4}/\d{2}/\d{2}),(.+)", re.DOTALL)
-
-
-def nfc(text: str) -> str:
-    """NFC form of ``text``, for comparisons and indexes only (never store it instead)."""
-    return unicodedata.normalize("NFC", text)
 
 
 def parse_date(text: str) -> date | None:
