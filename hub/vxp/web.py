@@ -19,8 +19,9 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
@@ -53,13 +54,14 @@ class _Bucket:
     at: float
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated system and the enabled agencies it acts for."""
+    """An authenticated system, the enabled agencies it acts for, and the call's signed
+    arguments (read-only: what was signed is all a handler may trust)."""
 
     system: VxpSystem
     agencies: tuple[str, ...]
-    args: dict[str, str] = field(default_factory=dict)
+    args: Mapping[str, str] = field(default_factory=dict)
 
 
 class Facade:
@@ -149,7 +151,7 @@ class Facade:
         agencies = tuple(a for a in system.agencies if self.rt.registry.is_active(a))
         if not agencies:
             raise ProtocolError("vxp.forbidden", "none of the system's agencies is enabled")
-        return Caller(system=system, agencies=agencies, args=dict(signed.args))
+        return Caller(system=system, agencies=agencies, args=MappingProxyType(dict(signed.args)))
 
     def _rate_limit(self, system_id: str) -> None:
         rate = self.settings.rate_per_minute

@@ -4,8 +4,12 @@ codes the OpenAPI document names; metrics count only refused packages and are no
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,6 +232,31 @@ def test_every_coded_refusal_in_the_source_is_in_the_catalogue() -> None:
     for path in root.rglob("*.py"):
         for code in re.findall(r'\bcode="([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")):
             assert code in known, (path, code)
+
+
+def test_the_served_catalogue_holds_every_code_of_the_hub() -> None:
+    """The problems page is built in the server from the ``HubError`` subclasses imported
+    there: a fresh process that imports only the application must list every code that
+    importing the whole of ``hub`` defines (this test process imports much more, so the
+    check runs in a subprocess)."""
+    script = textwrap.dedent(
+        """
+        import importlib, json, pkgutil
+        import hub
+        import hub.api.app
+        from hub.api.problems import catalogue
+
+        served = {p.code for p in catalogue()}
+        for module in pkgutil.walk_packages(hub.__path__, "hub."):
+            if not module.name.startswith(("hub.testing", "hub.demo")):
+                importlib.import_module(module.name)
+        print(json.dumps(sorted({p.code for p in catalogue()} - served)))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
 async def test_refused_counter_counts_submissions_only(
