@@ -56,11 +56,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from aiohttp import ClientError
 
     from hub.adapter.connector import ConnectorConfigError
-    from hub.adapter.scaffold import ScaffoldError
-    from hub.audit.evidence import EvidenceError
-    from hub.audit.tsa import TimestampError
     from hub.client import HubProblem
-    from hub.dbtools import DbToolError
     from hub.operators import OperatorError
     from signing import SigningError
 
@@ -70,10 +66,6 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
         ClientError,
         HubProblem,
         ConnectorConfigError,
-        ScaffoldError,
-        EvidenceError,
-        TimestampError,
-        DbToolError,
         OperatorError,
         SigningError,
     )

@@ -49,14 +49,20 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import Settings
+from hub.errors import HubError
 
 BATCH = 500
 #: Delivery states whose work is still in the broker (or must be put there after a move).
 REQUEUE_STATES = ("queued", "failed", "delivered")
 
 
-class DbToolError(Exception):
-    """The operation cannot be done as asked (the message says why; no password in it)."""
+class DbToolError(HubError):
+    """A database copy, backup, restore or re-queue cannot be done as asked (the message says
+    why; no password in it)."""
+
+    code = "db.refused"
+    status = 400
+    title = "Database operation refused"
 
 
 # -- what is copied -------------------------------------------------------------------------------

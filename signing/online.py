@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from .errors import RevocationUnknown
 from .revocation import RevocationMode, RevocationStatus, StaticRevocationChecker
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a CRL larger than this is refused, not buffered
@@ -250,8 +251,9 @@ def item_from_json(doc: dict[str, Any]) -> FetchedItem:
     )
 
 
-class FetchError(Exception):
-    """A source could not be fetched or did not answer with a usable object."""
+class FetchError(RevocationUnknown):
+    """A revocation source could not be fetched or did not answer with a usable object: for
+    the certificate it was asked about, its status is unknown."""
 
 
 def _http_uris(names: Iterable[x509.GeneralName]) -> list[str]:

@@ -12,14 +12,19 @@ import shutil
 from pathlib import Path
 
 import adapters
+from hub.errors import HubError
 
 __all__ = ["TEMPLATE_DIR", "ScaffoldError", "scaffold"]
 
 TEMPLATE_DIR = Path(adapters.__file__).resolve().parent / "_template"
 
 
-class ScaffoldError(ValueError):
-    """The adapter cannot be created (bad name, target exists)."""
+class ScaffoldError(HubError):
+    """A new adapter cannot be created as asked (bad name, target exists)."""
+
+    code = "adapter.scaffold"
+    status = 400
+    title = "Adapter cannot be created"
 
 
 def _camel(name: str) -> str:

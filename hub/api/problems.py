@@ -17,8 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.adapter.scaffold import ScaffoldError
 from hub.api.keys import CALLER
 from hub.audit.acks import AckInvalid
+from hub.audit.evidence import EvidenceError
+from hub.dbtools import DbToolError
 from hub.errors import (
     PROBLEMS_PAGE,
     AuthForbidden,
@@ -44,9 +47,15 @@ JSON_MEDIA_TYPES = frozenset({"application/json"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Defined outside the modules the API imports anyway; named here so that the catalogue
-# (which walks ``HubError``'s subclasses) always holds them.
-_ELSEWHERE: tuple[type[HubError], ...] = (AckInvalid, StorageKeyError)
+# Defined outside the modules the API imports anyway (some raised by the command line only);
+# named here so that the catalogue, which walks ``HubError``'s subclasses, always holds them.
+_ELSEWHERE: tuple[type[HubError], ...] = (
+    AckInvalid,
+    DbToolError,
+    EvidenceError,
+    ScaffoldError,
+    StorageKeyError,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,13 +34,18 @@ from hub.audit.chain import GENESIS, canonical
 from hub.audit.checkpoint import verify_checkpoint
 from hub.audit.service import fingerprints, record_read, write_checkpoint
 from hub.audit.tsa import TsaClient
+from hub.errors import HubError
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 from hub.store.records import ChainedEvent, CheckpointRow
 
 
-class EvidenceError(Exception):
-    """The archive cannot be produced (unknown package, chain not verifiable)."""
+class EvidenceError(HubError):
+    """The evidence archive cannot be produced (unknown package, chain not verifiable)."""
+
+    code = "audit.evidence"
+    status = 409
+    title = "Evidence archive cannot be produced"
 
 
 @dataclass(frozen=True, slots=True)

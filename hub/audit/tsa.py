@@ -34,14 +34,20 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
 from pyhanko_certvalidator import ValidationContext
 
+from hub.errors import HubError
+
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 #: a TSA answers in milliseconds; a slow one must not hold up the checkpoint loop
 DEFAULT_TIMEOUT = 10.0
 
 
-class TimestampError(Exception):
-    """No token could be obtained, or a token does not verify."""
+class TimestampError(HubError):
+    """No time-stamp token could be obtained from the TSA, or a token does not verify."""
+
+    code = "audit.timestamp"
+    status = 502
+    title = "Time-stamp failed"
 
 
 def build_request(data: bytes) -> tuple[bytes, int]:

@@ -31,7 +31,15 @@ from tests.conftest import WorkdirFactory
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
 #: codes only the command line raises (configuration, key files): never an API answer
-CLI_ONLY = {"config.invalid", "keys.refused", "directory.invalid"}  # hub agency import
+CLI_ONLY = {
+    "config.invalid",
+    "keys.refused",
+    "directory.invalid",  # hub agency import
+    "adapter.scaffold",  # hub adapter new
+    "audit.evidence",  # hub evidence
+    "audit.timestamp",  # the checkpointer and hub audit verify: logged, never answered
+    "db.refused",  # hub db copy|backup|restore
+}
 
 
 def _auth(hub: RunningHub, organ_id: str = G22) -> dict[str, str]:
