@@ -1206,10 +1206,12 @@ def adapter_new(name: str, directory: Path) -> None:
     """Create adapter package NAME from the template: the contract implemented with working
     defaults (a spool-directory system), a mapping module, a config example and tests that
     run the shared contract suite (they pass as generated: run pytest DIR/NAME)."""
+    import adapters
     from hub.adapter.scaffold import ScaffoldError, scaffold
 
+    template = Path(adapters.__file__).resolve().parent / "_template"
     try:
-        created = scaffold(name, directory)
+        created = scaffold(name, directory, template)
     except ScaffoldError as exc:
         _fail(str(exc))
     for path in created:

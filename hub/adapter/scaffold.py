@@ -1,8 +1,9 @@
-"""``hub adapter new NAME``: copy ``adapters/_template`` with the name substituted.
+"""``hub adapter new NAME``: copy the adapter template with the name substituted.
 
-The template is itself a working adapter package (type-checked and linted with the project),
-written with the placeholder ``template_name`` / ``TemplateName``; the copy replaces both in
-file names and contents.
+The template (``adapters/_template``) is itself a working adapter package (type-checked and
+linted with the project), written with the placeholder ``template_name`` / ``TemplateName``;
+the copy replaces both in file names and contents. The caller names the template: the hub's
+adapter kit imports no adapter package, the command line (a composition root) does.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import keyword
 import shutil
 from pathlib import Path
 
-import adapters
 from hub.errors import HubError
 
-__all__ = ["TEMPLATE_DIR", "ScaffoldError", "scaffold"]
-
-TEMPLATE_DIR = Path(adapters.__file__).resolve().parent / "_template"
+__all__ = ["ScaffoldError", "scaffold"]
 
 
 class ScaffoldError(HubError):
@@ -31,8 +29,9 @@ def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def scaffold(name: str, directory: Path) -> list[Path]:
-    """Create ``directory/name`` from the template; returns the files written."""
+def scaffold(name: str, directory: Path, template: Path) -> list[Path]:
+    """Create ``directory/name`` from the adapter package ``template``; returns the files
+    written."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.islower():
         raise ScaffoldError(f"{name!r}: use a lower-case Python identifier, e.g. 'qlvb_hanoi'")
     if name.startswith("_"):
@@ -41,8 +40,8 @@ def scaffold(name: str, directory: Path) -> list[Path]:
     if target.exists():
         raise ScaffoldError(f"{target} exists; choose another name or remove it")
     written: list[Path] = []
-    for src in sorted(TEMPLATE_DIR.rglob("*")):
-        rel = src.relative_to(TEMPLATE_DIR)
+    for src in sorted(template.rglob("*")):
+        rel = src.relative_to(template)
         if "__pycache__" in rel.parts or src.suffix in (".pyc",) or src.is_dir():
             continue
         dest = target / str(rel).replace("template_name", name)
