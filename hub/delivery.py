@@ -13,7 +13,6 @@ delay tiers (with jitter) and dead-lettered after ``max_attempts``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -26,6 +25,7 @@ from types import TracebackType
 
 import aiohttp
 
+from hub.aio import cancel_and_wait
 from hub.broker import Broker, QueueMessage
 from hub.config import AgencyConfig, DeliverySettings
 from hub.logs import PACKAGE_ID
@@ -119,9 +119,7 @@ class Dispatcher:
         tb: TracebackType | None,
     ) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._running:
             # In-flight deliveries finish (or fail and are retried): nothing is half-done.
             await asyncio.gather(*self._running, return_exceptions=True)
