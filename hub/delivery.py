@@ -13,7 +13,6 @@ delay tiers (with jitter) and dead-lettered after ``max_attempts``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -26,6 +25,7 @@ from types import TracebackType
 
 import aiohttp
 
+from hub.aio import cancel_and_wait
 from hub.broker import Broker, QueueMessage
 from hub.config import AgencyConfig, DeliverySettings
 from hub.logs import PACKAGE_ID
@@ -119,9 +119,7 @@ class Dispatcher:
         tb: TracebackType | None,
     ) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if self._running:
             # In-flight deliveries finish (or fail and are retried): nothing is half-done.
             await asyncio.gather(*self._running, return_exceptions=True)
@@ -139,12 +137,30 @@ class Dispatcher:
         PACKAGE_ID.set(message.package_id)  # this task's log lines carry the package id
         try:
             await self.handle(message)
-        except Exception:  # keep the dispatcher alive; the lease returns the entry
+        except Exception as exc:  # keep the dispatcher alive
             log.exception(
                 "delivery of %s to %s failed unexpectedly", message.package_id, message.recipient
             )
+            await self._return(message, exc)
         finally:
             self._slots.release()
+
+    async def _return(self, message: QueueMessage, exc: Exception) -> None:
+        # Settled, not left to the lease: the entry comes back after its delay tier (no hot
+        # loop while the store is down) and its prefetch slot is free at once. The same
+        # attempt, because the fault is the hub's (a store blip, an unreadable secret file),
+        # not the agency's: counting it would dead-letter, after max_attempts hub faults,
+        # an entry the agency never refused. If even this settle fails, the lease returns
+        # the entry (and the slot) later; nothing is lost either way.
+        try:
+            await message.retry(f"hub fault: {type(exc).__name__}", same_attempt=True)
+        except Exception as settle_exc:
+            log.warning(
+                "returning %s for %s to the queue failed (%s); its lease will",
+                message.package_id,
+                message.recipient,
+                settle_exc,
+            )
 
     async def handle(self, message: QueueMessage) -> None:
         """Deliver one queue entry."""

@@ -50,6 +50,7 @@ from operator import attrgetter
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
+from hub.aio import cancel_and_wait
 from hub.errors import Unavailable
 
 log = logging.getLogger("hub.procpool")
@@ -285,9 +286,7 @@ class _Worker:
             log.warning("worker %s did not stop, killing it", self.process.pid)
             self.process.kill()
             await asyncio.to_thread(self.process.join, grace)
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        await cancel_and_wait(self._reader)
 
 
 class ProcessPool:

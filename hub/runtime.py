@@ -9,7 +9,6 @@ in-flight work finish.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +16,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 
+from hub.aio import cancel_and_wait
 from hub.audit.chain import AuditChain
 from hub.audit.service import Checkpointer, purge
 from hub.audit.settings import load_audit_settings
@@ -276,7 +276,7 @@ class Runtime:
                 loops.append((self._revocation_loop, "hub-revocation"))
             for loop_fn, name in loops:
                 task = asyncio.create_task(loop_fn(), name=name)
-                self._stack.push_async_callback(_cancel, task)
+                self._stack.push_async_callback(cancel_and_wait, task)
             if self.dispatcher is not None:
                 await self._stack.enter_async_context(self.dispatcher)
             if self.alarms is not None:
@@ -418,12 +418,6 @@ class FreshOverrides:
         if overrides != self._last:
             self._registry.reload(overrides)
             self._last = overrides
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def _count_fetch(event: FetchEvent) -> None:

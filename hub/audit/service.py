@@ -4,7 +4,6 @@ third parties, and the retention purge."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -15,6 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
+from hub.aio import cancel_and_wait
 from hub.audit.checkpoint import sign_checkpoint
 from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
 from hub.audit.verify import PAGE_SIZE, AuditSource, Finding, Progress, Report, verify_stream
@@ -209,11 +209,9 @@ class Checkpointer:
 
     async def stop(self) -> None:
         """Stop the task and seal what was written with a last checkpoint."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
         try:
             await self.tick()
         except Exception as exc:

@@ -12,8 +12,11 @@ Semantics every implementation keeps:
   neither acked, retried nor dead-lettered before its lease expires (the consumer died) is
   handed out again, with the same package id and ``redelivered=True``.
 * ``retry`` re-queues after the delay of the entry's tier (``retry_delays[attempt - 1]``, the
-  last tier repeating, with jitter where the implementation can) with ``attempt + 1``;
-  ``dead_letter`` parks the entry with its reason and attempt count; both end the lease.
+  last tier repeating, with jitter where the implementation can) with ``attempt + 1`` (the same
+  ``attempt`` with ``same_attempt=True``); ``dead_letter`` parks the entry with its reason and
+  attempt count; both end the lease.
+* A hand-out holds one of its consumer's ``prefetch`` slots until it is settled or its lease
+  expires, whichever comes first.
 * No listing and no peeking: dead letters are *listed* from the store (delivery state
   ``dead``); an operator's re-send is a fresh ``publish``.
 * Redeliveries are normal; consumers are idempotent by (package id, recipient).
@@ -48,8 +51,12 @@ class QueueMessage(abc.ABC):
         """Done: remove the entry."""
 
     @abc.abstractmethod
-    async def retry(self, reason: str) -> None:
-        """Hand the entry out again after this attempt's delay tier, with ``attempt + 1``."""
+    async def retry(self, reason: str, *, same_attempt: bool = False) -> None:
+        """Hand the entry out again after this attempt's delay tier, with ``attempt + 1``.
+
+        ``same_attempt=True`` keeps ``attempt``: the failure was the consumer's own (its
+        database, its files), not the recipient's, and must not count toward giving up.
+        """
 
     @abc.abstractmethod
     async def dead_letter(self, reason: str) -> None:

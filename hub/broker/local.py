@@ -11,7 +11,8 @@ one consumer at a time.
   whose lease ran out cannot destroy the claim of whoever took the entry over.
 * An entry whose lease expired is claimed again with the same ``attempt`` and
   ``redelivered=True``: ``attempt`` counts the consumer's delivery attempts (each ``retry``),
-  not hand-outs.
+  not hand-outs. Its prefetch slot is free again too: a hand-out left unsettled only holds
+  a slot until its lease ends.
 * Consumers wake on an in-process event set by ``publish``/``retry``/release, at the next due
   retry, and otherwise every ``poll_interval`` (work published by other processes).
 * Duplicates of (recipient, package id) are kept, not collapsed: a re-send while the entry is in
@@ -97,17 +98,19 @@ class _LocalMessage(QueueMessage):
         if self._settled:
             raise RuntimeError(f"{self!r} is already settled")
         self._settled = True
-        self._consumer.settled(self._row_id)
+        self._consumer.settled(self._row_id, self._token)
 
     async def ack(self) -> None:
         """Done: delete the entry (if this claim still holds it)."""
         self._settle()
         await self._broker._ack(self._row_id, self._token)
 
-    async def retry(self, reason: str) -> None:
-        """Re-queue after this attempt's delay tier, with ``attempt + 1``."""
+    async def retry(self, reason: str, *, same_attempt: bool = False) -> None:
+        """Re-queue after this attempt's delay tier, with ``attempt + 1`` (or the same)."""
         self._settle()
-        await self._broker._retry(self._row_id, self._token, self.attempt, reason)
+        await self._broker._retry(
+            self._row_id, self._token, self.attempt, reason, 0 if same_attempt else 1
+        )
 
     async def dead_letter(self, reason: str) -> None:
         """Move the entry to ``broker_dead``."""
@@ -119,12 +122,22 @@ class _Consumer:
     """Book-keeping of one ``consume`` iterator: its unsettled entries and its wake-up."""
 
     def __init__(self) -> None:
-        self.unsettled: set[int] = set()
+        #: (row id, claim token) -> lease end. Keyed by claim: the same row claimed again
+        #: after its lease ran out is another slot, which a late settle of the old claim
+        #: must not free.
+        self.unsettled: dict[tuple[int, str], float] = {}
         self.wakeup = asyncio.Event()
 
-    def settled(self, row_id: int) -> None:
-        self.unsettled.discard(row_id)
+    def settled(self, row_id: int, token: str) -> None:
+        self.unsettled.pop((row_id, token), None)
         self.wakeup.set()  # a prefetch slot is free
+
+    def expire(self, now: float) -> None:
+        """Free the slots whose lease has run out: the row is claimable again, and a
+        handler that never settles it (it failed unexpectedly) must not hold the slot for
+        good — after ``prefetch`` of those the consumer would claim nothing more."""
+        for key in [k for k, until in self.unsettled.items() if until <= now]:
+            del self.unsettled[key]
 
 
 class LocalBroker(Broker):
@@ -251,6 +264,7 @@ class LocalBroker(Broker):
                 if buffered:
                     yield buffered.pop(0)
                     continue
+                consumer.expire(self._clock())
                 free = prefetch - len(consumer.unsettled)
                 next_due: float | None = None
                 if free > 0:
@@ -264,8 +278,10 @@ class LocalBroker(Broker):
                             break
                         log.warning("broker claim failed, will retry: %s", exc)
                         rows = []
+                    # Read after the claim: never earlier than the lease_until it wrote.
+                    until = self._clock() + self.lease_seconds
                     for row_id, recipient, package_id, attempt, redelivered, _ in rows:
-                        consumer.unsettled.add(row_id)
+                        consumer.unsettled[(row_id, token)] = until
                         buffered.append(
                             _LocalMessage(
                                 self,
@@ -349,7 +365,7 @@ class LocalBroker(Broker):
         if not deleted:
             log.info("ack of entry %s ignored: its lease passed to another consumer", row_id)
 
-    async def _retry(self, row_id: int, token: str, attempt: int, reason: str) -> None:
+    async def _retry(self, row_id: int, token: str, attempt: int, reason: str, step: int) -> None:
         delay = self.retry_delays[min(max(attempt, 1) - 1, len(self.retry_delays) - 1)]
         if self.jitter:
             delay *= 1 + random.uniform(-self.jitter, self.jitter)
@@ -357,10 +373,10 @@ class LocalBroker(Broker):
         updated = await self._db.write(
             lambda c: (
                 c.execute(
-                    "UPDATE broker_queue SET available_at = ?, attempt = attempt + 1, "
+                    "UPDATE broker_queue SET available_at = ?, attempt = attempt + ?, "
                     "lease_until = NULL, consumer = NULL, redelivered = 0, last_reason = ? "
                     "WHERE id = ? AND consumer = ?",
-                    (available_at, reason, row_id, token),
+                    (available_at, step, reason, row_id, token),
                 ).rowcount
             )
         )

@@ -110,7 +110,7 @@ class _MemoryMessage(QueueMessage):
         if self._settled:
             raise RuntimeError(f"{self!r} is already settled")
         self._settled = True
-        self._consumer.settled(self._id)
+        self._consumer.settled(self._id, self._token)
         entry = self._broker._queue.entries.get(self._id)
         if entry is None or entry.token != self._token:
             return None  # lease lost to another consumer: leave its claim alone
@@ -122,12 +122,13 @@ class _MemoryMessage(QueueMessage):
         if entry is not None:
             del self._broker._queue.entries[entry.id]
 
-    async def retry(self, reason: str) -> None:
-        """Re-queue after this attempt's delay tier, with ``attempt + 1``."""
+    async def retry(self, reason: str, *, same_attempt: bool = False) -> None:
+        """Re-queue after this attempt's delay tier, with ``attempt + 1`` (or the same)."""
         entry = self._take()
         if entry is not None:
             entry.available_at = self._broker._clock() + self._broker._delay(entry.attempt)
-            entry.attempt += 1
+            if not same_attempt:
+                entry.attempt += 1
             entry.lease_until = None
             entry.token = None
             entry.redelivered = False
@@ -148,12 +149,22 @@ class _MemoryMessage(QueueMessage):
 
 class _Consumer:
     def __init__(self) -> None:
-        self.unsettled: set[int] = set()
+        #: (entry id, claim token) -> lease end. Keyed by claim: the same entry claimed
+        #: again after its lease ran out is another slot, which a late settle of the old
+        #: claim must not free.
+        self.unsettled: dict[tuple[int, str], float] = {}
         self.wakeup = asyncio.Event()
 
-    def settled(self, entry_id: int) -> None:
-        self.unsettled.discard(entry_id)
+    def settled(self, entry_id: int, token: str) -> None:
+        self.unsettled.pop((entry_id, token), None)
         self.wakeup.set()
+
+    def expire(self, now: float) -> None:
+        """Free the slots whose lease has run out: the entry is back in the queue, and a
+        handler that never settles it (it failed unexpectedly) must not hold the slot for
+        good — after ``prefetch`` of those the consumer would take nothing more."""
+        for key in [k for k, until in self.unsettled.items() if until <= now]:
+            del self.unsettled[key]
 
 
 class InMemoryBroker(Broker):
@@ -297,11 +308,13 @@ class InMemoryBroker(Broker):
         try:
             while not self._closed:
                 consumer.wakeup.clear()
+                consumer.expire(self._clock())
                 if len(consumer.unsettled) < prefetch:
                     token = f"{self._instance}:{next(self._claims)}"
                     entry = self._claim_one(recipients, token)
                     if entry is not None:
-                        consumer.unsettled.add(entry.id)
+                        assert entry.lease_until is not None  # set by the claim
+                        consumer.unsettled[(entry.id, token)] = entry.lease_until
                         yield _MemoryMessage(self, consumer, entry, token)
                         continue
                 timeout = self.poll_interval

@@ -20,9 +20,10 @@ How the contract maps onto AMQP:
   AMQP's flag.
 * **lease**: an unacked delivery *is* the lease. It ends when the channel or connection dies
   (RabbitMQ requeues at once, ``redelivered=True``, same ``attempt``), after ``lease_seconds``
-  without a settle (the hub nacks it with requeue — a hung handler), or after the server's
-  ``consumer_timeout``. A settle after the lease ended is logged and ignored: a delivery tag
-  belongs to its channel, so it can never touch whoever holds the entry now.
+  without a settle (the hub nacks it with requeue — a hung or failed handler — and the
+  consumer's prefetch slot is free again), or after the server's ``consumer_timeout``. A settle
+  after the lease ended is logged and ignored: a delivery tag belongs to its channel, so it can
+  never touch whoever holds the entry now.
 * **retry**: a copy with ``attempt + 1`` and the reason is published (confirmed) to the tier
   queue ``<p>.retry.<ms>``, which dead-letters it back to ``<p>.deliver`` after its TTL; then
   the original is acked. At-least-once: a crash between the two duplicates the entry, which
@@ -172,10 +173,15 @@ class _RabbitMessage(QueueMessage):
 
     async def _return_to_queue(self) -> None:
         self._session.broker._inflight.pop(self.message_id or "", None)
-        with contextlib.suppress(*_AMQP_ERRORS):
-            await self._incoming.nack(requeue=True)
-        self._release_shadow()
-        self._session.maybe_finish()
+        try:
+            with contextlib.suppress(*_AMQP_ERRORS):
+                await self._incoming.nack(requeue=True)
+            self._release_shadow()
+        finally:
+            # The prefetch slot is free again: a handler that never settles (it failed
+            # unexpectedly) must not hold it for good — after ``prefetch`` of those the
+            # session would hand out nothing more. A late settle is ignored (``_lost``).
+            self._session.release(self)
 
     def parks(self, redelivery: AbstractIncomingMessage) -> bool:
         """Keep ``redelivery`` (of this message) until this copy is settled; whether it did.
@@ -267,14 +273,15 @@ class _RabbitMessage(QueueMessage):
         if self._begin("ack", check_channel=False):
             await self._finish(done=True)
 
-    async def retry(self, reason: str) -> None:
-        """Publish ``attempt + 1`` to this attempt's tier queue (confirmed), then ack."""
+    async def retry(self, reason: str, *, same_attempt: bool = False) -> None:
+        """Publish ``attempt + 1`` (or the same) to this attempt's tier queue (confirmed),
+        then ack."""
         if not self._begin("retry"):
             return
         broker = self._session.broker
         millis = broker._tier_for(self.attempt)
         headers = broker._carried_headers(self._incoming)
-        headers[ATTEMPT_HEADER] = self.attempt + 1
+        headers[ATTEMPT_HEADER] = self.attempt if same_attempt else self.attempt + 1
         headers[REASON_HEADER] = reason[:1000]
         copy = broker._message(self.recipient, self.package_id, headers)
         try:

@@ -40,6 +40,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from hub.aio import cancel_and_wait
 from hub.api.app import build_app, runner_options
 from hub.config import load_config
 from hub.demo.agents import (
@@ -217,9 +218,7 @@ async def finish_or_stall(
         if now != seen:
             seen, moved = now, loop.time()
         elif loop.time() - moved > stall:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
             return False
 
 

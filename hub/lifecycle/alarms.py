@@ -18,7 +18,6 @@ An alarm's ``key`` is stable while the condition lasts, so it is notified once
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.aio import cancel_and_wait
 from hub.lifecycle.config import LifecycleSettings
 from hub.lifecycle.machines import DOSSIER_FINAL
 from hub.lifecycle.notify import Notifier
@@ -344,6 +344,4 @@ class AlarmEvaluator:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)

@@ -350,7 +350,14 @@ class Ingestor:
             accepted = await self._accept(data, caller)
         except BaseException as exc:
             if not future.done():
-                future.set_exception(exc if isinstance(exc, Exception) else HubError("cancelled"))
+                # Cancelled (client gone, shutdown): nothing was refused and the hub did not
+                # fail, so the waiters for the same bytes are told to try again (503).
+                shared = (
+                    exc
+                    if isinstance(exc, Exception)
+                    else Unavailable("the identical submission in progress was interrupted; retry")
+                )
+                future.set_exception(shared)
                 future.exception()  # mark retrieved: waiters may not exist
             raise
         else:

@@ -16,12 +16,12 @@ not already relaying). A row published twice (a crash between the broker's confi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from hub.aio import cancel_and_wait
 from hub.broker import Broker, QueueEntry
 from hub.store import Store
 
@@ -83,9 +83,7 @@ class OutboxRelay:
         the next start-up or by another process's sweep)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._queue:
             try:
                 async with asyncio.timeout(flush_timeout):

@@ -283,6 +283,24 @@ class BrokerContract:
         await fourth.ack()
         await consumer.nothing()
 
+    async def test_retry_keeping_the_attempt(
+        self, broker: Broker, advance: Advance, collect: Callable[..., Collector]
+    ) -> None:
+        await broker.publish(entries(1))
+        consumer = collect(broker)
+        first = await consumer.get()
+        await first.retry("the hub's own database was down", same_attempt=True)
+        await consumer.nothing(min(QUIET, self.RETRY_DELAYS[0] / 2))
+        await advance(self.RETRY_DELAYS[0])
+        again = await consumer.get()
+        assert (again.package_id, again.attempt, again.redelivered) == ("pkg-0000", 1, False)
+        await again.retry("HTTP 503")  # an ordinary retry counts from there
+        await advance(self.RETRY_DELAYS[0])
+        last = await consumer.get()
+        assert (last.package_id, last.attempt) == ("pkg-0000", 2)
+        await last.ack()
+        await consumer.nothing()
+
     async def test_retry_does_not_block_other_entries(
         self, broker: Broker, collect: Callable[..., Collector]
     ) -> None:
@@ -352,6 +370,27 @@ class BrokerContract:
         assert (last.package_id, last.attempt) == ("pkg-0000", 2)
         await last.ack()
         await survivor.nothing()
+
+    async def test_an_unsettled_hand_out_frees_its_prefetch_slot_after_its_lease(
+        self, broker: Broker, advance: Advance, collect: Callable[..., Collector]
+    ) -> None:
+        await broker.publish(entries(1))
+        consumer = collect(broker, prefetch=1)
+        held = await consumer.get()  # its handler failed and never settles it
+        await advance(self.LEASE_SECONDS + 0.1)
+        # The lease is over: the entry is back, and so is the slot it held.
+        again = await consumer.get()
+        assert (again.package_id, again.attempt, again.redelivered) == ("pkg-0000", 1, True)
+        # A late settle of the old hand-out is ignored and frees nothing: the slot is the
+        # new hand-out's.
+        await held.ack()
+        await broker.publish(entries(1, prefix="next"))
+        await consumer.nothing()
+        await again.ack()
+        following = await consumer.get()
+        assert following.package_id == "next-0000"
+        await following.ack()
+        await consumer.nothing()
 
     async def test_close_releases_in_flight_entries(
         self, broker: Broker, open_broker: OpenBroker, collect: Callable[..., Collector]

@@ -109,3 +109,50 @@ async def test_republish_pending_publishes_everything_left(tmp_path: Path) -> No
         assert await relay.republish_pending() == 14
         assert max(broker.publishes) <= 5
         assert await store.pending_deliveries() == []
+
+
+class StuckBroker(InMemoryBroker):
+    """Its first publish never confirms, and once cancelled takes until ``release`` to unwind
+    (an aio-pika channel closing); later publishes return at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.publishing = asyncio.Event()
+        self.unwinding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, entries: Sequence[QueueEntry]) -> None:
+        self.calls += 1
+        if self.calls > 1:
+            return
+        self.publishing.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.unwinding.set()
+            await self.release.wait()
+            raise
+
+
+async def test_stop_does_not_absorb_the_callers_cancellation(tmp_path: Path) -> None:
+    """A shutdown cancelled (or timed out) while the relay task unwinds stops there: it does
+    not go on to the final flush as if nothing had happened."""
+    broker = StuckBroker()
+    async with SqliteStore(tmp_path / "s.sqlite", chainer=AuditChain()) as store, broker:
+        relay = OutboxRelay(broker, store)
+        relay.start()
+        relay_task = relay._task
+        assert relay_task is not None
+        relay.submit([QueueEntry(H29, "pkg-1")])
+        async with asyncio.timeout(10):
+            await broker.publishing.wait()
+        stopping = asyncio.create_task(relay.stop())
+        async with asyncio.timeout(10):
+            await broker.unwinding.wait()
+        stopping.cancel()
+        await asyncio.wait({stopping})
+        assert stopping.cancelled()
+        assert broker.calls == 1  # no flush after the cancellation
+        broker.release.set()
+        await asyncio.wait({relay_task})
