@@ -101,7 +101,7 @@ class Dispatcher:
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._secrets: dict[Path, bytes] = {}
+        self._secrets: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._running: set[asyncio.Task[None]] = set()
 
@@ -237,13 +237,18 @@ class Dispatcher:
         )
 
     def _secret(self, agency: AgencyConfig) -> bytes:
-        if agency.push_secret_file is None:
+        # Read again whenever the file changes (a stat per push, not a read): an operator who
+        # rotates the secret with the agency must not have to restart the hub for it.
+        path = agency.push_secret_file
+        if path is None:
             return b""
-        secret = self._secrets.get(agency.push_secret_file)
-        if secret is None:
-            secret = agency.push_secret_file.read_bytes().strip()
-            self._secrets[agency.push_secret_file] = secret
-        return secret
+        info = path.stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        cached = self._secrets.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, path.read_bytes().strip())
+            self._secrets[path] = cached
+        return cached[1]
 
     async def push(self, agency: AgencyConfig, message: QueueMessage) -> PushOutcome:
         """POST the exact bytes to the agency."""

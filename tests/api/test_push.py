@@ -178,3 +178,23 @@ async def test_push_success_settles_delivered_and_acked_in_one_grouped_write(
             kinds = [e["kind"] for e in trace["events"] if e["recipient"] == G12]
             assert kinds[-2:] == ["delivered", "acked"]
             assert receiver.received[package_id] == [data]
+
+
+async def test_a_rotated_push_secret_is_used_without_a_restart(
+    make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
+) -> None:
+    receiver = Receiver()
+    async with serve(receiver) as server:
+        workdir = make_workdir(agencies_with_push(str(server.make_url("/inbox"))))
+        receiver.secret = workdir.push_secret(G12)
+        async with start_hub(workdir) as hub:
+            sender = await hub.client(G22)
+            first = await sender.submit(document(signers(G22), [Organ(organ_id=G12)], number=7)[1])
+            await wait_for(lambda: first.package_id in receiver.received)
+            # The operator and the agency rotate the shared secret; the hub keeps running.
+            rotated = b"rotated-" + receiver.secret
+            (workdir.pki_dir / "agencies" / G12 / "push_secret").write_bytes(rotated + b"\n")
+            receiver.secret = rotated
+            second = await sender.submit(document(signers(G22), [Organ(organ_id=G12)], number=8)[1])
+            await wait_for(lambda: second.package_id in receiver.received)
+            assert receiver.bad_signatures == 0
