@@ -13,6 +13,7 @@ import click
 from hub.cli_options import actor_option, config_option, progress_bar
 
 if TYPE_CHECKING:  # imported lazily at run time: ``hub --help`` stays fast
+    from hub.audit.service import PurgeRun
     from hub.audit.tsa import TsaClient
 
 CONFIG = config_option()
@@ -118,7 +119,7 @@ def audit_purge(config_dir: Path, days: int | None) -> None:
     _config, store, _signer = _open(config_dir)
     settings = load_audit_settings(config_dir)
 
-    async def run() -> list[str]:
+    async def run() -> PurgeRun:
         async with store:
             return await purge(
                 store,
@@ -127,8 +128,12 @@ def audit_purge(config_dir: Path, days: int | None) -> None:
                 actor="hub audit purge",
             )
 
-    purged = asyncio.run(run())
-    click.echo(f"purged {len(purged)} package(s)")
+    done = asyncio.run(run())
+    click.echo(f"purged {len(done.purged)} package(s)")
+    if done.kept:
+        click.echo(f"kept {done.kept} package(s) for deliveries neither acknowledged nor dead")
+    if done.capped:
+        click.echo("stopped at the per-run limit: more may be due, run it again")
 
 
 @click.command("evidence")

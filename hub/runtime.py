@@ -348,22 +348,27 @@ class Runtime:
         # longer than needed), without relying on someone scheduling ``hub audit purge``.
         # Every worker runs it; a package purged by another is no longer a candidate, and
         # the purge itself is a guarded UPDATE, so concurrent runs purge each package once.
-        # The first run waits a little (at most a minute) so start-up is not slowed down.
+        # The first run waits a little (at most a minute) so start-up is not slowed down; so
+        # does the run after one that stopped at its cap (a backlog, or retention just turned
+        # on): a run is bounded, the backlog is worked through run after run.
         settings = self.audit_settings
-        delay = min(settings.purge_interval, 60.0)
+        soon = min(settings.purge_interval, 60.0)
+        delay = soon
         while True:
             await asyncio.sleep(delay)
             delay = settings.purge_interval
             try:
-                purged = await purge(
+                run = await purge(
                     self.store,
                     package_days=settings.package_days,
                     purge_unacked=settings.purge_unacked,
                     actor="retention schedule",
                     now=self.clock(),
                 )
-                if purged:
-                    log.info("retention purge: %d package(s)", len(purged))
+                if run.purged:
+                    log.info("retention purge: %d package(s)", len(run.purged))
+                if run.capped:
+                    delay = soon
             except Exception as exc:  # the next run retries
                 log.warning("retention purge failed: %s", exc)
 

@@ -18,7 +18,7 @@ from hub.aio import cancel_and_wait
 from hub.audit.checkpoint import sign_checkpoint
 from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
 from hub.audit.verify import PAGE_SIZE, AuditSource, Finding, Progress, Report, verify_stream
-from hub.models import DeliveryState, Event
+from hub.models import Event
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 from hub.store.records import ChainHead, CheckpointRow
@@ -127,6 +127,27 @@ async def record_read(
     )
 
 
+#: Packages read per page of a purge run.
+PURGE_BATCH = 500
+#: Pages one purge run goes through at most (10,000 packages at the default batch): every purge
+#: is its own short write transaction, but a run does not monopolise the writer for longer
+#: than that; the scheduled loop comes back within a minute while a run stops at this cap.
+PURGE_MAX_BATCHES = 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PurgeRun:
+    """What one retention purge run did."""
+
+    #: the packages whose bytes this run dropped, oldest first
+    purged: tuple[str, ...]
+    #: packages past the policy that keep their bytes for a delivery neither acked nor dead
+    #: (always 0 under ``purge_unacked``)
+    kept: int
+    #: the run stopped after its last page was full: more may be due, run again
+    capped: bool
+
+
 async def purge(
     store: Store,
     *,
@@ -134,37 +155,53 @@ async def purge(
     purge_unacked: bool = False,
     actor: str = "retention",
     now: datetime | None = None,
-    batch: int = 500,
-) -> list[str]:
+    batch: int = PURGE_BATCH,
+    max_batches: int = PURGE_MAX_BATCHES,
+) -> PurgeRun:
     """Drop the bytes of packages older than ``package_days`` (never the receipt, the
-    events or the signed acks: they are the evidence). Packages with a delivery not yet
-    acknowledged are kept unless ``purge_unacked``. Each purge is a chained ``purged``
-    event written in the same transaction as the deletion."""
+    events or the signed acks: they are the evidence). Packages with a delivery neither
+    acknowledged nor dead are kept unless ``purge_unacked``, and counted: a warning says how
+    many. Each purge is a chained ``purged`` event written in the same transaction as the
+    deletion.
+
+    The store selects only what may be purged, ``batch`` packages a page, paging by seq
+    until a short page, at most ``max_batches`` pages a run (:class:`PurgeRun` says whether
+    the run stopped there). Old unacknowledged packages never fill a page, so they cannot
+    hold back the purge of the packages behind them."""
+    if batch < 1 or max_batches < 1:
+        raise ValueError("purge: batch and max_batches must be at least 1")
     if package_days <= 0:
-        return []
+        return PurgeRun(purged=(), kept=0, capped=False)
     backend = store.audit()
     cutoff = (now or datetime.now(UTC)) - timedelta(days=package_days)
     purged: list[str] = []
-    for package_id in await backend.purge_candidates(cutoff, batch):
-        deliveries = await store.deliveries_for(package_id)
-        if not purge_unacked and any(
-            d.state not in (DeliveryState.ACKED, DeliveryState.DEAD) for d in deliveries
-        ):
-            continue
-        record = await store.get_package(package_id)
-        event = Event(
-            package_id=package_id,
-            kind="purged",
-            at=now or datetime.now(UTC),
-            detail={
-                "actor": actor,
-                "policy_days": package_days,
-                "sha256": record.sha256 if record else None,
-            },
+    after, capped = 0, True
+    for _ in range(max_batches):
+        page = await backend.purge_candidates(cutoff, after, batch, unacked=purge_unacked)
+        for candidate in page:
+            event = Event(
+                package_id=candidate.package_id,
+                kind="purged",
+                at=now or datetime.now(UTC),
+                detail={"actor": actor, "policy_days": package_days, "sha256": candidate.sha256},
+            )
+            if await backend.purge_package(candidate.package_id, event):
+                purged.append(candidate.package_id)
+        if len(page) < batch:
+            capped = False
+            break
+        after = page[-1].seq
+    # Counted once per run, after the pages: what the policy says is due but stays.
+    kept = 0 if purge_unacked else await backend.purge_kept(cutoff)
+    if kept:
+        log.warning(
+            "retention purge: %d package(s) past the %d-day policy keep their bytes: a delivery "
+            "is neither acknowledged nor dead (a recipient that fetched and never "
+            "acknowledged, or is no longer served); [retention] purge_unacked purges them",
+            kept,
+            package_days,
         )
-        if await backend.purge_package(package_id, event):
-            purged.append(package_id)
-    return purged
+    return PurgeRun(purged=tuple(purged), kept=kept, capped=capped)
 
 
 class Checkpointer:

@@ -19,7 +19,14 @@ from datetime import datetime
 from typing import Any
 
 from hub.models import Event
-from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
+from hub.store.records import (
+    OPEN_STATES,
+    ChainedEvent,
+    ChainHead,
+    CheckpointRow,
+    PurgeCandidate,
+    SignedAck,
+)
 
 #: The columns of an event row, in :func:`chained_event`'s order.
 EVENT_COLUMNS = (
@@ -179,10 +186,46 @@ def signed_ack(row: Any, time_out: Callable[[Any], datetime]) -> SignedAck:
 
 # -- purges ---------------------------------------------------------------------------------------
 
-#: Packages accepted before a time whose bytes are still stored (parameters: before, limit).
-PURGE_CANDIDATES = (
-    "SELECT p.id FROM packages p JOIN package_blobs b ON b.package_id = p.id "
-    "WHERE p.accepted_at < ? AND b.purged_at IS NULL ORDER BY p.seq LIMIT ?"
+#: The delivery states that keep a package's bytes unless ``purge_unacked``: neither acked nor
+#: dead, spelled out literally (constants, never input) so the planner matches them with the
+#: ``(state, …)`` indexes.
+_OPEN = "(" + ", ".join(f"'{state}'" for state in OPEN_STATES) + ")"
+
+# The candidate query walks ``packages`` by its primary key ``seq``, between the page's key and
+# the last package accepted before the cutoff, found by one seek on ``dash_packages_accepted
+# (accepted_at)`` (migration 0004). Without that upper bound the last, short page of every run
+# would walk every package still inside the retention period (the bulk of the table) only to
+# filter them out on ``accepted_at``. ``seq`` follows acceptance order but acceptance times
+# are taken before the insert: a package accepted a moment before the bound's but numbered
+# after it waits for the next run (``accepted_at < ?`` is still what decides, so nothing is
+# ever purged early). Packages purged by earlier runs are still walked (one blob seek each):
+# nothing indexes ``purged_at``.
+_PURGE_WALK = (
+    "SELECT p.seq, p.id, p.sha256 FROM packages p JOIN package_blobs b ON b.package_id = p.id "
+    "WHERE p.seq > ? AND p.seq <= (SELECT l.seq FROM packages l WHERE l.accepted_at < ? "
+    "ORDER BY l.accepted_at DESC, l.seq DESC LIMIT 1) "
+    "AND p.accepted_at < ? AND b.purged_at IS NULL"
+)
+# A delivery that still owes the package to its recipient. ``deliveries``' primary key
+# ``(package_id, recipient)`` serves it: one seek to the package's own few rows (one per
+# recipient), never a scan of the deliveries table or of another package's rows.
+_OPEN_DELIVERY = f"SELECT 1 FROM deliveries d WHERE d.package_id = p.id AND d.state IN {_OPEN}"
+#: The next page of packages the purge may drop the bytes of: accepted before a time, bytes
+#: still stored, every delivery acked or dead (keyset pagination on ``seq``; parameters: after
+#: seq, before, before, limit). Filtering in SQL is what keeps old unacknowledged
+#: packages from filling every page and starving the purge of the rest.
+PURGE_CANDIDATES = f"{_PURGE_WALK} AND NOT EXISTS ({_OPEN_DELIVERY}) ORDER BY p.seq LIMIT ?"
+#: :data:`PURGE_CANDIDATES` under ``purge_unacked``: whatever the deliveries.
+PURGE_CANDIDATES_UNACKED = f"{_PURGE_WALK} ORDER BY p.seq LIMIT ?"
+#: How many packages accepted before a time keep their bytes for a delivery neither acked nor
+#: dead (parameter: before). Driven from the open deliveries through a ``(state, …)`` index
+#: (``deliveries_state`` on PostgreSQL, ``dash_deliveries_state_*`` on SQLite, migrations
+#: 0001 and 0004): in a healthy hub a small share of the table, as acked rows dominate; each
+#: is joined to its package and blob by primary key. Run once per purge run.
+PURGE_KEPT = (
+    "SELECT COUNT(DISTINCT d.package_id) FROM deliveries d "
+    "JOIN packages p ON p.id = d.package_id JOIN package_blobs b ON b.package_id = d.package_id "
+    f"WHERE d.state IN {_OPEN} AND p.accepted_at < ? AND b.purged_at IS NULL"
 )
 #: Drop a package's bytes (parameters: purged at, package id); returns the id if it did.
 PURGE_BLOB = (
@@ -192,5 +235,22 @@ PURGE_BLOB = (
 #: The Subject and its search words are content too (issue 10): they go with the bytes.
 PURGE_SUBJECT = "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = ?"
 PURGED_AT = "SELECT purged_at FROM package_blobs WHERE package_id = ?"
+
+
+def purge_candidates(
+    after_seq: int, before: Any, limit: int, *, unacked: bool
+) -> tuple[str, tuple[object, ...]]:
+    """The statement and parameters of the next page of purge candidates after ``after_seq``
+    (``before`` as the backend binds a time)."""
+    text = PURGE_CANDIDATES_UNACKED if unacked else PURGE_CANDIDATES
+    return text, (after_seq, before, before, limit)
+
+
+def purge_candidate(row: Any) -> PurgeCandidate:
+    """A row of :data:`PURGE_CANDIDATES`."""
+    seq, package_id, sha256 = row
+    return PurgeCandidate(int(seq), str(package_id), str(sha256))
+
+
 #: What a purged blob holds.
 PURGED_DATA = b""

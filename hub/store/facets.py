@@ -39,6 +39,7 @@ from hub.store.records import (
     Operator,
     Overview,
     PackageQuery,
+    PurgeCandidate,
     Session,
     SignedAck,
     SourceState,
@@ -318,8 +319,19 @@ class AuditStore(abc.ABC):
         """A package's signed acknowledgements, by recipient."""
 
     @abc.abstractmethod
-    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
-        """Packages accepted before ``before`` whose bytes are still stored, oldest first."""
+    async def purge_candidates(
+        self, before: datetime, after_seq: int, limit: int, *, unacked: bool = False
+    ) -> list[PurgeCandidate]:
+        """The next page of packages accepted before ``before`` whose bytes are still stored
+        and, unless ``unacked``, whose deliveries are all acked or dead: ``seq`` after
+        ``after_seq``, by seq, at most ``limit`` (keyset pagination). The walk stops at the
+        last package accepted before ``before``: one numbered after it though accepted a
+        moment earlier is left to the next run."""
+
+    @abc.abstractmethod
+    async def purge_kept(self, before: datetime) -> int:
+        """How many packages accepted before ``before`` still have their bytes and a
+        delivery neither acked nor dead: what the purge keeps unless ``purge_unacked``."""
 
     @abc.abstractmethod
     async def purge_package(self, package_id: str, event: Event) -> bool:

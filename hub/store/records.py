@@ -308,6 +308,15 @@ class SignedAck:
 
 
 @dataclass(frozen=True, slots=True)
+class PurgeCandidate:
+    """A package the retention purge may drop the bytes of (``seq`` is the page's key)."""
+
+    seq: int
+    package_id: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChainedEvent:
     """One event row with its chain fields, exactly as stored.
 

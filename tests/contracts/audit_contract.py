@@ -1,6 +1,6 @@
-"""The audit contract: chained events, signed checkpoints and every kind of tampering, run
-against SQLite and a real PostgreSQL (``tests/audit/test_audit_backends.py``) and the memory
-store (``tests/store/test_memory_store.py``).
+"""The audit contract: chained events, signed checkpoints and every kind of tampering, and the
+retention purge, run against SQLite and a real PostgreSQL (``tests/audit/test_audit_backends.py``)
+and the memory store (``tests/store/test_memory_store.py``).
 
 A test class inherits :class:`AuditContract` and provides the ``audit_env`` fixture:
 ``(store, tamper)``, where ``tamper`` (:class:`Tamper`) is the attacker with access to the
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hub.audit.chain import sealed
-from hub.audit.service import verify_store, write_checkpoint
-from hub.models import Event
+from hub.audit.service import PurgeRun, purge, verify_store, write_checkpoint
+from hub.models import DeliveryChange, DeliveryState, Event, NewPackage
 from hub.receipts import ReceiptSigner
 from hub.store import Store
 from hub.store.records import ChainedEvent
+from tests.contracts.store_contract import G22, H29, new_package
 
 Sql = Callable[[str, tuple[object, ...]], Awaitable[None]]
 T0 = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
@@ -344,6 +346,123 @@ class AuditContract:
         self, audit_env: Env, check: Callable[[Store, Tamper], Awaitable[None]]
     ) -> None:
         await check(*audit_env)
+
+    # -- the retention purge -------------------------------------------------------------------
+
+    async def test_purge_gets_past_old_unacknowledged_packages(
+        self, audit_env: Env, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """More old packages still owed to a recipient than a page holds, then old packages
+        whose deliveries are all acked or dead: the purge passes the first and purges the
+        others in one run, and says how many it kept."""
+        store, _ = audit_env
+        owed = _aged(650, recipients=(G22, H29))  # more than a batch (500)
+        done = _aged(40, recipients=(G22, H29))
+        young = new_package(accepted_at=NOW - timedelta(hours=1))
+        await store.add_packages([*owed, *done, young])
+        # owed: one recipient acked, the other fetched and never acknowledged
+        await _settle(store, owed, G22, DeliveryState.ACKED)
+        await _settle(store, owed, H29, DeliveryState.DELIVERED)
+        await _settle(store, done, G22, DeliveryState.ACKED)
+        await _settle(store, done[::2], H29, DeliveryState.ACKED)
+        await _settle(store, done[1::2], H29, DeliveryState.DEAD)
+        await _settle(store, [young], G22, DeliveryState.ACKED)
+
+        with caplog.at_level(logging.WARNING, logger="hub.audit"):
+            run = await purge(store, package_days=1, now=NOW, actor="test")
+        assert run == PurgeRun(purged=tuple(p.id for p in done), kept=650, capped=False)
+        assert _warnings(caplog) == ["650 package(s) past the 1-day policy keep their bytes"]
+        for p in done:
+            assert await store.get_bytes(p.id) == b""
+            (event,) = [e for e in await store.events_for(p.id) if e.kind == "purged"]
+            assert event.detail == {"actor": "test", "policy_days": 1, "sha256": p.sha256}
+        for p in (owed[0], owed[-1], young):
+            assert await store.get_bytes(p.id) == p.data
+        assert await store.audit().purged_at(young.id) is None
+
+        # Nothing left that may go: a run purges nothing and still counts what stays.
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hub.audit"):
+            again = await purge(store, package_days=1, now=NOW)
+        assert again == PurgeRun(purged=(), kept=650, capped=False)
+        assert _warnings(caplog) == ["650 package(s) past the 1-day policy keep their bytes"]
+        signer = make_signer()
+        await write_checkpoint(store, signer, "hub", NOW)
+        assert (await verify_store(store, signer)).ok
+
+    async def test_purge_pages_through_what_is_due_up_to_the_cap(
+        self, audit_env: Env, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Every page of what may go is purged in one run (owed packages interleaved do not
+        end a page early or shift the pages), up to ``max_batches`` pages a run."""
+        store, _ = audit_env
+        aged = _aged(36)
+        owed = aged[::4]  # 9 packages, one in every four
+        due = [p for p in aged if p not in owed]  # 27 packages
+        await store.add_packages(aged)
+        await _settle(store, due, G22, DeliveryState.ACKED)
+
+        run = await purge(store, package_days=1, now=NOW, batch=5)
+        assert run == PurgeRun(purged=tuple(p.id for p in due), kept=9, capped=False)
+
+        more = _aged(12)
+        await store.add_packages(more)
+        await _settle(store, more, G22, DeliveryState.DEAD)
+        capped = await purge(store, package_days=1, now=NOW, batch=5, max_batches=2)
+        assert capped == PurgeRun(purged=tuple(p.id for p in more[:10]), kept=9, capped=True)
+        rest = await purge(store, package_days=1, now=NOW, batch=5, max_batches=2)
+        assert rest == PurgeRun(purged=tuple(p.id for p in more[10:]), kept=9, capped=False)
+
+        # purge_unacked: the owed ones go too, and nothing is counted as kept.
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hub.audit"):
+            forced = await purge(store, package_days=1, now=NOW, batch=5, purge_unacked=True)
+        assert forced == PurgeRun(purged=tuple(p.id for p in owed), kept=0, capped=False)
+        assert _warnings(caplog) == []
+        assert await purge(store, package_days=1, now=NOW, batch=5) == PurgeRun((), 0, False)
+
+    async def test_purge_walks_up_to_the_last_package_accepted_before_the_cutoff(
+        self, audit_env: Env
+    ) -> None:
+        """Acceptance times are taken before the insert, so ``seq`` order is acceptance order
+        only nearly: a package numbered after the last one accepted before the cutoff, though
+        accepted earlier, waits for a later run; nothing goes before its time."""
+        store, _ = audit_env
+        cutoff = NOW - timedelta(days=1)
+        first = new_package(accepted_at=cutoff - timedelta(seconds=5))
+        late = new_package(accepted_at=cutoff - timedelta(seconds=10))  # numbered after first
+        young = new_package(accepted_at=cutoff + timedelta(seconds=1))
+        await store.add_packages([first, late, young])
+        await _settle(store, [first, late, young], G22, DeliveryState.ACKED)
+        assert (await purge(store, package_days=1, now=NOW)).purged == (first.id,)
+        later = await purge(store, package_days=1, now=NOW + timedelta(seconds=2))
+        assert later.purged == (late.id, young.id)
+
+
+#: The purge tests' clock: packages made by :func:`_aged` are more than a day old then.
+NOW = datetime(2027, 3, 2, 1, 30, tzinfo=UTC)
+
+
+def _aged(n: int, recipients: tuple[str, ...] = (G22,)) -> list[NewPackage]:
+    """``n`` packages accepted about a year before :data:`NOW`, one second apart, in order."""
+    return [new_package(recipients=recipients) for _ in range(n)]
+
+
+async def _settle(
+    store: Store, packages: list[NewPackage], recipient: str, state: DeliveryState
+) -> None:
+    """Move ``recipient``'s delivery of every package to ``state`` in one group."""
+    outcomes = await store.settle([DeliveryChange(p.id, recipient, state) for p in packages])
+    assert all(o.record is not None and o.record.state is state for o in outcomes)
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The purge's warnings, each up to its first colon (the count and the policy)."""
+    return [
+        r.getMessage().removeprefix("retention purge: ").split(":")[0]
+        for r in caplog.records
+        if r.name == "hub.audit" and r.levelno == logging.WARNING
+    ]
 
 
 def digest(data: bytes) -> str:

@@ -267,11 +267,11 @@ async def test_copy_everything_then_verify_on_postgresql(
         # Changes to rows copied before: a discard taken back (deleted), the oldest packages'
         # bytes purged.
         await store.dashboard().undiscard(*dead[1])
-        purged = await purge(
+        run = await purge(
             store, package_days=1, purge_unacked=True, now=datetime.now(UTC) + timedelta(days=3),
-            batch=2,
+            batch=2, max_batches=1,
         )  # fmt: skip
-        assert purged
+        assert run.purged
         await store.append_event(Event(package_id=None, kind="operator.test", at=datetime.now(UTC)))
         await write_checkpoint(store, signer, config.settings.hub_id)
 

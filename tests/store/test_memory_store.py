@@ -273,15 +273,22 @@ async def test_purge_drops_the_bytes_and_the_subject_and_keeps_the_evidence() ->
         young = new_package()
         await store.add_packages([old, young])
         audit, signer = store.audit(), make_signer()
-        assert await audit.purge_candidates(young.accepted_at, 10) == [old.id]
-        assert await audit.purge_candidates(young.accepted_at + timedelta(seconds=1), 1) == [old.id]
+        # Both packages still owe their delivery: candidates only when that is overridden.
+        assert await audit.purge_candidates(young.accepted_at, 0, 10) == []
+
+        async def candidates(before: datetime, limit: int) -> list[str]:
+            page = await audit.purge_candidates(before, 0, limit, unacked=True)
+            return [c.package_id for c in page]
+
+        assert await candidates(young.accepted_at, 10) == [old.id]
+        assert await candidates(young.accepted_at + timedelta(seconds=1), 1) == [old.id]
         at = young.accepted_at + timedelta(days=400)
         event = Event(old.id, "purged", at, detail={"reason": "retention"})
         assert await audit.purge_package(old.id, event)
         assert not await audit.purge_package(old.id, event)  # purged before: nothing chained
         assert not await audit.purge_package("no-such-package", event)
         assert (await audit.purged_at(old.id), await audit.purged_at(young.id)) == (at, None)
-        assert await audit.purge_candidates(at, 10) == [young.id]
+        assert await candidates(at, 10) == [young.id]
         # the bytes and the Subject go; the row, the receipt and the trace stay
         assert await store.get_bytes(old.id) == b""
         assert await store.get_receipt(old.id) == old.receipt

@@ -15,13 +15,28 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from hub.models import Event
+from hub.models import DeliveryState, Event
 from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
-from hub.store.memory.backing import MemoryBacking, MemoryConnection, stored_detail, utc
-from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
+from hub.store.memory.backing import (
+    MemoryBacking,
+    MemoryConnection,
+    PackageRow,
+    stored_detail,
+    utc,
+)
+from hub.store.records import (
+    OPEN_STATES,
+    ChainedEvent,
+    ChainHead,
+    CheckpointRow,
+    PurgeCandidate,
+    SignedAck,
+)
 
 #: What a purged blob holds (as in the SQL backends).
 PURGED_DATA = b""
+#: Delivery states that keep a package's bytes unless ``purge_unacked`` (neither acked nor dead).
+OPEN = frozenset(DeliveryState(s) for s in OPEN_STATES)
 
 
 def _chain(db: MemoryBacking, chainer: EventChainer) -> ChainHead:
@@ -34,6 +49,14 @@ def _chain(db: MemoryBacking, chainer: EventChainer) -> ChainHead:
     if head is None:
         head = db.chains[chain_id] = ChainHead(chain_id, owner, 0, chainer.genesis)
     return head
+
+
+def _owed(db: MemoryBacking, row: PackageRow) -> bool:
+    """A delivery of the package is neither acked nor dead (it keeps the package's bytes)."""
+    return any(
+        (d := db.deliveries.get((row.record.id, r))) is not None and d.record.state in OPEN
+        for r in row.record.recipients
+    )
 
 
 def insert_chained(db: MemoryBacking, chainer: EventChainer, event: Event) -> int:
@@ -164,16 +187,35 @@ class MemoryAudit(AuditStore):
                 key=lambda a: a.recipient,
             )
 
-    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
-        """See :meth:`AuditStore.purge_candidates`."""
+    async def purge_candidates(
+        self, before: datetime, after_seq: int, limit: int, *, unacked: bool = False
+    ) -> list[PurgeCandidate]:
+        """See :meth:`AuditStore.purge_candidates`: the SQL backends' page, bound included."""
         until = utc(before)
         async with self._conn.tx() as db:
-            ids = [
-                package_id
-                for package_id, row in db.packages.items()  # in seq order
-                if row.record.accepted_at < until and row.purged_at is None
+            old = [row for row in db.packages.values() if row.record.accepted_at < until]
+            if not old:
+                return []
+            # the last package accepted before the cutoff (ties: the highest seq) ends the walk
+            bound = max(old, key=lambda row: (row.record.accepted_at, row.seq)).seq
+            page = [
+                PurgeCandidate(row.seq, row.record.id, row.record.sha256)
+                for row in old  # in seq order
+                if after_seq < row.seq <= bound
+                and row.purged_at is None
+                and (unacked or not _owed(db, row))
             ]
-            return ids[: max(limit, 0)]
+            return page[: max(limit, 0)]
+
+    async def purge_kept(self, before: datetime) -> int:
+        """See :meth:`AuditStore.purge_kept`."""
+        until = utc(before)
+        async with self._conn.tx() as db:
+            return sum(
+                1
+                for row in db.packages.values()
+                if row.record.accepted_at < until and row.purged_at is None and _owed(db, row)
+            )
 
     async def purge_package(self, package_id: str, event: Event) -> bool:
         """See :meth:`AuditStore.purge_package`: the bytes, the Subject and its words go,

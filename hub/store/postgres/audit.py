@@ -20,7 +20,7 @@ from hub.models import Event
 from hub.store import auditsql as q
 from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
 from hub.store.postgres.dialect import Conn, Runner
-from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, PurgeCandidate, SignedAck
 from hub.store.sql.dialect import aware as _in
 from hub.store.sql.dialect import pg as _pg
 from hub.store.sql.dialect import utc as _out
@@ -199,11 +199,18 @@ class PostgresAudit(AuditStore):
         rows = await self._read("signed acks", lambda c: _all(c, q.SIGNED_ACKS, (package_id,)))
         return [q.signed_ack(r, _out) for r in rows]
 
-    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
+    async def purge_candidates(
+        self, before: datetime, after_seq: int, limit: int, *, unacked: bool = False
+    ) -> list[PurgeCandidate]:
         """See :meth:`AuditStore.purge_candidates`."""
-        params = (_in(before), limit)
-        rows = await self._read("purge candidates", lambda c: _all(c, q.PURGE_CANDIDATES, params))
-        return [str(r[0]) for r in rows]
+        text, params = q.purge_candidates(after_seq, _in(before), limit, unacked=unacked)
+        rows = await self._read("purge candidates", lambda c: _all(c, text, params))
+        return [q.purge_candidate(r) for r in rows]
+
+    async def purge_kept(self, before: datetime) -> int:
+        """See :meth:`AuditStore.purge_kept`."""
+        params = (_in(before),)
+        return int(await self._read("purge kept", lambda c: _scalar(c, q.PURGE_KEPT, params)))
 
     async def purge_package(self, package_id: str, event: Event) -> bool:
         """See :meth:`AuditStore.purge_package`."""

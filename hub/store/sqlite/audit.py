@@ -17,7 +17,7 @@ from hub.models import Event
 from hub.sqlitedb import SqliteConnection, from_db_time, to_db_time
 from hub.store import auditsql as q
 from hub.store.facets import AuditStore, CheckpointBuilder, EventChainer
-from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, SignedAck
+from hub.store.records import ChainedEvent, ChainHead, CheckpointRow, PurgeCandidate, SignedAck
 
 #: This process's chain, by writer identity (a forked child gets a new identity, so a new
 #: chain); shared by every SqliteStore of the process, as the writes are serialised anyway.
@@ -183,12 +183,19 @@ class SqliteAudit(AuditStore):
             ]
         )
 
-    async def purge_candidates(self, before: datetime, limit: int) -> list[str]:
+    async def purge_candidates(
+        self, before: datetime, after_seq: int, limit: int, *, unacked: bool = False
+    ) -> list[PurgeCandidate]:
         """See :meth:`AuditStore.purge_candidates`."""
-        params = (to_db_time(before), limit)
+        text, params = q.purge_candidates(after_seq, to_db_time(before), limit, unacked=unacked)
         return await self._reader.run(
-            lambda c: [str(r[0]) for r in c.execute(q.PURGE_CANDIDATES, params)]
+            lambda c: [q.purge_candidate(r) for r in c.execute(text, params)]
         )
+
+    async def purge_kept(self, before: datetime) -> int:
+        """See :meth:`AuditStore.purge_kept`."""
+        params = (to_db_time(before),)
+        return await self._reader.run(lambda c: _scalar(c, q.PURGE_KEPT, params))
 
     async def purge_package(self, package_id: str, event: Event) -> bool:
         """See :meth:`AuditStore.purge_package`."""
