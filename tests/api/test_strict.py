@@ -26,8 +26,16 @@ from tests.conftest import WorkdirFactory
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
-#: codes only the command line raises (configuration, key files): never an API answer
-CLI_ONLY = {"config.invalid", "keys.refused", "directory.invalid"}  # hub agency import
+#: codes never answered by the API: the command line's (configuration, key files, hub agency
+#: import), the agency-side client's refusals of what answered it, the alarm webhook's failure
+CLI_ONLY = {
+    "config.invalid",
+    "keys.refused",
+    "directory.invalid",
+    "client.answer_refused",
+    "client.answer_too_large",
+    "alarm.notify_failed",
+}
 
 
 def _auth(hub: RunningHub, organ_id: str = G22) -> dict[str, str]:
