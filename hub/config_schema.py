@@ -277,6 +277,7 @@ class ConnectorToml(Table):
     retry_base: NonNegFloat = 0.2
     allow_legacy: bool = False
     receipt_trust_anchors: StrList = []
+    max_package_bytes: Annotated[int, Field(ge=1)] = 20 * 1024 * 1024
     adapter: AdapterSection
 
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 #: attributes every LogRecord has; anything else was passed with ``extra=`` and is logged
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -58,6 +59,26 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
         "[phone]",
     ),
 )
+
+
+def url_origin(url: str) -> str:
+    """Only the scheme, host and port of ``url``, for logs and error messages.
+
+    For URLs whose other parts may be credentials: a webhook's path is often the secret
+    itself (Slack, Teams and Mattermost ``.../hooks/<secret>``), and ``user:password@`` or a
+    ``?token=`` are common on internal endpoints. The masking of the broker and store URLs
+    (``mask_url``, ``mask_dsn``) keeps the path, which is fine for a vhost or a database name
+    but not here.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not host:
+        return "<unparseable URL>"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def redact(text: str) -> str:

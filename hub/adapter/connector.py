@@ -40,6 +40,8 @@ Configuration (TOML)::
     poll_interval = 5.0                      # seconds between outbound polls
     inbox_interval = 5.0                     # seconds between inbox checks
     receipt_trust_anchors = ["pki/ca.pem"]   # optional; default: trust_anchors
+    max_package_bytes = 20971520             # optional: the largest package downloaded
+                                             # (the hub's [limits] max_package_bytes)
 
     [adapter]
     name = "igate"                           # a built-in (adapters.<name>), a module, or
@@ -95,12 +97,12 @@ from hub.adapter.contract import (
 from hub.adapter.formats import model_from_verified, sign_outgoing, signature_policy
 from hub.adapter.formats import stable_package_id as _stable_id
 from hub.adapter.state import ConnectorState
-from hub.client import HubClient, HubProblem, InboxPackage, Submitted
+from hub.client import AnswerRefused, HubClient, HubProblem, InboxPackage, Submitted
 from hub.config_schema import ConnectorToml
 from hub.config_schema import validate as validate_schema
 from hub.errors import ConfigError, HubError
 from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
-from hub.xmlsafe import parse_xml
+from hub.xmlsafe import DEFAULT_MAX_SIZE, parse_xml
 from signing import SigningError, TrustStore, verify_enveloped
 from signing.pki import PrivateKey, load_certificates, load_private_key
 
@@ -149,6 +151,8 @@ class ConnectorConfig:
     receipt_trust_anchors: tuple[Path, ...] = ()  # empty: the same as trust_anchors
     #: where a non-built-in adapter package is looked for (the file's directory, its parent)
     adapter_path: tuple[Path, ...] = ()
+    #: the largest package the connector downloads: the hub's ``[limits] max_package_bytes``
+    max_package_bytes: int = DEFAULT_MAX_SIZE
 
 
 def load_connector_config(path: Path) -> ConnectorConfig:
@@ -196,6 +200,7 @@ def load_connector_config(path: Path) -> ConnectorConfig:
         allow_legacy=bool(doc.get("allow_legacy", False)),
         receipt_trust_anchors=tuple(p(a) for a in doc.get("receipt_trust_anchors", ())),
         adapter_path=search,
+        max_package_bytes=int(doc.get("max_package_bytes", DEFAULT_MAX_SIZE)),
     )
 
 
@@ -334,7 +339,9 @@ class Connector:
 
     async def __aenter__(self) -> Connector:
         token = self.config.token_file.read_text().strip()
-        self._client = HubClient(self.config.hub_url, token)
+        self._client = HubClient(
+            self.config.hub_url, token, max_package_bytes=self.config.max_package_bytes
+        )
         await self._client.__aenter__()
         await self.adapter.start(StartRequest(started_at=self.clock()))
         return self
@@ -366,6 +373,10 @@ class Connector:
                 reason = str(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except AnswerRefused as exc:
+                # Not the hub's answer as it sends it (too large, a DTD): whatever sits in
+                # between may behave next time; the same bytes again are harmless.
+                reason = f"{exc.code}: {exc.detail}"
             log.warning("submit attempt %d failed: %s", attempt, reason)
             if attempt < self.config.submit_attempts:
                 await asyncio.sleep(delay)
@@ -548,7 +559,7 @@ class Connector:
         while True:
             try:
                 batch = await self.client.fetch_batch(self.config.batch, cursor)
-            except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+            except (HubProblem, AnswerRefused, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("inbox unavailable, retrying next cycle: %s", exc)
                 report.deferred += 1
                 return report
@@ -585,7 +596,7 @@ class Connector:
             return go_on
         try:
             answer = await self.client.ack_batch([*redelivered, *delivered])
-        except (HubProblem, aiohttp.ClientError, TimeoutError) as exc:
+        except (HubProblem, AnswerRefused, aiohttp.ClientError, TimeoutError) as exc:
             # Each is remembered as delivered: the next cycle acks it (``redelivered``).
             log.warning("hub unavailable for acks, retrying next cycle: %s", exc)
             if go_on:

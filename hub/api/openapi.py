@@ -429,9 +429,14 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Readiness: store, broker, receipt certificate",
                     "operationId": "readyz",
                     "security": [],
+                    "description": "Open to all: one status per check ('ok', or 'failed: "
+                    "<code>' with a stable code such as hub.unavailable or timeout). The "
+                    "failures in words ('detail') only to the callers /metrics lets in "
+                    "([metrics] allow networks or its bearer token); otherwise they are "
+                    "logged only",
                     "responses": {
-                        "200": {"description": "Ready"},
-                        "503": {"description": "Not ready"},
+                        "200": _json("Readiness", "Ready"),
+                        "503": _json("Readiness", "Not ready"),
                     },
                 }
             },
@@ -484,6 +489,26 @@ def openapi_document() -> dict[str, Any]:
             },
             "schemas": {
                 **AGENCY_SCHEMAS,  # issue 11
+                "Readiness": {
+                    "type": "object",
+                    "required": ["status", "checks"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ready", "not ready"]},
+                        "checks": {
+                            "type": "object",
+                            "description": "Per check (store, broker, receipt_certificate, "
+                            "certificates_expiring): 'ok', 'ok, expires in N days', "
+                            "'warning: N expiring' or 'failed: <code>'",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "detail": {
+                            "type": "object",
+                            "description": "What failed or expires, in words, per check; "
+                            "only for the callers /metrics lets in",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                },
                 "Problem": {
                     "type": "object",
                     "required": ["type", "title", "status", "code"],

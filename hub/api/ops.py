@@ -16,7 +16,7 @@ from hub.api.openapi import openapi_document
 from hub.api.problems import problems_html
 from hub.audit.expiry import update_alarms, watched_certificates
 from hub.config import MetricsSettings
-from hub.errors import PROBLEMS_PAGE, AuthForbidden, AuthRequired
+from hub.errors import PROBLEMS_PAGE, AuthForbidden, AuthRequired, HubError
 from hub.metrics import PACKAGES_STORED
 
 routes = web.RouteTableDef()
@@ -29,19 +29,51 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
 
 
+#: How long ``/readyz`` waits for each of its store and broker calls (the pings and the
+#: package count): a probe answers within a few of these, however the backends hang.
+PROBE_SECONDS = 2.0
+
+
+def _failure_code(exc: BaseException) -> str:
+    """The stable code ``/readyz`` shows for a failed check: the error's own code
+    (``hub.unavailable``), ``timeout``, or ``hub.error`` for anything unexpected."""
+    if isinstance(exc, HubError):
+        return exc.code
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return HubError.code
+
+
+def _may_read_detail(request: web.Request, settings: MetricsSettings) -> bool:
+    """Whether the caller may read the failures' texts: exactly who may read ``/metrics``."""
+    try:
+        check_metrics_access(request, settings)
+    except (AuthRequired, AuthForbidden):
+        return False
+    return True
+
+
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the store and the broker answer, and the receipt certificate is valid."""
+    """Readiness: the store and the broker answer, and the receipt certificate is valid.
+
+    Anyone (a load balancer) reads one status per check: ``ok``, or ``failed: <code>``. What
+    failed, in words (the masked DSN or AMQP URL, hosts, the driver's message), is logged, and
+    answered in ``detail`` only to the callers ``/metrics`` lets in (``[metrics]``)."""
     rt = request.app[RUNTIME]
     checks: dict[str, str] = {}
+    detail: dict[str, str] = {}
     ok = True
     for name, probe in (("store", rt.store.ping), ("broker", rt.broker.ping)):
         try:
-            async with asyncio.timeout(2.0):  # not wait_for: see hub/dashboard/web.py
+            async with asyncio.timeout(PROBE_SECONDS):  # not wait_for: see hub/dashboard/web.py
                 await probe()
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"failed: {type(exc).__name__}: {exc}"
+            code = _failure_code(exc)
+            checks[name] = f"failed: {code}"
+            detail[name] = f"{type(exc).__name__}: {exc}" if str(exc) else code
+            log.warning("readiness: %s failed: %s", name, detail[name])
             ok = False
     now = rt.clock()
     cert = rt.signer.certificate
@@ -62,17 +94,27 @@ async def readyz(request: web.Request) -> web.Response:
         now,
         rt.audit_settings.expiry_warning_days,
     )
-    checks["certificates_expiring"] = (
-        "ok"
-        if not expiring
-        else "warning: "
-        + "; ".join(f"{e.owner} {e.subject} in {e.days_left} days" for e in expiring)
-    )
+    if expiring:
+        checks["certificates_expiring"] = f"warning: {len(expiring)} expiring"
+        detail["certificates_expiring"] = "; ".join(
+            f"{e.owner} {e.subject} in {e.days_left} days" for e in expiring
+        )
+    else:
+        checks["certificates_expiring"] = "ok"
     if ok:
-        PACKAGES_STORED.set(await rt.store.count_packages())
-    return web.json_response(
-        {"status": "ready" if ok else "not ready", "checks": checks}, status=200 if ok else 503
-    )
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                PACKAGES_STORED.set(await rt.store.count_packages())
+        except Exception as exc:
+            # The gauge only: the store answered its ping, so readiness stands; a slow count
+            # must not hold the probe (a load balancer gives up and marks the hub down).
+            log.warning(
+                "readiness: counting the stored packages failed: %s: %s", type(exc).__name__, exc
+            )
+    body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
+    if detail and _may_read_detail(request, rt.config.settings.metrics):
+        body["detail"] = detail
+    return web.json_response(body, status=200 if ok else 503)
 
 
 def _peer_allowed(peer: str | None, allow: tuple[str, ...]) -> bool:

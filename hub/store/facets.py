@@ -71,6 +71,13 @@ class DashboardStore(abc.ABC):
         """One account."""
 
     @abc.abstractmethod
+    async def replace_password_hash(self, username: str, old_hash: str, new_hash: str) -> bool:
+        """Set the account's password hash to ``new_hash`` if it is still ``old_hash``
+        (compare-and-set; role, disabled flag and creation time untouched): a rehash at login
+        never undoes a change committed since the account was read. ``False`` when the
+        account is gone or its hash changed meanwhile."""
+
+    @abc.abstractmethod
     async def list_operators(self) -> tuple[Operator, ...]:
         """Every account, by username."""
 

@@ -444,3 +444,38 @@ async def test_a_receipt_that_does_not_verify_leaves_the_record_unsent(edge: Edg
 
         with pytest.raises(ReceiptInvalid, match="sha256"):
             c.check_receipt(Submitted(str(item["id"]), False, receipt, (H41,)), b"<x/>")
+
+
+async def test_an_answer_the_client_refuses_is_the_hub_being_unavailable(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt or a batch over the client's limits (``client.answer_too_large``) leaves the
+    record signed-not-sent and the package in the inbox, and no cycle fails: the next cycle,
+    with answers within the limits, sends and delivers as usual."""
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-BIG"))
+    monkeypatch.setattr("hub.client.RECEIPT_MAX_BYTES", 100)  # every real receipt is larger
+    conn = edge.connector(H29)
+    conn.config = replace(conn.config, submit_attempts=2)
+    async with conn as c:
+        report = await c.run_once()
+        assert (report.sent, report.deferred, report.errors) == (0, 1, 0)
+        assert c.state.sent_state("H29-BIG", "r1") == ("signed", None)
+        monkeypatch.undo()
+        assert (await c.run_once()).resent == 1
+    await edge.settle()
+    small = edge.connector(H41)
+    small.config = replace(small.config, max_package_bytes=100)  # the dossier is larger
+    async with small as c:
+        report = await c.run_once()
+        assert (report.delivered, report.deferred, report.errors) == (0, 1, 0)
+    assert (await edge.cycle(H41)).delivered == 1
+
+
+def test_the_package_limit_is_read_from_the_config(workdir: Workdir, tmp_path: Path) -> None:
+    path = write_config(workdir, H29, "http://127.0.0.1:1", tmp_path / "data")
+    assert load_connector_config(path).max_package_bytes == 20 * 1024 * 1024  # the hub's
+    text = path.read_text().replace(
+        "retry_base = 0.01", "retry_base = 0.01\nmax_package_bytes = 50000000"
+    )
+    path.write_text(text)
+    assert load_connector_config(path).max_package_bytes == 50_000_000

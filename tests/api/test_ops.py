@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import logging
+from typing import Any
 
 import aiohttp
+import pytest
 from openapi_spec_validator import validate
 
 from hub.api.app import build_app
 from hub.client import HubProblem
-from tests.api.conftest import RunningHub
+from hub.errors import Unavailable
+from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import WorkdirFactory
 
 
 async def test_healthz_and_readyz(hub: RunningHub) -> None:
@@ -31,6 +38,90 @@ async def test_readyz_reports_a_broken_store(hub: RunningHub) -> None:
         body = await resp.json()
         assert resp.status == 503
         assert body["checks"]["store"].startswith("failed")
+
+
+#: what the PostgreSQL store and RabbitMQ broker put in their errors (masked, still internal)
+STORE_TEXT = (
+    "PostgreSQL store unavailable during ping (postgresql://hub:***@db.internal:5432/hub, "
+    "schema hub): OperationalError: connection refused"
+)
+BROKER_TEXT = "RabbitMQ at amqp://hub:***@mq.internal:5672/hub: ping: AMQPConnectionError"
+
+
+def _break_backends(hub: RunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def store_down() -> None:
+        raise Unavailable(STORE_TEXT)
+
+    async def broker_hangs() -> None:
+        await asyncio.Event().wait()  # never set: only the probe's bound ends it
+
+    monkeypatch.setattr(hub.runtime.store, "ping", store_down)
+    monkeypatch.setattr(hub.runtime.broker, "ping", broker_hangs)
+    monkeypatch.setattr("hub.api.ops.PROBE_SECONDS", 0.01)
+
+
+async def _readyz(url: str) -> tuple[int, str, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as resp:
+        text = await resp.text()
+        return resp.status, text, json.loads(text)
+
+
+async def test_readyz_tells_the_public_a_code_per_check_and_no_internals(
+    make_workdir: WorkdirFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The test client comes from 127.0.0.1: outside the networks that may read /metrics.
+    workdir = make_workdir(extra_hub_toml='[metrics]\nallow = ["10.0.0.0/8"]\n')
+    async with start_hub(workdir) as running:
+        _break_backends(running, monkeypatch)
+        with caplog.at_level(logging.WARNING, logger="hub.api"):
+            status, text, body = await _readyz(running.url)
+    assert status == 503
+    assert body["checks"]["store"] == "failed: hub.unavailable"
+    assert body["checks"]["broker"] == "failed: timeout"
+    assert "detail" not in body
+    for internal in ("db.internal", "mq.internal", "postgresql", "amqp", "OperationalError"):
+        assert internal not in text, text
+    # the words are the operators': in the log
+    assert "db.internal" in caplog.text and "readiness: broker failed: timeout" in caplog.text
+
+
+async def test_readyz_detail_is_for_those_who_may_read_metrics(
+    hub: RunningHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _break_backends(hub, monkeypatch)
+    status, _, body = await _readyz(hub.url)  # loopback: in [metrics] allow by default
+    assert status == 503
+    assert body["checks"]["store"] == "failed: hub.unavailable"
+    assert body["detail"] == {"store": f"Unavailable: {STORE_TEXT}", "broker": "timeout"}
+
+
+async def test_readyz_bounds_the_package_count(
+    hub: RunningHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count behind ``hub_packages_stored`` runs within the probe's bound; a count that
+    does not finish leaves the gauge and readiness alone."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def count_hangs() -> int:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 0
+
+    async def ping() -> None:  # instant: only the count meets the (shortened) bound
+        return None
+
+    monkeypatch.setattr(hub.runtime.store, "ping", ping)
+    monkeypatch.setattr(hub.runtime.broker, "ping", ping)
+    monkeypatch.setattr(hub.runtime.store, "count_packages", count_hangs)
+    monkeypatch.setattr("hub.api.ops.PROBE_SECONDS", 0.01)
+    async with asyncio.timeout(60):  # a safety net: before the bound the probe never answered
+        status, _, body = await _readyz(hub.url)
+    assert status == 200, body
+    assert started.is_set() and cancelled.is_set()
 
 
 async def test_openapi_document_is_valid_and_complete(hub: RunningHub) -> None:

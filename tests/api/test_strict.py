@@ -30,7 +30,10 @@ from tests.conftest import WorkdirFactory
 
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
 
-#: codes only the command line raises (configuration, key files): never an API answer
+#: codes never answered by the API: the command line's (configuration, key files, hub agency
+#: import, adapter scaffold, evidence, database tools), the time-stamp authority's (logged by
+#: the checkpointer), the agency-side client's refusals of what answered it, the alarm
+#: webhook's failure
 CLI_ONLY = {
     "config.invalid",
     "keys.refused",
@@ -39,6 +42,9 @@ CLI_ONLY = {
     "audit.evidence",  # hub evidence
     "audit.timestamp",  # the checkpointer and hub audit verify: logged, never answered
     "db.refused",  # hub db copy|backup|restore
+    "client.answer_refused",
+    "client.answer_too_large",
+    "alarm.notify_failed",
 }
 
 

@@ -49,6 +49,22 @@ class DashboardContract:
         assert await d.get_session("h2", NOW) is None  # disabled account
         assert [o.username for o in await d.list_operators()] == ["lan.nguyen"]
 
+    async def test_password_hash_compare_and_set_writes_the_hash_only(self, store: Store) -> None:
+        d = store.dashboard()
+        disabled = Operator("an.tran", "$old", "viewer", NOW, disabled=True)
+        assert await d.add_operator(disabled)
+        # the hash read before: replaced, and nothing else of the row is touched
+        assert await d.replace_password_hash("an.tran", "$old", "$new")
+        assert await d.get_operator("an.tran") == Operator(
+            "an.tran", "$new", "viewer", NOW, disabled=True
+        )
+        # the hash changed meanwhile (a reset): nothing is written
+        assert not await d.replace_password_hash("an.tran", "$old", "$rehash")
+        got = await d.get_operator("an.tran")
+        assert got is not None and got.password_hash == "$new"
+        assert not await d.replace_password_hash("nobody", "$old", "$new")
+        assert await d.get_operator("nobody") is None
+
     async def test_audit_newest_first_and_paged(self, store: Store) -> None:
         d = store.dashboard()
         for i in range(5):

@@ -88,6 +88,15 @@ class MemoryDashboard(DashboardStore):
         async with self._conn.tx() as db:
             return db.operators.get(username)
 
+    async def replace_password_hash(self, username: str, old_hash: str, new_hash: str) -> bool:
+        """Compare-and-set of the hash alone, as the SQL stores' ``UPDATE … WHERE``."""
+        async with self._conn.tx() as db:
+            current = db.operators.get(username)
+            if current is None or current.password_hash != old_hash:
+                return False
+            db.operators[username] = replace(current, password_hash=new_hash)
+            return True
+
     async def list_operators(self) -> tuple[Operator, ...]:
         """Every account, by username."""
         async with self._conn.tx() as db:

@@ -79,6 +79,12 @@ def add_operator_sql(replace: bool) -> str:
     )
 
 
+#: Compare-and-set of one account's password hash (parameters: the new hash, the username,
+#: the hash read before): a rehash at login writes nothing else, and nothing if the account
+#: changed its password meanwhile.
+REHASH_OPERATOR = "UPDATE operators SET password_hash = ? WHERE username = ? AND password_hash = ?"
+
+
 def operator_params(operator: Operator, d: Dialect) -> tuple[Any, ...]:
     """Parameters of :func:`add_operator_sql`."""
     return (
@@ -547,6 +553,11 @@ class SqlDashboard(DashboardStore):
         """One account."""
         rows = await self._rows("get_operator", GET_OPERATOR, (username,))
         return operator(rows[0], self.dialect) if rows else None
+
+    async def replace_password_hash(self, username: str, old_hash: str, new_hash: str) -> bool:
+        """Compare-and-set of the hash alone (:data:`REHASH_OPERATOR`)."""
+        params = (new_hash, username, old_hash)
+        return await self._changed("replace_password_hash", REHASH_OPERATOR, params)
 
     async def list_operators(self) -> tuple[Operator, ...]:
         """Every account."""
