@@ -23,7 +23,11 @@ verification or mapping, or that the external system refuses (``NativeInvalid`` 
 cursor walks past it, so quarantined packages never hold back the ones after them, and they
 are not downloaded again every cycle: only the walks from the oldest meet them again. A
 transient failure of the external system (``ExternalUnavailable``) leaves the package in the
-inbox for the next cycle. No error of one package or one cycle ends the connector's loop.
+inbox for the next cycle. So does the external system refusing this connector's credentials
+(``AuthRefused``, in ``poll``, ``deliver`` or the ``sent`` hook): a configuration problem,
+logged with its code and counted ``misconfigured``, never a quarantine, a rejected record or
+a crash; the work waits until the settings are fixed. No error of one package or one cycle
+ends the connector's loop.
 
 The hub never sees the agency's private key: only this process reads it.
 
@@ -79,6 +83,7 @@ from hub.adapter.contract import (
     AdapterError,
     AdapterFactory,
     AdapterSettings,
+    AuthRefused,
     DeliverRequest,
     ExternalUnavailable,
     FromPackageRequest,
@@ -273,11 +278,21 @@ class CycleReport:
     receipt_invalid: int = 0  # the hub's answer did not prove acceptance: re-submitted later
     notified: int = 0  # receipts handed to the adapter's sent() hook
     errors: int = 0  # unexpected failures of a whole cycle (logged; the loop goes on)
+    #: the external system refused this connector's credentials (``AuthRefused``): its
+    #: settings need fixing; nothing was quarantined or rejected, the work waits
+    misconfigured: int = 0
 
     def add(self, other: CycleReport) -> None:
         """Accumulate another report."""
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _misconfigured(where: str, exc: AuthRefused, report: CycleReport) -> None:
+    """Report a refusal of the connector's own credentials: an error for the operator to fix
+    in the settings, counted as such, never a crash or a record's or package's fault."""
+    log.error("configuration problem (%s) in %s, retrying next interval: %s", exc.code, where, exc)
+    report.misconfigured += 1
 
 
 class _HubDown(Exception):
@@ -452,6 +467,9 @@ class Connector:
                 log.warning("sent() hook unavailable, retrying next cycle: %s", exc)
                 report.deferred += 1
                 return
+            except AuthRefused as exc:  # the receipt is kept for the hook until it is fixed
+                _misconfigured("sent() hook", exc, report)
+                return
             except AdapterError as exc:
                 log.error("sent() hook failed for %s@%s: %s", accepted.key, accepted.version, exc)
                 self.state.record_notified(accepted.key, accepted.version, str(exc))
@@ -490,6 +508,9 @@ class Connector:
                 except ExternalUnavailable as exc:
                     log.warning("poll failed, retrying next cycle: %s", exc)
                     report.deferred += 1
+                    return report
+                except AuthRefused as exc:
+                    _misconfigured("poll", exc, report)
                     return report
                 for record in result.records:
                     if self.state.seen(record.key, record.version):
@@ -581,6 +602,10 @@ class Connector:
                 report.deferred += 1
                 go_on = False
                 break
+            except AuthRefused as exc:  # no package's fault: it stays in the inbox
+                _misconfigured(f"deliver of {item.id}", exc, report)
+                go_on = False
+                break
         if not (delivered or redelivered):
             return go_on
         try:
@@ -600,7 +625,8 @@ class Connector:
 
     async def _deliver(self, item: InboxPackage) -> bool:
         """Verify, map and deliver one package, and remember it delivered; ``False``: it was
-        quarantined instead (not delivered, never acked). ``ExternalUnavailable`` passes."""
+        quarantined instead (not delivered, never acked). ``ExternalUnavailable`` and
+        ``AuthRefused`` pass: the package stays in the inbox."""
         package_id, data = item.id, item.data
         try:
             parsed = self._verify(data)
@@ -624,8 +650,8 @@ class Connector:
             result = await self.adapter.deliver(
                 DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
             )
-        except ExternalUnavailable:
-            raise  # transient: the package stays in the inbox
+        except (ExternalUnavailable, AuthRefused):
+            raise  # transient, or the connector's configuration: the package stays in the inbox
         except AdapterError as exc:  # the external system refused it (portal 03, 422)
             code = (
                 f"native.invalid: {exc.field}"

@@ -302,6 +302,35 @@ async def test_deliver_errors_are_quarantined_or_deferred_and_the_loop_goes_on(
     assert len(inbox["items"]) == 2  # the quarantined ones, not acknowledged
 
 
+async def test_a_refused_api_key_is_reported_as_configuration_not_quarantined(
+    edge: Edge,
+) -> None:
+    """iGate refuses the connector's API key: a configuration problem. Nothing is quarantined,
+    rejected or counted as a crash; the work stays where it is (records unsent, packages in the
+    inbox) and goes through once the key is right again."""
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-KEY-1"))
+    assert (await edge.cycle(H29)).sent == 1
+    answer = igate_dossier("H41-KEY-2")
+    answer["to"] = [H29]
+    await edge.igate(H41, "POST", "/api/v1/dossiers", answer)
+    conn = edge.connector(H41)
+    good = dict(conn.adapter._headers)  # type: ignore[attr-defined]
+    conn.adapter._headers = {"X-API-Key": "revoked"}  # type: ignore[attr-defined]
+    async with conn as c:
+        out = await c.outbound_once()
+        assert (out.misconfigured, out.errors, out.rejected, out.sent) == (1, 0, 0, 0)
+        await edge.settle()
+        inbound = await c.inbound_once()
+        assert (inbound.misconfigured, inbound.quarantined, inbound.delivered) == (1, 0, 0)
+        assert c.state.quarantined() == {} and c.state.rejected() == []
+        # fixed: the same connector state sends and delivers what waited
+        c.adapter._headers = good  # type: ignore[attr-defined]
+        report = await c.run_once()
+        assert (report.sent, report.delivered, report.misconfigured) == (1, 1, 0)
+    assert edge.igates[H41].dossier("H29-KEY-1") is not None
+    assert (await (await edge.hub.client(H41)).inbox_page())["items"] == []
+
+
 async def test_quarantined_packages_at_the_head_do_not_hold_back_later_batches(
     edge: Edge,
 ) -> None:

@@ -77,9 +77,7 @@ async def test_add_of_an_existing_system_changes_nothing(tmp_path: Path) -> None
         store, "vxp.h41", (H41,), known_agencies=KNOWN, data_dir=tmp_path, now=NOW
     )
     with pytest.raises(VxpSystemExists, match="hub vxp rotate"):
-        await add_system(
-            store, "vxp.h41", (H41,), known_agencies=KNOWN, data_dir=tmp_path, now=NOW
-        )
+        await add_system(store, "vxp.h41", (H41,), known_agencies=KNOWN, data_dir=tmp_path, now=NOW)
     assert await store.get_vxp_system("vxp.h41") == system
     assert load_secret(system, None, tmp_path) == secret
 
