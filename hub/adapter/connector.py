@@ -18,7 +18,9 @@ cycle walking on with the batch cursor from where the last one stopped, and ever
 under the strict profile and the certificate path to the configured trust anchors → models
 from the verified tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack
 the batch's delivered packages in one request (unsigned acks). A package that fails
-verification or mapping, or that the external system refuses (``NativeInvalid`` or another
+verification or mapping (a coded refusal: XML, signature, schema, ``NativeInvalid``, the
+models' ``InvalidOrganId``/``InvalidDocumentId``; any other exception is a failure of the
+cycle, not the package's), or that the external system refuses (``NativeInvalid`` or another
 ``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator): the
 cursor walks past it, so quarantined packages never hold back the ones after them, and they
 are not downloaded again every cycle: only the walks from the oldest meet them again. A
@@ -103,7 +105,9 @@ from hub.adapter.state import ConnectorState
 from hub.client import HubClient, HubProblem, InboxPackage, Submitted
 from hub.config_schema import ConnectorToml
 from hub.config_schema import validate as validate_schema
-from hub.errors import ConfigError, HubError
+from hub.edxml import InvalidDocumentId, InvalidOrganId
+from hub.edxml.schema import element_path
+from hub.errors import ConfigError, HubError, SchemaInvalid
 from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
 from hub.xmlsafe import parse_xml
 from signing import SigningError, TrustStore, verify_enveloped
@@ -286,6 +290,25 @@ class CycleReport:
         """Accumulate another report."""
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+#: Stable codes of the models' validation errors an adapter's mapping may raise while it reads
+#: a package's identifiers (``OrganId.parse``, ``DocumentIdParts.parse``).
+_MODEL_CODES: dict[type[ValueError], str] = {
+    InvalidOrganId: "model.invalid_organ_id",
+    InvalidDocumentId: "model.invalid_document_id",
+}
+
+
+def _quarantine_code(exc: Exception) -> str:
+    """The code a package is quarantined under: the refusal's own code (signature, schema,
+    XML), ``native.invalid: <field>`` for a mapping's refusal (as for ``deliver``'s), or the
+    model's validation error's."""
+    if isinstance(exc, NativeInvalid):
+        return f"native.invalid: {exc.field}"
+    if isinstance(exc, SigningError | HubError):
+        return str(exc.code)
+    return next(code for cls, code in _MODEL_CODES.items() if isinstance(exc, cls))
 
 
 def _misconfigured(where: str, exc: AuthRefused, report: CycleReport) -> None:
@@ -546,9 +569,11 @@ class Connector:
 
     def _verify(self, data: bytes) -> Any:
         root = parse_xml(data)
-        verified = verify_enveloped(
-            root, signature_policy(str(root.tag), allow_legacy=self.config.allow_legacy)
-        )
+        try:
+            policy = signature_policy(str(root.tag), allow_legacy=self.config.allow_legacy)
+        except ValueError as exc:  # documented: a root element of no format the hub knows
+            raise SchemaInvalid(str(exc), path=element_path(root)) from exc
+        verified = verify_enveloped(root, policy)
         self._trust.validate(
             verified.certificate, at=self.clock(), intermediates=verified.intermediates
         )
@@ -641,9 +666,13 @@ class Connector:
                     data=data,
                 )
             )
-        except (SigningError, HubError, NativeInvalid, ValueError) as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            self.state.quarantine(package_id, str(code), str(exc))
+        except (SigningError, HubError, NativeInvalid, InvalidOrganId, InvalidDocumentId) as exc:
+            # Only the documented refusals of a package: any other exception (a ValueError
+            # from a bug in a mapping among them) is a failure of the cycle, and the package
+            # stays in the inbox for when it is fixed, instead of being set aside under a
+            # Python class name.
+            code = _quarantine_code(exc)
+            self.state.quarantine(package_id, code, str(exc))
             log.error("package %s quarantined: %s", package_id, exc)
             return False
         try:
