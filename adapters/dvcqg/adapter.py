@@ -21,9 +21,9 @@ the ``dstcode`` header. Success is ``error_code`` 0, as a number or the string `
   ``DuongDanTaiTepTin``).
 
 Never the same state twice: a ledger (SQLite in ``data_dir``) records, per unit and dossier, the
-hash of every state the portal confirmed. After an attempt without an answer (timeout, 5xx,
-lost response) the adapter asks ``TraCuuHoSo`` whether the portal already holds the state before
-sending it again.
+hash of every state the portal confirmed (of its text in Unicode NFC; see :func:`_hashes`).
+After an attempt without an answer (timeout, 5xx, lost response) the adapter asks
+``TraCuuHoSo`` whether the portal already holds the state before sending it again.
 
 Failures. The reference knows no error code but 0, so: a non-zero answer may be an expired
 session — the adapter logs in again and repeats the call once (for a dossier after looking it
@@ -59,6 +59,8 @@ from adapters.dvcqg.mapping import (
     fields_from_ho_so,
     fields_from_tien_do,
     ho_so_from_fields,
+    nfc_text,
+    raw_state_hash,
     state_hash,
     tien_do_from_fields,
 )
@@ -275,10 +277,11 @@ class _Ledger:
         row = self._db.execute("SELECT 1 FROM packages WHERE package_id = ?", (package_id,))
         return row.fetchone() is not None
 
-    def state_sent(self, madonvi: str, kind: str, ma_ho_so: str, state: str) -> bool:
+    def state_sent(self, madonvi: str, kind: str, ma_ho_so: str, states: tuple[str, ...]) -> bool:
+        """Whether the state was confirmed, under either of its hashes (:func:`_hashes`)."""
         row = self._db.execute(
-            "SELECT 1 FROM sent WHERE madonvi=? AND kind=? AND ma_ho_so=? AND state=?",
-            (madonvi, kind, ma_ho_so, state),
+            "SELECT 1 FROM sent WHERE madonvi=? AND kind=? AND ma_ho_so=? AND state IN (?, ?)",
+            (madonvi, kind, ma_ho_so, states[0], states[-1]),
         )
         return row.fetchone() is not None
 
@@ -291,9 +294,11 @@ class _Ledger:
             )
             self._db.execute("INSERT OR IGNORE INTO packages VALUES (?, ?)", (package_id, state))
 
-    def pulled(self, ma_ho_so: str, version: str) -> bool:
+    def pulled(self, ma_ho_so: str, versions: tuple[str, ...]) -> bool:
+        """Whether the version was handed over, under either of its hashes (:func:`_hashes`)."""
         row = self._db.execute(
-            "SELECT 1 FROM pulled WHERE ma_ho_so = ? AND version = ?", (ma_ho_so, version)
+            "SELECT 1 FROM pulled WHERE ma_ho_so = ? AND version IN (?, ?)",
+            (ma_ho_so, versions[0], versions[-1]),
         )
         return row.fetchone() is not None
 
@@ -488,8 +493,10 @@ class DvcqgAdapter:
             if not isinstance(result, list) or not result or not isinstance(result[0], dict):
                 continue  # the portal does not hold it (yet)
             fields, downloads = dossier_from_portal(result[0])
-            version = _version({"portal": comparable(result[0])})
-            if ledger.pulled(code, version):
+            portal = {"portal": comparable(result[0])}
+            # the same dossier answered in another Unicode normal form is the same version
+            version = _version(portal)
+            if ledger.pulled(code, _hashes(portal, 20)):
                 continue
             for index, url in downloads:
                 data, ctype = await client.download(url)
@@ -509,14 +516,17 @@ class DvcqgAdapter:
         record = request.record
         fields = dict(record.fields)
         ma_ho_so = str(fields.get("MaHoSo", ""))
+        # one state whatever the normal form of its text: recorded as its NFC hash, matched
+        # also by the raw hash an older adapter recorded (see _hashes)
         state = state_hash(fields)
+        states = _hashes(fields)
         madonvi = self.madonvi
         # one delivery at a time: two packages carrying the same state must not race past the
         # ledger check together
         async with self._lock:
             if ledger.package_seen(request.package_id):
                 return DeliverResult(applied=False, external_id=ma_ho_so)
-            if ledger.state_sent(madonvi, record.kind, ma_ho_so, state):
+            if ledger.state_sent(madonvi, record.kind, ma_ho_so, states):
                 ledger.record(madonvi, record.kind, ma_ho_so, state, request.package_id)
                 return DeliverResult(applied=False, external_id=ma_ho_so)
             if record.kind not in ("dossier", "dossier_progress"):
@@ -593,15 +603,32 @@ class DvcqgAdapter:
         if held is None:
             return False
         if kind == "dossier":
-            return comparable(held) == comparable(item)
+            # in NFC: the portal may answer the text it applied in another normal form than
+            # it was sent in, and a mismatch here means sending the dossier a second time
+            return bool(nfc_text(comparable(held)) == nfc_text(comparable(item)))
         # TraCuuHoSo returns the dossier, not its steps: the step arrived if the dossier is
         # now in the step's state (a repeated state cannot be told apart; see docs)
         return str(held.get("TrangThaiHoSo")) == str(item["TrangThai"])
 
 
 def _version(fields: Mapping[str, Any]) -> str:
-    """A record's version: the hash of its content (it changes whenever the content does)."""
+    """A record's version: the hash of its content (it changes whenever the content does,
+    not with the Unicode normal form of its text)."""
     return state_hash(dict(fields))[:20]
+
+
+def _hashes(content: Mapping[str, Any], length: int = 64) -> tuple[str, ...]:
+    """What the ledger may hold for ``content``: its hash (:func:`state_hash`, of NFC text)
+    and, when that differs, the hash of the raw text that adapters recorded before they
+    normalised (:func:`raw_state_hash`).
+
+    Upgrade: a ledger row written before keeps counting for the same text as it came then,
+    so nothing it recorded is sent or handed over again. Text that is NFC (nearly all) hashes
+    the same both ways. What no ledger can tell is that an older row of decomposed text and
+    a new arrival of the same text composed are one state: the older adapter did not know it
+    either, so at worst that state goes once more, as it would have before."""
+    new, old = state_hash(content)[:length], raw_state_hash(content)[:length]
+    return (new,) if new == old else (new, old)
 
 
 def create_adapter(config: AdapterConfig) -> DvcqgAdapter:

@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import MISSING
 from dataclasses import fields as dc_fields
@@ -42,7 +43,9 @@ __all__ = [
     "fields_from_ho_so",
     "fields_from_tien_do",
     "ho_so_from_fields",
+    "nfc_text",
     "normalise",
+    "raw_state_hash",
     "state_hash",
     "tien_do_from_fields",
 ]
@@ -83,10 +86,41 @@ _MONEY = re.compile(r"\d{1,15}")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-def state_hash(record: Mapping[str, Any]) -> str:
-    """A stable hash of a record's content (key order and JSON spacing do not matter)."""
-    text = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def nfc_text(value: Any) -> Any:
+    """``value`` with every string in it (keys too, through mappings and lists) in Unicode
+    NFC. For comparing and hashing only: what is sent keeps its text exactly as it came.
+
+    Systems on other stacks may hand back the same Vietnamese text in another normal form
+    (decomposed "ệ" is three code points, composed one); compared raw, it would look like
+    other content."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, Mapping):
+        return {nfc_text(k): nfc_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nfc_text(v) for v in value]
+    return value
+
+
+def _sha256_json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def state_hash(record: Mapping[str, Any]) -> str:
+    """A stable hash of a record's content: key order, JSON spacing and the Unicode normal
+    form of its text do not matter (the text is hashed in NFC).
+
+    A record whose text is NFC already (nearly all Vietnamese text is typed so) hashes exactly
+    as it did before the text was normalised, so ledgers written by an older adapter keep
+    matching it; for other text, :func:`raw_state_hash` is what they hold."""
+    return _sha256_json(nfc_text(record))
+
+
+def raw_state_hash(record: Mapping[str, Any]) -> str:
+    """The hash an older adapter recorded: of the text as it came, not normalised. Equal to
+    :func:`state_hash` when the text is NFC; the ledger checks both after an upgrade."""
+    return _sha256_json(record)
 
 
 def normalise(record: Mapping[str, Any]) -> Fields:

@@ -30,11 +30,15 @@ A real aiohttp server on loopback:
 **Simulator-only** (the reference shows no error code but 0): refusals use the numbers of
 :data:`SIM_ERRORS` with a Vietnamese ``message``; faults queued with :meth:`inject` or drawn by
 ``failure_rate`` — ``"http500"``, ``"http503"``, ``"busy"`` (``error_code`` 99),
-``"timeout"``, ``"lost_response"`` (applied, then 502), ``"expire_session"``;
+``"timeout"``, ``"lost_response"`` (applied, then 502), ``"expire_session"`` (also for one
+service's calls only: ``inject(..., service="DongBoHoSoMC")``);
 :meth:`put_dossier` / :meth:`put_file` to hold a dossier submitted on the portal (with
-documents served at ``/tep/{id}``). :attr:`sends` counts every ``(MaHoSo, state)`` received
-(links compared without their expiry and signature) and :meth:`duplicate_sends` lists those
-received twice: the portal accepts duplicates silently, as the real one does.
+documents served at ``/tep/{id}``); ``answer_form`` (``"NFC"``/``"NFD"``) makes ``TraCuuHoSo``
+answer every text in that Unicode normal form, as a portal on another stack that re-normalises
+what it stores would (default ``None``: as received). :attr:`sends` counts every
+``(MaHoSo, state)`` received (links compared without their expiry and signature) and
+:meth:`duplicate_sends` lists those received twice: the portal accepts duplicates silently,
+as the real one does.
 
 Not imitated: HTTPS and the LGSP gateway, account provisioning, rate limits, the national
 procedure catalogue beyond :attr:`procedures`, payments, the portal's push of online
@@ -50,6 +54,7 @@ import random
 import re
 import secrets
 import time
+import unicodedata
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -150,6 +155,19 @@ def state_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _in_form(value: Any, form: Literal["NFC", "NFD"] | None) -> Any:
+    """``value`` with every text in the normal form ``form`` (``None``: as it is)."""
+    if form is None:
+        return value
+    if isinstance(value, str):
+        return unicodedata.normalize(form, value)
+    if isinstance(value, dict):
+        return {k: _in_form(v, form) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_form(v, form) for v in value]
+    return value
+
+
 class _Invalid(Exception):
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(detail)
@@ -187,6 +205,7 @@ class DvcqgSimulator:
     integration_endpoint: str = "/api"
     dstcode: str | None = None
     fetch_files: bool = True
+    answer_form: Literal["NFC", "NFD"] | None = None
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -207,6 +226,7 @@ class DvcqgSimulator:
         }
         self._sessions: dict[str, _Session] = {}
         self._faults: deque[FaultKind] = deque()
+        self._service_faults: dict[str, deque[FaultKind]] = {}
         self._rng = random.Random(self.seed)
         self._own_files: dict[str, tuple[bytes, str]] = {}
         self._runner: web.AppRunner | None = None
@@ -247,9 +267,14 @@ class DvcqgSimulator:
 
     # ------------------------------------------------------------------ test controls
 
-    def inject(self, *faults: FaultKind) -> None:
-        """Queue faults for the next API calls, one per call, in order."""
-        self._faults.extend(faults)
+    def inject(self, *faults: FaultKind, service: str | None = None) -> None:
+        """Queue faults for the next API calls, one per call, in order; with ``service``,
+        for the next calls of that service only (e.g. ``DongBoHoSoMC``, not the look-up the
+        adapter makes before it)."""
+        if service is None:
+            self._faults.extend(faults)
+        else:
+            self._service_faults.setdefault(service, deque()).extend(faults)
 
     def expire_sessions(self) -> None:
         """Every session expires now (the portal restarted, or the TTL passed)."""
@@ -321,7 +346,10 @@ class DvcqgSimulator:
             return web.Response(status=404)
         return web.Response(body=found[0], headers={"Content-Type": found[1]})
 
-    def _next_fault(self) -> FaultKind | None:
+    def _next_fault(self, service: str) -> FaultKind | None:
+        own = self._service_faults.get(service)
+        if own:
+            return own.popleft()
         if self._faults:
             return self._faults.popleft()
         if self.failure_rate and self._rng.random() < self.failure_rate:
@@ -339,7 +367,12 @@ class DvcqgSimulator:
         wrong = self._wrong_dstcode(request)
         if wrong is not None:
             return wrong
-        fault = self._next_fault()
+        try:
+            body: dict[str, Any] | None = await self._json(request)
+            invalid: _Invalid | None = None
+        except _Invalid as exc:
+            body, invalid = None, exc
+        fault = self._next_fault(str((body or {}).get("service", "")))
         if fault is not None:
             self.faults_served[fault] += 1
         if fault == "http500":
@@ -351,7 +384,9 @@ class DvcqgSimulator:
         if fault == "expire_session":
             self.expire_sessions()
         try:
-            body = await self._json(request)
+            if invalid is not None:
+                raise invalid
+            assert body is not None
             self.requests.append(body)
             service = str(body.get("service", ""))
             self.calls[service] = self.calls[service] + 1
@@ -498,7 +533,9 @@ class DvcqgSimulator:
         if not isinstance(ma, str) or not ma:
             raise _Invalid(3, "thiếu mahoso")
         dossier = self.dossiers.get((madonvi, ma))
-        return {"error_code": "0", "result": [dict(dossier)] if dossier is not None else []}
+        if dossier is None:
+            return {"error_code": "0", "result": []}
+        return {"error_code": "0", "result": [_in_form(dict(dossier), self.answer_form)]}
 
     def _thu_tuc(self, body: dict[str, Any]) -> dict[str, Any]:
         code = str(body.get("maTTHC", ""))

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from adapters.igate import mapping
 from hub.adapter import (
     AdapterConfig,
+    AuthRefused,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
@@ -125,8 +126,8 @@ class IgateAdapter:
             if resp.status >= 500:
                 reason = f"iGate answered {resp.status}: {payload.get('error', '')}"
                 continue
-            if resp.status == 401:
-                raise PermissionError("iGate refused the API key (401): check api_key")
+            if resp.status == 401:  # this connector's key, not the record: configuration
+                raise AuthRefused("iGate refused the API key (401): check api_key")
             return resp.status, payload
         raise ExternalUnavailable(f"{method} {path}: {reason}")
 

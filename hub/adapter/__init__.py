@@ -13,6 +13,7 @@ from hub.adapter.contract import (
     AdapterError,
     AdapterFactory,
     AdapterSettings,
+    AuthRefused,
     DeliverRequest,
     DeliverResult,
     ExternalUnavailable,
@@ -41,7 +42,6 @@ from hub.adapter.formats import (
 from hub.adapter.links import FileLinkServer, LinkRefused, LinkSigner, load_link_key
 from hub.adapter.transport import (
     AiohttpTransport,
-    AuthRefused,
     AuthTransport,
     ConnectFailed,
     HttpRequest,

@@ -18,12 +18,18 @@ cycle walking on with the batch cursor from where the last one stopped, and ever
 under the strict profile and the certificate path to the configured trust anchors → models
 from the verified tree → ``adapter.from_package()`` → ``adapter.deliver()`` → remember → ack
 the batch's delivered packages in one request (unsigned acks). A package that fails
-verification or mapping, or that the external system refuses (``NativeInvalid`` or another
+verification or mapping (a coded refusal: XML, signature, schema, ``NativeInvalid``, the
+models' ``InvalidOrganId``/``InvalidDocumentId``; any other exception is a failure of the
+cycle, not the package's), or that the external system refuses (``NativeInvalid`` or another
 ``AdapterError`` from ``deliver``), is quarantined (never acked, kept for an operator): the
 cursor walks past it, so quarantined packages never hold back the ones after them, and they
 are not downloaded again every cycle: only the walks from the oldest meet them again. A
 transient failure of the external system (``ExternalUnavailable``) leaves the package in the
-inbox for the next cycle. No error of one package or one cycle ends the connector's loop.
+inbox for the next cycle. So does the external system refusing this connector's credentials
+(``AuthRefused``, in ``poll``, ``deliver`` or the ``sent`` hook): a configuration problem,
+logged with its code and counted ``misconfigured``, never a quarantine, a rejected record or
+a crash; the work waits until the settings are fixed. No error of one package or one cycle
+ends the connector's loop.
 
 The hub never sees the agency's private key: only this process reads it.
 
@@ -81,6 +87,7 @@ from hub.adapter.contract import (
     AdapterError,
     AdapterFactory,
     AdapterSettings,
+    AuthRefused,
     DeliverRequest,
     ExternalUnavailable,
     FromPackageRequest,
@@ -100,7 +107,9 @@ from hub.adapter.state import ConnectorState
 from hub.client import AnswerRefused, HubClient, HubProblem, InboxPackage, Submitted
 from hub.config_schema import ConnectorToml
 from hub.config_schema import validate as validate_schema
-from hub.errors import ConfigError, HubError
+from hub.edxml import InvalidDocumentId, InvalidOrganId
+from hub.edxml.schema import element_path
+from hub.errors import ConfigError, HubError, SchemaInvalid
 from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
 from hub.xmlsafe import DEFAULT_MAX_SIZE, parse_xml
 from signing import SigningError, TrustStore, verify_enveloped
@@ -278,11 +287,40 @@ class CycleReport:
     receipt_invalid: int = 0  # the hub's answer did not prove acceptance: re-submitted later
     notified: int = 0  # receipts handed to the adapter's sent() hook
     errors: int = 0  # unexpected failures of a whole cycle (logged; the loop goes on)
+    #: the external system refused this connector's credentials (``AuthRefused``): its
+    #: settings need fixing; nothing was quarantined or rejected, the work waits
+    misconfigured: int = 0
 
     def add(self, other: CycleReport) -> None:
         """Accumulate another report."""
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+#: Stable codes of the models' validation errors an adapter's mapping may raise while it reads
+#: a package's identifiers (``OrganId.parse``, ``DocumentIdParts.parse``).
+_MODEL_CODES: dict[type[ValueError], str] = {
+    InvalidOrganId: "model.invalid_organ_id",
+    InvalidDocumentId: "model.invalid_document_id",
+}
+
+
+def _quarantine_code(exc: Exception) -> str:
+    """The code a package is quarantined under: the refusal's own code (signature, schema,
+    XML), ``native.invalid: <field>`` for a mapping's refusal (as for ``deliver``'s), or the
+    model's validation error's."""
+    if isinstance(exc, NativeInvalid):
+        return f"native.invalid: {exc.field}"
+    if isinstance(exc, SigningError | HubError):
+        return str(exc.code)
+    return next(code for cls, code in _MODEL_CODES.items() if isinstance(exc, cls))
+
+
+def _misconfigured(where: str, exc: AuthRefused, report: CycleReport) -> None:
+    """Report a refusal of the connector's own credentials: an error for the operator to fix
+    in the settings, counted as such, never a crash or a record's or package's fault."""
+    log.error("configuration problem (%s) in %s, retrying next interval: %s", exc.code, where, exc)
+    report.misconfigured += 1
 
 
 class _HubDown(Exception):
@@ -463,6 +501,9 @@ class Connector:
                 log.warning("sent() hook unavailable, retrying next cycle: %s", exc)
                 report.deferred += 1
                 return
+            except AuthRefused as exc:  # the receipt is kept for the hook until it is fixed
+                _misconfigured("sent() hook", exc, report)
+                return
             except AdapterError as exc:
                 log.error("sent() hook failed for %s@%s: %s", accepted.key, accepted.version, exc)
                 self.state.record_notified(accepted.key, accepted.version, str(exc))
@@ -502,6 +543,9 @@ class Connector:
                     log.warning("poll failed, retrying next cycle: %s", exc)
                     report.deferred += 1
                     return report
+                except AuthRefused as exc:
+                    _misconfigured("poll", exc, report)
+                    return report
                 for record in result.records:
                     if self.state.seen(record.key, record.version):
                         continue
@@ -536,9 +580,11 @@ class Connector:
 
     def _verify(self, data: bytes) -> Any:
         root = parse_xml(data)
-        verified = verify_enveloped(
-            root, signature_policy(str(root.tag), allow_legacy=self.config.allow_legacy)
-        )
+        try:
+            policy = signature_policy(str(root.tag), allow_legacy=self.config.allow_legacy)
+        except ValueError as exc:  # documented: a root element of no format the hub knows
+            raise SchemaInvalid(str(exc), path=element_path(root)) from exc
+        verified = verify_enveloped(root, policy)
         self._trust.validate(
             verified.certificate, at=self.clock(), intermediates=verified.intermediates
         )
@@ -592,6 +638,10 @@ class Connector:
                 report.deferred += 1
                 go_on = False
                 break
+            except AuthRefused as exc:  # no package's fault: it stays in the inbox
+                _misconfigured(f"deliver of {item.id}", exc, report)
+                go_on = False
+                break
         if not (delivered or redelivered):
             return go_on
         try:
@@ -611,7 +661,8 @@ class Connector:
 
     async def _deliver(self, item: InboxPackage) -> bool:
         """Verify, map and deliver one package, and remember it delivered; ``False``: it was
-        quarantined instead (not delivered, never acked). ``ExternalUnavailable`` passes."""
+        quarantined instead (not delivered, never acked). ``ExternalUnavailable`` and
+        ``AuthRefused`` pass: the package stays in the inbox."""
         package_id, data = item.id, item.data
         try:
             parsed = self._verify(data)
@@ -626,17 +677,21 @@ class Connector:
                     data=data,
                 )
             )
-        except (SigningError, HubError, NativeInvalid, ValueError) as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            self.state.quarantine(package_id, str(code), str(exc))
+        except (SigningError, HubError, NativeInvalid, InvalidOrganId, InvalidDocumentId) as exc:
+            # Only the documented refusals of a package: any other exception (a ValueError
+            # from a bug in a mapping among them) is a failure of the cycle, and the package
+            # stays in the inbox for when it is fixed, instead of being set aside under a
+            # Python class name.
+            code = _quarantine_code(exc)
+            self.state.quarantine(package_id, code, str(exc))
             log.error("package %s quarantined: %s", package_id, exc)
             return False
         try:
             result = await self.adapter.deliver(
                 DeliverRequest(package_id=package_id, sender=parsed.sender, record=record)
             )
-        except ExternalUnavailable:
-            raise  # transient: the package stays in the inbox
+        except (ExternalUnavailable, AuthRefused):
+            raise  # transient, or the connector's configuration: the package stays in the inbox
         except AdapterError as exc:  # the external system refused it (portal 03, 422)
             code = (
                 f"native.invalid: {exc.field}"

@@ -78,7 +78,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -93,6 +93,7 @@ __all__ = [
     "AdapterConfig",
     "AdapterError",
     "AdapterFactory",
+    "AuthRefused",
     "DeliverRequest",
     "DeliverResult",
     "ExternalUnavailable",
@@ -145,6 +146,17 @@ class NativeInvalid(AdapterError):
 class ExternalUnavailable(AdapterError):
     """The external system failed transiently (5xx, timeout, refused connection, locked
     database). The connector retries later with backoff; nothing is acknowledged meanwhile."""
+
+
+class AuthRefused(AdapterError):
+    """The external system (or the token endpoint in front of it) refused the connector's own
+    credentials: an API key, a password, an OAuth2 client. A configuration problem of this
+    connector, not a problem of any record or package: the connector quarantines and rejects
+    nothing for it, logs it as a configuration error under :attr:`code`, counts it
+    (``misconfigured`` in its cycle report) and leaves the work where it is (records unsent,
+    packages in the inbox), trying again every interval until the settings are fixed."""
+
+    code: ClassVar[str] = "adapter.auth_refused"
 
 
 # ------------------------------------------------------------------------------ data types

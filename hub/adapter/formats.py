@@ -20,6 +20,7 @@ from hub.dossier.schema import SIGNATURE_PARENT as DOSSIER_SIGNATURE_PARENT
 from hub.edxml import parse_package
 from hub.edxml import validate as validate_edxml
 from hub.edxml.schema import SIGNATURE_PARENT as EDXML_SIGNATURE_PARENT
+from hub.edxml.schema import element_path
 from hub.errors import HubError, SchemaInvalid
 from hub.xmlsafe import parse_xml
 from signing import SignaturePolicy, sign_enveloped
@@ -113,9 +114,18 @@ def check_unsigned(data: object, *, key: str | None = None, dossiers: bool = Tru
 
 
 def model_from_verified(signed_root: etree._Element) -> ParsedPackage:
-    """Models from the tree signature verification returned (never from the received one)."""
+    """Models from the tree signature verification returned (never from the received one).
+
+    :raises SchemaInvalid: the tree is not a package the models can be built from (the
+        signature does not make it schema-valid)."""
     if signed_root.tag == DOSSIER_ROOT:
         dossier = parse_dossier(signed_root)
         return ParsedPackage(dossier, dossier.kind, dossier.sender, dossier.recipients)
-    edxml = parse_package(signed_root)
+    try:
+        edxml = parse_package(signed_root)
+    except ValueError as exc:
+        # parse_package's documented refusal of a tree the schema would refuse, coded as
+        # parse_dossier's is: the connector quarantines it, where a bare ValueError would be
+        # taken for a bug
+        raise SchemaInvalid(str(exc), path=element_path(signed_root)) from exc
     return ParsedPackage(edxml, edxml.kind, edxml.sender, edxml.recipients)

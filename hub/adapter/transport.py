@@ -20,8 +20,8 @@ response, in the style of httpx's ``MockTransport`` — in ``AdapterConfig.trans
 Failures are split by what the caller may do next: :class:`ConnectFailed` (the request never
 left: repeating it is always safe) and :class:`NoAnswer` (timeout, dropped connection: it may
 have been applied). Both are :class:`~hub.adapter.ExternalUnavailable`, so an adapter that does
-not care lets the connector retry later. :class:`AuthRefused` (the token endpoint refused the
-credentials) is a configuration error.
+not care lets the connector retry later. :class:`~hub.adapter.AuthRefused` (the token endpoint
+refused the credentials) is a configuration error.
 
 Settings (``[adapter.settings]``, read by :func:`transport_from_settings`):
 ``timeout_seconds`` (10); ``oauth2_token_url``, ``oauth2_client_id``, ``oauth2_client_secret``
@@ -45,7 +45,12 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from hub.adapter.contract import AdapterConfig, AdapterError, AdapterSettings, ExternalUnavailable
+from hub.adapter.contract import (
+    AdapterConfig,
+    AdapterSettings,
+    AuthRefused,
+    ExternalUnavailable,
+)
 
 __all__ = [
     "AiohttpTransport",
@@ -126,10 +131,6 @@ class ConnectFailed(ExternalUnavailable):
 
 class NoAnswer(ExternalUnavailable):
     """Sent, but no complete answer (timeout, dropped connection): it may have been applied."""
-
-
-class AuthRefused(AdapterError):
-    """The token endpoint refused the client's credentials (a configuration error)."""
 
 
 class Transport(Protocol):

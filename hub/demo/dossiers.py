@@ -630,7 +630,14 @@ class DossierFlow:
         ] + [
             f"{organ_id}: {name} {getattr(report, name)}"
             for organ_id, report in f.reports.items()
-            for name in ("receipt_invalid", "errors", "quarantined", "refused", "rejected")
+            for name in (
+                "receipt_invalid",
+                "errors",
+                "misconfigured",
+                "quarantined",
+                "refused",
+                "rejected",
+            )
             if getattr(report, name)
         ]
         receipts = sum(c.get("receipts", 0) for c in f.connector_counts.values())

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hub.store import Store
-from hub.vxp.systems import add_system
+from hub.vxp.systems import VxpSystemExists, add_system
 
 
 async def register_systems(
@@ -23,14 +23,17 @@ async def register_systems(
         system_id = str(doc["system_id"])
         if await store.get_vxp_system(system_id) is not None:
             continue
-        await add_system(
-            store,
-            system_id,
-            (organ_id,),
-            known_agencies=known_agencies,
-            data_dir=data_dir,
-            now=now,
-            secret=str(doc["secret"]),
-        )
+        try:
+            await add_system(
+                store,
+                system_id,
+                (organ_id,),
+                known_agencies=known_agencies,
+                data_dir=data_dir,
+                now=now,
+                secret=str(doc["secret"]),
+            )
+        except VxpSystemExists:
+            continue  # another process registered it since the look-up (same secret)
         added.append(system_id)
     return added

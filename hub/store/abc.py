@@ -430,9 +430,35 @@ class Store(abc.ABC):
     # -- VXP facade systems (issue 11) ------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
-        """Create or replace a VXP system's record (``version`` is ignored: a new record gets
-        1, a replaced one the stored version plus one); returns what was stored."""
+    async def create_vxp_system(self, system: VxpSystem) -> VxpSystem | None:
+        """Create a VXP system's record (``version`` 1; ``changed_at`` ``None``: now) and
+        return it, or ``None`` when a system with this id exists (left as it is).
+
+        Atomic: of any number of concurrent creations of one id, by any processes, exactly
+        one returns the record; the store's key decides, not a look-up made before."""
+
+    @abc.abstractmethod
+    async def set_vxp_secret(
+        self,
+        system_id: str,
+        *,
+        secret: bytes | None,
+        secret_file: str | None,
+        changed_at: datetime,
+        reason: str | None,
+    ) -> VxpSystem | None:
+        """Replace where the system's secret is kept (sealed ``secret`` or ``secret_file``)
+        and its ``changed_at``/``reason``, ``version`` plus one, in one write; the record as
+        stored, or ``None`` when there is no such system. ``enabled`` and ``agencies`` are
+        not written, so a concurrent :meth:`set_vxp_enabled` is never undone."""
+
+    @abc.abstractmethod
+    async def set_vxp_enabled(
+        self, system_id: str, enabled: bool, *, changed_at: datetime, reason: str | None
+    ) -> VxpSystem | None:
+        """Set ``enabled`` (and ``changed_at``/``reason``, ``version`` plus one) in one
+        write; the record as stored, or ``None`` when there is no such system. The secret's
+        columns are not written, so a concurrent :meth:`set_vxp_secret` is never undone."""
 
     @abc.abstractmethod
     async def get_vxp_system(self, system_id: str) -> VxpSystem | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +32,16 @@ class VxpSystemError(HubError):
     code = "vxp.system"
     status = 400
     title = "VXP system"
+
+
+class VxpSystemExists(VxpSystemError):
+    """A VXP system with this id exists already: ``hub vxp add-system`` never replaces one
+    (``hub vxp rotate`` gives it a new secret). Also what the slower of two concurrent
+    additions of one id gets; the record and secret of the first stay as they are."""
+
+    code = "vxp.system_exists"
+    status = 409
+    title = "VXP system exists"
 
 
 def new_secret() -> str:
@@ -54,25 +63,29 @@ def secret_path(data_dir: Path, system_id: str) -> Path:
 def _write_secret_file(path: Path, secret: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secret + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # a reader sees the old or the new secret, never half of one
+    # a name of its own: two rotations writing at once never share (or truncate) one file
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secret + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # a reader sees the old or the new secret, never half of one
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def _keep_secret(
-    system: VxpSystem, secret: str, cipher: BlobCipher | None, data_dir: Path
-) -> VxpSystem:
+def _where_kept(
+    system_id: str, secret: str, cipher: BlobCipher | None, data_dir: Path
+) -> tuple[bytes | None, str | None]:
+    """The record's ``(secret, secret_file)``: the secret sealed with the storage key, or the
+    file it is to be written to (by :func:`_write_secret_file`, once the store took the
+    change: see :func:`add_system`)."""
     if cipher is not None:
-        return replace(
-            system, secret=seal(cipher, _aad(system.system_id), secret.encode()), secret_file=None
-        )
-    path = secret_path(data_dir, system.system_id)
-    _write_secret_file(path, secret)
-    return replace(system, secret=None, secret_file=str(path))
+        return seal(cipher, _aad(system_id), secret.encode()), None
+    return None, str(secret_path(data_dir, system_id))
 
 
 def load_secret(system: VxpSystem, cipher: BlobCipher | None, data_dir: Path | None = None) -> str:
@@ -123,41 +136,56 @@ async def add_system(
             raise VxpSystemError(str(exc)) from exc
         if code not in known_agencies:
             raise ConfigError(f"{code} is not in agencies.toml")
-    if await store.get_vxp_system(system_id) is not None:
-        raise VxpSystemError(f"VXP system {system_id} exists; use hub vxp rotate")
     secret = secret or new_secret()
-    record = VxpSystem(system_id=system_id, agencies=tuple(agencies), changed_at=now)
-    record = _keep_secret(record, secret, store.blob_cipher, data_dir)
-    return await store.put_vxp_system(record), secret
-
-
-async def _existing(store: Store, system_id: str) -> VxpSystem:
-    system = await store.get_vxp_system(system_id)
-    if system is None:
-        raise VxpSystemError(f"no VXP system {system_id}")
-    return system
+    sealed, secret_file = _where_kept(system_id, secret, store.blob_cipher, data_dir)
+    record = VxpSystem(
+        system_id=system_id,
+        agencies=tuple(agencies),
+        secret=sealed,
+        secret_file=secret_file,
+        changed_at=now,
+    )
+    # The store's key decides which of two concurrent additions of one id wins (a look-up
+    # first would let both pass, and the second would replace the secret the first operator
+    # was shown). Only the winner writes the secret file, after winning: a loser writing it
+    # would do the same harm. Until then a request naming this system finds no file and
+    # fails, but nobody can sign one yet: the secret is shown when this returns.
+    created = await store.create_vxp_system(record)
+    if created is None:
+        raise VxpSystemExists(f"VXP system {system_id} exists; use hub vxp rotate")
+    if secret_file is not None:
+        _write_secret_file(Path(secret_file), secret)
+    return created, secret
 
 
 async def rotate_secret(
     store: Store, system_id: str, *, data_dir: Path, now: datetime
 ) -> tuple[VxpSystem, str]:
-    """Replace the secret; the old one stops working on every worker's next request."""
-    system = await _existing(store, system_id)
+    """Replace the secret; the old one stops working on every worker's next request.
+
+    One targeted write of the secret's columns: a ``hub vxp disable`` made meanwhile stays
+    (a whole record read first and written back would enable the system again). With a
+    secret file, the record keeps naming the same file and the old secret works until the
+    file is replaced, right after the store took the rotation: a rotation of an unknown
+    system writes no file, and a failed write leaves the old file in force."""
     secret = new_secret()
-    changed = _keep_secret(
-        replace(system, changed_at=now, reason="secret rotated"),
-        secret,
-        store.blob_cipher,
-        data_dir,
+    sealed, secret_file = _where_kept(system_id, secret, store.blob_cipher, data_dir)
+    changed = await store.set_vxp_secret(
+        system_id, secret=sealed, secret_file=secret_file, changed_at=now, reason="secret rotated"
     )
-    return await store.put_vxp_system(changed), secret
+    if changed is None:
+        raise VxpSystemError(f"no VXP system {system_id}")
+    if secret_file is not None:
+        _write_secret_file(Path(secret_file), secret)
+    return changed, secret
 
 
 async def set_enabled(
     store: Store, system_id: str, enabled: bool, *, reason: str | None, now: datetime
 ) -> VxpSystem:
-    """Disable (or enable again) a system; effective on every worker's next request."""
-    system = await _existing(store, system_id)
-    return await store.put_vxp_system(
-        replace(system, enabled=enabled, changed_at=now, reason=reason)
-    )
+    """Disable (or enable again) a system; effective on every worker's next request. Writes
+    ``enabled`` only, so a rotation made meanwhile stays."""
+    changed = await store.set_vxp_enabled(system_id, enabled, changed_at=now, reason=reason)
+    if changed is None:
+        raise VxpSystemError(f"no VXP system {system_id}")
+    return changed

@@ -19,10 +19,13 @@ import aiohttp
 import pytest
 
 from adapters.igate.simulator import Faults, IgateSimulator
+from hub.adapter import FromPackageRequest, NativeRecord
 from hub.adapter.connector import Connector, load_connector_config
 from hub.client import InboxBatch
 from hub.config import PACKAGE_KINDS
 from hub.demo.workdir import DEFAULT_AGENCIES, Workdir
+from hub.edxml import DocumentIdParts
+from hub.errors import SchemaInvalid
 from hub.models import DeliveryState
 from tests.adapters.test_igate import API_KEY, igate_dossier, igate_progress
 from tests.api.conftest import RunningHub, start_hub
@@ -300,6 +303,80 @@ async def test_deliver_errors_are_quarantined_or_deferred_and_the_loop_goes_on(
     assert edge.igates[H41].dossier("H29-E-BUSY") is not None
     inbox = await (await edge.hub.client(H41)).inbox_page()
     assert len(inbox["items"]) == 2  # the quarantined ones, not acknowledged
+
+
+async def test_a_refused_api_key_is_reported_as_configuration_not_quarantined(
+    edge: Edge,
+) -> None:
+    """iGate refuses the connector's API key: a configuration problem. Nothing is quarantined,
+    rejected or counted as a crash; the work stays where it is (records unsent, packages in the
+    inbox) and goes through once the key is right again."""
+    await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier("H29-KEY-1"))
+    assert (await edge.cycle(H29)).sent == 1
+    answer = igate_dossier("H41-KEY-2")
+    answer["to"] = [H29]
+    await edge.igate(H41, "POST", "/api/v1/dossiers", answer)
+    conn = edge.connector(H41)
+    good = dict(conn.adapter._headers)  # type: ignore[attr-defined]
+    conn.adapter._headers = {"X-API-Key": "revoked"}  # type: ignore[attr-defined]
+    async with conn as c:
+        out = await c.outbound_once()
+        assert (out.misconfigured, out.errors, out.rejected, out.sent) == (1, 0, 0, 0)
+        await edge.settle()
+        inbound = await c.inbound_once()
+        assert (inbound.misconfigured, inbound.quarantined, inbound.delivered) == (1, 0, 0)
+        assert c.state.quarantined() == {} and c.state.rejected() == []
+        # fixed: the same connector state sends and delivers what waited
+        c.adapter._headers = good  # type: ignore[attr-defined]
+        report = await c.run_once()
+        assert (report.sent, report.delivered, report.misconfigured) == (1, 1, 0)
+    assert edge.igates[H41].dossier("H29-KEY-1") is not None
+    assert (await (await edge.hub.client(H41)).inbox_page())["items"] == []
+
+
+async def test_a_bug_in_a_mapping_surfaces_and_only_validation_errors_quarantine(
+    edge: Edge,
+) -> None:
+    """A ValueError out of ``from_package`` that no validation documents (a programming error)
+    is a failure of the cycle, not a verdict on the package: it stays in the inbox, and
+    goes through once the bug is fixed. The models' documented validation errors still
+    quarantine, under stable codes (not Python class names)."""
+    for code in ("H29-BUG-1", "H29-BUG-2"):
+        await edge.igate(H29, "POST", "/api/v1/dossiers", igate_dossier(code))
+    assert (await edge.cycle(H29)).sent == 2
+    conn = edge.connector(H41)
+    real = conn.adapter.from_package
+
+    def buggy(request: FromPackageRequest) -> NativeRecord:
+        return NativeRecord("k", str(int("v1")), "dossier", {})  # a bug: int() of text
+
+    setattr(conn.adapter, "from_package", buggy)  # noqa: B010 - one method for the test
+    async with conn as c:
+        with pytest.raises(ValueError, match="invalid literal"):
+            await c.inbound_once()
+        assert c.state.quarantined() == {}  # no package blamed for the bug
+
+        def document_id_check(request: FromPackageRequest) -> NativeRecord:
+            record = real(request)
+            if record.key == "H29-BUG-1":  # a mapping that parses what the package states
+                DocumentIdParts.parse("not a DocumentId")
+            return record
+
+        setattr(c.adapter, "from_package", document_id_check)  # noqa: B010
+        report = await c.inbound_once()
+        assert (report.quarantined, report.delivered) == (1, 1)
+        ((code, detail),) = c.state.quarantined().values()
+        assert code == "model.invalid_document_id" and "not a DocumentId" in detail
+    assert edge.igates[H41].dossier("H29-BUG-2") is not None
+    assert edge.igates[H41].dossier("H29-BUG-1") is None
+
+
+async def test_a_package_of_no_known_format_is_a_coded_refusal(edge: Edge) -> None:
+    """The inbound path's documented refusals are coded (quarantined as ``schema.invalid``),
+    never a bare ValueError that would now be taken for a bug."""
+    async with edge.connector(H41) as c:
+        with pytest.raises(SchemaInvalid, match="not a package format"):
+            c._verify(b"<Unknown>not a package</Unknown>")
 
 
 async def test_quarantined_packages_at_the_head_do_not_hold_back_later_batches(

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from adapters.dvcqg import DvcqgAdapter, create_adapter
 from adapters.dvcqg.adapter import DvcqgRefused, is_success
 from adapters.dvcqg.mapping import fields_from_ho_so, fields_from_tien_do, normalise
-from adapters.dvcqg.portal import ho_so_to_portal
+from adapters.dvcqg.portal import comparable, ho_so_to_portal
 from adapters.dvcqg.simulator import (
     HO_SO_KEYS,
     KET_QUA_KEYS,
@@ -319,12 +321,109 @@ async def test_lost_response_is_reconciled_not_resent(
     adapter: DvcqgAdapter, portal: DvcqgSimulator
 ) -> None:
     d = dossier()
-    portal.inject("lost_response")
+    portal.inject("lost_response", service="DongBoHoSoMC")
     lookups = portal.calls["TraCuuHoSo"]
     assert await deliver(adapter, "p1", d)
     # applied by the unanswered call, confirmed by TraCuuHoSo, never sent a second time
+    assert portal.faults_served["lost_response"] == 1
     assert portal.calls["DongBoHoSoMC"] == 1
     assert portal.calls["TraCuuHoSo"] >= lookups + 2
+
+
+def _in_form(fields: dict[str, Any], form: Literal["NFC", "NFD"]) -> dict[str, Any]:
+    """The record with every text in ``form`` (what another system's stack may hand over)."""
+    return {
+        k: unicodedata.normalize(form, v)
+        if isinstance(v, str)
+        else [_in_form(i, form) for i in v]
+        if isinstance(v, list)
+        else v
+        for k, v in fields.items()
+    }
+
+
+@pytest.mark.parametrize(("sent", "answered"), [("NFC", "NFD"), ("NFD", "NFC")])
+async def test_lost_response_reconciled_whatever_form_the_portal_answers_in(
+    adapter: DvcqgAdapter,
+    portal: DvcqgSimulator,
+    sent: Literal["NFC", "NFD"],
+    answered: Literal["NFC", "NFD"],
+) -> None:
+    """The portal (another stack) answers TraCuuHoSo with the same Vietnamese text in another
+    normal form than it was sent in: still the state sent, so it is not sent a second time."""
+    d = _in_form(dossier(), sent)
+    assert _in_form(d, answered) != d
+    portal.answer_form = answered
+    portal.inject("lost_response", service="DongBoHoSoMC")  # applied, then no answer
+    assert await deliver(adapter, "p1", d)
+    assert portal.faults_served["lost_response"] == 1
+    assert portal.calls["DongBoHoSoMC"] == 1
+    assert portal.duplicate_sends() == {}, portal.duplicate_sends()
+    held = portal.dossier(H41, d["MaHoSo"])
+    assert held is not None and held["TrichYeuHoSo"] == d["TrichYeuHoSo"]  # sent as it was
+
+
+async def test_one_state_in_two_normal_forms_is_sent_once(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    d = dossier()
+    assert await deliver(adapter, "p1", _in_form(d, "NFC"))
+    assert not await deliver(adapter, "p2", _in_form(d, "NFD"))  # another package, same state
+    step = progress(d["MaHoSo"], "4", "20250102090000")
+    assert await deliver(adapter, "p3", _in_form(step, "NFD"), "dossier_progress")
+    assert not await deliver(adapter, "p4", _in_form(step, "NFC"), "dossier_progress")
+    assert portal.calls["DongBoHoSoMC"] == 1
+    assert portal.calls["CapNhatTienDoHoSoMC"] == 1
+
+
+def _legacy_hash(value: Any) -> str:
+    """How the ledger hashed before it hashed NFC text: the raw text's JSON."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+async def test_ledger_rows_of_the_raw_text_hash_still_count(
+    portal: DvcqgSimulator, tmp_path: Path
+) -> None:
+    """After an upgrade, the ledger rows an older adapter wrote (hashes of the raw text) still
+    keep their state from being sent again and their look-up version from being handed over
+    again, for text that is not NFC as well."""
+    d = _in_form(dossier(), "NFD")  # not NFC: the raw and the NFC hash differ
+    assert _in_form(d, "NFC") != d
+    online = ho_so_to_portal(d, lambda data, name, ctype: portal.put_file(data, ctype))
+    portal.put_dossier(H41, online)
+    a = make_adapter(portal, tmp_path)
+    await a.start(StartRequest(datetime.now(VN_TZ)))
+    try:
+        ledger = a._ledger
+        assert ledger is not None
+        # what the older adapter recorded: the sent state, and the portal version pulled
+        ledger.record(H41, "dossier", d["MaHoSo"], _legacy_hash(d), "p-old")
+        portal_item = portal.dossier(H41, d["MaHoSo"])
+        assert portal_item is not None
+        version = _legacy_hash({"portal": comparable(portal_item)})[:20]
+        ledger.mark_pulled([(d["MaHoSo"], version)])
+        assert not await deliver(a, "p-new", d)
+        assert portal.calls["DongBoHoSoMC"] == 0
+        a.add_lookup(d["MaHoSo"])
+        assert (await a.poll(PollRequest(cursor=None))).records == ()
+    finally:
+        await a.stop(StopRequest())
+
+
+async def test_portal_version_does_not_change_with_the_normal_form(
+    adapter: DvcqgAdapter, portal: DvcqgSimulator
+) -> None:
+    online = ho_so_to_portal(dossier("DVC-5"), lambda d, n, c: portal.put_file(d, c))
+    portal.put_dossier(H41, online)
+    adapter.add_lookup("DVC-5")
+    first = await adapter.poll(PollRequest(cursor=None))
+    assert [r.key for r in first.records] == ["DVC-5"]
+    portal.answer_form = "NFD"  # the same dossier, read back decomposed
+    again = await adapter.poll(PollRequest(cursor=first.cursor))
+    assert again.records == ()
+    portal.answer_form = "NFC"
+    assert (await adapter.poll(PollRequest(cursor=again.cursor))).records == ()
 
 
 async def test_random_failures_many_dossiers(portal: DvcqgSimulator, tmp_path: Path) -> None:

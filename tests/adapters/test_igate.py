@@ -16,6 +16,8 @@ from adapters.igate.simulator import Faults, IgateSimulator
 from hub.adapter import (
     Adapter,
     AdapterConfig,
+    AdapterError,
+    AuthRefused,
     DeliverRequest,
     ExternalUnavailable,
     NativeRecord,
@@ -104,11 +106,18 @@ class TestIgateContract(AdapterContract):
 
 
 async def test_wrong_api_key_is_a_configuration_error(tmp_path: Path) -> None:
+    """A refused key is the connector's configuration, not a record's or a package's fault: a
+    coded AdapterError the connector reports as such (and never quarantines for)."""
     async with IgateSimulator(api_key=API_KEY) as sim:
         adapter = await open_igate(sim.url, tmp_path, api_key="wrong")
         try:
-            with pytest.raises(PermissionError, match="401"):
+            with pytest.raises(AuthRefused, match="401") as info:
                 await adapter.poll(PollRequest(cursor=None))
+            assert isinstance(info.value, AdapterError)
+            assert info.value.code == "adapter.auth_refused"
+            record = NativeRecord("D-1", "r1", "dossier", igate_dossier("D-1"))
+            with pytest.raises(AuthRefused):
+                await adapter.deliver(DeliverRequest("p-1", "000.00.00.H29", record))
         finally:
             await adapter.stop(StopRequest())
 

@@ -984,7 +984,7 @@ class StoreContract(SettleContract):
     ) -> None:
         t1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
         assert await store.get_vxp_system("vxp.h41") is None
-        first = await store.put_vxp_system(
+        first = await store.create_vxp_system(
             VxpSystem(
                 system_id="vxp.h41",
                 agencies=(H41, "000.00.01.H41"),
@@ -992,17 +992,19 @@ class StoreContract(SettleContract):
                 changed_at=t1,
             )
         )
+        assert first is not None
         assert (first.version, first.enabled, first.secret_file) == (1, True, None)
-        await store.put_vxp_system(
+        await store.create_vxp_system(
             VxpSystem(system_id="vxp.g22", agencies=(G22,), secret_file="/x/g22.secret")
         )
-        changed = await store.put_vxp_system(
-            replace(first, enabled=False, changed_at=t1 + timedelta(hours=1), reason="Tết")
+        changed = await store.set_vxp_enabled(
+            "vxp.h41", False, changed_at=t1 + timedelta(hours=1), reason="Tết"
         )
-        assert changed.version == 2
+        assert changed is not None and changed.version == 2
         store = await reopen(store)
         got = await store.get_vxp_system("vxp.h41")
         assert got is not None
+        assert got == changed
         assert got.agencies == (H41, "000.00.01.H41")
         assert got.secret == b"\x00sealed\xff"  # sealed bytes kept exactly
         assert (got.enabled, got.version, got.reason) == (False, 2, "Tết")
@@ -1011,6 +1013,66 @@ class StoreContract(SettleContract):
         assert [s.system_id for s in await store.vxp_systems()] == ["vxp.g22", "vxp.h41"]
         g22 = await store.get_vxp_system("vxp.g22")
         assert g22 is not None and (g22.secret, g22.secret_file) == (None, "/x/g22.secret")
+
+    async def test_vxp_system_is_created_once_under_concurrency(
+        self, open_store: OpenStore
+    ) -> None:
+        """Two processes add one system id at the same moment: the store's key decides, so
+        exactly one creation wins and the record holds the winner's secret; the loser learns
+        it lost (``None``) instead of replacing what the winner was shown."""
+        one, two = await open_store(), await open_store()
+        mine = VxpSystem(system_id="vxp.h41", agencies=(H41,), secret=b"first")
+        theirs = VxpSystem(system_id="vxp.h41", agencies=(H41, G22), secret=b"second")
+        results = await asyncio.gather(one.create_vxp_system(mine), two.create_vxp_system(theirs))
+        won = [r for r in results if r is not None]
+        assert len(won) == 1, results
+        assert await two.get_vxp_system("vxp.h41") == won[0]
+        assert won[0].version == 1
+        # a creation after the fact changes nothing either
+        assert await one.create_vxp_system(replace(mine, secret=b"third")) is None
+        stored = await one.get_vxp_system("vxp.h41")
+        assert stored is not None and (stored.secret, stored.version) == (won[0].secret, 1)
+
+    async def test_vxp_secret_change_keeps_a_disable(self, store: Store) -> None:
+        """A rotation writes where the secret is kept, nothing else: a system disabled before
+        (or while) its secret is rotated stays disabled, and its agencies stay as they are."""
+        t1 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+        created = await store.create_vxp_system(
+            VxpSystem(system_id="vxp.h41", agencies=(H41,), secret=b"old", changed_at=t1)
+        )
+        assert created is not None
+        await store.set_vxp_enabled("vxp.h41", False, changed_at=t1, reason="Tết")
+        rotated = await store.set_vxp_secret(
+            "vxp.h41", secret=b"new", secret_file=None, changed_at=t1, reason="secret rotated"
+        )
+        assert rotated is not None
+        assert (rotated.enabled, rotated.secret, rotated.agencies) == (False, b"new", (H41,))
+        assert rotated.version == 3
+        # concurrently: whichever lands first, both changes are kept
+        await asyncio.gather(
+            store.set_vxp_enabled("vxp.h41", True, changed_at=t1, reason="back"),
+            store.set_vxp_secret(
+                "vxp.h41", secret=None, secret_file="/x/h41.secret", changed_at=t1, reason="file"
+            ),
+        )
+        got = await store.get_vxp_system("vxp.h41")
+        assert got is not None and got.enabled and got.version == 5
+        assert (got.secret, got.secret_file) == (None, "/x/h41.secret")
+        await asyncio.gather(
+            store.set_vxp_secret(
+                "vxp.h41", secret=b"newer", secret_file=None, changed_at=t1, reason="rotated"
+            ),
+            store.set_vxp_enabled("vxp.h41", False, changed_at=t1, reason="again"),
+        )
+        got = await store.get_vxp_system("vxp.h41")
+        assert got is not None and not got.enabled and got.version == 7
+        assert (got.secret, got.secret_file) == (b"newer", None)
+        # an unknown system: nothing written, nothing created
+        assert await store.set_vxp_enabled("vxp.x", False, changed_at=t1, reason="r") is None
+        none = await store.set_vxp_secret(
+            "vxp.x", secret=b"s", secret_file=None, changed_at=t1, reason="r"
+        )
+        assert none is None and await store.get_vxp_system("vxp.x") is None
 
     async def test_unsigned_package_has_no_signer_fingerprint(self, store: Store) -> None:
         pkg = replace(

@@ -574,17 +574,59 @@ class MemoryStore(Store):
 
     # -- VXP facade systems --------------------------------------------------------------------
 
-    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
-        """Upsert; the version grows by one on every replacement."""
+    async def create_vxp_system(self, system: VxpSystem) -> VxpSystem | None:
+        """Insert unless the id exists, under the backing's lock; ``None``: it exists."""
         async with self._conn.tx() as db:
-            old = db.vxp.get(system.system_id)
+            if system.system_id in db.vxp:
+                return None
             stored = replace(
                 system,
                 agencies=tuple(system.agencies),
-                version=1 if old is None else old.version + 1,
+                version=1,
                 changed_at=utc(system.changed_at or db.now()),
             )
             db.vxp[system.system_id] = stored
+            return stored
+
+    async def set_vxp_secret(
+        self,
+        system_id: str,
+        *,
+        secret: bytes | None,
+        secret_file: str | None,
+        changed_at: datetime,
+        reason: str | None,
+    ) -> VxpSystem | None:
+        """The secret's fields of the stored record, under the backing's lock."""
+        async with self._conn.tx() as db:
+            old = db.vxp.get(system_id)
+            if old is None:
+                return None
+            db.vxp[system_id] = stored = replace(
+                old,
+                secret=secret,
+                secret_file=secret_file,
+                version=old.version + 1,
+                changed_at=utc(changed_at),
+                reason=reason,
+            )
+            return stored
+
+    async def set_vxp_enabled(
+        self, system_id: str, enabled: bool, *, changed_at: datetime, reason: str | None
+    ) -> VxpSystem | None:
+        """``enabled`` of the stored record, under the backing's lock."""
+        async with self._conn.tx() as db:
+            old = db.vxp.get(system_id)
+            if old is None:
+                return None
+            db.vxp[system_id] = stored = replace(
+                old,
+                enabled=enabled,
+                version=old.version + 1,
+                changed_at=utc(changed_at),
+                reason=reason,
+            )
             return stored
 
     async def get_vxp_system(self, system_id: str) -> VxpSystem | None:

@@ -341,6 +341,12 @@ class PostgresStore(SqlStore):
 
         await self._write(what, tx, _Idempotence.REPEATABLE)
 
+    async def _write_rows(
+        self, what: str, query: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]]:
+        text = POSTGRES.sql(query)
+        return await self._write(what, lambda c: _fetchall(c, text, params))
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:

@@ -83,6 +83,14 @@ class SqlStore(Store):
         """One write statement in its own transaction, safe to run again when its outcome is
         unknown (an upsert)."""
 
+    @abc.abstractmethod
+    async def _write_rows(
+        self, what: str, query: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]]:
+        """One write statement in its own transaction, and the rows its ``RETURNING`` gave
+        (none: it wrote nothing). Not repeated when its outcome is unknown: a repeated
+        conditional insert would report the first attempt's row as somebody else's."""
+
     # -- packages ------------------------------------------------------------------------------
 
     async def _packages(
@@ -285,15 +293,36 @@ class SqlStore(Store):
 
     # -- VXP facade systems (issue 11) ---------------------------------------------------------
 
-    async def put_vxp_system(self, system: VxpSystem) -> VxpSystem:
-        """Upsert; the version grows by one on every replacement."""
+    async def create_vxp_system(self, system: VxpSystem) -> VxpSystem | None:
+        """Insert unless the id exists (``ON CONFLICT DO NOTHING``); ``None``: it exists."""
         changed_at = system.changed_at or datetime.now(UTC)
-        await self._upsert(
-            "put_vxp_system", vxp.UPSERT, vxp.upsert_params(system, changed_at, self.dialect)
+        params = vxp.insert_params(system, changed_at, self.dialect)
+        rows = await self._write_rows("create_vxp_system", vxp.INSERT, params)
+        return vxp.vxp_system(rows[0], self.dialect) if rows else None
+
+    async def set_vxp_secret(
+        self,
+        system_id: str,
+        *,
+        secret: bytes | None,
+        secret_file: str | None,
+        changed_at: datetime,
+        reason: str | None,
+    ) -> VxpSystem | None:
+        """One ``UPDATE`` of the secret's columns; ``None``: no such system."""
+        params = vxp.set_secret_params(
+            system_id, secret, secret_file, changed_at, reason, self.dialect
         )
-        stored = await self.get_vxp_system(system.system_id)
-        assert stored is not None  # just written
-        return stored
+        rows = await self._write_rows("set_vxp_secret", vxp.SET_SECRET, params)
+        return vxp.vxp_system(rows[0], self.dialect) if rows else None
+
+    async def set_vxp_enabled(
+        self, system_id: str, enabled: bool, *, changed_at: datetime, reason: str | None
+    ) -> VxpSystem | None:
+        """One ``UPDATE`` of ``enabled``; ``None``: no such system."""
+        params = vxp.set_enabled_params(system_id, enabled, changed_at, reason, self.dialect)
+        rows = await self._write_rows("set_vxp_enabled", vxp.SET_ENABLED, params)
+        return vxp.vxp_system(rows[0], self.dialect) if rows else None
 
     async def get_vxp_system(self, system_id: str) -> VxpSystem | None:
         """One VXP system (no cache)."""

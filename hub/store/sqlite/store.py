@@ -167,6 +167,11 @@ class SqliteStore(SqlStore):
     async def _upsert(self, what: str, query: str, params: Sequence[Any]) -> None:
         await self._writer.write(lambda c: c.execute(query, params))
 
+    async def _write_rows(
+        self, what: str, query: str, params: Sequence[Any]
+    ) -> Sequence[Sequence[Any]]:
+        return await self._writer.write(lambda c: c.execute(query, params).fetchall())
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:
