@@ -21,6 +21,7 @@ from hub.adapter.scaffold import ScaffoldError
 from hub.api.keys import CALLER
 from hub.audit.acks import AckInvalid
 from hub.audit.evidence import EvidenceError
+from hub.client import AnswerRefused
 from hub.dbtools import DbToolError
 from hub.errors import (
     PROBLEMS_PAGE,
@@ -51,6 +52,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # named here so that the catalogue, which walks ``HubError``'s subclasses, always holds them.
 _ELSEWHERE: tuple[type[HubError], ...] = (
     AckInvalid,
+    AnswerRefused,  # and its subclass AnswerTooLarge: the agency-side client's
     DbToolError,
     EvidenceError,
     ScaffoldError,
