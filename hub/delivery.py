@@ -13,8 +13,6 @@ delay tiers (with jitter) and dead-lettered after ``max_attempts``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -34,42 +32,16 @@ from hub.models import DeliveryChange, DeliveryState
 from hub.registry import Registry
 from hub.store import Store
 from hub.store.settling import GroupSettler
+from hub.webhook_signature import SIGNATURE_HEADER, push_signature
 
 log = logging.getLogger("hub.delivery")
 
-SIGNATURE_HEADER = "Hub-Signature"
 
 #: The states a queue entry for a pull agency makes ``available``: never one a recipient
 #: already reached (``delivered``; ``acked`` is terminal anyway).
 _BEFORE_AVAILABLE = frozenset(
     {DeliveryState.PENDING, DeliveryState.QUEUED, DeliveryState.FAILED, DeliveryState.DEAD}
 )
-
-
-def push_signature(secret: bytes, package_id: str, timestamp: int, body: bytes) -> str:
-    """``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<package id>.<sha256(body)>")>``.
-
-    The receiver recomputes it with the shared secret and refuses stale timestamps, so a
-    captured push cannot be replayed later or re-targeted to another package id.
-    """
-    digest = hashlib.sha256(body).hexdigest()
-    mac = hmac.new(secret, f"{timestamp}.{package_id}.{digest}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify_push_signature(
-    secret: bytes, package_id: str, header: str, body: bytes, *, max_age: float = 300.0
-) -> bool:
-    """Receiver side of :func:`push_signature` (used by the demo's and tests' receivers)."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - timestamp) > max_age:
-        return False
-    expected = push_signature(secret, package_id, timestamp, body)
-    return hmac.compare_digest(expected, header)
 
 
 @dataclass(frozen=True, slots=True)

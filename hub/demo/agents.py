@@ -21,10 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from hub.client import HubClient, HubProblem, InboxPackage
-from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document, status, vn_now
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir
 from hub.edxml import Organ
+from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from signing.pki import load_certificates, load_private_key
 
 G22 = "000.00.00.G22"  # Văn phòng Chính phủ

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
-from hub.delivery import push_signature
 from hub.errors import HubError
 from hub.logs import url_origin
+from hub.webhook_signature import push_signature
 
 if TYPE_CHECKING:
     from hub.lifecycle.alarms import Alarm

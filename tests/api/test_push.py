@@ -11,11 +11,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hub.client import HubClient
-from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.edxml import Organ
 from hub.models import DeliveryChange, DeliveryState, Settled
+from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from tests.api.conftest import start_hub
 from tests.conftest import WorkdirFactory
 

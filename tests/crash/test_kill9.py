@@ -34,11 +34,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hub.client import HubClient, HubProblem
-from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document, status
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir
 from hub.edxml import Organ
 from hub.receipts import RECEIPT_POLICY, ReceiptFacts, parse_receipt
+from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, signer_for

@@ -27,10 +27,10 @@ import pytest
 from aiohttp import web
 
 from hub.client import HubClient, HubProblem
-from hub.delivery import SIGNATURE_HEADER, verify_push_signature
 from hub.demo.factory import Signer, document
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir
 from hub.edxml import Organ
+from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from tests.broker.rabbit_fixtures import amqp_url, rabbitmqctl, require_rabbitmq
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, require_service, signer_for
 from tests.store.pg_fixtures import PG_DSN, _host_port, drop_schema, new_schema_name
