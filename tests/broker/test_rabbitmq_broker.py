@@ -46,10 +46,21 @@ def unique_prefix() -> str:
 
 
 class TestRabbitBroker(BrokerContract):
+    # RabbitMQ's retry tiers (per-queue TTLs) and the lease run on the wall clock, so they are
+    # long next to the contract's "nothing yet" windows (QUIET, 0.2 s): an event-loop stall or
+    # a slow round trip must not let a tier or a lease pass inside such a window.
+    RETRY_DELAYS = (2.0, 3.0)
+    LEASE_SECONDS = 5.0
+
     @pytest.fixture
     def broker_factory(self, rabbit_url: str) -> Callable[[], Broker]:  # noqa: F811
         prefix = unique_prefix()  # one topology per test, in the module's vhost
-        return lambda: make_rabbit(rabbit_url, prefix)
+        return lambda: make_rabbit(
+            rabbit_url,
+            prefix,
+            retry_delays=self.RETRY_DELAYS,
+            lease_seconds=self.LEASE_SECONDS,
+        )
 
     @pytest.fixture
     def advance(self) -> Advance:
