@@ -52,9 +52,22 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
             await b.close()
 
 
+#: How long a page action or an ``expect`` may wait. Only a bound against a hang: live counters
+#: arrive with the dashboard's 2 s pulse after the delivery work, and headless chromium shares
+#: the machine with the hub, so a missed pulse plus a slow render must not fail a test.
+TIMEOUT_MS = 20_000
+
+
+def use_timeouts(page: Page) -> None:
+    """The one place the browser tests' timeouts are set: the page's actions and ``expect``
+    (whose own default of 5 s ``set_default_timeout`` does not change)."""
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+
+
 async def login(browser: Browser, dash: Dashboard, username: str) -> Page:
     page = await browser.new_page(locale="vi-VN")
-    page.set_default_timeout(20_000)
+    use_timeouts(page)
     await page.goto(dash.url + "/")
     assert page.url.endswith("/dashboard/login")
     await page.fill('input[name="username"]', username)
