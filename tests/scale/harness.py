@@ -151,9 +151,15 @@ class HubProcess:
             return None
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until every worker has answered ``/readyz`` (one worker being up says nothing about
+        the others, which may still be starting: traffic sent now would all go to the first)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with aiohttp.ClientSession() as session:
+        ready: set[str] = set()
+        # A new connection per probe: the listening socket hands each to whichever worker
+        # accepts first, so the probes reach every worker once they all accept.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
             while loop.time() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
@@ -162,12 +168,18 @@ class HubProcess:
                     )
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with session.get(
-                        f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                        f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=10)
                     ) as resp:
                         if resp.status == 200:
-                            return
+                            ready.add(resp.headers.get(WORKER_HEADER, "single"))
+                            if len(ready) >= self.workers:
+                                return
+                            continue  # probe again at once: a worker answered, others may
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"hub not ready after {timeout}s: {self.log_path.read_text()}")
+        raise AssertionError(
+            f"{len(ready)} of {self.workers} workers ready after {timeout}s: "
+            f"{self.log_path.read_text()}"
+        )
 
 
 @dataclass
@@ -278,8 +290,13 @@ async def send_all(
     submitted three times at once on separate connections (identical resubmissions)."""
     sem = asyncio.Semaphore(24)
     tokens = {s: workdir.token(s) for s in {i.sender for i in items}}
-    # Many small connection pools: requests spread over the workers' accept calls.
-    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) for _ in range(8)]
+    # Many small connection pools: requests spread over the workers' accept calls. Half of them
+    # open a new connection per request, so that kept-alive connections accepted by one worker
+    # while the other was busy do not carry the whole run.
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4, force_close=n % 2 == 1))
+        for n in range(8)
+    ]
     try:
 
         async def one(n: int, item: Outgoing) -> None:
