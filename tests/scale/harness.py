@@ -367,14 +367,15 @@ async def outbox_states(url: str, token: str) -> dict[str, dict[str, str]]:
 def make_hub_workdir(
     make_workdir: WorkdirFactory, backends: Backends, port: int, push_url: str, **kw: Any
 ) -> Workdir:
-    """A workdir on ``backends`` with G12 pushed to ``push_url``."""
-    return make_workdir(
-        agencies_with_push(push_url),
-        port=port,
-        ingest_processes=1,
-        retry_delays=(0.2, 0.5),
-        max_attempts=50,
-        lease_seconds=5.0,
+    """A workdir on ``backends`` with G12 pushed to ``push_url``; ``kw`` overrides the
+    defaults below (or adds ``create_workdir`` options)."""
+    options: dict[str, Any] = {
+        "port": port,
+        "ingest_processes": 1,
+        "retry_delays": (0.2, 0.5),
+        "max_attempts": 50,
+        "lease_seconds": 5.0,
         **backends.options,
         **kw,
-    )
+    }
+    return make_workdir(agencies_with_push(push_url), **options)

@@ -69,7 +69,6 @@ async def test_backup_while_serving_then_restore(
         hub.start()
         await hub.wait_ready()
         await send_all(hub.url, wd, items[:24], ledger, duplicates=0)
-        await asyncio.sleep(1.0)  # the dispatcher makes pull deliveries available
         # Backup while serving, with submissions going on at the same time.
         sending = asyncio.create_task(send_all(hub.url, wd, items[24:], ledger, duplicates=0))
         out = await asyncio.to_thread(
