@@ -197,7 +197,12 @@ async def test_inbox_is_atomic_and_once(tmp_path: Path) -> None:
         for name, data in expected.items():
             rec = NativeRecord("k", "v", "document", {"package": data})
             assert (await adapter.deliver(DeliverRequest(name[:-4], H29, rec))).applied
-        await asyncio.sleep(0.2)
+        # The reader thread stops without a final pass: wait (bounded) until it has read
+        # everything rather than giving it a fixed moment to read 24 MB on a busy machine.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while set(site.read) != set(expected) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
     finally:
         site.stop_reader()
     assert site.partial_reads == []
