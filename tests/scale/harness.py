@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec, Workdir
 from hub.edxml import Organ
 from tests.broker.rabbit_fixtures import amqp_url, rabbitmqctl, require_rabbitmq
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, require_service, signer_for
+from tests.ports import free_port  # noqa: F401  (the scale tests import it from here)
 from tests.store.pg_fixtures import PG_DSN, _host_port, drop_schema, new_schema_name
 
 G22, H41, H14, H29, G12, H12 = (
@@ -45,12 +45,6 @@ G22, H41, H14, H29, G12, H12 = (
 )
 PUSH = G12
 WORKER_HEADER = "Hub-Worker"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
