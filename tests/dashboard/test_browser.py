@@ -14,7 +14,7 @@ import pytest
 
 from hub.demo.factory import document
 from hub.edxml import Organ
-from tests.conftest import REQUIRE_SERVICES, signer_for
+from tests.conftest import signer_for, skip_or_fail
 from tests.dashboard.browser import CHROMIUM_ARGS, find_chromium
 from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard, wait_for
 
@@ -34,10 +34,7 @@ def chromium() -> str:
     elif found is None:
         reason = "chromium is not installed and could not be installed: browser tests skipped"
     if reason:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     assert found is not None
     return found
 
