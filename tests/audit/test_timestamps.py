@@ -185,4 +185,3 @@ async def test_tsa_outage_leaves_checkpoints_unstamped(workdir: Workdir) -> None
         assert row.tst is None
         stored = await rt.store.audit().checkpoints()
         assert stored[-1].id == row.id and stored[-1].tst is None
-        await asyncio.sleep(0)
