@@ -79,8 +79,11 @@ def rabbit_pg_backends() -> Iterator[Backends]:
             },
         )
     finally:
-        rabbitmqctl("delete_vhost", vhost)
-        drop_schema(PG_DSN, schema)
+        # Each cleanup on its own: a failed vhost deletion must not leave the schema behind.
+        try:
+            rabbitmqctl("delete_vhost", vhost)
+        finally:
+            drop_schema(PG_DSN, schema)
 
 
 @pytest.fixture(params=["embedded", "rabbitmq+postgresql"], name="backends")
