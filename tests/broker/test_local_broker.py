@@ -15,7 +15,14 @@ from hub.broker.local import LocalBroker
 from hub.broker.memory import ManualClock
 from hub.errors import Unavailable
 from hub.store.sqlite import SqliteStore
-from tests.contracts.broker_contract import G22, Advance, BrokerContract, Collector, entries
+from tests.contracts.broker_contract import (
+    G22,
+    Advance,
+    BrokerContract,
+    Collector,
+    Parked,
+    entries,
+)
 from tests.contracts.store_contract import new_package
 
 
@@ -52,6 +59,19 @@ class TestLocalBroker(BrokerContract):
             return broker
 
         return make
+
+    @pytest.fixture
+    def parked(self, tmp_path: Path) -> Parked:
+        async def _parked(recipient: str) -> list[tuple[str, int, str]]:
+            with sqlite3.connect(tmp_path / "hub.db") as conn:
+                rows = conn.execute(
+                    "SELECT package_id, attempt, reason FROM broker_dead WHERE recipient = ? "
+                    "ORDER BY id",
+                    (recipient,),
+                ).fetchall()
+            return [(str(p), int(a), str(r)) for p, a, r in rows]
+
+        return _parked
 
     @pytest.fixture
     def advance(self, clock: ManualClock, made: list[LocalBroker]) -> Advance:

@@ -24,6 +24,8 @@ from tests.contracts.broker_contract import (
     Advance,
     BrokerContract,
     Collector,
+    OpenBroker,
+    Parked,
     entries,
 )
 
@@ -61,6 +63,20 @@ class TestRabbitBroker(BrokerContract):
             retry_delays=self.RETRY_DELAYS,
             lease_seconds=self.LEASE_SECONDS,
         )
+
+    @pytest.fixture
+    def parked(self, open_broker: OpenBroker) -> Parked:
+        async def _parked(recipient: str) -> list[tuple[str, int, str]]:
+            # Read through another connection: the copy is confirmed before the original is
+            # acked, so it is there once dead_letter() returned.
+            inspector = await open_broker()
+            assert isinstance(inspector, RabbitBroker)
+            return [
+                (d.package_id, d.attempt, d.reason or "")
+                for d in await inspector.dead_letters(recipient)
+            ]
+
+        return _parked
 
     @pytest.fixture
     def advance(self) -> Advance:

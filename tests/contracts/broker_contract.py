@@ -33,6 +33,8 @@ H41 = "000.00.00.H41"
 
 Advance = Callable[[float], Awaitable[None]]
 OpenBroker = Callable[[], Awaitable[Broker]]
+#: ``await parked(recipient)`` → the (package id, attempt, reason) parked for it, oldest first.
+Parked = Callable[[str], Awaitable[list[tuple[str, int, str]]]]
 
 #: Real time to wait before concluding that nothing more will be handed out.
 QUIET = 0.2
@@ -97,6 +99,10 @@ class BrokerContract:
     @pytest.fixture
     def advance(self) -> Advance:
         raise NotImplementedError("a BrokerContract subclass provides advance")
+
+    @pytest.fixture
+    def parked(self) -> Parked:
+        raise NotImplementedError("a BrokerContract subclass provides parked")
 
     @pytest.fixture
     async def collectors(self) -> AsyncIterator[list[Collector]]:
@@ -315,13 +321,19 @@ class BrokerContract:
         await fast.ack()
 
     async def test_dead_letter_removes_entry(
-        self, broker: Broker, advance: Advance, collect: Callable[..., Collector]
+        self,
+        broker: Broker,
+        advance: Advance,
+        parked: Parked,
+        collect: Callable[..., Collector],
     ) -> None:
         await broker.publish(entries(2))
         consumer = collect(broker)
         doomed, other = await consumer.get_many(2)
         await doomed.dead_letter("certificate revoked")
         await other.ack()
+        # Parked with its attempt and reason (removed, not dropped), the acked one is not.
+        assert await parked(G22) == [(doomed.package_id, 1, "certificate revoked")]
         await advance(max(self.RETRY_DELAYS) + self.LEASE_SECONDS)
         await consumer.nothing()
 
