@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -91,26 +92,36 @@ def signers(workdir: Workdir) -> Callable[[str], Signer]:
     return get
 
 
+def skip_or_fail(reason: str, *, allow_module_level: bool = False) -> NoReturn:
+    """The one rule for whatever a test needs and may not find (a server, a tool, the shared
+    test data): skip with the reason printed, or fail under HUB_REQUIRE_SERVICES=1 (CI), where
+    every test must run."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
+    print(f"SKIP: {reason}")
+    pytest.skip(reason, allow_module_level=allow_module_level)
+
+
 def service_available(host: str, port: int) -> bool:
-    """Whether something listens there."""
+    """Whether something listens there (asked twice, 5 s each: a busy machine may accept
+    slowly, and a slow accept must not pass for a missing server)."""
     import socket
 
-    try:
-        with socket.create_connection((host, port), timeout=1.0):
-            return True
-    except OSError:
-        return False
+    for _ in range(2):
+        try:
+            with socket.create_connection((host, port), timeout=5.0):
+                return True
+        except ConnectionRefusedError:
+            return False  # nothing listens: asking again would not change that
+        except OSError:
+            continue
+    return False
 
 
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (printing why) or, under HUB_REQUIRE_SERVICES=1, fail when a server is missing."""
-    if service_available(host, port):
-        return
-    message = f"{name} is not reachable at {host}:{port}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} and HUB_REQUIRE_SERVICES=1")
-    print(f"SKIP: {message}")
-    pytest.skip(message)
+    if not service_available(host, port):
+        skip_or_fail(f"{name} is not reachable at {host}:{port}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -143,11 +154,20 @@ def xmlsec1() -> str:
     Missing: the test setup installs it; if that fails the interop tests skip with the reason
     printed, or fail under HUB_REQUIRE_SERVICES=1 (CI), where they must run.
     """
-    found = installed("xmlsec1", "xmlsec1")
+    return require_tool("xmlsec1", "xmlsec1", "interop tests skipped")
+
+
+def require_tool(command: str, package: str, consequence: str = "tests skipped") -> str:
+    """Path of ``command``, installed from the Debian ``package`` when missing (see
+    :func:`installed`); otherwise :func:`skip_or_fail`."""
+    found = installed(command, package)
     if found is None:
-        reason = "xmlsec1 is not installed and could not be installed: interop tests skipped"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        skip_or_fail(f"{command} is not installed and could not be installed: {consequence}")
     return found
+
+
+@pytest.fixture(scope="session")
+def openssl() -> str:
+    """Path of the ``openssl`` command (the test CRL/OCSP/TSA material and responders use it);
+    a module that needs it says ``pytestmark = pytest.mark.usefixtures("openssl")``."""
+    return require_tool("openssl", "openssl", "revocation and time-stamp tests skipped")

@@ -48,10 +48,20 @@ from tests.adapters.sim_fixtures import G22, H41, dossier, progress, record, rou
 
 PORTAL = G22
 
+#: The adapter's client timeout. The simulator runs in the test's own event loop, so every
+#: ordinary call must finish within it on a busy machine: a spurious timeout makes the adapter
+#: re-send a request that was in fact applied (a duplicate the assertions would count).
+CLIENT_TIMEOUT_SECONDS = 2.0
+#: How long the "timeout" fault keeps its answer: past the client timeout, so that fault
+#: always times out (the server keeps the handler that long, so teardown waits for it).
+TIMEOUT_FAULT_SECONDS = CLIENT_TIMEOUT_SECONDS + 1.0
+
 
 @pytest.fixture
 async def portal() -> AsyncIterator[DvcqgSimulator]:
-    async with DvcqgSimulator(accounts={"hub": ("mật-khẩu", (H41,))}, timeout_delay=1.0) as sim:
+    async with DvcqgSimulator(
+        accounts={"hub": ("mật-khẩu", (H41,))}, timeout_delay=TIMEOUT_FAULT_SECONDS
+    ) as sim:
         yield sim
 
 
@@ -61,7 +71,7 @@ def make_adapter(portal: DvcqgSimulator, tmp_path: Path, **extra: Any) -> DvcqgA
         "username": "hub",
         "password": "mật-khẩu",
         "madonvi": H41,
-        "timeout_seconds": 0.3,
+        "timeout_seconds": CLIENT_TIMEOUT_SECONDS,
         "max_attempts": 6,
         "backoff_seconds": 0.01,
         "transient_error_codes": ["99"],  # the simulator's "busy"

@@ -98,19 +98,26 @@ class TestFiledropContract(AdapterContract):
 
 async def test_half_written_file_is_never_picked_up(tmp_path: Path) -> None:
     site = SiteSimulator(tmp_path / "drop")
-    adapter = await open_drop(site.root, tmp_path / "state", settle_seconds=0.15)
+    # The settle window is 40 times the writer's pauses, so that it is the settle rule that
+    # holds the file back even when a busy machine stretches a pause (with a window close to
+    # the pauses, the half-written XML not parsing would do it instead, testing the fallback).
+    adapter = await open_drop(site.root, tmp_path / "state", settle_seconds=2.0)
     try:
         data = dossier_xml("SLOW")
-        writer = site.drop_slowly("slow.xml", data, chunks=5, pause=0.1)
+        writer = site.drop_slowly("slow.xml", data, chunks=5, pause=0.05)
         seen: list[bytes] = []
         while writer.is_alive():
             seen += [r.fields["package"] for r in (await adapter.poll(PollRequest(None))).records]
             await asyncio.sleep(0.02)
         writer.join()
         assert seen == []  # nothing while it was being written
-        await asyncio.sleep(0.2)
-        result = await adapter.poll(PollRequest(None))
-        assert [r.fields["package"] for r in result.records] == [data]
+        # Picked up once it has settled: polled (bounded), not after a fixed sleep.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while not seen and loop.time() < deadline:
+            seen += [r.fields["package"] for r in (await adapter.poll(PollRequest(None))).records]
+            await asyncio.sleep(0.05)
+        assert seen == [data]
     finally:
         await adapter.stop(StopRequest())
 
@@ -197,7 +204,12 @@ async def test_inbox_is_atomic_and_once(tmp_path: Path) -> None:
         for name, data in expected.items():
             rec = NativeRecord("k", "v", "document", {"package": data})
             assert (await adapter.deliver(DeliverRequest(name[:-4], H29, rec))).applied
-        await asyncio.sleep(0.2)
+        # The reader thread stops without a final pass: wait (bounded) until it has read
+        # everything rather than giving it a fixed moment to read 24 MB on a busy machine.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while set(site.read) != set(expected) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
     finally:
         site.stop_reader()
     assert site.partial_reads == []

@@ -39,6 +39,14 @@ from hub.testing import AdapterContract, sign_and_verify, test_identity
 H29 = "000.00.00.H29"
 H41 = "000.00.00.H41"
 
+#: The adapter's client timeout. The simulator runs in the test's own event loop, so every
+#: ordinary call must finish within it on a busy machine: a spurious timeout makes the adapter
+#: re-send a request that was in fact applied (a duplicate the assertions would count).
+CLIENT_TIMEOUT_SECONDS = 2.0
+#: How long the "timeout" fault keeps its answer: past the client timeout, so that fault
+#: always times out (the server keeps the handler that long, so teardown waits for it).
+TIMEOUT_FAULT_SECONDS = CLIENT_TIMEOUT_SECONDS + 1.0
+
 
 def edxml(number: int = 1, sender: str = H29, subject: str | None = None) -> bytes:
     """An unsigned edXML document as the system issues it (Vietnamese text)."""
@@ -63,12 +71,12 @@ def doc_record(number: int = 1, **kw: Any) -> NativeRecord:
 
 @pytest.fixture
 async def qlvb() -> AsyncIterator[QlvbSimulator]:
-    async with QlvbSimulator(token="bí-mật", timeout_delay=1.0) as sim:
+    async with QlvbSimulator(token="bí-mật", timeout_delay=TIMEOUT_FAULT_SECONDS) as sim:
         yield sim
 
 
 async def open_qlvb(sim: QlvbSimulator, data_dir: Path, **extra: Any) -> QlvbAdapter:
-    settings = {"url": sim.url, "token": sim.token, "timeout_seconds": 0.3,
+    settings = {"url": sim.url, "token": sim.token, "timeout_seconds": CLIENT_TIMEOUT_SECONDS,
                 "backoff_seconds": 0.01, **extra}  # fmt: skip
     adapter = create_adapter(AdapterConfig("qlvb", H29, settings, data_dir))
     await adapter.start(StartRequest(datetime.now(VN_TZ)))

@@ -258,15 +258,17 @@ async def test_settings_combine_lgsp_header_and_oauth2(gateway: Lgsp, tmp_path: 
 
 
 async def test_refused_connection_is_connect_failed() -> None:
-    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+    # Bound but never listening, for the whole test: a connect is refused, and no other
+    # process can take the port meanwhile (as it could once a probe socket is closed).
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    transport = AiohttpTransport(timeout=5)
-    try:
-        with pytest.raises(ConnectFailed):
-            await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"))
-    finally:
-        await transport.aclose()
+        transport = AiohttpTransport(timeout=5)
+        try:
+            with pytest.raises(ConnectFailed):
+                await transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/"))
+        finally:
+            await transport.aclose()
     assert issubclass(ConnectFailed, ExternalUnavailable)
 
 

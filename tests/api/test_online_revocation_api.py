@@ -43,7 +43,7 @@ def _configure(config_dir: Path, pki: LtvPki, mode: str) -> None:
     text = text.replace(
         'trust_anchors = ["../pki/ca.pem"]',
         f'trust_anchors = ["../pki/ca.pem", "ltv-root.pem"]\nrevocation = "{mode}"\n'
-        "fetch_online = true\nfetch_timeout = 2.0",
+        "fetch_online = true\nfetch_timeout = 30.0",  # a hang bound: openssl spawns per OCSP
     )
     hub_toml.write_text(text, encoding="utf-8")
     agencies = config_dir / "agencies.toml"

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, require_service
+from tests.conftest import require_service, skip_or_fail
 
 _CONNECTION_NAME = re.compile(r'\{"connection_name",(?:"([^"]*)"|longstr,<<"([^"]*)">>)\}')
 
@@ -46,11 +46,7 @@ def require_rabbitmq() -> None:
     """Skip (or fail under HUB_REQUIRE_SERVICES=1) without the server or ``rabbitmqctl``."""
     require_service("RabbitMQ", HOST, PORT)
     if shutil.which("rabbitmqctl") is None:
-        message = "rabbitmqctl is not installed (needed to create a test vhost)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} and HUB_REQUIRE_SERVICES=1")
-        print(f"SKIP: {message}")
-        pytest.skip(message)
+        skip_or_fail("rabbitmqctl is not installed (needed to create a test vhost)")
 
 
 def grant(vhost: str) -> None:

@@ -12,9 +12,17 @@ import pytest
 from hub.audit.chain import AuditChain
 from hub.broker.abc import Broker, QueueEntry
 from hub.broker.local import LocalBroker
+from hub.broker.memory import ManualClock
 from hub.errors import Unavailable
 from hub.store.sqlite import SqliteStore
-from tests.contracts.broker_contract import G22, Advance, BrokerContract, Collector, entries
+from tests.contracts.broker_contract import (
+    G22,
+    Advance,
+    BrokerContract,
+    Collector,
+    Parked,
+    entries,
+)
 from tests.contracts.store_contract import new_package
 
 
@@ -30,13 +38,50 @@ def make_local(path: Path, **kwargs: object) -> LocalBroker:
 
 
 class TestLocalBroker(BrokerContract):
-    @pytest.fixture
-    def broker_factory(self, tmp_path: Path) -> Callable[[], Broker]:
-        return lambda: make_local(tmp_path / "hub.db")
+    """On a manual clock shared by every instance (as processes share the wall clock): retry
+    tiers and leases pass only when the test says so, never because the machine was slow."""
 
     @pytest.fixture
-    def advance(self) -> Advance:
-        return asyncio.sleep  # the local broker runs on the wall clock
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    def made(self) -> list[LocalBroker]:
+        return []
+
+    @pytest.fixture
+    def broker_factory(
+        self, tmp_path: Path, clock: ManualClock, made: list[LocalBroker]
+    ) -> Callable[[], Broker]:
+        def make() -> Broker:
+            broker = make_local(tmp_path / "hub.db", clock=clock)
+            made.append(broker)
+            return broker
+
+        return make
+
+    @pytest.fixture
+    def parked(self, tmp_path: Path) -> Parked:
+        async def _parked(recipient: str) -> list[tuple[str, int, str]]:
+            with sqlite3.connect(tmp_path / "hub.db") as conn:
+                rows = conn.execute(
+                    "SELECT package_id, attempt, reason FROM broker_dead WHERE recipient = ? "
+                    "ORDER BY id",
+                    (recipient,),
+                ).fetchall()
+            return [(str(p), int(a), str(r)) for p, a, r in rows]
+
+        return _parked
+
+    @pytest.fixture
+    def advance(self, clock: ManualClock, made: list[LocalBroker]) -> Advance:
+        async def _advance(seconds: float) -> None:
+            clock.advance(seconds)
+            for broker in made:
+                broker._wake_all()  # consumers recompute what is due at once, not next poll
+            await asyncio.sleep(0)
+
+        return _advance
 
 
 async def test_two_instances_on_one_file_deliver_each_entry_once(tmp_path: Path) -> None:

@@ -11,32 +11,46 @@ from hub.broker.local import LocalBroker
 from tests.contracts.broker_contract import entries
 
 CONSUMER = r"""
-import asyncio, pathlib, sys
+import asyncio, pathlib, sqlite3, sys
 from hub.broker.local import LocalBroker
 
+def waiting(path):
+    # Entries not yet acked (an ack deletes the row).
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT COUNT(*) FROM broker_queue").fetchone()[0]
+
+async def barrier(path, me):
+    # Each process adds its name; go on once both have (bounded: a hang guard only).
+    with path.open("a") as f:
+        f.write(me + "\n")
+    for _ in range(3000):
+        if len(path.read_text().split()) >= 2:
+            return
+        await asyncio.sleep(0.02)
+    raise SystemExit(f"the other consumer never reached {path.name}")
+
 async def main():
-    ready = pathlib.Path(sys.argv[1] + ".ready")
+    me = sys.argv[2]
     async with LocalBroker(sys.argv[1], poll_interval=0.02, lease_seconds=30) as broker:
-        # A barrier: neither consumer starts before both are up, so a slow start (a busy
-        # machine) cannot let one process take everything.
-        with ready.open("a") as f:
-            f.write(sys.argv[2] + "\n")
-        while len(ready.read_text().split()) < 2:
-            await asyncio.sleep(0.02)
-        loop = asyncio.get_running_loop()
-        last = loop.time()
+        # Neither consumer starts before both are up, and neither acks before both hold an
+        # entry: both take part however the machine schedules the two processes.
+        await barrier(pathlib.Path(sys.argv[1] + ".ready"), me)
+        first = True
 
         async def work():
-            nonlocal last
+            nonlocal first
             async for message in broker.consume(prefetch=8):
+                if first:
+                    first = False
+                    await barrier(pathlib.Path(sys.argv[1] + ".first"), me)
                 await message.ack()
                 sys.stdout.write(message.package_id + "\n")
                 sys.stdout.flush()
-                last = loop.time()
                 await asyncio.sleep(0.002)  # a little work per entry, as a dispatcher does
 
         task = asyncio.create_task(work())
-        while loop.time() - last < 2.0:  # stop after 2 s without work
+        # Stop when every entry is acked (by either process), not after a pause in the work.
+        while await asyncio.to_thread(waiting, sys.argv[1]):
             await asyncio.sleep(0.05)
         task.cancel()
 

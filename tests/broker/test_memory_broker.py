@@ -9,7 +9,7 @@ import pytest
 
 from hub.broker.abc import Broker
 from hub.broker.memory import InMemoryBroker, ManualClock
-from tests.contracts.broker_contract import Advance, BrokerContract, Collector, entries
+from tests.contracts.broker_contract import Advance, BrokerContract, Collector, Parked, entries
 
 
 class TestInMemoryBroker(BrokerContract):
@@ -29,6 +29,17 @@ class TestInMemoryBroker(BrokerContract):
     @pytest.fixture
     def broker_factory(self, root: InMemoryBroker) -> Callable[[], Broker]:
         return root.sibling
+
+    @pytest.fixture
+    def parked(self, root: InMemoryBroker) -> Parked:
+        async def _parked(recipient: str) -> list[tuple[str, int, str]]:
+            return [
+                (d.package_id, d.attempt, d.reason)
+                for d in root.dead_letters
+                if d.recipient == recipient
+            ]
+
+        return _parked
 
     @pytest.fixture
     def advance(self, clock: ManualClock, root: InMemoryBroker) -> Advance:

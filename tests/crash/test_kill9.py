@@ -17,7 +17,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from signing import TrustStore, verify_enveloped
 from signing.pki import load_certificates
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, signer_for
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -68,12 +68,6 @@ PLAN: dict[str, tuple[tuple[str, ...], int]] = {
 #: agency answering → whose documents it answers (status 01 back to the author)
 STATUS_PLAN: dict[str, str] = {H41: G22, G12: H14}
 STATUS_EVERY = 2  # every 2nd document of that author is answered
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- the hub as a subprocess ------------------------------------------------------------------

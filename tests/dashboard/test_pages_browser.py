@@ -14,7 +14,12 @@ from click.testing import CliRunner
 
 from hub.cli import main
 from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard, wait_for
-from tests.dashboard.test_browser import browser, chromium, send  # noqa: F401  (fixtures)
+from tests.dashboard.test_browser import (  # noqa: F401  (fixtures)
+    browser,
+    chromium,
+    send,
+    use_timeouts,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -62,7 +67,7 @@ async def prepared(dash: Dashboard) -> tuple[str, str]:
 
 async def logged_in(browser: Browser, dash: Dashboard, width: int, lang: str) -> Page:  # noqa: F811
     page = await browser.new_page(viewport={"width": width, "height": 900})
-    page.set_default_timeout(20_000)
+    use_timeouts(page)
     await page.goto(dash.url + "/login")
     await page.fill('input[name="username"]', "ops")
     await page.fill('input[name="password"]', PASSWORDS["ops"])

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from hub.xmlsafe import parse_xml
-from tests.conftest import REQUIRE_SERVICES, installed
+from tests.conftest import installed, skip_or_fail
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -38,7 +38,7 @@ DOCUMENT_FILES = ("edoc_update.edxml", "edoc_revocation.edxml")
 WELL_FORMED = DOCUMENT_FILES + tuple(STATUS_FILES)
 
 if not EDXML_DIR.is_dir():  # pragma: no cover - depends on the checkout layout
-    pytest.skip(f"shared test data not found at {TESTDATA}", allow_module_level=True)
+    skip_or_fail(f"shared test data not found at {TESTDATA}", allow_module_level=True)
 
 
 def q(name: str) -> str:
@@ -73,13 +73,6 @@ SDK_LIB = PROJECT_ROOT.parent / "shared" / "vxp-sdk" / "lib"
 GENERATOR = Path(__file__).resolve().parent / "sdk" / "GenEdxml.java"
 
 
-def _skip_or_fail(reason: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
-    print(f"SKIP: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def javac() -> str:
     """Path of ``javac`` (Debian package ``default-jdk-headless``), to run the real SDK.
@@ -89,7 +82,7 @@ def javac() -> str:
     """
     found = installed("javac", "default-jdk-headless")
     if found is None or shutil.which("java") is None:
-        _skip_or_fail("javac/java are not installed and could not be installed: SDK tests skipped")
+        skip_or_fail("javac/java are not installed and could not be installed: SDK tests skipped")
     assert found is not None
     return found
 
@@ -107,7 +100,7 @@ class SdkOutput:
 def sdk_packages(javac: str, tmp_path_factory: pytest.TempPathFactory) -> SdkOutput:
     """Compile tests/edxml/sdk/GenEdxml.java against the SDK jars and run it once."""
     if not SDK_LIB.is_dir():
-        _skip_or_fail(f"the SDK jars are not at {SDK_LIB}")
+        skip_or_fail(f"the SDK jars are not at {SDK_LIB}")
     classpath = os.pathsep.join([str(SDK_LIB / "*")])
     base = tmp_path_factory.mktemp("sdk")
     classes, out = base / "classes", base / "out"

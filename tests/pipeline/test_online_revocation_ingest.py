@@ -55,7 +55,9 @@ def _options(anchor: Path, mode: str) -> CheckOptions:
         trust_anchors=(anchor,),
         revocation=mode,
         fetch_online=True,
-        fetch_timeout=2.0,
+        # A bound against a hang only: the test OCSP responder spawns `openssl ocsp` for every
+        # request; "down" sources answer 503.
+        fetch_timeout=30.0,
     )
 
 

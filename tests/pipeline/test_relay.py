@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from hub.audit.chain import AuditChain
@@ -85,11 +85,15 @@ async def test_relay_retries_after_broker_failure_without_losing_entries(tmp_pat
 
 async def test_sweep_takes_stale_pending_rows_only(tmp_path: Path) -> None:
     broker = FlakyBroker()
-    now = datetime.now(UTC)
-    clock = [now]
     async with SqliteStore(tmp_path / "s.sqlite", chainer=AuditChain()) as store, broker:
         pkg = new_package(recipients=(H29,))
         await store.accept([AcceptItem(package=pkg)])
+        # The relay's clock starts at the row's own commit stamp, not at a reading taken before
+        # the store opened: how long opening and accepting took must not age the row.
+        row = await store.get_delivery(pkg.id, H29)
+        assert row is not None and row.state == DeliveryState.PENDING
+        now = row.updated_at
+        clock = [now]
         relay = OutboxRelay(broker, store, min_age=timedelta(seconds=10), clock=lambda: clock[0])
         async with relay:
             assert await relay.sweep() == 0  # just committed: its own relay may hold it

@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from hub.edxml import Organ
 from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from tests.broker.rabbit_fixtures import amqp_url, rabbitmqctl, require_rabbitmq
 from tests.conftest import PROJECT_ROOT, WorkdirFactory, require_service, signer_for
+from tests.ports import free_port  # noqa: F401  (the scale tests import it from here)
 from tests.store.pg_fixtures import PG_DSN, _host_port, drop_schema, new_schema_name
 
 G22, H41, H14, H29, G12, H12 = (
@@ -45,12 +45,6 @@ G22, H41, H14, H29, G12, H12 = (
 )
 PUSH = G12
 WORKER_HEADER = "Hub-Worker"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -85,8 +79,11 @@ def rabbit_pg_backends() -> Iterator[Backends]:
             },
         )
     finally:
-        rabbitmqctl("delete_vhost", vhost)
-        drop_schema(PG_DSN, schema)
+        # Each cleanup on its own: a failed vhost deletion must not leave the schema behind.
+        try:
+            rabbitmqctl("delete_vhost", vhost)
+        finally:
+            drop_schema(PG_DSN, schema)
 
 
 @pytest.fixture(params=["embedded", "rabbitmq+postgresql"], name="backends")
@@ -151,9 +148,15 @@ class HubProcess:
             return None
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until every worker has answered ``/readyz`` (one worker being up says nothing about
+        the others, which may still be starting: traffic sent now would all go to the first)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with aiohttp.ClientSession() as session:
+        ready: set[str] = set()
+        # A new connection per probe: the listening socket hands each to whichever worker
+        # accepts first, so the probes reach every worker once they all accept.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as session:
             while loop.time() < deadline:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
@@ -162,12 +165,18 @@ class HubProcess:
                     )
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with session.get(
-                        f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)
+                        f"{self.url}/readyz", timeout=aiohttp.ClientTimeout(total=10)
                     ) as resp:
                         if resp.status == 200:
-                            return
+                            ready.add(resp.headers.get(WORKER_HEADER, "single"))
+                            if len(ready) >= self.workers:
+                                return
+                            continue  # probe again at once: a worker answered, others may
                 await asyncio.sleep(0.1)
-        raise AssertionError(f"hub not ready after {timeout}s: {self.log_path.read_text()}")
+        raise AssertionError(
+            f"{len(ready)} of {self.workers} workers ready after {timeout}s: "
+            f"{self.log_path.read_text()}"
+        )
 
 
 @dataclass
@@ -278,8 +287,13 @@ async def send_all(
     submitted three times at once on separate connections (identical resubmissions)."""
     sem = asyncio.Semaphore(24)
     tokens = {s: workdir.token(s) for s in {i.sender for i in items}}
-    # Many small connection pools: requests spread over the workers' accept calls.
-    sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4)) for _ in range(8)]
+    # Many small connection pools: requests spread over the workers' accept calls. Half of them
+    # open a new connection per request, so that kept-alive connections accepted by one worker
+    # while the other was busy do not carry the whole run.
+    sessions = [
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4, force_close=n % 2 == 1))
+        for n in range(8)
+    ]
     try:
 
         async def one(n: int, item: Outgoing) -> None:
@@ -350,14 +364,15 @@ async def outbox_states(url: str, token: str) -> dict[str, dict[str, str]]:
 def make_hub_workdir(
     make_workdir: WorkdirFactory, backends: Backends, port: int, push_url: str, **kw: Any
 ) -> Workdir:
-    """A workdir on ``backends`` with G12 pushed to ``push_url``."""
-    return make_workdir(
-        agencies_with_push(push_url),
-        port=port,
-        ingest_processes=1,
-        retry_delays=(0.2, 0.5),
-        max_attempts=50,
-        lease_seconds=5.0,
+    """A workdir on ``backends`` with G12 pushed to ``push_url``; ``kw`` overrides the
+    defaults below (or adds ``create_workdir`` options)."""
+    options: dict[str, Any] = {
+        "port": port,
+        "ingest_processes": 1,
+        "retry_delays": (0.2, 0.5),
+        "max_attempts": 50,
+        "lease_seconds": 5.0,
         **backends.options,
         **kw,
-    )
+    }
+    return make_workdir(agencies_with_push(push_url), **options)

@@ -4,14 +4,13 @@ backup API, embedded queue included) and on PostgreSQL (pg_dump/pg_restore of th
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hub.client import HubClient
-from tests.conftest import WorkdirFactory, require_service
+from tests.conftest import WorkdirFactory, require_service, require_tool
 from tests.scale.harness import (
     EMBEDDED,
     Backends,
@@ -35,8 +34,7 @@ def backends(request: pytest.FixtureRequest) -> Iterator[Backends]:
         yield EMBEDDED
         return
     require_service("PostgreSQL", *_host_port(PG_DSN))
-    if shutil.which("pg_dump") is None:
-        pytest.skip("pg_dump is not installed")
+    require_tool("pg_dump", "postgresql-client", "the PostgreSQL backup test skipped")
     schema = new_schema_name()
     try:
         yield Backends(
@@ -69,7 +67,6 @@ async def test_backup_while_serving_then_restore(
         hub.start()
         await hub.wait_ready()
         await send_all(hub.url, wd, items[:24], ledger, duplicates=0)
-        await asyncio.sleep(1.0)  # the dispatcher makes pull deliveries available
         # Backup while serving, with submissions going on at the same time.
         sending = asyncio.create_task(send_all(hub.url, wd, items[24:], ledger, duplicates=0))
         out = await asyncio.to_thread(

@@ -106,8 +106,15 @@ async def test_copy_running_embedded_hub_to_postgresql(
     receiver = TestServer(app, host="127.0.0.1")
     await receiver.start_server()
     port = free_port()
+    # The pushes fail for the whole old-hub phase, however long a busy machine makes it: with
+    # the default 50 attempts (~25 s of 0.5 s tiers) they could go dead before the cut-over,
+    # and a dead delivery is not requeued by the copy.
     wd = make_hub_workdir(
-        make_workdir, Backends("embedded", {}), port, str(receiver.make_url("/inbox"))
+        make_workdir,
+        Backends("embedded", {}),
+        port,
+        str(receiver.make_url("/inbox")),
+        max_attempts=1_000_000,
     )
     push.secret = wd.push_secret(PUSH)
     target = config_variant(wd, "config-pg", rabbit_pg)
@@ -124,7 +131,10 @@ async def test_copy_running_embedded_hub_to_postgresql(
         puller = asyncio.create_task(
             pull_loop(old.url, "000.00.00.H41", wd.token("000.00.00.H41"), ledger, stop)
         )
-        await asyncio.sleep(2.0)
+        acked_some = await wait_until(
+            lambda: any(r == "000.00.00.H41" for _, r in ledger.first_acks), 30.0
+        )
+        assert acked_some, "H41 acked nothing from the old hub"
         stop.set()
         await puller
         out1 = hub_cli(
@@ -151,10 +161,12 @@ async def test_copy_running_embedded_hub_to_postgresql(
                 if r != PUSH
             )
 
-        for _ in range(100):
-            if await settled():
-                break
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while not await settled():
+            assert loop.time() < deadline, f"old hub not settled: {old_states}"
             await asyncio.sleep(0.2)
+        assert not any(st == "dead" for d in old_states.values() for st in d.values())
         old_inboxes = {
             a: await inbox_ids(old.url, wd.token(a)) for a in ("000.00.00.H14", "000.00.00.H12")
         }

@@ -48,6 +48,7 @@ from tests.scale.harness import (
     make_traffic,
     pull_loop,
     send_all,
+    wait_until,
 )
 from tests.scale.test_db_copy import config_variant, hub_cli
 from tests.store.pg_fixtures import PG_DSN, pg_dsn, pg_schema  # noqa: F401  (fixtures)
@@ -227,7 +228,8 @@ async def test_copy_everything_then_verify_on_postgresql(
         await send_all(old.url, wd, items[:6], ledger, duplicates=1)
         ids = await lifecycle_traffic(old.url, wd, 7100)
         puller = asyncio.create_task(pull_loop(old.url, H41, wd.token(H41), ledger, stop))
-        await asyncio.sleep(1.5)
+        acked_some = await wait_until(lambda: any(r == H41 for _, r in ledger.first_acks), 30.0)
+        assert acked_some, "H41 acked nothing from the old hub"
         stop.set()
         await puller
         hub_cli("audit", "checkpoint", "--config", str(wd.config_dir))

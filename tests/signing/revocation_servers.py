@@ -11,7 +11,6 @@ Each path can be switched "down" (HTTP 503), to test unreachable sources without
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,9 @@ from cryptography.hazmat.primitives import serialization
 
 from .ltv_pki import LtvPki, Party, build_pki
 
-NEEDS_OPENSSL = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl missing")
+#: The responders run ``openssl``: the ``openssl`` fixture (tests/conftest.py) installs it, or
+#: skips with the reason printed, or fails under HUB_REQUIRE_SERVICES=1.
+NEEDS_OPENSSL = pytest.mark.usefixtures("openssl")
 
 
 @dataclass

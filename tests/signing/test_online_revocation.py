@@ -68,7 +68,9 @@ def _store(
 ) -> TrustStore:
     checker = OnlineRevocationChecker(
         mode=mode,  # type: ignore[arg-type]
-        fetch_timeout=2.0,
+        # A bound against a hang only: the test OCSP responder spawns `openssl ocsp` for every
+        # request; "down" sources answer 503 (the timeout path has its own test).
+        fetch_timeout=30.0,
         reporter=events.append if events is not None else None,
         clock=lambda: at,
     )

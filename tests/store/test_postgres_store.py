@@ -286,8 +286,13 @@ async def test_writers_queue_on_the_seq_lock_and_time_out_as_unavailable(
 ) -> None:
     """add_packages waits for the schema's seq lock (held here by "another hub"); past
     command_timeout the statement is cancelled and the caller gets 503, nothing stored."""
+    # The schema is migrated by an ordinary store first: command_timeout also bounds the pool's
+    # open and every other statement, which must not be what times out on a busy server. It
+    # is then far above normal latency and still finite, and the lock is held until released.
+    async with PostgresStore(pg_dsn, schema=pg_schema, chainer=AuditChain()):
+        pass
     async with PostgresStore(
-        pg_dsn, schema=pg_schema, command_timeout=0.3, chainer=AuditChain()
+        pg_dsn, schema=pg_schema, command_timeout=3.0, migrate=False, chainer=AuditChain()
     ) as store:
         assert isinstance(store, PostgresStore)
         async with await psycopg.AsyncConnection.connect(pg_dsn) as other:

@@ -60,7 +60,13 @@ async def test_a_job_cancelled_before_it_starts_is_not_run(db: SqliteConnection)
     blocker = asyncio.create_task(db.run(block))
     await asyncio.to_thread(started.wait)
     queued = asyncio.create_task(db.write(lambda c: c.execute("INSERT INTO t VALUES (2)")))
-    await asyncio.sleep(0)  # the write is queued behind the blocking job
+    # Cancelled only once it is really queued behind the blocking job (else the test would
+    # pass without testing "cancelled while queued"); bounded, only a hang guard.
+    for _ in range(1000):
+        if db._jobs is not None and db._jobs.qsize() == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert db._jobs is not None and db._jobs.qsize() == 1, "the write never got queued"
     queued.cancel()
     release.set()
     await blocker

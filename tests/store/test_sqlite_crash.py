@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import pytest
 
 from hub.audit.chain import AuditChain
 from hub.store.sqlite import SqliteStore
@@ -46,12 +48,24 @@ async def test_committed_packages_survive_sigkill(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     promised: list[str] = []
-    deadline = time.monotonic() + 15
-    while len(promised) < 300 and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        promised.append(line.decode().strip())
+    stdout = proc.stdout
+
+    def read_promises() -> None:
+        while len(promised) < 300:
+            line = stdout.readline()
+            if not line:
+                return
+            promised.append(line.decode().strip())
+
+    # Interpreter start-up, imports and migrations on a busy machine: the bound only turns a
+    # hang into a failure (the blocking reads run in a thread so that it can be applied).
+    try:
+        async with asyncio.timeout(120):
+            await asyncio.to_thread(read_promises)
+    except TimeoutError:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the writer promised {len(promised)} packages in 120 s")
     proc.send_signal(signal.SIGKILL)
     promised.extend(line.decode().strip() for line in proc.stdout.read().splitlines())
     proc.wait()

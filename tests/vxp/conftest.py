@@ -23,7 +23,7 @@ from hub.demo.vxp import register_systems
 from hub.demo.workdir import DEFAULT_AGENCIES, AgencySpec
 from hub.models import DeliveryState
 from tests.api.conftest import RunningHub, start_hub
-from tests.conftest import PROJECT_ROOT, REQUIRE_SERVICES, WorkdirFactory
+from tests.conftest import PROJECT_ROOT, WorkdirFactory, installed, skip_or_fail
 from tests.store.pg_fixtures import pg_dsn, pg_schema  # noqa: F401  # fixtures
 
 SDK_LIB = PROJECT_ROOT.parent / "shared" / "vxp-sdk" / "lib"
@@ -40,17 +40,13 @@ VXP_AGENCIES: tuple[AgencySpec, ...] = tuple(
 def sdk_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The compiled scenario client (skips, or fails under HUB_REQUIRE_SERVICES=1, without
     a JDK or the SDK jars)."""
-    javac, java = shutil.which("javac"), shutil.which("java")
-    reason = None
+    # Installed as the edXML SDK tests do (tests/conftest.py ``installed``), so that these
+    # run on a fresh machine whether or not the edXML tests ran first.
+    javac, java = installed("javac", "default-jdk-headless"), shutil.which("java")
     if javac is None or java is None:
-        reason = "javac/java are not installed: the VXP SDK tests are skipped"
-    elif not SDK_LIB.is_dir():
-        reason = f"the VXP SDK jars are missing ({SDK_LIB})"
-    if reason is not None:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{reason} (HUB_REQUIRE_SERVICES=1)")
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+        skip_or_fail("javac/java are not installed and could not be installed: VXP SDK tests")
+    if not SDK_LIB.is_dir():
+        skip_or_fail(f"the VXP SDK jars are missing ({SDK_LIB})")
     out = tmp_path_factory.mktemp("vxp-sdk-client")
     source = Path(__file__).with_name("VxpScenario.java")
     subprocess.run(
