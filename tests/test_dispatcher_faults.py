@@ -4,7 +4,6 @@ back in the queue (same attempt), and its prefetch slot is free for the next one
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from hub.audit.chain import AuditChain
 from hub.broker import QueueEntry, QueueMessage
@@ -18,6 +17,7 @@ from hub.store.memory import MemoryStore
 from hub.store.records import DeliveryRecord
 from hub.store.settling import GroupSettler
 from tests.contracts.store_contract import G22, new_package
+from tests.polling import until
 
 RETRY_DELAY = 60.0
 
@@ -30,13 +30,6 @@ class RecordingDispatcher(Dispatcher):
     async def handle(self, message: QueueMessage) -> None:
         self.seen.append((message.package_id, message.attempt))
         await super().handle(message)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """A bounded poll: fail rather than hang if ``condition`` never holds."""
-    async with asyncio.timeout(10):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_unexpected_failures_neither_stop_deliveries_nor_count_as_attempts() -> None:

@@ -12,8 +12,9 @@ from hub.broker import QueueEntry
 from hub.demo.factory import Signer, document
 from hub.edxml import Organ
 from tests.api.conftest import RunningHub, start_hub
-from tests.api.test_push import Receiver, agencies_with_push, serve, wait_for
+from tests.api.test_push import Receiver, agencies_with_push, serve
 from tests.conftest import WorkdirFactory
+from tests.polling import until
 
 G22, H41, G12 = "000.00.00.G22", "000.00.00.H41", "000.00.00.G12"
 
@@ -63,7 +64,7 @@ async def test_push_delivery_leaves_the_outbox_through_the_relay(
             published = record_publishes(hub, monkeypatch)
             _, data = document(signers(G22), [Organ(organ_id=H41), Organ(organ_id=G12)], number=2)
             submitted = await (await hub.client(G22)).submit(data)
-            await wait_for(lambda: submitted.package_id in receiver.received)
+            await until(lambda: submitted.package_id in receiver.received)
             # Only the push recipient went through the broker.
             assert {(e.recipient, e.package_id) for e in published} == {(G12, submitted.package_id)}
             trace = await (await hub.client(G22)).trace(submitted.package_id)

@@ -18,6 +18,7 @@ from hub.models import DeliveryChange, DeliveryState, Settled
 from hub.webhook_signature import SIGNATURE_HEADER, verify_push_signature
 from tests.api.conftest import start_hub
 from tests.conftest import WorkdirFactory
+from tests.polling import until
 
 G22, G12 = "000.00.00.G22", "000.00.00.G12"
 
@@ -67,15 +68,6 @@ def agencies_with_push(url: str) -> tuple[AgencySpec, ...]:
     )
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_push_retries_then_delivers_once(
     make_workdir: WorkdirFactory, signers: Callable[[str], Signer]
 ) -> None:
@@ -91,7 +83,7 @@ async def test_push_retries_then_delivers_once(
             _, data = document(signers(G22), [Organ(organ_id=G12)], number=1)
             submitted = await (await hub.client(G22)).submit(data)
             package_id = submitted.package_id
-            await wait_for(lambda: package_id in receiver.received)
+            await until(lambda: package_id in receiver.received)
             assert receiver.received[submitted.package_id] == [data]
             assert receiver.bad_signatures == 0
             sender = await hub.client(G22)
@@ -169,7 +161,7 @@ async def test_push_success_settles_delivered_and_acked_in_one_grouped_write(
                     for g in groups
                 ]
 
-            await wait_for(lambda: any(DeliveryState.ACKED in m for m in moves()))
+            await until(lambda: any(DeliveryState.ACKED in m for m in moves()))
             # One store call (one transaction) holds the push's delivered and its ack.
             assert [m for m in moves() if m] == [[DeliveryState.DELIVERED, DeliveryState.ACKED]]
             trace = await (await hub.client(G22)).trace(package_id)
@@ -190,11 +182,11 @@ async def test_a_rotated_push_secret_is_used_without_a_restart(
         async with start_hub(workdir) as hub:
             sender = await hub.client(G22)
             first = await sender.submit(document(signers(G22), [Organ(organ_id=G12)], number=7)[1])
-            await wait_for(lambda: first.package_id in receiver.received)
+            await until(lambda: first.package_id in receiver.received)
             # The operator and the agency rotate the shared secret; the hub keeps running.
             rotated = b"rotated-" + receiver.secret
             (workdir.pki_dir / "agencies" / G12 / "push_secret").write_bytes(rotated + b"\n")
             receiver.secret = rotated
             second = await sender.submit(document(signers(G22), [Organ(organ_id=G12)], number=8)[1])
-            await wait_for(lambda: second.package_id in receiver.received)
+            await until(lambda: second.package_id in receiver.received)
             assert receiver.bad_signatures == 0

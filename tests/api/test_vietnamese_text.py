@@ -22,7 +22,7 @@ from hub.demo.factory import Signer, document, status
 from hub.edxml import Organ
 from tests.api.conftest import RunningHub, start_hub
 from tests.conftest import WorkdirFactory
-from tests.dashboard.conftest import wait_for
+from tests.polling import until
 from tests.store.pg_fixtures import pg_dsn, pg_schema
 
 __all__ = ["pg_dsn", "pg_schema"]  # fixtures used through request.getfixturevalue
@@ -156,7 +156,7 @@ async def test_inbox_and_outbox_subject_search(
         async def delivered() -> bool:  # the inbox lists packages once they are available
             return len(await _all(h41, "inbox", "")) == 5 and len(await _all(g22, "inbox", "")) == 1
 
-        await wait_for(delivered, what="deliveries to the inboxes")
+        await until(delivered, what="deliveries to the inboxes")
         for q in ("quyết định", "quyet dinh", "QUYẾT ĐỊNH", nfd("Quyết Định"), "van thu"):
             assert await _all(h41, "inbox", q) == quyet, q
             assert await _all(h41, "inbox", q, limit=1) == quyet, q  # paging with q

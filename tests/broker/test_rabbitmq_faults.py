@@ -11,7 +11,7 @@ import contextlib
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -28,7 +28,7 @@ from hub.edxml import Organ
 from hub.errors import Unavailable
 from hub.models import DeliveryState
 from hub.runtime import Runtime
-from tests.api.test_push import G12, G22, Receiver, agencies_with_push, serve, wait_for
+from tests.api.test_push import G12, G22, Receiver, agencies_with_push, serve
 from tests.broker.rabbit_fixtures import (
     PASSWORD,
     amqp_url,
@@ -42,6 +42,7 @@ from tests.broker.rabbit_fixtures import (
     revoke,
 )
 from tests.conftest import WorkdirFactory
+from tests.polling import until
 
 pytestmark = pytest.mark.services
 
@@ -59,18 +60,6 @@ def fresh_vhost() -> Iterator[str]:
         yield vhost
     finally:
         rabbitmqctl("delete_vhost", vhost)
-
-
-async def until(
-    predicate: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
-) -> None:
-    """Poll an async ``predicate`` until it holds; the bound only guards against a hang."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -165,14 +154,14 @@ async def test_connection_dropped_mid_stream_loses_nothing(
                     return set(names.values()) <= set(found)
 
                 await until(both_listed, what=f"both connections listed ({names})")
-                await wait_for(lambda t=threshold: len(handled) >= t, 30)  # type: ignore[misc]
+                await until(lambda t=threshold: len(handled) >= t, 30)  # type: ignore[misc]
                 in_flight_at_drop.append(total - len(handled))
                 await asyncio.gather(
                     *(asyncio.to_thread(close_connection, found[n]) for n in names.values())
                 )
-                await wait_for(lambda t=threshold: len(handled) >= t + 20, 30)  # type: ignore[misc]
+                await until(lambda t=threshold: len(handled) >= t + 20, 30)  # type: ignore[misc]
             await asyncio.wait_for(producing, 40)
-            await wait_for(lambda: confirmed <= set(handled), 30)
+            await until(lambda: confirmed <= set(handled), 30)
             await asyncio.sleep(1.0)  # a late redelivery would show up now
         finally:
             consuming.cancel()
@@ -248,7 +237,7 @@ async def test_broker_down_at_submission_a_pull_delivery_needs_no_broker(
         await asyncio.to_thread(revoke, fresh_vhost)
         for server_name in (await asyncio.to_thread(connections, fresh_vhost)).values():
             await asyncio.to_thread(close_connection, server_name)
-        await wait_for(lambda: broker._connection is not None and not _connected(broker), 10)
+        await until(lambda: broker._connection is not None and not _connected(broker), 10)
 
         _, data = document(signers(G22), [Organ(organ_id=H41)], number=1)
         async with HubClient(hub.url, workdir.token(G22)) as g22:
@@ -256,7 +245,7 @@ async def test_broker_down_at_submission_a_pull_delivery_needs_no_broker(
         async with HubClient(hub.url, workdir.token(H41)) as h41:
             assert [i["id"] for i in (await h41.inbox_page())["items"]] == [submitted.package_id]
         await asyncio.to_thread(grant, fresh_vhost)
-        await wait_for(lambda: _connected(broker), 15)
+        await until(lambda: _connected(broker), 15)
 
 
 def _connected(broker: RabbitBroker) -> bool:
@@ -327,7 +316,7 @@ async def test_poison_package_retried_by_tier_dead_lettered_and_resent(
                 store = hub.runtime.store
                 await store.set_delivery_state(package_id, G12, DeliveryState.QUEUED)
                 await hub.runtime.ingestor.enqueue(package_id, [G12])
-                await wait_for(lambda: package_id in receiver.received, 30)
+                await until(lambda: package_id in receiver.received, 30)
                 assert receiver.received[package_id] == [data]
                 # Parked means no attempt while it sat in the DLQ: three failures, one re-send.
                 assert receiver.calls == 4

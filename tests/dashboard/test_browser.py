@@ -16,7 +16,8 @@ from hub.demo.factory import document
 from hub.edxml import Organ
 from tests.conftest import signer_for, skip_or_fail
 from tests.dashboard.browser import CHROMIUM_ARGS, find_chromium
-from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard, wait_for
+from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard
+from tests.polling import until
 
 try:
     from playwright.async_api import Browser, Page, async_playwright, expect
@@ -125,7 +126,7 @@ async def test_resend_dead_letter_until_delivered(dash: Dashboard, browser: Brow
         d = await store.get_delivery(package_id, G12)
         return d is not None and d.state.value == state
 
-    await wait_for(lambda: state_is("dead"), what="dead letter")
+    await until(lambda: state_is("dead"), what="dead letter")
     page = await login(browser, dash, "ops")
     await expect(page.locator('[data-live="dead"]')).to_have_text("1")
     await page.click('a[data-nav="dead"]')
@@ -140,7 +141,7 @@ async def test_resend_dead_letter_until_delivered(dash: Dashboard, browser: Brow
     assert (await store.get_delivery(package_id, G12)).state.value == "dead"  # type: ignore[union-attr]
     await page.click('button[data-action="confirm-resend"]')
     await expect(page.locator(".flash")).to_contain_text("Đã gửi lại 1 mục.")
-    await wait_for(lambda: state_is("acked"), what="re-sent delivery acknowledged")
+    await until(lambda: state_is("acked"), what="re-sent delivery acknowledged")
     assert dash.receiver.received == [package_id]
     await expect(page.locator("#dead-letters tbody tr")).to_have_count(0)
     await page.goto(f"{dash.url}/packages/{package_id}")
@@ -159,7 +160,7 @@ async def test_viewer_cannot_resend(dash: Dashboard, browser: Browser) -> None:
         d = await dash.hub.runtime.store.get_delivery(package_id, G12)
         return d is not None and d.state.value == "dead"
 
-    await wait_for(dead, what="dead letter")
+    await until(dead, what="dead letter")
     page = await login(browser, dash, "viewer")
     await page.click('a[data-nav="dead"]')
     await expect(page.locator("#dead-letters tbody tr")).to_have_count(1)

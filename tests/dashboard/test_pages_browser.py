@@ -13,13 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard, wait_for
+from tests.dashboard.conftest import G12, G22, H41, PASSWORDS, Dashboard
 from tests.dashboard.test_browser import (  # noqa: F401  (fixtures)
     browser,
     chromium,
     send,
     use_timeouts,
 )
+from tests.polling import until
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -53,7 +54,7 @@ async def prepared(dash: Dashboard) -> tuple[str, str]:
         d = await dash.hub.runtime.store.get_delivery(dead, G12)
         return d is not None and d.state.value == "dead"
 
-    await wait_for(is_dead, what="dead letter")
+    await until(is_dead, what="dead letter")
     config = str(dash.hub.workdir.config_dir)
     for args in (
         ["agency", "disable", H41, "--reason", "bảo trì", "--actor", "lan.nguyen"],

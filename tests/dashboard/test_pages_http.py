@@ -7,7 +7,8 @@ from __future__ import annotations
 from hub.demo.factory import document
 from hub.edxml import Organ
 from tests.conftest import signer_for
-from tests.dashboard.conftest import G12, G22, Dashboard, csrf_of, wait_for
+from tests.dashboard.conftest import G12, G22, Dashboard, csrf_of
+from tests.polling import until
 
 
 async def test_refusals_are_html_pages_in_the_operators_language(dash: Dashboard) -> None:
@@ -47,7 +48,7 @@ async def test_resend_needs_the_confirm_page_and_values_are_escaped(dash: Dashbo
     async def is_dead() -> bool:
         return await state() == "dead"
 
-    await wait_for(is_dead, what="dead letter")
+    await until(is_dead, what="dead letter")
     ops = await dash.login("ops")
     key = f"{package_id}|{G12}"
     try:

@@ -8,7 +8,8 @@ import re
 from hub.demo.factory import document
 from hub.edxml import Organ
 from tests.conftest import signer_for
-from tests.dashboard.conftest import G22, Dashboard, wait_for
+from tests.dashboard.conftest import G22, Dashboard
+from tests.polling import until
 
 H29, H29_DEPT = "000.00.00.H29", "000.00.13.H29"
 
@@ -24,7 +25,7 @@ async def test_package_page_shows_the_subunit_a_delivery_stands_for(dash: Dashbo
         d = await hub.runtime.store.get_delivery(sent.package_id, H29)
         return d is not None and d.state.value == "available"
 
-    await wait_for(available, what="delivery available")
+    await until(available, what="delivery available")
     session = await dash.login("viewer")
     try:
         async with session.get(f"{dash.url}/lang/en") as resp:

@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hub.errors import IllegalTransition
 from hub.models import (
@@ -598,34 +598,26 @@ class MemoryStore(Store):
         reason: str | None,
     ) -> VxpSystem | None:
         """The secret's fields of the stored record, under the backing's lock."""
-        async with self._conn.tx() as db:
-            old = db.vxp.get(system_id)
-            if old is None:
-                return None
-            db.vxp[system_id] = stored = replace(
-                old,
-                secret=secret,
-                secret_file=secret_file,
-                version=old.version + 1,
-                changed_at=utc(changed_at),
-                reason=reason,
-            )
-            return stored
+        return await self._change_vxp(
+            system_id, changed_at, reason, secret=secret, secret_file=secret_file
+        )
 
     async def set_vxp_enabled(
         self, system_id: str, enabled: bool, *, changed_at: datetime, reason: str | None
     ) -> VxpSystem | None:
         """``enabled`` of the stored record, under the backing's lock."""
+        return await self._change_vxp(system_id, changed_at, reason, enabled=enabled)
+
+    async def _change_vxp(
+        self, system_id: str, changed_at: datetime, reason: str | None, **fields: Any
+    ) -> VxpSystem | None:
+        # Only the named fields change, as the SQL backends' one-column UPDATEs do.
         async with self._conn.tx() as db:
             old = db.vxp.get(system_id)
             if old is None:
                 return None
             db.vxp[system_id] = stored = replace(
-                old,
-                enabled=enabled,
-                version=old.version + 1,
-                changed_at=utc(changed_at),
-                reason=reason,
+                old, **fields, version=old.version + 1, changed_at=utc(changed_at), reason=reason
             )
             return stored
 
