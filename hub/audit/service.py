@@ -185,7 +185,7 @@ async def purge(
                 at=now or datetime.now(UTC),
                 detail={"actor": actor, "policy_days": package_days, "sha256": candidate.sha256},
             )
-            if await backend.purge_package(candidate.package_id, event):
+            if await backend.purge_package(candidate.package_id, event, unacked=purge_unacked):
                 purged.append(candidate.package_id)
         if len(page) < batch:
             capped = False

@@ -228,10 +228,25 @@ PURGE_KEPT = (
     f"WHERE d.state IN {_OPEN} AND p.accepted_at < ? AND b.purged_at IS NULL"
 )
 #: Drop a package's bytes (parameters: purged at, package id); returns the id if it did.
-PURGE_BLOB = (
-    "UPDATE package_blobs SET data = ?, purged_at = ? "
-    "WHERE package_id = ? AND purged_at IS NULL RETURNING package_id"
+_PURGE_BLOB = (
+    "UPDATE package_blobs SET data = ?, purged_at = ? WHERE package_id = ? AND purged_at IS NULL"
 )
+PURGE_BLOB = f"{_PURGE_BLOB} RETURNING package_id"
+#: :data:`PURGE_BLOB` unless a delivery owes the package to its recipient again: the condition
+#: the candidates were chosen by, checked once more in the purge's own write, so a delivery
+#: re-opened in between (an operator's re-send of a dead one) keeps the bytes it needs.
+PURGE_BLOB_SETTLED = (
+    f"{_PURGE_BLOB} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+    f"WHERE d.package_id = package_blobs.package_id AND d.state IN {_OPEN}) RETURNING package_id"
+)
+
+
+def purge_blob(unacked: bool) -> str:
+    """The statement that drops a package's bytes (parameters: data, purged at, package id),
+    whatever its deliveries under ``purge_unacked``, else only when none is owed."""
+    return PURGE_BLOB if unacked else PURGE_BLOB_SETTLED
+
+
 #: The Subject and its search words are content too (issue 10): they go with the bytes.
 PURGE_SUBJECT = "UPDATE packages SET subject = NULL, subject_terms = NULL WHERE id = ?"
 PURGED_AT = "SELECT purged_at FROM package_blobs WHERE package_id = ?"

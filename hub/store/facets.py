@@ -341,9 +341,11 @@ class AuditStore(abc.ABC):
         delivery neither acked nor dead: what the purge keeps unless ``purge_unacked``."""
 
     @abc.abstractmethod
-    async def purge_package(self, package_id: str, event: Event) -> bool:
+    async def purge_package(self, package_id: str, event: Event, *, unacked: bool) -> bool:
         """Drop the package's bytes and Subject (its row, receipt and events stay) and chain
-        ``event``, in one transaction. ``False``: already purged or unknown."""
+        ``event``, in one transaction. ``False``: already purged, unknown, or — unless
+        ``unacked`` — a delivery of it is neither acked nor dead, checked in that same
+        transaction."""
 
     @abc.abstractmethod
     async def purged_at(self, package_id: str) -> datetime | None:

@@ -438,6 +438,27 @@ class AuditContract:
         later = await purge(store, package_days=1, now=NOW + timedelta(seconds=2))
         assert later.purged == (late.id, young.id)
 
+    async def test_purge_keeps_a_package_owed_again_after_it_was_chosen(
+        self, audit_env: Env
+    ) -> None:
+        """The purge chose a package whose delivery was dead; before its write, an operator
+        re-sent it (the delivery is owed again). The write checks once more, in its own
+        transaction, and keeps the bytes; ``purge_unacked`` drops them all the same."""
+        store, _ = audit_env
+        (old,) = _aged(1)
+        await store.add_packages([old])
+        await _settle(store, [old], G22, DeliveryState.DEAD)
+        audit = store.audit()
+        (chosen,) = await audit.purge_candidates(NOW - timedelta(days=1), 0, 10, unacked=False)
+        assert chosen.package_id == old.id
+        await store.set_delivery_state(old.id, G22, DeliveryState.QUEUED)  # re-sent
+        event = Event(package_id=old.id, kind="purged", at=NOW, detail={"actor": "test"})
+        assert not await audit.purge_package(old.id, event, unacked=False)
+        assert await store.get_bytes(old.id) == old.data
+        assert not [e for e in await store.events_for(old.id) if e.kind == "purged"]
+        assert await audit.purge_package(old.id, event, unacked=True)
+        assert await store.get_bytes(old.id) == b""
+
 
 #: The purge tests' clock: packages made by :func:`_aged` are more than a day old then.
 NOW = datetime(2027, 3, 2, 1, 30, tzinfo=UTC)

@@ -237,7 +237,7 @@ class TextContract:
         p = replace(new_package(sender=H41, recipients=(G22,)), subject=QUYET_DINH)
         await self._add(store, p)
         event = Event(package_id=p.id, kind="purged", at=p.accepted_at, detail={})
-        assert await store.audit().purge_package(p.id, event)
+        assert await store.audit().purge_package(p.id, event, unacked=True)
         assert await raw_subject(store, p.id) == (None, None)
         assert (await store.inbox(G22, q="quyet dinh")).items == ()
 

@@ -243,7 +243,7 @@ async def _write_log(store: Store, first: NewPackage, second: NewPackage) -> Non
     await store.append_event(Event(first.id, "status", at, G22, 3, detail))
     await store.append_event(Event(None, "refused", at, detail={"code": "package.conflict"}))
     purged = Event(second.id, "purged", at + timedelta(days=1), detail={"reason": "retention"})
-    assert await store.audit().purge_package(second.id, purged)
+    assert await store.audit().purge_package(second.id, purged, unacked=True)
 
 
 async def test_chains_every_event_as_sqlite_does(tmp_path: Path) -> None:
@@ -284,9 +284,11 @@ async def test_purge_drops_the_bytes_and_the_subject_and_keeps_the_evidence() ->
         assert await candidates(young.accepted_at + timedelta(seconds=1), 1) == [old.id]
         at = young.accepted_at + timedelta(days=400)
         event = Event(old.id, "purged", at, detail={"reason": "retention"})
-        assert await audit.purge_package(old.id, event)
-        assert not await audit.purge_package(old.id, event)  # purged before: nothing chained
-        assert not await audit.purge_package("no-such-package", event)
+        assert await audit.purge_package(old.id, event, unacked=True)
+        assert not await audit.purge_package(
+            old.id, event, unacked=True
+        )  # purged before: nothing chained
+        assert not await audit.purge_package("no-such-package", event, unacked=True)
         assert (await audit.purged_at(old.id), await audit.purged_at(young.id)) == (at, None)
         assert await candidates(at, 10) == [young.id]
         # the bytes and the Subject go; the row, the receipt and the trace stay

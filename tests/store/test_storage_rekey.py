@@ -84,7 +84,7 @@ async def _seed(workdir: Workdir) -> dict[str, bytes]:
         await store.add_packages(sealed)
         purged = sealed[-1]
         event = Event(package_id=purged.id, kind="purged", at=datetime.now(UTC), detail={})
-        assert await store.audit().purge_package(purged.id, event)
+        assert await store.audit().purge_package(purged.id, event, unacked=True)
     return {p.id: p.data for p in plain + sealed[:-1]}
 
 
@@ -200,7 +200,7 @@ class PurgingStore(SqliteStore):
         blobs = await super().stored_blobs(package_ids)
         if self.victim in package_ids:
             event = Event(package_id=self.victim, kind="purged", at=datetime.now(UTC), detail={})
-            assert await self.audit().purge_package(self.victim, event)
+            assert await self.audit().purge_package(self.victim, event, unacked=True)
         return blobs
 
 

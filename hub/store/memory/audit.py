@@ -217,13 +217,13 @@ class MemoryAudit(AuditStore):
                 if row.record.accepted_at < until and row.purged_at is None and _owed(db, row)
             )
 
-    async def purge_package(self, package_id: str, event: Event) -> bool:
+    async def purge_package(self, package_id: str, event: Event, *, unacked: bool) -> bool:
         """See :meth:`AuditStore.purge_package`: the bytes, the Subject and its words go,
         the ``purged`` event is chained, in one transaction."""
         when = utc(event.at)
         async with self._conn.tx() as db:
             row = db.packages.get(package_id)
-            if row is None or row.purged_at is not None:
+            if row is None or row.purged_at is not None or (not unacked and _owed(db, row)):
                 return False
             row.data, row.purged_at = PURGED_DATA, when
             row.record = replace(row.record, subject=None)

@@ -120,9 +120,11 @@ async def _add_checkpoint(
     return CheckpointRow(id=next_id, at=at, document=document, tst=None)
 
 
-async def _purge_package(conn: Conn, chainer: EventChainer, package_id: str, event: Event) -> bool:
+async def _purge_package(
+    conn: Conn, chainer: EventChainer, package_id: str, event: Event, unacked: bool
+) -> bool:
     params = (q.PURGED_DATA, _in(event.at), package_id)
-    if await _one(conn, q.PURGE_BLOB, params) is None:
+    if await _one(conn, q.purge_blob(unacked), params) is None:
         return False
     await conn.execute(_pg(q.PURGE_SUBJECT), (package_id,))
     await insert_chained(conn, chainer, [event])
@@ -212,11 +214,11 @@ class PostgresAudit(AuditStore):
         params = (_in(before),)
         return int(await self._read("purge kept", lambda c: _scalar(c, q.PURGE_KEPT, params)))
 
-    async def purge_package(self, package_id: str, event: Event) -> bool:
+    async def purge_package(self, package_id: str, event: Event, *, unacked: bool) -> bool:
         """See :meth:`AuditStore.purge_package`."""
         return bool(
             await self._write(
-                "purge", lambda c: _purge_package(c, self._chainer, package_id, event)
+                "purge", lambda c: _purge_package(c, self._chainer, package_id, event, unacked)
             )
         )
 

@@ -116,10 +116,10 @@ def _add_checkpoint(
 
 
 def _purge_package(
-    conn: sqlite3.Connection, chainer: EventChainer, package_id: str, event: Event
+    conn: sqlite3.Connection, chainer: EventChainer, package_id: str, event: Event, unacked: bool
 ) -> bool:
     params = (q.PURGED_DATA, to_db_time(event.at), package_id)
-    if conn.execute(q.PURGE_BLOB, params).fetchone() is None:
+    if conn.execute(q.purge_blob(unacked), params).fetchone() is None:
         return False
     conn.execute(q.PURGE_SUBJECT, (package_id,))
     insert_chained(conn, chainer, [event])
@@ -197,10 +197,10 @@ class SqliteAudit(AuditStore):
         params = (to_db_time(before),)
         return await self._reader.run(lambda c: _scalar(c, q.PURGE_KEPT, params))
 
-    async def purge_package(self, package_id: str, event: Event) -> bool:
+    async def purge_package(self, package_id: str, event: Event, *, unacked: bool) -> bool:
         """See :meth:`AuditStore.purge_package`."""
         return await self._writer.write(
-            lambda c: _purge_package(c, self._chainer, package_id, event)
+            lambda c: _purge_package(c, self._chainer, package_id, event, unacked)
         )
 
     async def purged_at(self, package_id: str) -> datetime | None:
