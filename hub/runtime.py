@@ -258,8 +258,7 @@ class Runtime:
             await self._stack.enter_async_context(self.settler)
             # Signed audit checkpoints every interval and once more at shutdown (the stack
             # unwinds in reverse, so the last one is written before the store closes).
-            await self.checkpointer.start()
-            self._stack.push_async_callback(self.checkpointer.stop)
+            await self._stack.enter_async_context(self.checkpointer)
             try:
                 n = await self.ingestor.republish_pending()
                 if n:

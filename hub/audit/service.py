@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -240,9 +241,23 @@ class Checkpointer:
             except Exception as exc:  # the next tick retries; verification shows the gap
                 log.warning("audit checkpoint failed: %s", exc)
 
+    async def __aenter__(self) -> Checkpointer:
+        """Start writing checkpoints; leaving writes the last one (:meth:`stop`)."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
     async def start(self) -> None:
-        """Start the periodic task."""
-        self._task = asyncio.create_task(self._run(), name="hub-audit-checkpoint")
+        """Start the periodic task (once: a second start while running changes nothing)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="hub-audit-checkpoint")
 
     async def stop(self) -> None:
         """Stop the task and seal what was written with a last checkpoint."""
