@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from hub.metrics import (
@@ -98,6 +99,19 @@ class Pulse:
         self._known_gauges: set[tuple[str, str]] = set()
         self.latest: dict[str, Any] | None = None
         self.last_duration = 0.0
+
+    async def __aenter__(self) -> Pulse:
+        """Start ticking; leaving stops it."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
     async def start(self) -> None:
         """Start ticking (idempotent)."""

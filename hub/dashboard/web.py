@@ -20,7 +20,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -957,14 +957,11 @@ def dashboard_app(runtime: Runtime, *, pulse_interval: float = 2.0) -> web.Appli
     )
     app[THROTTLE] = LoginThrottle()
 
-    async def start(_app: web.Application) -> None:
-        await app[PULSE].start()
+    async def pulse_running(_app: web.Application) -> AsyncIterator[None]:
+        async with app[PULSE]:
+            yield
 
-    async def stop(_app: web.Application) -> None:
-        await app[PULSE].stop()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
+    app.cleanup_ctx.append(pulse_running)
     app.add_routes(routes)
     return app
 
