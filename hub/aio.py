@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> None:
@@ -40,3 +41,28 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     await asyncio.wait({task})
     if not task.cancelled():
         task.result()  # its exception, if it failed (it may also have ignored the cancel)
+
+
+class StartStop:
+    """An async context manager made of a component's ``start()`` and ``stop()``, for the
+    background loops that are also started and stopped by hand (tests, the CLI)."""
+
+    async def start(self) -> None:
+        """Start the component (subclasses)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop the component (subclasses)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hub.aio import cancel_and_wait
+from hub.aio import StartStop, cancel_and_wait
 
 
 class SlowToStop:
@@ -116,3 +116,21 @@ async def test_an_exception_raised_while_unwinding_is_raised_to_the_caller() -> 
     child.release.set()
     with pytest.raises(RuntimeError, match="the close failed"):
         await cancel_and_wait(child.task)
+
+
+async def test_start_stop_is_an_async_context_manager() -> None:
+    calls: list[str] = []
+
+    class Component(StartStop):
+        async def start(self) -> None:
+            calls.append("start")
+
+        async def stop(self) -> None:
+            calls.append("stop")
+
+    component = Component()
+    with pytest.raises(RuntimeError):
+        async with component as entered:
+            assert entered is component and calls == ["start"]
+            raise RuntimeError("the body failed")
+    assert calls == ["start", "stop"]  # stopped even when the body raised

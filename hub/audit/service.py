@@ -10,12 +10,11 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from hub.aio import cancel_and_wait
+from hub.aio import StartStop, cancel_and_wait
 from hub.audit.checkpoint import sign_checkpoint
 from hub.audit.tsa import TimestampError, TsaClient, load_tsa_roots, verify_token
 from hub.audit.verify import PAGE_SIZE, AuditSource, Finding, Progress, Report, verify_stream
@@ -205,7 +204,7 @@ async def purge(
     return PurgeRun(purged=tuple(purged), kept=kept, capped=capped)
 
 
-class Checkpointer:
+class Checkpointer(StartStop):
     """Writes a checkpoint every ``interval`` seconds while running, and one at stop."""
 
     def __init__(
@@ -240,19 +239,6 @@ class Checkpointer:
                 await self.tick()
             except Exception as exc:  # the next tick retries; verification shows the gap
                 log.warning("audit checkpoint failed: %s", exc)
-
-    async def __aenter__(self) -> Checkpointer:
-        """Start writing checkpoints; leaving writes the last one (:meth:`stop`)."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start the periodic task (once: a second start while running changes nothing)."""

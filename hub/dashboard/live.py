@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
+from hub.aio import StartStop
 from hub.metrics import (
     DEAD_LETTERS,
     DELIVERY_SECONDS,
@@ -74,7 +74,7 @@ class RefusalSampler:
         return tuple(by_minute.get(minute - MINUTES + 1 + i, 0) for i in range(MINUTES))
 
 
-class Pulse:
+class Pulse(StartStop):
     """Computes snapshots and hands them to subscribers (latest wins: a slow browser skips
     ticks instead of growing a queue)."""
 
@@ -99,19 +99,6 @@ class Pulse:
         self._known_gauges: set[tuple[str, str]] = set()
         self.latest: dict[str, Any] | None = None
         self.last_duration = 0.0
-
-    async def __aenter__(self) -> Pulse:
-        """Start ticking; leaving stops it."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start ticking (idempotent)."""
